@@ -1,0 +1,3 @@
+module atrium.dev/devstack
+
+go 1.26.0

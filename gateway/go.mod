@@ -1,0 +1,3 @@
+module atrium.dev/gateway
+
+go 1.26.0

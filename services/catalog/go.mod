@@ -1,0 +1,3 @@
+module atrium.dev/services/catalog
+
+go 1.26.0

@@ -1,0 +1,3 @@
+module atrium.dev/services/tenancy
+
+go 1.26.0

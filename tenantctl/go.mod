@@ -1,0 +1,3 @@
+module atrium.dev/tenantctl
+
+go 1.26.0
