@@ -1,0 +1,168 @@
+// Package tenantdb is the only code that turns a verified identity into a database session.
+// Each shard is a Postgres cluster with one pgx pool; a tenant lives in schema t_<id> owned by
+// role t_<id>. InTx confines a transaction to the caller's schema and role, so a query that
+// names another tenant's schema fails with permission denied.
+package tenantdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"sync"
+
+	"atrium.dev/platform/authn"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrNoTenant is returned by InTx when the context has no verified tenant identity.
+var ErrNoTenant = errors.New("tenantdb: no tenant identity in context")
+
+// ErrUnknownShard is returned for a shard name that has no configured DSN.
+var ErrUnknownShard = errors.New("tenantdb: unknown shard")
+
+var schemaRE = regexp.MustCompile(`^t_[a-z0-9]{1,40}$`)
+
+// SchemaFor returns the schema (and role) name of a tenant id.
+func SchemaFor(tenantID string) string { return "t_" + tenantID }
+
+// ValidSchema reports whether s is a well-formed tenant schema name. Schema and role names
+// cannot be bound as parameters, so every name is checked before it is quoted into SQL.
+func ValidSchema(s string) bool { return schemaRE.MatchString(s) }
+
+// Shards holds one pool per shard.
+type Shards struct {
+	mu    sync.RWMutex
+	dsns  map[string]string
+	pools map[string]*pgxpool.Pool
+	// MaxConns caps each shard pool (0: pgx default).
+	maxConns int32
+}
+
+// Option tunes Open.
+type Option func(*Shards)
+
+// WithMaxConns caps each shard's pool.
+func WithMaxConns(n int32) Option { return func(s *Shards) { s.maxConns = n } }
+
+// Open prepares pools for the shards (name to DSN). Connections are made lazily.
+func Open(ctx context.Context, dsns map[string]string, opts ...Option) (*Shards, error) {
+	s := &Shards{dsns: map[string]string{}, pools: map[string]*pgxpool.Pool{}}
+	for _, o := range opts {
+		o(s)
+	}
+	for name, dsn := range dsns {
+		if err := s.Add(ctx, name, dsn); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Add registers a shard at run time (tenantctl shards add). Adding a known name with the same
+// DSN is a no-op.
+func (s *Shards) Add(ctx context.Context, name, dsn string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.dsns[name]; ok {
+		if old == dsn {
+			return nil
+		}
+		return fmt.Errorf("tenantdb: shard %q already has another DSN", name)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("tenantdb: shard %q: %w", name, err)
+	}
+	if s.maxConns > 0 {
+		cfg.MaxConns = s.maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("tenantdb: shard %q: %w", name, err)
+	}
+	s.dsns[name] = dsn
+	s.pools[name] = pool
+	return nil
+}
+
+// Names lists the shard names, sorted.
+func (s *Shards) Names() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.dsns))
+	for n := range s.dsns {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Pool returns a shard's pool. Only provisioning and migrations should need it; tenant data
+// goes through InTx.
+func (s *Shards) Pool(shard string) (*pgxpool.Pool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, ok := s.pools[shard]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownShard, shard)
+	}
+	return p, nil
+}
+
+// Close closes every pool.
+func (s *Shards) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.pools {
+		p.Close()
+	}
+	s.pools = map[string]*pgxpool.Pool{}
+	s.dsns = map[string]string{}
+}
+
+// InTx runs fn in a read-write transaction confined to the tenant of the verified identity in
+// ctx: search_path is the tenant schema and the role is the tenant role, both local to the
+// transaction, so nothing survives commit. fn's error rolls the transaction back.
+func (s *Shards) InTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return s.inTx(ctx, pgx.TxOptions{}, fn)
+}
+
+// InReadTx is InTx in a read-only transaction.
+func (s *Shards) InReadTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return s.inTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly}, fn)
+}
+
+func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	id, ok := authn.FromContext(ctx)
+	if !ok || !id.HasTenant() {
+		return ErrNoTenant
+	}
+	if !ValidSchema(id.Schema) {
+		return fmt.Errorf("tenantdb: malformed schema %q in identity", id.Schema)
+	}
+	pool, err := s.Pool(id.Shard)
+	if err != nil {
+		return err
+	}
+	tx, err := pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("tenantdb: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// One round trip for both settings; the schema name was validated above and is quoted.
+	q := pgx.Identifier{id.Schema}.Sanitize()
+	if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+q+"; SET LOCAL ROLE "+q, pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("tenantdb: enter tenant %s: %w", id.TenantID, err)
+	}
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("tenantdb: commit: %w", err)
+	}
+	return nil
+}
