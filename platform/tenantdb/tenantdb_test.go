@@ -16,7 +16,7 @@ import (
 )
 
 var migrations = fstest.MapFS{
-	"001_items.sql": {Data: []byte(`CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);`)},
+	"001_items.sql":      {Data: []byte(`CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);`)},
 	"002_items_note.sql": {Data: []byte(`ALTER TABLE items ADD COLUMN note text;`)},
 }
 
