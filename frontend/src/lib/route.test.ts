@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { entityHref } from "./entityRef";
+import { isPublicRoute, parseRoute } from "./route";
+
+describe("parseRoute", () => {
+  it.each([
+    ["", { name: "home" }],
+    ["#", { name: "home" }],
+    ["#/", { name: "home" }],
+    ["#/login", { name: "login" }],
+    ["#/signup", { name: "signup" }],
+    ["#/members", { name: "members" }],
+    ["#/import", { name: "import" }],
+    ["#/catalog/entity/component/default/payments", { name: "entity", kind: "component", namespace: "default", entity: "payments" }],
+    ["#/nope", { name: "notFound", path: "/nope" }],
+    ["#/login/extra", { name: "notFound", path: "/login/extra" }],
+    ["#/catalog/entity/component/default", { name: "notFound", path: "/catalog/entity/component/default" }],
+    ["#/catalog/%E0%A4%A", { name: "notFound", path: "/catalog/%E0%A4%A" }],
+  ])("%j", (hash, want) => {
+    expect(parseRoute(hash)).toEqual(want);
+  });
+
+  it("keeps the catalog query", () => {
+    const r = parseRoute("#/catalog?q=pay&kind=api&kind=component");
+    expect(r.name).toBe("catalog");
+    if (r.name !== "catalog") return;
+    expect(r.search.get("q")).toBe("pay");
+    expect(r.search.getAll("kind")).toEqual(["api", "component"]);
+  });
+
+  it("reads back the entity links it makes", () => {
+    const href = entityHref({ kind: "Template", namespace: "my ns", name: "a#b/c" });
+    expect(parseRoute(href)).toEqual({ name: "entity", kind: "template", namespace: "my ns", entity: "a#b/c" });
+  });
+
+  it("marks only login and sign-up public", () => {
+    expect(isPublicRoute({ name: "login" })).toBe(true);
+    expect(isPublicRoute({ name: "signup" })).toBe(true);
+    expect(isPublicRoute({ name: "home" })).toBe(false);
+    expect(isPublicRoute(parseRoute("#/catalog"))).toBe(false);
+  });
+});

@@ -1,0 +1,153 @@
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import { Code, ConnectError } from "@connectrpc/connect";
+
+// FieldViolation is google.rpc.BadRequest.FieldViolation, the detail the services attach to
+// InvalidArgument errors.
+export interface FieldViolation {
+  field: string;
+  description: string;
+  reason: string;
+}
+
+const badRequestType = "google.rpc.BadRequest";
+
+// decodeBadRequest decodes a serialized google.rpc.BadRequest. The message is small and
+// stable, so reading its three fields by number avoids shipping googleapis' descriptors.
+export function decodeBadRequest(bytes: Uint8Array): FieldViolation[] {
+  const out: FieldViolation[] = [];
+  const r = new BinaryReader(bytes);
+  while (r.pos < r.len) {
+    const [no, wt] = r.tag();
+    if (no === 1 && wt === WireType.LengthDelimited) {
+      out.push(decodeFieldViolation(r.bytes()));
+    } else {
+      r.skip(wt, no);
+    }
+  }
+  return out;
+}
+
+function decodeFieldViolation(bytes: Uint8Array): FieldViolation {
+  const v: FieldViolation = { field: "", description: "", reason: "" };
+  const r = new BinaryReader(bytes);
+  while (r.pos < r.len) {
+    const [no, wt] = r.tag();
+    if (wt !== WireType.LengthDelimited) {
+      r.skip(wt, no);
+      continue;
+    }
+    switch (no) {
+      case 1:
+        v.field = r.string();
+        break;
+      case 2:
+        v.description = r.string();
+        break;
+      case 3:
+        v.reason = r.string();
+        break;
+      default:
+        r.skip(wt, no);
+    }
+  }
+  return v;
+}
+
+// fieldViolations returns every field violation carried by err, or none when err is not a
+// Connect error with a BadRequest detail. A detail that fails to decode is ignored: the
+// error's message still reaches the user.
+export function fieldViolations(err: unknown): FieldViolation[] {
+  if (!(err instanceof ConnectError)) return [];
+  const out: FieldViolation[] = [];
+  for (const d of err.details) {
+    if (!("type" in d) || !(d.value instanceof Uint8Array)) continue;
+    const type = d.type.slice(d.type.lastIndexOf("/") + 1);
+    if (type !== badRequestType) continue;
+    try {
+      out.push(...decodeBadRequest(d.value));
+    } catch {
+      continue;
+    }
+  }
+  return out;
+}
+
+// Servers name fields by their proto name ("admin_email"), forms by their TS name
+// ("adminEmail"); both reduce to the same key.
+function normalize(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]/g, "");
+}
+
+export interface FormViolations<K extends string> {
+  byField: Partial<Record<K, string[]>>;
+  // Violations that name no field of the form; shown above it.
+  other: FieldViolation[];
+}
+
+// violationsByField files each violation under the form field it names. A violation may
+// name a nested path ("request.slug"): its last segment decides.
+export function violationsByField<K extends string>(
+  violations: FieldViolation[],
+  fields: readonly K[],
+): FormViolations<K> {
+  const index = new Map<string, K>(fields.map((f) => [normalize(f), f]));
+  const res: FormViolations<K> = { byField: {}, other: [] };
+  for (const v of violations) {
+    const key = index.get(normalize(v.field)) ?? index.get(normalize(v.field.split(".").pop() ?? ""));
+    if (key === undefined) {
+      res.other.push(v);
+      continue;
+    }
+    (res.byField[key] ??= []).push(v.description || v.reason || "invalid");
+  }
+  return res;
+}
+
+export interface DocumentViolation {
+  // Field path inside the document, e.g. "metadata.name"; empty for the document as a whole.
+  path: string;
+  description: string;
+}
+
+export interface DocumentViolations {
+  // Keyed by document index, in ascending order.
+  documents: Map<number, DocumentViolation[]>;
+  // Violations about the batch itself (size, count).
+  batch: FieldViolation[];
+}
+
+const documentField = /^documents\[(\d+)\](?:\.(.*))?$/;
+
+// violationsByDocument groups ApplyEntities violations, named "documents[i].<path>", by
+// their document index.
+export function violationsByDocument(violations: FieldViolation[]): DocumentViolations {
+  const res: DocumentViolations = { documents: new Map(), batch: [] };
+  for (const v of violations) {
+    const m = documentField.exec(v.field);
+    if (!m) {
+      res.batch.push(v);
+      continue;
+    }
+    const i = Number(m[1]);
+    const list = res.documents.get(i) ?? [];
+    list.push({ path: m[2] ?? "", description: v.description || v.reason });
+    res.documents.set(i, list);
+  }
+  res.documents = new Map([...res.documents].sort((a, b) => a[0] - b[0]));
+  return res;
+}
+
+// errorMessage is the text to show for a failed call.
+export function errorMessage(err: unknown): string {
+  if (err instanceof ConnectError) {
+    switch (err.code) {
+      case Code.Unavailable:
+        return "The server is not reachable. Try again in a moment.";
+      case Code.ResourceExhausted:
+        return err.rawMessage || "Too many requests. Slow down and try again.";
+      default:
+        return err.rawMessage || Code[err.code];
+    }
+  }
+  return err instanceof Error ? err.message : String(err);
+}
