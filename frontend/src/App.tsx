@@ -1,0 +1,101 @@
+import { signOut } from "./api";
+import { useRoute, useSession } from "./hooks";
+import { isPublicRoute, type Route } from "./lib/route";
+import { CatalogPage } from "./pages/CatalogPage";
+import { EntityPage } from "./pages/EntityPage";
+import { HomePage } from "./pages/HomePage";
+import { ImportPage } from "./pages/ImportPage";
+import { LoginPage } from "./pages/LoginPage";
+import { MembersPage } from "./pages/MembersPage";
+import { SignUpPage } from "./pages/SignUpPage";
+
+export function App() {
+  const route = useRoute();
+  const s = useSession();
+  // Signed-out visitors see the login page wherever they were headed; a session that ends
+  // (refresh token revoked) lands here too.
+  const shown: Route = !s && !isPublicRoute(route) ? { name: "login" } : route;
+  return (
+    <>
+      <header className="top">
+        <a className="brand" href="#/">
+          Atrium
+        </a>
+        {s && (
+          <nav>
+            <NavLink href="#/catalog" active={route.name === "catalog" || route.name === "entity"}>
+              Catalog
+            </NavLink>
+            <NavLink href="#/import" active={route.name === "import"}>
+              Import
+            </NavLink>
+            <NavLink href="#/members" active={route.name === "members"}>
+              Members
+            </NavLink>
+          </nav>
+        )}
+        <div className="who">
+          {s ? (
+            <>
+              <span>
+                {s.email} · <code>{s.tenant}</code>
+              </span>
+              <button
+                className="secondary small"
+                onClick={() => {
+                  void signOut();
+                  window.location.hash = "#/login";
+                }}
+              >
+                Log out
+              </button>
+            </>
+          ) : (
+            <>
+              <a href="#/login">Log in</a> <a href="#/signup">Sign up</a>
+            </>
+          )}
+        </div>
+      </header>
+      <main>
+        <Page route={shown} />
+      </main>
+    </>
+  );
+}
+
+function NavLink(props: { href: string; active: boolean; children: string }) {
+  return (
+    <a href={props.href} className={props.active ? "active" : undefined}>
+      {props.children}
+    </a>
+  );
+}
+
+function Page({ route }: { route: Route }) {
+  switch (route.name) {
+    case "login":
+      return <LoginPage />;
+    case "signup":
+      return <SignUpPage />;
+    case "home":
+      return <HomePage />;
+    case "members":
+      return <MembersPage />;
+    case "catalog":
+      return <CatalogPage search={route.search} />;
+    case "entity":
+      return <EntityPage kind={route.kind} namespace={route.namespace} entity={route.entity} />;
+    case "import":
+      return <ImportPage />;
+    case "notFound":
+      return (
+        <section>
+          <h1>Not found</h1>
+          <p>
+            Nothing lives at <code>{route.path}</code>. <a href="#/">Home</a>
+          </p>
+        </section>
+      );
+  }
+}

@@ -1,0 +1,298 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { useState, type FormEvent } from "react";
+import { isAdminRole, memberClient, roleName } from "../api";
+import { ErrorBanner, Field, formatTime, Loading, ViolationList } from "../components/ui";
+import { Role, type ApiToken, type ListMembersResponse, type Member } from "../gen/atrium/tenancy/v1/tenancy_pb";
+import { useLoad, useSession } from "../hooks";
+import { fieldViolations, violationsByField } from "../lib/violations";
+
+const roles = [Role.OWNER, Role.ADMIN, Role.MEMBER];
+
+export function MembersPage() {
+  const s = useSession();
+  const admin = isAdminRole(s?.role);
+  return (
+    <section>
+      <h1>Members</h1>
+      <MemberList admin={admin} myEmail={s?.email ?? ""} />
+      <h2>API tokens</h2>
+      <p className="muted">Personal tokens for scripts and Backstage clients; they act as you.</p>
+      <ApiTokens />
+    </section>
+  );
+}
+
+// Members load page by page; "More" appends the next page.
+function MemberList({ admin, myEmail }: { admin: boolean; myEmail: string }) {
+  const [pages, setPages] = useState<ListMembersResponse[]>([]);
+  const [version, setVersion] = useState(0);
+  const first = useLoad(() => memberClient.listMembers({ pageSize: 100 }), String(version));
+  const [error, setError] = useState<unknown>();
+  const loaded = first.data ? [first.data, ...pages] : [];
+  const members = loaded.flatMap((p) => p.members);
+  const nextToken = loaded.at(-1)?.nextPageToken ?? "";
+
+  function refresh() {
+    setPages([]);
+    setVersion((v) => v + 1);
+  }
+
+  async function more() {
+    try {
+      const p = await memberClient.listMembers({ pageSize: 100, pageToken: nextToken });
+      setPages((ps) => [...ps, p]);
+    } catch (err) {
+      setError(err);
+    }
+  }
+
+  async function act(f: () => Promise<unknown>) {
+    setError(undefined);
+    try {
+      await f();
+      refresh();
+    } catch (err) {
+      setError(err);
+    }
+  }
+
+  return (
+    <>
+      <ErrorBanner error={first.error ?? error} />
+      {first.loading && members.length === 0 && <Loading />}
+      <table>
+        <thead>
+          <tr>
+            <th>Email</th>
+            <th>Name</th>
+            <th>Role</th>
+            <th>Joined</th>
+            {admin && <th />}
+          </tr>
+        </thead>
+        <tbody>
+          {members.map((m) => (
+            <MemberRow
+              key={m.user?.id}
+              member={m}
+              admin={admin}
+              me={m.user?.email === myEmail}
+              onRole={(role) => act(() => memberClient.updateMemberRole({ userId: m.user?.id ?? "", role }))}
+              onRemove={() => {
+                if (window.confirm(`Remove ${m.user?.email} from this organization?`)) {
+                  void act(() => memberClient.removeMember({ userId: m.user?.id ?? "" }));
+                }
+              }}
+            />
+          ))}
+        </tbody>
+      </table>
+      {nextToken && (
+        <button className="secondary" onClick={more}>
+          More
+        </button>
+      )}
+      {admin && <AddMemberForm onAdded={refresh} />}
+    </>
+  );
+}
+
+function MemberRow(props: {
+  member: Member;
+  admin: boolean;
+  me: boolean;
+  onRole: (r: Role) => void;
+  onRemove: () => void;
+}) {
+  const { member: m, admin } = props;
+  return (
+    <tr>
+      <td>
+        {m.user?.email} {props.me && <span className="badge">you</span>}
+      </td>
+      <td>{m.user?.displayName}</td>
+      <td>
+        {admin ? (
+          <select value={m.role} onChange={(e) => props.onRole(Number(e.target.value) as Role)} aria-label="Role">
+            {roles.map((r) => (
+              <option key={r} value={r}>
+                {roleName(r)}
+              </option>
+            ))}
+          </select>
+        ) : (
+          roleName(m.role)
+        )}
+      </td>
+      <td>{formatTime(m.createTime && timestampDate(m.createTime))}</td>
+      {admin && (
+        <td>
+          <button className="danger small" onClick={props.onRemove}>
+            Remove
+          </button>
+        </td>
+      )}
+    </tr>
+  );
+}
+
+const memberFields = ["email", "role", "displayName", "initialPassword"] as const;
+
+function AddMemberForm({ onAdded }: { onAdded: () => void }) {
+  const [email, setEmail] = useState("");
+  const [role, setRole] = useState(Role.MEMBER);
+  const [displayName, setDisplayName] = useState("");
+  const [initialPassword, setInitialPassword] = useState("");
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  const v = violationsByField(fieldViolations(error), memberFields);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      await memberClient.addMember({ email, role, displayName, initialPassword });
+      setEmail("");
+      setDisplayName("");
+      setInitialPassword("");
+      onAdded();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="inline-form" onSubmit={submit} noValidate>
+      <h3>Add a member</h3>
+      <ErrorBanner error={error} hideViolations />
+      <ViolationList violations={v.other} />
+      <Field label="Email" errors={v.byField.email}>
+        <input type="email" value={email} onChange={(e) => setEmail(e.target.value)} />
+      </Field>
+      <Field label="Role" errors={v.byField.role}>
+        <select value={role} onChange={(e) => setRole(Number(e.target.value) as Role)}>
+          {roles.map((r) => (
+            <option key={r} value={r}>
+              {roleName(r)}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Field label="Name" errors={v.byField.displayName}>
+        <input value={displayName} onChange={(e) => setDisplayName(e.target.value)} />
+      </Field>
+      <Field label="Initial password" errors={v.byField.initialPassword} hint="Only for people without an account yet">
+        <input type="password" value={initialPassword} onChange={(e) => setInitialPassword(e.target.value)} autoComplete="new-password" />
+      </Field>
+      <button type="submit" disabled={busy}>
+        Add
+      </button>
+    </form>
+  );
+}
+
+function ApiTokens() {
+  const tokens = useLoad(() => memberClient.listApiTokens({}), "tokens");
+  const [name, setName] = useState("");
+  const [ttlDays, setTtlDays] = useState(90);
+  const [secret, setSecret] = useState<{ name: string; value: string }>();
+  const [error, setError] = useState<unknown>();
+  const v = violationsByField(fieldViolations(error), ["name", "ttlDays"] as const);
+
+  async function create(e: FormEvent) {
+    e.preventDefault();
+    setError(undefined);
+    try {
+      const r = await memberClient.createApiToken({ name, ttlDays });
+      setSecret({ name: r.token?.name ?? name, value: r.secret });
+      setName("");
+      tokens.reload();
+    } catch (err) {
+      setError(err);
+    }
+  }
+
+  async function revoke(t: ApiToken) {
+    if (!window.confirm(`Revoke token "${t.name}"? Anything using it stops working.`)) return;
+    setError(undefined);
+    try {
+      await memberClient.revokeApiToken({ id: t.id });
+      tokens.reload();
+    } catch (err) {
+      setError(err);
+    }
+  }
+
+  return (
+    <>
+      {secret && (
+        <div className="secret" role="status">
+          <p>
+            Token <strong>{secret.name}</strong> created. Copy it now: it is not shown again.
+          </p>
+          <code>{secret.value}</code>
+          <div>
+            <button className="secondary small" onClick={() => void navigator.clipboard?.writeText(secret.value)}>
+              Copy
+            </button>
+            <button className="small" onClick={() => setSecret(undefined)}>
+              Done
+            </button>
+          </div>
+        </div>
+      )}
+      <ErrorBanner error={tokens.error ?? error} hideViolations={error !== undefined} />
+      <ViolationList violations={v.other} />
+      <table>
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Prefix</th>
+            <th>Created</th>
+            <th>Expires</th>
+            <th>Last used</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {tokens.data?.tokens.map((t) => (
+            <tr key={t.id}>
+              <td>{t.name}</td>
+              <td>
+                <code>{t.prefix}…</code>
+              </td>
+              <td>{formatTime(t.createTime && timestampDate(t.createTime))}</td>
+              <td>{t.expireTime ? formatTime(timestampDate(t.expireTime)) : "never"}</td>
+              <td>{t.lastUsedTime ? formatTime(timestampDate(t.lastUsedTime)) : "never"}</td>
+              <td>
+                <button className="danger small" onClick={() => revoke(t)}>
+                  Revoke
+                </button>
+              </td>
+            </tr>
+          ))}
+          {tokens.data?.tokens.length === 0 && (
+            <tr>
+              <td colSpan={6} className="muted">
+                No tokens yet.
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+      <form className="inline-form" onSubmit={create} noValidate>
+        <Field label="Token name" errors={v.byField.name}>
+          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="ci-sync" />
+        </Field>
+        <Field label="Expires after (days)" errors={v.byField.ttlDays} hint="0: never">
+          <input type="number" min={0} value={ttlDays} onChange={(e) => setTtlDays(Number(e.target.value) || 0)} />
+        </Field>
+        <button type="submit">Create token</button>
+      </form>
+      {tokens.loading && !tokens.data && <Loading />}
+    </>
+  );
+}

@@ -1,0 +1,81 @@
+import { useState, type FormEvent } from "react";
+import { expiry, session, tenantClient } from "../api";
+import { ErrorBanner, Field, ViolationList } from "../components/ui";
+import { navigate } from "../hooks";
+import { isPublicRoute, parseRoute } from "../lib/route";
+import { suggestSlug } from "../lib/names";
+import { fieldViolations, violationsByField } from "../lib/violations";
+
+const fields = ["orgName", "slug", "adminEmail", "adminPassword"] as const;
+
+export function SignUpPage() {
+  const [orgName, setOrgName] = useState("");
+  const [slug, setSlug] = useState("");
+  const [slugEdited, setSlugEdited] = useState(false);
+  const [adminEmail, setAdminEmail] = useState("");
+  const [adminPassword, setAdminPassword] = useState("");
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  const v = violationsByField(fieldViolations(error), fields);
+  const shownSlug = slugEdited ? slug : suggestSlug(orgName);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      const r = await tenantClient.signUp({ orgName, slug: shownSlug, adminEmail, adminPassword });
+      session.signIn({
+        tenant: r.tenant?.slug || shownSlug,
+        email: r.user?.email || adminEmail,
+        role: "owner",
+        accessToken: r.accessToken,
+        refreshToken: r.refreshToken,
+        accessExpiresAt: expiry(r.accessTokenExpireTime),
+      });
+      // Signed out on the way to some page: stay there; from the login page itself: home.
+      if (isPublicRoute(parseRoute(window.location.hash))) navigate("#/");
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="card narrow" onSubmit={submit} noValidate>
+      <h1>Create your organization</h1>
+      <ErrorBanner error={error} hideViolations />
+      <ViolationList violations={v.other} />
+      <Field label="Organization name" errors={v.byField.orgName}>
+        <input value={orgName} onChange={(e) => setOrgName(e.target.value)} autoComplete="organization" />
+      </Field>
+      <Field label="Slug" errors={v.byField.slug} hint={shownSlug ? `Your portal: ${shownSlug}.localhost` : "Lowercase letters, digits and dashes"}>
+        <input
+          value={shownSlug}
+          onChange={(e) => {
+            setSlugEdited(true);
+            setSlug(e.target.value);
+          }}
+        />
+      </Field>
+      <Field label="Your email" errors={v.byField.adminEmail}>
+        <input type="email" value={adminEmail} onChange={(e) => setAdminEmail(e.target.value)} autoComplete="email" />
+      </Field>
+      <Field label="Password" errors={v.byField.adminPassword}>
+        <input
+          type="password"
+          value={adminPassword}
+          onChange={(e) => setAdminPassword(e.target.value)}
+          autoComplete="new-password"
+        />
+      </Field>
+      <button type="submit" disabled={busy}>
+        {busy ? "Creating…" : "Sign up"}
+      </button>
+      <p className="muted">
+        Already have one? <a href="#/login">Log in</a>
+      </p>
+    </form>
+  );
+}
