@@ -1,0 +1,229 @@
+// Package app is the gateway: the one public entry point of Atrium. See
+// internal/pipeline for the request path. cmd/gatewayd and devstack wire it.
+package app
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
+	"atrium.dev/gateway/internal/credential"
+	"atrium.dev/gateway/internal/pipeline"
+	"atrium.dev/gateway/internal/proxy"
+	"atrium.dev/gateway/internal/ratelimit"
+	"atrium.dev/gateway/internal/route"
+	"atrium.dev/gateway/internal/tenant"
+	"atrium.dev/gateway/internal/usage"
+	"atrium.dev/platform/authn"
+	"atrium.dev/platform/guard"
+	"connectrpc.com/connect"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric/noop"
+)
+
+// App is a configured gateway.
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	rdb      *redis.Client
+	keys     *credential.Keys
+	tenants  *tenant.Resolver
+	usage    *usage.Recorder
+	pipeline *pipeline.Gateway
+	static   http.Handler
+	handler  http.Handler
+
+	mu      sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New checks cfg and builds the gateway. It does not contact tenancy or Redis: Start loads the
+// signing keys (requests meanwhile load them on demand).
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	routes, err := route.New(route.AtriumServices(), cfg.Upstreams)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	rest := make(map[string]*url.URL, len(cfg.RESTUpstreams))
+	for prefix, raw := range cfg.RESTUpstreams {
+		if !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") || pipeline.IsProcedurePath(prefix) {
+			return nil, fmt.Errorf("gateway: REST prefix %q: want /path/", prefix)
+		}
+		u, err := route.ParseUpstream(raw)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: REST upstream of %s: %w", prefix, err)
+		}
+		rest[prefix] = u
+	}
+
+	a := &App{cfg: cfg, log: cfg.Logger}
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: RedisURL: %w", err)
+		}
+		// Short timeouts and one retry: every Redis use in the gateway has a fallback, and a
+		// slow Redis must not become a slow gateway.
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
+		opts.MaxRetries = 1
+		a.rdb = redis.NewClient(opts)
+	}
+
+	transport := cfg.HTTPClient.Transport
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	if cfg.Telemetry != nil {
+		transport = cfg.Telemetry.HTTPTransport(transport)
+	}
+	signer := authn.NewInternalSigner(cfg.InternalKey)
+	dir := tenancyv1connect.NewDirectoryServiceClient(
+		&http.Client{Transport: transport, Timeout: 10 * time.Second},
+		cfg.TenancyURL,
+		connect.WithInterceptors(guard.NewCallerInterceptor(signer, "gateway")),
+	)
+	a.keys = credential.NewKeys(dir, a.log)
+	a.tenants = tenant.NewResolver(tenant.Config{
+		Directory: dir, Redis: a.rdb, Prefix: cfg.RedisPrefix, LocalTTL: cfg.TenantCacheTTL, Log: a.log,
+	})
+	a.usage, err = usage.New(usage.Config{
+		Redis: a.rdb, Stream: cfg.RedisPrefix + "atrium:usage", MaxLen: cfg.UsageStreamMaxLen,
+		Buffer: cfg.UsageBuffer, Meter: cfg.Meter, Log: a.log,
+	})
+	if err != nil {
+		a.closeRedis()
+		return nil, fmt.Errorf("gateway: usage: %w", err)
+	}
+	var ent pipeline.Entitlements
+	if cfg.Entitlements != nil {
+		ent = cfg.Entitlements
+	}
+	a.pipeline = pipeline.New(pipeline.Config{
+		Routes:          routes,
+		REST:            rest,
+		Tenants:         a.tenants,
+		Auth:            credential.NewAuthenticator(a.keys, dir, cfg.TokenCacheTTL, a.log),
+		Limiter:         ratelimit.New(a.rdb, cfg.RedisPrefix, ratelimit.Limit(cfg.RateLimit), a.log),
+		Usage:           a.usage,
+		Signer:          signer,
+		Transport:       transport,
+		Entitlements:    ent,
+		BodyLimit:       cfg.BodyLimit,
+		BodyLimits:      cfg.BodyLimits,
+		UpstreamTimeout: cfg.UpstreamTimeout,
+		BaseDomains:     cfg.BaseDomains,
+		Log:             a.log,
+	})
+	a.static = newStatic(cfg.StaticDir, a.log)
+	a.handler = a.routes()
+	if cfg.Telemetry != nil {
+		a.handler = cfg.Telemetry.PublicHTTPMiddleware(a.handler, "gateway")
+	}
+	return a, nil
+}
+
+func (cfg *Config) defaults() error {
+	var errs []error
+	if cfg.TenancyURL == "" {
+		errs = append(errs, errors.New("TenancyURL is required"))
+	} else if _, err := route.ParseUpstream(cfg.TenancyURL); err != nil {
+		errs = append(errs, fmt.Errorf("TenancyURL: %w", err))
+	}
+	if len(cfg.InternalKey) != ed25519.PrivateKeySize {
+		errs = append(errs, errors.New("InternalKey is required (an ed25519 private key)"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("gateway: %w", errors.Join(errs...))
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	limits := maps.Clone(DefaultBodyLimits)
+	maps.Copy(limits, cfg.BodyLimits)
+	cfg.BodyLimits = limits
+	if cfg.UpstreamTimeout <= 0 {
+		cfg.UpstreamTimeout = DefaultUpstreamTimeout
+	}
+	if cfg.RateLimit == (RateLimit{}) {
+		cfg.RateLimit = DefaultRateLimit
+	}
+	if cfg.KeyRefreshInterval <= 0 {
+		cfg.KeyRefreshInterval = 5 * time.Minute
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Transport: proxy.H2CTransport()}
+	}
+	if cfg.Logger == nil {
+		if cfg.Telemetry != nil {
+			cfg.Logger = cfg.Telemetry.Logger()
+		} else {
+			cfg.Logger = slog.Default()
+		}
+	}
+	if cfg.Meter == nil {
+		if cfg.Telemetry != nil {
+			cfg.Meter = cfg.Telemetry.Meter("atrium.dev/gateway")
+		} else {
+			cfg.Meter = noop.NewMeterProvider().Meter("atrium.dev/gateway")
+		}
+	}
+	return nil
+}
+
+// Handler serves everything: RPCs, REST prefixes, /healthz, /readyz, /.well-known/jwks.json
+// and the web app. /metrics is main's (telemetry's handler).
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Start runs the background work until ctx ends or Close: loading and refreshing the
+// signing keys, applying tenant invalidations, writing usage events. It does not block.
+func (a *App) Start(ctx context.Context) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started {
+		return
+	}
+	a.started = true
+	ctx, a.cancel = context.WithCancel(ctx)
+	run := func(f func(context.Context)) {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			f(ctx)
+		}()
+	}
+	run(func(ctx context.Context) { a.keys.Run(ctx, a.cfg.KeyRefreshInterval) })
+	run(a.tenants.Listen)
+	run(a.usage.Run)
+}
+
+// Close stops the background work (writing the usage events still queued) and releases Redis.
+// Shut the HTTP server down first, so no request is recording usage any more.
+func (a *App) Close() {
+	a.mu.Lock()
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.mu.Unlock()
+	a.wg.Wait()
+	a.closeRedis()
+}
+
+func (a *App) closeRedis() {
+	if a.rdb != nil {
+		_ = a.rdb.Close()
+	}
+}

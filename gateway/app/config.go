@@ -1,0 +1,111 @@
+package app
+
+import (
+	"context"
+	"crypto/ed25519"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"atrium.dev/platform/telemetry"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Config is everything the gateway needs; main and devstack fill it (no environment reading
+// here). Zero values take the defaults named on each field.
+type Config struct {
+	// TenancyURL is the base URL of tenancy's DirectoryService (tenant resolution, token
+	// introspection, signing keys). Required.
+	TenancyURL string
+	// Upstreams maps a proto service's full name to the base URL serving it, e.g.
+	// "atrium.tenancy.v1.TenantService" -> "http://127.0.0.1:8081". Routable services left out
+	// answer Unimplemented; naming an unknown or INTERNAL-only service fails New.
+	Upstreams map[string]string
+	// RESTUpstreams maps a path prefix ("/api/catalog/", starting and ending with "/") to the
+	// base URL serving it; the request path is forwarded unchanged.
+	RESTUpstreams map[string]string
+
+	// RedisURL ("redis://host:port/db") holds rate limits, the shared tenant cache, the tenant
+	// invalidation channel and the usage stream. Empty: no Redis at all (local limits and
+	// cache, usage events dropped and counted). Unreachable: the same, until it comes back.
+	RedisURL string
+	// RedisPrefix is put in front of every key and channel ("atrium:usage" becomes
+	// RedisPrefix+"atrium:usage").
+	RedisPrefix string
+
+	// InternalKey signs the internal tokens the gateway sends upstream, and the gateway's own
+	// calls to DirectoryService. Required.
+	InternalKey ed25519.PrivateKey
+
+	// BodyLimit caps request bodies (default 1 MiB). BodyLimits overrides it per procedure
+	// ("/atrium.catalog.v1.CatalogService/ApplyEntities") or REST prefix; it is applied on
+	// top of DefaultBodyLimits.
+	BodyLimit  int64
+	BodyLimits map[string]int64
+	// UpstreamTimeout bounds unary calls and REST requests (default 30 s); streams are not
+	// bounded.
+	UpstreamTimeout time.Duration
+	// RateLimit is the budget of each tenant (and each operator, and each client address for
+	// tenantless public calls). Zero: DefaultRateLimit. PerSecond < 0: no limit.
+	RateLimit RateLimit
+
+	// StaticDir serves the built web app (frontend/dist) for GET requests that are not API
+	// calls, falling back to index.html for client-side routes. Empty or missing: none.
+	StaticDir string
+	// BaseDomains are the domains under which "<slug>.<domain>" names a tenant, besides
+	// "localhost".
+	BaseDomains []string
+
+	// Entitlements answers plugin checks. Nil (until the entitlements service exists): every
+	// method that declares a plugin is PermissionDenied "plugin ... is not enabled".
+	Entitlements Entitlements
+
+	// HTTPClient talks to tenancy and, through its Transport, to every upstream. It must
+	// speak HTTP/2 cleartext. Nil: an h2c client.
+	HTTPClient *http.Client
+
+	// KeyRefreshInterval is how often the user-token keys are fetched again (default 5 min).
+	KeyRefreshInterval time.Duration
+	// TenantCacheTTL is the in-process tenant cache lifetime (default 10 s; Redis keeps them
+	// a minute); TokenCacheTTL that of API/operator token introspections (default 30 s).
+	TenantCacheTTL time.Duration
+	TokenCacheTTL  time.Duration
+	// UsageBuffer is the usage channel's capacity (default 10,000); UsageStreamMaxLen the
+	// approximate cap of the usage stream (default 1,000,000).
+	UsageBuffer       int
+	UsageStreamMaxLen int64
+
+	// Telemetry, when set, traces every request (a new trace per request, linked to the
+	// caller's), propagates the trace to upstreams, and provides Logger and Meter when those
+	// are nil.
+	Telemetry *telemetry.Telemetry
+	Logger    *slog.Logger
+	Meter     metric.Meter
+}
+
+// RateLimit is a sustained rate with a burst.
+type RateLimit struct {
+	PerSecond float64
+	Burst     int
+}
+
+// Entitlements answers whether a tenant may use a plugin.
+type Entitlements interface {
+	Entitled(ctx context.Context, tenantID, plugin string) (bool, error)
+}
+
+// Defaults.
+const (
+	DefaultBodyLimit       = 1 << 20
+	DefaultUpstreamTimeout = 30 * time.Second
+)
+
+// DefaultRateLimit is generous: it protects the platform from a runaway client, it is not a
+// plan limit.
+var DefaultRateLimit = RateLimit{PerSecond: 100, Burst: 200}
+
+// DefaultBodyLimits lets catalog imports be large.
+var DefaultBodyLimits = map[string]int64{
+	"/atrium.catalog.v1.CatalogService/ApplyEntities": 8 << 20,
+	"/atrium.catalog.v1.CatalogService/ImportBundle":  8 << 20,
+}

@@ -1,0 +1,69 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"atrium.dev/gateway/internal/pipeline"
+	"connectrpc.com/connect"
+)
+
+func (a *App) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	for prefix := range a.cfg.RESTUpstreams {
+		mux.HandleFunc(prefix, a.pipeline.ServeREST)
+	}
+	errs := connect.NewErrorWriter()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case pipeline.IsProcedurePath(r.URL.Path):
+			a.pipeline.ServeRPC(w, r)
+		case len(r.URL.Path) >= 5 && r.URL.Path[:5] == "/api/":
+			// An API that does not exist, not a page of the web app.
+			a.pipeline.ServeREST(w, r)
+		case (r.Method == http.MethodGet || r.Method == http.MethodHead) && a.static != nil:
+			a.static.ServeHTTP(w, r)
+		case r.Method == http.MethodPost && errs.IsSupported(r):
+			a.pipeline.ServeRPC(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	return mux
+}
+
+// ready: tenancy answers and the signing keys are loaded. Redis is not required: the gateway
+// serves without it.
+func (a *App) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.keys.Refresh(ctx); err != nil {
+		a.log.WarnContext(ctx, "not ready: tenancy unreachable", "err", err)
+		http.Error(w, "tenancy unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	if !a.keys.Loaded() {
+		http.Error(w, "signing keys not loaded", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (a *App) jwks(w http.ResponseWriter, r *http.Request) {
+	data, ok := a.keys.JWKS()
+	if !ok {
+		http.Error(w, "signing keys not loaded", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(data)
+}

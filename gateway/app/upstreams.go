@@ -1,0 +1,28 @@
+package app
+
+import (
+	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
+)
+
+// StandardUpstreams returns the Upstreams and RESTUpstreams of a stack whose tenancy and
+// catalog listen at the given base URLs (gatewayd and devstack both use it). An empty URL
+// leaves that service out.
+func StandardUpstreams(tenancyURL, catalogURL string) (rpc, rest map[string]string) {
+	rpc, rest = map[string]string{}, map[string]string{}
+	if tenancyURL != "" {
+		for _, s := range []string{
+			tenancyv1connect.TenantServiceName,
+			tenancyv1connect.AuthServiceName,
+			tenancyv1connect.MemberServiceName,
+			tenancyv1connect.OperatorServiceName,
+		} {
+			rpc[s] = tenancyURL
+		}
+	}
+	if catalogURL != "" {
+		rpc[catalogv1connect.CatalogServiceName] = catalogURL
+		rest["/api/catalog/"] = catalogURL
+	}
+	return rpc, rest
+}

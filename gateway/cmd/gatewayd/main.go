@@ -1,0 +1,127 @@
+// Command gatewayd runs the Atrium gateway, the one public entry point.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"atrium.dev/gateway/app"
+	"atrium.dev/platform/config"
+	"atrium.dev/platform/telemetry"
+)
+
+// Gateway-only settings.
+const (
+	envStaticDir   = "ATRIUM_STATIC_DIR"   // built web app, e.g. frontend/dist
+	envRedisPrefix = "ATRIUM_REDIS_PREFIX" // put before every Redis key
+	envBaseDomains = "ATRIUM_BASE_DOMAINS" // comma-separated: "<slug>.<domain>" names a tenant
+	envRateRPS     = "ATRIUM_RATE_LIMIT_RPS"
+	envRateBurst   = "ATRIUM_RATE_LIMIT_BURST"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "gatewayd:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	env := config.FromEnv()
+	addr := env.String(config.EnvHTTPAddr, fmt.Sprintf(":%d", config.GatewayPort))
+	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
+	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
+	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
+	internalKey := config.Ed25519Key(env, config.EnvInternalKey)
+	if internalKey == nil {
+		env.Invalid(config.EnvInternalKey, "required but not set")
+	}
+	otlp := env.String(config.EnvOTLPEndpoint, "")
+	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
+	staticDir := env.String(envStaticDir, "")
+	redisPrefix := env.String(envRedisPrefix, "")
+	baseDomains := env.String(envBaseDomains, "")
+	rps := env.Int(envRateRPS, int(app.DefaultRateLimit.PerSecond))
+	burst := env.Int(envRateBurst, app.DefaultRateLimit.Burst)
+	if err := env.Err(); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: "gateway", OTLPEndpoint: otlp, LogLevel: logLevel})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	log := tel.Logger()
+
+	upstreams, rest := app.StandardUpstreams(tenancyURL, catalogURL)
+	var domains []string
+	for _, d := range strings.Split(baseDomains, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			domains = append(domains, d)
+		}
+	}
+	gw, err := app.New(ctx, app.Config{
+		TenancyURL:    tenancyURL,
+		Upstreams:     upstreams,
+		RESTUpstreams: rest,
+		RedisURL:      redisURL,
+		RedisPrefix:   redisPrefix,
+		InternalKey:   internalKey,
+		RateLimit:     app.RateLimit{PerSecond: float64(rps), Burst: burst},
+		StaticDir:     staticDir,
+		BaseDomains:   domains,
+		Telemetry:     tel,
+	})
+	if err != nil {
+		return err
+	}
+	gw.Start(ctx)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", tel.MetricsHandler())
+	mux.Handle("/", gw.Handler())
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+
+	errc := make(chan error, 1)
+	go func() {
+		log.Info("gateway listening", "addr", addr, "tenancy", tenancyURL, "catalog", catalogURL)
+		errc <- srv.ListenAndServe()
+	}()
+	select {
+	case err := <-errc:
+		gw.Close()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("gateway shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("shutdown", "err", err)
+	}
+	gw.Close()
+	return nil
+}

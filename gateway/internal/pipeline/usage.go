@@ -1,0 +1,112 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"atrium.dev/gateway/internal/usage"
+	"connectrpc.com/connect"
+)
+
+// finish records the call's usage event.
+func (g *Gateway) finish(c *call) {
+	status := c.resp.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	code := c.code
+	if code == "" {
+		code = g.outcome(c, status)
+	}
+	g.cfg.Usage.Record(usage.Event{
+		Time:       c.start,
+		TenantID:   c.identity.TenantID,
+		Procedure:  c.procedure,
+		Code:       code,
+		HTTPStatus: status,
+		Duration:   time.Since(c.start),
+		BytesIn:    c.body.n,
+		BytesOut:   c.resp.bytes,
+		RequestID:  c.requestID,
+	})
+}
+
+// outcome works out the Connect code of a proxied response. gRPC carries it in grpc-status
+// (a trailer, or a header for trailers-only errors); a Connect unary error in its JSON body.
+// Connect and gRPC-Web streams end with it inside the body, which the gateway does not parse:
+// for those a 200 counts as "ok".
+func (g *Gateway) outcome(c *call, status int) string {
+	if c.rest {
+		return codeOfHTTP(status)
+	}
+	h := c.resp.Header()
+	if s := h.Get("Grpc-Status"); s != "" {
+		return grpcCode(s)
+	}
+	if s := h.Get(http.TrailerPrefix + "Grpc-Status"); s != "" {
+		return grpcCode(s)
+	}
+	if status == http.StatusOK {
+		return "ok"
+	}
+	ct, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	if ct == "application/json" {
+		var body struct {
+			Code string `json:"code"`
+		}
+		if json.Unmarshal(c.resp.errHead.Bytes(), &body) == nil && body.Code != "" {
+			return body.Code
+		}
+	}
+	return codeOfHTTP(status)
+}
+
+func grpcCode(s string) string {
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+	if err != nil {
+		return "unknown"
+	}
+	return codeString(connect.Code(n))
+}
+
+func codeString(c connect.Code) string {
+	if c == 0 {
+		return "ok"
+	}
+	return c.String()
+}
+
+// codeOfHTTP names the outcome of a plain HTTP status.
+func codeOfHTTP(status int) string {
+	switch {
+	case status < 400:
+		return "ok"
+	case status == http.StatusBadRequest:
+		return "invalid_argument"
+	case status == http.StatusUnauthorized:
+		return "unauthenticated"
+	case status == http.StatusForbidden:
+		return "permission_denied"
+	case status == http.StatusNotFound:
+		return "not_found"
+	case status == http.StatusConflict:
+		return "already_exists"
+	case status == http.StatusRequestEntityTooLarge, status == http.StatusTooManyRequests:
+		return "resource_exhausted"
+	case status == 499:
+		return "canceled"
+	case status == http.StatusNotImplemented:
+		return "unimplemented"
+	case status == http.StatusServiceUnavailable, status == http.StatusBadGateway:
+		return "unavailable"
+	case status == http.StatusGatewayTimeout:
+		return "deadline_exceeded"
+	case status < 500:
+		return "invalid_argument"
+	}
+	return "internal"
+}
