@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 	"atrium.dev/gateway/internal/credential"
 	"atrium.dev/gateway/internal/pipeline"
 	"atrium.dev/gateway/internal/proxy"
@@ -23,6 +22,7 @@ import (
 	"atrium.dev/gateway/internal/route"
 	"atrium.dev/gateway/internal/tenant"
 	"atrium.dev/gateway/internal/usage"
+	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 	"atrium.dev/platform/authn"
 	"atrium.dev/platform/guard"
 	"connectrpc.com/connect"

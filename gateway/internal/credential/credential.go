@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"atrium.dev/gateway/internal/cache"
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
-	"atrium.dev/gateway/internal/cache"
 	"atrium.dev/platform/authn"
 	"atrium.dev/platform/rpcerr"
 	"connectrpc.com/connect"

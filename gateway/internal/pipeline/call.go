@@ -5,8 +5,8 @@ import (
 	"net/url"
 	"time"
 
-	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/gateway/internal/credential"
+	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/platform/access"
 	"atrium.dev/platform/authn"
 )

@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/http"
 
-	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/gateway/internal/tenant"
+	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/platform/access"
 	"atrium.dev/platform/rpcerr"
 )

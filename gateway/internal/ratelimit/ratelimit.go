@@ -173,4 +173,3 @@ func (l *local) sweep(now time.Time) {
 		clear(l.tats)
 	}
 }
-
