@@ -1,0 +1,195 @@
+// Package ingest turns what a client sends (structured entities and YAML files) into validated
+// store drafts: every document numbered, every violation collected with its document path, so
+// a batch fails as a whole with all its problems listed and nothing written.
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"atrium.dev/platform/rpcerr"
+	"atrium.dev/services/catalog/internal/entity"
+	"atrium.dev/services/catalog/internal/filter"
+	"atrium.dev/services/catalog/internal/store"
+	"atrium.dev/services/catalog/internal/yamldoc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// Batch limits of ApplyEntities.
+const (
+	MaxEntities = 1000
+	MaxBytes    = 4 << 20
+)
+
+// Doc is one entity document of a request.
+type Doc struct {
+	// Index numbers the documents of a request from 0.
+	Index int
+	// Path prefixes the document's violations: "documents[3]".
+	Path   string
+	Entity entity.Entity
+}
+
+// Documents numbers the structured entities first, then every document of every YAML file,
+// and enforces the batch limits. Problems come back as one InvalidArgument listing them all.
+func Documents(structs []*structpb.Struct, files []string) ([]Doc, error) {
+	size := 0
+	for _, s := range structs {
+		size += proto.Size(s)
+	}
+	for _, f := range files {
+		size += len(f)
+	}
+	if size > MaxBytes {
+		return nil, rpcerr.InvalidField("documents", fmt.Sprintf("the batch is %d bytes; at most %d bytes (4 MiB) per call", size, MaxBytes))
+	}
+	var vs rpcerr.Violations
+	docs := make([]Doc, 0, len(structs))
+	for i, s := range structs {
+		path := fmt.Sprintf("documents[%d]", i)
+		e, err := entity.FromStruct(s)
+		if err != nil {
+			vs.Add(path, strings.TrimPrefix(err.Error(), "entity: "))
+			continue
+		}
+		docs = append(docs, Doc{Index: i, Path: path, Entity: e})
+	}
+	next := len(structs)
+	for f, src := range files {
+		if next > MaxEntities {
+			break
+		}
+		parsed, err := yamldoc.Parse([]byte(src), yamldoc.Limits{MaxBytes: MaxBytes, MaxDocuments: MaxEntities + 1 - next})
+		for _, d := range parsed {
+			path := fmt.Sprintf("documents[%d]", next+d.Index)
+			e, err := entity.FromValue(d.Value)
+			if err != nil {
+				vs.Add(path, fmt.Sprintf("yaml_documents[%d] line %d: %s", f, d.Line, strings.TrimPrefix(err.Error(), "entity: ")))
+				continue
+			}
+			docs = append(docs, Doc{Index: next + d.Index, Path: path, Entity: e})
+		}
+		count := len(parsed)
+		if err != nil {
+			var errs yamldoc.Errors
+			if !errors.As(err, &errs) {
+				return nil, rpcerr.InvalidField(fmt.Sprintf("yaml_documents[%d]", f), err.Error())
+			}
+			for _, ye := range errs {
+				// The document limit was set to one more than the batch may still hold.
+				if errors.Is(ye, yamldoc.ErrLimit) && strings.HasPrefix(ye.Msg, "more than") && next+ye.Doc > MaxEntities {
+					return nil, tooMany()
+				}
+				vs.Add(fmt.Sprintf("documents[%d]", next+ye.Doc), fmt.Sprintf("yaml_documents[%d]%s: %s", f, lineOf(ye.Line), ye.Msg))
+				if ye.Doc+1 > count {
+					count = ye.Doc + 1
+				}
+			}
+		}
+		next += count
+	}
+	if next > MaxEntities {
+		return nil, tooMany()
+	}
+	if err := vs.Err(); err != nil {
+		return nil, err
+	}
+	return docs, nil
+}
+
+func tooMany() error {
+	return rpcerr.InvalidField("documents", fmt.Sprintf("at most %d entities per call", MaxEntities))
+}
+
+func lineOf(line int) string {
+	if line <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" line %d", line)
+}
+
+// Prepare validates every document and builds its draft. Violations of all documents come
+// back together, named "<doc path>.<field>"; two documents with the same ref are a violation
+// naming both.
+func Prepare(docs []Doc) ([]store.Draft, error) {
+	var vs rpcerr.Violations
+	drafts := make([]store.Draft, 0, len(docs))
+	firstByRef := make(map[string]Doc, len(docs))
+	for _, d := range docs {
+		e := entity.Normalize(d.Entity)
+		bad := false
+		for _, v := range entity.Validate(e) {
+			vs.Add(d.Path+"."+v.Field, v.Description)
+			bad = true
+		}
+		edges, evs := entity.DeriveEdges(e)
+		for _, v := range evs {
+			vs.Add(d.Path+"."+v.Field, v.Description)
+			bad = true
+		}
+		if bad {
+			continue
+		}
+		ref := e.Ref().String()
+		if first, dup := firstByRef[ref]; dup {
+			vs.Add(d.Path+".metadata.name", fmt.Sprintf("%s is also defined by %s (document %d); refs are unique, case-insensitively", ref, first.Path, first.Index))
+			continue
+		}
+		firstByRef[ref] = d
+		drafts = append(drafts, Draft(e, ref, edges))
+	}
+	if err := vs.Err(); err != nil {
+		return nil, err
+	}
+	return drafts, nil
+}
+
+// Draft builds the store draft of a normalized, valid entity.
+func Draft(e entity.Entity, ref string, edges []entity.Edge) store.Draft {
+	r := e.Ref().Lower()
+	d := store.Draft{
+		Ref:       ref,
+		Kind:      r.Kind,
+		Namespace: r.Namespace,
+		Name:      r.Name,
+		Body:      entity.CanonicalJSON(map[string]any(e)),
+		Etag:      entity.Etag(e),
+		SpecHash:  entity.SpecHash(e),
+		Words:     words(e),
+		Search:    SearchPairs(e),
+	}
+	for _, ed := range edges {
+		d.Edges = append(d.Edges, store.Edge{Source: ed.Source.String(), Type: ed.Type, Target: ed.Target.String()})
+	}
+	return d
+}
+
+func words(e entity.Entity) string {
+	parts := []string{e.Name(), e.Title(), e.Description()}
+	parts = append(parts, e.Tags()...)
+	return strings.Join(store.Words(strings.Join(parts, " ")), " ")
+}
+
+// SearchPairs flattens an entity into its search rows. metadata.uid is left out: filters on
+// it use the uid column, and a draft has no uid yet.
+func SearchPairs(e entity.Entity) []store.Pair {
+	flat := filter.Flatten(map[string]any(e))
+	out := make([]store.Pair, 0, len(flat))
+	for _, p := range flat {
+		if p.Key == "metadata.uid" {
+			continue
+		}
+		sp := store.Pair{Key: p.Key}
+		if !p.Null {
+			v := p.Value
+			sp.Value = &v
+			if p.Original != p.Value {
+				sp.Original = p.Original
+			}
+		}
+		out = append(out, sp)
+	}
+	return out
+}

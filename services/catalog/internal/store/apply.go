@@ -1,0 +1,298 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"atrium.dev/platform/authn"
+	"atrium.dev/platform/rpcerr"
+	"atrium.dev/platform/telemetry"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Draft is one validated entity ready to store: everything derived from it is computed by the
+// caller (package ingest), so the store only compares and writes.
+type Draft struct {
+	// Ref is the canonical lowercased "kind:namespace/name"; Kind, Namespace and Name are its
+	// parts.
+	Ref, Kind, Namespace, Name string
+	// Body is the JSON of the normalized entity (no uid, etag, generation or relations).
+	Body     []byte
+	Etag     string
+	SpecHash string
+	// Words is the full-text document: lowercased words of name, title, description, tags.
+	Words  string
+	Search []Pair
+	Edges  []Edge
+}
+
+// Pair is one search row. Value is lowercased; Original is the value as written when it
+// differs, else "". A nil Value is a key present without a usable value.
+type Pair struct {
+	Key      string
+	Value    *string
+	Original string
+}
+
+// Edge is a relation edge between two canonical refs.
+type Edge struct {
+	Source, Type, Target string
+}
+
+// Action says what applying a draft did (or would do).
+type Action int
+
+const (
+	Created Action = iota + 1
+	Updated
+	Unchanged
+)
+
+func (a Action) String() string {
+	switch a {
+	case Created:
+		return "created"
+	case Updated:
+		return "updated"
+	case Unchanged:
+		return "unchanged"
+	}
+	return "unknown"
+}
+
+// Result is the outcome for one draft, in input order.
+type Result struct {
+	Ref    string
+	UID    string
+	Etag   string
+	Action Action
+	// Generation after the apply.
+	Generation int64
+}
+
+// ApplyOptions tune Apply.
+type ApplyOptions struct {
+	DryRun bool
+	// EntityLimit caps the tenant's entities after the batch; 0 means no limit.
+	EntityLimit int
+}
+
+type existing struct {
+	uid        string
+	etag       string
+	generation int64
+	specHash   string
+}
+
+// Apply writes drafts all or nothing. Refs must be unique within drafts (the caller reports
+// duplicates with their document indexes). An unchanged draft (same etag) writes nothing; a
+// changed one keeps its uid, takes the new etag and increments generation when its spec
+// changed. Every write is audited with the identity's actor and request id. A dry run reads
+// what exists and reports what would happen.
+func (s *Store) Apply(ctx context.Context, drafts []Draft, opts ApplyOptions) ([]Result, error) {
+	var results []Result
+	run := s.shards.InTx
+	if opts.DryRun {
+		run = s.shards.InReadTx
+	}
+	err := run(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		results, err = applyTx(ctx, tx, drafts, opts)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func applyTx(ctx context.Context, tx pgx.Tx, drafts []Draft, opts ApplyOptions) ([]Result, error) {
+	lock := " FOR UPDATE"
+	if opts.DryRun {
+		lock = ""
+	}
+	var count int64
+	if err := tx.QueryRow(ctx, `SELECT entity_count FROM catalog_state`+lock).Scan(&count); err != nil {
+		return nil, fmt.Errorf("store: lock catalog: %w", err)
+	}
+	refs := make([]string, len(drafts))
+	for i, d := range drafts {
+		refs[i] = d.Ref
+	}
+	old := make(map[string]existing, len(drafts))
+	rows, err := tx.Query(ctx, `SELECT ref, uid::text, etag, generation, spec_hash FROM catalog_entities WHERE ref = ANY($1)`, refs)
+	if err != nil {
+		return nil, fmt.Errorf("store: read existing: %w", err)
+	}
+	for rows.Next() {
+		var ref string
+		var e existing
+		if err := rows.Scan(&ref, &e.uid, &e.etag, &e.generation, &e.specHash); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		old[ref] = e
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: read existing: %w", err)
+	}
+
+	results := make([]Result, len(drafts))
+	var changed []int
+	creates := 0
+	for i, d := range drafts {
+		prev, ok := old[d.Ref]
+		switch {
+		case !ok:
+			uid := ""
+			if !opts.DryRun {
+				uid = uuid.NewString()
+			}
+			results[i] = Result{Ref: d.Ref, UID: uid, Etag: d.Etag, Action: Created, Generation: 1}
+			creates++
+			changed = append(changed, i)
+		case prev.etag == d.Etag:
+			results[i] = Result{Ref: d.Ref, UID: prev.uid, Etag: prev.etag, Action: Unchanged, Generation: prev.generation}
+		default:
+			gen := prev.generation
+			if prev.specHash != d.SpecHash {
+				gen++
+			}
+			results[i] = Result{Ref: d.Ref, UID: prev.uid, Etag: d.Etag, Action: Updated, Generation: gen}
+			changed = append(changed, i)
+		}
+	}
+	if opts.EntityLimit > 0 && count+int64(creates) > int64(opts.EntityLimit) {
+		return nil, rpcerr.ResourceExhausted(0, "entity limit reached: the tenant has %d entities, this batch adds %d, the limit is %d", count, creates, opts.EntityLimit)
+	}
+	if opts.DryRun || len(changed) == 0 {
+		return results, nil
+	}
+	if err := writeDrafts(ctx, tx, drafts, results, old, changed); err != nil {
+		return nil, err
+	}
+	if creates > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE catalog_state SET entity_count = entity_count + $1`, creates); err != nil {
+			return nil, fmt.Errorf("store: count entities: %w", err)
+		}
+	}
+	return results, nil
+}
+
+// writeDrafts upserts the changed entities with one statement over arrays, replaces their
+// search rows and edges with COPY, and appends audit rows with COPY.
+func writeDrafts(ctx context.Context, tx pgx.Tx, drafts []Draft, results []Result, old map[string]existing, changed []int) error {
+	n := len(changed)
+	var (
+		uids     = make([]string, n)
+		refs     = make([]string, n)
+		kinds    = make([]string, n)
+		nss      = make([]string, n)
+		names    = make([]string, n)
+		bodies   = make([]string, n)
+		etags    = make([]string, n)
+		gens     = make([]int64, n)
+		hashes   = make([]string, n)
+		words    = make([]string, n)
+		replaced []string
+	)
+	for j, i := range changed {
+		d, r := drafts[i], results[i]
+		uids[j], refs[j], kinds[j], nss[j], names[j] = r.UID, d.Ref, d.Kind, d.Namespace, d.Name
+		bodies[j], etags[j], gens[j], hashes[j], words[j] = string(d.Body), d.Etag, r.Generation, d.SpecHash, d.Words
+		if r.Action == Updated {
+			replaced = append(replaced, r.UID)
+		}
+	}
+	_, err := tx.Exec(ctx, `
+INSERT INTO catalog_entities (uid, ref, kind, namespace, name, body, etag, generation, spec_hash, search)
+SELECT u.uid, u.ref, u.kind, u.namespace, u.name, u.body::jsonb, u.etag, u.generation, u.spec_hash, to_tsvector('simple', u.words)
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[])
+  AS u(uid, ref, kind, namespace, name, body, etag, generation, spec_hash, words)
+ON CONFLICT (ref) DO UPDATE SET
+  body = EXCLUDED.body, etag = EXCLUDED.etag, generation = EXCLUDED.generation,
+  spec_hash = EXCLUDED.spec_hash, search = EXCLUDED.search, updated_at = now()`,
+		uids, refs, kinds, nss, names, bodies, etags, gens, hashes, words)
+	if err != nil {
+		return fmt.Errorf("store: write entities: %w", err)
+	}
+	if len(replaced) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM catalog_search WHERE entity_uid = ANY($1::uuid[])`, replaced); err != nil {
+			return fmt.Errorf("store: replace search rows: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM catalog_relations WHERE originator = ANY($1::uuid[])`, replaced); err != nil {
+			return fmt.Errorf("store: replace relations: %w", err)
+		}
+	}
+
+	var searchRows, edgeRows [][]any
+	for _, i := range changed {
+		uid, err := uuid.Parse(results[i].UID)
+		if err != nil {
+			return fmt.Errorf("store: uid %q: %w", results[i].UID, err)
+		}
+		for _, p := range drafts[i].Search {
+			var orig any
+			if p.Original != "" {
+				orig = p.Original
+			}
+			var val any
+			if p.Value != nil {
+				val = *p.Value
+			}
+			searchRows = append(searchRows, []any{uid, p.Key, val, orig})
+		}
+		for _, e := range drafts[i].Edges {
+			edgeRows = append(edgeRows, []any{uid, e.Source, e.Type, e.Target})
+		}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"catalog_search"}, []string{"entity_uid", "key", "value", "original"}, pgx.CopyFromRows(searchRows)); err != nil {
+		return fmt.Errorf("store: copy search rows: %w", err)
+	}
+	if len(edgeRows) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"catalog_relations"}, []string{"originator", "source_ref", "type", "target_ref"}, pgx.CopyFromRows(edgeRows)); err != nil {
+			return fmt.Errorf("store: copy relations: %w", err)
+		}
+	}
+
+	actor, requestID := actorOf(ctx)
+	now := time.Now()
+	audit := make([][]any, 0, n)
+	for _, i := range changed {
+		r := results[i]
+		uid, _ := uuid.Parse(r.UID)
+		var before any
+		action := "create"
+		if r.Action == Updated {
+			action = "update"
+			before = old[r.Ref].etag
+		}
+		audit = append(audit, []any{now, actor, action, r.Ref, uid, before, r.Etag, requestID})
+	}
+	return copyAudit(ctx, tx, audit)
+}
+
+func copyAudit(ctx context.Context, tx pgx.Tx, rows [][]any) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"catalog_audit"},
+		[]string{"at", "actor", "action", "entity_ref", "entity_uid", "etag_before", "etag_after", "request_id"},
+		pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("store: write audit: %w", err)
+	}
+	return nil
+}
+
+func actorOf(ctx context.Context) (actor string, requestID any) {
+	id, _ := authn.FromContext(ctx)
+	rid := telemetry.RequestID(ctx)
+	if id != nil && id.RequestID != "" {
+		rid = id.RequestID
+	}
+	if rid == "" {
+		return id.Actor(), nil
+	}
+	return id.Actor(), rid
+}

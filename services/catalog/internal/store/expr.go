@@ -1,0 +1,211 @@
+package store
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"atrium.dev/services/catalog/internal/entity"
+	"atrium.dev/services/catalog/internal/filter"
+)
+
+// Expr is a filter over entities. Backstage filter sets are Or{And{Match...}...}; the
+// predicate form of POST /entities/by-query adds Not and prefix matches.
+type Expr interface{ isExpr() }
+
+// And holds when every item holds (an empty And always holds).
+type And []Expr
+
+// Or holds when any item holds (an empty Or never holds).
+type Or []Expr
+
+// Not negates X.
+type Not struct{ X Expr }
+
+// Match tests one key, lowercased as a dotted path ("spec.type", "metadata.tags",
+// "relations.ownedby"). Without Values and Prefix it tests that the key exists; with Values it
+// holds when the key has any of them; with Prefix when a value starts with it. Values and
+// Prefix are compared lowercased.
+type Match struct {
+	Key    string
+	Values []string
+	Prefix string
+}
+
+func (And) isExpr()   {}
+func (Or) isExpr()    {}
+func (Not) isExpr()   {}
+func (Match) isExpr() {}
+
+// sqlb accumulates SQL text and its bound arguments. No value from a request is ever written
+// into SQL text: keys and values become parameters.
+type sqlb struct {
+	args []any
+}
+
+func (b *sqlb) arg(v any) string {
+	b.args = append(b.args, v)
+	return "$" + strconv.Itoa(len(b.args))
+}
+
+// columnKeys are filter keys answered from entity columns (indexed, always present) rather
+// than the search table.
+var columnKeys = map[string]string{
+	"kind":               "e.kind",
+	"metadata.namespace": "e.namespace",
+	"metadata.name":      "e.name",
+	"metadata.uid":       "e.uid::text",
+}
+
+// relationPrefix starts filter keys that test relations ("relations.ownedby").
+const relationPrefix = "relations."
+
+// canonicalRelationType maps a lowercased relation type to Backstage's spelling.
+func canonicalRelationType(t string) string {
+	for _, known := range entity.RelationTypes() {
+		if strings.EqualFold(known, t) {
+			return known
+		}
+	}
+	return t
+}
+
+// cond compiles x into a boolean SQL expression over the entity row "e". Conditions are
+// uncorrelated IN subqueries: at the top level the planner turns them into semi-joins, under
+// OR/NOT into hashed subplans, so no form degrades into a probe per row of the table.
+func (b *sqlb) cond(x Expr) (string, error) {
+	switch x := x.(type) {
+	case nil:
+		return "TRUE", nil
+	case And:
+		return b.join(x, " AND ", "TRUE")
+	case Or:
+		return b.join(x, " OR ", "FALSE")
+	case Not:
+		inner, err := b.cond(x.X)
+		if err != nil {
+			return "", err
+		}
+		return "NOT (" + inner + ")", nil
+	case Match:
+		return b.match(x)
+	}
+	return "", fmt.Errorf("store: unknown filter expression %T", x)
+}
+
+func (b *sqlb) join(items []Expr, sep, empty string) (string, error) {
+	if len(items) == 0 {
+		return empty, nil
+	}
+	parts := make([]string, 0, len(items))
+	for _, it := range items {
+		c, err := b.cond(it)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, c)
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
+	}
+	return "(" + strings.Join(parts, sep) + ")", nil
+}
+
+func lowerAll(vs []string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = strings.ToLower(v)
+	}
+	return out
+}
+
+func (b *sqlb) match(m Match) (string, error) {
+	key := strings.ToLower(m.Key)
+	if key == "" {
+		return "", fmt.Errorf("store: empty filter key")
+	}
+	values := lowerAll(m.Values)
+	prefix := strings.ToLower(m.Prefix)
+	if col, ok := columnKeys[key]; ok {
+		switch {
+		case len(values) > 0:
+			return col + " = ANY(" + b.arg(values) + "::text[])", nil
+		case prefix != "":
+			return col + " LIKE " + b.arg(likePrefix(prefix)), nil
+		}
+		return "TRUE", nil
+	}
+	if t, ok := strings.CutPrefix(key, relationPrefix); ok && t != "" {
+		q := "e.ref IN (SELECT r.source_ref FROM catalog_relations r WHERE r.type = " + b.arg(canonicalRelationType(t))
+		switch {
+		case len(values) > 0:
+			q += " AND r.target_ref = ANY(" + b.arg(values) + "::text[])"
+		case prefix != "":
+			q += " AND r.target_ref LIKE " + b.arg(likePrefix(prefix))
+		}
+		return q + ")", nil
+	}
+	q := "e.uid IN (SELECT s.entity_uid FROM catalog_search s WHERE s.key = " + b.arg(key)
+	switch {
+	case len(values) > 0:
+		q += " AND s.value = ANY(" + b.arg(values) + "::text[])"
+	case prefix != "":
+		q += " AND s.value LIKE " + b.arg(likePrefix(prefix))
+	}
+	return q + ")", nil
+}
+
+// likePrefix escapes LIKE's wildcards in p and appends %.
+func likePrefix(p string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(p) + "%"
+}
+
+// Words splits text into lowercased words of letters and digits: the full-text document is
+// built from it and so is every query, so both sides agree on what a word is.
+func Words(text string) []string {
+	return strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+}
+
+// tsQuery turns a search term into a prefix-matching tsquery: every word must match the
+// start of some word of the entity ("pay gate" finds "payment-gateway"). Empty when the term
+// has no words.
+func tsQuery(term string) string {
+	words := Words(term)
+	if len(words) > 16 {
+		words = words[:16]
+	}
+	parts := make([]string, len(words))
+	for i, w := range words {
+		parts[i] = "'" + w + "':*"
+	}
+	return strings.Join(parts, " & ")
+}
+
+// FromFilter converts a parsed Backstage filter (nil matches everything).
+func FromFilter(n filter.Node) Expr {
+	switch x := n.(type) {
+	case nil:
+		return nil
+	case filter.Cond:
+		return Match{Key: x.Key, Values: x.Values}
+	case filter.All:
+		out := make(And, len(x.Of))
+		for i, c := range x.Of {
+			out[i] = FromFilter(c)
+		}
+		return out
+	case filter.Any:
+		out := make(Or, len(x.Of))
+		for i, c := range x.Of {
+			out[i] = FromFilter(c)
+		}
+		return out
+	case filter.Not:
+		return Not{X: FromFilter(x.Node)}
+	}
+	return Or{} // unknown nodes match nothing
+}

@@ -1,0 +1,76 @@
+-- The catalog's tables in a tenant schema. See docs/catalog-storage.md for why each index
+-- exists. Every table is prefixed catalog_: other services migrate their own tables into the
+-- same schema.
+
+-- One row. Writers lock it (SELECT ... FOR UPDATE) so a tenant's writes are serialized, which
+-- keeps uids stable under concurrent applies of the same ref and makes entity_count (the
+-- per-tenant limit) exact without counting 100k rows per batch.
+CREATE TABLE catalog_state (
+    singleton    boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    entity_count bigint  NOT NULL DEFAULT 0
+);
+INSERT INTO catalog_state DEFAULT VALUES;
+
+CREATE TABLE catalog_entities (
+    uid        uuid        PRIMARY KEY,
+    -- kind:namespace/name, lowercased: the unique key every lookup and relation uses.
+    ref        text        NOT NULL UNIQUE,
+    -- Lowercased parts of ref, as columns so filters and ordering on them use indexes.
+    kind       text        NOT NULL,
+    namespace  text        NOT NULL,
+    name       text        NOT NULL,
+    -- The entity as applied (normalized), without uid/etag/generation/relations: those are
+    -- columns or derived on read.
+    body       jsonb       NOT NULL,
+    etag       text        NOT NULL,
+    generation bigint      NOT NULL,
+    spec_hash  text        NOT NULL,
+    -- Words of name, title, description and tags ('simple' config: no stemming, no stop words).
+    search     tsvector    NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX catalog_entities_kind_ref ON catalog_entities (kind, ref);
+CREATE INDEX catalog_entities_name ON catalog_entities (name, uid);
+CREATE INDEX catalog_entities_search ON catalog_entities USING gin (search);
+
+-- Flattened (key, value) pairs of each entity, lowercased, as Backstage's search table. No
+-- foreign key: it would cost a lookup per row on ingest (millions at 100k entities); the store
+-- deletes an entity's rows itself.
+CREATE TABLE catalog_search (
+    entity_uid uuid NOT NULL,
+    key        text NOT NULL,
+    -- NULL for a key that exists without a usable value (objects, long values).
+    value      text,
+    -- The value as written, only when it differs from value (facets show it).
+    original   text
+);
+CREATE INDEX catalog_search_key_value ON catalog_search (key, value, entity_uid) INCLUDE (original);
+CREATE INDEX catalog_search_entity ON catalog_search (entity_uid, key);
+
+-- Every edge derived from an entity's spec, both directions, keyed by the entity whose spec
+-- produced it (originator). An entity's relations array is the edges whose source is the
+-- entity, whoever produced them.
+CREATE TABLE catalog_relations (
+    originator uuid NOT NULL,
+    source_ref text NOT NULL,
+    type       text NOT NULL,
+    target_ref text NOT NULL
+);
+CREATE INDEX catalog_relations_source ON catalog_relations (source_ref, type, target_ref);
+CREATE INDEX catalog_relations_target ON catalog_relations (target_ref, type, source_ref);
+CREATE INDEX catalog_relations_originator ON catalog_relations (originator);
+
+CREATE TABLE catalog_audit (
+    id          bigserial   PRIMARY KEY,
+    at          timestamptz NOT NULL DEFAULT now(),
+    actor       text        NOT NULL,
+    -- create, update or delete
+    action      text        NOT NULL,
+    entity_ref  text        NOT NULL,
+    entity_uid  uuid        NOT NULL,
+    etag_before text,
+    etag_after  text,
+    request_id  text
+);
+CREATE INDEX catalog_audit_entity ON catalog_audit (entity_ref, id);

@@ -1,0 +1,405 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"atrium.dev/services/catalog/internal/entity"
+	"github.com/jackc/pgx/v5"
+)
+
+// Order sorts by one field (a dotted path, compared lowercased). Entities without the field
+// come last in either direction.
+type Order struct {
+	Field string
+	Desc  bool
+}
+
+// Position is a keyset position: the order key values of a row (nil for a missing value) and
+// its uid, the final tie-breaker.
+type Position struct {
+	Keys []*string `json:"k"`
+	UID  string    `json:"u"`
+}
+
+// Query selects a page of entities.
+type Query struct {
+	Filter   Expr
+	FullText string
+	Order    []Order
+	// Limit is the page size (callers cap it).
+	Limit int
+	// Offset skips rows (Backstage's offset parameter); keyset positions are cheaper.
+	Offset int
+	// After continues forward from a position; Before goes back from one (a previous page).
+	// At most one is set.
+	After, Before *Position
+	SkipTotal     bool
+}
+
+// Page is one page of entities with the positions of its ends.
+type Page struct {
+	Entities []entity.Entity
+	// Total counts every entity matching the filter and full-text term; -1 when skipped.
+	Total int64
+	// Next is set when entities follow the page; Prev when entities precede it.
+	Next, Prev *Position
+}
+
+type orderCol struct {
+	expr     string
+	nullable bool
+	desc     bool
+}
+
+// orderCols maps order fields to SQL. Name, kind and namespace are columns (name has an index
+// that serves ordered pages directly); other fields order by the smallest search value of the
+// key, looked up per row through catalog_search_entity.
+func (b *sqlb) orderCols(order []Order) []orderCol {
+	if len(order) == 0 {
+		return []orderCol{{expr: "e.ref"}}
+	}
+	cols := make([]orderCol, 0, len(order))
+	for _, o := range order {
+		key := strings.ToLower(o.Field)
+		if col, ok := columnKeys[key]; ok {
+			cols = append(cols, orderCol{expr: col, desc: o.Desc})
+			continue
+		}
+		cols = append(cols, orderCol{
+			expr:     "(SELECT min(s.value) FROM catalog_search s WHERE s.entity_uid = e.uid AND s.key = " + b.arg(key) + ")",
+			nullable: true,
+			desc:     o.Desc,
+		})
+	}
+	return cols
+}
+
+// component is one term of the sort: an order value, the "is null" flag of a nullable one,
+// or the uid.
+type component struct {
+	expr string
+	desc bool
+	// cursor value: a bool for flags, *string for values, string for the uid.
+	flag    bool
+	isFlag  bool
+	value   *string
+	isValue bool
+}
+
+func components(cols []orderCol, pos *Position, reverse bool, alias func(i int) string) []component {
+	var out []component
+	for i, c := range cols {
+		expr := c.expr
+		if alias != nil {
+			expr = alias(i)
+		}
+		var v *string
+		if pos != nil && i < len(pos.Keys) {
+			v = pos.Keys[i]
+		}
+		if c.nullable {
+			out = append(out, component{expr: "(" + expr + " IS NULL)", desc: reverse, isFlag: true, flag: v == nil})
+		}
+		out = append(out, component{expr: expr, desc: c.desc != reverse, isValue: true, value: v})
+	}
+	return out
+}
+
+func orderBy(comps []component, uidExpr string, reverse bool) string {
+	parts := make([]string, 0, len(comps)+1)
+	for _, c := range comps {
+		parts = append(parts, c.expr+dir(c.desc))
+	}
+	parts = append(parts, uidExpr+dir(reverse))
+	return strings.Join(parts, ", ")
+}
+
+func dir(desc bool) string {
+	if desc {
+		return " DESC"
+	}
+	return " ASC"
+}
+
+// keyset compiles "the row sorts after pos" for the components. When every component sorts
+// the same way and none can be null it is one row comparison, which Postgres answers with an
+// index range scan; otherwise the lexicographic OR chain.
+func (b *sqlb) keyset(comps []component, pos *Position, reverse bool) (string, error) {
+	uid := b.arg(pos.UID) + "::uuid"
+	uniform := true
+	for _, c := range comps {
+		if c.isFlag || c.desc != reverse {
+			uniform = false
+		}
+	}
+	if uniform {
+		lhs := make([]string, 0, len(comps)+1)
+		rhs := make([]string, 0, len(comps)+1)
+		for _, c := range comps {
+			if c.value == nil {
+				return "", fmt.Errorf("store: cursor lacks a value for a non-null order key")
+			}
+			lhs = append(lhs, c.expr)
+			rhs = append(rhs, b.arg(*c.value))
+		}
+		lhs = append(lhs, "e.uid")
+		rhs = append(rhs, uid)
+		op := " > "
+		if reverse {
+			op = " < "
+		}
+		return "(" + strings.Join(lhs, ", ") + ")" + op + "(" + strings.Join(rhs, ", ") + ")", nil
+	}
+	var ors, eqs []string
+	for _, c := range comps {
+		switch {
+		case c.isFlag:
+			// Sorting false before true (nulls last), or true before false when reversed.
+			// Ascending, false (a value) sorts before true (null); descending the reverse.
+			// Nothing sorts after the last flag value but itself.
+			switch {
+			case c.flag != c.desc:
+			case c.flag:
+				ors = append(ors, conj(eqs, "NOT "+c.expr))
+			default:
+				ors = append(ors, conj(eqs, c.expr))
+			}
+			eqs = append(eqs, "("+c.expr+" = "+b.arg(c.flag)+")")
+		case c.value == nil:
+			// Both null (the flag before it matched): equal, no term.
+		default:
+			op := " > "
+			if c.desc {
+				op = " < "
+			}
+			v := b.arg(*c.value)
+			ors = append(ors, conj(eqs, c.expr+op+v))
+			eqs = append(eqs, c.expr+" = "+v)
+		}
+	}
+	op := " > "
+	if reverse {
+		op = " < "
+	}
+	ors = append(ors, conj(eqs, "e.uid"+op+uid))
+	return "(" + strings.Join(ors, " OR ") + ")", nil
+}
+
+func conj(eqs []string, last string) string {
+	if len(eqs) == 0 {
+		return last
+	}
+	return "(" + strings.Join(append(slices.Clone(eqs), last), " AND ") + ")"
+}
+
+// where compiles the filter and full-text term.
+func (b *sqlb) where(filter Expr, fullText string) (string, error) {
+	c, err := b.cond(filter)
+	if err != nil {
+		return "", err
+	}
+	if q := tsQuery(fullText); q != "" {
+		c = "(" + c + ") AND e.search @@ to_tsquery('simple', " + b.arg(q) + ")"
+	}
+	return c, nil
+}
+
+// List returns a page of entities and, unless skipped, the total under the same filter.
+func (s *Store) List(ctx context.Context, q Query) (Page, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	page := Page{Total: -1}
+	var b sqlb
+	where, err := b.where(q.Filter, q.FullText)
+	if err != nil {
+		return page, err
+	}
+	countWhere, countArgs := where, slices.Clone(b.args)
+	reverse := q.Before != nil
+	pos := q.After
+	if reverse {
+		pos = q.Before
+	}
+	cols := b.orderCols(q.Order)
+	if pos != nil && len(pos.Keys) != len(cols) {
+		return page, errBadPosition
+	}
+	comps := components(cols, pos, reverse, nil)
+	if pos != nil {
+		ks, err := b.keyset(comps, pos, reverse)
+		if err != nil {
+			return page, err
+		}
+		where = "(" + where + ") AND " + ks
+	}
+	keyExprs := make([]string, len(cols))
+	for i, c := range cols {
+		keyExprs[i] = c.expr + " AS k" + fmt.Sprint(i)
+	}
+	inner := "SELECT e.uid, " + strings.Join(keyExprs, ", ") + " FROM catalog_entities e WHERE " + where +
+		" ORDER BY " + orderBy(comps, "e.uid", reverse) + " LIMIT " + b.arg(q.Limit+1)
+	if q.Offset > 0 && pos == nil {
+		inner += " OFFSET " + b.arg(q.Offset)
+	}
+	outerComps := components(cols, nil, reverse, func(i int) string { return "p.k" + fmt.Sprint(i) })
+	keyCols := make([]string, len(cols))
+	for i := range cols {
+		keyCols[i] = "p.k" + fmt.Sprint(i)
+	}
+	sql := "SELECT " + entityColumns + ", " + strings.Join(keyCols, ", ") + " FROM (" + inner + ") p JOIN catalog_entities e ON e.uid = p.uid ORDER BY " + orderBy(outerComps, "p.uid", reverse)
+
+	var positions []Position
+	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sql, b.args...)
+		if err != nil {
+			return fmt.Errorf("store: list: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				uid, ref, etag string
+				gen            int64
+				body           []byte
+				rels           []string
+			)
+			keys := make([]*string, len(cols))
+			dest := []any{&uid, &ref, &etag, &gen, &body, &rels}
+			for i := range keys {
+				dest = append(dest, &keys[i])
+			}
+			if err := rows.Scan(dest...); err != nil {
+				return fmt.Errorf("store: list: %w", err)
+			}
+			e, err := entity.FromJSON(body)
+			if err != nil {
+				return fmt.Errorf("store: stored entity %s: %w", ref, err)
+			}
+			e.SetServerFields(uid, etag, gen, relationsOf(rels))
+			page.Entities = append(page.Entities, e)
+			positions = append(positions, Position{Keys: keys, UID: uid})
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: list: %w", err)
+		}
+		if q.SkipTotal {
+			return nil
+		}
+		return tx.QueryRow(ctx, "SELECT count(*) FROM catalog_entities e WHERE "+countWhere, countArgs...).Scan(&page.Total)
+	})
+	if err != nil {
+		return Page{Total: -1}, err
+	}
+	more := len(page.Entities) > q.Limit
+	if more {
+		page.Entities = page.Entities[:q.Limit]
+		positions = positions[:q.Limit]
+	}
+	if reverse {
+		slices.Reverse(page.Entities)
+		slices.Reverse(positions)
+	}
+	if len(positions) == 0 {
+		if reverse {
+			// Nothing before the position: the next page starts at it again.
+			page.Next = pos
+		}
+		return page, nil
+	}
+	first, last := positions[0], positions[len(positions)-1]
+	if reverse {
+		page.Next = &last
+		if more {
+			page.Prev = &first
+		}
+	} else {
+		if more {
+			page.Next = &last
+		}
+		if pos != nil || q.Offset > 0 {
+			page.Prev = &first
+		}
+	}
+	return page, nil
+}
+
+var errBadPosition = fmt.Errorf("store: position does not match the order")
+
+// ErrBadPosition reports a position with the wrong number of keys for the query's order.
+func ErrBadPosition() error { return errBadPosition }
+
+// Count returns how many entities match.
+func (s *Store) Count(ctx context.Context, filter Expr, fullText string) (int64, error) {
+	var b sqlb
+	where, err := b.where(filter, fullText)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "SELECT count(*) FROM catalog_entities e WHERE "+where, b.args...).Scan(&n)
+	})
+	return n, err
+}
+
+// FacetValue is one value of a facet and how many entities have it.
+type FacetValue struct {
+	Value string
+	Count int64
+}
+
+// Facets counts, for each key, the entities per value among those matching filter. Values
+// compare lowercased; the value shown is one spelling as written. Relation facets
+// ("relations.ownedBy") count entities per target ref. Values sort by count, then value.
+func (s *Store) Facets(ctx context.Context, keys []string, filter Expr) (map[string][]FacetValue, error) {
+	out := make(map[string][]FacetValue, len(keys))
+	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		for _, key := range keys {
+			var b sqlb
+			where, err := b.cond(filter)
+			if err != nil {
+				return err
+			}
+			lk := strings.ToLower(key)
+			var sql string
+			if t, ok := strings.CutPrefix(lk, relationPrefix); ok && t != "" {
+				sql = "SELECT r.target_ref, count(DISTINCT r.source_ref) FROM catalog_relations r WHERE r.type = " + b.arg(canonicalRelationType(t)) +
+					" AND r.source_ref IN (SELECT e.ref FROM catalog_entities e WHERE " + where + ") GROUP BY r.target_ref"
+			} else {
+				sql = "SELECT coalesce(max(s.original), s.value), count(*) FROM catalog_search s WHERE s.key = " + b.arg(lk) + " AND s.value IS NOT NULL"
+				if filter != nil {
+					sql += " AND s.entity_uid IN (SELECT e.uid FROM catalog_entities e WHERE " + where + ")"
+				}
+				sql += " GROUP BY s.value"
+			}
+			rows, err := tx.Query(ctx, sql, b.args...)
+			if err != nil {
+				return fmt.Errorf("store: facet %s: %w", key, err)
+			}
+			values, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (FacetValue, error) {
+				var v FacetValue
+				err := r.Scan(&v.Value, &v.Count)
+				return v, err
+			})
+			if err != nil {
+				return fmt.Errorf("store: facet %s: %w", key, err)
+			}
+			sort.Slice(values, func(i, j int) bool {
+				if values[i].Count != values[j].Count {
+					return values[i].Count > values[j].Count
+				}
+				return values[i].Value < values[j].Value
+			})
+			out[key] = values
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

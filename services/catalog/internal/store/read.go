@@ -1,0 +1,188 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"atrium.dev/platform/rpcerr"
+	"atrium.dev/services/catalog/internal/entity"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// entityColumns are what readEntity scans, from a row source aliased "e". The relations
+// subquery runs per returned row, so queries apply it only after LIMIT.
+const entityColumns = `e.uid::text, e.ref, e.etag, e.generation, e.body,
+  (SELECT array_agg(DISTINCT r.type || ' ' || r.target_ref) FROM catalog_relations r WHERE r.source_ref = e.ref)`
+
+// readEntity scans one row of entityColumns into an entity in Backstage's shape.
+func readEntity(row pgx.Row) (entity.Entity, string, error) {
+	var (
+		uid, ref, etag string
+		gen            int64
+		body           []byte
+		rels           []string
+	)
+	if err := row.Scan(&uid, &ref, &etag, &gen, &body, &rels); err != nil {
+		return nil, "", err
+	}
+	e, err := entity.FromJSON(body)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: stored entity %s: %w", ref, err)
+	}
+	e.SetServerFields(uid, etag, gen, relationsOf(rels))
+	return e, ref, nil
+}
+
+func relationsOf(rels []string) []entity.Relation {
+	out := make([]entity.Relation, 0, len(rels))
+	for _, s := range rels {
+		typ, target, ok := strings.Cut(s, " ")
+		if !ok {
+			continue
+		}
+		ref, err := entity.ParseRef(target, "", "")
+		if err != nil {
+			continue
+		}
+		out = append(out, entity.Edge{Type: typ, Target: ref}.Relation())
+	}
+	return entity.SortRelations(out)
+}
+
+// GetByRef returns the entity with the canonical ref, or NotFound.
+func (s *Store) GetByRef(ctx context.Context, ref string) (entity.Entity, error) {
+	var e entity.Entity
+	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		e, _, err = readEntity(tx.QueryRow(ctx, `SELECT `+entityColumns+` FROM catalog_entities e WHERE e.ref = $1`, ref))
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, rpcerr.NotFound("no entity %s", ref)
+	}
+	return e, err
+}
+
+// GetByUID returns the entity with uid, or NotFound (also for a malformed uid).
+func (s *Store) GetByUID(ctx context.Context, uid string) (entity.Entity, error) {
+	id, err := uuid.Parse(uid)
+	if err != nil {
+		return nil, rpcerr.NotFound("no entity with uid %s", uid)
+	}
+	var e entity.Entity
+	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		e, _, err = readEntity(tx.QueryRow(ctx, `SELECT `+entityColumns+` FROM catalog_entities e WHERE e.uid = $1`, id))
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, rpcerr.NotFound("no entity with uid %s", uid)
+	}
+	return e, err
+}
+
+// GetByRefs returns one entity per canonical ref, in order; nil where none exists.
+func (s *Store) GetByRefs(ctx context.Context, refs []string) ([]entity.Entity, error) {
+	out := make([]entity.Entity, len(refs))
+	if len(refs) == 0 {
+		return out, nil
+	}
+	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		byRef, err := loadByRefs(ctx, tx, refs)
+		if err != nil {
+			return err
+		}
+		for i, r := range refs {
+			out[i] = byRef[r]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func loadByRefs(ctx context.Context, tx pgx.Tx, refs []string) (map[string]entity.Entity, error) {
+	rows, err := tx.Query(ctx, `SELECT `+entityColumns+` FROM catalog_entities e WHERE e.ref = ANY($1)`, refs)
+	if err != nil {
+		return nil, fmt.Errorf("store: load entities: %w", err)
+	}
+	defer rows.Close()
+	byRef := make(map[string]entity.Entity, len(refs))
+	for rows.Next() {
+		e, ref, err := readEntity(rows)
+		if err != nil {
+			return nil, err
+		}
+		byRef[ref] = e
+	}
+	return byRef, rows.Err()
+}
+
+// Delete removes the entity with uid, its search rows and the edges it produced (edges other
+// entities produced towards it stay: Backstage keeps dangling relations too), and audits it.
+func (s *Store) Delete(ctx context.Context, uid string) error {
+	id, err := uuid.Parse(uid)
+	if err != nil {
+		return rpcerr.NotFound("no entity with uid %s", uid)
+	}
+	return s.shards.InTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM catalog_state FOR UPDATE`); err != nil {
+			return fmt.Errorf("store: lock catalog: %w", err)
+		}
+		var ref, etag string
+		err := tx.QueryRow(ctx, `DELETE FROM catalog_entities WHERE uid = $1 RETURNING ref, etag`, id).Scan(&ref, &etag)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return rpcerr.NotFound("no entity with uid %s", uid)
+		}
+		if err != nil {
+			return fmt.Errorf("store: delete: %w", err)
+		}
+		for _, q := range []string{
+			`DELETE FROM catalog_search WHERE entity_uid = $1`,
+			`DELETE FROM catalog_relations WHERE originator = $1`,
+		} {
+			if _, err := tx.Exec(ctx, q, id); err != nil {
+				return fmt.Errorf("store: delete: %w", err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE catalog_state SET entity_count = entity_count - 1`); err != nil {
+			return fmt.Errorf("store: delete: %w", err)
+		}
+		actor, rid := actorOf(ctx)
+		_, err = tx.Exec(ctx, `INSERT INTO catalog_audit (actor, action, entity_ref, entity_uid, etag_before, request_id) VALUES ($1, 'delete', $2, $3, $4, $5)`,
+			actor, ref, id, etag, rid)
+		if err != nil {
+			return fmt.Errorf("store: audit delete: %w", err)
+		}
+		return nil
+	})
+}
+
+// AuditEntry is one row of the audit log.
+type AuditEntry struct {
+	Actor, Action, Ref, UID, EtagBefore, EtagAfter, RequestID string
+}
+
+// Audit returns the audit rows of a canonical ref, oldest first (for tests and tooling).
+func (s *Store) Audit(ctx context.Context, ref string) ([]AuditEntry, error) {
+	var out []AuditEntry
+	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT actor, action, entity_ref, entity_uid::text, coalesce(etag_before, ''), coalesce(etag_after, ''), coalesce(request_id, '')
+FROM catalog_audit WHERE entity_ref = $1 ORDER BY id`, ref)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEntry, error) {
+			var a AuditEntry
+			err := r.Scan(&a.Actor, &a.Action, &a.Ref, &a.UID, &a.EtagBefore, &a.EtagAfter, &a.RequestID)
+			return a, err
+		})
+		return err
+	})
+	return out, err
+}

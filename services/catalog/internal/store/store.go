@@ -1,0 +1,102 @@
+// Package store keeps each tenant's catalog in its Postgres schema: entities, their flattened
+// search pairs, relation edges and the audit log. Every query runs through tenantdb, confined
+// to the tenant of the identity in the context; filters compile to SQL with bound parameters.
+// docs/catalog-storage.md explains the tables and indexes.
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"atrium.dev/platform/rpcerr"
+	"atrium.dev/platform/tenantdb"
+	"github.com/jackc/pgx/v5"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations are the catalog's tern migrations.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is part of the binary
+	}
+	return sub
+}
+
+// VersionTable is the catalog's tern version table inside each tenant schema.
+const VersionTable = "catalog_schema_version"
+
+// tables are dropped by Deprovision, children first.
+var tables = []string{"catalog_audit", "catalog_relations", "catalog_search", "catalog_entities", "catalog_state", VersionTable}
+
+// Store is the catalog of every tenant on a set of shards.
+type Store struct {
+	shards *tenantdb.Shards
+}
+
+// New returns a store over shards.
+func New(shards *tenantdb.Shards) *Store {
+	return &Store{shards: shards}
+}
+
+// Provision creates or migrates the catalog tables in a tenant schema and returns the schema
+// version. The schema itself must exist (tenancy creates it). Idempotent.
+func (s *Store) Provision(ctx context.Context, shard, schema string) (int64, error) {
+	if err := s.checkTenant(ctx, shard, schema); err != nil {
+		return 0, err
+	}
+	return s.shards.Migrate(ctx, shard, schema, Migrations(), VersionTable)
+}
+
+// Deprovision drops the catalog tables of a tenant schema. Idempotent: a missing schema or
+// missing tables are fine.
+func (s *Store) Deprovision(ctx context.Context, shard, schema string) error {
+	if !tenantdb.ValidSchema(schema) {
+		return rpcerr.InvalidField("schema", "not a tenant schema name")
+	}
+	pool, err := s.shards.Pool(shard)
+	if err != nil {
+		if errors.Is(err, tenantdb.ErrUnknownShard) {
+			return rpcerr.InvalidField("shard", "unknown shard")
+		}
+		return err
+	}
+	exists, err := s.shards.SchemaExists(ctx, shard, schema)
+	if err != nil || !exists {
+		return err
+	}
+	q := pgx.Identifier{schema}.Sanitize()
+	stmt := "DROP TABLE IF EXISTS "
+	for i, t := range tables {
+		if i > 0 {
+			stmt += ", "
+		}
+		stmt += q + "." + pgx.Identifier{t}.Sanitize()
+	}
+	if _, err := pool.Exec(ctx, stmt+" CASCADE"); err != nil {
+		return fmt.Errorf("store: deprovision %s: %w", schema, err)
+	}
+	return nil
+}
+
+func (s *Store) checkTenant(ctx context.Context, shard, schema string) error {
+	if !tenantdb.ValidSchema(schema) {
+		return rpcerr.InvalidField("schema", "not a tenant schema name")
+	}
+	exists, err := s.shards.SchemaExists(ctx, shard, schema)
+	if errors.Is(err, tenantdb.ErrUnknownShard) {
+		return rpcerr.InvalidField("shard", "unknown shard")
+	}
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return rpcerr.FailedPrecondition("tenant schema %s does not exist on shard %s", schema, shard)
+	}
+	return nil
+}
