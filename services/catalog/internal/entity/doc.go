@@ -18,7 +18,7 @@
 //	e, err := entity.FromStruct(s)   // or FromValue(doc.Value), FromJSON(b)
 //	e = entity.Normalize(e)          // strip uid/etag/generation/relations/status, default namespace
 //	vs := entity.Validate(e)         // every violation, not only the first
-//	edges, _ := entity.DeriveEdges(e) // relations both ways, to store for e
+//	edges, _ := entity.DeriveEdges(e) // relations both ways; its violations are in vs already
 //	etag, specHash := entity.Etag(e), entity.SpecHash(e)
 //	ref := e.Ref().String()          // "component:default/petstore", the unique key
 //

@@ -19,8 +19,9 @@ func (v Violation) String() string { return v.Field + ": " + v.Description }
 
 // Validate checks a normalized entity and returns every violation, in a stable order (root,
 // metadata, kind spec, references, case collisions; keys sorted within each); nil means
-// valid. Call it after [Normalize]: it does not check uid, etag and generation types beyond
-// what Backstage's schema says, and allows relations and status at the root.
+// valid. The reference violations are those of [DeriveEdges]: after Validate, ignore
+// DeriveEdges' second result or they are reported twice. Call it after [Normalize]; it
+// allows relations and status at the root, which Normalize drops.
 func Validate(e Entity) []Violation {
 	c := &checker{}
 	c.root(e)

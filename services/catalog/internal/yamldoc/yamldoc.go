@@ -11,7 +11,8 @@
 // Documents that are empty or null are skipped.
 //
 // Every error carries the document index and the line, and wraps ErrSyntax, ErrLimit or
-// ErrValue so a caller can tell bad input from input that is too big:
+// ErrValue so a caller can tell bad input from input that is too big; exceeding
+// MaxDocuments is ErrTooManyDocuments, which is also an ErrLimit:
 //
 //	docs, err := yamldoc.Parse(src, yamldoc.Limits{})
 //	var errs yamldoc.Errors
@@ -90,6 +91,9 @@ var (
 	ErrSyntax = errors.New("invalid YAML")
 	ErrLimit  = errors.New("YAML limit exceeded")
 	ErrValue  = errors.New("YAML value cannot be represented as JSON")
+	// ErrTooManyDocuments is the ErrLimit of MaxDocuments (errors.Is matches both), so a
+	// caller can tell "too many entities" from a hostile document.
+	ErrTooManyDocuments = fmt.Errorf("%w: too many documents", ErrLimit)
 )
 
 // Error is one problem, located.
@@ -109,7 +113,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("document %d: %s", e.Doc, e.Msg)
 }
 
-// Unwrap returns ErrSyntax, ErrLimit or ErrValue.
+// Unwrap returns ErrSyntax, ErrLimit (or ErrTooManyDocuments, which wraps it) or ErrValue.
 func (e *Error) Unwrap() error { return e.Kind }
 
 // Errors is every problem found, in document order.
@@ -197,7 +201,7 @@ func (p *parser) run(src []byte) {
 		}
 		p.seen++
 		if p.seen > p.lim.MaxDocuments*maxEmptyFactor {
-			p.errs = append(p.errs, &Error{Doc: p.index, Line: n.Line, Msg: fmt.Sprintf("more than %d documents, empty ones included", p.lim.MaxDocuments*maxEmptyFactor), Kind: ErrLimit})
+			p.errs = append(p.errs, &Error{Doc: p.index, Line: n.Line, Msg: fmt.Sprintf("more than %d documents, empty ones included", p.lim.MaxDocuments*maxEmptyFactor), Kind: ErrTooManyDocuments})
 			return
 		}
 		root := &n
@@ -211,7 +215,7 @@ func (p *parser) run(src []byte) {
 			continue
 		}
 		if p.index >= p.lim.MaxDocuments {
-			p.errs = append(p.errs, &Error{Doc: p.index, Line: root.Line, Msg: fmt.Sprintf("more than %d documents", p.lim.MaxDocuments), Kind: ErrLimit})
+			p.errs = append(p.errs, &Error{Doc: p.index, Line: root.Line, Msg: fmt.Sprintf("more than %d documents", p.lim.MaxDocuments), Kind: ErrTooManyDocuments})
 			return
 		}
 		c := &converter{p: p, doc: p.index, active: map[*yaml.Node]bool{}}

@@ -152,7 +152,7 @@ func TestParseLimits(t *testing.T) {
 	}{
 		{"1000 documents pass", docs(1000), Limits{}, nil},
 		{"1001 documents fail", docs(1001), Limits{}, []wantErr{{1000, 3002, ErrLimit, "more than 1000 documents"}}},
-		{"custom document limit", docs(3), Limits{MaxDocuments: 2}, []wantErr{{2, 8, ErrLimit, "more than 2 documents"}}},
+		{"custom limit on documents", docs(3), Limits{MaxDocuments: 2}, []wantErr{{2, 8, ErrLimit, "more than 2 documents"}}},
 		{"empty documents are bounded too", strings.Repeat("---\n", 10*DefaultMaxDocuments+1), Limits{}, []wantErr{{0, -1, ErrLimit, "empty ones included"}}},
 		{"input size", "a: " + strings.Repeat("x", 100), Limits{MaxBytes: 64}, []wantErr{{0, 0, ErrLimit, "more than the limit of 64"}}},
 		{"5 MiB input fails by default", "a: " + strings.Repeat("x", 5<<20), Limits{}, []wantErr{{0, 0, ErrLimit, "bytes"}}},
@@ -177,6 +177,9 @@ func TestParseLimits(t *testing.T) {
 			checkErrors(t, err, tt.want)
 			if !errors.Is(err, ErrLimit) || errors.Is(err, ErrValue) {
 				t.Errorf("errors.Is on the list: %v", err)
+			}
+			if tooMany := strings.Contains(tt.name, "documents"); errors.Is(err, ErrTooManyDocuments) != tooMany {
+				t.Errorf("errors.Is(%v, ErrTooManyDocuments) = %v, want %v", err, !tooMany, tooMany)
 			}
 		})
 	}
