@@ -15,6 +15,12 @@ import (
 // DefaultNamespace is the namespace of an entity that names none.
 const DefaultNamespace = "default"
 
+// Annotations the catalog itself sets, as Backstage names them.
+const (
+	AnnotationManagedByLocation       = "backstage.io/managed-by-location"
+	AnnotationManagedByOriginLocation = "backstage.io/managed-by-origin-location"
+)
+
 // Entity is a Backstage entity: a JSON object with apiVersion, kind, metadata, spec and, when
 // read back, relations. Values are JSON values only (see the package doc).
 type Entity map[string]any

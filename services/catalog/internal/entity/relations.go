@@ -183,15 +183,9 @@ func DeriveEdges(e Entity) ([]Edge, []Violation) {
 	self := e.Ref()
 	var edges []Edge
 	var vs []Violation
-	seen := map[[3]string]bool{}
-	add := func(edge Edge) {
-		key := [3]string{edge.Source.String(), edge.Type, edge.Target.String()}
-		if seen[key] {
-			return
-		}
-		seen[key] = true
-		edges = append(edges, edge)
-	}
+	// Outgoing and incoming edges of one target are added or skipped together, so one key
+	// per (rule's outgoing type, target) is enough.
+	seen := map[[2]string]bool{}
 	emit := func(rule relationRule, path, target string) {
 		if target == "" {
 			return
@@ -201,9 +195,14 @@ func DeriveEdges(e Entity) ([]Edge, []Violation) {
 			vs = append(vs, Violation{Field: path, Description: err.Error()})
 			return
 		}
-		add(Edge{Source: self, Type: rule.outgoing, Target: ref})
-		add(Edge{Source: ref, Type: rule.incoming, Target: self})
+		key := [2]string{rule.outgoing, ref.String()}
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		edges = append(edges, Edge{Source: self, Type: rule.outgoing, Target: ref}, Edge{Source: ref, Type: rule.incoming, Target: self})
 	}
+
 	for _, rule := range rules {
 		path := appendKey("spec", rule.field)
 		switch v := spec[rule.field].(type) {
