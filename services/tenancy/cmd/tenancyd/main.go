@@ -1,0 +1,110 @@
+// Command tenancyd serves the tenancy service: tenants and sign-up, users, members, login,
+// the operator API and provisioning.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"atrium.dev/platform/config"
+	"atrium.dev/platform/telemetry"
+	"atrium.dev/services/tenancy/app"
+	"connectrpc.com/connect"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "tenancyd:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	env := config.FromEnv()
+	addr := env.String(config.EnvHTTPAddr, fmt.Sprintf(":%d", config.TenancyPort))
+	dbURL := env.URL(config.EnvDatabaseURL, config.DefaultDatabaseURL)
+	shards := config.Shards(env, config.EnvShards, config.DefaultShardName+"="+dbURL)
+	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
+	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
+	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
+	otlp := env.URL(config.EnvOTLPEndpoint, "")
+	tokenKey := config.Ed25519Key(env, config.EnvTokenKey)
+	internalKey := config.Ed25519Key(env, config.EnvInternalKey)
+	if tokenKey == nil {
+		env.Invalid(config.EnvTokenKey, "required but not set (base64 of a 32-byte ed25519 seed)")
+	}
+	if internalKey == nil {
+		env.Invalid(config.EnvInternalKey, "required but not set (base64 of a 32-byte ed25519 seed)")
+	}
+	if err := env.Err(); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: "tenancy", OTLPEndpoint: otlp, LogLevel: logLevel})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	log := tel.Logger()
+
+	client := app.H2CClient()
+	client.Transport = tel.HTTPTransport(client.Transport)
+	a, err := app.New(ctx, app.Config{
+		DatabaseURL:  dbURL,
+		Shards:       shards,
+		TokenKey:     tokenKey,
+		InternalKey:  internalKey,
+		Provisioners: map[string]string{"catalog": catalogURL},
+		HTTPClient:   client,
+		RedisURL:     redisURL,
+		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
+		Logger:       log,
+		Meter:        tel.Meter("atrium.dev/services/tenancy"),
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	a.Start(ctx)
+
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", tel.MetricsHandler())
+	mux.Handle("/", tel.HTTPMiddleware(a.Handler(), "tenancy"))
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		Protocols:         new(http.Protocols),
+	}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("tenancy listening", "addr", addr)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package api
+
+import (
+	"context"
+
+	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
+	"atrium.dev/platform/authn"
+	"atrium.dev/platform/rpcerr"
+	"atrium.dev/services/tenancy/internal/store"
+	"connectrpc.com/connect"
+)
+
+// DirectoryService answers the gateway.
+type DirectoryService struct{ *Deps }
+
+// NewDirectoryService returns the service.
+func NewDirectoryService(d *Deps) *DirectoryService { return &DirectoryService{d} }
+
+// ResolveTenant finds a tenant by id (any state) or slug (live tenants only: a failed or
+// deleted tenant's slug is free and names nothing). The gateway decides what each state
+// allows.
+func (s *DirectoryService) ResolveTenant(ctx context.Context, req *connect.Request[tenancyv1.ResolveTenantRequest]) (*connect.Response[tenancyv1.ResolveTenantResponse], error) {
+	ref := req.Msg.GetTenant()
+	if ref == "" {
+		return nil, rpcerr.InvalidField("tenant", "required")
+	}
+	t, err := s.Store.LookupTenant(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if !store.IsID(ref) && !t.Status.Live() {
+		return nil, rpcerr.NotFound("tenant not found")
+	}
+	return connect.NewResponse(&tenancyv1.ResolveTenantResponse{Tenant: tenantProto(t)}), nil
+}
+
+// IntrospectToken resolves an opaque API or operator token. Anything it cannot vouch for is
+// simply inactive; the reason is not the gateway's business.
+func (s *DirectoryService) IntrospectToken(ctx context.Context, req *connect.Request[tenancyv1.IntrospectTokenRequest]) (*connect.Response[tenancyv1.IntrospectTokenResponse], error) {
+	secret := req.Msg.GetToken()
+	inactive := connect.NewResponse(&tenancyv1.IntrospectTokenResponse{})
+	switch authn.OpaqueKind(secret) {
+	case authn.KindAPIToken:
+		g, err := s.Store.IntrospectAPIToken(ctx, authn.HashOpaqueToken(secret))
+		if rpcerr.KindOf(err) == rpcerr.KindNotFound {
+			return inactive, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(&tenancyv1.IntrospectTokenResponse{
+			Active: true, TenantId: g.TenantID, UserId: g.UserID, Role: roleToProto[g.Role], TokenId: g.TokenID,
+		}), nil
+	case authn.KindOperatorToken:
+		id, err := s.Store.OperatorByToken(ctx, authn.HashOpaqueToken(secret))
+		if rpcerr.KindOf(err) == rpcerr.KindNotFound {
+			return inactive, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(&tenancyv1.IntrospectTokenResponse{Active: true, Operator: true, OperatorId: id}), nil
+	}
+	return inactive, nil
+}
+
+// GetSigningKeys returns the public keys of user access tokens as a JWK set.
+func (s *DirectoryService) GetSigningKeys(ctx context.Context, _ *connect.Request[tenancyv1.GetSigningKeysRequest]) (*connect.Response[tenancyv1.GetSigningKeysResponse], error) {
+	jwks, err := s.Tokens.JWKS()
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&tenancyv1.GetSigningKeysResponse{JwksJson: string(jwks)}), nil
+}

@@ -1,0 +1,208 @@
+package api
+
+import (
+	"context"
+	"strings"
+
+	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
+	"atrium.dev/platform/authn"
+	"atrium.dev/platform/rpcerr"
+	"atrium.dev/platform/tenantdb"
+	"atrium.dev/services/tenancy/internal/password"
+	"atrium.dev/services/tenancy/internal/store"
+	"atrium.dev/services/tenancy/internal/validate"
+	"connectrpc.com/connect"
+)
+
+// TenantService is a tenant's view of itself, and sign-up.
+type TenantService struct{ *Deps }
+
+// NewTenantService returns the service.
+func NewTenantService(d *Deps) *TenantService { return &TenantService{d} }
+
+func (s *TenantService) SignUp(ctx context.Context, req *connect.Request[tenancyv1.SignUpRequest]) (*connect.Response[tenancyv1.SignUpResponse], error) {
+	m := req.Msg
+	in := newTenant{
+		slug:          m.GetSlug(),
+		displayName:   strings.TrimSpace(m.GetOrgName()),
+		email:         validate.NormalizeEmail(m.GetAdminEmail()),
+		password:      m.GetAdminPassword(),
+		proveExisting: true,
+		action:        "tenant.signup",
+		fields:        tenantFields{displayName: "org_name"},
+	}
+	var v rpcerr.Violations
+	in.validate(&v)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	t, err := s.createTenant(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.Store.UserByEmail(ctx, in.email)
+	if err != nil {
+		return nil, err
+	}
+	var tok tokens
+	err = s.Store.Tx(ctx, func(tx *store.Store) error {
+		var err error
+		tok, err = issueTokens(ctx, tx, s.Tokens, u.ID, t.ID, authn.RoleOwner, "")
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&tenancyv1.SignUpResponse{
+		Tenant: tenantProto(t), AccessToken: tok.access, RefreshToken: tok.refresh,
+		AccessTokenExpireTime: ts(tok.accessExpiry), User: userProto(u),
+	}), nil
+}
+
+// tenantFields names the request fields where they differ between SignUp and CreateTenant.
+type tenantFields struct{ displayName string }
+
+// newTenant is a tenant to create, from SignUp or OperatorService.CreateTenant.
+type newTenant struct {
+	slug, displayName, email, password, shard string
+	// proveExisting: an existing user named as owner must give its password (sign-up). An
+	// operator may name any user.
+	proveExisting bool
+	action        string
+	fields        tenantFields
+}
+
+func (in *newTenant) validate(v *rpcerr.Violations) {
+	if d := validate.DisplayName(in.displayName); d != "" {
+		v.Add(in.fields.displayName, d)
+	}
+	if d := validate.Slug(in.slug); d != "" {
+		v.Add("slug", d)
+	}
+	if d := validate.Email(in.email); d != "" {
+		v.Add("admin_email", d)
+	}
+	// An operator naming an existing user needs no password; createTenant checks that case.
+	if in.password != "" || in.proveExisting {
+		if d := validate.Password(in.password, in.slug, in.email); d != "" {
+			v.Add("admin_password", d)
+		}
+	}
+}
+
+// createTenant checks the owner and the slug, inserts the tenant and runs the provisioning
+// sequence. Nothing is written before every check has passed.
+func (d *Deps) createTenant(ctx context.Context, in newTenant) (store.Tenant, error) {
+	hash, err := d.ownerPasswordHash(ctx, in)
+	if err != nil {
+		return store.Tenant{}, err
+	}
+	if t, err := d.Store.TenantBySlug(ctx, in.slug); err == nil && t.Status.Live() {
+		return store.Tenant{}, slugTaken()
+	} else if err != nil && rpcerr.KindOf(err) != rpcerr.KindNotFound {
+		return store.Tenant{}, err
+	}
+	shard := in.shard
+	if shard == "" {
+		if shard, err = d.Store.PickShard(ctx); err != nil {
+			return store.Tenant{}, notFoundAs(err, "shard", "no shard accepts new tenants")
+		}
+	} else if _, err := d.Store.GetShard(ctx, shard); err != nil {
+		return store.Tenant{}, notFoundAs(err, "shard", "unknown shard")
+	}
+
+	id := store.NewID()
+	var t store.Tenant
+	err = d.Store.Tx(ctx, func(tx *store.Store) error {
+		var err error
+		t, err = tx.InsertTenant(ctx, store.Tenant{
+			ID: id, Slug: in.slug, DisplayName: in.displayName, Shard: shard, Schema: tenantdb.SchemaFor(id),
+			AdminEmail: in.email, AdminPasswordHash: hash,
+		})
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, in.action, id, "tenant:"+in.slug, map[string]string{
+			"slug": in.slug, "display_name": in.displayName, "shard": shard, "owner": in.email,
+		})
+	})
+	if err != nil {
+		return store.Tenant{}, err
+	}
+	t, err = d.Provisioner.Create(ctx, t)
+	if err != nil {
+		return store.Tenant{}, rpcerr.Unavailable("could not set up the organization; try again").WithCause(err)
+	}
+	return t, nil
+}
+
+// ownerPasswordHash returns the password hash the new owner will have: a fresh hash for a new
+// user, the stored one for an existing user (whose password a sign-up must prove).
+func (d *Deps) ownerPasswordHash(ctx context.Context, in newTenant) (string, error) {
+	u, err := d.Store.UserByEmail(ctx, in.email)
+	switch {
+	case rpcerr.KindOf(err) == rpcerr.KindNotFound:
+		if in.password == "" {
+			return "", rpcerr.InvalidField("admin_password", "required for a new user")
+		}
+		return password.Hash(in.password)
+	case err != nil:
+		return "", err
+	case in.proveExisting:
+		ok, err := password.Verify(in.password, u.PasswordHash)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			e := rpcerr.AlreadyExists("an account with this email exists; sign up with its password")
+			e.Violations = []rpcerr.Violation{{Field: "admin_email", Description: "an account with this email exists; use its password"}}
+			return "", e
+		}
+	}
+	return u.PasswordHash, nil
+}
+
+func slugTaken() error {
+	e := rpcerr.AlreadyExists("slug is already taken")
+	e.Violations = []rpcerr.Violation{{Field: "slug", Description: "is already taken"}}
+	return e
+}
+
+func (s *TenantService) GetTenant(ctx context.Context, _ *connect.Request[tenancyv1.GetTenantRequest]) (*connect.Response[tenancyv1.GetTenantResponse], error) {
+	if _, err := member(ctx, s.Store, false); err != nil {
+		return nil, err
+	}
+	t, err := tenantOf(ctx, s.Store)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&tenancyv1.GetTenantResponse{Tenant: tenantProto(t)}), nil
+}
+
+func (s *TenantService) UpdateTenant(ctx context.Context, req *connect.Request[tenancyv1.UpdateTenantRequest]) (*connect.Response[tenancyv1.UpdateTenantResponse], error) {
+	name := strings.TrimSpace(req.Msg.GetDisplayName())
+	if d := validate.DisplayName(name); d != "" {
+		return nil, rpcerr.InvalidField("display_name", d)
+	}
+	var out store.Tenant
+	err := s.Store.Tx(ctx, func(tx *store.Store) error {
+		if _, err := member(ctx, tx, true); err != nil {
+			return err
+		}
+		t, err := tx.LockTenant(ctx, caller(ctx).TenantID)
+		if err != nil {
+			return err
+		}
+		if out, err = tx.SetDisplayName(ctx, t.ID, name); err != nil {
+			return err
+		}
+		return audit(ctx, tx, "tenant.update", t.ID, "tenant:"+t.Slug, map[string]any{
+			"before": map[string]string{"display_name": t.DisplayName},
+			"after":  map[string]string{"display_name": name},
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&tenancyv1.UpdateTenantResponse{Tenant: tenantProto(out)}), nil
+}

@@ -1,0 +1,391 @@
+// Package provision creates, finishes, rolls back, migrates and purges tenant schemas, the
+// sequence of DESIGN.md "Provisioning": the tenant row (state provisioning) exists first; then
+// the schema and role on its shard, every tenant-plane service's Provision, the first owner and
+// its membership, and finally state active. Every step is idempotent, so a reconciler can run
+// the sequence again for a tenant a crashed process left half-way, or undo it.
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
+	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
+	"atrium.dev/platform/tenantdb"
+	"atrium.dev/services/tenancy/internal/notify"
+	"atrium.dev/services/tenancy/internal/store"
+	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+)
+
+// Step names, as passed to Config.AfterStep. A service's step is "provision:<name>".
+const (
+	StepSchema   = "schema"
+	StepOwner    = "owner"
+	StepActivate = "activate"
+)
+
+// StepService is the step name of one tenant-plane service's Provision call.
+func StepService(name string) string { return "provision:" + name }
+
+// ErrCrash, returned by Config.AfterStep, stops provisioning on the spot as if the process had
+// died there: nothing is rolled back, and the reconciler has to finish or undo the tenant.
+var ErrCrash = errors.New("provision: simulated crash")
+
+// Service is a tenant-plane service that implements ProvisioningService.
+type Service struct {
+	Name   string
+	Client tenancyv1connect.ProvisioningServiceClient
+}
+
+// Config wires a Provisioner.
+type Config struct {
+	Store    *store.Store
+	Shards   *tenantdb.Shards
+	Services []Service
+	Notify   notify.Publisher
+	Log      *slog.Logger
+	Meter    metric.Meter
+	// MaxAttempts is how many times a tenant is tried before the reconciler rolls it back.
+	MaxAttempts int
+	// StuckAfter is how long a provisioning tenant may go without progress before the
+	// reconciler takes it over.
+	StuckAfter time.Duration
+	// AfterStep, for tests only, runs after every step; an error fails the step.
+	AfterStep func(tenantID, step string) error
+}
+
+// Provisioner runs provisioning sequences.
+type Provisioner struct {
+	cfg Config
+	// inflight holds the tenants this process is working on, which its own reconciler leaves
+	// alone.
+	inflight sync.Map
+
+	runs     metric.Int64Counter
+	duration metric.Float64Histogram
+}
+
+// Timeouts: one sequence may take a while on a loaded shard; one call to a service should not.
+const (
+	sequenceTimeout = 2 * time.Minute
+	callTimeout     = 30 * time.Second
+	purgeLease      = time.Minute
+	batch           = 20
+)
+
+// New returns a Provisioner.
+func New(cfg Config) *Provisioner {
+	if cfg.Notify == nil {
+		cfg.Notify = notify.Nop{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Meter == nil {
+		cfg.Meter = noop.NewMeterProvider().Meter("tenancy")
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	p := &Provisioner{cfg: cfg}
+	// Instrument errors only happen for invalid names; ours are constants.
+	p.runs, _ = cfg.Meter.Int64Counter("tenancy.provisioning.runs",
+		metric.WithDescription("Provisioning sequences by trigger and result."))
+	p.duration, _ = cfg.Meter.Float64Histogram("tenancy.provisioning.duration",
+		metric.WithDescription("Time to provision a tenant."), metric.WithUnit("s"))
+	return p
+}
+
+// stepError names the step that failed. permanent errors are not worth retrying.
+type stepError struct {
+	step      string
+	permanent bool
+	err       error
+}
+
+func (e *stepError) Error() string { return fmt.Sprintf("provisioning step %s: %v", e.step, e.err) }
+func (e *stepError) Unwrap() error { return e.err }
+
+// Create provisions a freshly inserted tenant. If a step fails it rolls the tenant back at once
+// (the caller gets the error and may try the slug again); if the rollback fails too, the
+// reconciler finishes it later. The sequence ignores the caller's cancellation: a client that
+// hangs up must not leave a half-made tenant behind.
+func (p *Provisioner) Create(ctx context.Context, t store.Tenant) (store.Tenant, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sequenceTimeout)
+	defer cancel()
+	p.inflight.Store(t.ID, true)
+	defer p.inflight.Delete(t.ID)
+
+	start := time.Now()
+	out, err := p.forward(ctx, t)
+	switch {
+	case err == nil:
+		p.record(ctx, "create", "ok", start)
+		return out, nil
+	case errors.Is(err, ErrCrash):
+		return store.Tenant{}, err
+	}
+	p.record(ctx, "create", "rolled_back", start)
+	p.cfg.Log.WarnContext(ctx, "provisioning failed, rolling back", "tenant_id", t.ID, "slug", t.Slug, "err", err)
+	if rerr := p.Rollback(ctx, t, err.Error()); rerr != nil {
+		p.cfg.Log.ErrorContext(ctx, "rollback failed; the reconciler will retry", "tenant_id", t.ID, "err", rerr)
+	}
+	return store.Tenant{}, err
+}
+
+func (p *Provisioner) record(ctx context.Context, trigger, result string, start time.Time) {
+	attrs := metric.WithAttributes(attribute.String("trigger", trigger), attribute.String("result", result))
+	p.runs.Add(ctx, 1, attrs)
+	if result == "ok" {
+		p.duration.Record(ctx, time.Since(start).Seconds(), attrs)
+	}
+}
+
+// forward runs every step for t.
+func (p *Provisioner) forward(ctx context.Context, t store.Tenant) (store.Tenant, error) {
+	run := func(step string, fn func() error) error {
+		if ok, err := p.cfg.Store.TouchProvisioning(ctx, t.ID); err != nil {
+			return &stepError{step: step, err: err}
+		} else if !ok {
+			return &stepError{step: step, permanent: true, err: errors.New("tenant is no longer provisioning")}
+		}
+		if err := fn(); err != nil {
+			var se *stepError
+			if errors.As(err, &se) {
+				return err
+			}
+			return &stepError{step: step, err: err}
+		}
+		if p.cfg.AfterStep != nil {
+			if err := p.cfg.AfterStep(t.ID, step); err != nil {
+				return &stepError{step: step, err: err}
+			}
+		}
+		return nil
+	}
+
+	if err := run(StepSchema, func() error {
+		if err := p.ensureShard(ctx, t.Shard); err != nil {
+			return err
+		}
+		return p.cfg.Shards.CreateTenant(ctx, t.Shard, t.Schema)
+	}); err != nil {
+		return store.Tenant{}, err
+	}
+	for _, svc := range p.cfg.Services {
+		if err := run(StepService(svc.Name), func() error { return p.provisionOne(ctx, svc, t) }); err != nil {
+			return store.Tenant{}, err
+		}
+	}
+	if err := run(StepOwner, func() error { return p.ensureOwner(ctx, t) }); err != nil {
+		return store.Tenant{}, err
+	}
+	var out store.Tenant
+	if err := run(StepActivate, func() error {
+		a, ok, err := p.cfg.Store.Activate(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &stepError{step: StepActivate, permanent: true, err: errors.New("tenant is no longer provisioning")}
+		}
+		out = a
+		return nil
+	}); err != nil {
+		return store.Tenant{}, err
+	}
+	return out, nil
+}
+
+func (p *Provisioner) ensureOwner(ctx context.Context, t store.Tenant) error {
+	if t.AdminEmail == "" || t.AdminPasswordHash == "" {
+		return &stepError{step: StepOwner, permanent: true, err: errors.New("no pending owner recorded")}
+	}
+	return p.cfg.Store.Tx(ctx, func(tx *store.Store) error {
+		// A user that already exists (the sign-up proved its password) is reused as it is.
+		u, err := tx.EnsureUser(ctx, store.User{ID: store.NewID(), Email: t.AdminEmail, PasswordHash: t.AdminPasswordHash})
+		if err != nil {
+			return err
+		}
+		return tx.EnsureMembership(ctx, t.ID, u.ID, "owner")
+	})
+}
+
+func (p *Provisioner) provisionOne(ctx context.Context, svc Service, t store.Tenant) error {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	_, err := svc.Client.Provision(cctx, connect.NewRequest(&tenancyv1.ProvisionRequest{
+		TenantId: t.ID, Schema: t.Schema, Shard: t.Shard,
+	}))
+	if err != nil {
+		return fmt.Errorf("%s: %w", svc.Name, err)
+	}
+	return nil
+}
+
+func (p *Provisioner) deprovisionAll(ctx context.Context, t store.Tenant) {
+	for _, svc := range p.cfg.Services {
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		_, err := svc.Client.Deprovision(cctx, connect.NewRequest(&tenancyv1.DeprovisionRequest{
+			TenantId: t.ID, Schema: t.Schema, Shard: t.Shard,
+		}))
+		cancel()
+		// Dropping the schema removes the service's tables anyway; Deprovision is the
+		// service's chance to clean up anything it keeps elsewhere.
+		if err != nil {
+			p.cfg.Log.WarnContext(ctx, "deprovision failed", "tenant_id", t.ID, "service", svc.Name, "err", err)
+		}
+	}
+}
+
+// ensureShard makes a shard another process registered (tenantctl shards add) usable here.
+func (p *Provisioner) ensureShard(ctx context.Context, name string) error {
+	if _, err := p.cfg.Shards.Pool(name); err == nil {
+		return nil
+	}
+	sh, err := p.cfg.Store.GetShard(ctx, name)
+	if err != nil {
+		return err
+	}
+	return p.cfg.Shards.Add(ctx, sh.Name, sh.DSN)
+}
+
+// Rollback undoes a provisioning tenant: every service's Deprovision, the schema and role
+// dropped, memberships and tokens removed, status failed with reason, slug free again.
+// Idempotent; a tenant that is already failed is left as it is.
+func (p *Provisioner) Rollback(ctx context.Context, t store.Tenant, reason string) error {
+	ok, err := p.cfg.Store.StartRollback(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		cur, err := p.cfg.Store.GetTenant(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status == store.StatusFailed {
+			return nil
+		}
+		return fmt.Errorf("provision: cannot roll back tenant %s in state %s", t.ID, cur.Status)
+	}
+	p.deprovisionAll(ctx, t)
+	if err := p.ensureShard(ctx, t.Shard); err != nil {
+		return err
+	}
+	if err := p.cfg.Shards.DropTenant(ctx, t.Shard, t.Schema); err != nil {
+		return err
+	}
+	details, _ := json.Marshal(map[string]string{"reason": reason})
+	return p.cfg.Store.Tx(ctx, func(tx *store.Store) error {
+		if _, err := tx.FinishRollback(ctx, t.ID, "provisioning failed"); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, store.Event{Actor: "system", Action: "tenant.rollback", TenantID: t.ID,
+			Target: "tenant:" + t.Slug, Details: details})
+	})
+}
+
+// Reconcile takes over tenants stuck in provisioning: it runs their sequence again, and rolls
+// back those that were being rolled back, failed permanently or ran out of attempts. It
+// returns how many tenants it handled.
+func (p *Provisioner) Reconcile(ctx context.Context) (int, error) {
+	stuck, err := p.cfg.Store.ClaimStuck(ctx, p.cfg.StuckAfter, batch)
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range stuck {
+		if _, busy := p.inflight.Load(t.ID); busy {
+			continue
+		}
+		p.reconcileOne(ctx, t)
+	}
+	return len(stuck), nil
+}
+
+func (p *Provisioner) reconcileOne(ctx context.Context, t store.Tenant) {
+	p.inflight.Store(t.ID, true)
+	defer p.inflight.Delete(t.ID)
+	log := p.cfg.Log.With("tenant_id", t.ID, "slug", t.Slug, "attempt", t.ProvisionAttempts)
+	start := time.Now()
+	reason := "rollback interrupted"
+	if !t.RollingBack {
+		_, err := p.forward(ctx, t)
+		if err == nil {
+			p.record(ctx, "reconcile", "ok", start)
+			log.InfoContext(ctx, "reconciler finished provisioning")
+			return
+		}
+		var se *stepError
+		permanent := errors.As(err, &se) && se.permanent
+		if !permanent && t.ProvisionAttempts < p.cfg.MaxAttempts {
+			p.record(ctx, "reconcile", "retry", start)
+			log.WarnContext(ctx, "reconciler could not finish provisioning; will retry", "err", err)
+			return
+		}
+		reason = err.Error()
+	}
+	p.record(ctx, "reconcile", "rolled_back", start)
+	log.WarnContext(ctx, "reconciler rolling back", "reason", reason)
+	if err := p.Rollback(ctx, t, reason); err != nil {
+		log.ErrorContext(ctx, "rollback failed; will retry", "err", err)
+	}
+}
+
+// Purge drops deleting tenants whose grace period is over. It returns how many it handled.
+func (p *Provisioner) Purge(ctx context.Context) (int, error) {
+	due, err := p.cfg.Store.ClaimPurgeable(ctx, purgeLease, batch)
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range due {
+		if _, err := p.PurgeTenant(ctx, t); err != nil {
+			p.cfg.Log.ErrorContext(ctx, "purge failed; will retry", "tenant_id", t.ID, "err", err)
+		}
+	}
+	return len(due), nil
+}
+
+// PurgeTenant drops a deleting tenant's schema and role (after every service's Deprovision)
+// and records it as deleted.
+func (p *Provisioner) PurgeTenant(ctx context.Context, t store.Tenant) (store.Tenant, error) {
+	p.deprovisionAll(ctx, t)
+	if err := p.ensureShard(ctx, t.Shard); err != nil {
+		return store.Tenant{}, err
+	}
+	if err := p.cfg.Shards.DropTenant(ctx, t.Shard, t.Schema); err != nil {
+		return store.Tenant{}, err
+	}
+	var out store.Tenant
+	err := p.cfg.Store.Tx(ctx, func(tx *store.Store) error {
+		var err error
+		if out, err = tx.FinishPurge(ctx, t.ID); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, store.Event{Actor: "system", Action: "tenant.purge", TenantID: t.ID, Target: "tenant:" + t.Slug})
+	})
+	if err != nil {
+		return store.Tenant{}, err
+	}
+	p.cfg.Notify.TenantChanged(ctx, notify.Change{TenantID: out.ID, Slug: out.Slug, Status: string(out.Status)})
+	return out, nil
+}
+
+// Migrate brings one tenant to the latest version of every service, trying each service even
+// when an earlier one fails.
+func (p *Provisioner) Migrate(ctx context.Context, t store.Tenant) error {
+	var errs []error
+	for _, svc := range p.cfg.Services {
+		if err := p.provisionOne(ctx, svc, t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
