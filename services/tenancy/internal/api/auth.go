@@ -26,7 +26,9 @@ func NewAuthService(d *Deps) *AuthService { return &AuthService{d} }
 func badLogin() error { return rpcerr.Unauthenticated("wrong email or password") }
 
 // One message for every refresh failure.
-func badRefresh() error { return rpcerr.Unauthenticated("refresh token is invalid, expired or revoked") }
+func badRefresh() error {
+	return rpcerr.Unauthenticated("refresh token is invalid, expired or revoked")
+}
 
 type tokens struct {
 	access       string
