@@ -147,7 +147,7 @@ func parseSet(field, s string) (All, error) {
 		if rawKey == "" {
 			return All{}, errorf(field, "%q is not a valid statement; expected a=b, a= or a", statement)
 		}
-		key, err := NormalizeKey(rawKey)
+		key, err := normalizeKey(rawKey)
 		if err != nil {
 			return All{}, errorf(field, "%s", err.Description)
 		}
@@ -177,8 +177,11 @@ func parseSet(field, s string) (All, error) {
 
 // NormalizeKey validates a dotted search key ("spec.type", "relations.ownedBy",
 // "metadata.annotations.backstage.io/techdocs-ref") and lowercases it. Use it for facet
-// names too.
-func NormalizeKey(key string) (string, *Error) {
+// names too. It returns the concrete *Error (Field "key") so callers can use its
+// Description; check it against nil before passing it on as an error.
+func NormalizeKey(key string) (string, *Error) { return normalizeKey(key) }
+
+func normalizeKey(key string) (string, *Error) {
 	if key == "" {
 		return "", errorf("key", "must not be empty")
 	}

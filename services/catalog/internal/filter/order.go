@@ -24,19 +24,20 @@ func ParseOrder(params []string) ([]Order, error) {
 		if !ok || (dir != "asc" && dir != "desc") {
 			return nil, errorf(field, "%q is not valid; expected asc:<field> or desc:<field>", p)
 		}
-		o, err := NewOrder(path, dir == "desc")
+		key, err := normalizeKey(strings.TrimSpace(path))
 		if err != nil {
 			err.Field = field
 			return nil, err
 		}
-		out = append(out, o)
+		out = append(out, Order{Field: key, Desc: dir == "desc"})
 	}
 	return out, nil
 }
 
-// NewOrder validates a field path (as from a Connect OrderField) and returns the Order.
+// NewOrder validates a field path (as from a Connect OrderField) and returns the Order. Like
+// NormalizeKey it returns the concrete *Error: check it against nil before passing it on.
 func NewOrder(field string, desc bool) (Order, *Error) {
-	key, err := NormalizeKey(strings.TrimSpace(field))
+	key, err := normalizeKey(strings.TrimSpace(field))
 	if err != nil {
 		err.Field = "order"
 		return Order{}, err
