@@ -1,0 +1,129 @@
+// Package app assembles the catalog service: CatalogService and ProvisioningService over
+// Connect, Backstage's REST API under /api/catalog/, and health checks. cmd/catalogd and
+// devstack both run it.
+package app
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
+	"atrium.dev/platform/authn"
+	"atrium.dev/platform/guard"
+	"atrium.dev/platform/rpcerr"
+	"atrium.dev/platform/tenantdb"
+	"atrium.dev/services/catalog/internal/rest"
+	"atrium.dev/services/catalog/internal/service"
+	"atrium.dev/services/catalog/internal/store"
+	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// DefaultEntityLimit is the per-tenant entity limit until plans set their own.
+const DefaultEntityLimit = 200_000
+
+// Config is everything the catalog needs; main fills it from the environment.
+type Config struct {
+	// Shards maps tenant-plane shard names to Postgres DSNs.
+	Shards map[string]string
+	// InternalKey verifies (with its public half) the internal tokens of incoming calls.
+	InternalKey ed25519.PrivateKey
+	// EntityLimit caps each tenant's entities; 0 means DefaultEntityLimit, negative no limit.
+	EntityLimit int
+	// MaxConns caps each shard pool (0: pgx's default).
+	MaxConns int32
+	Logger   *slog.Logger
+	Meter    metric.Meter
+	// Interceptors run before the platform's own (telemetry, typically).
+	Interceptors []connect.Interceptor
+}
+
+// App is a running catalog service.
+type App struct {
+	cfg    Config
+	shards *tenantdb.Shards
+	store  *store.Store
+	mux    *http.ServeMux
+}
+
+// New connects to the shards (lazily) and builds the handlers.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if len(cfg.Shards) == 0 {
+		return nil, errors.New("catalog: no shards configured")
+	}
+	if len(cfg.InternalKey) != ed25519.PrivateKeySize {
+		return nil, errors.New("catalog: InternalKey must be an ed25519 private key")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	switch {
+	case cfg.EntityLimit == 0:
+		cfg.EntityLimit = DefaultEntityLimit
+	case cfg.EntityLimit < 0:
+		cfg.EntityLimit = 0
+	}
+	var opts []tenantdb.Option
+	if cfg.MaxConns > 0 {
+		opts = append(opts, tenantdb.WithMaxConns(cfg.MaxConns))
+	}
+	shards, err := tenantdb.Open(ctx, cfg.Shards, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	st := store.New(shards)
+	verifier := authn.NewInternalVerifier(cfg.InternalKey.Public().(ed25519.PublicKey))
+	interceptors := append(append([]connect.Interceptor{}, cfg.Interceptors...),
+		rpcerr.NewInterceptor(cfg.Logger),
+		guard.NewAuthInterceptor(verifier),
+		guard.NewPolicyInterceptor(),
+	)
+	hopts := []connect.HandlerOption{
+		connect.WithInterceptors(interceptors...),
+		// ApplyEntities and ImportBundle carry up to 4 MiB of entities plus encoding; the
+		// gateway enforces the tighter per-method limits.
+		connect.WithReadMaxBytes(16 << 20),
+	}
+	a := &App{cfg: cfg, shards: shards, store: st, mux: http.NewServeMux()}
+	a.mux.Handle(catalogv1connect.NewCatalogServiceHandler(service.NewCatalog(st, cfg.EntityLimit), hopts...))
+	a.mux.Handle(tenancyv1connect.NewProvisioningServiceHandler(service.NewProvisioning(st), hopts...))
+	a.mux.Handle(rest.Prefix, rest.New(st, verifier, cfg.Logger))
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	a.mux.HandleFunc("GET /readyz", a.ready)
+	return a, nil
+}
+
+// ready answers when every shard accepts a query.
+func (a *App) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	for _, name := range a.shards.Names() {
+		pool, err := a.shards.Pool(name)
+		if err == nil {
+			err = pool.Ping(ctx)
+		}
+		if err != nil {
+			a.cfg.Logger.WarnContext(ctx, "shard not ready", "shard", name, "err", err)
+			http.Error(w, "shard "+name+" unavailable\n", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// Handler serves every endpoint.
+func (a *App) Handler() http.Handler { return a.mux }
+
+// Start runs background work; the catalog has none yet.
+func (a *App) Start(context.Context) {}
+
+// Close releases the shard pools.
+func (a *App) Close() { a.shards.Close() }

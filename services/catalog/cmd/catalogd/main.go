@@ -1,0 +1,102 @@
+// Command catalogd serves the catalog service: CatalogService, ProvisioningService and
+// Backstage's REST API under /api/catalog/, over HTTP/1.1 and HTTP/2 cleartext.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"atrium.dev/platform/config"
+	"atrium.dev/platform/telemetry"
+	"atrium.dev/services/catalog/app"
+	"connectrpc.com/connect"
+)
+
+// EnvEntityLimit overrides the per-tenant entity limit (until plans set it).
+const EnvEntityLimit = "ATRIUM_CATALOG_ENTITY_LIMIT"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "catalogd:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	env := config.FromEnv()
+	addr := env.String(config.EnvHTTPAddr, fmt.Sprintf(":%d", config.CatalogPort))
+	dbURL := env.URL(config.EnvDatabaseURL, config.DefaultDatabaseURL)
+	shards := config.Shards(env, config.EnvShards, config.DefaultShardName+"="+dbURL)
+	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
+	otlp := env.URL(config.EnvOTLPEndpoint, "")
+	entityLimit := env.Int(EnvEntityLimit, app.DefaultEntityLimit)
+	internalKey := config.Ed25519Key(env, config.EnvInternalKey)
+	if internalKey == nil {
+		env.Invalid(config.EnvInternalKey, "required but not set (base64 of a 32-byte ed25519 seed)")
+	}
+	if err := env.Err(); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: "catalog", OTLPEndpoint: otlp, LogLevel: logLevel})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	log := tel.Logger()
+
+	a, err := app.New(ctx, app.Config{
+		Shards:       shards,
+		InternalKey:  internalKey,
+		EntityLimit:  entityLimit,
+		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
+		Logger:       log,
+		Meter:        tel.Meter("atrium.dev/services/catalog"),
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	a.Start(ctx)
+
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", tel.MetricsHandler())
+	mux.Handle("/", tel.HTTPMiddleware(a.Handler(), "catalog"))
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		Protocols:         new(http.Protocols),
+	}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("catalog listening", "addr", addr)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,395 @@
+// Package bundle reads a set of catalog files as Backstage reads a repository: it starts from
+// root files, follows kind: Location targets relative to the file naming them, resolves
+// $text/$json/$yaml placeholders, and stamps every entity with the location it came from. It
+// only reads the files it was given: remote targets are reported as skipped, and no path may
+// leave the bundle.
+package bundle
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"atrium.dev/platform/rpcerr"
+	"atrium.dev/services/catalog/internal/entity"
+	"atrium.dev/services/catalog/internal/ingest"
+	"atrium.dev/services/catalog/internal/yamldoc"
+)
+
+// Backstage's location annotations.
+const (
+	AnnotationLocation       = "backstage.io/managed-by-location"
+	AnnotationOriginLocation = "backstage.io/managed-by-origin-location"
+)
+
+// Limits of one bundle.
+type Limits struct {
+	MaxFiles    int
+	MaxBytes    int
+	MaxEntities int
+}
+
+// DefaultLimits fit the gateway's 8 MiB body limit for ImportBundle.
+var DefaultLimits = Limits{MaxFiles: 2000, MaxBytes: 8 << 20, MaxEntities: 5000}
+
+// RootName is the file an import starts from when no roots are given.
+const RootName = "catalog-info.yaml"
+
+// Skipped is a Location target that was not read.
+type Skipped struct {
+	Location string // the file naming the target
+	Target   string
+	Reason   string
+}
+
+// Result is what a bundle holds.
+type Result struct {
+	// Docs are the entities in the order read, with paths like
+	// files["a/catalog-info.yaml"].documents[0] for their violations.
+	Docs []ingest.Doc
+	// FilesRead lists every file read (catalog files and placeholder sources), in order.
+	FilesRead []string
+	Skipped   []Skipped
+}
+
+// LocationRef is how the annotations name a bundle file: "file:<path in the bundle>".
+func LocationRef(p string) string { return "file:" + p }
+
+// Resolve reads the bundle. Every problem (bad paths, YAML errors, targets or placeholders
+// pointing outside the bundle or at missing files) is collected into one InvalidArgument.
+func Resolve(files map[string]string, roots []string, lim Limits) (Result, error) {
+	r := &resolver{files: map[string]string{}, lim: lim, state: map[string]int{}}
+	if err := r.load(files); err != nil {
+		return Result{}, err
+	}
+	rootPaths := r.roots(roots)
+	if err := r.vs.Err(); err != nil {
+		return Result{}, err
+	}
+	for _, root := range rootPaths {
+		r.read(root, root)
+	}
+	if err := r.vs.Err(); err != nil {
+		return Result{}, err
+	}
+	return r.res, nil
+}
+
+type resolver struct {
+	files map[string]string
+	lim   Limits
+	vs    rpcerr.Violations
+	res   Result
+	// state of catalog files: 1 while being read (on the current chain), 2 when done.
+	state   map[string]int
+	readSet map[string]bool
+	tooMany bool
+}
+
+func fileField(p string) string { return fmt.Sprintf("files[%q]", p) }
+
+func (r *resolver) load(files map[string]string) error {
+	if len(files) > r.lim.MaxFiles {
+		return rpcerr.InvalidField("files", fmt.Sprintf("at most %d files per bundle, got %d", r.lim.MaxFiles, len(files)))
+	}
+	total := 0
+	for p, content := range files {
+		total += len(p) + len(content)
+	}
+	if total > r.lim.MaxBytes {
+		return rpcerr.InvalidField("files", fmt.Sprintf("the bundle is %d bytes; at most %d", total, r.lim.MaxBytes))
+	}
+	names := make([]string, 0, len(files))
+	for p := range files {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		clean, why := cleanPath(p)
+		if why != "" {
+			r.vs.Add(fileField(p), why)
+			continue
+		}
+		if _, dup := r.files[clean]; dup {
+			r.vs.Add(fileField(p), fmt.Sprintf("names the same file as another path (%s)", clean))
+			continue
+		}
+		r.files[clean] = files[p]
+	}
+	return r.vs.Err()
+}
+
+// cleanPath checks a bundle path: relative, slash-separated, inside the root.
+func cleanPath(p string) (string, string) {
+	switch {
+	case p == "":
+		return "", "the path must not be empty"
+	case strings.HasPrefix(p, "/"):
+		return "", "paths are relative to the bundle root"
+	case strings.Contains(p, `\`):
+		return "", "paths are slash-separated"
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return "", "the path holds a control character"
+		}
+	}
+	clean := path.Clean(p)
+	if clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
+		return "", "the path leaves the bundle root"
+	}
+	return clean, ""
+}
+
+func (r *resolver) roots(roots []string) []string {
+	if len(roots) == 0 {
+		var out []string
+		for p := range r.files {
+			if path.Base(p) == RootName {
+				out = append(out, p)
+			}
+		}
+		sort.Strings(out)
+		if len(out) == 0 {
+			r.vs.Add("roots", "no roots given and no "+RootName+" in the bundle")
+		}
+		return out
+	}
+	var out []string
+	for i, root := range roots {
+		clean, why := cleanPath(root)
+		if why == "" {
+			if _, ok := r.files[clean]; !ok {
+				why = "no such file in the bundle"
+			}
+		}
+		if why != "" {
+			r.vs.Add(fmt.Sprintf("roots[%d]", i), why)
+			continue
+		}
+		out = append(out, clean)
+	}
+	return out
+}
+
+func (r *resolver) noteRead(p string) {
+	if r.readSet == nil {
+		r.readSet = map[string]bool{}
+	}
+	if !r.readSet[p] {
+		r.readSet[p] = true
+		r.res.FilesRead = append(r.res.FilesRead, p)
+	}
+}
+
+// read reads one catalog file and, depth first, the files its Location entities target.
+func (r *resolver) read(file, origin string) {
+	r.state[file] = 1
+	defer func() { r.state[file] = 2 }()
+	r.noteRead(file)
+	docs, err := yamldoc.Parse([]byte(r.files[file]), yamldoc.Limits{MaxBytes: r.lim.MaxBytes, MaxDocuments: r.lim.MaxEntities})
+	if err != nil {
+		var errs yamldoc.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				r.vs.Add(fmt.Sprintf("%s.documents[%d]", fileField(file), e.Doc), fmt.Sprintf("line %d: %s", e.Line, e.Msg))
+			}
+		} else {
+			r.vs.Add(fileField(file), err.Error())
+		}
+	}
+	for _, d := range docs {
+		docPath := fmt.Sprintf("%s.documents[%d]", fileField(file), d.Index)
+		v := r.substitute(d.Value, file, docPath, 0)
+		e, err := entity.FromValue(v)
+		if err != nil {
+			r.vs.Add(docPath, strings.TrimPrefix(err.Error(), "entity: "))
+			continue
+		}
+		stamp(e, LocationRef(file), LocationRef(origin))
+		if len(r.res.Docs) >= r.lim.MaxEntities {
+			if !r.tooMany {
+				r.tooMany = true
+				r.vs.Add("files", fmt.Sprintf("the bundle holds more than %d entities", r.lim.MaxEntities))
+			}
+			return
+		}
+		r.res.Docs = append(r.res.Docs, ingest.Doc{Index: len(r.res.Docs), Path: docPath, Entity: e})
+		if e.Kind() == entity.KindLocation {
+			r.follow(e, file, origin, docPath)
+		}
+	}
+}
+
+// stamp sets the location annotations, replacing what the file says, as Backstage does.
+func stamp(e entity.Entity, location, origin string) {
+	meta, ok := e["metadata"].(map[string]any)
+	if !ok {
+		return // validation reports the missing metadata
+	}
+	ann, ok := meta["annotations"].(map[string]any)
+	if !ok {
+		if meta["annotations"] != nil {
+			return // validation reports annotations of the wrong type
+		}
+		ann = map[string]any{}
+		meta["annotations"] = ann
+	}
+	ann[AnnotationLocation] = location
+	ann[AnnotationOriginLocation] = origin
+}
+
+func (r *resolver) follow(e entity.Entity, file, origin, docPath string) {
+	spec := e.Spec()
+	var targets []string
+	var fields []string
+	if t, ok := spec["target"].(string); ok && t != "" {
+		targets, fields = append(targets, t), append(fields, docPath+".spec.target")
+	}
+	if list, ok := spec["targets"].([]any); ok {
+		for i, it := range list {
+			if t, ok := it.(string); ok && t != "" {
+				targets, fields = append(targets, t), append(fields, fmt.Sprintf("%s.spec.targets[%d]", docPath, i))
+			}
+		}
+	}
+	for i, t := range targets {
+		if isRemote(t) {
+			r.res.Skipped = append(r.res.Skipped, Skipped{Location: file, Target: t, Reason: "remote targets are recorded, not fetched"})
+			continue
+		}
+		matches, why := r.resolveTarget(file, t)
+		if why != "" {
+			r.vs.Add(fields[i], why)
+			continue
+		}
+		for _, m := range matches {
+			switch r.state[m] {
+			case 1:
+				r.res.Skipped = append(r.res.Skipped, Skipped{Location: file, Target: t, Reason: "cycle: " + m + " is already being read"})
+			case 2:
+				r.res.Skipped = append(r.res.Skipped, Skipped{Location: file, Target: t, Reason: m + " was already read"})
+			default:
+				r.read(m, origin)
+			}
+		}
+	}
+}
+
+func isRemote(t string) bool {
+	lt := strings.ToLower(t)
+	return strings.HasPrefix(lt, "http://") || strings.HasPrefix(lt, "https://")
+}
+
+// resolveTarget finds the bundle files a target names, relative to the naming file's
+// directory. Glob patterns (path.Match syntax per segment) may match several files.
+func (r *resolver) resolveTarget(from, target string) ([]string, string) {
+	if strings.Contains(target, "://") {
+		return nil, "only relative file targets and http(s) URLs are supported"
+	}
+	if strings.HasPrefix(target, "/") {
+		return nil, "absolute paths are outside the bundle; use a path relative to this file"
+	}
+	joined := path.Join(path.Dir(from), target)
+	if joined == ".." || strings.HasPrefix(joined, "../") || joined == "." {
+		return nil, fmt.Sprintf("%q leaves the bundle root", target)
+	}
+	if strings.ContainsAny(joined, "*?[") {
+		if _, err := path.Match(joined, ""); err != nil {
+			return nil, fmt.Sprintf("%q is not a valid pattern", target)
+		}
+		var out []string
+		for p := range r.files {
+			if ok, _ := path.Match(joined, p); ok {
+				out = append(out, p)
+			}
+		}
+		sort.Strings(out)
+		if len(out) == 0 {
+			return nil, fmt.Sprintf("no file in the bundle matches %s", joined)
+		}
+		return out, ""
+	}
+	if _, ok := r.files[joined]; !ok {
+		return nil, fmt.Sprintf("no file %s in the bundle", joined)
+	}
+	return []string{joined}, ""
+}
+
+// substitute replaces placeholders: an object with a single key $text, $json or $yaml whose
+// value is a path relative to the file.
+func (r *resolver) substitute(v any, file, docPath string, depth int) any {
+	if depth > 64 {
+		return v
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 1 {
+			for k, arg := range x {
+				if k == "$text" || k == "$json" || k == "$yaml" {
+					return r.placeholder(k, arg, file, docPath)
+				}
+			}
+		}
+		for k, item := range x {
+			x[k] = r.substitute(item, file, docPath, depth+1)
+		}
+		return x
+	case []any:
+		for i, item := range x {
+			x[i] = r.substitute(item, file, docPath, depth+1)
+		}
+		return x
+	}
+	return v
+}
+
+func (r *resolver) placeholder(kind string, arg any, file, docPath string) any {
+	field := docPath + "." + kind
+	target, ok := arg.(string)
+	if !ok || target == "" {
+		r.vs.Add(field, "expected a path relative to the file")
+		return nil
+	}
+	if isRemote(target) {
+		r.vs.Add(field, fmt.Sprintf("%q is remote; placeholders must point inside the bundle", target))
+		return nil
+	}
+	matches, why := r.resolveTarget(file, target)
+	if why == "" && len(matches) != 1 {
+		why = "a placeholder names exactly one file"
+	}
+	if why != "" {
+		r.vs.Add(field, why)
+		return nil
+	}
+	src := r.files[matches[0]]
+	r.noteRead(matches[0])
+	switch kind {
+	case "$text":
+		return src
+	case "$json":
+		dec := json.NewDecoder(bytes.NewReader([]byte(src)))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			r.vs.Add(field, fmt.Sprintf("%s is not valid JSON: %v", matches[0], err))
+			return nil
+		}
+		return v
+	default:
+		docs, err := yamldoc.Parse([]byte(src), yamldoc.Limits{MaxBytes: r.lim.MaxBytes, MaxDocuments: 1})
+		if err != nil {
+			r.vs.Add(field, fmt.Sprintf("%s: %v", matches[0], err))
+			return nil
+		}
+		if len(docs) == 0 {
+			return nil
+		}
+		return docs[0].Value
+	}
+}

@@ -1,0 +1,214 @@
+// Package query turns the catalog's list parameters, from Connect requests and from
+// Backstage's REST API alike, into store queries, and pages into opaque page tokens. A token
+// carries the whole query (filter, predicate, term, order) with the keyset position, so a
+// client continues with the token alone, as Backstage's cursor works.
+package query
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"atrium.dev/platform/rpcerr"
+	"atrium.dev/services/catalog/internal/filter"
+	"atrium.dev/services/catalog/internal/store"
+	"github.com/google/uuid"
+)
+
+// Limits shared by every listing.
+const (
+	MaxPageSize     = 500
+	DefaultPageSize = 100
+	// MaxTokenBytes bounds a page token (it holds the query).
+	MaxTokenBytes = 16 << 10
+	// MaxTermLength bounds a full-text term.
+	MaxTermLength = 200
+)
+
+// Order is one order field as a client gives it.
+type Order struct {
+	Field string `json:"f"`
+	Desc  bool   `json:"d,omitempty"`
+}
+
+// Spec is what selects and orders entities; equal specs list the same entities.
+type Spec struct {
+	Filter    []string        `json:"f,omitempty"`
+	Predicate json.RawMessage `json:"p,omitempty"`
+	FullText  string          `json:"t,omitempty"`
+	Order     []Order         `json:"o,omitempty"`
+}
+
+// IsZero reports whether the spec selects everything in the default order.
+func (s Spec) IsZero() bool {
+	return len(s.Filter) == 0 && len(s.Predicate) == 0 && s.FullText == "" && len(s.Order) == 0
+}
+
+// Equal compares two specs.
+func (s Spec) Equal(o Spec) bool {
+	return slices.Equal(s.Filter, o.Filter) && string(s.Predicate) == string(o.Predicate) &&
+		s.FullText == o.FullText && slices.Equal(s.Order, o.Order)
+}
+
+// Compiled is a validated spec.
+type Compiled struct {
+	Filter   store.Expr
+	FullText string
+	Order    []store.Order
+}
+
+// Compile validates the spec. Problems are InvalidArgument violations named with the given
+// field names ("filter", "order", "query" ...).
+func (s Spec) Compile() (Compiled, error) {
+	var c Compiled
+	if len(s.Filter) > 0 && len(s.Predicate) > 0 {
+		return c, rpcerr.InvalidField("query", "give either filter or a query predicate, not both")
+	}
+	node, err := filter.Parse(s.Filter)
+	if err != nil {
+		return c, asInvalid(err)
+	}
+	c.Filter = store.FromFilter(node)
+	if len(s.Predicate) > 0 {
+		c.Filter, err = ParsePredicate(s.Predicate)
+		if err != nil {
+			return c, err
+		}
+	}
+	if len(s.FullText) > MaxTermLength {
+		return c, rpcerr.InvalidField("full_text_term", fmt.Sprintf("at most %d characters", MaxTermLength))
+	}
+	c.FullText = s.FullText
+	if len(s.Order) > filter.MaxOrderFields {
+		return c, rpcerr.InvalidField("order", fmt.Sprintf("at most %d order fields", filter.MaxOrderFields))
+	}
+	for i, o := range s.Order {
+		fo, ferr := filter.NewOrder(o.Field, o.Desc)
+		if ferr != nil {
+			return c, rpcerr.InvalidField(fmt.Sprintf("order[%d].field", i), ferr.Description)
+		}
+		c.Order = append(c.Order, store.Order{Field: fo.Field, Desc: fo.Desc})
+	}
+	return c, nil
+}
+
+// asInvalid turns a filter package error into InvalidArgument.
+func asInvalid(err error) error {
+	var fe *filter.Error
+	if errors.As(err, &fe) {
+		return rpcerr.InvalidField(fe.Field, fe.Description)
+	}
+	return err
+}
+
+// Fields parses a projection.
+func Fields(params []string) (filter.Projection, error) {
+	p, err := filter.ParseFields(params)
+	if err != nil {
+		return p, asInvalid(err)
+	}
+	return p, nil
+}
+
+// Token is a page token's content.
+type Token struct {
+	Spec Spec           `json:"s"`
+	Pos  store.Position `json:"k"`
+	// Back is set on a token for the previous page.
+	Back bool `json:"b,omitempty"`
+}
+
+// Encode makes an opaque token.
+func (t Token) Encode() string {
+	b, _ := json.Marshal(t) // plain data: cannot fail
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeToken reads a token; field names the parameter in the violation.
+func DecodeToken(field, s string) (Token, error) {
+	var t Token
+	if len(s) > MaxTokenBytes {
+		return t, rpcerr.InvalidField(field, "is too long")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, &t)
+	}
+	if err == nil {
+		_, err = uuid.Parse(t.Pos.UID)
+	}
+	if err != nil {
+		return Token{}, rpcerr.InvalidField(field, "is not a valid page token")
+	}
+	return t, nil
+}
+
+// Request is a list request in neutral form.
+type Request struct {
+	Spec Spec
+	// Token continues a listing ("" for the first page). Its spec wins; Spec must then be
+	// empty or equal to it.
+	Token      string
+	TokenField string
+	Limit      int
+	Offset     int
+	SkipTotal  bool
+}
+
+// Result is a page with tokens for its neighbours ("" when none).
+type Result struct {
+	Page       store.Page
+	Next, Prev string
+}
+
+// Build compiles a request into a store query and returns the spec in force.
+func Build(r Request) (store.Query, Spec, error) {
+	spec := r.Spec
+	var tok *Token
+	if r.Token != "" {
+		t, err := DecodeToken(r.TokenField, r.Token)
+		if err != nil {
+			return store.Query{}, spec, err
+		}
+		if !spec.IsZero() && !spec.Equal(t.Spec) {
+			return store.Query{}, spec, rpcerr.InvalidField(r.TokenField, "belongs to a different query (filter, term or order changed)")
+		}
+		spec, tok = t.Spec, &t
+	}
+	c, err := spec.Compile()
+	if err != nil {
+		return store.Query{}, spec, err
+	}
+	q := store.Query{Filter: c.Filter, FullText: c.FullText, Order: c.Order, Limit: r.Limit, SkipTotal: r.SkipTotal}
+	if tok != nil {
+		keys := len(c.Order)
+		if keys == 0 {
+			keys = 1
+		}
+		if len(tok.Pos.Keys) != keys {
+			return store.Query{}, spec, rpcerr.InvalidField(r.TokenField, "is not a valid page token")
+		}
+		pos := tok.Pos
+		if tok.Back {
+			q.Before = &pos
+		} else {
+			q.After = &pos
+		}
+	} else {
+		q.Offset = r.Offset
+	}
+	return q, spec, nil
+}
+
+// Tokens makes the tokens of a page's neighbours.
+func Tokens(spec Spec, p store.Page) (next, prev string) {
+	if p.Next != nil {
+		next = Token{Spec: spec, Pos: *p.Next}.Encode()
+	}
+	if p.Prev != nil {
+		prev = Token{Spec: spec, Pos: *p.Prev, Back: true}.Encode()
+	}
+	return next, prev
+}

@@ -1,0 +1,627 @@
+// Package rest serves Backstage's catalog REST API (the read endpoints and entity deletion)
+// under /api/catalog/, with Backstage's JSON shapes, status codes and error bodies, so
+// Backstage's catalog client and scripts written against it work unchanged. It authenticates
+// like the Connect handlers: only the internal token the gateway signs is believed, and each
+// route is held to the access rule of the Connect method doing the same work.
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	"atrium.dev/platform/access"
+	"atrium.dev/platform/authn"
+	"atrium.dev/platform/rpcerr"
+	"atrium.dev/platform/telemetry"
+	"atrium.dev/services/catalog/internal/entity"
+	"atrium.dev/services/catalog/internal/filter"
+	"atrium.dev/services/catalog/internal/query"
+	"atrium.dev/services/catalog/internal/service"
+	"atrium.dev/services/catalog/internal/store"
+	"connectrpc.com/connect"
+)
+
+// Prefix is where the API is mounted.
+const Prefix = "/api/catalog/"
+
+// Limits of the REST API.
+const (
+	maxBodyBytes = 1 << 20
+	// defaultQueryLimit is Backstage's default page size of /entities/by-query.
+	defaultQueryLimit = 20
+	// streamChunk is the page size used to stream unpaginated GET /entities.
+	streamChunk = 500
+)
+
+// Handler serves the REST API.
+type Handler struct {
+	store    *store.Store
+	verifier *authn.InternalVerifier
+	log      *slog.Logger
+}
+
+// New returns the handler; log receives masked internal errors.
+func New(st *store.Store, verifier *authn.InternalVerifier, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Handler{store: st, verifier: verifier, log: log}
+}
+
+// route is one endpoint: the Connect method whose access rule applies, and the handler.
+type route struct {
+	procedure string
+	serve     func(h *Handler, w http.ResponseWriter, r *http.Request, params []string) error
+}
+
+func proc(method string) string { return "/" + catalogv1connect.CatalogServiceName + "/" + method }
+
+// match finds the route for a method and the path segments after the prefix.
+func match(method string, segs []string) (route, []string, bool) {
+	n := len(segs)
+	switch {
+	case n == 1 && segs[0] == "entities" && method == http.MethodGet:
+		return route{proc("ListEntities"), (*Handler).entities}, nil, true
+	case n == 2 && segs[0] == "entities" && segs[1] == "by-query" && (method == http.MethodGet || method == http.MethodPost):
+		return route{proc("ListEntities"), (*Handler).byQuery}, nil, true
+	case n == 2 && segs[0] == "entities" && segs[1] == "by-refs" && method == http.MethodPost:
+		return route{proc("GetEntitiesByRefs"), (*Handler).byRefs}, nil, true
+	case n == 3 && segs[0] == "entities" && segs[1] == "by-uid" && method == http.MethodGet:
+		return route{proc("GetEntityByUid"), (*Handler).byUID}, segs[2:], true
+	case n == 3 && segs[0] == "entities" && segs[1] == "by-uid" && method == http.MethodDelete:
+		return route{proc("DeleteEntity"), (*Handler).deleteByUID}, segs[2:], true
+	case n == 5 && segs[0] == "entities" && segs[1] == "by-name" && method == http.MethodGet:
+		return route{proc("GetEntityByRef"), (*Handler).byName}, segs[2:], true
+	case n == 1 && segs[0] == "entity-facets" && method == http.MethodGet:
+		return route{proc("GetEntityFacets"), (*Handler).facets}, nil, true
+	}
+	return route{}, nil, false
+}
+
+// ServeHTTP authenticates, authorizes and dispatches.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), strings.TrimSuffix(Prefix, "/"))
+	if !ok {
+		h.fail(ctx, w, r, notFound("Not found"))
+		return
+	}
+	var segs []string
+	for _, s := range strings.Split(strings.Trim(rest, "/"), "/") {
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			h.fail(ctx, w, r, rpcerr.InvalidField("path", "malformed escape"))
+			return
+		}
+		segs = append(segs, u)
+	}
+	rt, params, ok := match(r.Method, segs)
+	if !ok {
+		h.fail(ctx, w, r, notFound(fmt.Sprintf("Not found: %s %s", r.Method, r.URL.Path)))
+		return
+	}
+	id, err := h.authenticate(r)
+	if err != nil {
+		h.fail(ctx, w, r, err)
+		return
+	}
+	if id.RequestID != "" {
+		ctx = telemetry.WithRequestID(ctx, id.RequestID)
+	}
+	ctx = authn.WithIdentity(ctx, id)
+	rule, ok := access.ForProcedure(rt.procedure)
+	if !ok {
+		h.fail(ctx, w, r, rpcerr.PermissionDenied("method has no access policy"))
+		return
+	}
+	if err := access.Check(rule, id); err != nil {
+		h.fail(ctx, w, r, err)
+		return
+	}
+	r = r.WithContext(ctx)
+	if err := rt.serve(h, w, r, params); err != nil {
+		h.fail(ctx, w, r, err)
+	}
+}
+
+func (h *Handler) authenticate(r *http.Request) (*authn.Identity, error) {
+	tok := r.Header.Get(authn.InternalTokenHeader)
+	if tok == "" {
+		return nil, rpcerr.Unauthenticated("missing internal token")
+	}
+	id, err := h.verifier.Verify(tok)
+	if err != nil {
+		return nil, rpcerr.Unauthenticated("invalid internal token").WithCause(err)
+	}
+	return id, nil
+}
+
+// notFoundError carries Backstage's NotFoundError message.
+type notFoundError struct{ msg string }
+
+func (e notFoundError) Error() string { return e.msg }
+
+func notFound(msg string) error { return notFoundError{msg} }
+
+// errorBody is Backstage's serialized error response.
+type errorBody struct {
+	Error struct {
+		Name    string `json:"name"`
+		Message string `json:"message"`
+	} `json:"error"`
+	Request struct {
+		Method string `json:"method"`
+		URL    string `json:"url"`
+	} `json:"request"`
+	Response struct {
+		StatusCode int `json:"statusCode"`
+	} `json:"response"`
+}
+
+// statuses maps Connect codes to Backstage's error names and HTTP statuses.
+var statuses = map[connect.Code]struct {
+	status int
+	name   string
+}{
+	connect.CodeInvalidArgument:    {http.StatusBadRequest, "InputError"},
+	connect.CodeNotFound:           {http.StatusNotFound, "NotFoundError"},
+	connect.CodeAlreadyExists:      {http.StatusConflict, "ConflictError"},
+	connect.CodePermissionDenied:   {http.StatusForbidden, "NotAllowedError"},
+	connect.CodeUnauthenticated:    {http.StatusUnauthorized, "AuthenticationError"},
+	connect.CodeFailedPrecondition: {http.StatusForbidden, "NotAllowedError"},
+	connect.CodeResourceExhausted:  {http.StatusTooManyRequests, "TooManyRequestsError"},
+	connect.CodeUnavailable:        {http.StatusServiceUnavailable, "ServiceUnavailableError"},
+	connect.CodeCanceled:           {499, "Error"},
+	connect.CodeDeadlineExceeded:   {http.StatusGatewayTimeout, "Error"},
+}
+
+func (h *Handler) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
+	var body errorBody
+	var nf notFoundError
+	if errors.As(err, &nf) {
+		body.Error.Name, body.Error.Message, body.Response.StatusCode = "NotFoundError", nf.msg, http.StatusNotFound
+	} else {
+		ce := rpcerr.ToConnect(ctx, h.log, err) // masks and logs internal errors
+		st, ok := statuses[ce.Code()]
+		if !ok {
+			st.status, st.name = http.StatusInternalServerError, "Error"
+		}
+		msg := ce.Message()
+		if vs := rpcerr.FieldViolations(ce); len(vs) > 0 {
+			parts := make([]string, len(vs))
+			for i, v := range vs {
+				parts[i] = v.Field + ": " + v.Description
+			}
+			msg = strings.Join(parts, "; ")
+		}
+		body.Error.Name, body.Error.Message, body.Response.StatusCode = st.name, msg, st.status
+	}
+	body.Request.Method, body.Request.URL = r.Method, r.URL.RequestURI()
+	writeJSON(w, body.Response.StatusCode, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, `{"error":{"name":"Error","message":"cannot encode response"}}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// params reads repeated query parameters, dropping empty ones.
+func params(q url.Values, name string) []string {
+	var out []string
+	for _, v := range q[name] {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func intParam(q url.Values, name string) (int, bool, error) {
+	s := q.Get(name)
+	if s == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, false, rpcerr.InvalidField(name, "must be a non-negative integer")
+	}
+	return n, true, nil
+}
+
+func clampLimit(n int) int {
+	if n > query.MaxPageSize {
+		return query.MaxPageSize
+	}
+	return n
+}
+
+func project(entities []entity.Entity, p filter.Projection) []any {
+	out := make([]any, len(entities))
+	for i, e := range entities {
+		out[i] = p.Apply(map[string]any(e))
+	}
+	return out
+}
+
+// GET /entities: an array of entities. Without a limit it streams every match, page by page;
+// with one it returns one page and a Link header to the next, as Backstage does.
+func (h *Handler) entities(w http.ResponseWriter, r *http.Request, _ []string) error {
+	q := r.URL.Query()
+	proj, err := query.Fields(params(q, "fields"))
+	if err != nil {
+		return err
+	}
+	order, err := filter.ParseOrder(params(q, "order"))
+	if err != nil {
+		var fe *filter.Error
+		if errors.As(err, &fe) {
+			return rpcerr.InvalidField(fe.Field, fe.Description)
+		}
+		return err
+	}
+	spec := query.Spec{Filter: params(q, "filter")}
+	for _, o := range order {
+		spec.Order = append(spec.Order, query.Order{Field: o.Field, Desc: o.Desc})
+	}
+	limit, limited, err := intParam(q, "limit")
+	if err != nil {
+		return err
+	}
+	offset, _, err := intParam(q, "offset")
+	if err != nil {
+		return err
+	}
+	req := query.Request{Spec: spec, Token: q.Get("after"), TokenField: "after", Offset: offset, SkipTotal: true}
+	if limited {
+		req.Limit = clampLimit(limit)
+		if req.Limit == 0 {
+			writeJSON(w, http.StatusOK, []any{})
+			return nil
+		}
+		sq, spec, err := query.Build(req)
+		if err != nil {
+			return err
+		}
+		page, err := h.store.List(r.Context(), sq)
+		if err != nil {
+			return err
+		}
+		if next, _ := query.Tokens(spec, page); next != "" {
+			u := *r.URL
+			vals := u.Query()
+			vals.Del("offset")
+			vals.Set("after", next)
+			u.RawQuery = vals.Encode()
+			w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", u.RequestURI()))
+		}
+		writeJSON(w, http.StatusOK, project(page.Entities, proj))
+		return nil
+	}
+	return h.stream(w, r, req, proj)
+}
+
+// stream writes every matching entity as one JSON array, reading pages of streamChunk.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req query.Request, proj filter.Projection) error {
+	req.Limit = streamChunk
+	sq, spec, err := query.Build(req)
+	if err != nil {
+		return err
+	}
+	page, err := h.store.List(r.Context(), sq)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_, _ = io.WriteString(w, "[")
+	first := true
+	for {
+		for _, e := range page.Entities {
+			if !first {
+				_, _ = io.WriteString(w, ",")
+			}
+			first = false
+			if err := enc.Encode(proj.Apply(map[string]any(e))); err != nil {
+				return nil // the client went away; the status is already sent
+			}
+		}
+		if page.Next == nil {
+			break
+		}
+		next, _ := query.Tokens(spec, page)
+		sq, _, err = query.Build(query.Request{Token: next, TokenField: "after", Limit: streamChunk, SkipTotal: true})
+		if err == nil {
+			page, err = h.store.List(r.Context(), sq)
+		}
+		if err != nil {
+			// Too late for an error status: end the array short and log.
+			h.log.ErrorContext(r.Context(), "stream entities", "err", err)
+			break
+		}
+	}
+	_, _ = io.WriteString(w, "]")
+	return nil
+}
+
+// queryBody is the JSON body of POST /entities/by-query.
+type queryBody struct {
+	Query          json.RawMessage `json:"query"`
+	Filter         []string        `json:"filter"`
+	Cursor         string          `json:"cursor"`
+	Limit          *int            `json:"limit"`
+	Offset         *int            `json:"offset"`
+	Fields         []string        `json:"fields"`
+	OrderBy        []orderField    `json:"orderBy"`
+	OrderFields    []orderField    `json:"orderFields"`
+	FullTextFilter *struct {
+		Term   string   `json:"term"`
+		Fields []string `json:"fields"`
+	} `json:"fullTextFilter"`
+}
+
+type orderField struct {
+	Field string `json:"field"`
+	Order string `json:"order"`
+}
+
+// GET|POST /entities/by-query: Backstage's paginated query.
+func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) error {
+	var (
+		spec   query.Spec
+		fields []string
+		cursor string
+		limit  = defaultQueryLimit
+		offset int
+	)
+	if r.Method == http.MethodPost {
+		var body queryBody
+		if err := readBody(r, &body); err != nil {
+			return err
+		}
+		if len(body.Query) > 0 && string(body.Query) != "null" {
+			spec.Predicate = body.Query
+		}
+		spec.Filter = body.Filter
+		if body.FullTextFilter != nil {
+			spec.FullText = strings.TrimSpace(body.FullTextFilter.Term)
+		}
+		orders := append(body.OrderBy, body.OrderFields...)
+		for i, o := range orders {
+			desc, err := direction(fmt.Sprintf("orderBy[%d].order", i), o.Order)
+			if err != nil {
+				return err
+			}
+			spec.Order = append(spec.Order, query.Order{Field: o.Field, Desc: desc})
+		}
+		fields, cursor = body.Fields, body.Cursor
+		if body.Limit != nil {
+			if *body.Limit < 0 {
+				return rpcerr.InvalidField("limit", "must be a non-negative integer")
+			}
+			limit = *body.Limit
+		}
+		if body.Offset != nil {
+			if *body.Offset < 0 {
+				return rpcerr.InvalidField("offset", "must be a non-negative integer")
+			}
+			offset = *body.Offset
+		}
+	} else {
+		q := r.URL.Query()
+		spec.Filter = params(q, "filter")
+		spec.FullText = strings.TrimSpace(q.Get("fullTextFilterTerm"))
+		for i, of := range params(q, "orderField") {
+			field, dirText, _ := strings.Cut(of, ",")
+			desc, err := direction(fmt.Sprintf("orderField[%d]", i), dirText)
+			if err != nil {
+				return err
+			}
+			spec.Order = append(spec.Order, query.Order{Field: strings.TrimSpace(field), Desc: desc})
+		}
+		fields, cursor = params(q, "fields"), q.Get("cursor")
+		n, set, err := intParam(q, "limit")
+		if err != nil {
+			return err
+		}
+		if set {
+			limit = n
+		}
+		if offset, _, err = intParam(q, "offset"); err != nil {
+			return err
+		}
+	}
+	proj, err := query.Fields(fields)
+	if err != nil {
+		return err
+	}
+	if cursor != "" {
+		// The cursor carries the query; like Backstage, what else is given is ignored.
+		spec = query.Spec{}
+	}
+	sq, spec, err := query.Build(query.Request{Spec: spec, Token: cursor, TokenField: "cursor", Limit: clampLimit(max(limit, 1)), Offset: offset})
+	if err != nil {
+		return err
+	}
+	page, err := h.store.List(r.Context(), sq)
+	if err != nil {
+		return err
+	}
+	items := project(page.Entities, proj)
+	if limit == 0 {
+		items = []any{}
+	}
+	info := map[string]string{}
+	next, prev := query.Tokens(spec, page)
+	if next != "" && limit > 0 {
+		info["nextCursor"] = next
+	}
+	if prev != "" {
+		info["prevCursor"] = prev
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "totalItems": page.Total, "pageInfo": info})
+	return nil
+}
+
+func direction(field, s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "asc":
+		return false, nil
+	case "desc":
+		return true, nil
+	}
+	return false, rpcerr.InvalidField(field, "order must be asc or desc")
+}
+
+func readBody(r *http.Request, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		return rpcerr.InvalidField("body", "cannot read the request body")
+	}
+	if len(body) > maxBodyBytes {
+		return rpcerr.InvalidField("body", fmt.Sprintf("at most %d bytes", maxBodyBytes))
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return rpcerr.InvalidField("body", "is not valid JSON for this endpoint: "+err.Error())
+	}
+	return nil
+}
+
+// POST /entities/by-refs: {entityRefs, fields} -> {items}, null where no entity matches.
+func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) error {
+	var body struct {
+		EntityRefs []string `json:"entityRefs"`
+		Fields     []string `json:"fields"`
+	}
+	if err := readBody(r, &body); err != nil {
+		return err
+	}
+	if body.EntityRefs == nil {
+		return rpcerr.InvalidField("entityRefs", "is required")
+	}
+	if len(body.EntityRefs) > service.MaxRefs {
+		return rpcerr.InvalidField("entityRefs", fmt.Sprintf("at most %d refs", service.MaxRefs))
+	}
+	proj, err := query.Fields(append(params(r.URL.Query(), "fields"), body.Fields...))
+	if err != nil {
+		return err
+	}
+	node, err := filter.Parse(params(r.URL.Query(), "filter"))
+	if err != nil {
+		var fe *filter.Error
+		if errors.As(err, &fe) {
+			return rpcerr.InvalidField(fe.Field, fe.Description)
+		}
+		return err
+	}
+	refs := make([]string, len(body.EntityRefs))
+	for i, s := range body.EntityRefs {
+		// Backstage looks refs up as given: one that does not parse matches nothing.
+		if ref, err := entity.ParseRef(s, "", entity.DefaultNamespace); err == nil {
+			refs[i] = ref.String()
+		}
+	}
+	found, err := h.store.GetByRefs(r.Context(), refs)
+	if err != nil {
+		return err
+	}
+	items := make([]any, len(found))
+	for i, e := range found {
+		if e == nil || (node != nil && !filter.Match(node, filter.Flatten(map[string]any(e)))) {
+			continue
+		}
+		items[i] = proj.Apply(map[string]any(e))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
+func (h *Handler) byUID(w http.ResponseWriter, r *http.Request, p []string) error {
+	e, err := h.store.GetByUID(r.Context(), p[0])
+	if rpcerr.KindOf(err) == rpcerr.KindNotFound {
+		return notFound("No entity with uid " + p[0])
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (h *Handler) deleteByUID(w http.ResponseWriter, r *http.Request, p []string) error {
+	err := h.store.Delete(r.Context(), p[0])
+	if rpcerr.KindOf(err) == rpcerr.KindNotFound {
+		return notFound("No entity with uid " + p[0])
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) byName(w http.ResponseWriter, r *http.Request, p []string) error {
+	kind, namespace, name := p[0], p[1], p[2]
+	msg := fmt.Sprintf("No entity named '%s' found, with kind '%s' in namespace '%s'", name, kind, namespace)
+	if kind == "" || namespace == "" || name == "" {
+		return notFound(msg)
+	}
+	e, err := h.store.GetByRef(r.Context(), entity.Ref{Kind: kind, Namespace: namespace, Name: name}.String())
+	if rpcerr.KindOf(err) == rpcerr.KindNotFound {
+		return notFound(msg)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+// GET /entity-facets?facet=kind&facet=spec.type&filter=...
+func (h *Handler) facets(w http.ResponseWriter, r *http.Request, _ []string) error {
+	q := r.URL.Query()
+	names, err := service.Facets(params(q, "facet"), "facet")
+	if err != nil {
+		return err
+	}
+	c, err := query.Spec{Filter: params(q, "filter")}.Compile()
+	if err != nil {
+		return err
+	}
+	facets, err := h.store.Facets(r.Context(), names, c.Filter)
+	if err != nil {
+		return err
+	}
+	out := make(map[string][]map[string]any, len(names))
+	for _, n := range names {
+		list := make([]map[string]any, 0, len(facets[n]))
+		for _, v := range facets[n] {
+			list = append(list, map[string]any{"value": v.Value, "count": v.Count})
+		}
+		out[n] = list
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"facets": out})
+	return nil
+}

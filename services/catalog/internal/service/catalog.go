@@ -1,0 +1,351 @@
+// Package service implements the catalog's Connect services: CatalogService over the store,
+// and ProvisioningService, which tenancy calls to create and drop a tenant's catalog tables.
+package service
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
+	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	"atrium.dev/platform/rpcerr"
+	"atrium.dev/services/catalog/internal/bundle"
+	"atrium.dev/services/catalog/internal/entity"
+	"atrium.dev/services/catalog/internal/filter"
+	"atrium.dev/services/catalog/internal/ingest"
+	"atrium.dev/services/catalog/internal/query"
+	"atrium.dev/services/catalog/internal/store"
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// Limits of the read methods.
+const (
+	MaxRefs        = 1000
+	MaxFacets      = 20
+	MaxDepth       = 5
+	MaxGraphNodes  = 1000
+	maxRelationLen = 63
+)
+
+// Catalog implements atrium.catalog.v1.CatalogService.
+type Catalog struct {
+	store       *store.Store
+	entityLimit int
+	bundle      bundle.Limits
+}
+
+var _ catalogv1connect.CatalogServiceHandler = (*Catalog)(nil)
+
+// NewCatalog serves st; entityLimit caps each tenant's entities (0: no limit).
+func NewCatalog(st *store.Store, entityLimit int) *Catalog {
+	return &Catalog{store: st, entityLimit: entityLimit, bundle: bundle.DefaultLimits}
+}
+
+func (c *Catalog) ApplyEntities(ctx context.Context, req *connect.Request[catalogv1.ApplyEntitiesRequest]) (*connect.Response[catalogv1.ApplyEntitiesResponse], error) {
+	docs, err := ingest.Documents(req.Msg.GetEntities(), req.Msg.GetYamlDocuments())
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) == 0 {
+		return nil, rpcerr.InvalidField("documents", "no entities given")
+	}
+	results, err := c.apply(ctx, docs, req.Msg.GetDryRun())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&catalogv1.ApplyEntitiesResponse{Results: results, DryRun: req.Msg.GetDryRun()}), nil
+}
+
+func (c *Catalog) apply(ctx context.Context, docs []ingest.Doc, dryRun bool) ([]*catalogv1.ApplyResult, error) {
+	drafts, err := ingest.Prepare(docs)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.store.Apply(ctx, drafts, store.ApplyOptions{DryRun: dryRun, EntityLimit: c.entityLimit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*catalogv1.ApplyResult, len(res))
+	for i, r := range res {
+		out[i] = &catalogv1.ApplyResult{
+			DocumentIndex: int32(docs[i].Index),
+			EntityRef:     r.Ref,
+			Uid:           r.UID,
+			Etag:          r.Etag,
+			Action:        actionOf(r.Action),
+		}
+	}
+	return out, nil
+}
+
+func actionOf(a store.Action) catalogv1.ApplyAction {
+	switch a {
+	case store.Created:
+		return catalogv1.ApplyAction_APPLY_ACTION_CREATED
+	case store.Updated:
+		return catalogv1.ApplyAction_APPLY_ACTION_UPDATED
+	case store.Unchanged:
+		return catalogv1.ApplyAction_APPLY_ACTION_UNCHANGED
+	}
+	return catalogv1.ApplyAction_APPLY_ACTION_UNSPECIFIED
+}
+
+func (c *Catalog) ImportBundle(ctx context.Context, req *connect.Request[catalogv1.ImportBundleRequest]) (*connect.Response[catalogv1.ImportBundleResponse], error) {
+	if len(req.Msg.GetFiles()) == 0 {
+		return nil, rpcerr.InvalidField("files", "no files given")
+	}
+	res, err := bundle.Resolve(req.Msg.GetFiles(), req.Msg.GetRoots(), c.bundle)
+	if err != nil {
+		return nil, err
+	}
+	out := &catalogv1.ImportBundleResponse{FilesRead: res.FilesRead, DryRun: req.Msg.GetDryRun()}
+	for _, s := range res.Skipped {
+		out.Skipped = append(out.Skipped, &catalogv1.SkippedTarget{Location: s.Location, Target: s.Target, Reason: s.Reason})
+	}
+	if len(res.Docs) > 0 {
+		out.Results, err = c.apply(ctx, res.Docs, req.Msg.GetDryRun())
+		if err != nil {
+			return nil, err
+		}
+	}
+	return connect.NewResponse(out), nil
+}
+
+// parseRef reads a full ref: kind required, namespace defaulting to "default".
+func parseRef(field, s string) (string, error) {
+	r, err := entity.ParseRef(s, "", entity.DefaultNamespace)
+	if err != nil {
+		return "", rpcerr.InvalidField(field, err.Error())
+	}
+	return r.String(), nil
+}
+
+func toStruct(e entity.Entity, p filter.Projection) (*structpb.Struct, error) {
+	s, err := structpb.NewStruct(p.Apply(map[string]any(e)))
+	if err != nil {
+		return nil, fmt.Errorf("service: entity to struct: %w", err)
+	}
+	return s, nil
+}
+
+func (c *Catalog) GetEntityByRef(ctx context.Context, req *connect.Request[catalogv1.GetEntityByRefRequest]) (*connect.Response[catalogv1.GetEntityByRefResponse], error) {
+	ref, err := parseRef("ref", req.Msg.GetRef())
+	if err != nil {
+		return nil, err
+	}
+	e, err := c.store.GetByRef(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	s, err := toStruct(e, filter.Projection{})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&catalogv1.GetEntityByRefResponse{Entity: s}), nil
+}
+
+func (c *Catalog) GetEntityByUid(ctx context.Context, req *connect.Request[catalogv1.GetEntityByUidRequest]) (*connect.Response[catalogv1.GetEntityByUidResponse], error) {
+	if req.Msg.GetUid() == "" {
+		return nil, rpcerr.InvalidField("uid", "must not be empty")
+	}
+	e, err := c.store.GetByUID(ctx, req.Msg.GetUid())
+	if err != nil {
+		return nil, err
+	}
+	s, err := toStruct(e, filter.Projection{})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&catalogv1.GetEntityByUidResponse{Entity: s}), nil
+}
+
+func (c *Catalog) GetEntitiesByRefs(ctx context.Context, req *connect.Request[catalogv1.GetEntitiesByRefsRequest]) (*connect.Response[catalogv1.GetEntitiesByRefsResponse], error) {
+	if len(req.Msg.GetRefs()) > MaxRefs {
+		return nil, rpcerr.InvalidField("refs", fmt.Sprintf("at most %d refs", MaxRefs))
+	}
+	var vs rpcerr.Violations
+	refs := make([]string, len(req.Msg.GetRefs()))
+	for i, r := range req.Msg.GetRefs() {
+		ref, err := entity.ParseRef(r, "", entity.DefaultNamespace)
+		if err != nil {
+			vs.Add(fmt.Sprintf("refs[%d]", i), err.Error())
+			continue
+		}
+		refs[i] = ref.String()
+	}
+	proj, err := query.Fields(req.Msg.GetFields())
+	if err != nil {
+		return nil, err
+	}
+	if err := vs.Err(); err != nil {
+		return nil, err
+	}
+	entities, err := c.store.GetByRefs(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	out := &catalogv1.GetEntitiesByRefsResponse{Items: make([]*catalogv1.EntityItem, len(entities))}
+	for i, e := range entities {
+		item := &catalogv1.EntityItem{}
+		if e != nil {
+			if item.Entity, err = toStruct(e, proj); err != nil {
+				return nil, err
+			}
+		}
+		out.Items[i] = item
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (c *Catalog) DeleteEntity(ctx context.Context, req *connect.Request[catalogv1.DeleteEntityRequest]) (*connect.Response[catalogv1.DeleteEntityResponse], error) {
+	if req.Msg.GetUid() == "" {
+		return nil, rpcerr.InvalidField("uid", "must not be empty")
+	}
+	if err := c.store.Delete(ctx, req.Msg.GetUid()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&catalogv1.DeleteEntityResponse{}), nil
+}
+
+func (c *Catalog) ListEntities(ctx context.Context, req *connect.Request[catalogv1.ListEntitiesRequest]) (*connect.Response[catalogv1.ListEntitiesResponse], error) {
+	m := req.Msg
+	size := int(m.GetPageSize())
+	switch {
+	case size < 0 || size > query.MaxPageSize:
+		return nil, rpcerr.InvalidField("page_size", fmt.Sprintf("must be between 0 and %d", query.MaxPageSize))
+	case size == 0:
+		size = query.DefaultPageSize
+	}
+	spec := query.Spec{Filter: m.GetFilter(), FullText: m.GetFullTextTerm()}
+	for i, o := range m.GetOrder() {
+		switch o.GetOrder() {
+		case catalogv1.SortOrder_SORT_ORDER_UNSPECIFIED, catalogv1.SortOrder_SORT_ORDER_ASC, catalogv1.SortOrder_SORT_ORDER_DESC:
+		default:
+			return nil, rpcerr.InvalidField(fmt.Sprintf("order[%d].order", i), "unknown sort order")
+		}
+		spec.Order = append(spec.Order, query.Order{Field: o.GetField(), Desc: o.GetOrder() == catalogv1.SortOrder_SORT_ORDER_DESC})
+	}
+	proj, err := query.Fields(m.GetFields())
+	if err != nil {
+		return nil, err
+	}
+	q, spec, err := query.Build(query.Request{Spec: spec, Token: m.GetPageToken(), TokenField: "page_token", Limit: size, SkipTotal: m.GetSkipTotal()})
+	if err != nil {
+		return nil, err
+	}
+	page, err := c.store.List(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := &catalogv1.ListEntitiesResponse{TotalItems: page.Total}
+	if page.Total < 0 {
+		out.TotalItems = 0
+	}
+	for _, e := range page.Entities {
+		s, err := toStruct(e, proj)
+		if err != nil {
+			return nil, err
+		}
+		out.Entities = append(out.Entities, s)
+	}
+	out.NextPageToken, out.PrevPageToken = query.Tokens(spec, page)
+	return connect.NewResponse(out), nil
+}
+
+// Facets validates facet names.
+func Facets(names []string, field string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, rpcerr.InvalidField(field, "name at least one facet")
+	}
+	if len(names) > MaxFacets {
+		return nil, rpcerr.InvalidField(field, fmt.Sprintf("at most %d facets", MaxFacets))
+	}
+	var vs rpcerr.Violations
+	for i, f := range names {
+		if _, err := filter.NormalizeKey(f); err != nil {
+			vs.Add(fmt.Sprintf("%s[%d]", field, i), err.Description)
+		}
+	}
+	return names, vs.Err()
+}
+
+func (c *Catalog) GetEntityFacets(ctx context.Context, req *connect.Request[catalogv1.GetEntityFacetsRequest]) (*connect.Response[catalogv1.GetEntityFacetsResponse], error) {
+	names, err := Facets(req.Msg.GetFacets(), "facets")
+	if err != nil {
+		return nil, err
+	}
+	compiled, err := query.Spec{Filter: req.Msg.GetFilter()}.Compile()
+	if err != nil {
+		return nil, err
+	}
+	facets, err := c.store.Facets(ctx, names, compiled.Filter)
+	if err != nil {
+		return nil, err
+	}
+	out := &catalogv1.GetEntityFacetsResponse{}
+	for _, name := range names {
+		f := &catalogv1.Facet{Facet: name}
+		for _, v := range facets[name] {
+			f.Values = append(f.Values, &catalogv1.FacetValue{Value: v.Value, Count: v.Count})
+		}
+		out.Facets = append(out.Facets, f)
+	}
+	return connect.NewResponse(out), nil
+}
+
+var relationTypeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*$`)
+
+func (c *Catalog) GetEntityRelations(ctx context.Context, req *connect.Request[catalogv1.GetEntityRelationsRequest]) (*connect.Response[catalogv1.GetEntityRelationsResponse], error) {
+	m := req.Msg
+	var vs rpcerr.Violations
+	ref, err := entity.ParseRef(m.GetRef(), "", entity.DefaultNamespace)
+	if err != nil {
+		vs.Add("ref", err.Error())
+	}
+	depth := int(m.GetDepth())
+	switch {
+	case depth == 0:
+		depth = 1
+	case depth < 1 || depth > MaxDepth:
+		vs.Add("depth", fmt.Sprintf("must be between 1 and %d", MaxDepth))
+	}
+	dir := store.Outgoing
+	switch m.GetDirection() {
+	case catalogv1.RelationDirection_RELATION_DIRECTION_UNSPECIFIED, catalogv1.RelationDirection_RELATION_DIRECTION_OUTGOING:
+	case catalogv1.RelationDirection_RELATION_DIRECTION_INCOMING:
+		dir = store.Incoming
+	case catalogv1.RelationDirection_RELATION_DIRECTION_BOTH:
+		dir = store.Both
+	default:
+		vs.Add("direction", "unknown direction")
+	}
+	if len(m.GetRelationTypes()) > 32 {
+		vs.Add("relation_types", "at most 32 types")
+	}
+	for i, t := range m.GetRelationTypes() {
+		if len(t) > maxRelationLen || !relationTypeRE.MatchString(t) {
+			vs.Add(fmt.Sprintf("relation_types[%d]", i), "not a relation type")
+		}
+	}
+	if err := vs.Err(); err != nil {
+		return nil, err
+	}
+	g, err := c.store.Walk(ctx, ref.String(), m.GetRelationTypes(), dir, depth, MaxGraphNodes)
+	if err != nil {
+		return nil, err
+	}
+	out := &catalogv1.GetEntityRelationsResponse{Truncated: g.Truncated}
+	for _, e := range g.Edges {
+		out.Edges = append(out.Edges, &catalogv1.RelationEdge{SourceRef: e.Source, Type: e.Type, TargetRef: e.Target})
+	}
+	for _, e := range g.Entities {
+		s, err := toStruct(e, filter.Projection{})
+		if err != nil {
+			return nil, err
+		}
+		out.Entities = append(out.Entities, s)
+	}
+	return connect.NewResponse(out), nil
+}
