@@ -93,13 +93,14 @@ func (in *newTenant) validate(v *rpcerr.Violations) {
 // createTenant checks the owner and the slug, inserts the tenant and runs the provisioning
 // sequence. Nothing is written before every check has passed.
 func (d *Deps) createTenant(ctx context.Context, in newTenant) (store.Tenant, error) {
-	hash, err := d.ownerPasswordHash(ctx, in)
-	if err != nil {
-		return store.Tenant{}, err
-	}
+	// The insert catches a taken slug too; checking first spares a password hash.
 	if t, err := d.Store.TenantBySlug(ctx, in.slug); err == nil && t.Status.Live() {
 		return store.Tenant{}, slugTaken()
 	} else if err != nil && rpcerr.KindOf(err) != rpcerr.KindNotFound {
+		return store.Tenant{}, err
+	}
+	hash, err := d.ownerPasswordHash(ctx, in)
+	if err != nil {
 		return store.Tenant{}, err
 	}
 	shard := in.shard
