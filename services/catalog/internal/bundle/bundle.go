@@ -71,7 +71,10 @@ func Resolve(files map[string]string, roots []string, lim Limits) (Result, error
 		return Result{}, err
 	}
 	for _, root := range rootPaths {
-		r.read(root, root)
+		// A root already reached through another root's Locations keeps that origin.
+		if r.state[root] == 0 {
+			r.read(root, root)
+		}
 	}
 	if err := r.vs.Err(); err != nil {
 		return Result{}, err

@@ -78,3 +78,94 @@ func (e *Env) Tenant(t testing.TB, slug string) Tenant {
 	admin.UserID, admin.Role = "admin-"+slug, authn.RoleAdmin
 	return Tenant{ID: id, Slug: slug, Schema: schema, Identity: member, Admin: admin}
 }
+
+// Fixture is a small catalog exercising every relation field the tests look at: 3 groups, 2
+// users, a domain, a system, 3 components, an API and a resource (12 entities).
+const Fixture = `
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: org, title: The Org}
+spec: {type: organization, children: [team-a, team-b]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-a, title: Team A}
+spec: {type: team, parent: org, children: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-b}
+spec: {type: team, parent: org, children: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: alice}
+spec: {memberOf: [team-a], profile: {displayName: Alice Liddell}}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: bob}
+spec: {memberOf: [team-b]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Domain
+metadata: {name: commerce, description: Selling things}
+spec: {owner: org}
+---
+apiVersion: backstage.io/v1alpha1
+kind: System
+metadata: {name: payments, description: Moves money}
+spec: {owner: team-a, domain: commerce}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: payment-gateway
+  title: Payment Gateway
+  description: Card authorisation and capture
+  tags: [java, payments]
+spec:
+  type: service
+  lifecycle: production
+  owner: team-a
+  system: payments
+  providesApis: [payments-api]
+  dependsOn: [resource:payments-db]
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: checkout-web
+  description: The storefront checkout
+  tags: [react]
+spec:
+  type: website
+  lifecycle: production
+  owner: team-b
+  consumesApis: [payments-api]
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: ledger
+  description: Double-entry bookkeeping
+  tags: [go, java]
+spec:
+  type: service
+  lifecycle: experimental
+  owner: group:team-a
+---
+apiVersion: backstage.io/v1alpha1
+kind: API
+metadata: {name: payments-api, description: Charge cards}
+spec:
+  type: openapi
+  lifecycle: production
+  owner: team-a
+  definition: "openapi: 3.0.0"
+---
+apiVersion: backstage.io/v1alpha1
+kind: Resource
+metadata: {name: payments-db}
+spec: {type: database, owner: team-a, system: payments}
+`
