@@ -155,11 +155,11 @@ func TestFullText(t *testing.T) {
 		{"pay", []string{"payment-gateway", "payments", "payments-api", "payments-db"}},
 		{"gateway", []string{"payment-gateway"}},
 		{"pay gate", []string{"payment-gateway"}},
-		{"Card", []string{"payment-gateway", "payments-api"}},   // description words, any case
-		{"react", []string{"checkout-web"}},                     // tags
-		{"team a", []string{"team-a"}},                          // title "Team A"
-		{"bookkeep", []string{"ledger"}},                        // prefix inside a description
-		{"zzz", nil},                                            // nothing
+		{"Card", []string{"payment-gateway", "payments-api"}},  // description words, any case
+		{"react", []string{"checkout-web"}},                    // tags
+		{"team a", []string{"team-a"}},                         // title "Team A"
+		{"bookkeep", []string{"ledger"}},                       // prefix inside a description
+		{"zzz", nil},                                           // nothing
 		{"'&|!:*()", []string{"alice", "bob", "checkout-web"}}, // no words: no full-text condition
 	}
 	for _, tt := range tests {
