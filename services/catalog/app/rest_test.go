@@ -1,0 +1,235 @@
+package app_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"atrium.dev/platform/authn"
+)
+
+// rest calls the Backstage REST API as id (nil: without a token) and decodes the JSON body.
+func (s *server) rest(t *testing.T, id *authn.Identity, method, path string, body any) (int, http.Header, any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	as{s.signer, id}.header(req.Header)
+	res, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var v any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatalf("%s %s: body is not JSON: %s", method, path, raw)
+		}
+		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Fatalf("content type %q", ct)
+		}
+	}
+	return res.StatusCode, res.Header, v
+}
+
+func field(v any, path ...string) any {
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[p]
+	}
+	return v
+}
+
+func itemNames(v any) []string {
+	var out []string
+	for _, it := range v.([]any) {
+		if it == nil {
+			out = append(out, "<null>")
+			continue
+		}
+		out = append(out, field(it, "metadata", "name").(string))
+	}
+	return out
+}
+
+// wantError checks Backstage's error body.
+func wantError(t *testing.T, status int, v any, wantStatus int, name, method, path, message string) {
+	t.Helper()
+	if status != wantStatus || field(v, "error", "name") != name || field(v, "response", "statusCode") != float64(wantStatus) ||
+		field(v, "request", "method") != method || field(v, "request", "url") != path ||
+		!strings.Contains(field(v, "error", "message").(string), message) {
+		t.Fatalf("got %d %v, want %d %s %q", status, v, wantStatus, name, message)
+	}
+}
+
+func TestREST(t *testing.T) {
+	s := newServer(t)
+	tn := s.env.Tenant(t, "acme")
+	id := &tn.Identity
+	applied := applyFixture(t, s.catalog(id))
+	ledgerUID := applied.GetResults()[9].GetUid()
+
+	// GET /entities: an array, filtered, projected.
+	st, _, v := s.rest(t, id, "GET", "/api/catalog/entities?filter=kind=component,spec.type=service&filter=kind=api&fields=metadata.name,kind&order=desc:metadata.name", nil)
+	if st != 200 || !slices.Equal(itemNames(v), []string{"payments-api", "payment-gateway", "ledger"}) {
+		t.Fatalf("GET /entities = %d %v", st, v)
+	}
+	if first := v.([]any)[0].(map[string]any); len(first) != 2 || first["kind"] != "API" {
+		t.Fatalf("projection = %v", first)
+	}
+	// With a limit: one page and a Link header to the next.
+	st, h, v := s.rest(t, id, "GET", "/api/catalog/entities?filter=kind=group&limit=2&order=asc:metadata.name", nil)
+	if st != 200 || !slices.Equal(itemNames(v), []string{"org", "team-a"}) || !strings.Contains(h.Get("Link"), `rel="next"`) {
+		t.Fatalf("limited = %d %v link %q", st, v, h.Get("Link"))
+	}
+	next := strings.TrimSuffix(strings.TrimPrefix(strings.Split(h.Get("Link"), ";")[0], "<"), ">")
+	st, h, v = s.rest(t, id, "GET", next, nil)
+	if st != 200 || !slices.Equal(itemNames(v), []string{"team-b"}) || h.Get("Link") != "" {
+		t.Fatalf("next link %s = %d %v", next, st, v)
+	}
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities?offset=10&limit=5", nil)
+	if st != 200 || len(v.([]any)) != 2 {
+		t.Fatalf("offset = %d %v", st, v)
+	}
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities?filter==x", nil)
+	wantError(t, st, v, 400, "InputError", "GET", "/api/catalog/entities?filter==x", "filter[0]")
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities?order=sideways:name", nil)
+	wantError(t, st, v, 400, "InputError", "GET", "/api/catalog/entities?order=sideways:name", "order[0]")
+
+	// by-name, by-uid.
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities/by-name/Component/default/Ledger", nil)
+	if st != 200 || field(v, "metadata", "uid") != ledgerUID || field(v, "relations") == nil || field(v, "metadata", "etag") == "" {
+		t.Fatalf("by-name = %d %v", st, v)
+	}
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities/by-name/component/default/nope", nil)
+	wantError(t, st, v, 404, "NotFoundError", "GET", "/api/catalog/entities/by-name/component/default/nope", "No entity named 'nope' found, with kind 'component' in namespace 'default'")
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities/by-uid/"+ledgerUID, nil)
+	if st != 200 || field(v, "metadata", "name") != "ledger" {
+		t.Fatalf("by-uid = %d %v", st, v)
+	}
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities/by-uid/not-a-uid", nil)
+	wantError(t, st, v, 404, "NotFoundError", "GET", "/api/catalog/entities/by-uid/not-a-uid", "No entity with uid not-a-uid")
+
+	// by-query, GET: items, totalItems, pageInfo; the cursor carries the query.
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities/by-query?filter=kind=component&filter=kind=api&limit=3&orderField=metadata.name,asc&fields=metadata.name", nil)
+	if st != 200 || !slices.Equal(itemNames(field(v, "items")), []string{"checkout-web", "ledger", "payment-gateway"}) || field(v, "totalItems") != float64(4) {
+		t.Fatalf("by-query = %d %v", st, v)
+	}
+	cursor, _ := field(v, "pageInfo", "nextCursor").(string)
+	if cursor == "" || field(v, "pageInfo", "prevCursor") != nil {
+		t.Fatalf("pageInfo = %v", field(v, "pageInfo"))
+	}
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities/by-query?limit=3&cursor="+url.QueryEscape(cursor), nil)
+	if st != 200 || !slices.Equal(itemNames(field(v, "items")), []string{"payments-api"}) || field(v, "pageInfo", "nextCursor") != nil || field(v, "pageInfo", "prevCursor") == nil {
+		t.Fatalf("by-query page 2 = %d %v", st, v)
+	}
+	prev := field(v, "pageInfo", "prevCursor").(string)
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities/by-query?limit=3&cursor="+url.QueryEscape(prev), nil)
+	if st != 200 || !slices.Equal(itemNames(field(v, "items")), []string{"checkout-web", "ledger", "payment-gateway"}) {
+		t.Fatalf("by-query back = %d %v", st, v)
+	}
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities/by-query?fullTextFilterTerm=gate", nil)
+	if st != 200 || !slices.Equal(itemNames(field(v, "items")), []string{"payment-gateway"}) {
+		t.Fatalf("by-query full text = %d %v", st, v)
+	}
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities/by-query?cursor=bogus", nil)
+	wantError(t, st, v, 400, "InputError", "GET", "/api/catalog/entities/by-query?cursor=bogus", "cursor")
+
+	// by-query, POST with a predicate.
+	st, _, v = s.rest(t, id, "POST", "/api/catalog/entities/by-query", map[string]any{
+		"query":   map[string]any{"$any": []any{map[string]any{"kind": "domain"}, map[string]any{"metadata.tags": map[string]any{"$in": []any{"go", "react"}}}}},
+		"orderBy": []any{map[string]any{"field": "metadata.name", "order": "desc"}},
+		"limit":   10,
+	})
+	if st != 200 || !slices.Equal(itemNames(field(v, "items")), []string{"ledger", "commerce", "checkout-web"}) || field(v, "totalItems") != float64(3) {
+		t.Fatalf("POST by-query = %d %v", st, v)
+	}
+	st, _, v = s.rest(t, id, "POST", "/api/catalog/entities/by-query", map[string]any{"query": map[string]any{"$bogus": 1}})
+	wantError(t, st, v, 400, "InputError", "POST", "/api/catalog/entities/by-query", "unknown operator")
+
+	// by-refs: items in order, null where nothing matches, filter and fields applied.
+	st, _, v = s.rest(t, id, "POST", "/api/catalog/entities/by-refs?filter=kind=component", map[string]any{
+		"entityRefs": []any{"component:default/ledger", "component:default/missing", "group:default/org", "not a ref", "Component:Payment-Gateway"},
+		"fields":     []any{"metadata.name"},
+	})
+	if st != 200 || !slices.Equal(itemNames(field(v, "items")), []string{"ledger", "<null>", "<null>", "<null>", "payment-gateway"}) {
+		t.Fatalf("by-refs = %d %v", st, v)
+	}
+	st, _, v = s.rest(t, id, "POST", "/api/catalog/entities/by-refs", map[string]any{})
+	wantError(t, st, v, 400, "InputError", "POST", "/api/catalog/entities/by-refs", "entityRefs")
+
+	// entity-facets.
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entity-facets?facet=kind&facet=spec.lifecycle&filter=kind=component", nil)
+	want := map[string]any{"facets": map[string]any{
+		"kind":           []any{map[string]any{"value": "Component", "count": float64(3)}},
+		"spec.lifecycle": []any{map[string]any{"value": "production", "count": float64(2)}, map[string]any{"value": "experimental", "count": float64(1)}},
+	}}
+	if st != 200 || !jsonEqual(v, want) {
+		t.Fatalf("facets = %d %v", st, v)
+	}
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entity-facets", nil)
+	wantError(t, st, v, 400, "InputError", "GET", "/api/catalog/entity-facets", "facet")
+
+	// Auth: no token, a member deleting, unknown routes.
+	st, _, v = s.rest(t, nil, "GET", "/api/catalog/entities", nil)
+	wantError(t, st, v, 401, "AuthenticationError", "GET", "/api/catalog/entities", "internal token")
+	st, _, v = s.rest(t, id, "DELETE", "/api/catalog/entities/by-uid/"+ledgerUID, nil)
+	wantError(t, st, v, 403, "NotAllowedError", "DELETE", "/api/catalog/entities/by-uid/"+ledgerUID, "admin")
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/locations", nil)
+	wantError(t, st, v, 404, "NotFoundError", "GET", "/api/catalog/locations", "Not found")
+	st, _, v = s.rest(t, &tn.Admin, "DELETE", "/api/catalog/entities/by-uid/"+ledgerUID, nil)
+	if st != 204 || v != nil {
+		t.Fatalf("admin delete = %d %v", st, v)
+	}
+	st, _, v = s.rest(t, &tn.Admin, "DELETE", "/api/catalog/entities/by-uid/"+ledgerUID, nil)
+	wantError(t, st, v, 404, "NotFoundError", "DELETE", "/api/catalog/entities/by-uid/"+ledgerUID, ledgerUID)
+}
+
+func TestRESTCrossTenant(t *testing.T) {
+	s := newServer(t)
+	acme, globex := s.env.Tenant(t, "acme"), s.env.Tenant(t, "globex")
+	uid := applyFixture(t, s.catalog(&acme.Identity)).GetResults()[0].GetUid()
+	gid := &globex.Identity
+	st, _, v := s.rest(t, gid, "GET", "/api/catalog/entities", nil)
+	if st != 200 || len(v.([]any)) != 0 {
+		t.Fatalf("globex lists %d %v", st, v)
+	}
+	if st, _, _ := s.rest(t, gid, "GET", "/api/catalog/entities/by-uid/"+uid, nil); st != 404 {
+		t.Fatalf("globex by-uid = %d", st)
+	}
+	if st, _, _ := s.rest(t, gid, "GET", "/api/catalog/entities/by-name/group/default/org", nil); st != 404 {
+		t.Fatalf("globex by-name = %d", st)
+	}
+	st, _, v = s.rest(t, gid, "GET", "/api/catalog/entities/by-query", nil)
+	if st != 200 || field(v, "totalItems") != float64(0) {
+		t.Fatalf("globex by-query = %d %v", st, v)
+	}
+	if st, _, _ := s.rest(t, &globex.Admin, "DELETE", "/api/catalog/entities/by-uid/"+uid, nil); st != 404 {
+		t.Fatalf("globex delete = %d", st)
+	}
+	if st, _, _ := s.rest(t, &acme.Identity, "GET", "/api/catalog/entities/by-uid/"+uid, nil); st != 200 {
+		t.Fatalf("acme lost its entity: %d", st)
+	}
+}
+
+func jsonEqual(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
+}
