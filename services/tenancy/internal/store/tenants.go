@@ -235,13 +235,15 @@ func (s *Store) FinishRollback(ctx context.Context, id, reason string) (Tenant, 
 }
 
 // ClaimPurgeable takes up to limit deleting tenants whose purge time has passed, renewing
-// updated_at so other processes leave them alone for lease.
+// updated_at so other processes leave them alone for lease. A tenant not claimed since it was
+// scheduled still has updated_at <= purge_at; a claimed one has it after.
 func (s *Store) ClaimPurgeable(ctx context.Context, lease time.Duration, limit int) ([]Tenant, error) {
 	ts, err := collectTenants(s.db.Query(ctx, `
 		UPDATE tenancy.tenants SET updated_at = now()
 		WHERE id IN (
 			SELECT id FROM tenancy.tenants
-			WHERE status = 'deleting' AND purge_at <= now() AND updated_at < now() - make_interval(secs => $1)
+			WHERE status = 'deleting' AND purge_at <= now()
+			AND (updated_at <= purge_at OR updated_at < now() - make_interval(secs => $1))
 			ORDER BY purge_at LIMIT $2 FOR UPDATE SKIP LOCKED)
 		RETURNING `+tenantCols, lease.Seconds(), limit))
 	return ts, translate(err, "tenants")
