@@ -90,7 +90,10 @@ func TestSignUpBadInput(t *testing.T) {
 		{"long org name", func(r *tenancyv1.SignUpRequest) { r.OrgName = strings.Repeat("x", 101) }, connect.CodeInvalidArgument, []string{"org_name"}},
 		{"missing fields", func(r *tenancyv1.SignUpRequest) { *r = tenancyv1.SignUpRequest{} }, connect.CodeInvalidArgument,
 			[]string{"org_name", "slug", "admin_email", "admin_password"}},
-		{"existing user, wrong password", func(r *tenancyv1.SignUpRequest) { r.AdminEmail = "owner@taken.example.com"; r.AdminPassword = "Another-Good-Pass-7" },
+		{"existing user, wrong password", func(r *tenancyv1.SignUpRequest) {
+			r.AdminEmail = "owner@taken.example.com"
+			r.AdminPassword = "Another-Good-Pass-7"
+		},
 			connect.CodeAlreadyExists, []string{"admin_email"}},
 	}
 	for _, tt := range tests {
