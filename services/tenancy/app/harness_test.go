@@ -32,7 +32,7 @@ import (
 // stack is one tenancy App served over h2c, with the test provisioner it calls and direct
 // database access for assertions.
 type stack struct {
-	t        *testing.T
+	t        testing.TB
 	cfg      app.Config
 	app      *app.App
 	url      string
@@ -42,7 +42,7 @@ type stack struct {
 	dsn      string
 }
 
-func newKey(t *testing.T) ed25519.PrivateKey {
+func newKey(t testing.TB) ed25519.PrivateKey {
 	t.Helper()
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -55,7 +55,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 // newStack starts a tenancy App on a fresh database (one shard, "main", in the same database)
 // with one provisioner, "testsvc".
-func newStack(t *testing.T, mods ...func(*app.Config)) *stack {
+func newStack(t testing.TB, mods ...func(*app.Config)) *stack {
 	t.Helper()
 	dsn := pgtest.New(t)
 	internalKey := newKey(t)
@@ -101,7 +101,7 @@ func (s *stack) start(mods ...func(*app.Config)) *stack {
 	return s
 }
 
-func newH2CServer(t *testing.T, h http.Handler) *httptest.Server {
+func newH2CServer(t testing.TB, h http.Handler) *httptest.Server {
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.Protocols = new(http.Protocols)
 	srv.Config.Protocols.SetHTTP1(true)
@@ -335,7 +335,7 @@ var widgetsV2 = fstest.MapFS{
 	"002_widgets_note.sql": {Data: []byte(`ALTER TABLE widgets ADD COLUMN note text;`)},
 }
 
-func newTestProvisioner(t *testing.T, internalKey ed25519.PrivateKey, shards map[string]string) *testProvisioner {
+func newTestProvisioner(t testing.TB, internalKey ed25519.PrivateKey, shards map[string]string) *testProvisioner {
 	t.Helper()
 	sh, err := tenantdb.Open(context.Background(), shards)
 	if err != nil {
