@@ -105,7 +105,12 @@ func (s *Shards) Migrate(ctx context.Context, shard, schema string, fsys fs.FS, 
 	if _, err := conn.Exec(ctx, "SET search_path TO "+q+"; SET ROLE "+q, pgx.QueryExecModeSimpleProtocol); err != nil {
 		return 0, fmt.Errorf("tenantdb: migrate %s: enter schema: %w", schema, err)
 	}
-	m, err := migrate.NewMigrator(ctx, conn.Conn(), versionTable)
+	// tern runs RESET ALL after each migration, which puts search_path back to
+	// "$user", public: later migrations still land in the tenant schema only because the role
+	// keeps its name (RESET ALL leaves the role alone). The version table is qualified so it
+	// never depends on that. tern also holds one database-wide advisory lock while migrating,
+	// so migrations of tenants on one shard run one after another.
+	m, err := migrate.NewMigrator(ctx, conn.Conn(), pgx.Identifier{schema, versionTable}.Sanitize())
 	if err != nil {
 		return 0, fmt.Errorf("tenantdb: migrate %s: %w", schema, err)
 	}

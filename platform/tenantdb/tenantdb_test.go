@@ -98,6 +98,13 @@ func TestIsolation(t *testing.T) {
 			}
 		})
 	}
+	// Migrations ran as the tenant role, so the tenant owns everything in its schema.
+	pool, _ := shards.Pool("main")
+	acmeID, _ := authn.FromContext(acme)
+	var foreign int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tableowner <> $1`, acmeID.Schema).Scan(&foreign); err != nil || foreign != 0 {
+		t.Fatalf("%d tables in %s not owned by the tenant role (err %v)", foreign, acmeID.Schema, err)
+	}
 	var got string
 	err := shards.InReadTx(acme, func(ctx context.Context, tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `SELECT name FROM items WHERE id = 1`).Scan(&got)
