@@ -80,6 +80,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		// slow Redis must not become a slow gateway.
 		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
 		opts.MaxRetries = 1
+		opts.DialerRetries, opts.DialerRetryTimeout = 1, 10*time.Millisecond
 		a.rdb = redis.NewClient(opts)
 	}
 

@@ -24,10 +24,11 @@ func newStatic(dir string, log *slog.Logger) http.Handler {
 	files := http.FileServerFS(fsys)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
-		if name == "" {
-			name = "."
+		var info fs.FileInfo
+		err := fs.ErrNotExist
+		if name != "" {
+			info, err = fs.Stat(fsys, name)
 		}
-		info, err := fs.Stat(fsys, name)
 		switch {
 		case err == nil && !info.IsDir():
 			if strings.HasPrefix(name, "assets/") {

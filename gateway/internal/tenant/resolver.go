@@ -188,7 +188,13 @@ func (r *Resolver) Listen(ctx context.Context) {
 		return
 	}
 	ps := r.cfg.Redis.Subscribe(ctx, r.Channel())
-	defer ps.Close()
+	// Receive blocks in a network read that ignores ctx; closing the subscription ends it.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer func() {
+		if stop() {
+			_ = ps.Close()
+		}
+	}()
 	for {
 		msg, err := ps.Receive(ctx)
 		if err != nil {

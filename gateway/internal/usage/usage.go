@@ -106,7 +106,10 @@ func (r *Recorder) Run(ctx context.Context) {
 					break fill
 				}
 			}
-			r.write(ctx, batch)
+			// Not ctx: a batch taken off the channel is written even if ctx ends meanwhile.
+			wctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			r.write(wctx, batch)
+			cancel()
 		}
 	}
 }
