@@ -106,7 +106,9 @@ func run(ctx context.Context, inv *invocation.Invocation, f *flags) error {
 	sum.Seconds = time.Since(start).Seconds()
 	if err := stream.Err(); err != nil {
 		// The server may have migrated more than we heard about; every step is idempotent.
-		fmt.Fprintf(inv.Stderr, "stream broke after %d of %d tenants; migrate is safe to re-run\n", sum.Migrated+len(sum.Failed), sum.Total)
+		if sum.Total > 0 {
+			fmt.Fprintf(inv.Stderr, "stream broke after %d of %d tenants; migrate is safe to re-run\n", sum.Migrated+len(sum.Failed), sum.Total)
+		}
 		return err
 	}
 	if err := printSummary(inv, p, sum); err != nil {

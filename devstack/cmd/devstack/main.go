@@ -1,0 +1,254 @@
+// Command devstack runs all of Atrium in one process for local development (`make up`):
+// tenancy, catalog and the gateway on 8081, 8082 and 8080, a seeded "demo" tenant with the
+// example catalog, and a tenantctl context "local" so tenantctl works in another terminal.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"atrium.dev/devstack/stack"
+	"atrium.dev/platform/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(1)
+	}
+}
+
+// upConfig is everything `up` needs, from flags and the environment.
+type upConfig struct {
+	DatabaseURL  string
+	Shards       map[string]string
+	RedisURL     string
+	GatewayPort  int
+	TenancyPort  int
+	CatalogPort  int
+	StaticDir    string
+	ExamplesDir  string
+	KeyDir       string
+	Demo         demoTenant
+	ConfigPath   string // tenantctl config; "" skips writing it
+	ContextName  string
+	Logger       *slog.Logger // nil: JSON logs on stderr
+	PublicHost   string       // host in printed URLs
+	RedisPrefix  string
+	OperatorName string
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := upConfig{Demo: defaultDemo, ContextName: "local", PublicHost: "localhost", OperatorName: "make up"}
+	fs.IntVar(&cfg.GatewayPort, "gateway-port", config.GatewayPort, "gateway port")
+	fs.IntVar(&cfg.TenancyPort, "tenancy-port", config.TenancyPort, "tenancy port")
+	fs.IntVar(&cfg.CatalogPort, "catalog-port", config.CatalogPort, "catalog port")
+	fs.StringVar(&cfg.StaticDir, "static", "frontend/dist", "built web app to serve (skipped when missing)")
+	fs.StringVar(&cfg.ExamplesDir, "examples", "examples/catalog", "example catalog imported into the demo tenant (skipped when missing)")
+	fs.StringVar(&cfg.KeyDir, "keys", ".atrium/keys", "where the signing keys are kept across restarts")
+	noConfig := fs.Bool("no-tenantctl-config", false, "do not write the tenantctl context")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	env := config.FromEnv()
+	cfg.DatabaseURL = env.URL(config.EnvDatabaseURL, config.DefaultDatabaseURL)
+	cfg.Shards = config.Shards(env, config.EnvShards, config.DefaultShardName+"="+cfg.DatabaseURL)
+	cfg.RedisURL = env.URL(config.EnvRedisURL, config.DefaultRedisURL)
+	env.OneOf(config.EnvLogLevel, config.DefaultLogLevel, "debug", "info", "warn", "error")
+	if err := env.Err(); err != nil {
+		return err
+	}
+	if !*noConfig {
+		p, err := tenantctlConfigPath()
+		if err != nil {
+			return err
+		}
+		cfg.ConfigPath = p
+	}
+	if _, err := os.Stat(cfg.StaticDir); err != nil {
+		fmt.Fprintf(stderr, "devstack: no web app at %s (make frontend-build); serving the API only\n", cfg.StaticDir)
+		cfg.StaticDir = ""
+	}
+
+	st, sum, err := up(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	printBanner(stdout, cfg, sum)
+	<-ctx.Done()
+	fmt.Fprintln(stderr, "devstack: stopping")
+	return st.Close()
+}
+
+// summary is what `up` did, for the banner.
+type summary struct {
+	GatewayURL    string
+	TenancyURL    string
+	CatalogURL    string
+	DemoCreated   bool
+	DemoOK        bool
+	Imported      int
+	ImportNote    string
+	OperatorToken string
+	TenantToken   string
+	ContextIsCur  bool
+}
+
+// up prepares the databases, starts the stack and seeds it. Safe to run again on the same
+// databases: the demo tenant, its API token and the operator token are reused.
+func up(ctx context.Context, cfg upConfig, warn io.Writer) (*stack.Stack, summary, error) {
+	var sum summary
+	for _, dsn := range append([]string{cfg.DatabaseURL}, shardDSNs(cfg.Shards)...) {
+		created, err := ensureDatabase(ctx, dsn)
+		if err != nil {
+			return nil, sum, err
+		}
+		if created {
+			fmt.Fprintf(warn, "devstack: created database %s\n", redact(dsn))
+		}
+	}
+	st, err := stack.Start(ctx, stack.Options{
+		DatabaseURL: cfg.DatabaseURL,
+		Shards:      cfg.Shards,
+		RedisURL:    cfg.RedisURL,
+		RedisPrefix: cfg.RedisPrefix,
+		StaticDir:   cfg.StaticDir,
+		Logger:      cfg.Logger,
+		GatewayPort: cfg.GatewayPort,
+		TenancyPort: cfg.TenancyPort,
+		CatalogPort: cfg.CatalogPort,
+		KeyDir:      cfg.KeyDir,
+	})
+	if err != nil {
+		return nil, sum, err
+	}
+	sum.GatewayURL, sum.TenancyURL, sum.CatalogURL = st.GatewayURL, st.TenancyURL, st.CatalogURL
+	g := gatewayClients{http: st.HTTPClient, url: st.GatewayURL}
+
+	var tc *tenantctlConfig
+	prev := tenantctlContext{Name: cfg.ContextName}
+	if cfg.ConfigPath != "" {
+		if tc, err = readTenantctlConfig(cfg.ConfigPath); err != nil {
+			fmt.Fprintf(warn, "devstack: warning: %v; writing a fresh one\n", err)
+			tc = &tenantctlConfig{}
+		}
+		prev = tc.context(cfg.ContextName)
+	}
+
+	// Keys persist across restarts, so the operator token in the context usually still works.
+	sum.OperatorToken = prev.OperatorToken
+	if !operatorWorks(ctx, g, sum.OperatorToken) {
+		if sum.OperatorToken, err = st.OperatorToken(ctx, cfg.OperatorName); err != nil {
+			st.Close()
+			return nil, sum, fmt.Errorf("operator token: %w", err)
+		}
+	}
+
+	demo, err := seedDemo(ctx, g, cfg.Demo)
+	if err != nil {
+		fmt.Fprintf(warn, "devstack: warning: demo tenant: %v\n", err)
+	} else {
+		sum.DemoOK, sum.DemoCreated = true, demo.Created
+		sum.Imported, sum.ImportNote = seedCatalog(ctx, g, cfg, demo.AccessToken, warn)
+		existing := ""
+		if prev.Tenant == cfg.Demo.Slug {
+			existing = prev.TenantToken
+		}
+		if sum.TenantToken, err = ensureAPIToken(ctx, g, cfg.Demo.Slug, demo.AccessToken, existing); err != nil {
+			fmt.Fprintf(warn, "devstack: warning: %v\n", err)
+		}
+	}
+
+	if tc != nil {
+		next := tenantctlContext{Name: cfg.ContextName, URL: publicURL(cfg, st.GatewayURL), OperatorToken: sum.OperatorToken}
+		if sum.TenantToken != "" {
+			next.Tenant, next.TenantToken = cfg.Demo.Slug, sum.TenantToken
+		}
+		sum.ContextIsCur = tc.upsert(next)
+		if err := tc.write(cfg.ConfigPath); err != nil {
+			fmt.Fprintf(warn, "devstack: warning: write tenantctl config: %v\n", err)
+		}
+	}
+	return st, sum, nil
+}
+
+func seedCatalog(ctx context.Context, g gatewayClients, cfg upConfig, token string, warn io.Writer) (int, string) {
+	if cfg.ExamplesDir == "" {
+		return 0, "no example catalog configured"
+	}
+	if _, err := os.Stat(cfg.ExamplesDir); err != nil {
+		fmt.Fprintf(warn, "devstack: warning: no example catalog at %s; demo starts empty\n", cfg.ExamplesDir)
+		return 0, "example catalog missing"
+	}
+	resp, err := importExamples(ctx, g, cfg.Demo.Slug, token, cfg.ExamplesDir)
+	if err != nil {
+		fmt.Fprintf(warn, "devstack: warning: import %s: %v\n", cfg.ExamplesDir, err)
+		return 0, "example import failed (see above)"
+	}
+	return len(resp.GetResults()), ""
+}
+
+func shardDSNs(shards map[string]string) []string {
+	var out []string
+	for _, dsn := range shards {
+		out = append(out, dsn)
+	}
+	return out
+}
+
+// publicURL is the gateway URL people type: localhost rather than 127.0.0.1, because the
+// tenant subdomains (demo.localhost) only exist under that name.
+func publicURL(cfg upConfig, gatewayURL string) string {
+	u, err := url.Parse(gatewayURL)
+	if err != nil {
+		return gatewayURL
+	}
+	u.Host = cfg.PublicHost + ":" + u.Port()
+	return u.String()
+}
+
+func printBanner(w io.Writer, cfg upConfig, sum summary) {
+	gw := publicURL(cfg, sum.GatewayURL)
+	u, _ := url.Parse(gw)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nAtrium is running.\n\n")
+	fmt.Fprintf(&b, "  Portal     http://%s.%s\n", cfg.Demo.Slug, u.Host)
+	fmt.Fprintf(&b, "             %s  (tenant from the Atrium-Tenant header: %s)\n", gw, cfg.Demo.Slug)
+	if sum.DemoOK {
+		fmt.Fprintf(&b, "  Log in     %s / %s\n", cfg.Demo.Email, cfg.Demo.Password)
+	} else {
+		fmt.Fprintf(&b, "  Log in     (demo tenant not ready: see the warnings above)\n")
+	}
+	if sum.ImportNote == "" {
+		fmt.Fprintf(&b, "  Catalog    %d example entities in %s (from %s)\n", sum.Imported, cfg.Demo.Slug, cfg.ExamplesDir)
+	} else {
+		fmt.Fprintf(&b, "  Catalog    %s\n", sum.ImportNote)
+	}
+	fmt.Fprintf(&b, "  Try        curl -s %s/atrium.tenancy.v1.AuthService/Login -H 'Atrium-Tenant: %s' \\\n", gw, cfg.Demo.Slug)
+	fmt.Fprintf(&b, "               -H 'Content-Type: application/json' -d '{\"email\":\"%s\",\"password\":\"%s\"}'\n", cfg.Demo.Email, cfg.Demo.Password)
+	if cfg.ConfigPath != "" {
+		fmt.Fprintf(&b, "  tenantctl  go run ./tenantctl/cmd/tenantctl tenants list   (context %q in %s)\n", cfg.ContextName, cfg.ConfigPath)
+		if !sum.ContextIsCur {
+			fmt.Fprintf(&b, "             your current context is another one: add --context %s\n", cfg.ContextName)
+		}
+		if sum.TenantToken != "" {
+			fmt.Fprintf(&b, "             go run ./tenantctl/cmd/tenantctl catalog export --tenant %s\n", cfg.Demo.Slug)
+		}
+	}
+	fmt.Fprintf(&b, "  Services   gateway %s, tenancy %s, catalog %s (each with /metrics)\n", sum.GatewayURL, sum.TenancyURL, sum.CatalogURL)
+	fmt.Fprintf(&b, "\nCtrl-C stops it.\n")
+	fmt.Fprint(w, b.String())
+}

@@ -1,0 +1,283 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"atrium.dev/devstack/stack"
+	gatewayapp "atrium.dev/gateway/app"
+	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
+	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
+	"atrium.dev/platform/authn"
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
+)
+
+// benchInt reads a size knob from the environment, so `make bench` stays quick and a full run
+// can ask for more.
+func benchInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// percentile of sorted durations (nearest rank).
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*p+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// noLimit keeps the rate limiter in the path (it costs what it costs in production) but
+// high enough that a benchmark never meets it.
+func noLimit(o *stack.Options) {
+	o.Gateway = func(c *gatewayapp.Config) { c.RateLimit = gatewayapp.RateLimit{PerSecond: 1e6, Burst: 1e6} }
+}
+
+// BenchmarkSignUp: sign-up latency through the gateway (validation, argon2id, schema, role,
+// catalog tables by Provision, owner, tokens) over ATRIUM_BENCH_SIGNUPS sign-ups (200), beside
+// the same schema + role + catalog DDL done directly in SQL on one connection.
+func BenchmarkSignUp(b *testing.B) {
+	n := benchInt("ATRIUM_BENCH_SIGNUPS", 200)
+	e := start(b, noLimit)
+	ctx := context.Background()
+	ddl := catalogDDL(b)
+	tenants := e.tenants("", "")
+	b.ResetTimer()
+	for iter := range b.N {
+		signups := make([]time.Duration, 0, n)
+		for i := range n {
+			slug := fmt.Sprintf("bench-%d-%04d", iter, i)
+			t0 := time.Now()
+			_, err := tenants.SignUp(ctx, connect.NewRequest(&tenancyv1.SignUpRequest{
+				OrgName: slug, Slug: slug, AdminEmail: "owner@" + slug + ".example.com", AdminPassword: password,
+			}))
+			signups = append(signups, time.Since(t0))
+			if err != nil {
+				b.Fatalf("sign up %s: %v", slug, err)
+			}
+		}
+		raw := rawProvision(b, e, ddl, fmt.Sprintf("raw%d", iter), n)
+		slices.Sort(signups)
+		slices.Sort(raw)
+		b.ReportMetric(ms(percentile(signups, 0.50)), "signup-p50-ms")
+		b.ReportMetric(ms(percentile(signups, 0.99)), "signup-p99-ms")
+		b.ReportMetric(ms(percentile(raw, 0.50)), "rawsql-p50-ms")
+		b.ReportMetric(ms(percentile(raw, 0.99)), "rawsql-p99-ms")
+		b.ReportMetric(float64(percentile(signups, 0.50))/float64(percentile(raw, 0.50)), "p50-ratio")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// catalogDDL is the catalog's tenant-plane migration SQL, read from the catalog's source: the
+// raw baseline runs exactly what Provision runs, minus tern's bookkeeping.
+func catalogDDL(tb testing.TB) []string {
+	tb.Helper()
+	files, err := filepath.Glob("../../services/catalog/internal/store/migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("catalog migrations not found (run from devstack/e2e): %v", err)
+	}
+	sort.Strings(files)
+	var out []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, string(data))
+	}
+	return out
+}
+
+// rawProvision creates n schemas and roles with the catalog DDL straight in SQL and returns
+// each one's time.
+func rawProvision(tb testing.TB, e *env, ddl []string, prefix string, n int) []time.Duration {
+	tb.Helper()
+	ctx := context.Background()
+	conn, err := e.db.Acquire(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Release()
+	out := make([]time.Duration, 0, n)
+	for i := range n {
+		q := pgx.Identifier{fmt.Sprintf("t_%s%05d", prefix, i)}.Sanitize()
+		t0 := time.Now()
+		stmts := []string{
+			"CREATE ROLE " + q + " NOLOGIN",
+			// pgtest drops the roles of its database by this comment.
+			`DO $$ BEGIN EXECUTE format('COMMENT ON ROLE ` + q + ` IS %L', 'atrium tenant role; db=' || current_database()); END $$`,
+			"GRANT " + q + " TO CURRENT_USER",
+			"CREATE SCHEMA " + q + " AUTHORIZATION " + q,
+			"REVOKE ALL ON SCHEMA " + q + " FROM PUBLIC",
+			"SET search_path TO " + q + "; SET ROLE " + q,
+		}
+		stmts = append(stmts, ddl...)
+		stmts = append(stmts, "RESET ROLE; RESET search_path")
+		for _, s := range stmts {
+			if _, err := conn.Exec(ctx, s, pgx.QueryExecModeSimpleProtocol); err != nil {
+				tb.Fatalf("raw provision: %v", err)
+			}
+		}
+		out = append(out, time.Since(t0))
+	}
+	return out
+}
+
+// BenchmarkGatewayOverhead: one cheap RPC (TenantService.GetTenant) straight to tenancy with a
+// hand-signed internal token, and through the gateway with the user's access token, from the
+// same HTTP/2 client in the same run. Latency sequentially (ATRIUM_BENCH_CALLS each, 2,000),
+// then throughput with 16 parallel callers for 2 s each.
+func BenchmarkGatewayOverhead(b *testing.B) {
+	calls := benchInt("ATRIUM_BENCH_CALLS", 2000)
+	parallel := benchInt("ATRIUM_BENCH_PARALLEL", 16)
+	e := start(b, noLimit)
+	ctx := context.Background()
+	b.StopTimer()
+	su := signUpB(b, e, "overhead")
+
+	signer := authn.NewInternalSigner(e.st.InternalKey)
+	direct := tenancyv1connect.NewTenantServiceClient(e.st.HTTPClient, e.st.TenancyURL, connect.WithInterceptors(&internalToken{signer: signer, id: authn.Identity{
+		TenantID: su.tenant.GetId(), TenantSlug: su.slug, Schema: su.tenant.GetSchema(), Shard: su.tenant.GetShard(),
+		UserID: su.userID, Role: authn.RoleOwner, RequestID: "bench",
+	}}))
+	gw := e.tenants(su.access, su.slug)
+	call := func(c tenancyv1connect.TenantServiceClient) error {
+		_, err := c.GetTenant(ctx, connect.NewRequest(&tenancyv1.GetTenantRequest{}))
+		return err
+	}
+	for _, c := range []tenancyv1connect.TenantServiceClient{direct, gw} { // warm connections and caches
+		for range 200 {
+			if err := call(c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StartTimer()
+	for range b.N {
+		// Alternate in blocks so drift (GC, autovacuum) hits both paths alike.
+		var dl, gl []time.Duration
+		for block := 0; block < calls; block += 100 {
+			for _, side := range []struct {
+				c   tenancyv1connect.TenantServiceClient
+				out *[]time.Duration
+			}{{direct, &dl}, {gw, &gl}} {
+				for range min(100, calls-block) {
+					t0 := time.Now()
+					if err := call(side.c); err != nil {
+						b.Fatal(err)
+					}
+					*side.out = append(*side.out, time.Since(t0))
+				}
+			}
+		}
+		slices.Sort(dl)
+		slices.Sort(gl)
+		b.ReportMetric(us(percentile(dl, 0.50)), "direct-p50-us")
+		b.ReportMetric(us(percentile(gl, 0.50)), "gateway-p50-us")
+		b.ReportMetric(us(percentile(gl, 0.50)-percentile(dl, 0.50)), "added-p50-us")
+		b.ReportMetric(us(percentile(dl, 0.99)), "direct-p99-us")
+		b.ReportMetric(us(percentile(gl, 0.99)), "gateway-p99-us")
+
+		dr := throughput(b, func() error { return call(direct) }, parallel, 2*time.Second)
+		gr := throughput(b, func() error { return call(gw) }, parallel, 2*time.Second)
+		b.ReportMetric(dr, "direct-rps")
+		b.ReportMetric(gr, "gateway-rps")
+		b.ReportMetric(gr/dr, "rps-ratio")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// throughput runs f from workers goroutines for d and returns calls per second.
+func throughput(tb testing.TB, f func() error, workers int, d time.Duration) float64 {
+	var n atomic.Int64
+	var failed atomic.Value
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				if err := f(); err != nil {
+					failed.Store(err)
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		tb.Fatal(err)
+	}
+	return float64(n.Load()) / time.Since(t0).Seconds()
+}
+
+// internalToken signs calls straight to a service as the gateway would, re-signing well
+// within the token's 60 s life.
+type internalToken struct {
+	signer *authn.InternalSigner
+	id     authn.Identity
+	mu     sync.Mutex
+	tok    string
+	at     time.Time
+}
+
+func (it *internalToken) token() (string, error) {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if it.tok == "" || time.Since(it.at) > 20*time.Second {
+		tok, err := it.signer.Sign(it.id)
+		if err != nil {
+			return "", err
+		}
+		it.tok, it.at = tok, time.Now()
+	}
+	return it.tok, nil
+}
+
+func (it *internalToken) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		tok, err := it.token()
+		if err != nil {
+			return nil, err
+		}
+		req.Header().Set(authn.InternalTokenHeader, tok)
+		return next(ctx, req)
+	}
+}
+
+func (it *internalToken) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (it *internalToken) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+// signUpB is signUp for benchmarks.
+func signUpB(b *testing.B, e *env, slug string) signedUp {
+	b.Helper()
+	resp, err := e.tenants("", "").SignUp(context.Background(), connect.NewRequest(&tenancyv1.SignUpRequest{
+		OrgName: slug, Slug: slug, AdminEmail: "owner@" + slug + ".example.com", AdminPassword: password,
+	}))
+	if err != nil {
+		b.Fatalf("sign up %s: %v", slug, err)
+	}
+	return signedUp{slug: slug, tenant: resp.Msg.GetTenant(), userID: resp.Msg.GetUser().GetId(), access: resp.Msg.GetAccessToken(), refresh: resp.Msg.GetRefreshToken()}
+}

@@ -1,0 +1,345 @@
+// Package stack runs the whole of Atrium in one process: tenancy, catalog and the gateway,
+// each on its own loopback listener, talking to each other over real HTTP/2 cleartext exactly
+// as separate processes would. `make up` (cmd/devstack) and the end-to-end tests and
+// benchmarks start it; nothing here is a shortcut the deployed services do not take.
+package stack
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	gatewayapp "atrium.dev/gateway/app"
+	"atrium.dev/platform/config"
+	"atrium.dev/platform/telemetry"
+	catalogapp "atrium.dev/services/catalog/app"
+	tenancyapp "atrium.dev/services/tenancy/app"
+	"connectrpc.com/connect"
+)
+
+// Options configure a stack. The zero value plus a DatabaseURL is a working test stack.
+type Options struct {
+	// DatabaseURL is the control database; it must exist.
+	DatabaseURL string
+	// Shards are the tenant-plane databases; nil: one shard "main" on DatabaseURL.
+	Shards map[string]string
+	// RedisURL defaults to config.DefaultRedisURL. Every key goes under RedisPrefix.
+	RedisURL    string
+	RedisPrefix string
+	// StaticDir is the built web app the gateway serves ("" or missing: none).
+	StaticDir string
+	// Logger receives every service's logs (with a "service" attribute); nil: JSON on stderr.
+	Logger *slog.Logger
+	// Ports of the loopback listeners; 0 picks a free one.
+	GatewayPort, TenancyPort, CatalogPort int
+	// KeyDir keeps the signing keys across restarts (make up uses .atrium/keys); "" makes
+	// fresh keys on every start.
+	KeyDir string
+	// DeleteGrace is how long a soft-deleted tenant waits before its schema is dropped
+	// (0: tenancy's default).
+	DeleteGrace time.Duration
+
+	// Tenancy, Catalog and Gateway may adjust each service's config before it starts (tests
+	// raise rate limits, benchmarks change pool sizes).
+	Tenancy func(*tenancyapp.Config)
+	Catalog func(*catalogapp.Config)
+	Gateway func(*gatewayapp.Config)
+}
+
+// Stack is a running platform.
+type Stack struct {
+	GatewayURL string
+	TenancyURL string
+	CatalogURL string
+
+	// TokenKey signs user access tokens; InternalKey signs gateway->service tokens. Tests use
+	// them to forge tokens and to call services directly.
+	TokenKey    ed25519.PrivateKey
+	InternalKey ed25519.PrivateKey
+
+	Tenancy *tenancyapp.App
+	Catalog *catalogapp.App
+	Gateway *gatewayapp.App
+
+	// HTTPClient speaks HTTP/2 cleartext, the way the services call each other.
+	HTTPClient *http.Client
+
+	log       *slog.Logger
+	cancel    context.CancelFunc
+	servers   []*http.Server
+	closers   []func()
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// H2CClient returns a client that speaks only HTTP/2 over cleartext, as Atrium's services do
+// between themselves.
+func H2CClient() *http.Client {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{
+		Protocols:           &p,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+}
+
+// Start runs the stack and returns when the gateway is ready. The stack runs until Close
+// (not until ctx ends: ctx only bounds the start).
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	if opts.DatabaseURL == "" {
+		return nil, errors.New("stack: DatabaseURL is required")
+	}
+	if opts.Shards == nil {
+		opts.Shards = map[string]string{config.DefaultShardName: opts.DatabaseURL}
+	}
+	if opts.RedisURL == "" {
+		opts.RedisURL = config.DefaultRedisURL
+	}
+	s := &Stack{HTTPClient: H2CClient()}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+
+	if opts.KeyDir != "" {
+		if s.TokenKey, err = loadOrCreateKey(opts.KeyDir, "token.key"); err != nil {
+			return nil, err
+		}
+		if s.InternalKey, err = loadOrCreateKey(opts.KeyDir, "internal.key"); err != nil {
+			return nil, err
+		}
+	} else {
+		if s.TokenKey, err = newKey(); err != nil {
+			return nil, err
+		}
+		if s.InternalKey, err = newKey(); err != nil {
+			return nil, err
+		}
+	}
+
+	// Listen first: each service's URL must be known before the ones that call it start.
+	catalogLn, err := listen(opts.CatalogPort)
+	if err != nil {
+		return nil, err
+	}
+	tenancyLn, err := listen(opts.TenancyPort)
+	if err != nil {
+		catalogLn.Close()
+		return nil, err
+	}
+	gatewayLn, err := listen(opts.GatewayPort)
+	if err != nil {
+		catalogLn.Close()
+		tenancyLn.Close()
+		return nil, err
+	}
+	s.CatalogURL, s.TenancyURL, s.GatewayURL = baseURL(catalogLn), baseURL(tenancyLn), baseURL(gatewayLn)
+
+	// Catalog: provisions tenant tables, serves the catalog.
+	catTel, catLog, err := s.telemetry(ctx, opts, "catalog")
+	if err != nil {
+		return nil, closeAll(err, catalogLn, tenancyLn, gatewayLn)
+	}
+	catCfg := catalogapp.Config{
+		Shards:       opts.Shards,
+		InternalKey:  s.InternalKey,
+		Interceptors: []connect.Interceptor{catTel.ConnectInterceptor()},
+		Logger:       catLog,
+		Meter:        catTel.Meter("atrium.dev/services/catalog"),
+	}
+	if opts.Catalog != nil {
+		opts.Catalog(&catCfg)
+	}
+	if s.Catalog, err = catalogapp.New(ctx, catCfg); err != nil {
+		return nil, closeAll(fmt.Errorf("stack: catalog: %w", err), catalogLn, tenancyLn, gatewayLn)
+	}
+	s.closers = append(s.closers, s.Catalog.Close)
+	s.Catalog.Start(runCtx)
+	s.serve(catalogLn, catTel.HTTPMiddleware(s.Catalog.Handler(), "catalog"), catTel)
+
+	// Tenancy: the control plane; provisions through catalog.
+	tenTel, tenLog, err := s.telemetry(ctx, opts, "tenancy")
+	if err != nil {
+		return nil, closeAll(err, tenancyLn, gatewayLn)
+	}
+	tenCfg := tenancyapp.Config{
+		DatabaseURL:  opts.DatabaseURL,
+		Shards:       opts.Shards,
+		TokenKey:     s.TokenKey,
+		InternalKey:  s.InternalKey,
+		Provisioners: map[string]string{"catalog": s.CatalogURL},
+		HTTPClient:   s.HTTPClient,
+		DeleteGrace:  opts.DeleteGrace,
+		RedisURL:     opts.RedisURL,
+		RedisPrefix:  opts.RedisPrefix,
+		Interceptors: []connect.Interceptor{tenTel.ConnectInterceptor()},
+		Logger:       tenLog,
+		Meter:        tenTel.Meter("atrium.dev/services/tenancy"),
+	}
+	if opts.Tenancy != nil {
+		opts.Tenancy(&tenCfg)
+	}
+	if s.Tenancy, err = tenancyapp.New(ctx, tenCfg); err != nil {
+		return nil, closeAll(fmt.Errorf("stack: tenancy: %w", err), tenancyLn, gatewayLn)
+	}
+	s.closers = append(s.closers, s.Tenancy.Close)
+	s.Tenancy.Start(runCtx)
+	s.serve(tenancyLn, tenTel.HTTPMiddleware(s.Tenancy.Handler(), "tenancy"), tenTel)
+
+	// Gateway: the one public entry point.
+	gwTel, gwLog, err := s.telemetry(ctx, opts, "gateway")
+	if err != nil {
+		return nil, closeAll(err, gatewayLn)
+	}
+	s.log = gwLog
+	upstreams, rest := gatewayapp.StandardUpstreams(s.TenancyURL, s.CatalogURL)
+	gwCfg := gatewayapp.Config{
+		TenancyURL:    s.TenancyURL,
+		Upstreams:     upstreams,
+		RESTUpstreams: rest,
+		RedisURL:      opts.RedisURL,
+		RedisPrefix:   opts.RedisPrefix,
+		InternalKey:   s.InternalKey,
+		StaticDir:     opts.StaticDir,
+		HTTPClient:    s.HTTPClient,
+		Telemetry:     gwTel,
+		Logger:        gwLog,
+	}
+	if opts.Gateway != nil {
+		opts.Gateway(&gwCfg)
+	}
+	if s.Gateway, err = gatewayapp.New(ctx, gwCfg); err != nil {
+		return nil, closeAll(fmt.Errorf("stack: gateway: %w", err), gatewayLn)
+	}
+	s.closers = append(s.closers, s.Gateway.Close)
+	s.Gateway.Start(runCtx)
+	s.serve(gatewayLn, s.Gateway.Handler(), gwTel)
+
+	if err := s.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func listen(port int) (net.Listener, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("stack: listen on port %d: %w", port, err)
+	}
+	return ln, nil
+}
+
+func baseURL(ln net.Listener) string { return "http://" + ln.Addr().String() }
+
+func closeAll(err error, lns ...net.Listener) error {
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return err
+}
+
+// telemetry sets up one service's providers. With Options.Logger the service logs there;
+// telemetry's own JSON logger is then unused.
+func (s *Stack) telemetry(ctx context.Context, opts Options, name string) (*telemetry.Telemetry, *slog.Logger, error) {
+	cfg := telemetry.Config{ServiceName: name, OTLPEndpoint: os.Getenv(config.EnvOTLPEndpoint), LogLevel: os.Getenv(config.EnvLogLevel)}
+	if opts.Logger != nil {
+		cfg.LogWriter = io.Discard
+	}
+	tel, err := telemetry.Setup(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stack: %s telemetry: %w", name, err)
+	}
+	s.closers = append(s.closers, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	})
+	if opts.Logger != nil {
+		return tel, opts.Logger.With("service", name), nil
+	}
+	return tel, tel.Logger(), nil
+}
+
+// serve runs h on ln over HTTP/1.1 and HTTP/2 cleartext, with /metrics from tel.
+func (s *Stack) serve(ln net.Listener, h http.Handler, tel *telemetry.Telemetry) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", tel.MetricsHandler())
+	mux.Handle("/", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	s.servers = append(s.servers, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && s.log != nil {
+			s.log.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+}
+
+// waitReady polls the gateway's /readyz: it turns ready once it has tenancy's signing keys.
+func (s *Stack) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var last string
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.GatewayURL+"/readyz", nil)
+		resp, err := s.HTTPClient.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, body)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stack: gateway not ready: %s", last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// OperatorToken creates an operator credential ("atr_op_...") named name.
+func (s *Stack) OperatorToken(ctx context.Context, name string) (string, error) {
+	return s.Tenancy.CreateOperatorToken(ctx, name)
+}
+
+// Close stops the listeners (gateway first, so no new request reaches a stopping service),
+// the background loops and the services. It is safe to call more than once.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for i := len(s.servers) - 1; i >= 0; i-- {
+			if err := s.servers[i].Shutdown(ctx); err != nil {
+				s.servers[i].Close()
+				s.closeErr = errors.Join(s.closeErr, err)
+			}
+		}
+		if s.cancel != nil {
+			s.cancel()
+		}
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			s.closers[i]()
+		}
+		s.HTTPClient.CloseIdleConnections()
+	})
+	return s.closeErr
+}
