@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
 	"atrium.dev/tenantctl/internal/client"
@@ -30,8 +31,9 @@ func NewCommand(inv *invocation.Invocation) *cobra.Command {
 		Use:   "export --tenant SLUG",
 		Short: "Export a tenant's catalog as multi-document YAML (or a JSON array)",
 		Long: `Write every entity of a tenant's catalog to stdout, page by page. By default the fields
-the catalog computes (relations, metadata.uid, etag, generation) are left out so the output
-can be imported again as it is; --raw keeps them.`,
+the catalog computes (relations, metadata.uid, etag, generation, the managed-by-location
+annotations) and the Location entities (which point at the files the export replaces) are
+left out, so the output can be imported again as it is; --raw keeps everything.`,
 		Example: `  tenantctl catalog export --tenant demo > demo.yaml
   tenantctl catalog export --tenant demo --filter kind=component -o json | jq length`,
 		Args: invocation.NoArgs,
@@ -39,7 +41,7 @@ can be imported again as it is; --raw keeps them.`,
 	}
 	cmd.Flags().StringVar(&f.tenant, "tenant", "", "tenant slug to export (required)")
 	cmd.Flags().StringArrayVar(&f.filters, "filter", nil, "Backstage filter set, e.g. kind=component,spec.lifecycle=production (repeatable: ORed)")
-	cmd.Flags().BoolVar(&f.raw, "raw", false, "keep computed fields (relations, uid, etag, generation)")
+	cmd.Flags().BoolVar(&f.raw, "raw", false, "keep computed fields and Location entities")
 	return cmd
 }
 
@@ -64,7 +66,7 @@ func run(ctx context.Context, inv *invocation.Invocation, f *flags) error {
 	defer prog.Done()
 
 	req := &catalogv1.ListEntitiesRequest{Filter: f.filters, PageSize: pageSize}
-	n := 0
+	n, locations := 0, 0
 	var total int64
 	for {
 		resp, err := cat.ListEntities(ctx, connect.NewRequest(req))
@@ -77,6 +79,10 @@ func run(ctx context.Context, inv *invocation.Invocation, f *flags) error {
 		for _, e := range resp.Msg.GetEntities() {
 			m := e.AsMap()
 			if !f.raw {
+				if kind, _ := m["kind"].(string); strings.EqualFold(kind, "Location") {
+					locations++
+					continue
+				}
 				strip(m)
 			}
 			if err := write(w, p.Format, m, n); err != nil {
@@ -84,12 +90,15 @@ func run(ctx context.Context, inv *invocation.Invocation, f *flags) error {
 			}
 			n++
 		}
-		prog.Step(n, int(total), "entities")
+		prog.Step(n+locations, int(total), "entities")
 		next := resp.Msg.GetNextPageToken()
 		if next == "" || len(resp.Msg.GetEntities()) == 0 {
 			break
 		}
 		req.PageToken, req.SkipTotal = next, true
+	}
+	if locations > 0 {
+		prog.Println(fmt.Sprintf("left out %d Location entities (--raw keeps them)", locations))
 	}
 	if p.Format == output.JSON {
 		if n == 0 {
@@ -132,5 +141,12 @@ func strip(m map[string]any) {
 		delete(md, "uid")
 		delete(md, "etag")
 		delete(md, "generation")
+		if ann, ok := md["annotations"].(map[string]any); ok {
+			delete(ann, "backstage.io/managed-by-location")
+			delete(ann, "backstage.io/managed-by-origin-location")
+			if len(ann) == 0 {
+				delete(md, "annotations")
+			}
+		}
 	}
 }
