@@ -38,6 +38,7 @@ type App struct {
 	keys     *credential.Keys
 	tenants  *tenant.Resolver
 	usage    *usage.Recorder
+	limiter  *ratelimit.Limiter
 	pipeline *pipeline.Gateway
 	static   http.Handler
 	handler  http.Handler
@@ -109,6 +110,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.closeRedis()
 		return nil, fmt.Errorf("gateway: usage: %w", err)
 	}
+	a.limiter = ratelimit.New(a.rdb, cfg.RedisPrefix, ratelimit.Limit(cfg.RateLimit), a.log)
 	var ent pipeline.Entitlements
 	if cfg.Entitlements != nil {
 		ent = cfg.Entitlements
@@ -118,7 +120,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		REST:            rest,
 		Tenants:         a.tenants,
 		Auth:            credential.NewAuthenticator(a.keys, dir, cfg.TokenCacheTTL, a.log),
-		Limiter:         ratelimit.New(a.rdb, cfg.RedisPrefix, ratelimit.Limit(cfg.RateLimit), a.log),
+		Limiter:         a.limiter,
 		Usage:           a.usage,
 		Signer:          signer,
 		Transport:       transport,
@@ -190,7 +192,8 @@ func (cfg *Config) defaults() error {
 func (a *App) Handler() http.Handler { return a.handler }
 
 // Start runs the background work until ctx ends or Close: loading and refreshing the
-// signing keys, applying tenant invalidations, writing usage events. It does not block.
+// signing keys, applying tenant invalidations, writing usage events, reporting rate-limit
+// spends to Redis. It does not block.
 func (a *App) Start(ctx context.Context) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -209,6 +212,7 @@ func (a *App) Start(ctx context.Context) {
 	run(func(ctx context.Context) { a.keys.Run(ctx, a.cfg.KeyRefreshInterval) })
 	run(a.tenants.Listen)
 	run(a.usage.Run)
+	run(a.limiter.Run)
 }
 
 // Close stops the background work (writing the usage events still queued) and releases Redis.

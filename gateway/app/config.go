@@ -46,7 +46,8 @@ type Config struct {
 	// bounded.
 	UpstreamTimeout time.Duration
 	// RateLimit is the budget of each tenant (and each operator, and each client address for
-	// tenantless public calls). Zero: DefaultRateLimit. PerSecond < 0: no limit.
+	// tenantless public calls), shared by all gateways through Redis. Zero: DefaultRateLimit.
+	// PerSecond < 0: no limit.
 	RateLimit RateLimit
 
 	// StaticDir serves the built web app (frontend/dist) for GET requests that are not API
@@ -87,6 +88,11 @@ type Config struct {
 type RateLimit struct {
 	PerSecond float64
 	Burst     int
+	// Strict waits for Redis on every request, for a limit exact across gateways. Default:
+	// each gateway decides locally and reports to Redis in the background, so the fleet's
+	// total is shared but may overshoot by one batch round trip of traffic (see
+	// internal/ratelimit). One gateway alone is exact either way.
+	Strict bool
 }
 
 // Entitlements answers whether a tenant may use a plugin.

@@ -95,6 +95,7 @@ func TestRateLimit(t *testing.T) {
 	// One request per 1000 s and a burst of 2: the third request in a row is always refused,
 	// however slow the machine.
 	limit := func(c *app.Config) { c.RateLimit = app.RateLimit{PerSecond: 0.001, Burst: 2} }
+	strict := func(c *app.Config) { c.RateLimit.Strict = true }
 	closedRedis := func(c *app.Config) { c.RedisURL = "redis://" + closedAddr(t) + "/0" }
 
 	for _, tt := range []struct {
@@ -102,7 +103,9 @@ func TestRateLimit(t *testing.T) {
 		opts []stackOption
 	}{
 		{"redis", []stackOption{limit}},
+		{"redis strict", []stackOption{limit, strict}},
 		{"redis unreachable: in-process fallback", []stackOption{limit, closedRedis}},
+		{"redis unreachable, strict: in-process fallback", []stackOption{limit, strict, closedRedis}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStack(t, tt.opts...)

@@ -37,7 +37,19 @@ type Authenticator struct {
 	opaque   *cache.Cache[string, *Credential] // by token hash; nil value: inactive token
 	opaqueTT time.Duration
 	group    singleflight.Group
+	// verified remembers JWTs already verified, until they expire (at most a minute), so a
+	// client's stream of requests costs one signature check, not one each. An entry is only
+	// good with the key set it was verified with.
+	verified *cache.Cache[string, verifiedJWT]
 }
+
+type verifiedJWT struct {
+	cred *Credential
+	keys *keyState
+}
+
+// verifiedTTL bounds how long a verified JWT is trusted without checking it again.
+const verifiedTTL = time.Minute
 
 // NewAuthenticator verifies JWTs with keys and introspects opaque tokens through dir, caching
 // the answers (active or not) for ttl (default 30 s): a revoked API token keeps working at
@@ -46,7 +58,11 @@ func NewAuthenticator(keys *Keys, dir tenancyv1connect.DirectoryServiceClient, t
 	if ttl <= 0 {
 		ttl = 30 * time.Second
 	}
-	return &Authenticator{keys: keys, dir: dir, log: log, opaque: cache.New[string, *Credential](10000), opaqueTT: ttl}
+	return &Authenticator{
+		keys: keys, dir: dir, log: log,
+		opaque: cache.New[string, *Credential](10000), opaqueTT: ttl,
+		verified: cache.New[string, verifiedJWT](50000),
+	}
 }
 
 // Keys returns the key set the authenticator verifies JWTs with.
@@ -76,15 +92,22 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 }
 
 func (a *Authenticator) jwt(ctx context.Context, token string) (*Credential, error) {
-	v, err := a.keys.verifier(ctx, token)
+	if v, ok := a.verified.Get(token); ok && v.keys == a.keys.state.Load() {
+		return v.cred, nil
+	}
+	ks, err := a.keys.current(ctx, token)
 	if err != nil {
 		return nil, rpcerr.Unavailable("token keys unavailable").WithCause(err)
 	}
-	claims, err := v.Verify(token)
+	claims, err := ks.verifier.Verify(token)
 	if err != nil {
 		return nil, rpcerr.Unauthenticated("invalid access token").WithCause(err)
 	}
-	return &Credential{UserID: claims.Subject, TenantID: claims.TenantID, Role: claims.Role}, nil
+	cred := &Credential{UserID: claims.Subject, TenantID: claims.TenantID, Role: claims.Role}
+	if claims.ExpiresAt != nil {
+		a.verified.Set(token, verifiedJWT{cred: cred, keys: ks}, min(time.Until(claims.ExpiresAt.Time), verifiedTTL))
+	}
+	return cred, nil
 }
 
 func (a *Authenticator) introspect(ctx context.Context, token string) (*Credential, error) {

@@ -1,6 +1,7 @@
 package credential
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -61,6 +62,9 @@ func (k *Keys) Refresh(ctx context.Context) error {
 		return fmt.Errorf("credential: get signing keys: %w", err)
 	}
 	data := []byte(res.Msg.GetJwksJson())
+	if old := k.state.Load(); old != nil && bytes.Equal(old.jwks, data) {
+		return nil
+	}
 	pubs, err := authn.ParseJWKS(data)
 	if err != nil {
 		return fmt.Errorf("credential: %w", err)
@@ -102,20 +106,20 @@ func (k *Keys) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// verifier returns the current verifier, loading the keys first if needed and fetching them
-// again (at most every 10 s) when the token names a key id not yet known: tenancy may have
-// rotated its key.
-func (k *Keys) verifier(ctx context.Context, token string) (*authn.UserTokenVerifier, error) {
+// current returns the current key set, loading it first if needed and fetching it again (at
+// most every 10 s) when the token names a key id not yet known: tenancy may have rotated its
+// key.
+func (k *Keys) current(ctx context.Context, token string) (*keyState, error) {
 	s := k.state.Load()
 	if s == nil {
 		if err := k.Refresh(ctx); err != nil {
 			return nil, err
 		}
-		return k.state.Load().verifier, nil
+		return k.state.Load(), nil
 	}
 	kid := tokenKeyID(token)
 	if kid == "" || s.kids[kid] {
-		return s.verifier, nil
+		return s, nil
 	}
 	now := time.Now().UnixNano()
 	last := k.lastUnknown.Load()
@@ -124,7 +128,7 @@ func (k *Keys) verifier(ctx context.Context, token string) (*authn.UserTokenVeri
 			k.log.WarnContext(ctx, "signing keys refresh for unknown key id", "err", err)
 		}
 	}
-	return k.state.Load().verifier, nil
+	return k.state.Load(), nil
 }
 
 // tokenKeyID reads the kid of a JWT's header without verifying anything.

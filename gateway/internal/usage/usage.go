@@ -84,7 +84,10 @@ func (r *Recorder) Record(e Event) {
 	}
 }
 
-const batchSize = 128
+const (
+	batchSize   = 256
+	batchWindow = 100 * time.Millisecond
+)
 
 // Run writes queued events until ctx ends, then writes what is still queued (for at most a
 // few seconds) and returns.
@@ -97,15 +100,20 @@ func (r *Recorder) Run(ctx context.Context) {
 			return
 		case e := <-r.ch:
 			batch = append(batch[:0], e)
+			// Gather for a moment, so a busy gateway writes batches, not single events.
+			window := time.NewTimer(batchWindow)
 		fill:
 			for len(batch) < batchSize {
 				select {
 				case e := <-r.ch:
 					batch = append(batch, e)
-				default:
+				case <-window.C:
+					break fill
+				case <-ctx.Done():
 					break fill
 				}
 			}
+			window.Stop()
 			// Not ctx: a batch taken off the channel is written even if ctx ends meanwhile.
 			wctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			r.write(wctx, batch)
