@@ -328,6 +328,10 @@ func (s *Stack) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		for i := len(s.servers) - 1; i >= 0; i-- {
+			// An HTTP/2 server waits up to a second for clients to close their connections
+			// after GOAWAY; the stack's own client (shared by the gateway, tenancy and most
+			// tests) closes its idle ones at once instead.
+			s.HTTPClient.CloseIdleConnections()
 			if err := s.servers[i].Shutdown(ctx); err != nil {
 				s.servers[i].Close()
 				s.closeErr = errors.Join(s.closeErr, err)
