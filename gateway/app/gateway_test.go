@@ -294,3 +294,64 @@ func TestRequestID(t *testing.T) {
 		}
 	}
 }
+
+// Tenancy rotates its signing key: tokens of the new key verify at once (the unknown key id
+// makes the gateway fetch the keys again), tokens of the old one while it is still published.
+func TestKeyRotation(t *testing.T) {
+	s := newStack(t)
+	oldToken := s.userToken(ownerAcme, "acme1", authn.RoleOwner)
+	if _, err := s.getTenant(call{tenant: "acme", token: oldToken}); err != nil {
+		t.Fatal(err)
+	}
+	newKey := newKey(t)
+	jwks, err := authn.MarshalJWKS(s.tokenKey.Public().(ed25519.PublicKey), newKey.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.dir.setJWKS(jwks)
+	newToken, _, err := authn.NewUserTokenSigner(newKey).Issue(ownerAcme, "acme1", authn.RoleOwner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{newToken, oldToken} {
+		if _, err := s.getTenant(call{tenant: "acme", token: tok}); err != nil {
+			t.Errorf("after rotation: %v", err)
+		}
+	}
+}
+
+func TestUpstreamFailures(t *testing.T) {
+	s := newStack(t, func(c *app.Config) {
+		c.UpstreamTimeout = 100 * time.Millisecond
+		c.Upstreams[tenancyv1connect.AuthServiceName] = "http://" + closedAddr(t)
+	})
+	owner := s.userToken(ownerAcme, "acme1", authn.RoleOwner)
+
+	auth := tenancyv1connect.NewAuthServiceClient(h2cClient(""), s.server.URL)
+	req := connect.NewRequest(&tenancyv1.LoginRequest{Email: "a@b.c", Password: "x"})
+	req.Header().Set("Atrium-Tenant", "acme")
+	_, err := auth.Login(context.Background(), req)
+	wantCode(t, err, connect.CodeUnavailable)
+
+	client := tenancyv1connect.NewTenantServiceClient(h2cClient(""), s.server.URL)
+	ureq := connect.NewRequest(&tenancyv1.UpdateTenantRequest{DisplayName: "slow"})
+	call{tenant: "acme", token: owner}.apply(ureq.Header())
+	_, err = client.UpdateTenant(context.Background(), ureq)
+	wantCode(t, err, connect.CodeDeadlineExceeded)
+
+	// Streams are not bounded by the upstream timeout.
+	ops := tenancyv1connect.NewOperatorServiceClient(h2cClient(""), s.server.URL, connect.WithGRPC())
+	sreq := connect.NewRequest(&tenancyv1.MigrateTenantsRequest{Concurrency: 99})
+	sreq.Header().Set("Authorization", "Bearer "+opGood)
+	stream, err := ops.MigrateTenants(context.Background(), sreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for stream.Receive() {
+		n++
+	}
+	if err := stream.Err(); err != nil || n != 3 {
+		t.Errorf("slow stream: %d messages, err %v", n, err)
+	}
+}

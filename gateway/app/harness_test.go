@@ -49,9 +49,9 @@ const (
 // directory is tenancy's DirectoryService as far as the gateway can tell.
 type directory struct {
 	tenancyv1connect.UnimplementedDirectoryServiceHandler
-	jwks []byte
 
 	mu       sync.Mutex
+	jwks     []byte
 	tenants  map[string]*tenancyv1.Tenant // by slug and by id
 	resolves atomic.Int64
 	intros   atomic.Int64
@@ -98,7 +98,15 @@ func (d *directory) IntrospectToken(_ context.Context, req *connect.Request[tena
 }
 
 func (d *directory) GetSigningKeys(context.Context, *connect.Request[tenancyv1.GetSigningKeysRequest]) (*connect.Response[tenancyv1.GetSigningKeysResponse], error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	return connect.NewResponse(&tenancyv1.GetSigningKeysResponse{JwksJson: string(d.jwks)}), nil
+}
+
+func (d *directory) setJWKS(jwks []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.jwks = jwks
 }
 
 // echo is what the upstream saw: the identity from the verified internal token, and the
@@ -141,6 +149,14 @@ func (ts tenantService) GetTenant(ctx context.Context, req *connect.Request[tena
 }
 
 func (ts tenantService) UpdateTenant(ctx context.Context, req *connect.Request[tenancyv1.UpdateTenantRequest]) (*connect.Response[tenancyv1.UpdateTenantResponse], error) {
+	if req.Msg.GetDisplayName() == "slow" {
+		// Hangs until the gateway gives up on it.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Second):
+		}
+	}
 	ts.hits.Add(1)
 	return connect.NewResponse(&tenancyv1.UpdateTenantResponse{Tenant: &tenancyv1.Tenant{DisplayName: echoOf(ctx, req.Header())}}), nil
 }
@@ -161,6 +177,9 @@ func (operatorService) ListTenants(ctx context.Context, req *connect.Request[ten
 // MigrateTenants streams one message per test tenant, so streaming through the gateway shows.
 func (operatorService) MigrateTenants(ctx context.Context, req *connect.Request[tenancyv1.MigrateTenantsRequest], stream *connect.ServerStream[tenancyv1.MigrateTenantsResponse]) error {
 	for i, t := range testTenants[:3] {
+		if req.Msg.GetConcurrency() == 99 {
+			time.Sleep(150 * time.Millisecond) // a slow stream, longer than the test's upstream timeout
+		}
 		if err := stream.Send(&tenancyv1.MigrateTenantsResponse{Tenant: t, Ok: true, Done: int32(i + 1), Total: 3, Error: echoOf(ctx, req.Header())}); err != nil {
 			return err
 		}
