@@ -152,6 +152,9 @@ func (cfg *Config) defaults() error {
 	if len(errs) > 0 {
 		return fmt.Errorf("gateway: %w", errors.Join(errs...))
 	}
+	if cfg.Upstreams == nil {
+		cfg.Upstreams, _ = StandardUpstreams(cfg.TenancyURL, "")
+	}
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
 	}

@@ -19,7 +19,8 @@ type Config struct {
 	TenancyURL string
 	// Upstreams maps a proto service's full name to the base URL serving it, e.g.
 	// "atrium.tenancy.v1.TenantService" -> "http://127.0.0.1:8081". Routable services left out
-	// answer Unimplemented; naming an unknown or INTERNAL-only service fails New.
+	// answer Unimplemented; naming an unknown or INTERNAL-only service fails New. Nil: the
+	// tenancy services at TenancyURL (StandardUpstreams(TenancyURL, "")).
 	Upstreams map[string]string
 	// RESTUpstreams maps a path prefix ("/api/catalog/", starting and ending with "/") to the
 	// base URL serving it; the request path is forwarded unchanged.

@@ -66,6 +66,8 @@ func StripIdentity(h http.Header) {
 // what every Atrium service listens with.
 func H2CTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	// Upstreams are inside the platform: an HTTP_PROXY meant for the outside must not apply.
+	t.Proxy = nil
 	t.Protocols = new(http.Protocols)
 	t.Protocols.SetUnencryptedHTTP2(true)
 	t.MaxIdleConnsPerHost = 100
