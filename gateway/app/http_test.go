@@ -191,7 +191,7 @@ func TestTenantInvalidation(t *testing.T) {
 	ch := s.redis.Prefix + "atrium:tenant-changed"
 	eventually(t, "suspension seen after invalidation", func() bool {
 		// Published until seen: the gateway may not have subscribed yet.
-		s.redis.Client.Publish(context.Background(), ch, "acme1")
+		s.redis.Client.Publish(context.Background(), ch, `{"tenant_id":"acme1","slug":"acme","status":"suspended"}`)
 		e, err := s.getTenant(call{tenant: "acme", token: owner})
 		return err == nil && e.Identity.TenantReadOnly
 	})

@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -39,6 +40,28 @@ func TestFromRequest(t *testing.T) {
 		got, err := FromRequest(r, base)
 		if (err != nil) != tt.bad || got != tt.want {
 			t.Errorf("host %q header %q = %q, %v; want %q, bad %v", tt.host, tt.header, got, err, tt.want, tt.bad)
+		}
+	}
+}
+
+func TestChangedKeys(t *testing.T) {
+	tests := []struct {
+		payload string
+		keys    []string
+		all     bool
+	}{
+		{`{"tenant_id":"t1","slug":"acme","status":"suspended"}`, []string{"t1", "acme"}, false},
+		{`{"slug":"acme"}`, []string{"acme"}, false},
+		{`acme`, []string{"acme"}, false},
+		{`{}`, nil, true},
+		{`{not json`, nil, true},
+		{``, nil, true},
+		{`*`, nil, true},
+	}
+	for _, tt := range tests {
+		keys, all := changedKeys(tt.payload)
+		if all != tt.all || strings.Join(keys, ",") != strings.Join(tt.keys, ",") {
+			t.Errorf("changedKeys(%q) = %v, %v", tt.payload, keys, all)
 		}
 	}
 }

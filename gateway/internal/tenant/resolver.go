@@ -1,13 +1,16 @@
 // Package tenant resolves the tenant a request names, through tenancy's DirectoryService,
 // with two cache levels: an in-process LRU (seconds) and Redis (shared by every gateway,
-// a minute). Tenancy publishes the tenant's id or slug on RedisPrefix+"atrium:tenant-changed"
-// when it suspends, resumes or deletes one; every gateway then drops it from both levels.
+// a minute). Tenancy publishes {"tenant_id","slug","status"} (a bare id or slug works too) on
+// RedisPrefix+"atrium:tenant-changed" when it suspends, resumes or deletes a tenant; every
+// gateway then drops it from both levels.
 package tenant
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"atrium.dev/gateway/internal/cache"
@@ -213,13 +216,41 @@ func (r *Resolver) Listen(ctx context.Context) {
 		case *redis.Subscription:
 			r.local.Purge()
 		case *redis.Message:
-			if m.Payload == "" || m.Payload == "*" {
+			keys, all := changedKeys(m.Payload)
+			if all {
 				r.local.Purge()
 				continue
 			}
-			r.Invalidate(ctx, m.Payload)
+			for _, k := range keys {
+				r.Invalidate(ctx, k)
+			}
 		}
 	}
+}
+
+// changedKeys reads an invalidation message: tenancy's JSON {"tenant_id", "slug", ...}, or a
+// bare id or slug. "", "*" or anything unreadable means every tenant.
+func changedKeys(payload string) (keys []string, all bool) {
+	payload = strings.TrimSpace(payload)
+	if payload == "" || payload == "*" {
+		return nil, true
+	}
+	if payload[0] != '{' {
+		return []string{payload}, false
+	}
+	var c struct {
+		TenantID string `json:"tenant_id"`
+		Slug     string `json:"slug"`
+	}
+	if err := json.Unmarshal([]byte(payload), &c); err != nil {
+		return nil, true
+	}
+	for _, k := range []string{c.TenantID, c.Slug} {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys, len(keys) == 0
 }
 
 func notFound() error { return rpcerr.NotFound("tenant not found") }
