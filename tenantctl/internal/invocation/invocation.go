@@ -34,8 +34,10 @@ type Invocation struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
-	// Interactive is true when stdin and stderr are terminals: progress bars and prompts.
+	// Interactive is true when stdin and stderr are terminals: confirmation prompts.
 	Interactive bool
+	// ProgressBar is true when stderr is a terminal: progress redraws one line.
+	ProgressBar bool
 	// HTTPClient overrides the default HTTP client (tests).
 	HTTPClient *http.Client
 
@@ -58,6 +60,7 @@ func Std() *Invocation {
 		Stderr:      os.Stderr,
 		Getenv:      os.Getenv,
 		Interactive: term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stderr.Fd())),
+		ProgressBar: term.IsTerminal(int(os.Stderr.Fd())),
 	}
 }
 
@@ -159,7 +162,7 @@ func (inv *Invocation) Printer(allowed ...output.Format) (*output.Printer, error
 
 // Progress reports long work on stderr.
 func (inv *Invocation) Progress(what string) *output.Progress {
-	return output.NewProgress(inv.Stderr, inv.Interactive, what)
+	return output.NewProgress(inv.Stderr, inv.ProgressBar, what)
 }
 
 // UsageError is a mistake in how the command was called (exit status 2).
