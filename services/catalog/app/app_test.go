@@ -34,7 +34,7 @@ type server struct {
 	badKey *authn.InternalSigner
 }
 
-func newServer(t *testing.T, mutate ...func(*app.Config)) *server {
+func newServer(t testing.TB, mutate ...func(*app.Config)) *server {
 	t.Helper()
 	env := catalogtest.New(t)
 	_, key, err := ed25519.GenerateKey(rand.Reader)

@@ -160,8 +160,11 @@ func Draft(e entity.Entity, ref string, edges []entity.Edge) store.Draft {
 		Words:     words(e),
 		Search:    SearchPairs(e),
 	}
+	// Only the entity's own edges are stored; the store reads each also as its reverse.
 	for _, ed := range edges {
-		d.Edges = append(d.Edges, store.Edge{Source: ed.Source.String(), Type: ed.Type, Target: ed.Target.String()})
+		if ed.Source.String() == ref {
+			d.Edges = append(d.Edges, store.Edge{Source: ref, Type: ed.Type, Target: ed.Target.String()})
+		}
 	}
 	return d
 }
@@ -172,13 +175,18 @@ func words(e entity.Entity) string {
 	return strings.Join(store.Words(strings.Join(parts, " ")), " ")
 }
 
-// SearchPairs flattens an entity into its search rows. metadata.uid is left out: filters on
-// it use the uid column, and a draft has no uid yet.
+// columnKeys are answered from entity columns, so they get no search rows: metadata.uid (a
+// draft has no uid yet), and name and namespace, which every entity has. Names are unique,
+// so their rows would be the most expensive of all to index (an insert at a random place of
+// the key/value index per entity).
+var columnKeys = map[string]bool{"metadata.uid": true, "metadata.name": true, "metadata.namespace": true}
+
+// SearchPairs flattens an entity into its search rows.
 func SearchPairs(e entity.Entity) []store.Pair {
 	flat := filter.Flatten(map[string]any(e))
 	out := make([]store.Pair, 0, len(flat))
 	for _, p := range flat {
-		if p.Key == "metadata.uid" {
+		if columnKeys[p.Key] {
 			continue
 		}
 		sp := store.Pair{Key: p.Key}

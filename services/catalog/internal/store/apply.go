@@ -8,6 +8,7 @@ import (
 	"atrium.dev/platform/authn"
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/platform/telemetry"
+	"atrium.dev/services/catalog/internal/entity"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -36,7 +37,8 @@ type Pair struct {
 	Original string
 }
 
-// Edge is a relation edge between two canonical refs.
+// Edge is a relation edge between two canonical refs. Drafts carry only the entity's own
+// edges (Source is the entity); the store derives the reverse ones.
 type Edge struct {
 	Source, Type, Target string
 }
@@ -149,7 +151,7 @@ func applyTx(ctx context.Context, tx pgx.Tx, drafts []Draft, opts ApplyOptions) 
 		case !ok:
 			uid := ""
 			if !opts.DryRun {
-				uid = uuid.NewString()
+				uid = newUID()
 			}
 			results[i] = Result{Ref: d.Ref, UID: uid, Etag: d.Etag, Action: Created, Generation: 1}
 			creates++
@@ -197,7 +199,8 @@ func writeDrafts(ctx context.Context, tx pgx.Tx, drafts []Draft, results []Resul
 		gens     = make([]int64, n)
 		hashes   = make([]string, n)
 		words    = make([]string, n)
-		replaced []string
+		replaced     []string
+		replacedRefs []string
 	)
 	for j, i := range changed {
 		d, r := drafts[i], results[i]
@@ -205,6 +208,7 @@ func writeDrafts(ctx context.Context, tx pgx.Tx, drafts []Draft, results []Resul
 		bodies[j], etags[j], gens[j], hashes[j], words[j] = string(d.Body), d.Etag, r.Generation, d.SpecHash, d.Words
 		if r.Action == Updated {
 			replaced = append(replaced, r.UID)
+			replacedRefs = append(replacedRefs, r.Ref)
 		}
 	}
 	_, err := tx.Exec(ctx, `
@@ -223,7 +227,7 @@ ON CONFLICT (ref) DO UPDATE SET
 		if _, err := tx.Exec(ctx, `DELETE FROM catalog_search WHERE entity_uid = ANY($1::uuid[])`, replaced); err != nil {
 			return fmt.Errorf("store: replace search rows: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM catalog_relations WHERE originator = ANY($1::uuid[])`, replaced); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM catalog_relations WHERE source_ref = ANY($1::text[])`, replacedRefs); err != nil {
 			return fmt.Errorf("store: replace relations: %w", err)
 		}
 	}
@@ -246,14 +250,15 @@ ON CONFLICT (ref) DO UPDATE SET
 			searchRows = append(searchRows, []any{uid, p.Key, val, orig})
 		}
 		for _, e := range drafts[i].Edges {
-			edgeRows = append(edgeRows, []any{uid, e.Source, e.Type, e.Target})
+			inv, _ := entity.InverseRelation(e.Type)
+			edgeRows = append(edgeRows, []any{e.Source, e.Type, e.Target, inv})
 		}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"catalog_search"}, []string{"entity_uid", "key", "value", "original"}, pgx.CopyFromRows(searchRows)); err != nil {
 		return fmt.Errorf("store: copy search rows: %w", err)
 	}
 	if len(edgeRows) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"catalog_relations"}, []string{"originator", "source_ref", "type", "target_ref"}, pgx.CopyFromRows(edgeRows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"catalog_relations"}, []string{"source_ref", "type", "target_ref", "inverse"}, pgx.CopyFromRows(edgeRows)); err != nil {
 			return fmt.Errorf("store: copy relations: %w", err)
 		}
 	}
@@ -295,4 +300,15 @@ func actorOf(ctx context.Context) (actor string, requestID any) {
 		return id.Actor(), nil
 	}
 	return id.Actor(), rid
+}
+
+// newUID returns a time-ordered (version 7) UUID: consecutive entities land next to each other
+// in every index keyed by uid, so bulk loads append to the right edge of those btrees instead
+// of splitting pages all over them. Callers treat uids as opaque, as Backstage's are.
+func newUID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
 }

@@ -127,31 +127,43 @@ func (b *sqlb) match(m Match) (string, error) {
 	}
 	values := lowerAll(m.Values)
 	prefix := strings.ToLower(m.Prefix)
-	if col, ok := columnKeys[key]; ok {
+	// test compares col with the values or prefix; "" for an exists check.
+	test := func(col string) string {
 		switch {
-		case len(values) > 0:
-			return col + " = ANY(" + b.arg(values) + "::text[])", nil
+		case len(values) == 1:
+			// Plain equality, not = ANY: Postgres can then read an index on (col, x) in x
+			// order, which ordered pages need.
+			return col + " = " + b.arg(values[0])
+		case len(values) > 1:
+			return col + " = ANY(" + b.arg(values) + "::text[])"
 		case prefix != "":
-			return col + " LIKE " + b.arg(likePrefix(prefix)), nil
+			return col + " LIKE " + b.arg(likePrefix(prefix))
+		}
+		return ""
+	}
+	if col, ok := columnKeys[key]; ok {
+		if t := test(col); t != "" {
+			return t, nil
 		}
 		return "TRUE", nil
 	}
 	if t, ok := strings.CutPrefix(key, relationPrefix); ok && t != "" {
-		q := "e.ref IN (SELECT r.source_ref FROM catalog_relations r WHERE r.type = " + b.arg(canonicalRelationType(t))
-		switch {
-		case len(values) > 0:
-			q += " AND r.target_ref = ANY(" + b.arg(values) + "::text[])"
-		case prefix != "":
-			q += " AND r.target_ref LIKE " + b.arg(likePrefix(prefix))
+		// Entities with a relation of type t: sources of stored t edges, and targets of
+		// stored edges whose inverse is t.
+		typ := b.arg(canonicalRelationType(t))
+		q := "e.ref IN (SELECT r.source_ref FROM catalog_relations r WHERE r.type = " + typ
+		if t := test("r.target_ref"); t != "" {
+			q += " AND " + t
+		}
+		q += " UNION ALL SELECT r.target_ref FROM catalog_relations r WHERE r.inverse = " + typ
+		if t := test("r.source_ref"); t != "" {
+			q += " AND " + t
 		}
 		return q + ")", nil
 	}
 	q := "e.uid IN (SELECT s.entity_uid FROM catalog_search s WHERE s.key = " + b.arg(key)
-	switch {
-	case len(values) > 0:
-		q += " AND s.value = ANY(" + b.arg(values) + "::text[])"
-	case prefix != "":
-		q += " AND s.value LIKE " + b.arg(likePrefix(prefix))
+	if t := test("s.value"); t != "" {
+		q += " AND " + t
 	}
 	return q + ")", nil
 }

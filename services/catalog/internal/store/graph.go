@@ -53,11 +53,15 @@ func (s *Store) Walk(ctx context.Context, root string, types []string, dir Direc
 		for level := 0; level < depth && len(frontier) > 0; level++ {
 			var next []string
 			var queries []string
+			// Stored rows are edges source -type-> target; each also reads as the reverse
+			// edge target -inverse-> source.
 			if dir == Outgoing || dir == Both {
-				queries = append(queries, `SELECT DISTINCT source_ref, type, target_ref FROM catalog_relations WHERE source_ref = ANY($1) AND (cardinality($2::text[]) = 0 OR type = ANY($2))`)
+				queries = append(queries, `SELECT source_ref, type, target_ref FROM catalog_relations WHERE source_ref = ANY($1) AND (cardinality($2::text[]) = 0 OR type = ANY($2))
+UNION SELECT target_ref, inverse, source_ref FROM catalog_relations WHERE target_ref = ANY($1) AND (cardinality($2::text[]) = 0 OR inverse = ANY($2))`)
 			}
 			if dir == Incoming || dir == Both {
-				queries = append(queries, `SELECT DISTINCT source_ref, type, target_ref FROM catalog_relations WHERE target_ref = ANY($1) AND (cardinality($2::text[]) = 0 OR type = ANY($2))`)
+				queries = append(queries, `SELECT source_ref, type, target_ref FROM catalog_relations WHERE target_ref = ANY($1) AND (cardinality($2::text[]) = 0 OR type = ANY($2))
+UNION SELECT target_ref, inverse, source_ref FROM catalog_relations WHERE source_ref = ANY($1) AND (cardinality($2::text[]) = 0 OR inverse = ANY($2))`)
 			}
 			for _, q := range queries {
 				rows, err := tx.Query(ctx, q+` ORDER BY 1, 2, 3`, frontier, canon)

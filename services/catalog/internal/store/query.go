@@ -255,7 +255,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 
 	var positions []Position
 	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sql, b.args...)
+		rows, err := tx.Query(ctx, sql, customPlan(b.args)...)
 		if err != nil {
 			return fmt.Errorf("store: list: %w", err)
 		}
@@ -275,9 +275,9 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 			if err := rows.Scan(dest...); err != nil {
 				return fmt.Errorf("store: list: %w", err)
 			}
-			e, err := entity.FromJSON(body)
+			e, err := decodeBody(ref, body)
 			if err != nil {
-				return fmt.Errorf("store: stored entity %s: %w", ref, err)
+				return err
 			}
 			e.SetServerFields(uid, etag, gen, relationsOf(rels))
 			page.Entities = append(page.Entities, e)
@@ -289,7 +289,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		if q.SkipTotal {
 			return nil
 		}
-		return tx.QueryRow(ctx, "SELECT count(*) FROM catalog_entities e WHERE "+countWhere, countArgs...).Scan(&page.Total)
+		return tx.QueryRow(ctx, "SELECT count(*) FROM catalog_entities e WHERE "+countWhere, customPlan(countArgs)...).Scan(&page.Total)
 	})
 	if err != nil {
 		return Page{Total: -1}, err
@@ -341,7 +341,7 @@ func (s *Store) Count(ctx context.Context, filter Expr, fullText string) (int64,
 	}
 	var n int64
 	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		return tx.QueryRow(ctx, "SELECT count(*) FROM catalog_entities e WHERE "+where, b.args...).Scan(&n)
+		return tx.QueryRow(ctx, "SELECT count(*) FROM catalog_entities e WHERE "+where, customPlan(b.args)...).Scan(&n)
 	})
 	return n, err
 }
@@ -366,17 +366,26 @@ func (s *Store) Facets(ctx context.Context, keys []string, filter Expr) (map[str
 			}
 			lk := strings.ToLower(key)
 			var sql string
-			if t, ok := strings.CutPrefix(lk, relationPrefix); ok && t != "" {
-				sql = "SELECT r.target_ref, count(DISTINCT r.source_ref) FROM catalog_relations r WHERE r.type = " + b.arg(canonicalRelationType(t)) +
-					" AND r.source_ref IN (SELECT e.ref FROM catalog_entities e WHERE " + where + ") GROUP BY r.target_ref"
-			} else {
+			switch t, isRel := strings.CutPrefix(lk, relationPrefix); {
+			case isRel && t != "":
+				typ := b.arg(canonicalRelationType(t))
+				sql = "SELECT x.target, count(DISTINCT x.source) FROM (" +
+					"SELECT r.source_ref AS source, r.target_ref AS target FROM catalog_relations r WHERE r.type = " + typ +
+					" UNION ALL SELECT r.target_ref, r.source_ref FROM catalog_relations r WHERE r.inverse = " + typ +
+					") x WHERE x.source IN (SELECT e.ref FROM catalog_entities e WHERE " + where + ") GROUP BY x.target"
+			case lk == "metadata.name":
+				// Names live in a column (lowercased); the body has the spelling.
+				sql = "SELECT max(e.body #>> '{metadata,name}'), count(*) FROM catalog_entities e WHERE " + where + " GROUP BY e.name"
+			case lk == "metadata.namespace":
+				sql = "SELECT e.namespace, count(*) FROM catalog_entities e WHERE " + where + " GROUP BY e.namespace"
+			default:
 				sql = "SELECT coalesce(max(s.original), s.value), count(*) FROM catalog_search s WHERE s.key = " + b.arg(lk) + " AND s.value IS NOT NULL"
 				if filter != nil {
 					sql += " AND s.entity_uid IN (SELECT e.uid FROM catalog_entities e WHERE " + where + ")"
 				}
 				sql += " GROUP BY s.value"
 			}
-			rows, err := tx.Query(ctx, sql, b.args...)
+			rows, err := tx.Query(ctx, sql, customPlan(b.args)...)
 			if err != nil {
 				return fmt.Errorf("store: facet %s: %w", key, err)
 			}
@@ -402,4 +411,13 @@ func (s *Store) Facets(ctx context.Context, keys []string, filter Expr) (map[str
 		return nil, err
 	}
 	return out, nil
+}
+
+// customPlan runs a compiled query with an unnamed statement (its description cached), so
+// Postgres plans it for the actual values every time. A cached prepared statement switches to
+// a generic plan after five runs, and a generic plan cannot know that spec.type=service
+// matches half the catalog while spec.type=grpc matches a few rows: it would pick one plan
+// for both, slow for one of them.
+func customPlan(args []any) []any {
+	return append([]any{pgx.QueryExecModeCacheDescribe}, args...)
 }

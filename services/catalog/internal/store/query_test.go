@@ -215,6 +215,18 @@ func TestFacets(t *testing.T) {
 	if g := got("relations.ownedBy"); g != "group:default/team-a=2 group:default/team-b=1" {
 		t.Errorf("filtered owners = %q", g)
 	}
+	// Name and namespace come from columns, names as written.
+	apply(t, ctx, s, store.ApplyOptions{}, petstore("x", "production"))
+	facets, err = s.Facets(ctx, []string{"metadata.name", "metadata.namespace"}, store.FromFilter(node))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := got("metadata.name"); g != "Petstore=1 checkout-web=1 ledger=1 payment-gateway=1" {
+		t.Errorf("name facet = %q", g)
+	}
+	if g := got("metadata.namespace"); g != "default=4" {
+		t.Errorf("namespace facet = %q", g)
+	}
 }
 
 func TestRelationsBothWays(t *testing.T) {

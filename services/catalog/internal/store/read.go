@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,9 +14,13 @@ import (
 )
 
 // entityColumns are what readEntity scans, from a row source aliased "e". The relations
-// subquery runs per returned row, so queries apply it only after LIMIT.
+// subquery runs per returned row, so queries apply it only after LIMIT: an entity's relations
+// are its own edges and the reverse of the edges pointing at it.
 const entityColumns = `e.uid::text, e.ref, e.etag, e.generation, e.body,
-  (SELECT array_agg(DISTINCT r.type || ' ' || r.target_ref) FROM catalog_relations r WHERE r.source_ref = e.ref)`
+  (SELECT array_agg(DISTINCT x.rel) FROM (
+     SELECT r.type || ' ' || r.target_ref AS rel FROM catalog_relations r WHERE r.source_ref = e.ref
+     UNION ALL
+     SELECT r.inverse || ' ' || r.source_ref FROM catalog_relations r WHERE r.target_ref = e.ref) x)`
 
 // readEntity scans one row of entityColumns into an entity in Backstage's shape.
 func readEntity(row pgx.Row) (entity.Entity, string, error) {
@@ -28,12 +33,23 @@ func readEntity(row pgx.Row) (entity.Entity, string, error) {
 	if err := row.Scan(&uid, &ref, &etag, &gen, &body, &rels); err != nil {
 		return nil, "", err
 	}
-	e, err := entity.FromJSON(body)
+	e, err := decodeBody(ref, body)
 	if err != nil {
-		return nil, "", fmt.Errorf("store: stored entity %s: %w", ref, err)
+		return nil, "", err
 	}
 	e.SetServerFields(uid, etag, gen, relationsOf(rels))
 	return e, ref, nil
+}
+
+// decodeBody decodes a stored body. The store wrote it from a validated entity, so plain
+// encoding/json (numbers as float64, as entities hold them) is enough; entity.FromJSON's
+// checks and copy would double the cost of every read.
+func decodeBody(ref string, body []byte) (entity.Entity, error) {
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("store: stored entity %s: %w", ref, err)
+	}
+	return entity.Entity(m), nil
 }
 
 func relationsOf(rels []string) []entity.Relation {
@@ -123,8 +139,8 @@ func loadByRefs(ctx context.Context, tx pgx.Tx, refs []string) (map[string]entit
 	return byRef, rows.Err()
 }
 
-// Delete removes the entity with uid, its search rows and the edges it produced (edges other
-// entities produced towards it stay: Backstage keeps dangling relations too), and audits it.
+// Delete removes the entity with uid, its search rows and the edges its spec stated (edges
+// other entities state towards it stay: Backstage keeps dangling relations too), and audits it.
 func (s *Store) Delete(ctx context.Context, uid string) error {
 	id, err := uuid.Parse(uid)
 	if err != nil {
@@ -142,13 +158,11 @@ func (s *Store) Delete(ctx context.Context, uid string) error {
 		if err != nil {
 			return fmt.Errorf("store: delete: %w", err)
 		}
-		for _, q := range []string{
-			`DELETE FROM catalog_search WHERE entity_uid = $1`,
-			`DELETE FROM catalog_relations WHERE originator = $1`,
-		} {
-			if _, err := tx.Exec(ctx, q, id); err != nil {
-				return fmt.Errorf("store: delete: %w", err)
-			}
+		if _, err := tx.Exec(ctx, `DELETE FROM catalog_search WHERE entity_uid = $1`, id); err != nil {
+			return fmt.Errorf("store: delete: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM catalog_relations WHERE source_ref = $1`, ref); err != nil {
+			return fmt.Errorf("store: delete: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE catalog_state SET entity_count = entity_count - 1`); err != nil {
 			return fmt.Errorf("store: delete: %w", err)

@@ -14,11 +14,11 @@ INSERT INTO catalog_state DEFAULT VALUES;
 CREATE TABLE catalog_entities (
     uid        uuid        PRIMARY KEY,
     -- kind:namespace/name, lowercased: the unique key every lookup and relation uses.
-    ref        text        NOT NULL UNIQUE,
+    ref        text COLLATE "C" NOT NULL UNIQUE,
     -- Lowercased parts of ref, as columns so filters and ordering on them use indexes.
-    kind       text        NOT NULL,
-    namespace  text        NOT NULL,
-    name       text        NOT NULL,
+    kind       text COLLATE "C" NOT NULL,
+    namespace  text COLLATE "C" NOT NULL,
+    name       text COLLATE "C" NOT NULL,
     -- The entity as applied (normalized), without uid/etag/generation/relations: those are
     -- columns or derived on read.
     body       jsonb       NOT NULL,
@@ -39,27 +39,28 @@ CREATE INDEX catalog_entities_search ON catalog_entities USING gin (search);
 -- deletes an entity's rows itself.
 CREATE TABLE catalog_search (
     entity_uid uuid NOT NULL,
-    key        text NOT NULL,
+    key        text COLLATE "C" NOT NULL,
     -- NULL for a key that exists without a usable value (objects, long values).
-    value      text,
+    value      text COLLATE "C",
     -- The value as written, only when it differs from value (facets show it).
     original   text
 );
 CREATE INDEX catalog_search_key_value ON catalog_search (key, value, entity_uid) INCLUDE (original);
 CREATE INDEX catalog_search_entity ON catalog_search (entity_uid, key);
 
--- Every edge derived from an entity's spec, both directions, keyed by the entity whose spec
--- produced it (originator). An entity's relations array is the edges whose source is the
--- entity, whoever produced them.
+-- The edges an entity's spec states, from the entity (a component's "ownedBy" its owner), each
+-- with the name of the opposite direction ("ownerOf"). Backstage shows relations both ways;
+-- the reverse edge is read from the same row through the target index instead of being
+-- stored twice. Only the entity's own edges have it as source, so re-applying an entity
+-- replaces the rows whose source is its ref.
 CREATE TABLE catalog_relations (
-    originator uuid NOT NULL,
-    source_ref text NOT NULL,
-    type       text NOT NULL,
-    target_ref text NOT NULL
+    source_ref text COLLATE "C" NOT NULL,
+    type       text COLLATE "C" NOT NULL,
+    target_ref text COLLATE "C" NOT NULL,
+    inverse    text COLLATE "C" NOT NULL
 );
 CREATE INDEX catalog_relations_source ON catalog_relations (source_ref, type, target_ref);
-CREATE INDEX catalog_relations_target ON catalog_relations (target_ref, type, source_ref);
-CREATE INDEX catalog_relations_originator ON catalog_relations (originator);
+CREATE INDEX catalog_relations_target ON catalog_relations (target_ref, inverse, source_ref);
 
 CREATE TABLE catalog_audit (
     id          bigserial   PRIMARY KEY,
@@ -67,10 +68,16 @@ CREATE TABLE catalog_audit (
     actor       text        NOT NULL,
     -- create, update or delete
     action      text        NOT NULL,
-    entity_ref  text        NOT NULL,
+    entity_ref  text COLLATE "C" NOT NULL,
     entity_uid  uuid        NOT NULL,
     etag_before text,
     etag_after  text,
     request_id  text
 );
 CREATE INDEX catalog_audit_entity ON catalog_audit (entity_ref, id);
+
+-- Filters test key and value together, and how common a value is depends on its key
+-- ("service" is frequent under spec.type, absent elsewhere). Without statistics on the pair
+-- the planner multiplies two independent guesses, underestimates large matches and picks hash
+-- joins over whole tables where an ordered walk with index probes would stop after one page.
+CREATE STATISTICS catalog_search_key_value_stats (mcv, ndistinct) ON key, value FROM catalog_search;
