@@ -127,8 +127,8 @@ func BenchmarkCatalog(b *testing.B) {
 			total += time.Since(start)
 			if i == 0 {
 				tn = t
-			// Reads without gzip, as the gateway's internal hop asks for them.
-			c = catalogv1connect.NewCatalogServiceClient(s.client, s.url, connect.WithInterceptors(as{s.signer, &t.Identity}), connect.WithAcceptCompression("gzip", nil, nil))
+				// Reads without gzip, as the gateway's internal hop asks for them.
+				c = catalogv1connect.NewCatalogServiceClient(s.client, s.url, connect.WithInterceptors(as{s.signer, &t.Identity}), connect.WithAcceptCompression("gzip", nil, nil))
 			}
 		}
 		secs := total.Seconds() / float64(b.N)

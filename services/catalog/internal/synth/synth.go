@@ -129,7 +129,9 @@ func Generate(n int, seed uint64) Catalog {
 			map[string]any{"owner": team(), "domain": fmt.Sprintf("domain-%03d", s%domains)})
 	}
 	system := func() string { return sysName(g.r.IntN(systems)) }
-	resName := func(i int) string { return fmt.Sprintf("%s-%s-%05d", nouns[i%len(nouns)], resTypes[i%len(resTypes)], i) }
+	resName := func(i int) string {
+		return fmt.Sprintf("%s-%s-%05d", nouns[i%len(nouns)], resTypes[i%len(resTypes)], i)
+	}
 	for i := 0; i < resources; i++ {
 		g.add("Resource", resName(i), map[string]any{"description": "Stores " + g.pick(objects) + "."},
 			map[string]any{"type": resTypes[i%len(resTypes)], "owner": team(), "system": system()})
@@ -165,7 +167,7 @@ func Generate(n int, seed uint64) Catalog {
 			"description": g.pick(verbs) + " " + g.pick(objects) + " for the " + noun + " domain.",
 			"tags":        g.tags(3),
 			"annotations": map[string]any{
-				"github.com/project-slug":  "example/" + name,
+				"github.com/project-slug":   "example/" + name,
 				"backstage.io/techdocs-ref": "dir:.",
 			},
 			"links": []any{map[string]any{"url": "https://runbooks.example.com/" + name, "title": "Runbook"}},
