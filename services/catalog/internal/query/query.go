@@ -5,6 +5,7 @@
 package query
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -183,13 +184,6 @@ func Build(r Request) (store.Query, Spec, error) {
 	}
 	q := store.Query{Filter: c.Filter, FullText: c.FullText, Order: c.Order, Limit: r.Limit, SkipTotal: r.SkipTotal}
 	if tok != nil {
-		keys := len(c.Order)
-		if keys == 0 {
-			keys = 1
-		}
-		if len(tok.Pos.Keys) != keys {
-			return store.Query{}, spec, rpcerr.InvalidField(r.TokenField, "is not a valid page token")
-		}
 		pos := tok.Pos
 		if tok.Back {
 			q.Before = &pos
@@ -211,4 +205,17 @@ func Tokens(spec Spec, p store.Page) (next, prev string) {
 		prev = Token{Spec: spec, Pos: *p.Prev, Back: true}.Encode()
 	}
 	return next, prev
+}
+
+// List builds a request and runs it on st.
+func List(ctx context.Context, st *store.Store, r Request) (store.Page, Spec, error) {
+	q, spec, err := Build(r)
+	if err != nil {
+		return store.Page{Total: -1}, spec, err
+	}
+	p, err := st.List(ctx, q)
+	if errors.Is(err, store.ErrBadPosition) {
+		return p, spec, rpcerr.InvalidField(r.TokenField, "is not a valid page token")
+	}
+	return p, spec, err
 }

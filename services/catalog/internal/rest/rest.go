@@ -296,11 +296,7 @@ func (h *Handler) entities(w http.ResponseWriter, r *http.Request, _ []string) e
 			writeJSON(w, http.StatusOK, []any{})
 			return nil
 		}
-		sq, spec, err := query.Build(req)
-		if err != nil {
-			return err
-		}
-		page, err := h.store.List(r.Context(), sq)
+		page, spec, err := query.List(r.Context(), h.store, req)
 		if err != nil {
 			return err
 		}
@@ -321,11 +317,7 @@ func (h *Handler) entities(w http.ResponseWriter, r *http.Request, _ []string) e
 // stream writes every matching entity as one JSON array, reading pages of streamChunk.
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req query.Request, proj filter.Projection) error {
 	req.Limit = streamChunk
-	sq, spec, err := query.Build(req)
-	if err != nil {
-		return err
-	}
-	page, err := h.store.List(r.Context(), sq)
+	page, spec, err := query.List(r.Context(), h.store, req)
 	if err != nil {
 		return err
 	}
@@ -349,10 +341,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req query.Reque
 			break
 		}
 		next, _ := query.Tokens(spec, page)
-		sq, _, err = query.Build(query.Request{Token: next, TokenField: "after", Limit: streamChunk, SkipTotal: true})
-		if err == nil {
-			page, err = h.store.List(r.Context(), sq)
-		}
+		page, _, err = query.List(r.Context(), h.store, query.Request{Token: next, TokenField: "after", Limit: streamChunk, SkipTotal: true})
 		if err != nil {
 			// Too late for an error status: end the array short and log.
 			h.log.ErrorContext(r.Context(), "stream entities", "err", err)
@@ -458,11 +447,7 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 		// The cursor carries the query; like Backstage, what else is given is ignored.
 		spec = query.Spec{}
 	}
-	sq, spec, err := query.Build(query.Request{Spec: spec, Token: cursor, TokenField: "cursor", Limit: clampLimit(max(limit, 1)), Offset: offset})
-	if err != nil {
-		return err
-	}
-	page, err := h.store.List(r.Context(), sq)
+	page, spec, err := query.List(r.Context(), h.store, query.Request{Spec: spec, Token: cursor, TokenField: "cursor", Limit: clampLimit(max(limit, 1)), Offset: offset})
 	if err != nil {
 		return err
 	}

@@ -231,11 +231,7 @@ func (c *Catalog) ListEntities(ctx context.Context, req *connect.Request[catalog
 	if err != nil {
 		return nil, err
 	}
-	q, spec, err := query.Build(query.Request{Spec: spec, Token: m.GetPageToken(), TokenField: "page_token", Limit: size, SkipTotal: m.GetSkipTotal()})
-	if err != nil {
-		return nil, err
-	}
-	page, err := c.store.List(ctx, q)
+	page, spec, err := query.List(ctx, c.store, query.Request{Spec: spec, Token: m.GetPageToken(), TokenField: "page_token", Limit: size, SkipTotal: m.GetSkipTotal()})
 	if err != nil {
 		return nil, err
 	}

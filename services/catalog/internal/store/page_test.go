@@ -65,18 +65,20 @@ func TestPaginationOrders(t *testing.T) {
 		t.Fatalf("%d entities", len(all.Entities))
 	}
 	orders := []struct {
-		name  string
-		order []query.Order
+		name   string
+		order  []query.Order
+		filter []string
 	}{
-		{"default (ref)", nil},
-		{"name desc", []query.Order{{Field: "metadata.name", Desc: true}}},
-		{"nullable field asc", []query.Order{{Field: "spec.tier"}}},
-		{"nullable field desc then name", []query.Order{{Field: "spec.tier", Desc: true}, {Field: "metadata.name"}}},
-		{"kind then name desc", []query.Order{{Field: "kind"}, {Field: "metadata.name", Desc: true}}},
+		{"default (ref)", nil, nil},
+		{"default with a pinned kind (kind, ref)", nil, []string{"kind=component,spec.type=service"}},
+		{"name desc", []query.Order{{Field: "metadata.name", Desc: true}}, nil},
+		{"nullable field asc", []query.Order{{Field: "spec.tier"}}, nil},
+		{"nullable field desc then name", []query.Order{{Field: "spec.tier", Desc: true}, {Field: "metadata.name"}}, nil},
+		{"kind then name desc", []query.Order{{Field: "kind"}, {Field: "metadata.name", Desc: true}}, nil},
 	}
 	for _, o := range orders {
 		t.Run(o.name, func(t *testing.T) {
-			spec := query.Spec{Order: o.order}
+			spec := query.Spec{Order: o.order, Filter: o.filter}
 			full := names(list(t, ctx, env.Store, spec, 500).Entities)
 			seen, pages := walk(t, ctx, env.Store, spec, 20, nil)
 			if !slices.Equal(seen, full) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -57,9 +58,14 @@ type orderCol struct {
 
 // orderCols maps order fields to SQL. Name, kind and namespace are columns (name has an index
 // that serves ordered pages directly); other fields order by the smallest search value of the
-// key, looked up per row through catalog_search_entity.
-func (b *sqlb) orderCols(order []Order) []orderCol {
+// key, looked up per row through catalog_search_entity. The default order is by ref; when the
+// filter pins one kind it is by (kind, ref), the same order, which the (kind, ref) index
+// serves: ordered by ref alone Postgres walks the ref index and skips every other kind first.
+func (b *sqlb) orderCols(order []Order, filter Expr) []orderCol {
 	if len(order) == 0 {
+		if _, ok := pinnedKind(filter); ok {
+			return []orderCol{{expr: "e.kind"}, {expr: "e.ref"}}
+		}
 		return []orderCol{{expr: "e.ref"}}
 	}
 	cols := make([]orderCol, 0, len(order))
@@ -219,15 +225,19 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	if err != nil {
 		return page, err
 	}
-	countWhere, countArgs := where, slices.Clone(b.args)
+	cb := sqlb{kindInSearch: true}
+	countWhere, err := cb.where(q.Filter, q.FullText)
+	if err != nil {
+		return page, err
+	}
 	reverse := q.Before != nil
 	pos := q.After
 	if reverse {
 		pos = q.Before
 	}
-	cols := b.orderCols(q.Order)
+	cols := b.orderCols(q.Order, q.Filter)
 	if pos != nil && len(pos.Keys) != len(cols) {
-		return page, errBadPosition
+		return page, ErrBadPosition
 	}
 	comps := components(cols, pos, reverse, nil)
 	if pos != nil {
@@ -289,7 +299,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		if q.SkipTotal {
 			return nil
 		}
-		return tx.QueryRow(ctx, "SELECT count(*) FROM catalog_entities e WHERE "+countWhere, customPlan(countArgs)...).Scan(&page.Total)
+		return tx.QueryRow(ctx, "SELECT count(*) FROM catalog_entities e WHERE "+countWhere, customPlan(cb.args)...).Scan(&page.Total)
 	})
 	if err != nil {
 		return Page{Total: -1}, err
@@ -327,14 +337,12 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	return page, nil
 }
 
-var errBadPosition = fmt.Errorf("store: position does not match the order")
-
 // ErrBadPosition reports a position with the wrong number of keys for the query's order.
-func ErrBadPosition() error { return errBadPosition }
+var ErrBadPosition = errors.New("store: position does not match the query's order")
 
 // Count returns how many entities match.
 func (s *Store) Count(ctx context.Context, filter Expr, fullText string) (int64, error) {
-	var b sqlb
+	b := sqlb{kindInSearch: true}
 	where, err := b.where(filter, fullText)
 	if err != nil {
 		return 0, err
@@ -359,7 +367,7 @@ func (s *Store) Facets(ctx context.Context, keys []string, filter Expr) (map[str
 	out := make(map[string][]FacetValue, len(keys))
 	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		for _, key := range keys {
-			var b sqlb
+			b := sqlb{kindInSearch: true}
 			where, err := b.cond(filter)
 			if err != nil {
 				return err

@@ -81,3 +81,9 @@ CREATE INDEX catalog_audit_entity ON catalog_audit (entity_ref, id);
 -- the planner multiplies two independent guesses, underestimates large matches and picks hash
 -- joins over whole tables where an ordered walk with index probes would stop after one page.
 CREATE STATISTICS catalog_search_key_value_stats (mcv, ndistinct) ON key, value FROM catalog_search;
+
+-- Catalog queries are short and many; on a small machine a parallel plan spends more starting
+-- workers than it saves, and takes cores from concurrent requests.
+ALTER TABLE catalog_entities SET (parallel_workers = 0);
+ALTER TABLE catalog_search SET (parallel_workers = 0);
+ALTER TABLE catalog_relations SET (parallel_workers = 0);
