@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/tenantctl/internal/client"
@@ -57,7 +58,7 @@ func run(ctx context.Context, inv *invocation.Invocation, f *flags, slug string)
 	}
 	password, generated := f.adminPassword, false
 	if password == "" {
-		password, generated = newPassword(), true
+		password, generated = newPassword(slug, f.adminEmail), true
 	}
 	name := f.displayName
 	if name == "" {
@@ -96,7 +97,16 @@ func run(ctx context.Context, inv *invocation.Invocation, f *flags, slug string)
 }
 
 // newPassword returns 20 random base32 characters (100 bits) with a lower-case letter, a
-// digit and a symbol added, so any "mixed characters" strength rule is met.
-func newPassword() string {
-	return rand.Text()[:20] + "-k7"
+// digit and a symbol added, so any "mixed characters" strength rule is met. Tenancy refuses
+// passwords containing the slug or the email's local part; a random one rarely does, and is
+// drawn again when it does.
+func newPassword(slug, email string) string {
+	local, _, _ := strings.Cut(strings.ToLower(email), "@")
+	for {
+		pw := rand.Text()[:20] + "-k7"
+		low := strings.ToLower(pw)
+		if (len(slug) < 3 || !strings.Contains(low, strings.ToLower(slug))) && (len(local) < 3 || !strings.Contains(low, local)) {
+			return pw
+		}
+	}
 }
