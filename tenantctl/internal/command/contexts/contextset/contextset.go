@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"atrium.dev/tenantctl/internal/invocation"
+	"atrium.dev/tenantctl/internal/output"
 	"github.com/spf13/cobra"
 )
 
@@ -40,6 +41,10 @@ func NewCommand(inv *invocation.Invocation) *cobra.Command {
 }
 
 func run(inv *invocation.Invocation, f *flags, name string, setOp, setTenant, setTenantToken bool) error {
+	p, err := inv.Printer(output.Table, output.JSON)
+	if err != nil {
+		return err
+	}
 	if name == "" {
 		return invocation.Usage(errors.New("context name is empty"))
 	}
@@ -78,6 +83,9 @@ func run(inv *invocation.Invocation, f *flags, name string, setOp, setTenant, se
 	verb := "updated"
 	if !existed {
 		verb = "created"
+	}
+	if p.Format == output.JSON {
+		return p.JSON(map[string]string{"path": path, "context": name, "result": verb, "url": c.URL, "currentContext": cfg.CurrentContext})
 	}
 	_, err = fmt.Fprintf(inv.Stdout, "context %s %s in %s\n", name, verb, path)
 	return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"atrium.dev/tenantctl/internal/invocation"
+	"atrium.dev/tenantctl/internal/output"
 	"github.com/spf13/cobra"
 )
 
@@ -23,6 +24,10 @@ func NewCommand(inv *invocation.Invocation) *cobra.Command {
 }
 
 func run(inv *invocation.Invocation, _ *flags, name string) error {
+	p, err := inv.Printer(output.Table, output.JSON)
+	if err != nil {
+		return err
+	}
 	cfg, path, err := inv.LoadConfig()
 	if err != nil {
 		return err
@@ -33,6 +38,9 @@ func run(inv *invocation.Invocation, _ *flags, name string) error {
 	cfg.CurrentContext = name
 	if err := cfg.Save(path); err != nil {
 		return err
+	}
+	if p.Format == output.JSON {
+		return p.JSON(map[string]string{"path": path, "currentContext": name})
 	}
 	_, err = fmt.Fprintf(inv.Stdout, "current context: %s\n", name)
 	return err
