@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -14,9 +15,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"atrium.dev/devstack/stack"
 	"atrium.dev/platform/config"
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -157,6 +160,9 @@ func up(ctx context.Context, cfg upConfig, warn io.Writer) (*stack.Stack, summar
 		}
 	}
 
+	// A database reset leaves the gateway's Redis cache naming the old demo tenant for up to
+	// a minute; announcing the slug as changed (the channel tenancy uses) drops it.
+	announceTenantChanged(ctx, cfg.RedisURL, cfg.RedisPrefix, cfg.Demo.Slug)
 	demo, err := seedDemo(ctx, g, cfg.Demo)
 	if err != nil {
 		fmt.Fprintf(warn, "devstack: warning: demo tenant: %v\n", err)
@@ -183,6 +189,20 @@ func up(ctx context.Context, cfg upConfig, warn io.Writer) (*stack.Stack, summar
 		}
 	}
 	return st, sum, nil
+}
+
+// announceTenantChanged publishes slug on the tenant-changed channel; best effort.
+func announceTenantChanged(ctx context.Context, redisURL, prefix, slug string) {
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return
+	}
+	c := redis.NewClient(opts)
+	defer c.Close()
+	msg, _ := json.Marshal(map[string]string{"slug": slug})
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_ = c.Publish(ctx, prefix+"atrium:tenant-changed", msg).Err()
 }
 
 func seedCatalog(ctx context.Context, g gatewayClients, cfg upConfig, token string, warn io.Writer) (int, string) {
