@@ -10,7 +10,6 @@ import (
 
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/services/catalog/internal/entity"
-	"atrium.dev/services/catalog/internal/filter"
 	"atrium.dev/services/catalog/internal/store"
 	"atrium.dev/services/catalog/internal/yamldoc"
 	"google.golang.org/protobuf/proto"
@@ -158,7 +157,7 @@ func Draft(e entity.Entity, ref string, edges []entity.Edge) store.Draft {
 		Etag:      entity.Etag(e),
 		SpecHash:  entity.SpecHash(e),
 		Words:     words(e),
-		Search:    SearchPairs(e),
+		Search:    store.SearchPairs(e),
 	}
 	// Only the entity's own edges are stored; the store reads each also as its reverse.
 	for _, ed := range edges {
@@ -173,31 +172,4 @@ func words(e entity.Entity) string {
 	parts := []string{e.Name(), e.Title(), e.Description()}
 	parts = append(parts, e.Tags()...)
 	return strings.Join(store.Words(strings.Join(parts, " ")), " ")
-}
-
-// columnKeys are answered from entity columns, so they get no search rows: metadata.uid (a
-// draft has no uid yet), and name and namespace, which every entity has. Names are unique,
-// so their rows would be the most expensive of all to index (an insert at a random place of
-// the key/value index per entity).
-var columnKeys = map[string]bool{"metadata.uid": true, "metadata.name": true, "metadata.namespace": true}
-
-// SearchPairs flattens an entity into its search rows.
-func SearchPairs(e entity.Entity) []store.Pair {
-	flat := filter.Flatten(map[string]any(e))
-	out := make([]store.Pair, 0, len(flat))
-	for _, p := range flat {
-		if columnKeys[p.Key] {
-			continue
-		}
-		sp := store.Pair{Key: p.Key}
-		if !p.Null {
-			v := p.Value
-			sp.Value = &v
-			if p.Original != p.Value {
-				sp.Original = p.Original
-			}
-		}
-		out = append(out, sp)
-	}
-	return out
 }

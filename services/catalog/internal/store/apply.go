@@ -211,6 +211,16 @@ func writeDrafts(ctx context.Context, tx pgx.Tx, drafts []Draft, results []Resul
 			replacedRefs = append(replacedRefs, r.Ref)
 		}
 	}
+	// Derived rows go first: deleting an entity's search rows reads its stored body.
+	if len(replaced) > 0 {
+		if err := deleteSearchRows(ctx, tx, replaced); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM catalog_relations WHERE source_ref = ANY($1::text[])`, replacedRefs); err != nil {
+			return fmt.Errorf("store: replace relations: %w", err)
+		}
+	}
+
 	_, err := tx.Exec(ctx, `
 INSERT INTO catalog_entities (uid, ref, kind, namespace, name, body, etag, generation, spec_hash, search)
 SELECT u.uid, u.ref, u.kind, u.namespace, u.name, u.body::jsonb, u.etag, u.generation, u.spec_hash, to_tsvector('simple', u.words)
@@ -223,15 +233,6 @@ ON CONFLICT (ref) DO UPDATE SET
 	if err != nil {
 		return fmt.Errorf("store: write entities: %w", err)
 	}
-	if len(replaced) > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM catalog_search WHERE entity_uid = ANY($1::uuid[])`, replaced); err != nil {
-			return fmt.Errorf("store: replace search rows: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM catalog_relations WHERE source_ref = ANY($1::text[])`, replacedRefs); err != nil {
-			return fmt.Errorf("store: replace relations: %w", err)
-		}
-	}
-
 	var searchRows, edgeRows [][]any
 	for _, i := range changed {
 		uid, err := uuid.Parse(results[i].UID)
@@ -278,6 +279,42 @@ ON CONFLICT (ref) DO UPDATE SET
 		audit = append(audit, []any{now, actor, action, r.Ref, uid, before, r.Etag, requestID})
 	}
 	return copyAudit(ctx, tx, audit)
+}
+
+// deleteSearchRows deletes the search rows of entities (before their bodies change): the keys
+// their stored bodies flatten to, probed through (key, entity_uid).
+func deleteSearchRows(ctx context.Context, tx pgx.Tx, uids []string) error {
+	rows, err := tx.Query(ctx, `SELECT uid::text, ref, body FROM catalog_entities WHERE uid = ANY($1::uuid[])`, uids)
+	if err != nil {
+		return fmt.Errorf("store: read replaced entities: %w", err)
+	}
+	var keys, owners []string
+	for rows.Next() {
+		var uid, ref string
+		var body []byte
+		if err := rows.Scan(&uid, &ref, &body); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: read replaced entities: %w", err)
+		}
+		e, err := decodeBody(ref, body)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		for _, k := range searchKeys(e) {
+			keys, owners = append(keys, k), append(owners, uid)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: read replaced entities: %w", err)
+	}
+	_, err = tx.Exec(ctx, `DELETE FROM catalog_search s USING unnest($1::text[], $2::uuid[]) AS u(key, uid)
+WHERE s.key = u.key AND s.entity_uid = u.uid`, keys, owners)
+	if err != nil {
+		return fmt.Errorf("store: replace search rows: %w", err)
+	}
+	return nil
 }
 
 func copyAudit(ctx context.Context, tx pgx.Tx, rows [][]any) error {

@@ -6,8 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/services/catalog/internal/catalogtest"
+	"atrium.dev/services/catalog/internal/filter"
 	"atrium.dev/services/catalog/internal/ingest"
 	"atrium.dev/services/catalog/internal/store"
 )
@@ -156,4 +159,61 @@ func TestEntityLimit(t *testing.T) {
 	if !errors.As(err, &de) || de.Kind != rpcerr.KindResourceExhausted || !strings.Contains(de.Msg, "limit is 2") {
 		t.Fatalf("third entity: %v", err)
 	}
+}
+
+// TestReplaceDerivedRows checks that updating and deleting an entity leave no stale search
+// rows or edges behind.
+func TestReplaceDerivedRows(t *testing.T) {
+	env := catalogtest.New(t)
+	tn := env.Tenant(t, "acme")
+	ctx := tn.Ctx()
+	s := env.Store
+	v1 := "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: svc, tags: [java], annotations: {a.io/x: one}}\nspec: {type: service, lifecycle: production, owner: team-a, dependsOn: ['resource:db']}\n"
+	v2 := "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: svc, tags: [go]}\nspec: {type: service, lifecycle: production, owner: team-b}\n"
+	res := apply(t, ctx, s, store.ApplyOptions{}, v1)[0]
+	apply(t, ctx, s, store.ApplyOptions{}, v2)
+	count := func(filter ...string) int64 {
+		t.Helper()
+		node, err := filter2(filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.Count(ctx, node, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for f, want := range map[string]int64{
+		"metadata.tags=java": 0, "metadata.tags=go": 1, "metadata.annotations.a.io/x": 0,
+		"relations.ownedBy=group:default/team-a": 0, "relations.ownedBy=group:default/team-b": 1,
+		"relations.dependsOn": 0, "kind=component": 1,
+	} {
+		if got := count(f); got != want {
+			t.Errorf("after update, %s matches %d, want %d", f, got, want)
+		}
+	}
+	if err := s.Delete(ctx, res.UID); err != nil {
+		t.Fatal(err)
+	}
+	pool, _ := env.Shards.Pool(catalogtest.Shard)
+	var rows, edges int
+	if err := pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM `+tn.Schema+`.catalog_search), (SELECT count(*) FROM `+tn.Schema+`.catalog_relations)`).Scan(&rows, &edges); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 0 || edges != 0 {
+		r, _ := pool.Query(context.Background(), `SELECT key, coalesce(value, 'NULL') FROM `+tn.Schema+`.catalog_search`)
+		left, err := pgx.CollectRows(r, func(r pgx.CollectableRow) (string, error) {
+			var k, v string
+			err := r.Scan(&k, &v)
+			return k + "=" + v, err
+		})
+		_ = err
+		t.Fatalf("after delete: %d search rows, %d edges left: %v", rows, edges, left)
+	}
+}
+
+func filter2(f []string) (store.Expr, error) {
+	node, err := filter.Parse(f)
+	return store.FromFilter(node), err
 }

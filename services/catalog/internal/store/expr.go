@@ -135,6 +135,12 @@ func (b *sqlb) match(m Match) (string, error) {
 	// test compares col with the values or prefix; "" for an exists check.
 	test := func(col string) string {
 		switch {
+		case len(values) == 1 && col == "e.kind":
+			// A range, not equality: with kind = x Postgres treats kind as a constant, drops
+			// it from ORDER BY kind, ref and may walk the ref index skipping every other kind
+			// (thousands of rows) instead of the (kind, ref) index.
+			v := b.arg(values[0])
+			return col + " BETWEEN " + v + " AND " + v
 		case len(values) == 1:
 			// Plain equality, not = ANY: Postgres can then read an index on (col, x) in x
 			// order, which ordered pages need.
@@ -154,13 +160,20 @@ func (b *sqlb) match(m Match) (string, error) {
 	}
 	if t, ok := strings.CutPrefix(key, relationPrefix); ok && t != "" {
 		// Entities with a relation of type t: sources of stored t edges, and targets of
-		// stored edges whose inverse is t.
-		typ := b.arg(canonicalRelationType(t))
-		q := "e.ref IN (SELECT r.source_ref FROM catalog_relations r WHERE r.type = " + typ
+		// stored edges whose inverse is t. A type and its inverse go together, so naming
+		// both lets each branch be answered from one index alone.
+		typ := canonicalRelationType(t)
+		inv, known := entity.InverseRelation(typ)
+		forward, backward := "r.type = "+b.arg(typ), "r.inverse = "+b.arg(typ)
+		if known {
+			forward += " AND r.inverse = " + b.arg(inv)
+			backward += " AND r.type = " + b.arg(inv)
+		}
+		q := "e.ref IN (SELECT r.source_ref FROM catalog_relations r WHERE " + forward
 		if t := test("r.target_ref"); t != "" {
 			q += " AND " + t
 		}
-		q += " UNION ALL SELECT r.target_ref FROM catalog_relations r WHERE r.inverse = " + typ
+		q += " UNION ALL SELECT r.target_ref FROM catalog_relations r WHERE " + backward
 		if t := test("r.source_ref"); t != "" {
 			q += " AND " + t
 		}

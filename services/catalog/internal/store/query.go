@@ -376,11 +376,19 @@ func (s *Store) Facets(ctx context.Context, keys []string, filter Expr) (map[str
 			var sql string
 			switch t, isRel := strings.CutPrefix(lk, relationPrefix); {
 			case isRel && t != "":
+				// Stored t edges count for their sources (entities, by construction), then
+				// reversed edges whose inverse is t count for their targets when those are
+				// entities and no stored edge already says the same.
 				typ := b.arg(canonicalRelationType(t))
-				sql = "SELECT x.target, count(DISTINCT x.source) FROM (" +
-					"SELECT r.source_ref AS source, r.target_ref AS target FROM catalog_relations r WHERE r.type = " + typ +
-					" UNION ALL SELECT r.target_ref, r.source_ref FROM catalog_relations r WHERE r.inverse = " + typ +
-					") x WHERE x.source IN (SELECT e.ref FROM catalog_entities e WHERE " + where + ") GROUP BY x.target"
+				forward := "SELECT r.target_ref AS value FROM catalog_relations r WHERE r.type = " + typ
+				if filter != nil {
+					forward += " AND r.source_ref IN (SELECT e.ref FROM catalog_entities e WHERE " + where + ")"
+				}
+				sql = "SELECT x.value, count(*) FROM (" + forward +
+					" UNION ALL SELECT r.source_ref FROM catalog_relations r WHERE r.inverse = " + typ +
+					" AND r.target_ref IN (SELECT e.ref FROM catalog_entities e WHERE " + where + ")" +
+					" AND NOT EXISTS (SELECT 1 FROM catalog_relations f WHERE f.source_ref = r.target_ref AND f.type = " + typ + " AND f.target_ref = r.source_ref)" +
+					") x GROUP BY x.value"
 			case lk == "metadata.name":
 				// Names live in a column (lowercased); the body has the spelling.
 				sql = "SELECT max(e.body #>> '{metadata,name}'), count(*) FROM catalog_entities e WHERE " + where + " GROUP BY e.name"

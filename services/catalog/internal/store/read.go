@@ -150,15 +150,15 @@ func (s *Store) Delete(ctx context.Context, uid string) error {
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM catalog_state FOR UPDATE`); err != nil {
 			return fmt.Errorf("store: lock catalog: %w", err)
 		}
+		if err := deleteSearchRows(ctx, tx, []string{id.String()}); err != nil {
+			return err
+		}
 		var ref, etag string
 		err := tx.QueryRow(ctx, `DELETE FROM catalog_entities WHERE uid = $1 RETURNING ref, etag`, id).Scan(&ref, &etag)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return rpcerr.NotFound("no entity with uid %s", uid)
 		}
 		if err != nil {
-			return fmt.Errorf("store: delete: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM catalog_search WHERE entity_uid = $1`, id); err != nil {
 			return fmt.Errorf("store: delete: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM catalog_relations WHERE source_ref = $1`, ref); err != nil {
