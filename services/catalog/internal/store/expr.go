@@ -159,21 +159,16 @@ func (b *sqlb) match(m Match) (string, error) {
 		return "TRUE", nil
 	}
 	if t, ok := strings.CutPrefix(key, relationPrefix); ok && t != "" {
-		// Entities with a relation of type t: sources of stored t edges, and targets of
-		// stored edges whose inverse is t. A type and its inverse go together, so naming
-		// both lets each branch be answered from one index alone.
+		// Entities with a relation of type t: those whose own spec states it (search rows, a
+		// stream of uids like any other key), and the targets of stored edges whose inverse
+		// is t (a type and its inverse go together, so naming both makes each lookup
+		// index-only).
 		typ := canonicalRelationType(t)
-		inv, known := entity.InverseRelation(typ)
-		forward, backward := "r.type = "+b.arg(typ), "r.inverse = "+b.arg(typ)
-		if known {
-			forward += " AND r.inverse = " + b.arg(inv)
-			backward += " AND r.type = " + b.arg(inv)
-		}
-		q := "e.ref IN (SELECT r.source_ref FROM catalog_relations r WHERE " + forward
-		if t := test("r.target_ref"); t != "" {
+		q := "e.uid IN (SELECT s.entity_uid FROM catalog_search s WHERE s.key = " + b.arg(relationPrefix+strings.ToLower(typ))
+		if t := test("s.value"); t != "" {
 			q += " AND " + t
 		}
-		q += " UNION ALL SELECT r.target_ref FROM catalog_relations r WHERE " + backward
+		q += " UNION ALL SELECT x.uid FROM catalog_relations r JOIN catalog_entities x ON x.ref = r.target_ref WHERE " + b.backward(typ)
 		if t := test("r.source_ref"); t != "" {
 			q += " AND " + t
 		}
@@ -260,4 +255,13 @@ func pinnedKind(x Expr) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// backward selects the stored edges that read, reversed, as edges of type typ.
+func (b *sqlb) backward(typ string) string {
+	c := "r.inverse = " + b.arg(typ)
+	if inv, ok := entity.InverseRelation(typ); ok {
+		c += " AND r.type = " + b.arg(inv)
+	}
+	return c
 }

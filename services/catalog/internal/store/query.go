@@ -376,19 +376,19 @@ func (s *Store) Facets(ctx context.Context, keys []string, filter Expr) (map[str
 			var sql string
 			switch t, isRel := strings.CutPrefix(lk, relationPrefix); {
 			case isRel && t != "":
-				// Stored t edges count for their sources (entities, by construction), then
-				// reversed edges whose inverse is t count for their targets when those are
-				// entities and no stored edge already says the same.
-				typ := b.arg(canonicalRelationType(t))
-				forward := "SELECT r.target_ref AS value FROM catalog_relations r WHERE r.type = " + typ
+				// Stated relations are search rows; reversed edges of type t count for their
+				// targets (when those are entities under the filter and no stated relation
+				// already says the same).
+				typ := canonicalRelationType(t)
+				fk := b.arg(relationPrefix + strings.ToLower(typ))
+				stated := "SELECT s.value FROM catalog_search s WHERE s.key = " + fk + " AND s.value IS NOT NULL"
+				reversed := "SELECT r.source_ref FROM catalog_relations r JOIN catalog_entities x ON x.ref = r.target_ref WHERE " + b.backward(typ) +
+					" AND NOT EXISTS (SELECT 1 FROM catalog_search f WHERE f.key = " + fk + " AND f.value = r.source_ref AND f.entity_uid = x.uid)"
 				if filter != nil {
-					forward += " AND r.source_ref IN (SELECT e.ref FROM catalog_entities e WHERE " + where + ")"
+					stated += " AND s.entity_uid IN (SELECT e.uid FROM catalog_entities e WHERE " + where + ")"
+					reversed += " AND x.uid IN (SELECT e.uid FROM catalog_entities e WHERE " + where + ")"
 				}
-				sql = "SELECT x.value, count(*) FROM (" + forward +
-					" UNION ALL SELECT r.source_ref FROM catalog_relations r WHERE r.inverse = " + typ +
-					" AND r.target_ref IN (SELECT e.ref FROM catalog_entities e WHERE " + where + ")" +
-					" AND NOT EXISTS (SELECT 1 FROM catalog_relations f WHERE f.source_ref = r.target_ref AND f.type = " + typ + " AND f.target_ref = r.source_ref)" +
-					") x GROUP BY x.value"
+				sql = "SELECT x.value, count(*) FROM (" + stated + " UNION ALL " + reversed + ") x GROUP BY x.value"
 			case lk == "metadata.name":
 				// Names live in a column (lowercased); the body has the spelling.
 				sql = "SELECT max(e.body #>> '{metadata,name}'), count(*) FROM catalog_entities e WHERE " + where + " GROUP BY e.name"
