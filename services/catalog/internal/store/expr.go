@@ -47,6 +47,18 @@ type sqlb struct {
 	// Postgres intersects with merge joins instead of hashing tens of thousands of rows.
 	// Pages do not: the (kind, ref) index walks a kind in page order.
 	kindInSearch bool
+	// uid, when set, is the expression conditions test instead of the entity row's uid
+	// (facets test a search row's entity_uid directly). needsRow records that a condition
+	// needed the entity row anyway (a column or the ref).
+	uid      string
+	needsRow bool
+}
+
+func (b *sqlb) uidExpr() string {
+	if b.uid != "" {
+		return b.uid
+	}
+	return "e.uid"
 }
 
 func (b *sqlb) arg(v any) string {
@@ -153,6 +165,7 @@ func (b *sqlb) match(m Match) (string, error) {
 		return ""
 	}
 	if col, ok := columnKeys[key]; ok && !(key == "kind" && b.kindInSearch) {
+		b.needsRow = true
 		if t := test(col); t != "" {
 			return t, nil
 		}
@@ -164,7 +177,7 @@ func (b *sqlb) match(m Match) (string, error) {
 		// is t (a type and its inverse go together, so naming both makes each lookup
 		// index-only).
 		typ := canonicalRelationType(t)
-		q := "e.uid IN (SELECT s.entity_uid FROM catalog_search s WHERE s.key = " + b.arg(relationPrefix+strings.ToLower(typ))
+		q := b.uidExpr() + " IN (SELECT s.entity_uid FROM catalog_search s WHERE s.key = " + b.arg(relationPrefix+strings.ToLower(typ))
 		if t := test("s.value"); t != "" {
 			q += " AND " + t
 		}
@@ -174,7 +187,7 @@ func (b *sqlb) match(m Match) (string, error) {
 		}
 		return q + ")", nil
 	}
-	q := "e.uid IN (SELECT s.entity_uid FROM catalog_search s WHERE s.key = " + b.arg(key)
+	q := b.uidExpr() + " IN (SELECT s.entity_uid FROM catalog_search s WHERE s.key = " + b.arg(key)
 	if t := test("s.value"); t != "" {
 		q += " AND " + t
 	}

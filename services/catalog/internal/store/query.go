@@ -265,6 +265,9 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 
 	var positions []Position
 	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := serial(ctx, tx); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, sql, customPlan(b.args)...)
 		if err != nil {
 			return fmt.Errorf("store: list: %w", err)
@@ -349,6 +352,9 @@ func (s *Store) Count(ctx context.Context, filter Expr, fullText string) (int64,
 	}
 	var n int64
 	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := serial(ctx, tx); err != nil {
+			return err
+		}
 		return tx.QueryRow(ctx, "SELECT count(*) FROM catalog_entities e WHERE "+where, customPlan(b.args)...).Scan(&n)
 	})
 	return n, err
@@ -366,11 +372,35 @@ type FacetValue struct {
 func (s *Store) Facets(ctx context.Context, keys []string, filter Expr) (map[string][]FacetValue, error) {
 	out := make(map[string][]FacetValue, len(keys))
 	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := (&sqlb{}).cond(filter); err != nil {
+			return err
+		}
+		if err := serial(ctx, tx); err != nil {
+			return err
+		}
 		for _, key := range keys {
 			b := sqlb{kindInSearch: true}
-			where, err := b.cond(filter)
-			if err != nil {
-				return err
+			// where compiles the filter over entity rows "e", binding its values.
+			where := func() string {
+				c, _ := b.cond(filter)
+				return c
+			}
+			// onUID restricts rows carrying an entity uid to the filtered entities: directly
+			// on the uid when the filter needs nothing but search rows (then Postgres merges
+			// uid-ordered index streams), else through the entity rows.
+			onUID := func(uid string) string {
+				if filter == nil {
+					return ""
+				}
+				bound := len(b.args)
+				b.uid, b.needsRow = uid, false
+				c, _ := b.cond(filter)
+				b.uid = ""
+				if !b.needsRow {
+					return " AND " + c
+				}
+				b.args = b.args[:bound]
+				return " AND " + uid + " IN (SELECT e.uid FROM catalog_entities e WHERE " + where() + ")"
 			}
 			lk := strings.ToLower(key)
 			var sql string
@@ -381,25 +411,18 @@ func (s *Store) Facets(ctx context.Context, keys []string, filter Expr) (map[str
 				// already says the same).
 				typ := canonicalRelationType(t)
 				fk := b.arg(relationPrefix + strings.ToLower(typ))
-				stated := "SELECT s.value FROM catalog_search s WHERE s.key = " + fk + " AND s.value IS NOT NULL"
+				stated := "SELECT s.value FROM catalog_search s WHERE s.key = " + fk + " AND s.value IS NOT NULL" + onUID("s.entity_uid")
 				reversed := "SELECT r.source_ref FROM catalog_relations r JOIN catalog_entities x ON x.ref = r.target_ref WHERE " + b.backward(typ) +
-					" AND NOT EXISTS (SELECT 1 FROM catalog_search f WHERE f.key = " + fk + " AND f.value = r.source_ref AND f.entity_uid = x.uid)"
-				if filter != nil {
-					stated += " AND s.entity_uid IN (SELECT e.uid FROM catalog_entities e WHERE " + where + ")"
-					reversed += " AND x.uid IN (SELECT e.uid FROM catalog_entities e WHERE " + where + ")"
-				}
+					" AND NOT EXISTS (SELECT 1 FROM catalog_search f WHERE f.key = " + fk + " AND f.value = r.source_ref AND f.entity_uid = x.uid)" + onUID("x.uid")
 				sql = "SELECT x.value, count(*) FROM (" + stated + " UNION ALL " + reversed + ") x GROUP BY x.value"
 			case lk == "metadata.name":
 				// Names live in a column (lowercased); the body has the spelling.
-				sql = "SELECT max(e.body #>> '{metadata,name}'), count(*) FROM catalog_entities e WHERE " + where + " GROUP BY e.name"
+				sql = "SELECT max(e.body #>> '{metadata,name}'), count(*) FROM catalog_entities e WHERE " + where() + " GROUP BY e.name"
 			case lk == "metadata.namespace":
-				sql = "SELECT e.namespace, count(*) FROM catalog_entities e WHERE " + where + " GROUP BY e.namespace"
+				sql = "SELECT e.namespace, count(*) FROM catalog_entities e WHERE " + where() + " GROUP BY e.namespace"
 			default:
-				sql = "SELECT coalesce(max(s.original), s.value), count(*) FROM catalog_search s WHERE s.key = " + b.arg(lk) + " AND s.value IS NOT NULL"
-				if filter != nil {
-					sql += " AND s.entity_uid IN (SELECT e.uid FROM catalog_entities e WHERE " + where + ")"
-				}
-				sql += " GROUP BY s.value"
+				sql = "SELECT coalesce(max(s.original), s.value), count(*) FROM catalog_search s WHERE s.key = " + b.arg(lk) + " AND s.value IS NOT NULL" +
+					onUID("s.entity_uid") + " GROUP BY s.value"
 			}
 			rows, err := tx.Query(ctx, sql, customPlan(b.args)...)
 			if err != nil {
@@ -436,4 +459,14 @@ func (s *Store) Facets(ctx context.Context, keys []string, filter Expr) (map[str
 // for both, slow for one of them.
 func customPlan(args []any) []any {
 	return append([]any{pgx.QueryExecModeCacheDescribe}, args...)
+}
+
+// serial keeps the transaction's plans single-process. The tables already say so
+// (parallel_workers = 0), but Postgres may still spread the branches of a UNION over workers;
+// on a small machine serving concurrent requests, workers cost more than they save.
+func serial(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
 }

@@ -66,6 +66,9 @@ CREATE TABLE catalog_relations (
 );
 CREATE INDEX catalog_relations_source ON catalog_relations (source_ref, type, target_ref);
 CREATE INDEX catalog_relations_target ON catalog_relations (target_ref, inverse, source_ref);
+-- Facets and exists-filters over reversed edges ask for all edges of one type; a few types
+-- cover every row, so this index is small (btree deduplication) and cheap to extend.
+CREATE INDEX catalog_relations_type ON catalog_relations (type);
 
 CREATE TABLE catalog_audit (
     id          bigserial   PRIMARY KEY,
