@@ -17,7 +17,7 @@ func (s *Shards) CreateTenant(ctx context.Context, shard, schema string) error {
 	if !ValidSchema(schema) {
 		return fmt.Errorf("tenantdb: malformed schema %q", schema)
 	}
-	pool, err := s.Pool(shard)
+	pool, err := s.poolFor(ctx, shard)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func (s *Shards) DropTenant(ctx context.Context, shard, schema string) error {
 	if !ValidSchema(schema) {
 		return fmt.Errorf("tenantdb: malformed schema %q", schema)
 	}
-	pool, err := s.Pool(shard)
+	pool, err := s.poolFor(ctx, shard)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (s *Shards) DropTenant(ctx context.Context, shard, schema string) error {
 
 // SchemaExists reports whether the tenant schema exists on shard.
 func (s *Shards) SchemaExists(ctx context.Context, shard, schema string) (bool, error) {
-	pool, err := s.Pool(shard)
+	pool, err := s.poolFor(ctx, shard)
 	if err != nil {
 		return false, err
 	}
@@ -84,7 +84,7 @@ func (s *Shards) Migrate(ctx context.Context, shard, schema string, fsys fs.FS, 
 	if !ValidSchema(schema) {
 		return 0, fmt.Errorf("tenantdb: malformed schema %q", schema)
 	}
-	pool, err := s.Pool(shard)
+	pool, err := s.poolFor(ctx, shard)
 	if err != nil {
 		return 0, err
 	}

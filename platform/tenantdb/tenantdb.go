@@ -39,7 +39,16 @@ type Shards struct {
 	pools map[string]*pgxpool.Pool
 	// MaxConns caps each shard pool (0: pgx default).
 	maxConns int32
+	// resolve finds the DSN of a shard this process was not configured with.
+	resolve Resolver
 }
+
+// Resolver returns the DSN of a shard by name. Services that do not own the shard list
+// (catalog) resolve shards added at run time through it (tenancy's DirectoryService).
+type Resolver func(ctx context.Context, shard string) (dsn string, err error)
+
+// WithResolver makes unknown shards resolvable at run time.
+func WithResolver(r Resolver) Option { return func(s *Shards) { s.resolve = r } }
 
 // Option tunes Open.
 type Option func(*Shards)
@@ -113,6 +122,22 @@ func (s *Shards) Pool(shard string) (*pgxpool.Pool, error) {
 	return p, nil
 }
 
+// poolFor is Pool, resolving and adding a shard this process does not know yet.
+func (s *Shards) poolFor(ctx context.Context, shard string) (*pgxpool.Pool, error) {
+	p, err := s.Pool(shard)
+	if err == nil || s.resolve == nil || !errors.Is(err, ErrUnknownShard) {
+		return p, err
+	}
+	dsn, rerr := s.resolve(ctx, shard)
+	if rerr != nil {
+		return nil, fmt.Errorf("tenantdb: resolve shard %q: %w", shard, rerr)
+	}
+	if err := s.Add(ctx, shard, dsn); err != nil {
+		return nil, err
+	}
+	return s.Pool(shard)
+}
+
 // Close closes every pool.
 func (s *Shards) Close() {
 	s.mu.Lock()
@@ -144,7 +169,7 @@ func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx conte
 	if !ValidSchema(id.Schema) {
 		return fmt.Errorf("tenantdb: malformed schema %q in identity", id.Schema)
 	}
-	pool, err := s.Pool(id.Shard)
+	pool, err := s.poolFor(ctx, id.Shard)
 	if err != nil {
 		return err
 	}

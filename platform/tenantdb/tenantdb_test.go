@@ -152,3 +152,32 @@ func TestDropTenant(t *testing.T) {
 		t.Fatalf("schema exists = %v, %v after drop", ok, err)
 	}
 }
+
+func TestResolverAddsUnknownShard(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.New(t)
+	asked := 0
+	shards, err := tenantdb.Open(ctx, nil, tenantdb.WithResolver(func(_ context.Context, name string) (string, error) {
+		asked++
+		if name != "late" {
+			return "", errors.New("no such shard")
+		}
+		return dsn, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(shards.Close)
+	schema := tenantdb.SchemaFor("late" + randomSuffix(t))
+	for i := 0; i < 2; i++ {
+		if err := shards.CreateTenant(ctx, "late", schema); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if asked != 1 {
+		t.Fatalf("resolver asked %d times, want 1 (then cached)", asked)
+	}
+	if err := shards.CreateTenant(ctx, "missing", schema); err == nil {
+		t.Fatal("unresolvable shard accepted")
+	}
+}

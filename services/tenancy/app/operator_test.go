@@ -472,6 +472,18 @@ func TestDirectory(t *testing.T) {
 		t.Fatalf("sign-up token does not verify with the published keys: %v", err)
 	}
 
+	shard, err := dir.ResolveShard(ctx, connect.NewRequest(&tenancyv1.ResolveShardRequest{Name: o.tenant.GetShard()}))
+	if err != nil || shard.Msg.GetDsn() == "" || shard.Msg.GetName() != o.tenant.GetShard() {
+		t.Fatalf("resolve shard = %v, %v", shard, err)
+	}
+	_, err = dir.ResolveShard(ctx, connect.NewRequest(&tenancyv1.ResolveShardRequest{Name: "nosuch"}))
+	wantCode(t, err, connect.CodeNotFound)
+	_, err = dir.ResolveShard(ctx, connect.NewRequest(&tenancyv1.ResolveShardRequest{}))
+	wantCode(t, err, connect.CodeInvalidArgument)
+	// Shard DSNs carry passwords: users never get them, whatever the gateway does.
+	_, err = o.as(s).Directory.ResolveShard(ctx, connect.NewRequest(&tenancyv1.ResolveShardRequest{Name: o.tenant.GetShard()}))
+	wantCode(t, err, connect.CodePermissionDenied)
+
 	secret, err := s.app.CreateOperatorToken(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)

@@ -72,3 +72,16 @@ func (s *DirectoryService) GetSigningKeys(ctx context.Context, _ *connect.Reques
 	}
 	return connect.NewResponse(&tenancyv1.GetSigningKeysResponse{JwksJson: string(jwks)}), nil
 }
+
+// ResolveShard gives tenant-plane services the connection string of a shard added at run time.
+func (s *DirectoryService) ResolveShard(ctx context.Context, req *connect.Request[tenancyv1.ResolveShardRequest]) (*connect.Response[tenancyv1.ResolveShardResponse], error) {
+	name := req.Msg.GetName()
+	if name == "" {
+		return nil, rpcerr.InvalidField("name", "required")
+	}
+	sh, err := s.Store.GetShard(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&tenancyv1.ResolveShardResponse{Name: sh.Name, Dsn: sh.DSN}), nil
+}

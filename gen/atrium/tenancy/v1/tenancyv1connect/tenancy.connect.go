@@ -121,6 +121,9 @@ const (
 	// DirectoryServiceGetSigningKeysProcedure is the fully-qualified name of the DirectoryService's
 	// GetSigningKeys RPC.
 	DirectoryServiceGetSigningKeysProcedure = "/atrium.tenancy.v1.DirectoryService/GetSigningKeys"
+	// DirectoryServiceResolveShardProcedure is the fully-qualified name of the DirectoryService's
+	// ResolveShard RPC.
+	DirectoryServiceResolveShardProcedure = "/atrium.tenancy.v1.DirectoryService/ResolveShard"
 )
 
 // TenantServiceClient is a client for the atrium.tenancy.v1.TenantService service.
@@ -1034,6 +1037,9 @@ type DirectoryServiceClient interface {
 	// IntrospectToken resolves an opaque API or operator token.
 	IntrospectToken(context.Context, *connect.Request[v1.IntrospectTokenRequest]) (*connect.Response[v1.IntrospectTokenResponse], error)
 	GetSigningKeys(context.Context, *connect.Request[v1.GetSigningKeysRequest]) (*connect.Response[v1.GetSigningKeysResponse], error)
+	// ResolveShard returns a shard's connection string, so tenant-plane services reach shards
+	// added at run time (tenantctl shards add) without a restart.
+	ResolveShard(context.Context, *connect.Request[v1.ResolveShardRequest]) (*connect.Response[v1.ResolveShardResponse], error)
 }
 
 // NewDirectoryServiceClient constructs a client for the atrium.tenancy.v1.DirectoryService service.
@@ -1067,6 +1073,13 @@ func NewDirectoryServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		resolveShard: connect.NewClient[v1.ResolveShardRequest, v1.ResolveShardResponse](
+			httpClient,
+			baseURL+DirectoryServiceResolveShardProcedure,
+			connect.WithSchema(directoryServiceMethods.ByName("ResolveShard")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -1075,6 +1088,7 @@ type directoryServiceClient struct {
 	resolveTenant   *connect.Client[v1.ResolveTenantRequest, v1.ResolveTenantResponse]
 	introspectToken *connect.Client[v1.IntrospectTokenRequest, v1.IntrospectTokenResponse]
 	getSigningKeys  *connect.Client[v1.GetSigningKeysRequest, v1.GetSigningKeysResponse]
+	resolveShard    *connect.Client[v1.ResolveShardRequest, v1.ResolveShardResponse]
 }
 
 // ResolveTenant calls atrium.tenancy.v1.DirectoryService.ResolveTenant.
@@ -1092,12 +1106,20 @@ func (c *directoryServiceClient) GetSigningKeys(ctx context.Context, req *connec
 	return c.getSigningKeys.CallUnary(ctx, req)
 }
 
+// ResolveShard calls atrium.tenancy.v1.DirectoryService.ResolveShard.
+func (c *directoryServiceClient) ResolveShard(ctx context.Context, req *connect.Request[v1.ResolveShardRequest]) (*connect.Response[v1.ResolveShardResponse], error) {
+	return c.resolveShard.CallUnary(ctx, req)
+}
+
 // DirectoryServiceHandler is an implementation of the atrium.tenancy.v1.DirectoryService service.
 type DirectoryServiceHandler interface {
 	ResolveTenant(context.Context, *connect.Request[v1.ResolveTenantRequest]) (*connect.Response[v1.ResolveTenantResponse], error)
 	// IntrospectToken resolves an opaque API or operator token.
 	IntrospectToken(context.Context, *connect.Request[v1.IntrospectTokenRequest]) (*connect.Response[v1.IntrospectTokenResponse], error)
 	GetSigningKeys(context.Context, *connect.Request[v1.GetSigningKeysRequest]) (*connect.Response[v1.GetSigningKeysResponse], error)
+	// ResolveShard returns a shard's connection string, so tenant-plane services reach shards
+	// added at run time (tenantctl shards add) without a restart.
+	ResolveShard(context.Context, *connect.Request[v1.ResolveShardRequest]) (*connect.Response[v1.ResolveShardResponse], error)
 }
 
 // NewDirectoryServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -1127,6 +1149,13 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	directoryServiceResolveShardHandler := connect.NewUnaryHandler(
+		DirectoryServiceResolveShardProcedure,
+		svc.ResolveShard,
+		connect.WithSchema(directoryServiceMethods.ByName("ResolveShard")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/atrium.tenancy.v1.DirectoryService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case DirectoryServiceResolveTenantProcedure:
@@ -1135,6 +1164,8 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 			directoryServiceIntrospectTokenHandler.ServeHTTP(w, r)
 		case DirectoryServiceGetSigningKeysProcedure:
 			directoryServiceGetSigningKeysHandler.ServeHTTP(w, r)
+		case DirectoryServiceResolveShardProcedure:
+			directoryServiceResolveShardHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1154,4 +1185,8 @@ func (UnimplementedDirectoryServiceHandler) IntrospectToken(context.Context, *co
 
 func (UnimplementedDirectoryServiceHandler) GetSigningKeys(context.Context, *connect.Request[v1.GetSigningKeysRequest]) (*connect.Response[v1.GetSigningKeysResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.DirectoryService.GetSigningKeys is not implemented"))
+}
+
+func (UnimplementedDirectoryServiceHandler) ResolveShard(context.Context, *connect.Request[v1.ResolveShardRequest]) (*connect.Response[v1.ResolveShardResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.DirectoryService.ResolveShard is not implemented"))
 }
