@@ -151,6 +151,12 @@ spec: {type: service, lifecycle: production, owner: team-a, system: payments}
 			v = *p.Value
 		}
 		pairs[p.Key] = v
+		if p.Key == "metadata.tags" && !p.Item {
+			t.Fatal("a tag is an array item")
+		}
+		if p.Key == "metadata.tags.java" {
+			t.Fatal("array items get no <key>.<item> row")
+		}
 		if p.Key == "kind" && p.Original != "Component" {
 			t.Fatalf("kind original = %q", p.Original)
 		}
@@ -159,7 +165,7 @@ spec: {type: service, lifecycle: production, owner: team-a, system: payments}
 		}
 	}
 	for k, v := range map[string]string{"kind": "component",
-		"metadata.tags": "java", "metadata.tags.java": "true", "spec.owner": "team-a", "metadata.annotations.backstage.io/techdocs-ref": "dir:."} {
+		"metadata.tags": "java", "spec.owner": "team-a", "relations.ownedby": "group:default/team-a", "metadata.annotations.backstage.io/techdocs-ref": "dir:."} {
 		if pairs[k] != v {
 			t.Errorf("search %s = %q, want %q (all: %v)", k, pairs[k], v, pairs)
 		}

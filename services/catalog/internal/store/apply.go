@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"atrium.dev/platform/authn"
@@ -11,6 +13,7 @@ import (
 	"atrium.dev/services/catalog/internal/entity"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Draft is one validated entity ready to store: everything derived from it is computed by the
@@ -35,6 +38,8 @@ type Pair struct {
 	Key      string
 	Value    *string
 	Original string
+	// Item marks a string item of an array (see SearchPairs).
+	Item bool
 }
 
 // Edge is a relation edge between two canonical refs. Drafts carry only the entity's own
@@ -233,29 +238,65 @@ ON CONFLICT (ref) DO UPDATE SET
 	if err != nil {
 		return fmt.Errorf("store: write entities: %w", err)
 	}
-	var searchRows, edgeRows [][]any
+	type searchRow struct {
+		uid      pgtype.UUID
+		key      string
+		value    *string
+		original string
+		item     bool
+	}
+	var search []searchRow
+	var edgeRows [][]any
 	for _, i := range changed {
 		uid, err := uuid.Parse(results[i].UID)
 		if err != nil {
 			return fmt.Errorf("store: uid %q: %w", results[i].UID, err)
 		}
 		for _, p := range drafts[i].Search {
-			var orig any
-			if p.Original != "" {
-				orig = p.Original
-			}
-			var val any
-			if p.Value != nil {
-				val = *p.Value
-			}
-			searchRows = append(searchRows, []any{uid, p.Key, val, orig})
+			search = append(search, searchRow{pgtype.UUID{Bytes: uid, Valid: true}, p.Key, p.Value, p.Original, p.Item})
 		}
 		for _, e := range drafts[i].Edges {
 			inv, _ := entity.InverseRelation(e.Type)
 			edgeRows = append(edgeRows, []any{e.Source, e.Type, e.Target, inv})
 		}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"catalog_search"}, []string{"entity_uid", "key", "value", "original"}, pgx.CopyFromRows(searchRows)); err != nil {
+	// In index order: consecutive inserts then land on the same or neighbouring leaf pages of
+	// the (key, value, uid) index instead of all over it.
+	sort.Slice(search, func(i, j int) bool {
+		a, b := search[i], search[j]
+		if a.key != b.key {
+			return a.key < b.key
+		}
+		if (a.value == nil) != (b.value == nil) {
+			return a.value != nil
+		}
+		if a.value != nil && *a.value != *b.value {
+			return *a.value < *b.value
+		}
+		return bytes.Compare(a.uid.Bytes[:], b.uid.Bytes[:]) < 0
+	})
+	searchRows := make([][]any, len(search))
+	for i, r := range search {
+		var val, orig any
+		if r.value != nil {
+			val = *r.value
+		}
+		if r.original != "" {
+			orig = r.original
+		}
+		searchRows[i] = []any{r.uid, r.key, val, orig, r.item}
+	}
+	sort.Slice(edgeRows, func(i, j int) bool {
+		a, b := edgeRows[i], edgeRows[j]
+		if a[0].(string) != b[0].(string) {
+			return a[0].(string) < b[0].(string)
+		}
+		if a[1].(string) != b[1].(string) {
+			return a[1].(string) < b[1].(string)
+		}
+		return a[2].(string) < b[2].(string)
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"catalog_search"}, []string{"entity_uid", "key", "value", "original", "item"}, pgx.CopyFromRows(searchRows)); err != nil {
 		return fmt.Errorf("store: copy search rows: %w", err)
 	}
 	if len(edgeRows) > 0 {
@@ -269,7 +310,8 @@ ON CONFLICT (ref) DO UPDATE SET
 	audit := make([][]any, 0, n)
 	for _, i := range changed {
 		r := results[i]
-		uid, _ := uuid.Parse(r.UID)
+		id, _ := uuid.Parse(r.UID)
+		uid := pgtype.UUID{Bytes: id, Valid: true}
 		var before any
 		action := "create"
 		if r.Action == Updated {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -190,6 +191,19 @@ func (b *sqlb) match(m Match) (string, error) {
 	q := b.uidExpr() + " IN (SELECT s.entity_uid FROM catalog_search s WHERE s.key = " + b.arg(key)
 	if t := test("s.value"); t != "" {
 		q += " AND " + t
+	}
+	// "<array key>.<item>" (with no value, or true) holds for an array holding the item:
+	// try every split of the key at a dot.
+	if prefix == "" && (len(values) == 0 || slices.Contains(values, "true")) {
+		for dot := strings.IndexByte(key, '.'); dot > 0 && dot < len(key)-1; {
+			q += " UNION ALL SELECT s.entity_uid FROM catalog_search s WHERE s.key = " + b.arg(key[:dot]) +
+				" AND s.value = " + b.arg(key[dot+1:]) + " AND s.item"
+			next := strings.IndexByte(key[dot+1:], '.')
+			if next < 0 {
+				break
+			}
+			dot += next + 1
+		}
 	}
 	return q + ")", nil
 }

@@ -19,16 +19,46 @@ var notSearched = map[string]bool{"metadata.uid": true, "metadata.name": true, "
 // edges, are answered from catalog_relations: storing them here would mean rewriting other
 // entities' rows.)
 //
+// Flatten also gives each string item of an array a pair "<key>.<item>" = "true" (so that
+// metadata.tags.java matches). Those keys are as many as the distinct items in the catalog
+// (every API name under spec.consumesapis.*), each a costly insert at a random place of both
+// indexes. They are not stored: the item's own pair is marked Item instead, and a filter on a
+// key ending in ".<item>" also looks for that (the compiler splits the key at its dots).
+//
 // Rows are derived data: replacing an entity deletes the rows its stored body flattens to, so
 // a change to this function must come with a migration that rebuilds catalog_search.
 func SearchPairs(e entity.Entity) []Pair {
 	flat := filter.Flatten(map[string]any(e))
-	out := make([]Pair, 0, len(flat)+4)
-	for _, p := range flat {
-		if notSearched[p.Key] {
+	values := make(map[[2]string]int, len(flat))
+	for i, p := range flat {
+		if !p.Null {
+			values[[2]string{p.Key, p.Value}] = i
+		}
+	}
+	items := map[int]bool{}
+	synthetic := map[int]bool{}
+	for i, p := range flat {
+		if p.Null || p.Value != "true" {
 			continue
 		}
-		sp := Pair{Key: p.Key}
+		for dot := strings.IndexByte(p.Key, '.'); dot > 0 && dot < len(p.Key)-1; {
+			if j, ok := values[[2]string{p.Key[:dot], p.Key[dot+1:]}]; ok && j != i {
+				synthetic[i], items[j] = true, true
+				break
+			}
+			next := strings.IndexByte(p.Key[dot+1:], '.')
+			if next < 0 {
+				break
+			}
+			dot += next + 1
+		}
+	}
+	out := make([]Pair, 0, len(flat)+4)
+	for i, p := range flat {
+		if notSearched[p.Key] || synthetic[i] {
+			continue
+		}
+		sp := Pair{Key: p.Key, Item: items[i]}
 		if !p.Null {
 			v := p.Value
 			sp.Value = &v

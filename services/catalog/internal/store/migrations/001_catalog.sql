@@ -43,15 +43,18 @@ CREATE TABLE catalog_search (
     -- NULL for a key that exists without a usable value (objects, long values).
     value      text COLLATE "C",
     -- The value as written, only when it differs from value (facets show it).
-    original   text
+    original   text,
+    -- A string item of an array: a filter on "<key>.<value>" matches it (see the store's
+    -- SearchPairs).
+    item       boolean NOT NULL DEFAULT false
 );
 -- Filters: the entities with key = value, in uid order (counts intersect these streams).
-CREATE INDEX catalog_search_key_value ON catalog_search (key, value, entity_uid);
+CREATE INDEX catalog_search_key_value ON catalog_search (key, value, entity_uid) INCLUDE (item);
 -- Facets and probes: one key's rows in uid order with their values, so a facet under a filter
 -- is a merge join; per-entity lookups (ordering by a field, deleting an entity's rows) are
 -- (key, uid) probes. With time-ordered uids both indexes take inserts near the end of each
 -- key's range.
-CREATE INDEX catalog_search_key_entity ON catalog_search (key, entity_uid) INCLUDE (value, original);
+CREATE INDEX catalog_search_key_entity ON catalog_search (key, entity_uid) INCLUDE (value, original, item);
 
 -- The edges an entity's spec states, from the entity (a component's "ownedBy" its owner), each
 -- with the name of the opposite direction ("ownerOf"). Backstage shows relations both ways;
