@@ -5,8 +5,11 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -496,5 +499,53 @@ func TestHealth(t *testing.T) {
 	_, err := app.New(context.Background(), app.Config{})
 	if err == nil || !errors.Is(err, err) {
 		t.Fatal("empty config accepted")
+	}
+}
+
+// TestExampleCatalog imports examples/catalog as devstack does for the demo tenant.
+func TestExampleCatalog(t *testing.T) {
+	s := newServer(t)
+	tn := s.env.Tenant(t, "demo")
+	c := s.catalog(&tn.Identity)
+	root := filepath.Join("..", "..", "..", "examples", "catalog")
+	files := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		files[filepath.ToSlash(rel)] = string(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.ImportBundle(context.Background(), connect.NewRequest(&catalogv1.ImportBundleRequest{Files: files}))
+	if err != nil {
+		t.Fatalf("%v %v", err, rpcerr.FieldViolations(err))
+	}
+	if n := len(res.Msg.GetResults()); n != 55 {
+		t.Fatalf("imported %d entities, want 55", n)
+	}
+	if sk := res.Msg.GetSkipped(); len(sk) != 1 || !strings.HasPrefix(sk[0].GetTarget(), "https://github.com/") {
+		t.Fatalf("skipped = %v", sk)
+	}
+	rel, err := c.GetEntityRelations(context.Background(), connect.NewRequest(&catalogv1.GetEntityRelationsRequest{
+		Ref: "api:shipments-api", Direction: catalogv1.RelationDirection_RELATION_DIRECTION_BOTH}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var edges []string
+	for _, e := range rel.Msg.GetEdges() {
+		edges = append(edges, e.GetType()+" "+e.GetTargetRef())
+	}
+	for _, want := range []string{"apiProvidedBy component:default/booking-service", "apiConsumedBy component:default/tracking-web", "consumesApi api:default/shipments-api"} {
+		if !slices.Contains(edges, want) {
+			t.Errorf("shipments-api edges %v lack %q", edges, want)
+		}
 	}
 }
