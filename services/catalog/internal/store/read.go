@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -41,13 +40,14 @@ func readEntity(row pgx.Row) (entity.Entity, string, error) {
 	return e, ref, nil
 }
 
-// decodeBody decodes a stored body. The store wrote it from a validated entity, so plain
-// encoding/json (numbers as float64, as entities hold them) is enough; entity.FromJSON's
-// checks and copy would double the cost of every read.
+// decodeBody decodes a stored body. The store wrote it from a validated entity, so a plain
+// decode (numbers as float64, as entities hold them) is enough; entity.FromJSON's checks and
+// copy would double the cost of every read.
 func decodeBody(ref string, body []byte) (entity.Entity, error) {
-	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("store: stored entity %s: %w", ref, err)
+	v, err := decodeJSON(body)
+	m, ok := v.(map[string]any)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("store: stored entity %s is not a JSON object", ref)
 	}
 	return entity.Entity(m), nil
 }
