@@ -1,6 +1,6 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { isSafeUrl, nameOf, relationsByType, safeLinks, stringAt, stringsAt, valueAt } from "./entity";
+import { isSafeUrl, nameOf, relationsByType, safeLinks, stringAt, stringsAt, titleOf, valueAt } from "./entity";
 
 const entity: JsonObject = {
   apiVersion: "backstage.io/v1alpha1",
@@ -60,5 +60,18 @@ describe("reading entities", () => {
     expect(isSafeUrl("JavaScript:alert(1)")).toBe(false);
     expect(isSafeUrl("data:text/html,x")).toBe(false);
     expect(isSafeUrl("http://x")).toBe(true);
+  });
+});
+
+describe("titleOf", () => {
+  it.each([
+    [{ metadata: { name: "payments", title: "Payments" } }, "Payments"],
+    [{ kind: "User", metadata: { name: "ada" }, spec: { profile: { displayName: "Ada Lovelace" } } }, "Ada Lovelace"],
+    [{ metadata: { name: "ada", title: "  " }, spec: { profile: { displayName: "Ada" } } }, "Ada"],
+    [{ metadata: { name: "ada" }, spec: { profile: { displayName: 7 } } }, "ada"],
+    [{ metadata: { name: "ada" }, spec: { profile: "x" } }, "ada"],
+    [{}, ""],
+  ])("%j -> %j", (e, want) => {
+    expect(titleOf(e as JsonObject)).toBe(want);
   });
 });

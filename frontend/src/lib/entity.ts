@@ -28,6 +28,16 @@ export function objectAt(entity: JsonObject | undefined, path: string): JsonObje
   return v !== null && typeof v === "object" && !Array.isArray(v) ? v : {};
 }
 
+// titleOf is what people call the entity: its title, else a user's or group's display name
+// (Backstage keeps those in spec.profile), else its name.
+export function titleOf(entity: JsonObject | undefined): string {
+  return (
+    stringAt(entity, "metadata.title").trim() ||
+    stringAt(entity, "spec.profile.displayName").trim() ||
+    stringAt(entity, "metadata.name")
+  );
+}
+
 export function nameOf(entity: JsonObject | undefined): EntityName | null {
   const kind = stringAt(entity, "kind");
   const name = stringAt(entity, "metadata.name");

@@ -5,7 +5,7 @@ import { ErrorBanner, Loading } from "../components/ui";
 import { SortOrder, type Facet } from "../gen/atrium/catalog/v1/catalog_pb";
 import { navigate, useLoad } from "../hooks";
 import { entityHref, parseRef } from "../lib/entityRef";
-import { nameOf, stringAt, stringsAt } from "../lib/entity";
+import { nameOf, stringAt, stringsAt, titleOf } from "../lib/entity";
 import {
   buildFilters,
   facetFields,
@@ -33,6 +33,7 @@ const listFields = [
   "spec.type",
   "spec.lifecycle",
   "spec.owner",
+  "spec.profile.displayName",
 ];
 
 const facetLabels: Record<FacetField, string> = {
@@ -56,9 +57,11 @@ export function CatalogPage({ search }: { search: URLSearchParams }) {
       </aside>
       <section>
         <h1>Catalog</h1>
-        <SearchForm key={key} q={q} />
-        {/* A new query starts again at the first page. */}
-        <EntityList key={key} q={q} />
+        {/* A new query resets the form and starts the list again at the first page. Sibling
+            keys must differ: React cannot tell apart two children with one key and leaves the
+            old one behind when the key changes. */}
+        <SearchForm key={`form${key}`} q={q} />
+        <EntityList key={`list${key}`} q={q} />
       </section>
     </div>
   );
@@ -154,7 +157,7 @@ function EntityList({ q }: { q: CatalogQuery }) {
 
 function EntityRow({ entity }: { entity: JsonObject }) {
   const n = nameOf(entity);
-  const title = stringAt(entity, "metadata.title") || n?.name || "?";
+  const title = titleOf(entity) || "?";
   const owner = stringAt(entity, "spec.owner");
   const ownerRef = owner ? parseRef(owner, { kind: "group", namespace: n?.namespace }) : null;
   return (

@@ -4,7 +4,7 @@ import { catalogClient, isAdminRole } from "../api";
 import { ErrorBanner, Loading } from "../components/ui";
 import { navigate, useLoad, useSession } from "../hooks";
 import { entityHref, formatRef, parseRef, refHref } from "../lib/entityRef";
-import { objectAt, relationsByType, safeLinks, stringAt, stringsAt } from "../lib/entity";
+import { objectAt, relationsByType, safeLinks, stringAt, stringsAt, titleOf } from "../lib/entity";
 
 // Spec fields that hold entity references, with the kind Backstage assumes for each.
 const refFields: [string, string][] = [
@@ -34,7 +34,7 @@ export function EntityPage(props: { kind: string; namespace: string; entity: str
 function EntityView({ entity }: { entity: JsonObject }) {
   const s = useSession();
   const namespace = stringAt(entity, "metadata.namespace") || "default";
-  const title = stringAt(entity, "metadata.title") || stringAt(entity, "metadata.name");
+  const title = titleOf(entity);
   const spec = objectAt(entity, "spec");
   const links = safeLinks(entity);
   const tags = stringsAt(entity, "metadata.tags");
@@ -175,6 +175,8 @@ function JsonTree({ value }: { value: JsonValue }) {
       </dl>
     );
   }
+  // Multi-line text (an API's definition, a template's script) keeps its lines and indents.
+  if (typeof value === "string" && value.includes("\n")) return <pre className="text">{value}</pre>;
   return <span>{String(value)}</span>;
 }
 
