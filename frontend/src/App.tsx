@@ -75,7 +75,7 @@ function NavLink(props: { href: string; active: boolean; children: string }) {
 function Page({ route }: { route: Route }) {
   switch (route.name) {
     case "login":
-      return <LoginPage />;
+      return <LoginPage email={route.email} created={route.created} />;
     case "signup":
       return <SignUpPage />;
     case "home":

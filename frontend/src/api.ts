@@ -1,10 +1,16 @@
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { Role } from "./gen/atrium/tenancy/v1/tenancy_pb";
 import { newClients } from "./lib/clients";
+import { tenantFromHost } from "./lib/names";
 import { SessionStore } from "./lib/session";
 
 // The gateway serves this app and the API on one origin, so calls go to the page's origin.
 export const session = new SessionStore(window.sessionStorage);
+
+// On an org's own host (acme.localhost) the host decides the org; the gateway refuses a
+// tenant header naming another.
+export const hostTenant = tenantFromHost(window.location.hostname);
+if (hostTenant) session.pinTenant(hostTenant);
 
 const clients = newClients(window.location.origin, session);
 export const tenantClient = clients.tenant;

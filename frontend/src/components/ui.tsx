@@ -1,13 +1,22 @@
 import type { ReactNode } from "react";
 import { errorMessage, fieldViolations, type FieldViolation } from "../lib/violations";
 
-// ErrorBanner shows a failed call: its message and any violations no field claimed.
-export function ErrorBanner({ error, hideViolations }: { error: unknown; hideViolations?: boolean }) {
+// ErrorBanner shows a failed call: its message (or the one given) and any violations no
+// field claimed.
+export function ErrorBanner({
+  error,
+  hideViolations,
+  message,
+}: {
+  error: unknown;
+  hideViolations?: boolean;
+  message?: string;
+}) {
   if (!error) return null;
   const violations = hideViolations ? [] : fieldViolations(error);
   return (
     <div className="error" role="alert">
-      {errorMessage(error)}
+      {message ?? errorMessage(error)}
       <ViolationList violations={violations} />
     </div>
   );

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { describe, expect, it, vi } from "vitest";
 import { CatalogService, ListEntitiesRequestSchema } from "../gen/atrium/catalog/v1/catalog_pb";
-import { AuthService, LoginRequestSchema, TenantService } from "../gen/atrium/tenancy/v1/tenancy_pb";
+import { AuthService, LoginRequestSchema, SignUpRequestSchema, TenantService } from "../gen/atrium/tenancy/v1/tenancy_pb";
 import { authInterceptor, isPublic } from "./auth";
 import { memoryStorage, SessionStore, TokenRefresher, type Tokens } from "./session";
 
@@ -73,6 +73,12 @@ describe("authInterceptor", () => {
     const { seen, call } = setup();
     await call(listEntities());
     expect(seen).toEqual([{ auth: "Bearer a1", tenant: "acme" }]);
+  });
+
+  it("sends no tenant with sign-up, which belongs to no tenant yet", async () => {
+    const { seen, call } = setup();
+    await call(request(TenantService.method.signUp, create(SignUpRequestSchema, { slug: "newco" })));
+    expect(seen).toEqual([{ auth: null, tenant: null }]);
   });
 
   it("sends no token to public methods, and keeps an explicit tenant header", async () => {

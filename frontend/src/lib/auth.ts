@@ -1,6 +1,7 @@
 import { getOption, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { access, AccessLevel } from "../gen/atrium/options/v1/access_pb";
+import { TenantService } from "../gen/atrium/tenancy/v1/tenancy_pb";
 import type { SessionStore, TokenRefresher } from "./session";
 
 export const tenantHeader = "Atrium-Tenant";
@@ -14,6 +15,10 @@ export function isPublic(method: DescMethod): boolean {
   return getOption(method, access).level === AccessLevel.PUBLIC;
 }
 
+// Methods that belong to no tenant. Sign-up creates one: a tenant header left over from the
+// last session would make the gateway look that org up, and fail the sign-up if it is gone.
+const tenantless: ReadonlySet<DescMethod> = new Set([TenantService.method.signUp]);
+
 // authInterceptor sends the tenant slug and the access token with every call. When a call
 // comes back Unauthenticated it refreshes the token once and retries the call once.
 export function authInterceptor(
@@ -23,7 +28,7 @@ export function authInterceptor(
 ): Interceptor {
   return (next) => async (req) => {
     const tenant = store.tenant();
-    if (tenant && !req.header.has(tenantHeader)) req.header.set(tenantHeader, tenant);
+    if (tenant && !req.header.has(tenantHeader) && !tenantless.has(req.method)) req.header.set(tenantHeader, tenant);
     if (isPublic(req.method)) return next(req);
 
     let token = store.get()?.accessToken;

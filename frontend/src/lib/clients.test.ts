@@ -18,6 +18,9 @@ function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
 }
 
+// The access token a refresh hands out: a JWT whose role claim says the user is now admin.
+const a2 = `e30.${btoa(JSON.stringify({ rol: "admin" })).replace(/=+$/, "")}.c2ln`;
+
 function gateway() {
   const seen: Seen[] = [];
   let validRefresh = "r1";
@@ -34,8 +37,8 @@ function gateway() {
         const rt = (body as { refreshToken?: string }).refreshToken;
         if (rt !== validRefresh) return json(401, { code: "unauthenticated", message: "refresh token reused" });
         validRefresh = "r2";
-        validAccess = "a2";
-        return json(200, { accessToken: "a2", refreshToken: "r2", accessTokenExpireTime: "2030-01-01T00:00:00Z" });
+        validAccess = a2;
+        return json(200, { accessToken: a2, refreshToken: "r2", accessTokenExpireTime: "2030-01-01T00:00:00Z" });
       }
       case "/atrium.tenancy.v1.TenantService/GetTenant":
         if (headers.get("Authorization") !== `Bearer ${validAccess}`) {
@@ -88,7 +91,7 @@ describe("clients over the Connect protocol", () => {
     ]);
   });
 
-  it("refresh an expired token once, replay the call, and store the rotated tokens", async () => {
+  it("refresh an expired token once, replay the call, and store the rotated tokens and role", async () => {
     const gw = gateway();
     const store = signedIn();
     const c = newClients("http://portal.test", store, gw.fetchImpl);
@@ -100,7 +103,12 @@ describe("clients over the Connect protocol", () => {
     expect(refreshes).toEqual([
       { path: "/atrium.tenancy.v1.AuthService/Refresh", auth: null, tenant: "acme", body: { refreshToken: "r1" } },
     ]);
-    expect(store.get()).toMatchObject({ accessToken: "a2", refreshToken: "r2", accessExpiresAt: Date.UTC(2030, 0, 1) });
+    expect(store.get()).toMatchObject({
+      accessToken: a2,
+      refreshToken: "r2",
+      accessExpiresAt: Date.UTC(2030, 0, 1),
+      role: "admin",
+    });
   });
 
   it("end the session when the refresh token is refused", async () => {

@@ -4,7 +4,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { CatalogService } from "../gen/atrium/catalog/v1/catalog_pb";
 import { AuthService, MemberService, TenantService } from "../gen/atrium/tenancy/v1/tenancy_pb";
 import { authInterceptor } from "./auth";
-import { TokenRefresher, type SessionStore } from "./session";
+import { roleFromAccessToken, TokenRefresher, type SessionStore } from "./session";
 
 export type Clients = ReturnType<typeof newClients>;
 
@@ -19,6 +19,7 @@ export function newClients(baseUrl: string, store: SessionStore, fetchImpl?: typ
       accessToken: r.accessToken,
       refreshToken: r.refreshToken,
       accessExpiresAt: r.accessTokenExpireTime ? timestampMs(r.accessTokenExpireTime) : undefined,
+      role: roleFromAccessToken(r.accessToken),
     };
   });
   const transport = createConnectTransport({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { suggestSlug, tenantFromHost } from "./names";
+import { needsOtherHost, portalOrigin, sharedOrigin, suggestSlug, tenantFromHost } from "./names";
 
 describe("suggestSlug", () => {
   it.each([
@@ -26,5 +26,46 @@ describe("tenantFromHost", () => {
     ["acme.example.com", ""],
   ])("%j -> %j", (host, want) => {
     expect(tenantFromHost(host)).toBe(want);
+  });
+});
+
+const at = (hostname: string, port = "8080", protocol = "http:") => ({ protocol, hostname, port });
+
+describe("portalOrigin", () => {
+  it.each([
+    ["acme", at("localhost"), "http://acme.localhost:8080"],
+    ["acme", at("demo.localhost"), "http://acme.localhost:8080"],
+    ["acme", at("demo.localhost", ""), "http://acme.localhost"],
+    ["acme", at("demo.localhost", "443", "https:"), "https://acme.localhost:443"],
+    // Not the <slug>.localhost scheme: the tenant travels in a header, any origin serves it.
+    ["acme", at("portal.example.com"), ""],
+    ["acme", at("127.0.0.1"), ""],
+    // Not a host label: no origin to offer.
+    ["Bad_Slug!", at("localhost"), ""],
+    ["", at("localhost"), ""],
+  ])("%j at %j -> %j", (slug, loc, want) => {
+    expect(portalOrigin(slug, loc)).toBe(want);
+  });
+});
+
+describe("sharedOrigin", () => {
+  it.each([
+    [at("demo.localhost"), "http://localhost:8080"],
+    [at("demo.localhost", ""), "http://localhost"],
+    [at("localhost"), ""],
+    [at("portal.example.com"), ""],
+  ])("%j -> %j", (loc, want) => {
+    expect(sharedOrigin(loc)).toBe(want);
+  });
+});
+
+describe("needsOtherHost", () => {
+  it.each([
+    ["demo", at("demo.localhost"), false],
+    ["acme", at("demo.localhost"), true],
+    ["acme", at("localhost"), false],
+    ["acme", at("127.0.0.1"), false],
+  ])("%j at %j -> %j", (slug, loc, want) => {
+    expect(needsOtherHost(slug, loc)).toBe(want);
   });
 });

@@ -19,3 +19,40 @@ export function tenantFromHost(hostname: string): string {
   const m = /^([a-z0-9](?:[a-z0-9-]*[a-z0-9])?)\.localhost$/i.exec(hostname);
   return m ? m[1].toLowerCase() : "";
 }
+
+// The parts of window.location the origin helpers read.
+export interface PageLocation {
+  protocol: string;
+  hostname: string;
+  port: string;
+}
+
+// usesTenantHosts reports whether the page runs under the "<slug>.localhost" scheme, where
+// the gateway takes the tenant from the host and rejects a header naming another one.
+function usesTenantHosts(loc: PageLocation): boolean {
+  return loc.hostname.toLowerCase() === "localhost" || tenantFromHost(loc.hostname) !== "";
+}
+
+function origin(loc: PageLocation, hostname: string): string {
+  return `${loc.protocol}//${hostname}${loc.port ? `:${loc.port}` : ""}`;
+}
+
+// portalOrigin is the origin of slug's own portal, e.g. "http://acme.localhost:8080", or ""
+// when the page does not run under the <slug>.localhost scheme.
+export function portalOrigin(slug: string, loc: PageLocation): string {
+  if (!slug || !usesTenantHosts(loc) || tenantFromHost(`${slug}.localhost`) !== slug) return "";
+  return origin(loc, `${slug}.localhost`);
+}
+
+// sharedOrigin is the origin that serves every org ("http://localhost:8080") when the page
+// runs on one org's host, else "".
+export function sharedOrigin(loc: PageLocation): string {
+  return tenantFromHost(loc.hostname) ? origin(loc, "localhost") : "";
+}
+
+// needsOtherHost reports whether a session for slug cannot work on this page's host: the
+// host names another org.
+export function needsOtherHost(slug: string, loc: PageLocation): boolean {
+  const host = tenantFromHost(loc.hostname);
+  return host !== "" && host !== slug;
+}

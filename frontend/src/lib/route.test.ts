@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { entityHref } from "./entityRef";
-import { isPublicRoute, parseRoute } from "./route";
+import { isPublicRoute, loginHref, parseRoute } from "./route";
 
 describe("parseRoute", () => {
   it.each([
@@ -8,6 +8,8 @@ describe("parseRoute", () => {
     ["#", { name: "home" }],
     ["#/", { name: "home" }],
     ["#/login", { name: "login" }],
+    ["#/login?email=a%40b.example&created=newco", { name: "login", email: "a@b.example", created: "newco" }],
+    ["#/login?email=&other=1", { name: "login" }],
     ["#/signup", { name: "signup" }],
     ["#/members", { name: "members" }],
     ["#/import", { name: "import" }],
@@ -31,6 +33,14 @@ describe("parseRoute", () => {
   it("reads back the entity links it makes", () => {
     const href = entityHref({ kind: "Template", namespace: "my ns", name: "a#b/c" });
     expect(parseRoute(href)).toEqual({ name: "entity", kind: "template", namespace: "my ns", entity: "a#b/c" });
+  });
+
+  it("reads back the login links it makes", () => {
+    expect(parseRoute(loginHref("ada+x@acme.example", "acme"))).toEqual({
+      name: "login",
+      email: "ada+x@acme.example",
+      created: "acme",
+    });
   });
 
   it("marks only login and sign-up public", () => {

@@ -3,7 +3,9 @@
 
 export type Route =
   | { name: "home" }
-  | { name: "login" }
+  // email and created come from a sign-up on another org's host: the new org's portal
+  // opens its login page with the address filled in.
+  | { name: "login"; email?: string; created?: string }
   | { name: "signup" }
   | { name: "members" }
   | { name: "catalog"; search: URLSearchParams }
@@ -27,7 +29,15 @@ export function parseRoute(hash: string): Route {
   switch (parts[0]) {
     case undefined:
       return { name: "home" };
-    case "login":
+    case "login": {
+      if (parts.length !== 1) return { name: "notFound", path };
+      const r: Route = { name: "login" };
+      const email = search.get("email");
+      const created = search.get("created");
+      if (email) r.email = email;
+      if (created) r.created = created;
+      return r;
+    }
     case "signup":
     case "members":
     case "import":
@@ -46,4 +56,9 @@ export function parseRoute(hash: string): Route {
 // Pages anyone may see without signing in.
 export function isPublicRoute(r: Route): boolean {
   return r.name === "login" || r.name === "signup";
+}
+
+// loginHref links the login page of a freshly created org with its owner's email filled in.
+export function loginHref(email: string, created: string): string {
+  return `#/login?${new URLSearchParams({ email, created }).toString()}`;
 }

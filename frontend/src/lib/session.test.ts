@@ -1,6 +1,13 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it, vi } from "vitest";
-import { memoryStorage, SessionStore, TokenRefresher, type Session, type Tokens } from "./session";
+import {
+  memoryStorage,
+  roleFromAccessToken,
+  SessionStore,
+  TokenRefresher,
+  type Session,
+  type Tokens,
+} from "./session";
 
 const session: Session = {
   tenant: "acme",
@@ -63,6 +70,32 @@ describe("SessionStore", () => {
     store.signIn(session);
     store.setTokens({ accessToken: "a2", refreshToken: "r2" });
     expect(store.get()).toEqual({ ...session, accessToken: "a2", refreshToken: "r2", accessExpiresAt: undefined });
+  });
+
+  it("takes a role from new tokens, and keeps the old one when they carry none", () => {
+    const store = new SessionStore(memoryStorage());
+    store.signIn(session);
+    store.setTokens({ accessToken: "a2", refreshToken: "r2", role: "member" });
+    expect(store.get()?.role).toBe("member");
+    store.setTokens({ accessToken: "a3", refreshToken: "r3" });
+    expect(store.get()?.role).toBe("member");
+  });
+
+  it("pins the host's org: drops a session for another org, keeps one for this org", () => {
+    const storage = memoryStorage();
+    const store = new SessionStore(storage);
+    store.signIn(session);
+    const listener = vi.fn();
+    store.subscribe(listener);
+    store.pinTenant("acme");
+    expect(store.get()).toEqual(session);
+    expect(listener).not.toHaveBeenCalled();
+
+    store.pinTenant("globex");
+    expect(store.get()).toBeNull();
+    expect(store.tenant()).toBe("globex");
+    expect(listener).toHaveBeenCalledTimes(1);
+    expect(new SessionStore(storage).get()).toBeNull();
   });
 
   it.each([
@@ -141,5 +174,28 @@ describe("TokenRefresher", () => {
     store.signOut();
     expect(await refresher.refresh("a1")).toBeNull();
     expect(refreshFn).not.toHaveBeenCalled();
+  });
+});
+
+// jwt builds an unsigned token with the given claims, base64url-encoded like a real one.
+function jwt(claims: unknown): string {
+  const enc = (v: unknown) => btoa(JSON.stringify(v)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return `${enc({ alg: "EdDSA", typ: "JWT" })}.${enc(claims)}.c2ln`;
+}
+
+describe("roleFromAccessToken", () => {
+  it.each([
+    [jwt({ tid: "t1", rol: "admin", sub: "u1" }), "admin"],
+    [jwt({ rol: "owner" }), "owner"],
+    [jwt({ rol: "member", name: "\u00e9\u00e8?>>" }), "member"],
+    [jwt({ rol: "root" }), undefined],
+    [jwt({ rol: 1 }), undefined],
+    [jwt({}), undefined],
+    [jwt(null), undefined],
+    ["atr_pat_opaque", undefined],
+    ["a.%%%.c", undefined],
+    ["", undefined],
+  ])("%s -> %s", (token, want) => {
+    expect(roleFromAccessToken(token)).toBe(want);
   });
 });

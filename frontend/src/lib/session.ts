@@ -12,6 +12,8 @@ export interface Tokens {
   refreshToken: string;
   // Milliseconds since the epoch; absent when the server did not say.
   accessExpiresAt?: number;
+  // The role the new access token carries; absent keeps the session's role.
+  role?: string;
 }
 
 export interface Session extends Tokens {
@@ -85,7 +87,25 @@ export class SessionStore {
 
   setTokens(t: Tokens): void {
     if (!this.current) return;
-    this.save({ ...this.current, ...t, accessExpiresAt: t.accessExpiresAt });
+    this.save({
+      ...this.current,
+      accessToken: t.accessToken,
+      refreshToken: t.refreshToken,
+      accessExpiresAt: t.accessExpiresAt,
+      role: t.role ?? this.current.role,
+    });
+  }
+
+  // pinTenant fixes the org to the one the page's host names. The gateway rejects a tenant
+  // header that contradicts the host, so a session for another org cannot work here: it is
+  // dropped (its tokens stay valid on that org's own host).
+  pinTenant(slug: string): void {
+    if (this.current && this.current.tenant !== slug) {
+      this.storage.removeItem(sessionKey);
+      this.current = null;
+      this.emit();
+    }
+    this.setTenant(slug);
   }
 
   signOut(): void {
@@ -109,6 +129,25 @@ export class SessionStore {
 
   private emit(): void {
     for (const l of this.listeners) l();
+  }
+}
+
+const roles = new Set(["owner", "admin", "member"]);
+
+// roleFromAccessToken reads the role claim ("rol") of a user access token, a JWT. Refreshes
+// return no role of their own, and a member promoted or demoted meanwhile gets a token with
+// the new one. Only the display uses it: the server checks the signature, the client cannot.
+export function roleFromAccessToken(token: string): string | undefined {
+  const payload = token.split(".")[1];
+  if (!payload) return undefined;
+  try {
+    const b64 = payload.replace(/-/g, "+").replace(/_/g, "/");
+    const claims: unknown = JSON.parse(atob(b64.padEnd(b64.length + ((4 - (b64.length % 4)) % 4), "=")));
+    if (typeof claims !== "object" || claims === null) return undefined;
+    const rol = (claims as Record<string, unknown>).rol;
+    return typeof rol === "string" && roles.has(rol) ? rol : undefined;
+  } catch {
+    return undefined;
   }
 }
 

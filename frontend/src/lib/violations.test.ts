@@ -7,6 +7,7 @@ import {
   decodeBadRequest,
   errorMessage,
   fieldViolations,
+  formErrorMessage,
   violationsByDocument,
   violationsByField,
   type FieldViolation,
@@ -152,5 +153,36 @@ describe("errorMessage", () => {
     expect(errorMessage(new ConnectError("", Code.PermissionDenied))).toBe("PermissionDenied");
     expect(errorMessage(new ConnectError("fetch failed", Code.Unavailable))).toMatch(/not reachable/);
     expect(errorMessage(new Error("plain"))).toBe("plain");
+  });
+});
+
+describe("formErrorMessage", () => {
+  function failed(vs: Partial<FieldViolation>[], code = Code.InvalidArgument, msg = "invalid request"): ConnectError {
+    const err = new ConnectError(msg, code);
+    err.details = [{ type: "google.rpc.BadRequest", value: encodeBadRequest(vs) }];
+    return err;
+  }
+  const fields = ["slug", "adminEmail"] as const;
+  const message = (err: unknown) => formErrorMessage(err, violationsByField(fieldViolations(err), fields));
+
+  it("points at the fields when every violation sits next to one", () => {
+    const err = failed([
+      { field: "slug", description: "is reserved" },
+      { field: "admin_email", description: "is not a valid email address" },
+    ]);
+    expect(message(err)).toBe("Please correct the fields marked below.");
+  });
+
+  it("keeps the server's message otherwise", () => {
+    // A violation no field of the form claims: the banner lists it under the message.
+    expect(message(failed([{ field: "slug" }, { field: "Atrium-Tenant", description: "names another tenant" }]))).toBe(
+      "invalid request",
+    );
+    expect(message(failed([]))).toBe("invalid request");
+    // A conflict, not a validation failure: its message says what happened.
+    expect(message(failed([{ field: "slug", description: "is already taken" }], Code.AlreadyExists, "slug is already taken"))).toBe(
+      "slug is already taken",
+    );
+    expect(message(new Error("boom"))).toBe("boom");
   });
 });

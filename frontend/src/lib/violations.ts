@@ -151,3 +151,14 @@ export function errorMessage(err: unknown): string {
   }
   return err instanceof Error ? err.message : String(err);
 }
+
+// formErrorMessage is the banner text above a form. When every violation sits next to its
+// field, the server's summary ("invalid request") says nothing the fields do not; the banner
+// points at them instead.
+export function formErrorMessage<K extends string>(err: unknown, v: FormViolations<K>): string {
+  const placed = Object.values<string[] | undefined>(v.byField).some((m) => (m?.length ?? 0) > 0);
+  if (err instanceof ConnectError && err.code === Code.InvalidArgument && placed && v.other.length === 0) {
+    return "Please correct the fields marked below.";
+  }
+  return errorMessage(err);
+}

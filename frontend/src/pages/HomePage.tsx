@@ -4,7 +4,7 @@ import { isAdminRole, tenantClient } from "../api";
 import { ErrorBanner, Field, formatTime, Loading, ViolationList } from "../components/ui";
 import { TenantStatus, type Tenant } from "../gen/atrium/tenancy/v1/tenancy_pb";
 import { useLoad, useSession } from "../hooks";
-import { fieldViolations, violationsByField } from "../lib/violations";
+import { fieldViolations, formErrorMessage, violationsByField } from "../lib/violations";
 
 export function HomePage() {
   const s = useSession();
@@ -60,14 +60,17 @@ function RenameForm({ tenant, onSaved }: { tenant: Tenant; onSaved: () => void }
   const [name, setName] = useState(tenant.displayName);
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
+  const [saved, setSaved] = useState(false);
   const v = violationsByField(fieldViolations(error), ["displayName"] as const);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     setBusy(true);
     setError(undefined);
+    setSaved(false);
     try {
       await tenantClient.updateTenant({ displayName: name });
+      setSaved(true);
       onSaved();
     } catch (err) {
       setError(err);
@@ -78,14 +81,25 @@ function RenameForm({ tenant, onSaved }: { tenant: Tenant; onSaved: () => void }
 
   return (
     <form className="inline-form" onSubmit={submit}>
-      <ErrorBanner error={error} hideViolations />
+      <ErrorBanner error={error} hideViolations message={formErrorMessage(error, v)} />
       <ViolationList violations={v.other} />
       <Field label="Display name" errors={v.byField.displayName}>
-        <input value={name} onChange={(e) => setName(e.target.value)} />
+        <input
+          value={name}
+          onChange={(e) => {
+            setName(e.target.value);
+            setSaved(false);
+          }}
+        />
       </Field>
       <button type="submit" disabled={busy || name === tenant.displayName}>
         Save
       </button>
+      {saved && name === tenant.displayName && (
+        <span className="ok saved" role="status">
+          Saved
+        </span>
+      )}
     </form>
   );
 }

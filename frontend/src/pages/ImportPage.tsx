@@ -58,6 +58,7 @@ export function ImportPage() {
   }
 
   const grouped = violationsByDocument(fieldViolations(error));
+  const problems = grouped.batch.length > 0 || grouped.documents.size > 0;
   return (
     <section>
       <h1>Import entities</h1>
@@ -84,8 +85,12 @@ export function ImportPage() {
           Apply
         </button>
       </div>
-      <ErrorBanner error={error} hideViolations />
-      {(grouped.batch.length > 0 || grouped.documents.size > 0) && (
+      <ErrorBanner
+        error={error}
+        hideViolations
+        message={problems ? "Nothing was applied: the batch has the problems listed below." : undefined}
+      />
+      {problems && (
         <div className="violations">
           {grouped.batch.map((v, i) => (
             <p key={i} className="error">

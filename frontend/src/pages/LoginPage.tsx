@@ -1,27 +1,33 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { useState, type FormEvent } from "react";
-import { authClient, expiry, roleName, session } from "../api";
-import { Field, ErrorBanner, ViolationList } from "../components/ui";
+import { authClient, expiry, hostTenant, roleName, session } from "../api";
+import { ErrorBanner, Field, ViolationList } from "../components/ui";
 import { navigate } from "../hooks";
-import { isPublicRoute, parseRoute } from "../lib/route";
 import { tenantHeader } from "../lib/auth";
-import { tenantFromHost } from "../lib/names";
-import { fieldViolations, violationsByField } from "../lib/violations";
+import { sharedOrigin } from "../lib/names";
+import { isPublicRoute, parseRoute } from "../lib/route";
+import { fieldViolations, formErrorMessage, violationsByField } from "../lib/violations";
 
 const fields = ["tenant", "email", "password"] as const;
 
-export function LoginPage() {
-  const [tenant, setTenant] = useState(() => tenantFromHost(window.location.hostname) || session.tenant());
-  const [email, setEmail] = useState("");
+// email and created arrive from a sign-up made on another org's host (see SignUpPage).
+export function LoginPage(props: { email?: string; created?: string }) {
+  const [tenant, setTenant] = useState(() => hostTenant || props.created || session.tenant());
+  const [email, setEmail] = useState(props.email ?? "");
   const [password, setPassword] = useState("");
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const v = violationsByField(fieldViolations(error), fields);
+  // The gateway answers NotFound for an org it does not know; that belongs to the org field.
+  const unknownOrg = error instanceof ConnectError && error.code === Code.NotFound;
+  const tenantErrors = unknownOrg ? ["no organization has this slug"] : v.byField.tenant;
+  const other = sharedOrigin(window.location);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     setBusy(true);
     setError(undefined);
-    const slug = tenant.trim().toLowerCase();
+    const slug = hostTenant || tenant.trim().toLowerCase();
     try {
       const r = await authClient.login({ email, password }, { headers: { [tenantHeader]: slug } });
       session.signIn({
@@ -44,11 +50,27 @@ export function LoginPage() {
   return (
     <form className="card narrow" onSubmit={submit}>
       <h1>Log in</h1>
-      <ErrorBanner error={error} hideViolations />
+      {props.created && !error && (
+        <p className="notice" role="status">
+          Your organization <code>{props.created}</code> is ready. Log in to start.
+        </p>
+      )}
+      {!unknownOrg && <ErrorBanner error={error} hideViolations message={formErrorMessage(error, v)} />}
       <ViolationList violations={v.other} />
-      <Field label="Organization" errors={v.byField.tenant} hint="Your org's slug, e.g. acme">
-        <input value={tenant} onChange={(e) => setTenant(e.target.value)} required autoComplete="organization" />
+      <Field label="Organization" errors={tenantErrors} hint={hostTenant ? undefined : "Your org's slug, e.g. acme"}>
+        <input
+          value={hostTenant || tenant}
+          onChange={(e) => setTenant(e.target.value)}
+          readOnly={hostTenant !== ""}
+          required
+          autoComplete="organization"
+        />
       </Field>
+      {hostTenant && other && (
+        <p className="muted small">
+          Another organization? <a href={`${other}/#/login`}>Log in there</a>
+        </p>
+      )}
       <Field label="Email" errors={v.byField.email}>
         <input type="email" value={email} onChange={(e) => setEmail(e.target.value)} required autoComplete="username" />
       </Field>
@@ -59,6 +81,7 @@ export function LoginPage() {
           onChange={(e) => setPassword(e.target.value)}
           required
           autoComplete="current-password"
+          autoFocus={props.email !== undefined}
         />
       </Field>
       <button type="submit" disabled={busy}>

@@ -4,9 +4,10 @@ import { isAdminRole, memberClient, roleName } from "../api";
 import { ErrorBanner, Field, formatTime, Loading, ViolationList } from "../components/ui";
 import { Role, type ApiToken, type ListMembersResponse, type Member } from "../gen/atrium/tenancy/v1/tenancy_pb";
 import { useLoad, useSession } from "../hooks";
-import { fieldViolations, violationsByField } from "../lib/violations";
+import { assignableRoles, canManage, type RoleName } from "../lib/members";
+import { fieldViolations, formErrorMessage, violationsByField } from "../lib/violations";
 
-const roles = [Role.OWNER, Role.ADMIN, Role.MEMBER];
+const roleValue: Record<RoleName, Role> = { owner: Role.OWNER, admin: Role.ADMIN, member: Role.MEMBER };
 
 export function MembersPage() {
   const s = useSession();
@@ -14,7 +15,7 @@ export function MembersPage() {
   return (
     <section>
       <h1>Members</h1>
-      <MemberList admin={admin} myEmail={s?.email ?? ""} />
+      <MemberList admin={admin} myRole={s?.role ?? ""} myEmail={s?.email ?? ""} />
       <h2>API tokens</h2>
       <p className="muted">Personal tokens for scripts and Backstage clients; they act as you.</p>
       <ApiTokens />
@@ -23,7 +24,7 @@ export function MembersPage() {
 }
 
 // Members load page by page; "More" appends the next page.
-function MemberList({ admin, myEmail }: { admin: boolean; myEmail: string }) {
+function MemberList({ admin, myRole, myEmail }: { admin: boolean; myRole: string; myEmail: string }) {
   const [pages, setPages] = useState<ListMembersResponse[]>([]);
   const [version, setVersion] = useState(0);
   const first = useLoad(() => memberClient.listMembers({ pageSize: 100 }), String(version));
@@ -76,6 +77,8 @@ function MemberList({ admin, myEmail }: { admin: boolean; myEmail: string }) {
               key={m.user?.id}
               member={m}
               admin={admin}
+              manage={canManage(myRole, roleName(m.role))}
+              roles={assignableRoles(myRole)}
               me={m.user?.email === myEmail}
               onRole={(role) => act(() => memberClient.updateMemberRole({ userId: m.user?.id ?? "", role }))}
               onRemove={() => {
@@ -92,14 +95,18 @@ function MemberList({ admin, myEmail }: { admin: boolean; myEmail: string }) {
           More
         </button>
       )}
-      {admin && <AddMemberForm onAdded={refresh} />}
+      {admin && <AddMemberForm roles={assignableRoles(myRole)} onAdded={refresh} />}
     </>
   );
 }
 
+// An admin sees every row with its controls column; manage says whether this row's controls
+// are live (only an owner changes or removes an owner).
 function MemberRow(props: {
   member: Member;
   admin: boolean;
+  manage: boolean;
+  roles: RoleName[];
   me: boolean;
   onRole: (r: Role) => void;
   onRemove: () => void;
@@ -112,11 +119,11 @@ function MemberRow(props: {
       </td>
       <td>{m.user?.displayName}</td>
       <td>
-        {admin ? (
+        {props.manage ? (
           <select value={m.role} onChange={(e) => props.onRole(Number(e.target.value) as Role)} aria-label="Role">
-            {roles.map((r) => (
-              <option key={r} value={r}>
-                {roleName(r)}
+            {props.roles.map((r) => (
+              <option key={r} value={roleValue[r]}>
+                {r}
               </option>
             ))}
           </select>
@@ -127,9 +134,11 @@ function MemberRow(props: {
       <td>{formatTime(m.createTime && timestampDate(m.createTime))}</td>
       {admin && (
         <td>
-          <button className="danger small" onClick={props.onRemove}>
-            Remove
-          </button>
+          {props.manage && (
+            <button className="danger small" onClick={props.onRemove}>
+              Remove
+            </button>
+          )}
         </td>
       )}
     </tr>
@@ -138,7 +147,7 @@ function MemberRow(props: {
 
 const memberFields = ["email", "role", "displayName", "initialPassword"] as const;
 
-function AddMemberForm({ onAdded }: { onAdded: () => void }) {
+function AddMemberForm({ roles, onAdded }: { roles: RoleName[]; onAdded: () => void }) {
   const [email, setEmail] = useState("");
   const [role, setRole] = useState(Role.MEMBER);
   const [displayName, setDisplayName] = useState("");
@@ -167,7 +176,7 @@ function AddMemberForm({ onAdded }: { onAdded: () => void }) {
   return (
     <form className="inline-form" onSubmit={submit} noValidate>
       <h3>Add a member</h3>
-      <ErrorBanner error={error} hideViolations />
+      <ErrorBanner error={error} hideViolations message={formErrorMessage(error, v)} />
       <ViolationList violations={v.other} />
       <Field label="Email" errors={v.byField.email}>
         <input type="email" value={email} onChange={(e) => setEmail(e.target.value)} />
@@ -175,8 +184,8 @@ function AddMemberForm({ onAdded }: { onAdded: () => void }) {
       <Field label="Role" errors={v.byField.role}>
         <select value={role} onChange={(e) => setRole(Number(e.target.value) as Role)}>
           {roles.map((r) => (
-            <option key={r} value={r}>
-              {roleName(r)}
+            <option key={r} value={roleValue[r]}>
+              {r}
             </option>
           ))}
         </select>
@@ -244,7 +253,11 @@ function ApiTokens() {
           </div>
         </div>
       )}
-      <ErrorBanner error={tokens.error ?? error} hideViolations={error !== undefined} />
+      <ErrorBanner
+        error={tokens.error ?? error}
+        hideViolations={error !== undefined}
+        message={error !== undefined ? formErrorMessage(error, v) : undefined}
+      />
       <ViolationList violations={v.other} />
       <table>
         <thead>

@@ -2,9 +2,9 @@ import { useState, type FormEvent } from "react";
 import { expiry, session, tenantClient } from "../api";
 import { ErrorBanner, Field, ViolationList } from "../components/ui";
 import { navigate } from "../hooks";
-import { isPublicRoute, parseRoute } from "../lib/route";
-import { suggestSlug } from "../lib/names";
-import { fieldViolations, violationsByField } from "../lib/violations";
+import { needsOtherHost, portalOrigin, suggestSlug } from "../lib/names";
+import { isPublicRoute, loginHref, parseRoute } from "../lib/route";
+import { fieldViolations, formErrorMessage, violationsByField } from "../lib/violations";
 
 const fields = ["orgName", "slug", "adminEmail", "adminPassword"] as const;
 
@@ -18,6 +18,7 @@ export function SignUpPage() {
   const [busy, setBusy] = useState(false);
   const v = violationsByField(fieldViolations(error), fields);
   const shownSlug = slugEdited ? slug : suggestSlug(orgName);
+  const portal = portalOrigin(shownSlug, window.location);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -25,8 +26,15 @@ export function SignUpPage() {
     setError(undefined);
     try {
       const r = await tenantClient.signUp({ orgName, slug: shownSlug, adminEmail, adminPassword });
+      const tenant = r.tenant?.slug || shownSlug;
+      // On another org's host (demo.localhost) the new session cannot work: the host names
+      // the org. The new org's own portal takes over, its login filled in.
+      if (needsOtherHost(tenant, window.location)) {
+        window.location.assign(`${portalOrigin(tenant, window.location)}/${loginHref(r.user?.email || adminEmail, tenant)}`);
+        return;
+      }
       session.signIn({
-        tenant: r.tenant?.slug || shownSlug,
+        tenant,
         email: r.user?.email || adminEmail,
         role: "owner",
         accessToken: r.accessToken,
@@ -45,12 +53,12 @@ export function SignUpPage() {
   return (
     <form className="card narrow" onSubmit={submit} noValidate>
       <h1>Create your organization</h1>
-      <ErrorBanner error={error} hideViolations />
+      <ErrorBanner error={error} hideViolations message={formErrorMessage(error, v)} />
       <ViolationList violations={v.other} />
       <Field label="Organization name" errors={v.byField.orgName}>
         <input value={orgName} onChange={(e) => setOrgName(e.target.value)} autoComplete="organization" />
       </Field>
-      <Field label="Slug" errors={v.byField.slug} hint={shownSlug ? `Your portal: ${shownSlug}.localhost` : "Lowercase letters, digits and dashes"}>
+      <Field label="Slug" errors={v.byField.slug} hint={portal ? `Your portal: ${portal}` : "3 to 40 lowercase letters, digits and dashes"}>
         <input
           value={shownSlug}
           onChange={(e) => {
