@@ -1,6 +1,7 @@
+import { useEffect } from "react";
 import { signOut } from "./api";
 import { useRoute, useSession } from "./hooks";
-import { isPublicRoute, type Route } from "./lib/route";
+import { isPublicRoute, pageKey, type Route } from "./lib/route";
 import { CatalogPage } from "./pages/CatalogPage";
 import { EntityPage } from "./pages/EntityPage";
 import { HomePage } from "./pages/HomePage";
@@ -15,6 +16,11 @@ export function App() {
   // Signed-out visitors see the login page wherever they were headed; a session that ends
   // (refresh token revoked) lands here too.
   const shown: Route = !s && !isPublicRoute(route) ? { name: "login" } : route;
+  // A hash change keeps the scroll position; a new page starts at its top, as a link would.
+  const page = pageKey(shown);
+  useEffect(() => {
+    window.scrollTo(0, 0);
+  }, [page]);
   return (
     <>
       <header className="top">

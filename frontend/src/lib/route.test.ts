@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { entityHref } from "./entityRef";
-import { isPublicRoute, loginHref, parseRoute } from "./route";
+import { isPublicRoute, loginHref, pageKey, parseRoute } from "./route";
 
 describe("parseRoute", () => {
   it.each([
@@ -48,5 +48,21 @@ describe("parseRoute", () => {
     expect(isPublicRoute({ name: "signup" })).toBe(true);
     expect(isPublicRoute({ name: "home" })).toBe(false);
     expect(isPublicRoute(parseRoute("#/catalog"))).toBe(false);
+  });
+});
+
+describe("pageKey", () => {
+  const key = (hash: string) => pageKey(parseRoute(hash));
+
+  it("ignores the catalog query", () => {
+    expect(key("#/catalog?q=a")).toBe(key("#/catalog?kind=api"));
+    expect(key("#/catalog")).toBe("catalog");
+  });
+
+  it("tells pages and entities apart", () => {
+    expect(key("#/catalog/entity/component/default/a")).not.toBe(key("#/catalog/entity/component/default/b"));
+    expect(key("#/catalog/entity/a/b/c%2Fd")).not.toBe(key("#/catalog/entity/a/b%2Fc/d"));
+    expect(key("#/members")).not.toBe(key("#/import"));
+    expect(key("#/x")).not.toBe(key("#/y"));
   });
 });

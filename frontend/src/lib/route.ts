@@ -53,6 +53,19 @@ export function parseRoute(hash: string): Route {
   }
 }
 
+// pageKey names the page a route shows, leaving out the catalog's query: moving to another
+// page scrolls to the top, refining a query does not.
+export function pageKey(r: Route): string {
+  switch (r.name) {
+    case "entity":
+      return ["entity", r.kind, r.namespace, r.entity].map(encodeURIComponent).join("/");
+    case "notFound":
+      return `notFound/${r.path}`;
+    default:
+      return r.name;
+  }
+}
+
 // Pages anyone may see without signing in.
 export function isPublicRoute(r: Route): boolean {
   return r.name === "login" || r.name === "signup";

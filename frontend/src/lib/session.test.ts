@@ -148,6 +148,10 @@ describe("TokenRefresher", () => {
       });
       expect(await refresher.refresh("a1")).toBeNull();
       expect(store.get()).toBeNull();
+      expect(store.ended).toBe(true);
+      // Signing in again starts afresh.
+      store.signIn(session);
+      expect(store.ended).toBe(false);
     },
   );
 
@@ -155,6 +159,13 @@ describe("TokenRefresher", () => {
     const { store, refresher } = setup(async () => ({ accessToken: "", refreshToken: "" }));
     expect(await refresher.refresh("a1")).toBeNull();
     expect(store.get()).toBeNull();
+    expect(store.ended).toBe(true);
+  });
+
+  it("does not call a sign-out by the user an ended session", () => {
+    const { store } = setup(async () => ({ accessToken: "a", refreshToken: "r" }));
+    store.signOut();
+    expect(store.ended).toBe(false);
   });
 
   it("keeps the session when the server is unreachable, and retries later", async () => {
@@ -165,6 +176,7 @@ describe("TokenRefresher", () => {
     });
     await expect(refresher.refresh("a1")).rejects.toThrow(/fetch failed/);
     expect(store.get()?.refreshToken).toBe("r1");
+    expect(store.ended).toBe(false);
     fail = false;
     expect(await refresher.refresh("a1")).toBe("a2");
   });

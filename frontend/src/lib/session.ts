@@ -46,6 +46,9 @@ function isSession(v: unknown): v is Session {
 export class SessionStore {
   private current: Session | null;
   private listeners = new Set<() => void>();
+  // ended is set when the server ended the session (its refresh token refused), so the login
+  // page can say why it appeared; signing in clears it.
+  ended = false;
 
   constructor(private readonly storage: KeyValueStorage) {
     this.current = this.load();
@@ -81,6 +84,7 @@ export class SessionStore {
   }
 
   signIn(s: Session): void {
+    this.ended = false;
     this.setTenant(s.tenant);
     this.save(s);
   }
@@ -108,8 +112,10 @@ export class SessionStore {
     this.setTenant(slug);
   }
 
-  signOut(): void {
+  // signOut forgets the session; ended says the server ended it rather than the user.
+  signOut(ended = false): void {
     if (!this.current) return;
+    this.ended = ended;
     this.storage.removeItem(sessionKey);
     this.current = null;
     this.emit();
@@ -190,13 +196,13 @@ export class TokenRefresher {
       // it in place so the next call can try again.
       const code = ConnectError.from(e).code;
       if (code === Code.Unauthenticated || code === Code.PermissionDenied || code === Code.NotFound) {
-        this.store.signOut();
+        this.store.signOut(true);
         return null;
       }
       throw e;
     }
     if (!t.accessToken || !t.refreshToken) {
-      this.store.signOut();
+      this.store.signOut(true);
       return null;
     }
     this.store.setTokens(t);

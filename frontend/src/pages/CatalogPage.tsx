@@ -47,9 +47,17 @@ function go(q: CatalogQuery) {
   navigate(`#/catalog${queryToSearch(q)}`);
 }
 
+// The query the catalog showed last, so an entity page's way back keeps the reader's filters.
+let lastSearch = "";
+
+export function catalogHref(): string {
+  return `#/catalog${lastSearch}`;
+}
+
 export function CatalogPage({ search }: { search: URLSearchParams }) {
   const q = searchToQuery(search);
   const key = queryToSearch(q);
+  lastSearch = key;
   return (
     <div className="catalog">
       <aside>
@@ -102,6 +110,10 @@ function SearchForm({ q }: { q: CatalogQuery }) {
 
 function EntityList({ q }: { q: CatalogQuery }) {
   const [pageToken, setPageToken] = useState("");
+  function turn(token: string | undefined) {
+    setPageToken(token ?? "");
+    window.scrollTo(0, 0);
+  }
   const { data, error, loading } = useLoad(
     () =>
       catalogClient.listEntities({
@@ -144,10 +156,10 @@ function EntityList({ q }: { q: CatalogQuery }) {
         </table>
       )}
       <div className="pager">
-        <button className="secondary" disabled={!data?.prevPageToken} onClick={() => setPageToken(data?.prevPageToken ?? "")}>
+        <button className="secondary" disabled={!data?.prevPageToken} onClick={() => turn(data?.prevPageToken)}>
           ← Previous
         </button>
-        <button className="secondary" disabled={!data?.nextPageToken} onClick={() => setPageToken(data?.nextPageToken ?? "")}>
+        <button className="secondary" disabled={!data?.nextPageToken} onClick={() => turn(data?.nextPageToken)}>
           Next →
         </button>
       </div>

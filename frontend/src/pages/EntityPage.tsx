@@ -5,6 +5,7 @@ import { ErrorBanner, Loading } from "../components/ui";
 import { navigate, useLoad, useSession } from "../hooks";
 import { entityHref, formatRef, parseRef, refHref } from "../lib/entityRef";
 import { objectAt, relationsByType, safeLinks, stringAt, stringsAt, titleOf } from "../lib/entity";
+import { catalogHref } from "./CatalogPage";
 
 // Spec fields that hold entity references, with the kind Backstage assumes for each.
 const refFields: [string, string][] = [
@@ -22,7 +23,7 @@ export function EntityPage(props: { kind: string; namespace: string; entity: str
   return (
     <section>
       <p>
-        <a href="#/catalog">← Catalog</a>
+        <a href={catalogHref()}>← Catalog</a>
       </p>
       <ErrorBanner error={error} />
       {loading && !entity && <Loading />}
@@ -186,7 +187,7 @@ function DeleteButton({ uid }: { uid: string }) {
     if (!window.confirm("Delete this entity from the catalog?")) return;
     try {
       await catalogClient.deleteEntity({ uid });
-      navigate("#/catalog");
+      navigate(catalogHref());
     } catch (err) {
       setError(err);
     }

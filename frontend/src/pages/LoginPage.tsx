@@ -50,6 +50,11 @@ export function LoginPage(props: { email?: string; created?: string }) {
   return (
     <form className="card narrow" onSubmit={submit}>
       <h1>Log in</h1>
+      {session.ended && !props.created && !error && (
+        <p className="notice neutral" role="status">
+          Your session has ended. Log in again to continue.
+        </p>
+      )}
       {props.created && !error && (
         <p className="notice" role="status">
           Your organization <code>{props.created}</code> is ready. Log in to start.
