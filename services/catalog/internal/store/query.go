@@ -265,9 +265,6 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 
 	var positions []Position
 	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		if err := serial(ctx, tx); err != nil {
-			return err
-		}
 		rows, err := tx.Query(ctx, sql, customPlan(b.args)...)
 		if err != nil {
 			return fmt.Errorf("store: list: %w", err)
@@ -352,9 +349,6 @@ func (s *Store) Count(ctx context.Context, filter Expr, fullText string) (int64,
 	}
 	var n int64
 	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		if err := serial(ctx, tx); err != nil {
-			return err
-		}
 		return tx.QueryRow(ctx, "SELECT count(*) FROM catalog_entities e WHERE "+where, customPlan(b.args)...).Scan(&n)
 	})
 	return n, err
@@ -462,8 +456,10 @@ func customPlan(args []any) []any {
 }
 
 // serial keeps the transaction's plans single-process. The tables already say so
-// (parallel_workers = 0), but Postgres may still spread the branches of a UNION over workers;
-// on a small machine serving concurrent requests, workers cost more than they save.
+// (parallel_workers = 0), but Postgres may still spread the branches of a top-level UNION
+// (relation facets) over workers; on a small machine serving concurrent requests, workers
+// cost more than they save. Pages and counts skip it: their plans have no such UNION, and
+// the statement is a round trip.
 func serial(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
 		return fmt.Errorf("store: %w", err)
