@@ -207,7 +207,7 @@ function ApiTokens() {
   const tokens = useLoad(() => memberClient.listApiTokens({}), "tokens");
   const [name, setName] = useState("");
   const [ttlDays, setTtlDays] = useState(90);
-  const [secret, setSecret] = useState<{ name: string; value: string }>();
+  const [secret, setSecret] = useState<{ name: string; value: string; copied?: boolean }>();
   const [error, setError] = useState<unknown>();
   const v = violationsByField(fieldViolations(error), ["name", "ttlDays"] as const);
 
@@ -225,7 +225,7 @@ function ApiTokens() {
   }
 
   async function revoke(t: ApiToken) {
-    if (!window.confirm(`Revoke token "${t.name}"? Anything using it stops working.`)) return;
+    if (!window.confirm(`Revoke token "${t.name}"? Anything using it stops working within a minute.`)) return;
     setError(undefined);
     try {
       await memberClient.revokeApiToken({ id: t.id });
@@ -244,8 +244,16 @@ function ApiTokens() {
           </p>
           <code>{secret.value}</code>
           <div>
-            <button className="secondary small" onClick={() => void navigator.clipboard?.writeText(secret.value)}>
-              Copy
+            <button
+              className="secondary small"
+              onClick={() =>
+                void navigator.clipboard?.writeText(secret.value).then(
+                  () => setSecret((cur) => cur && { ...cur, copied: true }),
+                  () => {},
+                )
+              }
+            >
+              {secret.copied ? "Copied" : "Copy"}
             </button>
             <button className="small" onClick={() => setSecret(undefined)}>
               Done
