@@ -1,6 +1,10 @@
 // Package authn holds the identities Atrium trusts and the tokens that carry them: user access
 // tokens (issued by tenancy, verified by the gateway), internal tokens (signed by the gateway or
 // a trusted service, verified by every service) and opaque API/operator token secrets.
+//
+// An internal token names who acts, not which request: callers reuse one token per identity
+// for InternalTokenReuse (InternalTokenCache) and send the request id beside it in
+// RequestIDHeader.
 package authn
 
 import (
@@ -44,6 +48,10 @@ type Identity struct {
 	// Service is set when another Atrium service is the caller (INTERNAL methods).
 	Service string `json:"svc,omitempty"`
 
+	// RequestID correlates logs and audit entries. It is not vouched for by the token:
+	// guard.AuthInterceptor takes it from the RequestIDHeader that travels beside the token
+	// (tokens signed before that carried it in "rid", still honoured when the header is
+	// missing), and InternalTokenCache leaves it out of the tokens it signs.
 	RequestID string `json:"rid,omitempty"`
 }
 
