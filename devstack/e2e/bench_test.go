@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,7 +158,11 @@ func rawProvision(tb testing.TB, conn *pgx.Conn, ddl []string, name string) time
 // BenchmarkGatewayOverhead: one cheap RPC (TenantService.GetTenant) straight to tenancy with a
 // hand-signed internal token, and through the gateway with the user's access token, from the
 // same HTTP/2 client in the same run. Latency sequentially (ATRIUM_BENCH_CALLS each, 2,000),
-// then throughput with 16 parallel callers for 2 s each.
+// then throughput with 16 parallel callers (ATRIUM_BENCH_PARALLEL) for 2 s per path. Both
+// alternate in blocks so that load from outside the benchmark (GC, autovacuum, other work on a
+// shared machine) hits both paths alike. The process's CPU time per call (client, gateway and
+// tenancy share the process; Postgres is outside) shows what the gateway adds independent of
+// how busy the machine was.
 func BenchmarkGatewayOverhead(b *testing.B) {
 	calls := benchInt("ATRIUM_BENCH_CALLS", 2000)
 	parallel := benchInt("ATRIUM_BENCH_PARALLEL", 16)
@@ -185,7 +190,6 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 	}
 	b.StartTimer()
 	for range b.N {
-		// Alternate in blocks so drift (GC, autovacuum) hits both paths alike.
 		var dl, gl []time.Duration
 		for block := 0; block < calls; block += 100 {
 			for _, side := range []struct {
@@ -209,22 +213,49 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 		b.ReportMetric(us(percentile(dl, 0.99)), "direct-p99-us")
 		b.ReportMetric(us(percentile(gl, 0.99)), "gateway-p99-us")
 
-		dr := throughput(b, func() error { return call(direct) }, parallel, 2*time.Second)
-		gr := throughput(b, func() error { return call(gw) }, parallel, 2*time.Second)
-		b.ReportMetric(dr, "direct-rps")
-		b.ReportMetric(gr, "gateway-rps")
-		b.ReportMetric(gr/dr, "rps-ratio")
+		// Eight blocks of 250 ms per path, the order swapped every round.
+		var dr, gr block
+		for round := range 8 {
+			sides := []func(){
+				func() { dr.add(throughput(b, func() error { return call(direct) }, parallel, 250*time.Millisecond)) },
+				func() { gr.add(throughput(b, func() error { return call(gw) }, parallel, 250*time.Millisecond)) },
+			}
+			if round%2 == 1 {
+				sides[0], sides[1] = sides[1], sides[0]
+			}
+			for _, f := range sides {
+				f()
+			}
+		}
+		b.ReportMetric(dr.perSecond(), "direct-rps")
+		b.ReportMetric(gr.perSecond(), "gateway-rps")
+		b.ReportMetric(gr.perSecond()/dr.perSecond(), "rps-ratio")
+		b.ReportMetric(dr.cpuPerCall(), "direct-cpu-us/call")
+		b.ReportMetric(gr.cpuPerCall(), "gateway-cpu-us/call")
 	}
 	b.ReportMetric(0, "ns/op")
 }
 
-// throughput runs f from workers goroutines for d and returns calls per second.
-func throughput(tb testing.TB, f func() error, workers int, d time.Duration) float64 {
+// block is a throughput measurement: calls made, wall time, and the process's CPU time.
+type block struct {
+	calls     int64
+	wall, cpu time.Duration
+}
+
+func (b *block) add(o block) { b.calls += o.calls; b.wall += o.wall; b.cpu += o.cpu }
+
+func (b *block) perSecond() float64 { return float64(b.calls) / b.wall.Seconds() }
+
+// cpuPerCall is the process's CPU time per call in µs.
+func (b *block) cpuPerCall() float64 { return us(b.cpu) / float64(b.calls) }
+
+// throughput runs f from workers goroutines for d.
+func throughput(tb testing.TB, f func() error, workers int, d time.Duration) block {
 	var n atomic.Int64
 	var failed atomic.Value
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
-	t0 := time.Now()
+	cpu0, t0 := processCPU(), time.Now()
 	for range workers {
 		wg.Go(func() {
 			for time.Now().Before(stop) {
@@ -240,7 +271,16 @@ func throughput(tb testing.TB, f func() error, workers int, d time.Duration) flo
 	if err, ok := failed.Load().(error); ok {
 		tb.Fatal(err)
 	}
-	return float64(n.Load()) / time.Since(t0).Seconds()
+	return block{calls: n.Load(), wall: time.Since(t0), cpu: processCPU() - cpu0}
+}
+
+// processCPU is the CPU time (user and system) the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // internalToken signs calls straight to a service as the gateway would, re-signing well

@@ -85,16 +85,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.rdb = redis.NewClient(opts)
 	}
 
-	transport := cfg.HTTPClient.Transport
-	if transport == nil {
-		transport = http.DefaultTransport
+	base := cfg.HTTPClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
 	}
+	// Calls to tenancy's directory get client spans; proxied requests carry the gateway's
+	// trace context only (see proxy.TraceTransport).
+	dirTransport, proxyTransport := base, base
 	if cfg.Telemetry != nil {
-		transport = cfg.Telemetry.HTTPTransport(transport)
+		dirTransport, proxyTransport = cfg.Telemetry.HTTPTransport(base), proxy.TraceTransport(base)
 	}
 	signer := authn.NewInternalSigner(cfg.InternalKey)
 	dir := tenancyv1connect.NewDirectoryServiceClient(
-		&http.Client{Transport: transport, Timeout: 10 * time.Second},
+		&http.Client{Transport: dirTransport, Timeout: 10 * time.Second},
 		cfg.TenancyURL,
 		connect.WithInterceptors(guard.NewCallerInterceptor(signer, "gateway")),
 	)
@@ -123,7 +126,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Limiter:         a.limiter,
 		Usage:           a.usage,
 		Signer:          signer,
-		Transport:       transport,
+		Tokens:          authn.NewInternalTokenCache(signer, 0),
+		Transport:       proxyTransport,
 		Entitlements:    ent,
 		BodyLimit:       cfg.BodyLimit,
 		BodyLimits:      cfg.BodyLimits,

@@ -18,7 +18,7 @@ import (
 // upstream answers from the internal token alone) directly at the upstream and through the
 // gateway, with the same HTTP/2 client, in the same run. The gateway runs its whole path:
 // tenant from the header (cached), JWT verification, access check, rate limit in Redis,
-// internal token signing, h2c proxying, usage event.
+// internal token (reused per identity), h2c proxying, usage event.
 //
 //	go test -run '^$' -bench GatewayOverhead -benchtime 5000x ./app/
 //

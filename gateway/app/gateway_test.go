@@ -276,6 +276,8 @@ func TestRequestID(t *testing.T) {
 		{"short", false},
 		{"", false},
 	}
+	// One identity, one internal token: the request id travels beside it, not inside.
+	tokens := map[string]bool{}
 	for _, tt := range tests {
 		client := tenancyv1connect.NewTenantServiceClient(h2cClient(""), s.server.URL)
 		req := connect.NewRequest(&tenancyv1.GetTenantRequest{})
@@ -285,13 +287,26 @@ func TestRequestID(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := res.Header().Get("X-Request-Id")
-		seen := decodeEcho(t, res.Msg.GetTenant().GetDisplayName()).Identity.RequestID
+		e := decodeEcho(t, res.Msg.GetTenant().GetDisplayName())
+		seen := e.Identity.RequestID
+		tokens[e.InternalToken] = true
 		if got == "" || got != seen {
 			t.Errorf("sent %q: response id %q, upstream saw %q", tt.sent, got, seen)
 		}
 		if (got == tt.sent) != tt.kept {
 			t.Errorf("sent %q: got %q, kept = %v", tt.sent, got, tt.kept)
 		}
+	}
+	if len(tokens) != 1 {
+		t.Errorf("%d internal tokens for %d requests of one identity, want 1", len(tokens), len(tests))
+	}
+	// Another identity gets its own token.
+	e, err := s.getTenant(call{tenant: "acme", token: s.userToken(memberAcme, "acme1", authn.RoleMember)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tokens[e.InternalToken] || e.Identity.UserID != memberAcme || e.Identity.Role != authn.RoleMember {
+		t.Errorf("member got %+v with the owner's token: %v", e.Identity, tokens[e.InternalToken])
 	}
 }
 

@@ -115,12 +115,14 @@ type echo struct {
 	Identity      authn.Identity `json:"identity"`
 	Authorization string         `json:"authorization"`
 	TenantHeader  string         `json:"tenant_header"`
-	TraceParent   bool           `json:"traceparent"`
+	TraceParent   string         `json:"traceparent"`
+	Baggage       string         `json:"baggage"`
+	InternalToken string         `json:"internal_token"`
 }
 
 func echoOf(ctx context.Context, h http.Header) string {
 	id, _ := authn.FromContext(ctx)
-	e := echo{Authorization: h.Get("Authorization"), TenantHeader: h.Get("Atrium-Tenant"), TraceParent: h.Get("Traceparent") != ""}
+	e := echo{Authorization: h.Get("Authorization"), TenantHeader: h.Get("Atrium-Tenant"), TraceParent: h.Get("Traceparent"), Baggage: h.Get("Baggage"), InternalToken: h.Get(authn.InternalTokenHeader)}
 	if id != nil {
 		e.Identity = *id
 	}
@@ -168,6 +170,8 @@ func (ts tenantService) SignUp(ctx context.Context, req *connect.Request[tenancy
 
 type operatorService struct {
 	tenancyv1connect.UnimplementedOperatorServiceHandler
+	// held is set when a held stream (Concurrency 98) has ended.
+	held *atomic.Bool
 }
 
 func (operatorService) ListTenants(ctx context.Context, req *connect.Request[tenancyv1.ListTenantsRequest]) (*connect.Response[tenancyv1.ListTenantsResponse], error) {
@@ -175,7 +179,20 @@ func (operatorService) ListTenants(ctx context.Context, req *connect.Request[ten
 }
 
 // MigrateTenants streams one message per test tenant, so streaming through the gateway shows.
-func (operatorService) MigrateTenants(ctx context.Context, req *connect.Request[tenancyv1.MigrateTenantsRequest], stream *connect.ServerStream[tenancyv1.MigrateTenantsResponse]) error {
+// Concurrency 98 sends one message and holds the stream open until the client leaves (at most
+// 10 s).
+func (o operatorService) MigrateTenants(ctx context.Context, req *connect.Request[tenancyv1.MigrateTenantsRequest], stream *connect.ServerStream[tenancyv1.MigrateTenantsResponse]) error {
+	if req.Msg.GetConcurrency() == 98 {
+		defer o.held.Store(true)
+		if err := stream.Send(&tenancyv1.MigrateTenantsResponse{Tenant: testTenants[0], Done: 1, Total: 1}); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+		}
+		return nil
+	}
 	for i, t := range testTenants[:3] {
 		if req.Msg.GetConcurrency() == 99 {
 			time.Sleep(150 * time.Millisecond) // a slow stream, longer than the test's upstream timeout
@@ -200,7 +217,8 @@ type stack struct {
 	tokens      *authn.UserTokenSigner
 	restHits    atomic.Int64
 	// tenantHits counts calls that reached TenantService: refused ones must not.
-	tenantHits atomic.Int64
+	tenantHits      atomic.Int64
+	heldStreamEnded atomic.Bool
 }
 
 type stackOption func(*app.Config)
@@ -223,7 +241,7 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 	mux := http.NewServeMux()
 	mux.Handle(tenancyv1connect.NewDirectoryServiceHandler(s.dir, interceptors))
 	mux.Handle(tenancyv1connect.NewTenantServiceHandler(tenantService{hits: &s.tenantHits}, interceptors))
-	mux.Handle(tenancyv1connect.NewOperatorServiceHandler(operatorService{}, interceptors))
+	mux.Handle(tenancyv1connect.NewOperatorServiceHandler(operatorService{held: &s.heldStreamEnded}, interceptors))
 	verifier := authn.NewInternalVerifier(s.internalKey.Public().(ed25519.PublicKey))
 	mux.HandleFunc("/api/catalog/", func(w http.ResponseWriter, r *http.Request) {
 		s.restHits.Add(1)

@@ -10,15 +10,27 @@ import (
 	"connectrpc.com/connect"
 )
 
-// forward signs the internal token for the request's identity and proxies the request.
+// forward gets the internal token for the request's identity and proxies the request.
 // Unary calls get the upstream timeout; streams do not, they last as long as the client wants.
+//
+// RPCs reuse one token per identity (the request id goes in its own header, which
+// guard.AuthInterceptor reads). REST requests still get a token of their own, request id
+// inside: the catalog's REST handler takes the request id from the token, not the header.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
-	tok, err := g.cfg.Signer.Sign(c.identity)
+	var (
+		tok string
+		err error
+	)
+	if c.rest {
+		tok, err = g.cfg.Signer.Sign(c.identity)
+	} else {
+		tok, err = g.cfg.Tokens.Token(c.identity)
+	}
 	if err != nil {
 		g.fail(w, r, c, rpcerr.Unavailable("cannot sign the internal token").WithCause(err))
 		return
 	}
-	ctx := proxy.WithTarget(r.Context(), proxy.Target{Base: c.upstream, InternalToken: tok})
+	ctx := proxy.WithTarget(r.Context(), proxy.Target{Base: c.upstream, InternalToken: tok, RequestID: c.requestID})
 	if !c.rule.Streaming && g.cfg.UpstreamTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, g.cfg.UpstreamTimeout)

@@ -8,7 +8,8 @@
 //	credential.go bearer token; its tenant must be the request's tenant
 //	authorize.go  access.Check and plugin entitlement
 //	ratelimit.go  per tenant (per operator, per client address when neither)
-//	forward.go    internal token signed, client identity headers dropped, proxied over h2c
+//	forward.go    internal token (one per identity, reused) and request id attached, client
+//	              identity headers dropped, proxied over h2c
 //	usage.go      one usage event per request
 //
 // Errors the gateway produces itself are written in the caller's protocol (errwrite).
@@ -49,6 +50,7 @@ type Config struct {
 	Limiter         *ratelimit.Limiter
 	Usage           *usage.Recorder
 	Signer          *authn.InternalSigner
+	Tokens          *authn.InternalTokenCache // Signer's tokens, reused per identity
 	Transport       http.RoundTripper
 	Entitlements    Entitlements // nil: no plugin is enabled
 	BodyLimit       int64
