@@ -34,7 +34,7 @@ CREATE TABLE catalog_entities (
 -- with it included the walk is index-only (no heap visit per skipped row).
 CREATE UNIQUE INDEX catalog_entities_ref ON catalog_entities (ref) INCLUDE (uid);
 CREATE INDEX catalog_entities_kind_ref ON catalog_entities (kind, ref) INCLUDE (uid);
-CREATE INDEX catalog_entities_name ON catalog_entities (name, uid);
+CREATE INDEX catalog_entities_name ON catalog_entities (name, uid) INCLUDE (kind);
 CREATE INDEX catalog_entities_search ON catalog_entities USING gin (search);
 
 -- Flattened (key, value) pairs of each entity, lowercased, as Backstage's search table. No
