@@ -222,17 +222,31 @@ func (a *App) Start(ctx context.Context) {
 	run(a.limiter.Run)
 }
 
-// Close stops the background work (writing the usage events still queued) and releases Redis.
-// Shut the HTTP server down first, so no request is recording usage any more.
+// Close stops the background work (writing the usage events still queued, for at most a few
+// seconds) and releases Redis. Shut the HTTP server down first, so no request is recording
+// usage any more. Close returns within closeTimeout whatever Redis does: work still running
+// then has Redis closed under it and ends with an error.
 func (a *App) Close() {
 	a.mu.Lock()
 	if a.cancel != nil {
 		a.cancel()
 	}
 	a.mu.Unlock()
-	a.wg.Wait()
+	stopped := make(chan struct{})
+	go func() {
+		a.wg.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(closeTimeout):
+		a.log.Warn("gateway: background work still running at close; closing Redis under it")
+	}
 	a.closeRedis()
 }
+
+// closeTimeout bounds Close: the usage writer's last batch may take up to 3 s.
+const closeTimeout = 5 * time.Second
 
 func (a *App) closeRedis() {
 	if a.rdb != nil {

@@ -116,6 +116,8 @@ func run() error {
 		return err
 	case <-ctx.Done():
 	}
+	// A second SIGTERM or Ctrl-C ends the process at once.
+	stop()
 	log.Info("gateway shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

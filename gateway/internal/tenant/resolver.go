@@ -183,47 +183,54 @@ func (r *Resolver) Invalidate(ctx context.Context, key string) {
 	}
 }
 
-// Listen applies invalidations published on Channel until ctx ends. Whenever the subscription
-// is (re)established the local cache is emptied, since messages may have been missed while
-// disconnected. Without Redis it returns at once.
+// Listen applies invalidations published on Channel until ctx ends, and returns as soon as it
+// does, whatever Redis is doing. Whenever the subscription is (re)established the local cache
+// is emptied, since messages may have been missed while disconnected. Without Redis it
+// returns at once.
+//
+// go-redis receives in its own goroutine (ChannelWithSubscriptions), reconnects, and pings
+// an idle subscription so a dead connection is noticed; Listen only waits on that channel
+// and on ctx. Waiting in PubSub.Receive instead tied Listen's return, and so App.Close and
+// gatewayd's exit on SIGTERM, to a network read ending.
 func (r *Resolver) Listen(ctx context.Context) {
 	if r.cfg.Redis == nil {
 		return
 	}
 	ps := r.cfg.Redis.Subscribe(ctx, r.Channel())
-	// Receive blocks in a network read that ignores ctx; closing the subscription ends it.
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer func() {
-		if stop() {
-			_ = ps.Close()
-		}
-	}()
+	// Close ends go-redis's goroutines. It can wait for a reconnect in progress (seconds),
+	// so it runs on its own; the gateway closes its Redis client right after anyway.
+	defer func() { go ps.Close() }()
+	msgs := ps.ChannelWithSubscriptions(redis.WithChannelHealthCheckInterval(healthCheckInterval))
 	for {
-		msg, err := ps.Receive(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-msgs:
+			if !ok {
 				return
 			}
-			// go-redis reconnects on the next Receive; do not spin while Redis is down.
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-			continue
+			r.apply(ctx, msg)
 		}
-		switch m := msg.(type) {
-		case *redis.Subscription:
+	}
+}
+
+// healthCheckInterval is how long an idle subscription waits before pinging Redis to learn
+// whether the connection is still alive (go-redis reconnects and resubscribes if not).
+const healthCheckInterval = 15 * time.Second
+
+// apply handles one message of the subscription.
+func (r *Resolver) apply(ctx context.Context, msg any) {
+	switch m := msg.(type) {
+	case *redis.Subscription:
+		r.local.Purge()
+	case *redis.Message:
+		keys, all := changedKeys(m.Payload)
+		if all {
 			r.local.Purge()
-		case *redis.Message:
-			keys, all := changedKeys(m.Payload)
-			if all {
-				r.local.Purge()
-				continue
-			}
-			for _, k := range keys {
-				r.Invalidate(ctx, k)
-			}
+			return
+		}
+		for _, k := range keys {
+			r.Invalidate(ctx, k)
 		}
 	}
 }
