@@ -159,6 +159,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Interceptors: []connect.Interceptor{catTel.ConnectInterceptor()},
 		Logger:       catLog,
 		Meter:        catTel.Meter("atrium.dev/services/catalog"),
+		TenancyURL:   s.TenancyURL,
+		HTTPClient:   H2CClient(),
 	}
 	if opts.Catalog != nil {
 		opts.Catalog(&catCfg)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 	"atrium.dev/platform/authn"
 	"atrium.dev/platform/guard"
@@ -42,6 +43,11 @@ type Config struct {
 	Meter    metric.Meter
 	// Interceptors run before the platform's own (telemetry, typically).
 	Interceptors []connect.Interceptor
+	// TenancyURL, when set, is asked (DirectoryService.ResolveShard) for shards added after
+	// start-up, so tenants placed on them work without a restart.
+	TenancyURL string
+	// HTTPClient reaches tenancy (HTTP/2 cleartext); nil: a default h2c client.
+	HTTPClient *http.Client
 }
 
 // App is a running catalog service.
@@ -73,6 +79,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.MaxConns > 0 {
 		opts = append(opts, tenantdb.WithMaxConns(cfg.MaxConns))
 	}
+	if cfg.TenancyURL != "" {
+		opts = append(opts, tenantdb.WithResolver(shardResolver(cfg)))
+	}
 	shards, err := tenantdb.Open(ctx, cfg.Shards, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
@@ -99,6 +108,29 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	})
 	a.mux.HandleFunc("GET /readyz", a.ready)
 	return a, nil
+}
+
+// shardResolver looks shards up in tenancy's directory, calling as the catalog service.
+func shardResolver(cfg Config) tenantdb.Resolver {
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Transport: &http.Transport{Protocols: h2cOnly()}}
+	}
+	dir := tenancyv1connect.NewDirectoryServiceClient(client, cfg.TenancyURL,
+		connect.WithInterceptors(guard.NewCallerInterceptor(authn.NewInternalSigner(cfg.InternalKey), "catalog")))
+	return func(ctx context.Context, shard string) (string, error) {
+		res, err := dir.ResolveShard(ctx, connect.NewRequest(&tenancyv1.ResolveShardRequest{Name: shard}))
+		if err != nil {
+			return "", err
+		}
+		return res.Msg.GetDsn(), nil
+	}
+}
+
+func h2cOnly() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	return p
 }
 
 // ready answers when every shard accepts a query.

@@ -36,6 +36,7 @@ func run() error {
 	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
 	otlp := env.URL(config.EnvOTLPEndpoint, "")
 	entityLimit := env.Int(EnvEntityLimit, app.DefaultEntityLimit)
+	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
 	internalKey := config.Ed25519Key(env, config.EnvInternalKey)
 	if internalKey == nil {
 		env.Invalid(config.EnvInternalKey, "required but not set (base64 of a 32-byte ed25519 seed)")
@@ -62,6 +63,7 @@ func run() error {
 		Shards:       shards,
 		InternalKey:  internalKey,
 		EntityLimit:  entityLimit,
+		TenancyURL:   tenancyURL,
 		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
 		Logger:       log,
 		Meter:        tel.Meter("atrium.dev/services/catalog"),
