@@ -210,6 +210,10 @@ func (b *sqlb) where(filter Expr, fullText string) (string, error) {
 	}
 	if q := tsQuery(fullText); q != "" {
 		c = "(" + c + ") AND e.search @@ to_tsquery('simple', " + b.arg(q) + ")"
+	} else if strings.TrimSpace(fullText) != "" {
+		// A term of punctuation only has no words to find: it matches nothing, as a term
+		// of unknown words does, rather than everything.
+		c = "false"
 	}
 	return c, nil
 }
