@@ -20,6 +20,7 @@ import (
 
 	gatewayapp "atrium.dev/gateway/app"
 	"atrium.dev/platform/config"
+	"atrium.dev/platform/serve"
 	"atrium.dev/platform/telemetry"
 	catalogapp "atrium.dev/services/catalog/app"
 	tenancyapp "atrium.dev/services/tenancy/app"
@@ -83,15 +84,7 @@ type Stack struct {
 
 // H2CClient returns a client that speaks only HTTP/2 over cleartext, as Atrium's services do
 // between themselves.
-func H2CClient() *http.Client {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{
-		Protocols:           &p,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-	}}
-}
+func H2CClient() *http.Client { return serve.H2CClient() }
 
 // Start runs the stack and returns when the gateway is ready. The stack runs until Close
 // (not until ctx ends: ctx only bounds the start).

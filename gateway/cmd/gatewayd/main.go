@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"atrium.dev/gateway/app"
 	"atrium.dev/platform/config"
+	"atrium.dev/platform/serve"
 	"atrium.dev/platform/telemetry"
 )
 
@@ -95,35 +95,7 @@ func run() error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", tel.MetricsHandler())
 	mux.Handle("/", gw.Handler())
-	srv := &http.Server{
-		Addr:              addr,
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	srv.Protocols = new(http.Protocols)
-	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true)
-
-	errc := make(chan error, 1)
-	go func() {
-		log.Info("gateway listening", "addr", addr, "tenancy", tenancyURL, "catalog", catalogURL)
-		errc <- srv.ListenAndServe()
-	}()
-	select {
-	case err := <-errc:
-		gw.Close()
-		return err
-	case <-ctx.Done():
-	}
-	// A second SIGTERM or Ctrl-C ends the process at once.
-	stop()
-	log.Info("gateway shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Warn("shutdown", "err", err)
-	}
-	gw.Close()
-	return nil
+	// Close after the server has drained, so queued usage events are flushed.
+	defer gw.Close()
+	return serve.Run(ctx, serve.NewServer(addr, mux), log)
 }

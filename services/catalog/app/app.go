@@ -18,6 +18,7 @@ import (
 	"atrium.dev/platform/authn"
 	"atrium.dev/platform/guard"
 	"atrium.dev/platform/rpcerr"
+	"atrium.dev/platform/serve"
 	"atrium.dev/platform/tenantdb"
 	"atrium.dev/services/catalog/internal/rest"
 	"atrium.dev/services/catalog/internal/service"
@@ -114,7 +115,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 func shardResolver(cfg Config) tenantdb.Resolver {
 	client := cfg.HTTPClient
 	if client == nil {
-		client = &http.Client{Transport: &http.Transport{Protocols: h2cOnly()}}
+		client = serve.H2CClient()
 	}
 	dir := tenancyv1connect.NewDirectoryServiceClient(client, cfg.TenancyURL,
 		connect.WithInterceptors(guard.NewCallerInterceptor(authn.NewInternalSigner(cfg.InternalKey), "catalog")))
@@ -125,12 +126,6 @@ func shardResolver(cfg Config) tenantdb.Resolver {
 		}
 		return res.Msg.GetDsn(), nil
 	}
-}
-
-func h2cOnly() *http.Protocols {
-	p := new(http.Protocols)
-	p.SetUnencryptedHTTP2(true)
-	return p
 }
 
 // ready answers when every shard accepts a query.

@@ -19,6 +19,7 @@ import (
 	"atrium.dev/platform/authn"
 	"atrium.dev/platform/guard"
 	"atrium.dev/platform/rpcerr"
+	"atrium.dev/platform/serve"
 	"atrium.dev/platform/tenantdb"
 	"atrium.dev/services/tenancy/internal/api"
 	"atrium.dev/services/tenancy/internal/notify"
@@ -196,11 +197,7 @@ func (c *Config) defaults() {
 
 // H2CClient returns an HTTP client that speaks HTTP/2 without TLS, as services do among
 // themselves.
-func H2CClient() *http.Client {
-	t := &http.Transport{Protocols: new(http.Protocols)}
-	t.Protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: t}
-}
+func H2CClient() *http.Client { return serve.H2CClient() }
 
 // openShards records the configured shards and opens pools for them and for any shard
 // registered earlier at run time.

@@ -4,15 +4,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"atrium.dev/platform/config"
+	"atrium.dev/platform/serve"
 	"atrium.dev/platform/telemetry"
 	"atrium.dev/services/catalog/app"
 	"connectrpc.com/connect"
@@ -74,31 +73,5 @@ func run() error {
 	defer a.Close()
 	a.Start(ctx)
 
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", tel.MetricsHandler())
-	mux.Handle("/", tel.HTTPMiddleware(a.Handler(), "catalog"))
-	srv := &http.Server{
-		Addr:              addr,
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		Protocols:         new(http.Protocols),
-	}
-	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true)
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("catalog listening", "addr", addr)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serve.Run(ctx, serve.NewServer(addr, serve.WithMetrics(tel, a.Handler(), "catalog")), log)
 }

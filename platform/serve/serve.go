@@ -1,0 +1,67 @@
+// Package serve runs HTTP the one way every Atrium process does: HTTP/1.1 for browsers and
+// curl, HTTP/2 cleartext (h2c) between the gateway and the services, Prometheus /metrics
+// beside the application, and a graceful shutdown when the process is told to stop.
+package serve
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"atrium.dev/platform/telemetry"
+)
+
+// ShutdownTimeout bounds how long in-flight requests get to finish.
+const ShutdownTimeout = 15 * time.Second
+
+// NewServer returns a server for h on addr speaking HTTP/1.1 and h2c.
+func NewServer(addr string, h http.Handler) *http.Server {
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		Protocols:         new(http.Protocols),
+	}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	return srv
+}
+
+// H2CClient returns a client that speaks only HTTP/2 cleartext, as service-to-service calls
+// (and the gateway's forwarding) do.
+func H2CClient() *http.Client {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: p, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
+}
+
+// WithMetrics mounts tel's /metrics beside app, which is traced with tel's middleware.
+func WithMetrics(tel *telemetry.Telemetry, app http.Handler, operation string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", tel.MetricsHandler())
+	mux.Handle("/", tel.HTTPMiddleware(app, operation))
+	return mux
+}
+
+// Run serves until ctx ends (SIGINT/SIGTERM in a main), then shuts down gracefully. It
+// returns the listener's error if serving fails before that.
+func Run(ctx context.Context, srv *http.Server, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("listening", "addr", srv.Addr)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
