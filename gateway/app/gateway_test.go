@@ -172,6 +172,19 @@ func TestCredentials(t *testing.T) {
 			t.Errorf("sign-up identity = %+v", e.Identity)
 		}
 	})
+
+	t.Run("sign-up ignores a stale or unknown tenant", func(t *testing.T) {
+		client := tenancyv1connect.NewTenantServiceClient(h2cClient(""), s.server.URL)
+		for _, tenant := range []string{"nosuchorg", "acme"} {
+			req := connect.NewRequest(&tenancyv1.SignUpRequest{Slug: "newco"})
+			req.Header().Set("Atrium-Tenant", tenant)
+			res, err := client.SignUp(context.Background(), req)
+			wantCode(t, err, 0)
+			if e := decodeEcho(t, res.Msg.GetTenant().GetDisplayName()); e.Identity.TenantID != "" {
+				t.Errorf("sign-up with Atrium-Tenant %s carried tenant %q", tenant, e.Identity.TenantID)
+			}
+		}
+	})
 }
 
 func TestSuspendedTenant(t *testing.T) {

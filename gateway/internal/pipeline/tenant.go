@@ -6,15 +6,18 @@ import (
 
 	"atrium.dev/gateway/internal/tenant"
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
+	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 	"atrium.dev/platform/access"
 	"atrium.dev/platform/rpcerr"
 )
 
 // resolveTenant finds the tenant the host or the Atrium-Tenant header names. Operator methods
-// ignore both. A request naming no tenant goes on: PUBLIC methods may have none (SignUp), and
-// tenant methods take the caller's token's tenant (authenticate).
+// and SignUp (which makes a tenant rather than acting in one: a sign-up sent from another org's
+// portal, or with a stale header, must still work) ignore both. A request naming no tenant goes
+// on: PUBLIC methods may have none, and tenant methods take the caller's token's tenant
+// (authenticate).
 func (g *Gateway) resolveTenant(r *http.Request, c *call) error {
-	if c.rule.Level == access.Operator {
+	if c.rule.Level == access.Operator || c.rule.Procedure == tenancyv1connect.TenantServiceSignUpProcedure {
 		return nil
 	}
 	slug, err := tenant.FromRequest(r, g.cfg.BaseDomains)
