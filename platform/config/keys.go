@@ -29,3 +29,13 @@ func Ed25519Key(e *Env, name string) ed25519.PrivateKey {
 	}
 	return ed25519.NewKeyFromSeed(seed)
 }
+
+// RequiredEd25519Key is Ed25519Key for processes that cannot run without the key: an unset
+// variable is recorded as a problem (reported by Err with the others).
+func RequiredEd25519Key(e *Env, name string) ed25519.PrivateKey {
+	if e.get(name) == "" {
+		e.Invalid(name, "required but not set (base64 of a 32-byte ed25519 seed)")
+		return nil
+	}
+	return Ed25519Key(e, name)
+}

@@ -24,6 +24,7 @@ import (
 	"os"
 	"path"
 	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/otelconnect"
@@ -228,6 +229,13 @@ func ParseLevel(s string) (slog.Level, error) {
 		return 0, fmt.Errorf("telemetry: log level %q: want debug, info, warn or error", s)
 	}
 	return level, nil
+}
+
+// Close flushes and stops the providers within a few seconds; for a main's defer.
+func (t *Telemetry) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = t.Shutdown(ctx)
 }
 
 // Shutdown flushes and stops the providers. It is safe to call more than

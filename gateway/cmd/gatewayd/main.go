@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"atrium.dev/gateway/app"
 	"atrium.dev/platform/config"
@@ -39,10 +38,7 @@ func run() error {
 	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
 	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
-	internalKey := config.Ed25519Key(env, config.EnvInternalKey)
-	if internalKey == nil {
-		env.Invalid(config.EnvInternalKey, "required but not set")
-	}
+	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
 	otlp := env.String(config.EnvOTLPEndpoint, "")
 	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
 	staticDir := env.String(envStaticDir, "")
@@ -61,11 +57,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = tel.Shutdown(sctx)
-	}()
+	defer tel.Close()
 	log := tel.Logger()
 
 	upstreams, rest := app.StandardUpstreams(tenancyURL, catalogURL)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"atrium.dev/platform/config"
 	"atrium.dev/platform/serve"
@@ -36,10 +35,7 @@ func run() error {
 	otlp := env.URL(config.EnvOTLPEndpoint, "")
 	entityLimit := env.Int(EnvEntityLimit, app.DefaultEntityLimit)
 	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
-	internalKey := config.Ed25519Key(env, config.EnvInternalKey)
-	if internalKey == nil {
-		env.Invalid(config.EnvInternalKey, "required but not set (base64 of a 32-byte ed25519 seed)")
-	}
+	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -51,11 +47,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = tel.Shutdown(sctx)
-	}()
+	defer tel.Close()
 	log := tel.Logger()
 
 	a, err := app.New(ctx, app.Config{

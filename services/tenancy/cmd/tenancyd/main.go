@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"atrium.dev/platform/config"
 	"atrium.dev/platform/serve"
@@ -33,14 +32,8 @@ func run() error {
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
 	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
 	otlp := env.URL(config.EnvOTLPEndpoint, "")
-	tokenKey := config.Ed25519Key(env, config.EnvTokenKey)
-	internalKey := config.Ed25519Key(env, config.EnvInternalKey)
-	if tokenKey == nil {
-		env.Invalid(config.EnvTokenKey, "required but not set (base64 of a 32-byte ed25519 seed)")
-	}
-	if internalKey == nil {
-		env.Invalid(config.EnvInternalKey, "required but not set (base64 of a 32-byte ed25519 seed)")
-	}
+	tokenKey := config.RequiredEd25519Key(env, config.EnvTokenKey)
+	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -52,11 +45,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = tel.Shutdown(sctx)
-	}()
+	defer tel.Close()
 	log := tel.Logger()
 
 	client := app.H2CClient()
