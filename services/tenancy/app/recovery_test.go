@@ -33,16 +33,27 @@ func reconciler(s *stack, mods ...func(*app.Config)) *stack {
 
 func (s *stack) status(slug string) tenancyv1.TenantStatus { return s.lookup(slug).GetStatus() }
 
-// A process that dies in the middle of a sign-up leaves a provisioning tenant; the reconciler
-// of another process finishes it, and the owner can log in with the password given at sign-up.
+// A process that dies in the middle of a sign-up leaves a provisioning tenant that the reconciler
+// of another process takes over. The owner's password hash reaches the database with the owner
+// (sign-up hashes it while the schema is made): a process that died after that step leaves a
+// tenant the reconciler finishes, and the owner logs in with the password given at sign-up; one
+// that died before it leaves no password to make the owner with, so the reconciler rolls the
+// tenant back and the slug can be signed up for again.
 func TestCrashRecoveryFinishes(t *testing.T) {
 	t.Parallel()
-	for _, step := range []string{provision.StepSchema, provision.StepService("testsvc"), provision.StepOwner} {
-		t.Run(step, func(t *testing.T) {
+	for _, tt := range []struct {
+		step     string
+		finishes bool
+	}{
+		{provision.StepSchema, false},
+		{provision.StepService("testsvc"), false},
+		{provision.StepOwner, true},
+	} {
+		t.Run(tt.step, func(t *testing.T) {
 			t.Parallel()
 			s := newStack(t, func(c *app.Config) {
 				c.AfterStep = func(_, got string) error {
-					if got == step {
+					if got == tt.step {
 						return app.ErrSimulatedCrash
 					}
 					return nil
@@ -57,6 +68,21 @@ func TestCrashRecoveryFinishes(t *testing.T) {
 			}
 
 			r := reconciler(s)
+			if !tt.finishes {
+				waitFor(t, "reconciler to roll acme back", func() bool {
+					return r.status(half.GetId()) == tenancyv1.TenantStatus_TENANT_STATUS_FAILED
+				})
+				if s.schemaExists(half.GetSchema()) || s.roleExists(half.GetSchema()) {
+					t.Fatal("schema or role left behind")
+				}
+				if n := s.count(`SELECT count(*) FROM tenancy.users WHERE email = 'owner@acme.example.com'`); n != 0 {
+					t.Fatalf("%d owner users left", n)
+				}
+				if o := r.signUp("acme"); o.tenant.GetStatus() != tenancyv1.TenantStatus_TENANT_STATUS_ACTIVE {
+					t.Fatalf("signing up again: %v", o.tenant)
+				}
+				return
+			}
 			waitFor(t, "reconciler to activate acme", func() bool {
 				return r.status("acme") == tenancyv1.TenantStatus_TENANT_STATUS_ACTIVE
 			})
@@ -140,6 +166,39 @@ func TestFailedProvisioningRollsBack(t *testing.T) {
 			t.Fatalf("failed tenants kept for the record: %d, want 2", n)
 		}
 	})
+}
+
+// A tenant that stops provisioning forward while its sign-up runs (another process began
+// rolling it back) gets no owner: the owner step checks its claim in the owner's transaction.
+func TestOwnerStepChecksClaim(t *testing.T) {
+	t.Parallel()
+	var (
+		s         *stack
+		ownerDone atomic.Bool
+	)
+	s = newStack(t, func(c *app.Config) {
+		c.AfterStep = func(tenantID, step string) error {
+			switch step {
+			case provision.StepService("testsvc"):
+				_, err := s.db.Exec(context.Background(), `UPDATE tenancy.tenants SET rolling_back = true WHERE id = $1`, tenantID)
+				return err
+			case provision.StepOwner:
+				ownerDone.Store(true)
+			}
+			return nil
+		}
+	})
+	_, err := s.anon().Tenants.SignUp(context.Background(), signUpReq("acme"))
+	wantCode(t, err, connect.CodeUnavailable)
+	if ownerDone.Load() {
+		t.Fatal("the owner step succeeded for a tenant being rolled back")
+	}
+	if n := s.count(`SELECT count(*) FROM tenancy.users WHERE email = 'owner@acme.example.com'`); n != 0 {
+		t.Fatalf("%d owner users made for a tenant being rolled back", n)
+	}
+	if got := s.lookup("acme").GetStatus(); got == tenancyv1.TenantStatus_TENANT_STATUS_ACTIVE {
+		t.Fatalf("tenant being rolled back became %v", got)
+	}
 }
 
 // A tenant whose provisioning keeps failing after a crash is retried, then rolled back.

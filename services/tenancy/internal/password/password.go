@@ -4,6 +4,7 @@
 package password
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -38,6 +39,36 @@ var ErrMalformed = errors.New("password: malformed hash")
 // Hash returns the PHC string of pw with a fresh random salt.
 func Hash(pw string) (string, error) {
 	return hashWith(pw, Default)
+}
+
+// Pending is a hash being computed in the background (Start).
+type Pending struct {
+	done chan struct{}
+	hash string
+	err  error
+}
+
+// Start hashes pw in a goroutine, so that the caller can do other work meanwhile (sign-up
+// creates the tenant's schema while the owner's password is hashed). The goroutine ends when
+// the hash is done, tens of milliseconds, whether or not anyone waits for it: a caller that
+// gives up leaks nothing.
+func Start(pw string) *Pending {
+	p := &Pending{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.hash, p.err = Hash(pw)
+	}()
+	return p
+}
+
+// Wait returns the hash, or ctx's error if ctx ends first.
+func (p *Pending) Wait(ctx context.Context) (string, error) {
+	select {
+	case <-p.done:
+		return p.hash, p.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 func hashWith(pw string, p Params) (string, error) {

@@ -1,9 +1,11 @@
 package password
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHashVerify(t *testing.T) {
@@ -63,5 +65,39 @@ func TestVerifyMalformed(t *testing.T) {
 		if ok, err := Verify("x", phc); ok || !errors.Is(err, ErrMalformed) {
 			t.Errorf("Verify(%q) = %v, %v; want ErrMalformed", phc, ok, err)
 		}
+	}
+}
+
+func TestStartWait(t *testing.T) {
+	p := Start("correct horse battery")
+	h, err := p.Wait(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := Verify("correct horse battery", h); err != nil || !ok {
+		t.Fatalf("background hash does not verify: %v, %v", ok, err)
+	}
+	// Waiting again gives the same answer.
+	if again, err := p.Wait(context.Background()); err != nil || again != h {
+		t.Fatalf("second Wait = %q, %v", again, err)
+	}
+}
+
+// A caller whose context ends stops waiting at once, and the hashing goroutine still ends by
+// itself: nothing is left running.
+func TestStartWaitCanceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p := Start("correct horse battery")
+	if _, err := p.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait with a canceled context = %v, want context.Canceled", err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hashing goroutine has not ended after 10 s")
+	}
+	if p.hash == "" || p.err != nil {
+		t.Fatalf("abandoned hash = %q, %v; the goroutine should still finish its work", p.hash, p.err)
 	}
 }

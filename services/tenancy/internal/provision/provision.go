@@ -114,18 +114,28 @@ type stepError struct {
 func (e *stepError) Error() string { return fmt.Sprintf("provisioning step %s: %v", e.step, e.err) }
 func (e *stepError) Unwrap() error { return e.err }
 
+// OwnerHash gives the owner's password hash when it is still being computed: sign-up starts
+// hashing (argon2id, tens of milliseconds) before provisioning and lets the two overlap.
+type OwnerHash func(context.Context) (string, error)
+
 // Create provisions a freshly inserted tenant. If a step fails it rolls the tenant back at once
 // (the caller gets the error and may try the slug again); if the rollback fails too, the
 // reconciler finishes it later. The sequence ignores the caller's cancellation: a client that
 // hangs up must not leave a half-made tenant behind.
-func (p *Provisioner) Create(ctx context.Context, t store.Tenant) (store.Tenant, error) {
+//
+// ownerHash, when not nil, is waited for at the owner step, where the hash is stored with the
+// owner. The tenant row has no hash before then, so a process that dies earlier leaves a
+// tenant the reconciler cannot give an owner: it rolls it back (slug free again) instead of
+// finishing it.
+func (p *Provisioner) Create(ctx context.Context, t store.Tenant, ownerHash OwnerHash) (store.Tenant, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sequenceTimeout)
 	defer cancel()
 	p.inflight.Store(t.ID, true)
 	defer p.inflight.Delete(t.ID)
 
 	start := time.Now()
-	out, err := p.forward(ctx, t)
+	// The caller inserted t just now: that is this sequence's claim.
+	out, err := p.forward(ctx, t, ownerHash, start)
 	switch {
 	case err == nil:
 		p.record(ctx, "create", "ok", start)
@@ -149,13 +159,20 @@ func (p *Provisioner) record(ctx context.Context, trigger, result string, start 
 	}
 }
 
-// forward runs every step for t.
-func (p *Provisioner) forward(ctx context.Context, t store.Tenant) (store.Tenant, error) {
-	run := func(step string, fn func() error) error {
-		if ok, err := p.cfg.Store.TouchProvisioning(ctx, t.ID); err != nil {
-			return &stepError{step: step, err: err}
-		} else if !ok {
-			return &stepError{step: step, permanent: true, err: errors.New("tenant is no longer provisioning")}
+// forward runs every step for t. ownerHash may be nil (see Create). claimed is when this
+// sequence's claim on t was last renewed, zero if unknown.
+func (p *Provisioner) forward(ctx context.Context, t store.Tenant, ownerHash OwnerHash, claimed time.Time) (store.Tenant, error) {
+	// Before a step the tenant's claim is renewed (holding other reconcilers off) and checked
+	// (still provisioning forward), unless it is fresh: no reconciler takes a tenant touched
+	// less than StuckAfter ago, so a sign-up whose steps take milliseconds spares a commit per
+	// step. The owner and activate steps check in their own statements on the control
+	// database instead.
+	run := func(step string, touch bool, fn func() error) error {
+		if touch && (claimed.IsZero() || p.cfg.StuckAfter <= 0 || time.Since(claimed) >= p.cfg.StuckAfter/4) {
+			if err := p.touch(ctx, p.cfg.Store.TouchProvisioning, t.ID, step); err != nil {
+				return err
+			}
+			claimed = time.Now()
 		}
 		if err := fn(); err != nil {
 			var se *stepError
@@ -172,7 +189,7 @@ func (p *Provisioner) forward(ctx context.Context, t store.Tenant) (store.Tenant
 		return nil
 	}
 
-	if err := run(StepSchema, func() error {
+	if err := run(StepSchema, true, func() error {
 		if err := p.ensureShard(ctx, t.Shard); err != nil {
 			return err
 		}
@@ -181,15 +198,16 @@ func (p *Provisioner) forward(ctx context.Context, t store.Tenant) (store.Tenant
 		return store.Tenant{}, err
 	}
 	for _, svc := range p.cfg.Services {
-		if err := run(StepService(svc.Name), func() error { return p.provisionOne(ctx, svc, t) }); err != nil {
+		if err := run(StepService(svc.Name), true, func() error { return p.provisionOne(ctx, svc, t) }); err != nil {
 			return store.Tenant{}, err
 		}
 	}
-	if err := run(StepOwner, func() error { return p.ensureOwner(ctx, t) }); err != nil {
+	if err := run(StepOwner, false, func() error { return p.ensureOwner(ctx, t, ownerHash) }); err != nil {
 		return store.Tenant{}, err
 	}
 	var out store.Tenant
-	if err := run(StepActivate, func() error {
+	if err := run(StepActivate, false, func() error {
+		// Activate itself only changes a tenant still provisioning forward.
 		a, ok, err := p.cfg.Store.Activate(ctx, t.ID)
 		if err != nil {
 			return err
@@ -205,18 +223,50 @@ func (p *Provisioner) forward(ctx context.Context, t store.Tenant) (store.Tenant
 	return out, nil
 }
 
-func (p *Provisioner) ensureOwner(ctx context.Context, t store.Tenant) error {
-	if t.AdminEmail == "" || t.AdminPasswordHash == "" {
+func (p *Provisioner) ensureOwner(ctx context.Context, t store.Tenant, ownerHash OwnerHash) error {
+	hash, pending := t.AdminPasswordHash, false
+	if hash == "" && ownerHash != nil {
+		h, err := ownerHash(ctx)
+		if err != nil {
+			return &stepError{step: StepOwner, err: fmt.Errorf("owner password hash: %w", err)}
+		}
+		hash, pending = h, true
+	}
+	if t.AdminEmail == "" || hash == "" {
 		return &stepError{step: StepOwner, permanent: true, err: errors.New("no pending owner recorded")}
 	}
 	return p.cfg.Store.Tx(ctx, func(tx *store.Store) error {
+		// The step's claim on the tenant. A hash computed during this sequence is kept with the
+		// tenant until it is active, so a reconciler can finish it if this process dies
+		// between here and activation.
+		touch := tx.TouchProvisioning
+		if pending {
+			touch = func(ctx context.Context, id string) (bool, error) { return tx.RecordOwnerHash(ctx, id, hash) }
+		}
+		if err := p.touch(ctx, touch, t.ID, StepOwner); err != nil {
+			return err
+		}
 		// A user that already exists (the sign-up proved its password) is reused as it is.
-		u, err := tx.EnsureUser(ctx, store.User{ID: store.NewID(), Email: t.AdminEmail, PasswordHash: t.AdminPasswordHash})
+		u, err := tx.EnsureUser(ctx, store.User{ID: store.NewID(), Email: t.AdminEmail, PasswordHash: hash})
 		if err != nil {
 			return err
 		}
 		return tx.EnsureMembership(ctx, t.ID, u.ID, "owner")
 	})
+}
+
+// touch renews the claim on a provisioning tenant with touchFn (Store.TouchProvisioning or
+// the like); a tenant no longer provisioning forward (rolled back or taken over meanwhile) is a
+// permanent failure of step.
+func (p *Provisioner) touch(ctx context.Context, touchFn func(context.Context, string) (bool, error), id, step string) error {
+	ok, err := touchFn(ctx, id)
+	if err != nil {
+		return &stepError{step: step, err: err}
+	}
+	if !ok {
+		return &stepError{step: step, permanent: true, err: errors.New("tenant is no longer provisioning")}
+	}
+	return nil
 }
 
 func (p *Provisioner) provisionOne(ctx context.Context, svc Service, t store.Tenant) error {
@@ -317,7 +367,8 @@ func (p *Provisioner) reconcileOne(ctx context.Context, t store.Tenant) {
 	start := time.Now()
 	reason := "rollback interrupted"
 	if !t.RollingBack {
-		_, err := p.forward(ctx, t)
+		// Claims of a batch age while earlier tenants are worked on: renew before every step.
+		_, err := p.forward(ctx, t, nil, time.Time{})
 		if err == nil {
 			p.record(ctx, "reconcile", "ok", start)
 			log.InfoContext(ctx, "reconciler finished provisioning")

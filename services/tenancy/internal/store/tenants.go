@@ -167,6 +167,19 @@ func (s *Store) TouchProvisioning(ctx context.Context, id string) (bool, error) 
 	return tag.RowsAffected() == 1, nil
 }
 
+// RecordOwnerHash is TouchProvisioning that also stores the pending owner's password hash,
+// for a sign-up that hashed it while provisioning ran: a reconciler can finish the tenant from
+// then on.
+func (s *Store) RecordOwnerHash(ctx context.Context, id, hash string) (bool, error) {
+	tag, err := s.db.Exec(ctx, `
+		UPDATE tenancy.tenants SET updated_at = now(), admin_password_hash = $2
+		WHERE id = $1 AND status = 'provisioning' AND NOT rolling_back`, id, hash)
+	if err != nil {
+		return false, translate(err, "tenant")
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // ClaimStuck takes up to limit tenants left in provisioning with no progress for olderThan:
 // it counts an attempt and renews updated_at, which holds other reconcilers off for another
 // olderThan.
