@@ -28,6 +28,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // App is a configured gateway.
@@ -95,6 +96,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Telemetry != nil {
 		dirTransport, proxyTransport = cfg.Telemetry.HTTPTransport(base), proxy.TraceTransport(base)
 	}
+	// API calls get their span from the pipeline; the other routes from telemetry's middleware.
+	var tracer trace.Tracer
+	if cfg.Telemetry != nil {
+		tracer = cfg.Telemetry.Tracer("atrium.dev/gateway")
+	}
 	signer := authn.NewInternalSigner(cfg.InternalKey)
 	dir := tenancyv1connect.NewDirectoryServiceClient(
 		&http.Client{Transport: dirTransport, Timeout: 10 * time.Second},
@@ -134,12 +140,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		BaseDomains:     cfg.BaseDomains,
 		Log:             a.log,
+		Tracer:          tracer,
+		Meter:           cfg.Meter,
 	})
 	a.static = newStatic(cfg.StaticDir, a.log)
 	a.handler = a.routes()
-	if cfg.Telemetry != nil {
-		a.handler = cfg.Telemetry.PublicHTTPMiddleware(a.handler, "gateway")
-	}
 	return a, nil
 }
 

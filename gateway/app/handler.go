@@ -9,16 +9,27 @@ import (
 	"connectrpc.com/connect"
 )
 
+// routes: RPCs and REST calls go through the pipeline, which traces and measures them itself;
+// everything else through telemetry's HTTP middleware, when there is telemetry.
 func (a *App) routes() http.Handler {
+	traced := func(h http.Handler) http.Handler { return h }
+	if a.cfg.Telemetry != nil {
+		traced = func(h http.Handler) http.Handler { return a.cfg.Telemetry.PublicHTTPMiddleware(h, "gateway") }
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /healthz", traced(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", a.ready)
-	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	})))
+	mux.Handle("GET /readyz", traced(http.HandlerFunc(a.ready)))
+	mux.Handle("GET /.well-known/jwks.json", traced(http.HandlerFunc(a.jwks)))
 	for prefix := range a.cfg.RESTUpstreams {
 		mux.HandleFunc(prefix, a.pipeline.ServeREST)
+	}
+	notFound := traced(http.NotFoundHandler())
+	var static http.Handler
+	if a.static != nil {
+		static = traced(a.static)
 	}
 	errs := connect.NewErrorWriter()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -28,12 +39,12 @@ func (a *App) routes() http.Handler {
 		case len(r.URL.Path) >= 5 && r.URL.Path[:5] == "/api/":
 			// An API that does not exist, not a page of the web app.
 			a.pipeline.ServeREST(w, r)
-		case (r.Method == http.MethodGet || r.Method == http.MethodHead) && a.static != nil:
-			a.static.ServeHTTP(w, r)
+		case (r.Method == http.MethodGet || r.Method == http.MethodHead) && static != nil:
+			static.ServeHTTP(w, r)
 		case r.Method == http.MethodPost && errs.IsSupported(r):
 			a.pipeline.ServeRPC(w, r)
 		default:
-			http.NotFound(w, r)
+			notFound.ServeHTTP(w, r)
 		}
 	})
 	return mux

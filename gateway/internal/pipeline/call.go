@@ -9,13 +9,16 @@ import (
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/platform/access"
 	"atrium.dev/platform/authn"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // call is the state of one request as it goes through the steps.
 type call struct {
 	start     time.Time
 	rest      bool
+	method    string
 	requestID string
+	span      trace.Span // nil without a tracer
 	// procedure names the call in usage events: the procedure path, "METHOD /prefix/kind"
 	// for REST, "unknown" for paths that route nowhere.
 	procedure string

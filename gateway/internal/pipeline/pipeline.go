@@ -11,6 +11,7 @@
 //	forward.go    internal token (one per identity, reused) and request id attached, client
 //	              identity headers dropped, proxied over h2c
 //	usage.go      one usage event per request
+//	telemetry.go  one server span and duration measurement per request
 //
 // Errors the gateway produces itself are written in the caller's protocol (errwrite).
 package pipeline
@@ -33,6 +34,8 @@ import (
 	"atrium.dev/gateway/internal/tenant"
 	"atrium.dev/gateway/internal/usage"
 	"atrium.dev/platform/authn"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Entitlements answers whether a tenant may use a plugin. Until the entitlements service
@@ -58,11 +61,16 @@ type Config struct {
 	UpstreamTimeout time.Duration    // not applied to streaming methods
 	BaseDomains     []string
 	Log             *slog.Logger
+	// Tracer, when set, gives every request a server span; Meter, when set, records
+	// atrium.gateway.request.duration (see telemetry.go).
+	Tracer trace.Tracer
+	Meter  metric.Meter
 }
 
 // Gateway serves RPC and REST requests. It is safe for concurrent use.
 type Gateway struct {
 	cfg          Config
+	obs          *instruments
 	errs         *errwrite.Writer
 	proxy        *httputil.ReverseProxy
 	restPrefixes []string // longest first
@@ -70,7 +78,7 @@ type Gateway struct {
 
 // New returns the pipeline.
 func New(cfg Config) *Gateway {
-	g := &Gateway{cfg: cfg, errs: errwrite.New(cfg.Log)}
+	g := &Gateway{cfg: cfg, obs: newInstruments(cfg.Tracer, cfg.Meter), errs: errwrite.New(cfg.Log)}
 	g.proxy = proxy.New(cfg.Transport, cfg.Log, g.upstreamError)
 	for p := range cfg.REST {
 		g.restPrefixes = append(g.restPrefixes, p)

@@ -12,7 +12,7 @@ import (
 	"connectrpc.com/connect"
 )
 
-// finish records the call's usage event.
+// finish ends the call's span and records its duration and usage event.
 func (g *Gateway) finish(c *call) {
 	status := c.resp.status
 	if status == 0 {
@@ -22,13 +22,15 @@ func (g *Gateway) finish(c *call) {
 	if code == "" {
 		code = g.outcome(c, status)
 	}
+	d := time.Since(c.start)
+	g.obs.end(c, status, code, d)
 	g.cfg.Usage.Record(usage.Event{
 		Time:       c.start,
 		TenantID:   c.identity.TenantID,
 		Procedure:  c.procedure,
 		Code:       code,
 		HTTPStatus: status,
-		Duration:   time.Since(c.start),
+		Duration:   d,
 		BytesIn:    c.body.n,
 		BytesOut:   c.resp.bytes,
 		RequestID:  c.requestID,
