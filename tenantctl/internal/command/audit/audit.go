@@ -52,23 +52,16 @@ func run(ctx context.Context, inv *invocation.Invocation, f *flags) error {
 		return err
 	}
 	ops := client.Operator(target)
-	req := &tenancyv1.ListAuditEventsRequest{Tenant: f.tenant, PageToken: f.pageToken}
 	all := &tenancyv1.ListAuditEventsResponse{}
-	for {
-		req.PageSize = maxPage
-		if f.limit > 0 {
-			req.PageSize = int32(min(maxPage, f.limit-len(all.Events)))
-		}
-		resp, err := ops.ListAuditEvents(ctx, connect.NewRequest(req))
+	all.Events, all.NextPageToken, err = client.Pages(f.limit, maxPage, f.pageToken, func(size int32, token string) ([]*tenancyv1.AuditEvent, string, error) {
+		resp, err := ops.ListAuditEvents(ctx, connect.NewRequest(&tenancyv1.ListAuditEventsRequest{Tenant: f.tenant, PageSize: size, PageToken: token}))
 		if err != nil {
-			return err
+			return nil, "", err
 		}
-		all.Events = append(all.Events, resp.Msg.GetEvents()...)
-		all.NextPageToken = resp.Msg.GetNextPageToken()
-		if all.NextPageToken == "" || (f.limit > 0 && len(all.Events) >= f.limit) {
-			break
-		}
-		req.PageToken = all.NextPageToken
+		return resp.Msg.GetEvents(), resp.Msg.GetNextPageToken(), nil
+	})
+	if err != nil {
+		return err
 	}
 	if p.Format == output.JSON {
 		return p.Proto(all)

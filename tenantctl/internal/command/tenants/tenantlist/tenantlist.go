@@ -67,22 +67,17 @@ func run(ctx context.Context, inv *invocation.Invocation, f *flags) error {
 	}
 	ops := client.Operator(target)
 	all := &tenancyv1.ListTenantsResponse{}
-	for {
-		req.PageSize = maxPage
-		if f.limit > 0 {
-			req.PageSize = int32(min(maxPage, f.limit-len(all.Tenants)))
-		}
+	all.Tenants, all.NextPageToken, err = client.Pages(f.limit, maxPage, f.pageToken, func(size int32, token string) ([]*tenancyv1.Tenant, string, error) {
+		req.PageSize, req.PageToken = size, token
 		resp, err := ops.ListTenants(ctx, connect.NewRequest(req))
 		if err != nil {
-			return err
+			return nil, "", err
 		}
-		all.Tenants = append(all.Tenants, resp.Msg.GetTenants()...)
 		all.TotalSize = resp.Msg.GetTotalSize()
-		all.NextPageToken = resp.Msg.GetNextPageToken()
-		if all.NextPageToken == "" || (f.limit > 0 && len(all.Tenants) >= f.limit) {
-			break
-		}
-		req.PageToken = all.NextPageToken
+		return resp.Msg.GetTenants(), resp.Msg.GetNextPageToken(), nil
+	})
+	if err != nil {
+		return err
 	}
 	if p.Format == output.JSON {
 		return p.Proto(all)
