@@ -20,6 +20,7 @@ import (
 
 	gatewayapp "atrium.dev/gateway/app"
 	"atrium.dev/platform/config"
+	"atrium.dev/platform/mailsink"
 	"atrium.dev/platform/serve"
 	"atrium.dev/platform/telemetry"
 	catalogapp "atrium.dev/services/catalog/app"
@@ -42,6 +43,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Ports of the loopback listeners; 0 picks a free one.
 	GatewayPort, TenancyPort, CatalogPort int
+	// SMTPPort is the local SMTP sink's port (0: a free one). Tenancy delivers its mail there
+	// and the gateway listener serves what arrived at /_dev/mail (devstack only).
+	SMTPPort int
 	// KeyDir keeps the signing keys across restarts (make up uses .atrium/keys); "" makes
 	// fresh keys on every start.
 	KeyDir string
@@ -73,6 +77,8 @@ type Stack struct {
 
 	// HTTPClient speaks HTTP/2 cleartext, the way the services call each other.
 	HTTPClient *http.Client
+	// Mail is the SMTP sink tenancy delivers to (invitations, resets); tests read links from it.
+	Mail *mailsink.Sink
 
 	log       *slog.Logger
 	cancel    context.CancelFunc
@@ -140,6 +146,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.CatalogURL, s.TenancyURL, s.GatewayURL = baseURL(catalogLn), baseURL(tenancyLn), baseURL(gatewayLn)
+	if s.Mail, err = mailsink.Start(net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.SMTPPort))); err != nil {
+		return nil, closeAll(fmt.Errorf("stack: SMTP sink on port %d: %w", opts.SMTPPort, err), catalogLn, tenancyLn, gatewayLn)
+	}
+	s.closers = append(s.closers, func() { _ = s.Mail.Close() })
 
 	// Catalog: provisions tenant tables, serves the catalog.
 	catTel, catLog, err := s.telemetry(ctx, opts, "catalog")
@@ -180,6 +190,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		DeleteGrace:  opts.DeleteGrace,
 		RedisURL:     opts.RedisURL,
 		RedisPrefix:  opts.RedisPrefix,
+		SMTPURL:      s.Mail.URL(),
+		MailPoll:     200 * time.Millisecond,
+		PortalURL:    "http://{slug}.localhost:" + strconv.Itoa(gatewayLn.Addr().(*net.TCPAddr).Port),
 		Interceptors: []connect.Interceptor{tenTel.ConnectInterceptor()},
 		Logger:       tenLog,
 		Meter:        tenTel.Meter("atrium.dev/services/tenancy"),
@@ -221,7 +234,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.closers = append(s.closers, s.Gateway.Close)
 	s.Gateway.Start(runCtx)
-	s.serve(gatewayLn, s.Gateway.Handler(), gwTel)
+	gw := http.NewServeMux()
+	gw.Handle("GET /_dev/mail", s.Mail.Handler())
+	gw.Handle("/", s.Gateway.Handler())
+	s.serve(gatewayLn, gw, gwTel)
 
 	if err := s.waitReady(ctx); err != nil {
 		return nil, err

@@ -64,7 +64,7 @@ func TestInvitations(t *testing.T) {
 
 	token := s.invite(acme.as(s), "Ines@Example.com", tenancyv1.Role_ROLE_ADMIN)
 	mail := s.mailTo("ines@example.com", "invited")[0]
-	if !strings.Contains(mail.Body, "http://acme.localhost:8080/accept-invitation#token=") {
+	if !strings.Contains(mail.Body, "http://acme.localhost:8080/#/accept-invitation?token=") {
 		t.Fatalf("invitation body has no link: %s", mail.Body)
 	}
 	// The link is acme's: at globex it is as unknown as a made-up one (same answer).

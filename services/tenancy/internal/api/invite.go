@@ -37,11 +37,12 @@ func invitationProto(i store.Invitation) *tenancyv1.Invitation {
 	}
 }
 
-// link is the portal URL of path in a tenant, with the token in the fragment: browsers never
-// send a fragment to a server, so the token stays out of access logs and Referer headers.
+// link is the portal page path of a tenant with the token, inside the fragment (the portal
+// routes on "#/path?query"): browsers never send a fragment to a server, so the token stays
+// out of access logs and Referer headers.
 func (d *Deps) link(slug, path, token string) string {
 	base := strings.ReplaceAll(d.PortalURL, "{slug}", slug)
-	return strings.TrimSuffix(base, "/") + path + "#token=" + url.QueryEscape(token)
+	return strings.TrimSuffix(base, "/") + "/#" + path + "?token=" + url.QueryEscape(token)
 }
 
 // checkSeats is the one place a new seat (a member or a pending invitation) is checked

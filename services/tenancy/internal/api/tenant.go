@@ -23,13 +23,13 @@ func NewTenantService(d *Deps) *TenantService { return &TenantService{d} }
 func (s *TenantService) SignUp(ctx context.Context, req *connect.Request[tenancyv1.SignUpRequest]) (*connect.Response[tenancyv1.SignUpResponse], error) {
 	m := req.Msg
 	in := newTenant{
-		slug:          m.GetSlug(),
-		displayName:   strings.TrimSpace(m.GetOrgName()),
-		email:         validate.NormalizeEmail(m.GetAdminEmail()),
-		password:      m.GetAdminPassword(),
-		needPassword:  true,
-		action:        "tenant.signup",
-		fields:        tenantFields{displayName: "org_name"},
+		slug:         m.GetSlug(),
+		displayName:  strings.TrimSpace(m.GetOrgName()),
+		email:        validate.NormalizeEmail(m.GetAdminEmail()),
+		password:     m.GetAdminPassword(),
+		needPassword: true,
+		action:       "tenant.signup",
+		fields:       tenantFields{displayName: "org_name"},
 	}
 	var v rpcerr.Violations
 	in.validate(&v)
@@ -64,8 +64,8 @@ type newTenant struct {
 	// needPassword: the owner chooses a password now (sign-up). An operator creating a tenant
 	// may leave it out: the owner is then emailed a link to set one.
 	needPassword bool
-	action        string
-	fields        tenantFields
+	action       string
+	fields       tenantFields
 }
 
 func (in *newTenant) validate(v *rpcerr.Violations) {
