@@ -59,13 +59,6 @@ func (s *Store) CountPendingInvitations(ctx context.Context, tenantID string) (i
 	return n, translate(err, "invitations")
 }
 
-// CountMembers counts a tenant's members.
-func (s *Store) CountMembers(ctx context.Context, tenantID string) (int64, error) {
-	var n int64
-	err := s.db.QueryRow(ctx, `SELECT count(*) FROM tenancy.memberships WHERE tenant_id = $1`, tenantID).Scan(&n)
-	return n, translate(err, "members")
-}
-
 // LockPendingInvitation returns a tenant's pending invitation by id, locked.
 func (s *Store) LockPendingInvitation(ctx context.Context, tenantID, id string) (Invitation, error) {
 	i, err := scanInvitation(s.db.QueryRow(ctx, `SELECT `+invitationCols+` FROM tenancy.invitations
