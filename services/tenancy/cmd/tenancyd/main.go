@@ -31,6 +31,8 @@ func run() error {
 	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
 	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
+	smtpURL := env.String(config.EnvSMTPURL, "")
+	portalURL := env.String(config.EnvPortalURL, "")
 	otlp := env.URL(config.EnvOTLPEndpoint, "")
 	tokenKey := config.RequiredEd25519Key(env, config.EnvTokenKey)
 	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
@@ -58,6 +60,8 @@ func run() error {
 		Provisioners: map[string]string{"catalog": catalogURL},
 		HTTPClient:   client,
 		RedisURL:     redisURL,
+		SMTPURL:      smtpURL,
+		PortalURL:    portalURL,
 		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
 		Logger:       log,
 		Meter:        tel.Meter("atrium.dev/services/tenancy"),
