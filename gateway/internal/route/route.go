@@ -18,6 +18,7 @@ import (
 	_ "atrium.dev/gen/atrium/billing/v1"
 	_ "atrium.dev/gen/atrium/catalog/v1"
 	_ "atrium.dev/gen/atrium/entitlements/v1"
+	_ "atrium.dev/gen/atrium/insights/v1"
 	_ "atrium.dev/gen/atrium/tenancy/v1"
 )
 
