@@ -30,6 +30,7 @@ func run() error {
 	shards := config.Shards(env, config.EnvShards, config.DefaultShardName+"="+dbURL)
 	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
+	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
 	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
 	smtpURL := env.String(config.EnvSMTPURL, "")
 	portalURL := env.String(config.EnvPortalURL, "")
@@ -57,7 +58,7 @@ func run() error {
 		Shards:       shards,
 		TokenKey:     tokenKey,
 		InternalKey:  internalKey,
-		Provisioners: map[string]string{"catalog": catalogURL},
+		Provisioners: map[string]string{"catalog": catalogURL, "entitlements": entitlementsURL},
 		HTTPClient:   client,
 		RedisURL:     redisURL,
 		SMTPURL:      smtpURL,
