@@ -84,6 +84,8 @@ func match(method string, segs []string) (route, []string, bool) {
 		return route{proc("GetEntityByRef"), (*Handler).byName}, segs[2:], true
 	case n == 1 && segs[0] == "entity-facets" && method == http.MethodGet:
 		return route{proc("GetEntityFacets"), (*Handler).facets}, nil, true
+	case n == 1 && segs[0] == "entity-facets" && method == http.MethodPost:
+		return route{proc("GetEntityFacets"), (*Handler).facetsByPredicate}, nil, true
 	}
 	return route{}, nil, false
 }
@@ -366,6 +368,32 @@ type queryBody struct {
 		Term   string   `json:"term"`
 		Fields []string `json:"fields"`
 	} `json:"fullTextFilter"`
+	// TotalItems is "include" (default) or "exclude" (no count is made).
+	TotalItems string `json:"totalItems"`
+}
+
+// skipTotal reads Backstage's totalItems parameter.
+func skipTotal(v string) (bool, error) {
+	switch v {
+	case "", "include":
+		return false, nil
+	case "exclude":
+		return true, nil
+	}
+	return false, rpcerr.InvalidField("totalItems", "must be include or exclude")
+}
+
+// textFields reads fullTextFilterFields: comma-separated, possibly repeated.
+func textFields(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }
 
 type orderField struct {
@@ -376,11 +404,13 @@ type orderField struct {
 // GET|POST /entities/by-query: Backstage's paginated query.
 func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) error {
 	var (
-		spec   query.Spec
-		fields []string
-		cursor string
-		limit  = defaultQueryLimit
-		offset int
+		spec    = query.Spec{Backstage: true}
+		fields  []string
+		cursor  string
+		limit   = defaultQueryLimit
+		offset  int
+		noTotal bool
+		err     error
 	)
 	if r.Method == http.MethodPost {
 		var body queryBody
@@ -393,6 +423,10 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 		spec.Filter = body.Filter
 		if body.FullTextFilter != nil {
 			spec.FullText = strings.TrimSpace(body.FullTextFilter.Term)
+			spec.TextFields = textFields(body.FullTextFilter.Fields)
+		}
+		if noTotal, err = skipTotal(body.TotalItems); err != nil {
+			return err
 		}
 		orders := append(body.OrderBy, body.OrderFields...)
 		for i, o := range orders {
@@ -419,6 +453,10 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 		q := r.URL.Query()
 		spec.Filter = params(q, "filter")
 		spec.FullText = strings.TrimSpace(q.Get("fullTextFilterTerm"))
+		spec.TextFields = textFields(q["fullTextFilterFields"])
+		if noTotal, err = skipTotal(q.Get("totalItems")); err != nil {
+			return err
+		}
 		for i, of := range params(q, "orderField") {
 			field, dirText, _ := strings.Cut(of, ",")
 			desc, err := direction(fmt.Sprintf("orderField[%d]", i), dirText)
@@ -447,7 +485,7 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 		// The cursor carries the query; like Backstage, what else is given is ignored.
 		spec = query.Spec{}
 	}
-	page, spec, err := query.List(r.Context(), h.store, query.Request{Spec: spec, Token: cursor, TokenField: "cursor", Limit: clampLimit(max(limit, 1)), Offset: offset})
+	page, spec, err := query.List(r.Context(), h.store, query.Request{Spec: spec, Token: cursor, TokenField: "cursor", Limit: clampLimit(max(limit, 1)), Offset: offset, SkipTotal: noTotal})
 	if err != nil {
 		return err
 	}
@@ -463,7 +501,11 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 	if prev != "" {
 		info["prevCursor"] = prev
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "totalItems": page.Total, "pageInfo": info})
+	out := map[string]any{"items": items, "pageInfo": info}
+	if !noTotal {
+		out["totalItems"] = page.Total
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -497,8 +539,9 @@ func readBody(r *http.Request, v any) error {
 // POST /entities/by-refs: {entityRefs, fields} -> {items}, null where no entity matches.
 func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) error {
 	var body struct {
-		EntityRefs []string `json:"entityRefs"`
-		Fields     []string `json:"fields"`
+		EntityRefs []string        `json:"entityRefs"`
+		Fields     []string        `json:"fields"`
+		Query      json.RawMessage `json:"query"`
 	}
 	if err := readBody(r, &body); err != nil {
 		return err
@@ -513,31 +556,30 @@ func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) err
 	if err != nil {
 		return err
 	}
-	node, err := filter.Parse(params(r.URL.Query(), "filter"))
+	spec := query.Spec{Filter: params(r.URL.Query(), "filter")}
+	if len(body.Query) > 0 && string(body.Query) != "null" {
+		spec.Predicate = body.Query
+	}
+	c, err := spec.Compile()
 	if err != nil {
-		var fe *filter.Error
-		if errors.As(err, &fe) {
-			return rpcerr.InvalidField(fe.Field, fe.Description)
-		}
 		return err
 	}
 	refs := make([]string, len(body.EntityRefs))
 	for i, s := range body.EntityRefs {
-		// Backstage looks refs up as given: one that does not parse matches nothing.
-		if ref, err := entity.ParseRef(s, "", entity.DefaultNamespace); err == nil {
-			refs[i] = ref.String()
-		}
+		// Backstage looks refs up exactly as given, lowercased: a short ref
+		// ("component:artist-lookup") is not completed with the default namespace and, like
+		// a ref that does not parse, matches nothing.
+		refs[i] = strings.ToLower(s)
 	}
-	found, err := h.store.GetByRefs(r.Context(), refs)
+	found, err := h.store.GetByRefsWhere(r.Context(), refs, c.Filter)
 	if err != nil {
 		return err
 	}
 	items := make([]any, len(found))
 	for i, e := range found {
-		if e == nil || (node != nil && !filter.Match(node, filter.Flatten(map[string]any(e)))) {
-			continue
+		if e != nil {
+			items[i] = proj.Apply(map[string]any(e))
 		}
-		items[i] = proj.Apply(map[string]any(e))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 	return nil
@@ -584,14 +626,35 @@ func (h *Handler) byName(w http.ResponseWriter, r *http.Request, p []string) err
 	return nil
 }
 
+// POST /entity-facets: {facets, query} (Backstage's request-body twin of the GET form).
+func (h *Handler) facetsByPredicate(w http.ResponseWriter, r *http.Request, _ []string) error {
+	var body struct {
+		Facets []string        `json:"facets"`
+		Query  json.RawMessage `json:"query"`
+		Filter []string        `json:"filter"`
+	}
+	if err := readBody(r, &body); err != nil {
+		return err
+	}
+	spec := query.Spec{Filter: body.Filter}
+	if len(body.Query) > 0 && string(body.Query) != "null" {
+		spec.Predicate = body.Query
+	}
+	return h.writeFacets(w, r, body.Facets, spec)
+}
+
 // GET /entity-facets?facet=kind&facet=spec.type&filter=...
 func (h *Handler) facets(w http.ResponseWriter, r *http.Request, _ []string) error {
 	q := r.URL.Query()
-	names, err := service.Facets(params(q, "facet"), "facet")
+	return h.writeFacets(w, r, params(q, "facet"), query.Spec{Filter: params(q, "filter")})
+}
+
+func (h *Handler) writeFacets(w http.ResponseWriter, r *http.Request, facetNames []string, spec query.Spec) error {
+	names, err := service.Facets(facetNames, "facet")
 	if err != nil {
 		return err
 	}
-	c, err := query.Spec{Filter: params(q, "filter")}.Compile()
+	c, err := spec.Compile()
 	if err != nil {
 		return err
 	}
