@@ -46,16 +46,18 @@ const (
 // Handler serves the REST API.
 type Handler struct {
 	store    *store.Store
+	src      *service.Sources
 	verifier *authn.InternalVerifier
 	log      *slog.Logger
 }
 
-// New returns the handler; log receives masked internal errors.
-func New(st *store.Store, verifier *authn.InternalVerifier, log *slog.Logger) *Handler {
+// New returns the handler; log receives masked internal errors. src serves the Locations
+// API and everything that reads a source (validate-entity, analyze-location, refresh).
+func New(st *store.Store, src *service.Sources, verifier *authn.InternalVerifier, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{store: st, verifier: verifier, log: log}
+	return &Handler{store: st, src: src, verifier: verifier, log: log}
 }
 
 // route is one endpoint: the Connect method whose access rule applies, and the handler.
@@ -86,12 +88,51 @@ func match(method string, segs []string) (route, []string, bool) {
 		return route{proc("GetEntityFacets"), (*Handler).facets}, nil, true
 	case n == 1 && segs[0] == "entity-facets" && method == http.MethodPost:
 		return route{proc("GetEntityFacets"), (*Handler).facetsByPredicate}, nil, true
+	case n == 6 && segs[0] == "entities" && segs[1] == "by-name" && segs[5] == "ancestry" && method == http.MethodGet:
+		return route{proc("GetEntityByRef"), (*Handler).ancestry}, segs[2:5], true
+	case n == 1 && segs[0] == "validate-entity" && method == http.MethodPost:
+		return route{proc("GetEntityByRef"), (*Handler).validateEntity}, nil, true
+	case n == 1 && segs[0] == "refresh" && method == http.MethodPost:
+		return route{procL("RefreshLocation"), (*Handler).refresh}, nil, true
+	case n == 1 && segs[0] == "analyze-location" && method == http.MethodPost:
+		return route{procL("ListLocations"), (*Handler).analyzeLocation}, nil, true
+	}
+	return matchLocations(method, segs)
+}
+
+func procL(method string) string { return "/" + catalogv1connect.LocationServiceName + "/" + method }
+
+func matchLocations(method string, segs []string) (route, []string, bool) {
+	n := len(segs)
+	if n == 0 || segs[0] != "locations" {
+		return route{}, nil, false
+	}
+	switch {
+	case n == 1 && method == http.MethodGet:
+		return route{procL("ListLocations"), (*Handler).listLocations}, nil, true
+	case n == 1 && method == http.MethodPost:
+		return route{procL("CreateLocation"), (*Handler).createLocation}, nil, true
+	case n == 2 && segs[1] == "by-query" && method == http.MethodPost:
+		return route{procL("ListLocations"), (*Handler).queryLocations}, nil, true
+	case n == 3 && segs[1] == "by-ref" && method == http.MethodGet:
+		return route{procL("ListLocations"), (*Handler).locationByRef}, segs[2:], true
+	case n == 5 && segs[1] == "by-entity" && method == http.MethodGet:
+		return route{procL("GetLocation"), (*Handler).locationByEntity}, segs[2:], true
+	case n == 2 && method == http.MethodGet:
+		return route{procL("GetLocation"), (*Handler).getLocation}, segs[1:], true
+	case n == 2 && method == http.MethodPut:
+		return route{procL("UpdateLocation"), (*Handler).updateLocation}, segs[1:], true
+	case n == 2 && method == http.MethodDelete:
+		return route{procL("DeleteLocation"), (*Handler).deleteLocation}, segs[1:], true
 	}
 	return route{}, nil, false
 }
 
 // ServeHTTP authenticates, authorizes and dispatches.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cw := newCompressWriter(w, r)
+	defer cw.Close()
+	w = cw
 	ctx := r.Context()
 	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), strings.TrimSuffix(Prefix, "/"))
 	if !ok {
@@ -190,8 +231,11 @@ var statuses = map[connect.Code]struct {
 func (h *Handler) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
 	var body errorBody
 	var nf notFoundError
+	var pi plainInput
 	if errors.As(err, &nf) {
 		body.Error.Name, body.Error.Message, body.Response.StatusCode = "NotFoundError", nf.msg, http.StatusNotFound
+	} else if errors.As(err, &pi) {
+		body.Error.Name, body.Error.Message, body.Response.StatusCode = "InputError", pi.msg, http.StatusBadRequest
 	} else {
 		ce := rpcerr.ToConnect(ctx, h.log, err) // masks and logs internal errors
 		st, ok := statuses[ce.Code()]
