@@ -2,12 +2,12 @@ package app_test
 
 import (
 	"context"
-	"fmt"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"

@@ -11,8 +11,8 @@ import (
 	"sync"
 
 	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
-	"atrium.dev/platform/authn"
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	"atrium.dev/platform/authn"
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/services/catalog/internal/bundle"
 	"atrium.dev/services/catalog/internal/entity"

@@ -47,7 +47,9 @@ func NewSources(c *Catalog, st *store.Store, f *source.Fetcher, secrets *Secrets
 func (s *Sources) Secrets() *Secrets { return s.secrets }
 
 // Policy is the tenant's ingestion policy for entities from files.
-func (s *Sources) Policy(ctx context.Context) (*entity.Policy, error) { return s.catalog.Policy(ctx, false) }
+func (s *Sources) Policy(ctx context.Context) (*entity.Policy, error) {
+	return s.catalog.Policy(ctx, false)
+}
 
 // Store returns the store.
 func (s *Sources) Store() *store.Store { return s.store }
