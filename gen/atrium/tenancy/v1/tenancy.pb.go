@@ -3560,6 +3560,199 @@ func (x *ResolveShardResponse) GetDsn() string {
 	return ""
 }
 
+type CountMembersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountMembersRequest) Reset() {
+	*x = CountMembersRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountMembersRequest) ProtoMessage() {}
+
+func (x *CountMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountMembersRequest.ProtoReflect.Descriptor instead.
+func (*CountMembersRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *CountMembersRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+type CountMembersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Count         int64                  `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountMembersResponse) Reset() {
+	*x = CountMembersResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountMembersResponse) ProtoMessage() {}
+
+func (x *CountMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountMembersResponse.ProtoReflect.Descriptor instead.
+func (*CountMembersResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *CountMembersResponse) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type SetBillingHoldRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// true: suspend; false: resume (only when the suspension is billing's).
+	Hold          bool   `protobuf:"varint,2,opt,name=hold,proto3" json:"hold,omitempty"`
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBillingHoldRequest) Reset() {
+	*x = SetBillingHoldRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBillingHoldRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBillingHoldRequest) ProtoMessage() {}
+
+func (x *SetBillingHoldRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBillingHoldRequest.ProtoReflect.Descriptor instead.
+func (*SetBillingHoldRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *SetBillingHoldRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *SetBillingHoldRequest) GetHold() bool {
+	if x != nil {
+		return x.Hold
+	}
+	return false
+}
+
+func (x *SetBillingHoldRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type SetBillingHoldResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBillingHoldResponse) Reset() {
+	*x = SetBillingHoldResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBillingHoldResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBillingHoldResponse) ProtoMessage() {}
+
+func (x *SetBillingHoldResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBillingHoldResponse.ProtoReflect.Descriptor instead.
+func (*SetBillingHoldResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *SetBillingHoldResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
 var File_atrium_tenancy_v1_tenancy_proto protoreflect.FileDescriptor
 
 const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
@@ -3782,7 +3975,17 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"<\n" +
 	"\x14ResolveShardResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
-	"\x03dsn\x18\x02 \x01(\tR\x03dsn*\xd5\x01\n" +
+	"\x03dsn\x18\x02 \x01(\tR\x03dsn\"2\n" +
+	"\x13CountMembersRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\",\n" +
+	"\x14CountMembersResponse\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x03R\x05count\"`\n" +
+	"\x15SetBillingHoldRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
+	"\x04hold\x18\x02 \x01(\bR\x04hold\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"K\n" +
+	"\x16SetBillingHoldResponse\x121\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x19.atrium.tenancy.v1.TenantR\x06tenant*\xd5\x01\n" +
 	"\fTenantStatus\x12\x1d\n" +
 	"\x19TENANT_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aTENANT_STATUS_PROVISIONING\x10\x01\x12\x18\n" +
@@ -3828,12 +4031,14 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x0fListAuditEvents\x12).atrium.tenancy.v1.ListAuditEventsRequest\x1a*.atrium.tenancy.v1.ListAuditEventsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x012\xdb\x01\n" +
 	"\x13ProvisioningService\x12^\n" +
 	"\tProvision\x12#.atrium.tenancy.v1.ProvisionRequest\x1a$.atrium.tenancy.v1.ProvisionResponse\"\x06\xca\xf3\x18\x02\b\x05\x12d\n" +
-	"\vDeprovision\x12%.atrium.tenancy.v1.DeprovisionRequest\x1a&.atrium.tenancy.v1.DeprovisionResponse\"\x06\xca\xf3\x18\x02\b\x052\xd1\x03\n" +
+	"\vDeprovision\x12%.atrium.tenancy.v1.DeprovisionRequest\x1a&.atrium.tenancy.v1.DeprovisionResponse\"\x06\xca\xf3\x18\x02\b\x052\xac\x05\n" +
 	"\x10DirectoryService\x12m\n" +
 	"\rResolveTenant\x12'.atrium.tenancy.v1.ResolveTenantRequest\x1a(.atrium.tenancy.v1.ResolveTenantResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12p\n" +
 	"\x0fIntrospectToken\x12).atrium.tenancy.v1.IntrospectTokenRequest\x1a*.atrium.tenancy.v1.IntrospectTokenResponse\"\x06\xca\xf3\x18\x02\b\x05\x12p\n" +
 	"\x0eGetSigningKeys\x12(.atrium.tenancy.v1.GetSigningKeysRequest\x1a).atrium.tenancy.v1.GetSigningKeysResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12j\n" +
-	"\fResolveShard\x12&.atrium.tenancy.v1.ResolveShardRequest\x1a'.atrium.tenancy.v1.ResolveShardResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01B,Z*atrium.dev/gen/atrium/tenancy/v1;tenancyv1b\x06proto3"
+	"\fResolveShard\x12&.atrium.tenancy.v1.ResolveShardRequest\x1a'.atrium.tenancy.v1.ResolveShardResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12j\n" +
+	"\fCountMembers\x12&.atrium.tenancy.v1.CountMembersRequest\x1a'.atrium.tenancy.v1.CountMembersResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12m\n" +
+	"\x0eSetBillingHold\x12(.atrium.tenancy.v1.SetBillingHoldRequest\x1a).atrium.tenancy.v1.SetBillingHoldResponse\"\x06\xca\xf3\x18\x02\b\x05B,Z*atrium.dev/gen/atrium/tenancy/v1;tenancyv1b\x06proto3"
 
 var (
 	file_atrium_tenancy_v1_tenancy_proto_rawDescOnce sync.Once
@@ -3848,7 +4053,7 @@ func file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_tenancy_v1_tenancy_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
+var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_atrium_tenancy_v1_tenancy_proto_goTypes = []any{
 	(TenantStatus)(0),                // 0: atrium.tenancy.v1.TenantStatus
 	(Role)(0),                        // 1: atrium.tenancy.v1.Role
@@ -3916,37 +4121,41 @@ var file_atrium_tenancy_v1_tenancy_proto_goTypes = []any{
 	(*GetSigningKeysResponse)(nil),   // 63: atrium.tenancy.v1.GetSigningKeysResponse
 	(*ResolveShardRequest)(nil),      // 64: atrium.tenancy.v1.ResolveShardRequest
 	(*ResolveShardResponse)(nil),     // 65: atrium.tenancy.v1.ResolveShardResponse
-	(*timestamppb.Timestamp)(nil),    // 66: google.protobuf.Timestamp
+	(*CountMembersRequest)(nil),      // 66: atrium.tenancy.v1.CountMembersRequest
+	(*CountMembersResponse)(nil),     // 67: atrium.tenancy.v1.CountMembersResponse
+	(*SetBillingHoldRequest)(nil),    // 68: atrium.tenancy.v1.SetBillingHoldRequest
+	(*SetBillingHoldResponse)(nil),   // 69: atrium.tenancy.v1.SetBillingHoldResponse
+	(*timestamppb.Timestamp)(nil),    // 70: google.protobuf.Timestamp
 }
 var file_atrium_tenancy_v1_tenancy_proto_depIdxs = []int32{
 	0,  // 0: atrium.tenancy.v1.Tenant.status:type_name -> atrium.tenancy.v1.TenantStatus
-	66, // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	66, // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	66, // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
+	70, // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	70, // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	70, // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
 	3,  // 4: atrium.tenancy.v1.Member.user:type_name -> atrium.tenancy.v1.User
 	1,  // 5: atrium.tenancy.v1.Member.role:type_name -> atrium.tenancy.v1.Role
-	66, // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
+	70, // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 7: atrium.tenancy.v1.SignUpResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	66, // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	70, // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	3,  // 9: atrium.tenancy.v1.SignUpResponse.user:type_name -> atrium.tenancy.v1.User
 	2,  // 10: atrium.tenancy.v1.GetTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
 	2,  // 11: atrium.tenancy.v1.UpdateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	66, // 12: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	70, // 12: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	3,  // 13: atrium.tenancy.v1.LoginResponse.user:type_name -> atrium.tenancy.v1.User
 	1,  // 14: atrium.tenancy.v1.LoginResponse.role:type_name -> atrium.tenancy.v1.Role
-	66, // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	70, // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	4,  // 16: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
 	1,  // 17: atrium.tenancy.v1.AddMemberRequest.role:type_name -> atrium.tenancy.v1.Role
 	4,  // 18: atrium.tenancy.v1.AddMemberResponse.member:type_name -> atrium.tenancy.v1.Member
 	1,  // 19: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
 	4,  // 20: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
-	66, // 21: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
-	66, // 22: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
-	66, // 23: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
+	70, // 21: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
+	70, // 22: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
+	70, // 23: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
 	25, // 24: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
 	25, // 25: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
-	66, // 26: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
-	66, // 27: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	70, // 26: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
+	70, // 27: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	2,  // 28: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
 	0,  // 29: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
 	2,  // 30: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
@@ -3960,69 +4169,74 @@ var file_atrium_tenancy_v1_tenancy_proto_depIdxs = []int32{
 	33, // 38: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
 	2,  // 39: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
 	1,  // 40: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
-	5,  // 41: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
-	7,  // 42: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
-	9,  // 43: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
-	11, // 44: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
-	13, // 45: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
-	15, // 46: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
-	17, // 47: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
-	19, // 48: atrium.tenancy.v1.MemberService.AddMember:input_type -> atrium.tenancy.v1.AddMemberRequest
-	21, // 49: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
-	23, // 50: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
-	26, // 51: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
-	28, // 52: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
-	30, // 53: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
-	34, // 54: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
-	36, // 55: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
-	38, // 56: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
-	40, // 57: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
-	42, // 58: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
-	44, // 59: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
-	46, // 60: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
-	48, // 61: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
-	50, // 62: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
-	52, // 63: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
-	54, // 64: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
-	56, // 65: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
-	58, // 66: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
-	60, // 67: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
-	62, // 68: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
-	64, // 69: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
-	6,  // 70: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
-	8,  // 71: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
-	10, // 72: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
-	12, // 73: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
-	14, // 74: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
-	16, // 75: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
-	18, // 76: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
-	20, // 77: atrium.tenancy.v1.MemberService.AddMember:output_type -> atrium.tenancy.v1.AddMemberResponse
-	22, // 78: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
-	24, // 79: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
-	27, // 80: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
-	29, // 81: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
-	31, // 82: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
-	35, // 83: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
-	37, // 84: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
-	39, // 85: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
-	41, // 86: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
-	43, // 87: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
-	45, // 88: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
-	47, // 89: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
-	49, // 90: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
-	51, // 91: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
-	53, // 92: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
-	55, // 93: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
-	57, // 94: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
-	59, // 95: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
-	61, // 96: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
-	63, // 97: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
-	65, // 98: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
-	70, // [70:99] is the sub-list for method output_type
-	41, // [41:70] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	2,  // 41: atrium.tenancy.v1.SetBillingHoldResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	5,  // 42: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
+	7,  // 43: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
+	9,  // 44: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
+	11, // 45: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
+	13, // 46: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
+	15, // 47: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
+	17, // 48: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
+	19, // 49: atrium.tenancy.v1.MemberService.AddMember:input_type -> atrium.tenancy.v1.AddMemberRequest
+	21, // 50: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
+	23, // 51: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
+	26, // 52: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
+	28, // 53: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
+	30, // 54: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
+	34, // 55: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
+	36, // 56: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
+	38, // 57: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
+	40, // 58: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
+	42, // 59: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
+	44, // 60: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
+	46, // 61: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
+	48, // 62: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
+	50, // 63: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
+	52, // 64: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
+	54, // 65: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
+	56, // 66: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
+	58, // 67: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
+	60, // 68: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
+	62, // 69: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
+	64, // 70: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
+	66, // 71: atrium.tenancy.v1.DirectoryService.CountMembers:input_type -> atrium.tenancy.v1.CountMembersRequest
+	68, // 72: atrium.tenancy.v1.DirectoryService.SetBillingHold:input_type -> atrium.tenancy.v1.SetBillingHoldRequest
+	6,  // 73: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
+	8,  // 74: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
+	10, // 75: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
+	12, // 76: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
+	14, // 77: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
+	16, // 78: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
+	18, // 79: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
+	20, // 80: atrium.tenancy.v1.MemberService.AddMember:output_type -> atrium.tenancy.v1.AddMemberResponse
+	22, // 81: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
+	24, // 82: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
+	27, // 83: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
+	29, // 84: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
+	31, // 85: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
+	35, // 86: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
+	37, // 87: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
+	39, // 88: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
+	41, // 89: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
+	43, // 90: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
+	45, // 91: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
+	47, // 92: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
+	49, // 93: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
+	51, // 94: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
+	53, // 95: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
+	55, // 96: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
+	57, // 97: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
+	59, // 98: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
+	61, // 99: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
+	63, // 100: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
+	65, // 101: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
+	67, // 102: atrium.tenancy.v1.DirectoryService.CountMembers:output_type -> atrium.tenancy.v1.CountMembersResponse
+	69, // 103: atrium.tenancy.v1.DirectoryService.SetBillingHold:output_type -> atrium.tenancy.v1.SetBillingHoldResponse
+	73, // [73:104] is the sub-list for method output_type
+	42, // [42:73] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_atrium_tenancy_v1_tenancy_proto_init() }
@@ -4036,7 +4250,7 @@ func file_atrium_tenancy_v1_tenancy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_tenancy_v1_tenancy_proto_rawDesc), len(file_atrium_tenancy_v1_tenancy_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   64,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   6,
 		},
