@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"atrium.dev/platform/authn"
+	"github.com/klauspost/compress/zstd"
 )
 
 // rest calls the Backstage REST API as id (nil: without a token) and decodes the JSON body.
@@ -311,4 +313,54 @@ func jsonEqual(a, b any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return bytes.Equal(ja, jb)
+}
+
+// TestRESTCompression: Backstage's catalog compresses its answers; so does Atrium's, with
+// zstd or gzip, past 1 KiB, when the client accepts it.
+func TestRESTCompression(t *testing.T) {
+	s := newServer(t)
+	tn := s.env.Tenant(t, "acme")
+	applyFixture(t, s.catalog(&tn.Identity))
+	tests := []struct{ accept, path, want string }{
+		{"gzip, deflate", "/api/catalog/entities", "gzip"},
+		{"zstd, gzip", "/api/catalog/entities", "zstd"},
+		{"gzip;q=0", "/api/catalog/entities", ""},
+		{"", "/api/catalog/entities", ""},
+		{"gzip", "/api/catalog/entities/by-name/group/default/org", ""}, // under 1 KiB
+	}
+	for _, tc := range tests {
+		req, _ := http.NewRequest("GET", s.url+tc.path, nil)
+		if tc.accept != "" {
+			req.Header.Set("Accept-Encoding", tc.accept)
+		}
+		as{s.signer, &tn.Identity}.header(req.Header)
+		res, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if got := res.Header.Get("Content-Encoding"); got != tc.want || res.StatusCode != 200 {
+			t.Fatalf("%q %s: encoding %q status %d", tc.accept, tc.path, got, res.StatusCode)
+		}
+		var body []byte
+		switch tc.want {
+		case "gzip":
+			zr, err := gzip.NewReader(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(zr)
+		case "zstd":
+			zr, _ := zstd.NewReader(bytes.NewReader(raw))
+			body, _ = io.ReadAll(zr)
+			zr.Close()
+		default:
+			body = raw
+		}
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatalf("%q: body does not decode: %v", tc.accept, err)
+		}
+	}
 }
