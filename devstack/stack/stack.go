@@ -7,6 +7,7 @@ package stack
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -178,6 +179,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Meter:        catTel.Meter("atrium.dev/services/catalog"),
 		TenancyURL:   s.TenancyURL,
 		HTTPClient:   H2CClient(),
+		// Derived from the internal key so webhook secrets survive a restart of the stack.
+		SecretKey: devSecretKey(s.InternalKey),
 	}
 	if opts.Catalog != nil {
 		opts.Catalog(&catCfg)
@@ -400,4 +403,11 @@ func (s *Stack) Close() error {
 		s.HTTPClient.CloseIdleConnections()
 	})
 	return s.closeErr
+}
+
+// devSecretKey derives the catalog's secret key (credentials, webhook secrets) from the
+// stack's internal key: the devstack has no secret store.
+func devSecretKey(k []byte) []byte {
+	sum := sha256.Sum256(append([]byte("atrium devstack catalog secret\x00"), k...))
+	return sum[:]
 }
