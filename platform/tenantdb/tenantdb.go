@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"sync"
+	"time"
 
 	"atrium.dev/platform/authn"
+	"atrium.dev/platform/rpcerr"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -41,6 +44,21 @@ type Shards struct {
 	maxConns int32
 	// resolve finds the DSN of a shard this process was not configured with.
 	resolve Resolver
+
+	// Fairness (issue 6): one tenant's heavy queries must not take every pooled connection.
+	// At most tenantConc transactions per tenant run at once in this process; more wait up to
+	// tenantWait, then get ResourceExhausted. Every statement of a tenant transaction is
+	// bounded by stmtTimeout.
+	tenantConc  int
+	tenantWait  time.Duration
+	stmtTimeout time.Duration
+	semMu       sync.Mutex
+	sems        map[string]*tenantSem
+}
+
+type tenantSem struct {
+	ch    chan struct{}
+	users int // transactions holding or waiting; the entry goes when it drops to 0
 }
 
 // Resolver returns the DSN of a shard by name. Services that do not own the shard list
@@ -56,9 +74,39 @@ type Option func(*Shards)
 // WithMaxConns caps each shard's pool.
 func WithMaxConns(n int32) Option { return func(s *Shards) { s.maxConns = n } }
 
+// WithTenantConcurrency caps one tenant's concurrent transactions in this process (default:
+// half of its shard pool's connections, at least 1; negative: no cap) and how long a transaction over the cap waits before it is
+// refused with ResourceExhausted (default DefaultTenantWait).
+func WithTenantConcurrency(n int, wait time.Duration) Option {
+	return func(s *Shards) {
+		if n != 0 {
+			s.tenantConc = n
+		}
+		if wait > 0 {
+			s.tenantWait = wait
+		}
+	}
+}
+
+// WithStatementTimeout bounds every statement of a tenant transaction (default
+// DefaultStatementTimeout).
+func WithStatementTimeout(d time.Duration) Option { return func(s *Shards) { s.stmtTimeout = d } }
+
+// Fairness defaults. A tenant gets at most half of its shard's pool (pgx defaults to
+// max(4, CPUs) connections), so the others always find a connection.
+const (
+	DefaultTenantWait       = 2 * time.Second
+	DefaultStatementTimeout = 10 * time.Second
+)
+
+// ErrSchemaMismatch: the identity's schema is not its tenant's (t_<tenant id>). A tenant record
+// from a cache (Redis) is never trusted further than that.
+var ErrSchemaMismatch = errors.New("tenantdb: identity schema does not belong to its tenant")
+
 // Open prepares pools for the shards (name to DSN). Connections are made lazily.
 func Open(ctx context.Context, dsns map[string]string, opts ...Option) (*Shards, error) {
-	s := &Shards{dsns: map[string]string{}, pools: map[string]*pgxpool.Pool{}}
+	s := &Shards{dsns: map[string]string{}, pools: map[string]*pgxpool.Pool{}, sems: map[string]*tenantSem{},
+		tenantWait: DefaultTenantWait, stmtTimeout: DefaultStatementTimeout}
 	for _, o := range opts {
 		o(s)
 	}
@@ -169,10 +217,18 @@ func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx conte
 	if !ValidSchema(id.Schema) {
 		return fmt.Errorf("tenantdb: malformed schema %q in identity", id.Schema)
 	}
+	if id.Schema != SchemaFor(id.TenantID) {
+		return fmt.Errorf("%w: tenant %s, schema %s", ErrSchemaMismatch, id.TenantID, id.Schema)
+	}
 	pool, err := s.poolFor(ctx, id.Shard)
 	if err != nil {
 		return err
 	}
+	release, err := s.acquire(ctx, id.TenantID, pool)
+	if err != nil {
+		return err
+	}
+	defer release()
 	tx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("tenantdb: begin: %w", err)
@@ -180,7 +236,11 @@ func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx conte
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	// One round trip for both settings; the schema name was validated above and is quoted.
 	q := pgx.Identifier{id.Schema}.Sanitize()
-	if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+q+"; SET LOCAL ROLE "+q, pgx.QueryExecModeSimpleProtocol); err != nil {
+	timeout := ""
+	if s.stmtTimeout > 0 {
+		timeout = "; SET LOCAL statement_timeout = " + strconv.FormatInt(s.stmtTimeout.Milliseconds(), 10)
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+q+"; SET LOCAL ROLE "+q+timeout, pgx.QueryExecModeSimpleProtocol); err != nil {
 		return fmt.Errorf("tenantdb: enter tenant %s: %w", id.TenantID, err)
 	}
 	if err := fn(ctx, tx); err != nil {
@@ -190,4 +250,47 @@ func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx conte
 		return fmt.Errorf("tenantdb: commit: %w", err)
 	}
 	return nil
+}
+
+// acquire takes one of the tenant's transaction slots, waiting at most tenantWait.
+func (s *Shards) acquire(ctx context.Context, tenantID string, pool *pgxpool.Pool) (func(), error) {
+	n := s.tenantConc
+	if n < 0 {
+		return func() {}, nil
+	}
+	if n == 0 {
+		n = max(1, int(pool.Config().MaxConns)/2)
+	}
+	s.semMu.Lock()
+	sem := s.sems[tenantID]
+	if sem == nil {
+		sem = &tenantSem{ch: make(chan struct{}, n)}
+		s.sems[tenantID] = sem
+	}
+	sem.users++
+	s.semMu.Unlock()
+	done := func() {
+		s.semMu.Lock()
+		if sem.users--; sem.users == 0 {
+			delete(s.sems, tenantID)
+		}
+		s.semMu.Unlock()
+	}
+	select {
+	case sem.ch <- struct{}{}:
+		return func() { <-sem.ch; done() }, nil
+	default:
+	}
+	t := time.NewTimer(s.tenantWait)
+	defer t.Stop()
+	select {
+	case sem.ch <- struct{}{}:
+		return func() { <-sem.ch; done() }, nil
+	case <-t.C:
+		done()
+		return nil, rpcerr.ResourceExhausted(time.Second, "too many concurrent requests for this organization; retry shortly")
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	}
 }

@@ -5,11 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"atrium.dev/platform/authn"
 	"atrium.dev/platform/pgtest"
+	"atrium.dev/platform/rpcerr"
 	"atrium.dev/platform/tenantdb"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -31,7 +34,8 @@ func setup(t *testing.T) (*tenantdb.Shards, context.Context, context.Context) {
 	ids := map[string]string{"acme": "acme0001", "globex": "globex0001"}
 	ctxs := map[string]context.Context{}
 	for slug, id := range ids {
-		schema := tenantdb.SchemaFor(id + randomSuffix(t))
+		id += randomSuffix(t)
+		schema := tenantdb.SchemaFor(id)
 		// Twice: creation and migration are idempotent.
 		for i := 0; i < 2; i++ {
 			if err := shards.CreateTenant(ctx, "main", schema); err != nil {
@@ -179,5 +183,71 @@ func TestResolverAddsUnknownShard(t *testing.T) {
 	}
 	if err := shards.CreateTenant(ctx, "missing", schema); err == nil {
 		t.Fatal("unresolvable shard accepted")
+	}
+}
+
+// TestInTxRefusesForeignSchema: a tenant record (e.g. from Redis) whose schema is another
+// tenant's is refused; only the shape was checked before issue 6.
+func TestInTxRefusesForeignSchema(t *testing.T) {
+	shards, acme, globex := setup(t)
+	a, _ := authn.FromContext(acme)
+	g, _ := authn.FromContext(globex)
+	forged := *a
+	forged.Schema = g.Schema
+	err := shards.InTx(authn.WithIdentity(context.Background(), &forged), func(context.Context, pgx.Tx) error {
+		t.Fatal("fn ran with another tenant's schema")
+		return nil
+	})
+	if !errors.Is(err, tenantdb.ErrSchemaMismatch) {
+		t.Fatalf("err = %v, want ErrSchemaMismatch", err)
+	}
+}
+
+// TestTenantConcurrencyCap: a tenant over its cap waits, then gets ResourceExhausted, while
+// another tenant still gets a connection at once; statements are bounded by the timeout.
+func TestTenantConcurrencyCap(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.New(t)
+	shards, err := tenantdb.Open(ctx, map[string]string{"main": dsn},
+		tenantdb.WithTenantConcurrency(2, 200*time.Millisecond), tenantdb.WithStatementTimeout(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(shards.Close)
+	ctxFor := func(base string) context.Context {
+		id := base + randomSuffix(t)
+		if err := shards.CreateTenant(ctx, "main", tenantdb.SchemaFor(id)); err != nil {
+			t.Fatal(err)
+		}
+		return authn.WithIdentity(ctx, &authn.Identity{TenantID: id, Schema: tenantdb.SchemaFor(id), Shard: "main", UserID: "u", Role: authn.RoleMember})
+	}
+	a, b := ctxFor("0a"), ctxFor("0b")
+	hold := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = shards.InTx(a, func(context.Context, pgx.Tx) error { <-hold; return nil })
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	err = shards.InTx(a, func(context.Context, pgx.Tx) error { return nil })
+	if rpcerr.KindOf(err) != rpcerr.KindResourceExhausted {
+		t.Fatalf("third transaction of a: %v, want ResourceExhausted", err)
+	}
+	startB := time.Now()
+	if err := shards.InTx(b, func(context.Context, pgx.Tx) error { return nil }); err != nil || time.Since(startB) > 150*time.Millisecond {
+		t.Fatalf("b while a is at its cap: %v after %v", err, time.Since(startB))
+	}
+	close(hold)
+	wg.Wait()
+	err = shards.InTx(b, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT pg_sleep(2)`)
+		return err
+	})
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "57014" {
+		t.Fatalf("long statement: %v, want statement timeout (57014)", err)
 	}
 }
