@@ -38,8 +38,9 @@ const (
 	EnvInternalKey = "ATRIUM_INTERNAL_KEY" // base64 ed25519 seed: gateway -> service tokens
 	EnvTokenKey    = "ATRIUM_TOKEN_KEY"    // base64 ed25519 seed: user access tokens
 	EnvLogLevel    = "ATRIUM_LOG_LEVEL"
-	EnvSMTPURL     = "ATRIUM_SMTP_URL"   // tenancy's mail relay, smtp://[user:password@]host:port
-	EnvPortalURL   = "ATRIUM_PORTAL_URL" // web app base URL in mailed links, "{slug}" replaced
+	EnvMetricsAddr = "ATRIUM_METRICS_ADDR" // gateway: /metrics listener, apart from the public one
+	EnvSMTPURL     = "ATRIUM_SMTP_URL"     // tenancy's mail relay, smtp://[user:password@]host:port
+	EnvPortalURL   = "ATRIUM_PORTAL_URL"   // web app base URL in mailed links, "{slug}" replaced
 
 	// Standard OpenTelemetry variables.
 	EnvOTLPEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -55,9 +56,12 @@ const (
 	DefaultLogLevel    = "info"
 
 	GatewayPort = 8080
-	TenancyPort = 8081
-	CatalogPort = 8082
-	WebDevPort  = 5173
+	// GatewayMetricsPort is the gateway's /metrics listener (ATRIUM_METRICS_ADDR), apart from
+	// the public one.
+	GatewayMetricsPort = 9464
+	TenancyPort        = 8081
+	CatalogPort        = 8082
+	WebDevPort         = 5173
 
 	DefaultTenancyURL = "http://127.0.0.1:8081"
 	DefaultCatalogURL = "http://127.0.0.1:8082"
@@ -87,6 +91,7 @@ func KnownEnv() []string {
 		EnvLogLevel,
 		EnvSMTPURL,
 		EnvPortalURL,
+		EnvMetricsAddr,
 		EnvOTLPEndpoint,
 		EnvServiceName,
 	}

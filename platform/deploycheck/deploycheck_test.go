@@ -33,14 +33,16 @@ type process struct {
 	bin    string
 	module string
 	port   int
-	public bool // published on the host by docker-compose.yml
+	// metricsPort serves /metrics when it is not port (the gateway's public listener has none).
+	metricsPort int
+	public      bool // published on the host by docker-compose.yml
 }
 
 // processes is the code's side of the agreement. Ports come from platform/config; when a
 // process is added, add it here, to docker-compose.yml, to infra/k8s (and its
 // kustomization.yaml) and to the BIN case of infra/Dockerfile.
 var processes = []process{
-	{name: "gateway", bin: "gatewayd", module: "gateway", port: config.GatewayPort, public: true},
+	{name: "gateway", bin: "gatewayd", module: "gateway", port: config.GatewayPort, metricsPort: config.GatewayMetricsPort, public: true},
 	{name: "tenancy", bin: "tenancyd", module: "services/tenancy", port: config.TenancyPort},
 	{name: "catalog", bin: "catalogd", module: "services/catalog", port: config.CatalogPort},
 	{name: "entitlements", bin: "entitlementsd", module: "services/entitlements", port: config.EntitlementsPort},
@@ -138,7 +140,7 @@ func TestChecksCatchDrift(t *testing.T) {
 		{"k8s container port", k8sDir + "/catalog.yaml", "containerPort: 8082", "containerPort: 9082", "catalog"},
 		{"k8s service port", k8sDir + "/tenancy.yaml", "      port: 8081", "      port: 9081", "Service tenancy"},
 		{"k8s listen port", k8sDir + "/gateway.yaml", `value: ":8080"`, `value: ":8088"`, "ATRIUM_HTTP_ADDR"},
-		{"k8s metrics port", k8sDir + "/gateway.yaml", `prometheus.io/port: "8080"`, `prometheus.io/port: "9090"`, "prometheus.io/port"},
+		{"k8s metrics port", k8sDir + "/tenancy.yaml", `prometheus.io/port: "8081"`, `prometheus.io/port: "9090"`, "prometheus.io/port"},
 		{"k8s readiness path", k8sDir + "/tenancy.yaml", "path: /readyz", "path: /ready", "/readyz"},
 		{"k8s liveness path", k8sDir + "/gateway.yaml", "path: /healthz", "path: /health", "/healthz"},
 		{"k8s probe port", k8sDir + "/catalog.yaml", "port: http\n", "port: 8081\n", "Probe port"},
@@ -365,8 +367,12 @@ func checkK8sProcesses(st *stack) []error {
 		if port, err := addrPort(addr); err != nil || port != p.port {
 			errs = append(errs, fmt.Errorf("%s: %s = %q, want port %d", where, config.EnvHTTPAddr, addr, p.port))
 		}
-		if v, ok := spec.Template.Metadata.Annotations["prometheus.io/port"]; ok && v != strconv.Itoa(p.port) {
-			errs = append(errs, fmt.Errorf("%s: prometheus.io/port = %q, want %d", where, v, p.port))
+		mport := p.port
+		if p.metricsPort != 0 {
+			mport = p.metricsPort
+		}
+		if v, ok := spec.Template.Metadata.Annotations["prometheus.io/port"]; ok && v != strconv.Itoa(mport) {
+			errs = append(errs, fmt.Errorf("%s: prometheus.io/port = %q, want %d", where, v, mport))
 		}
 		probes := []struct {
 			kind     string

@@ -16,13 +16,25 @@ import (
 // ShutdownTimeout bounds how long in-flight requests get to finish.
 const ShutdownTimeout = 15 * time.Second
 
+// Server timeouts (issue 6: servers had no idle timeout).
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = time.Minute
+	WriteTimeout      = 10 * time.Minute
+	IdleTimeout       = 2 * time.Minute
+)
+
 // NewServer returns a server for h on addr speaking HTTP/1.1 and h2c.
 func NewServer(addr string, h http.Handler) *http.Server {
 	srv := &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Addr:    addr,
+		Handler: h,
+		// Every phase is bounded so a slow or idle client cannot hold a connection forever.
+		// Write is generous: server streams (MigrateTenants) send for minutes.
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
 		Protocols:         new(http.Protocols),
 	}
 	srv.Protocols.SetHTTP1(true)

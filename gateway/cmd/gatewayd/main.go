@@ -36,6 +36,7 @@ func main() {
 func run() error {
 	env := config.FromEnv()
 	addr := env.String(config.EnvHTTPAddr, fmt.Sprintf(":%d", config.GatewayPort))
+	metricsAddr := env.String(config.EnvMetricsAddr, fmt.Sprintf(":%d", config.GatewayMetricsPort))
 	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
 	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
@@ -89,10 +90,16 @@ func run() error {
 	}
 	gw.Start(ctx)
 
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", tel.MetricsHandler())
-	mux.Handle("/", gw.Handler())
+	// /metrics is not on the public listener (issue 6: it was public on :8080): it gets its
+	// own, for the scraper only.
+	metrics := http.NewServeMux()
+	metrics.Handle("GET /metrics", tel.MetricsHandler())
+	go func() {
+		if err := serve.Run(ctx, serve.NewServer(metricsAddr, metrics), log); err != nil {
+			log.Error("metrics listener", "err", err)
+		}
+	}()
 	// Close after the server has drained, so queued usage events are flushed.
 	defer gw.Close()
-	return serve.Run(ctx, serve.NewServer(addr, mux), log)
+	return serve.Run(ctx, serve.NewServer(addr, gw.Handler()), log)
 }

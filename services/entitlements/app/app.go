@@ -136,7 +136,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		guard.NewAuthInterceptor(verifier),
 		guard.NewPolicyInterceptor(),
 	)
-	hopts := []connect.HandlerOption{connect.WithInterceptors(interceptors...)}
+	// The read limit applies after decompression, so a gzip bomb cannot become gigabytes.
+	hopts := []connect.HandlerOption{connect.WithInterceptors(interceptors...), connect.WithReadMaxBytes(1 << 20)}
 	a.mux.Handle(entitlementsv1connect.NewPluginServiceHandler(service.NewPlugins(a.engine), hopts...))
 	a.mux.Handle(entitlementsv1connect.NewEntitlementsOperatorServiceHandler(service.NewOperator(a.engine, resolve), hopts...))
 	a.mux.Handle(entitlementsv1connect.NewEntitlementsInternalServiceHandler(service.NewInternal(a.engine), hopts...))
