@@ -42,8 +42,10 @@ type App struct {
 	keys    *credential.Keys
 	tenants *tenant.Resolver
 	members *membership.Cache
-	usage   *usage.Recorder
-	limiter *ratelimit.Limiter
+	// authLimiter: per client address, anonymous sign-in calls and failed authentications.
+	authLimiter *ratelimit.Limiter
+	usage       *usage.Recorder
+	limiter     *ratelimit.Limiter
 	// planLimiters apply plans' request rates; entitlements is the snapshot cache (nil when
 	// Config.Entitlements replaces it or no EntitlementsURL is set).
 	planLimiters *ratelimit.PlanLimiters
@@ -153,6 +155,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.planLimiters = ratelimit.NewPlanLimiters(a.rdb, cfg.RedisPrefix, a.log)
 	auth := credential.NewAuthenticator(a.keys, dir, cfg.TokenCacheTTL, a.log)
+	a.authLimiter = ratelimit.New(a.rdb, cfg.RedisPrefix, ratelimit.Limit(cfg.AuthRateLimit), a.log)
 	a.members = membership.New(membership.Config{
 		Directory: dir, Redis: a.rdb, Prefix: cfg.RedisPrefix, TTL: cfg.MembershipCacheTTL, Log: a.log,
 		OnChange: func(ch membership.Change) {
@@ -170,25 +173,27 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		},
 	})
 	a.pipeline = pipeline.New(pipeline.Config{
-		Routes:          routes,
-		REST:            rest,
-		Tenants:         a.tenants,
-		Auth:            auth,
-		Members:         a.members,
-		Limiter:         a.limiter,
-		PlanLimiters:    a.planLimiters,
-		Usage:           a.usage,
-		Signer:          signer,
-		Tokens:          authn.NewInternalTokenCache(signer, 0),
-		Transport:       proxyTransport,
-		Entitlements:    ent,
-		BodyLimit:       cfg.BodyLimit,
-		BodyLimits:      cfg.BodyLimits,
-		UpstreamTimeout: cfg.UpstreamTimeout,
-		BaseDomains:     cfg.BaseDomains,
-		Log:             a.log,
-		Tracer:          tracer,
-		Meter:           cfg.Meter,
+		Routes:           routes,
+		REST:             rest,
+		Tenants:          a.tenants,
+		Auth:             auth,
+		Members:          a.members,
+		AuthLimiter:      a.authLimiter,
+		TrustedProxyHops: cfg.TrustedProxyHops,
+		Limiter:          a.limiter,
+		PlanLimiters:     a.planLimiters,
+		Usage:            a.usage,
+		Signer:           signer,
+		Tokens:           authn.NewInternalTokenCache(signer, 0),
+		Transport:        proxyTransport,
+		Entitlements:     ent,
+		BodyLimit:        cfg.BodyLimit,
+		BodyLimits:       cfg.BodyLimits,
+		UpstreamTimeout:  cfg.UpstreamTimeout,
+		BaseDomains:      cfg.BaseDomains,
+		Log:              a.log,
+		Tracer:           tracer,
+		Meter:            cfg.Meter,
 	})
 	a.static = newStatic(cfg.StaticDir, a.log)
 	a.handler = a.routes()
@@ -222,6 +227,9 @@ func (cfg *Config) defaults() error {
 	}
 	if cfg.RateLimit == (RateLimit{}) {
 		cfg.RateLimit = DefaultRateLimit
+	}
+	if cfg.AuthRateLimit == (RateLimit{}) {
+		cfg.AuthRateLimit = DefaultAuthRateLimit
 	}
 	if cfg.KeyRefreshInterval <= 0 {
 		cfg.KeyRefreshInterval = 5 * time.Minute
@@ -273,6 +281,7 @@ func (a *App) Start(ctx context.Context) {
 	run(a.members.Listen)
 	run(a.usage.Run)
 	run(a.limiter.Run)
+	run(a.authLimiter.Run)
 	run(a.planLimiters.Run)
 	if a.entitlements != nil {
 		run(a.entitlements.Run)

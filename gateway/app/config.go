@@ -50,6 +50,14 @@ type Config struct {
 	// tenantless public calls), shared by all gateways through Redis. Zero: DefaultRateLimit.
 	// PerSecond < 0: no limit.
 	RateLimit RateLimit
+	// AuthRateLimit is each client address's budget of sign-in calls (Login, AcceptInvitation,
+	// password reset) and failed authentications (bad or revoked tokens). Zero:
+	// DefaultAuthRateLimit. PerSecond < 0: no limit.
+	AuthRateLimit RateLimit
+	// TrustedProxyHops is how many proxies in front of the gateway append to X-Forwarded-For;
+	// the client address is the one the outermost trusted proxy saw. 0 (default): the header is
+	// ignored and the connection's peer is the client.
+	TrustedProxyHops int
 
 	// StaticDir serves the built web app (frontend/dist) for GET requests that are not API
 	// calls, falling back to index.html for client-side routes. Empty or missing: none.
@@ -118,6 +126,10 @@ const (
 // DefaultRateLimit is generous: it protects the platform from a runaway client, it is not a
 // plan limit.
 var DefaultRateLimit = RateLimit{PerSecond: 100, Burst: 200}
+
+// DefaultAuthRateLimit: a person signing in needs a few attempts a minute, a password-guessing
+// or token-guessing client thousands.
+var DefaultAuthRateLimit = RateLimit{PerSecond: 2, Burst: 20}
 
 // DefaultBodyLimits lets catalog imports be large.
 var DefaultBodyLimits = map[string]int64{

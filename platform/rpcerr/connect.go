@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"strconv"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -51,6 +53,9 @@ func ToConnect(ctx context.Context, log *slog.Logger, err error) *connect.Error 
 			if d, derr := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(de.RetryAfter)}); derr == nil {
 				ce.AddDetail(d)
 			}
+			// The HTTP header too, for clients that read no error details (whole seconds, at
+			// least 1, as the gateway sends its own).
+			ce.Meta().Set("Retry-After", strconv.FormatInt(int64(max(time.Second, de.RetryAfter.Round(time.Second))/time.Second), 10))
 		}
 		if de.cause != nil && log != nil {
 			log.DebugContext(ctx, "domain error", "kind", de.Kind, "err", err)

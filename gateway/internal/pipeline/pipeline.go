@@ -57,7 +57,11 @@ type Config struct {
 	Auth    *credential.Authenticator
 	// Members gives the current role per (tenant, user); nil: the token's claim is believed.
 	Members *membership.Cache
-	Limiter *ratelimit.Limiter
+	// AuthLimiter is the per-address budget of anonymous sign-in calls and failed
+	// authentications; nil: none. TrustedProxyHops: see clientAddr.
+	AuthLimiter      *ratelimit.Limiter
+	TrustedProxyHops int
+	Limiter          *ratelimit.Limiter
 	// PlanLimiters, with Entitlements, applies each tenant's api_requests_per_minute.
 	PlanLimiters    *ratelimit.PlanLimiters
 	Usage           *usage.Recorder
@@ -122,7 +126,7 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	if err := g.authenticate(r, c); err != nil {
-		return err
+		return g.failedAuth(r, err)
 	}
 	if err := g.authorize(r, c); err != nil {
 		return err
