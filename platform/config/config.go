@@ -35,6 +35,7 @@ const (
 	EnvHTTPAddr    = "ATRIUM_HTTP_ADDR" // listen address, per process
 	EnvTenancyURL  = "ATRIUM_TENANCY_URL"
 	EnvCatalogURL  = "ATRIUM_CATALOG_URL"
+	EnvBillingURL  = "ATRIUM_BILLING_URL"
 	EnvInternalKey = "ATRIUM_INTERNAL_KEY" // base64 ed25519 seed: gateway -> service tokens
 	EnvTokenKey    = "ATRIUM_TOKEN_KEY"    // base64 ed25519 seed: user access tokens
 	EnvLogLevel    = "ATRIUM_LOG_LEVEL"
@@ -55,10 +56,12 @@ const (
 	GatewayPort = 8080
 	TenancyPort = 8081
 	CatalogPort = 8082
+	BillingPort = 8085
 	WebDevPort  = 5173
 
 	DefaultTenancyURL = "http://127.0.0.1:8081"
 	DefaultCatalogURL = "http://127.0.0.1:8082"
+	DefaultBillingURL = "http://127.0.0.1:8085"
 )
 
 // KnownEnv lists every environment variable Atrium processes read.
@@ -70,6 +73,7 @@ func KnownEnv() []string {
 		EnvHTTPAddr,
 		EnvTenancyURL,
 		EnvCatalogURL,
+		EnvBillingURL,
 		EnvInternalKey,
 		EnvTokenKey,
 		EnvLogLevel,
