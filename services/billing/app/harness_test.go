@@ -209,7 +209,9 @@ func (i identity) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		return next(ctx, req)
 	}
 }
-func (i identity) WrapStreamingClient(n connect.StreamingClientFunc) connect.StreamingClientFunc { return n }
+func (i identity) WrapStreamingClient(n connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return n
+}
 func (i identity) WrapStreamingHandler(n connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return n
 }
