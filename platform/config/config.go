@@ -40,6 +40,12 @@ const (
 	EnvTokenKey    = "ATRIUM_TOKEN_KEY"    // base64 ed25519 seed: user access tokens
 	EnvLogLevel    = "ATRIUM_LOG_LEVEL"
 
+	// Billing's Stripe settings: the secret API key, the API base (stripe-mock in
+	// development: http://127.0.0.1:12111) and the webhook endpoint secret (whsec_...).
+	EnvStripeSecretKey     = "ATRIUM_STRIPE_SECRET_KEY"
+	EnvStripeAPIURL        = "ATRIUM_STRIPE_API_URL"
+	EnvStripeWebhookSecret = "ATRIUM_STRIPE_WEBHOOK_SECRET"
+
 	// Standard OpenTelemetry variables.
 	EnvOTLPEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
 	EnvServiceName  = "OTEL_SERVICE_NAME"
@@ -77,6 +83,9 @@ func KnownEnv() []string {
 		EnvInternalKey,
 		EnvTokenKey,
 		EnvLogLevel,
+		EnvStripeSecretKey,
+		EnvStripeAPIURL,
+		EnvStripeWebhookSecret,
 		EnvOTLPEndpoint,
 		EnvServiceName,
 	}

@@ -37,6 +37,9 @@ func run() error {
 	addr := env.String(config.EnvHTTPAddr, fmt.Sprintf(":%d", config.GatewayPort))
 	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
+	// Billing is optional: without it, its methods answer Unimplemented and no webhook route
+	// exists.
+	billingURL := env.URL(config.EnvBillingURL, "")
 	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
 	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
 	otlp := env.String(config.EnvOTLPEndpoint, "")
@@ -61,6 +64,8 @@ func run() error {
 	log := tel.Logger()
 
 	upstreams, rest := app.StandardUpstreams(tenancyURL, catalogURL)
+	webhooks := map[string]string{}
+	app.BillingUpstreams(upstreams, webhooks, billingURL)
 	var domains []string
 	for _, d := range strings.Split(baseDomains, ",") {
 		if d = strings.TrimSpace(d); d != "" {
@@ -71,6 +76,7 @@ func run() error {
 		TenancyURL:    tenancyURL,
 		Upstreams:     upstreams,
 		RESTUpstreams: rest,
+		Webhooks:      webhooks,
 		RedisURL:      redisURL,
 		RedisPrefix:   redisPrefix,
 		InternalKey:   internalKey,

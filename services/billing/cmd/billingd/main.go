@@ -20,9 +20,6 @@ import (
 
 // Billing-only settings.
 const (
-	envStripeKey       = "ATRIUM_STRIPE_SECRET_KEY"
-	envStripeURL       = "ATRIUM_STRIPE_API_URL" // stripe-mock: http://127.0.0.1:12111
-	envWebhookSecret   = "ATRIUM_STRIPE_WEBHOOK_SECRET"
 	envGraceDays       = "ATRIUM_BILLING_GRACE_DAYS"
 	envProration       = "ATRIUM_BILLING_PRORATION"
 	envTrialDays       = "ATRIUM_BILLING_TRIAL_DAYS"
@@ -49,9 +46,9 @@ func run() error {
 	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
 	otlp := env.URL(config.EnvOTLPEndpoint, "")
 	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
-	stripeKey := env.String(envStripeKey, "")
-	stripeURL := env.URL(envStripeURL, "")
-	webhookSecret := env.String(envWebhookSecret, "")
+	stripeKey := env.String(config.EnvStripeSecretKey, "")
+	stripeURL := env.URL(config.EnvStripeAPIURL, "")
+	webhookSecret := env.String(config.EnvStripeWebhookSecret, "")
 	graceDays := env.Int(envGraceDays, 7)
 	proration := env.String(envProration, "create_prorations")
 	trialDays := env.Int(envTrialDays, 0)
@@ -60,7 +57,7 @@ func run() error {
 		return err
 	}
 	if stripeKey == "" || webhookSecret == "" {
-		return fmt.Errorf("%s and %s are required", envStripeKey, envWebhookSecret)
+		return fmt.Errorf("%s and %s are required", config.EnvStripeSecretKey, config.EnvStripeWebhookSecret)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
