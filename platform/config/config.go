@@ -70,6 +70,15 @@ const (
 	DefaultBillingURL = "http://127.0.0.1:8085"
 )
 
+// Entitlements (its own block so services added alongside do not realign each other's lines).
+const (
+	// EnvEntitlementsURL is where the gateway and the limit-enforcing services reach
+	// entitlements' internal API.
+	EnvEntitlementsURL     = "ATRIUM_ENTITLEMENTS_URL"
+	EntitlementsPort       = 8083
+	DefaultEntitlementsURL = "http://127.0.0.1:8083"
+)
+
 // KnownEnv lists every environment variable Atrium processes read.
 func KnownEnv() []string {
 	return []string{
@@ -80,6 +89,7 @@ func KnownEnv() []string {
 		EnvTenancyURL,
 		EnvCatalogURL,
 		EnvBillingURL,
+		EnvEntitlementsURL,
 		EnvInternalKey,
 		EnvTokenKey,
 		EnvLogLevel,

@@ -17,6 +17,8 @@ import (
 	// imported here.
 	_ "atrium.dev/gen/atrium/billing/v1"
 	_ "atrium.dev/gen/atrium/catalog/v1"
+	_ "atrium.dev/gen/atrium/entitlements/v1"
+	_ "atrium.dev/gen/atrium/insights/v1"
 	_ "atrium.dev/gen/atrium/tenancy/v1"
 )
 
