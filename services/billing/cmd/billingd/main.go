@@ -20,12 +20,11 @@ import (
 
 // Billing-only settings.
 const (
-	envGraceDays       = "ATRIUM_BILLING_GRACE_DAYS"
-	envProration       = "ATRIUM_BILLING_PRORATION"
-	envTrialDays       = "ATRIUM_BILLING_TRIAL_DAYS"
-	envPortalURL       = "ATRIUM_PORTAL_URL"
-	envEntitlementsURL = "ATRIUM_ENTITLEMENTS_URL"
-	envRedisPrefix     = "ATRIUM_REDIS_PREFIX"
+	envGraceDays   = "ATRIUM_BILLING_GRACE_DAYS"
+	envProration   = "ATRIUM_BILLING_PRORATION"
+	envTrialDays   = "ATRIUM_BILLING_TRIAL_DAYS"
+	envPortalURL   = "ATRIUM_PORTAL_URL"
+	envRedisPrefix = "ATRIUM_REDIS_PREFIX"
 )
 
 func main() {
@@ -42,7 +41,7 @@ func run() error {
 	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
 	redisPrefix := env.String(envRedisPrefix, "")
 	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
-	entitlementsURL := env.URL(envEntitlementsURL, "")
+	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
 	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
 	otlp := env.URL(config.EnvOTLPEndpoint, "")
 	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
