@@ -1,4 +1,4 @@
-// Package stack runs the whole of Atrium in one process: tenancy, catalog and the gateway,
+// Package stack runs the whole of Atrium in one process: tenancy, catalog, entitlements and the gateway,
 // each on its own loopback listener, talking to each other over real HTTP/2 cleartext exactly
 // as separate processes would. `make up` (cmd/devstack) and the end-to-end tests and
 // benchmarks start it; nothing here is a shortcut the deployed services do not take.
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"atrium.dev/platform/telemetry"
 	billingapp "atrium.dev/services/billing/app"
 	catalogapp "atrium.dev/services/catalog/app"
+	entitlementsapp "atrium.dev/services/entitlements/app"
 	tenancyapp "atrium.dev/services/tenancy/app"
 	"connectrpc.com/connect"
 )
@@ -43,6 +45,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Ports of the loopback listeners; 0 picks a free one.
 	GatewayPort, TenancyPort, CatalogPort int
+	EntitlementsPort                      int
 	// KeyDir keeps the signing keys across restarts (make up uses .atrium/keys); "" makes
 	// fresh keys on every start.
 	KeyDir string
@@ -62,7 +65,9 @@ type Options struct {
 	Tenancy func(*tenancyapp.Config)
 	Catalog func(*catalogapp.Config)
 	Billing func(*billingapp.Config)
-	Gateway func(*gatewayapp.Config)
+	// Entitlements adjusts the entitlements service (tests set its clock and trial policy).
+	Entitlements func(*entitlementsapp.Config)
+	Gateway      func(*gatewayapp.Config)
 }
 
 // Development-only Stripe credentials: stripe-mock accepts any test key.
@@ -78,6 +83,8 @@ type Stack struct {
 	CatalogURL string
 	// BillingURL is empty when billing is not running (no StripeURL).
 	BillingURL string
+	// EntitlementsURL serves plugins, plans and limits (control plane).
+	EntitlementsURL string
 
 	// TokenKey signs user access tokens; InternalKey signs gateway->service tokens. Tests use
 	// them to forge tokens and to call services directly.
@@ -87,7 +94,9 @@ type Stack struct {
 	Tenancy *tenancyapp.App
 	Catalog *catalogapp.App
 	Billing *billingapp.App
-	Gateway *gatewayapp.App
+	// Entitlements is the plugin and plan service; tests call its Sweep after moving its clock.
+	Entitlements *entitlementsapp.App
+	Gateway      *gatewayapp.App
 
 	// HTTPClient speaks HTTP/2 cleartext, the way the services call each other.
 	HTTPClient *http.Client
@@ -157,12 +166,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		tenancyLn.Close()
 		return nil, err
 	}
+	entLn, err := listen(opts.EntitlementsPort)
+	if err != nil {
+		return nil, closeAll(err, catalogLn, tenancyLn, gatewayLn)
+	}
 	s.CatalogURL, s.TenancyURL, s.GatewayURL = baseURL(catalogLn), baseURL(tenancyLn), baseURL(gatewayLn)
+	s.EntitlementsURL = baseURL(entLn)
 
 	// Catalog: provisions tenant tables, serves the catalog.
 	catTel, catLog, err := s.telemetry(ctx, opts, "catalog")
 	if err != nil {
-		return nil, closeAll(err, catalogLn, tenancyLn, gatewayLn)
+		return nil, closeAll(err, catalogLn, tenancyLn, gatewayLn, entLn)
 	}
 	catCfg := catalogapp.Config{
 		Shards:       opts.Shards,
@@ -177,13 +191,39 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		opts.Catalog(&catCfg)
 	}
 	if s.Catalog, err = catalogapp.New(ctx, catCfg); err != nil {
-		return nil, closeAll(fmt.Errorf("stack: catalog: %w", err), catalogLn, tenancyLn, gatewayLn)
+		return nil, closeAll(fmt.Errorf("stack: catalog: %w", err), catalogLn, tenancyLn, gatewayLn, entLn)
 	}
 	s.closers = append(s.closers, s.Catalog.Close)
 	s.Catalog.Start(runCtx)
 	s.serve(catalogLn, catTel.HTTPMiddleware(s.Catalog.Handler(), "catalog"), catTel)
 
-	// Tenancy: the control plane; provisions through catalog.
+	// Entitlements: plugins, plans and limits; gives each new tenant its plan.
+	entTel, entLog, err := s.telemetry(ctx, opts, "entitlements")
+	if err != nil {
+		return nil, closeAll(err, tenancyLn, gatewayLn, entLn)
+	}
+	entCfg := entitlementsapp.Config{
+		DatabaseURL:  opts.DatabaseURL,
+		InternalKey:  s.InternalKey,
+		TenancyURL:   s.TenancyURL,
+		RedisURL:     opts.RedisURL,
+		RedisPrefix:  opts.RedisPrefix,
+		HTTPClient:   H2CClient(),
+		Interceptors: []connect.Interceptor{entTel.ConnectInterceptor()},
+		Logger:       entLog,
+		Meter:        entTel.Meter("atrium.dev/services/entitlements"),
+	}
+	if opts.Entitlements != nil {
+		opts.Entitlements(&entCfg)
+	}
+	if s.Entitlements, err = entitlementsapp.New(ctx, entCfg); err != nil {
+		return nil, closeAll(fmt.Errorf("stack: entitlements: %w", err), tenancyLn, gatewayLn, entLn)
+	}
+	s.closers = append(s.closers, s.Entitlements.Close)
+	s.Entitlements.Start(runCtx)
+	s.serve(entLn, entTel.HTTPMiddleware(s.Entitlements.Handler(), "entitlements"), entTel)
+
+	// Tenancy: the control plane; provisions through catalog and entitlements.
 	tenTel, tenLog, err := s.telemetry(ctx, opts, "tenancy")
 	if err != nil {
 		return nil, closeAll(err, tenancyLn, gatewayLn)
@@ -193,7 +233,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Shards:       opts.Shards,
 		TokenKey:     s.TokenKey,
 		InternalKey:  s.InternalKey,
-		Provisioners: map[string]string{"catalog": s.CatalogURL},
+		Provisioners: map[string]string{"catalog": s.CatalogURL, "entitlements": s.EntitlementsURL},
 		HTTPClient:   s.HTTPClient,
 		DeleteGrace:  opts.DeleteGrace,
 		RedisURL:     opts.RedisURL,
@@ -226,6 +266,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.log = gwLog
 	upstreams, rest := gatewayapp.StandardUpstreams(s.TenancyURL, s.CatalogURL)
+	maps.Copy(upstreams, gatewayapp.EntitlementsUpstreams(s.EntitlementsURL))
 	webhooks := map[string]string{}
 	gatewayapp.BillingUpstreams(upstreams, webhooks, s.BillingURL)
 	gwCfg := gatewayapp.Config{
@@ -236,10 +277,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		RedisURL:      opts.RedisURL,
 		RedisPrefix:   opts.RedisPrefix,
 		InternalKey:   s.InternalKey,
-		StaticDir:     opts.StaticDir,
-		HTTPClient:    s.HTTPClient,
-		Telemetry:     gwTel,
-		Logger:        gwLog,
+		// The gateway enforces plugins and plan rates from entitlements' snapshots.
+		EntitlementsURL: s.EntitlementsURL,
+		StaticDir:       opts.StaticDir,
+		HTTPClient:      s.HTTPClient,
+		Telemetry:       gwTel,
+		Logger:          gwLog,
 	}
 	if opts.Gateway != nil {
 		opts.Gateway(&gwCfg)
@@ -274,18 +317,19 @@ func (s *Stack) startBilling(ctx, runCtx context.Context, opts Options) error {
 		secret = DevStripeWebhookSecret
 	}
 	cfg := billingapp.Config{
-		DatabaseURL:   opts.DatabaseURL,
-		InternalKey:   s.InternalKey,
-		StripeKey:     DevStripeKey,
-		StripeURL:     opts.StripeURL,
-		WebhookSecret: secret,
-		TenancyURL:    s.TenancyURL,
-		RedisURL:      opts.RedisURL,
-		RedisPrefix:   opts.RedisPrefix,
-		HTTPClient:    s.HTTPClient,
-		Interceptors:  []connect.Interceptor{tel.ConnectInterceptor()},
-		Logger:        log,
-		Meter:         tel.Meter("atrium.dev/services/billing"),
+		DatabaseURL:     opts.DatabaseURL,
+		InternalKey:     s.InternalKey,
+		StripeKey:       DevStripeKey,
+		StripeURL:       opts.StripeURL,
+		WebhookSecret:   secret,
+		TenancyURL:      s.TenancyURL,
+		EntitlementsURL: s.EntitlementsURL,
+		RedisURL:        opts.RedisURL,
+		RedisPrefix:     opts.RedisPrefix,
+		HTTPClient:      s.HTTPClient,
+		Interceptors:    []connect.Interceptor{tel.ConnectInterceptor()},
+		Logger:          log,
+		Meter:           tel.Meter("atrium.dev/services/billing"),
 	}
 	if opts.GatewayPort != 0 {
 		cfg.PortalURL = "http://{slug}.localhost:" + strconv.Itoa(opts.GatewayPort)

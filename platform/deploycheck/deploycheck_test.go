@@ -43,6 +43,7 @@ var processes = []process{
 	{name: "gateway", bin: "gatewayd", module: "gateway", port: config.GatewayPort, public: true},
 	{name: "tenancy", bin: "tenancyd", module: "services/tenancy", port: config.TenancyPort},
 	{name: "catalog", bin: "catalogd", module: "services/catalog", port: config.CatalogPort},
+	{name: "entitlements", bin: "entitlementsd", module: "services/entitlements", port: config.EntitlementsPort},
 	{name: "billing", bin: "billingd", module: "services/billing", port: config.BillingPort},
 }
 
@@ -60,10 +61,11 @@ const (
 
 // urlTargets maps each variable that points at an Atrium process to that process.
 var urlTargets = map[string]string{
-	config.EnvTenancyURL: "tenancy",
-	config.EnvCatalogURL: "catalog",
-	config.EnvBillingURL: "billing",
-	envTenantctlURL:      "gateway",
+	config.EnvTenancyURL:      "tenancy",
+	config.EnvCatalogURL:      "catalog",
+	config.EnvEntitlementsURL: "entitlements",
+	config.EnvBillingURL:      "billing",
+	envTenantctlURL:           "gateway",
 }
 
 // devPostgresMajor is the Postgres major version of the dev server (scripts/deps.sh installs

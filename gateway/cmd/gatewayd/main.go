@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -37,6 +38,7 @@ func run() error {
 	addr := env.String(config.EnvHTTPAddr, fmt.Sprintf(":%d", config.GatewayPort))
 	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
+	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
 	// Billing is optional: without it, its methods answer Unimplemented and no webhook route
 	// exists.
 	billingURL := env.URL(config.EnvBillingURL, "")
@@ -64,6 +66,7 @@ func run() error {
 	log := tel.Logger()
 
 	upstreams, rest := app.StandardUpstreams(tenancyURL, catalogURL)
+	maps.Copy(upstreams, app.EntitlementsUpstreams(entitlementsURL))
 	webhooks := map[string]string{}
 	app.BillingUpstreams(upstreams, webhooks, billingURL)
 	var domains []string
@@ -80,10 +83,12 @@ func run() error {
 		RedisURL:      redisURL,
 		RedisPrefix:   redisPrefix,
 		InternalKey:   internalKey,
-		RateLimit:     app.RateLimit{PerSecond: float64(rps), Burst: burst},
-		StaticDir:     staticDir,
-		BaseDomains:   domains,
-		Telemetry:     tel,
+		// Plugin checks and plan rates come from entitlements' snapshots.
+		EntitlementsURL: entitlementsURL,
+		RateLimit:       app.RateLimit{PerSecond: float64(rps), Burst: burst},
+		StaticDir:       staticDir,
+		BaseDomains:     domains,
+		Telemetry:       tel,
 	})
 	if err != nil {
 		return err
