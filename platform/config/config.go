@@ -39,6 +39,8 @@ const (
 	EnvInternalKey = "ATRIUM_INTERNAL_KEY" // base64 ed25519 seed: gateway -> service tokens
 	EnvTokenKey    = "ATRIUM_TOKEN_KEY"    // base64 ed25519 seed: user access tokens
 	EnvLogLevel    = "ATRIUM_LOG_LEVEL"
+	EnvSMTPURL     = "ATRIUM_SMTP_URL"   // tenancy's mail relay, smtp://[user:password@]host:port
+	EnvPortalURL   = "ATRIUM_PORTAL_URL" // web app base URL in mailed links, "{slug}" replaced
 
 	// Billing's Stripe settings: the secret API key, the API base (stripe-mock in
 	// development: http://127.0.0.1:12111) and the webhook endpoint secret (whsec_...).
@@ -96,6 +98,8 @@ func KnownEnv() []string {
 		EnvStripeSecretKey,
 		EnvStripeAPIURL,
 		EnvStripeWebhookSecret,
+		EnvSMTPURL,
+		EnvPortalURL,
 		EnvOTLPEndpoint,
 		EnvServiceName,
 	}

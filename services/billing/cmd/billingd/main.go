@@ -51,7 +51,7 @@ func run() error {
 	graceDays := env.Int(envGraceDays, 7)
 	proration := env.String(envProration, "create_prorations")
 	trialDays := env.Int(envTrialDays, 0)
-	portalURL := env.String(envPortalURL, "")
+	portalURL := env.String(config.EnvPortalURL, "")
 	if err := env.Err(); err != nil {
 		return err
 	}
