@@ -23,7 +23,6 @@ const (
 	envGraceDays   = "ATRIUM_BILLING_GRACE_DAYS"
 	envProration   = "ATRIUM_BILLING_PRORATION"
 	envTrialDays   = "ATRIUM_BILLING_TRIAL_DAYS"
-	envPortalURL   = "ATRIUM_PORTAL_URL"
 	envRedisPrefix = "ATRIUM_REDIS_PREFIX"
 )
 
