@@ -121,4 +121,3 @@ func TestMeterExactlyOnce(t *testing.T) {
 		t.Fatalf("timestamp %v outside Stripe's window", ts)
 	}
 }
-
