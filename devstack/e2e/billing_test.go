@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"atrium.dev/devstack/stack"
+	gatewayapp "atrium.dev/gateway/app"
 	billingv1 "atrium.dev/gen/atrium/billing/v1"
 	"atrium.dev/gen/atrium/billing/v1/billingv1connect"
 	entv1 "atrium.dev/gen/atrium/entitlements/v1"
@@ -178,4 +180,119 @@ func TestBillingThroughGateway(t *testing.T) {
 		_, err := me.UpdateTenant(ctx, connect.NewRequest(&tenancyv1.UpdateTenantRequest{DisplayName: "Acme Inc"}))
 		return err
 	})
+}
+
+// BenchmarkStripeWebhooks: 1,000 signed deliveries through the gateway, 20% of them
+// redeliveries of an earlier event, 8 at a time; then plan flips (canceled <-> active) timed
+// until the gateway enforces the new plan. Stripe's subscription reads are the local
+// stripeSubs server. Reported: p50/p99 of receipt -> committed effect (the 200 is sent after
+// the commit) and of webhook -> gateway enforcing.
+//
+//	go test ./devstack/e2e/ -run '^$' -bench StripeWebhooks -benchtime 1x
+func BenchmarkStripeWebhooks(b *testing.B) {
+	e := startBillingB(b)
+	ctx := context.Background()
+	const tenants, total, workers = 10, 1000, 8
+	type tn struct{ id, token, slug string }
+	var ts []tn
+	for i := 0; i < tenants; i++ {
+		s := signUpB(b, e.env, fmt.Sprintf("bill%d", i))
+		ts = append(ts, tn{s.tenant.GetId(), s.access, s.slug})
+		e.stripe.put("sub_b"+strconv.Itoa(i), "cus_b"+strconv.Itoa(i), s.tenant.GetId(), "active")
+	}
+	for i := 0; i < b.N; i++ {
+		// 800 unique events, then 200 redeliveries of random earlier ones, interleaved.
+		type delivery struct {
+			id  string
+			sub int
+		}
+		var ds []delivery
+		for j := 0; j < total; j++ {
+			if j%5 == 4 {
+				ds = append(ds, ds[(j*7919)%len(ds)])
+				continue
+			}
+			ds = append(ds, delivery{fmt.Sprintf("evt_b%d_%d", i, j), j % tenants})
+		}
+		lat := make([]time.Duration, len(ds))
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range next {
+					d := ds[k]
+					e.stripe.mu.Lock()
+					obj := e.stripe.subs["sub_b"+strconv.Itoa(d.sub)]
+					e.stripe.mu.Unlock()
+					start := time.Now()
+					if s := e.webhook(b, d.id, "customer.subscription.updated", obj); s != 200 {
+						b.Errorf("status %d", s)
+					}
+					lat[k] = time.Since(start)
+				}
+			}()
+		}
+		start := time.Now()
+		for k := range ds {
+			next <- k
+		}
+		close(next)
+		wg.Wait()
+		wall := time.Since(start)
+		slices.Sort(lat)
+		b.ReportMetric(ms(percentile(lat, 0.50)), "commit-p50-ms")
+		b.ReportMetric(ms(percentile(lat, 0.99)), "commit-p99-ms")
+		b.ReportMetric(float64(len(ds))/wall.Seconds(), "events/s")
+
+		// Plan flips: webhook -> gateway refuses/allows by the new plan.
+		var enforce []time.Duration
+		for round, status := range []string{"canceled", "active", "canceled", "active"} {
+			for j, x := range ts {
+				sid := "sub_b" + strconv.Itoa(j)
+				e.stripe.put(sid, "cus_b"+strconv.Itoa(j), x.id, status)
+				e.stripe.mu.Lock()
+				obj := e.stripe.subs[sid]
+				e.stripe.mu.Unlock()
+				want := entv1.PluginState_PLUGIN_STATE_AVAILABLE
+				if status == "canceled" {
+					want = entv1.PluginState_PLUGIN_STATE_LOCKED
+				}
+				time.Sleep(time.Second) // events are stamped in seconds: keep each flip newer than the last
+				start := time.Now()
+				if s := e.webhook(b, fmt.Sprintf("evt_flip%d_%d_%d", i, round, j), "customer.subscription.updated", obj); s != 200 {
+					b.Fatalf("flip status %d", s)
+				}
+				for {
+					err := callGated(ctx, e.st.HTTPClient, e.st.GatewayURL, "Insights", x.token, x.slug)
+					if u := denial(err); u != nil && u.GetState() == want {
+						break
+					}
+					if time.Since(start) > 5*time.Second {
+						b.Fatalf("gateway never enforced %s: %v", status, err)
+					}
+					time.Sleep(time.Millisecond)
+				}
+				enforce = append(enforce, time.Since(start))
+			}
+		}
+		slices.Sort(enforce)
+		b.ReportMetric(ms(percentile(enforce, 0.50)), "enforce-p50-ms")
+		b.ReportMetric(ms(percentile(enforce, 0.99)), "enforce-p99-ms")
+	}
+}
+
+func startBillingB(b *testing.B) *billingEnv {
+	subs := &stripeSubs{subs: map[string]map[string]any{}}
+	url := serveH2C(b, subs)
+	up := gatedUpstream(b)
+	e := start(b, func(o *stack.Options) {
+		o.StripeURL = url
+		o.Gateway = func(cfg *gatewayapp.Config) {
+			cfg.Upstreams[gatedService] = up
+			cfg.RateLimit = gatewayapp.RateLimit{PerSecond: -1}
+		}
+	})
+	return &billingEnv{entEnv: &entEnv{env: e, upstream: up}, stripe: subs}
 }
