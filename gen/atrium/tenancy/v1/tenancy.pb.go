@@ -865,8 +865,12 @@ type RefreshResponse struct {
 	AccessToken           string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
 	RefreshToken          string                 `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
 	AccessTokenExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=access_token_expire_time,json=accessTokenExpireTime,proto3" json:"access_token_expire_time,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// The signed-in user and their current role, as Login returns them: a new browser tab holds
+	// only the refresh cookie and learns who it is from its first refresh.
+	User          *User `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	Role          Role  `protobuf:"varint,5,opt,name=role,proto3,enum=atrium.tenancy.v1.Role" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RefreshResponse) Reset() {
@@ -918,6 +922,20 @@ func (x *RefreshResponse) GetAccessTokenExpireTime() *timestamppb.Timestamp {
 		return x.AccessTokenExpireTime
 	}
 	return nil
+}
+
+func (x *RefreshResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *RefreshResponse) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
 }
 
 type LogoutRequest struct {
@@ -3618,11 +3636,13 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x04user\x18\x04 \x01(\v2\x17.atrium.tenancy.v1.UserR\x04user\x12+\n" +
 	"\x04role\x18\x05 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\"5\n" +
 	"\x0eRefreshRequest\x12#\n" +
-	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\xae\x01\n" +
+	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x88\x02\n" +
 	"\x0fRefreshResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
 	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12S\n" +
-	"\x18access_token_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\"4\n" +
+	"\x18access_token_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\x12+\n" +
+	"\x04user\x18\x04 \x01(\v2\x17.atrium.tenancy.v1.UserR\x04user\x12+\n" +
+	"\x04role\x18\x05 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\"4\n" +
 	"\rLogoutRequest\x12#\n" +
 	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x10\n" +
 	"\x0eLogoutResponse\"P\n" +
@@ -3935,94 +3955,96 @@ var file_atrium_tenancy_v1_tenancy_proto_depIdxs = []int32{
 	3,  // 13: atrium.tenancy.v1.LoginResponse.user:type_name -> atrium.tenancy.v1.User
 	1,  // 14: atrium.tenancy.v1.LoginResponse.role:type_name -> atrium.tenancy.v1.Role
 	66, // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	4,  // 16: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
-	1,  // 17: atrium.tenancy.v1.AddMemberRequest.role:type_name -> atrium.tenancy.v1.Role
-	4,  // 18: atrium.tenancy.v1.AddMemberResponse.member:type_name -> atrium.tenancy.v1.Member
-	1,  // 19: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
-	4,  // 20: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
-	66, // 21: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
-	66, // 22: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
-	66, // 23: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
-	25, // 24: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
-	25, // 25: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
-	66, // 26: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
-	66, // 27: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	2,  // 28: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	0,  // 29: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
-	2,  // 30: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 31: atrium.tenancy.v1.LookupTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 32: atrium.tenancy.v1.SuspendTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 33: atrium.tenancy.v1.ResumeTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 34: atrium.tenancy.v1.DeleteTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 35: atrium.tenancy.v1.MigrateTenantsResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	32, // 36: atrium.tenancy.v1.ListShardsResponse.shards:type_name -> atrium.tenancy.v1.Shard
-	32, // 37: atrium.tenancy.v1.AddShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
-	33, // 38: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
-	2,  // 39: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	1,  // 40: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
-	5,  // 41: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
-	7,  // 42: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
-	9,  // 43: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
-	11, // 44: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
-	13, // 45: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
-	15, // 46: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
-	17, // 47: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
-	19, // 48: atrium.tenancy.v1.MemberService.AddMember:input_type -> atrium.tenancy.v1.AddMemberRequest
-	21, // 49: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
-	23, // 50: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
-	26, // 51: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
-	28, // 52: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
-	30, // 53: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
-	34, // 54: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
-	36, // 55: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
-	38, // 56: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
-	40, // 57: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
-	42, // 58: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
-	44, // 59: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
-	46, // 60: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
-	48, // 61: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
-	50, // 62: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
-	52, // 63: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
-	54, // 64: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
-	56, // 65: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
-	58, // 66: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
-	60, // 67: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
-	62, // 68: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
-	64, // 69: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
-	6,  // 70: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
-	8,  // 71: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
-	10, // 72: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
-	12, // 73: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
-	14, // 74: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
-	16, // 75: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
-	18, // 76: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
-	20, // 77: atrium.tenancy.v1.MemberService.AddMember:output_type -> atrium.tenancy.v1.AddMemberResponse
-	22, // 78: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
-	24, // 79: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
-	27, // 80: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
-	29, // 81: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
-	31, // 82: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
-	35, // 83: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
-	37, // 84: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
-	39, // 85: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
-	41, // 86: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
-	43, // 87: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
-	45, // 88: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
-	47, // 89: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
-	49, // 90: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
-	51, // 91: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
-	53, // 92: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
-	55, // 93: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
-	57, // 94: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
-	59, // 95: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
-	61, // 96: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
-	63, // 97: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
-	65, // 98: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
-	70, // [70:99] is the sub-list for method output_type
-	41, // [41:70] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	3,  // 16: atrium.tenancy.v1.RefreshResponse.user:type_name -> atrium.tenancy.v1.User
+	1,  // 17: atrium.tenancy.v1.RefreshResponse.role:type_name -> atrium.tenancy.v1.Role
+	4,  // 18: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
+	1,  // 19: atrium.tenancy.v1.AddMemberRequest.role:type_name -> atrium.tenancy.v1.Role
+	4,  // 20: atrium.tenancy.v1.AddMemberResponse.member:type_name -> atrium.tenancy.v1.Member
+	1,  // 21: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
+	4,  // 22: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
+	66, // 23: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
+	66, // 24: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
+	66, // 25: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
+	25, // 26: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
+	25, // 27: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
+	66, // 28: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
+	66, // 29: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	2,  // 30: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	0,  // 31: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
+	2,  // 32: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
+	2,  // 33: atrium.tenancy.v1.LookupTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,  // 34: atrium.tenancy.v1.SuspendTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,  // 35: atrium.tenancy.v1.ResumeTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,  // 36: atrium.tenancy.v1.DeleteTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,  // 37: atrium.tenancy.v1.MigrateTenantsResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	32, // 38: atrium.tenancy.v1.ListShardsResponse.shards:type_name -> atrium.tenancy.v1.Shard
+	32, // 39: atrium.tenancy.v1.AddShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
+	33, // 40: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
+	2,  // 41: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	1,  // 42: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
+	5,  // 43: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
+	7,  // 44: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
+	9,  // 45: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
+	11, // 46: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
+	13, // 47: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
+	15, // 48: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
+	17, // 49: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
+	19, // 50: atrium.tenancy.v1.MemberService.AddMember:input_type -> atrium.tenancy.v1.AddMemberRequest
+	21, // 51: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
+	23, // 52: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
+	26, // 53: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
+	28, // 54: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
+	30, // 55: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
+	34, // 56: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
+	36, // 57: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
+	38, // 58: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
+	40, // 59: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
+	42, // 60: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
+	44, // 61: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
+	46, // 62: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
+	48, // 63: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
+	50, // 64: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
+	52, // 65: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
+	54, // 66: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
+	56, // 67: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
+	58, // 68: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
+	60, // 69: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
+	62, // 70: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
+	64, // 71: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
+	6,  // 72: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
+	8,  // 73: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
+	10, // 74: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
+	12, // 75: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
+	14, // 76: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
+	16, // 77: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
+	18, // 78: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
+	20, // 79: atrium.tenancy.v1.MemberService.AddMember:output_type -> atrium.tenancy.v1.AddMemberResponse
+	22, // 80: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
+	24, // 81: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
+	27, // 82: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
+	29, // 83: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
+	31, // 84: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
+	35, // 85: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
+	37, // 86: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
+	39, // 87: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
+	41, // 88: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
+	43, // 89: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
+	45, // 90: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
+	47, // 91: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
+	49, // 92: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
+	51, // 93: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
+	53, // 94: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
+	55, // 95: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
+	57, // 96: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
+	59, // 97: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
+	61, // 98: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
+	63, // 99: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
+	65, // 100: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
+	72, // [72:101] is the sub-list for method output_type
+	43, // [43:72] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_atrium_tenancy_v1_tenancy_proto_init() }

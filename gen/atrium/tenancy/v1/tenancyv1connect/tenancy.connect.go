@@ -256,6 +256,8 @@ func (UnimplementedTenantServiceHandler) UpdateTenant(context.Context, *connect.
 type AuthServiceClient interface {
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// Refresh rotates a refresh token; presenting an already-rotated token revokes its family.
+	// Login, Refresh and Logout sent with the header `Atrium-Session: cookie` keep the refresh
+	// token in an httpOnly cookie the gateway sets and clears instead of in the message.
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// Logout revokes the refresh token's family.
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
@@ -319,6 +321,8 @@ func (c *authServiceClient) Logout(ctx context.Context, req *connect.Request[v1.
 type AuthServiceHandler interface {
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// Refresh rotates a refresh token; presenting an already-rotated token revokes its family.
+	// Login, Refresh and Logout sent with the header `Atrium-Session: cookie` keep the refresh
+	// token in an httpOnly cookie the gateway sets and clears instead of in the message.
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// Logout revokes the refresh token's family.
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
