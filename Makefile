@@ -22,7 +22,7 @@ up: deps tools frontend-build ## run the whole platform locally (Ctrl-C stops it
 	go run ./devstack/cmd/devstack
 
 .PHONY: test
-test: deps lint check-generated test-go test-frontend ## every check and test (what CI runs)
+test: deps lint check-generated test-go test-frontend test-browser ## every check and test (what CI runs)
 
 .PHONY: test-go
 test-go: deps ## Go tests of every module, against the real Postgres and Redis
@@ -31,6 +31,17 @@ test-go: deps ## Go tests of every module, against the real Postgres and Redis
 .PHONY: test-short
 test-short: ## unit tests only (integration tests skip under -short)
 	go test -short $(PKGS)
+
+.PHONY: test-browser
+test-browser: deps frontend-build chromium ## Playwright + axe in Chromium against a devstack; screenshots in .ci/artifacts/screenshots
+	ATRIUM_BROWSER_E2E=1 go test -count=1 -timeout 6m -run '^TestBrowser$$' -v ./devstack/e2e/
+
+# Debian's Chromium for playwright-core (Playwright's own browser download cannot work here).
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; }
 
 .PHONY: test-frontend
 test-frontend: frontend-deps ## web app unit tests and type-checked build
