@@ -45,7 +45,7 @@ chromium:
 
 .PHONY: test-frontend
 test-frontend: frontend-deps ## web app unit tests and type-checked build
-	cd frontend && npm test && npm run build
+	cd frontend && npm test && npm run build && node scripts/bundle-size.mjs
 
 .PHONY: bench
 bench: deps ## benchmarks; figures go to docs/BENCHMARKS.md

@@ -1,11 +1,10 @@
-import { lazy, Suspense, useEffect, useRef, useState } from "react";
+import { useEffect, useRef, useState } from "react";
+import { loadVendor } from "../lib/vendor";
 import { ErrorBanner, Loading } from "./ui";
 
 // API definitions as Backstage's api-docs plugin shows them: OpenAPI with Swagger UI,
 // AsyncAPI with AsyncAPI's React component, GraphQL and gRPC (protobuf) as highlighted
 // source. Each renderer is its own chunk, fetched only when an API of its type is opened.
-
-const OpenApiView = lazy(() => import("./OpenApiView"));
 
 export default function ApiDefinition({ type, definition }: { type: string; definition: string }) {
   const [raw, setRaw] = useState(false);
@@ -27,9 +26,7 @@ export default function ApiDefinition({ type, definition }: { type: string; defi
       {raw || !rich ? (
         <Highlighted language={t === "grpc" ? "protobuf" : t === "graphql" ? "graphql" : ""} code={definition} />
       ) : t === "openapi" ? (
-        <Suspense fallback={<Loading label="Loading the OpenAPI viewer…" />}>
-          <OpenApiView definition={definition} />
-        </Suspense>
+        <OpenApiView definition={definition} />
       ) : (
         <AsyncApiView definition={definition} />
       )}
@@ -71,24 +68,59 @@ interface AsyncApiStandalone {
   render(props: { schema: string; config?: Record<string, unknown> }, el: HTMLElement): void;
 }
 
+type SwaggerUIBundle = (opts: Record<string, unknown>) => unknown;
+
+// OpenApiView is Swagger UI, as Backstage's api-docs plugin renders OpenAPI. "Try it out" is
+// off: calls would leave from the reader's browser to servers the definition names.
+function OpenApiView({ definition }: { definition: string }) {
+  const ref = useRef<HTMLDivElement>(null);
+  const [error, setError] = useState<unknown>();
+  const [ready, setReady] = useState(false);
+  useEffect(() => {
+    let live = true;
+    Promise.all([loadVendor<SwaggerUIBundle>("swagger-ui-bundle.js", "swagger-ui.css", "SwaggerUIBundle"), parseSpec(definition)]).then(
+      ([SwaggerUI, spec]) => {
+        if (!live || !ref.current) return;
+        SwaggerUI({ domNode: ref.current, spec, supportedSubmitMethods: [], docExpansion: "list", defaultModelsExpandDepth: 0 });
+        setReady(true);
+      },
+      (e: unknown) => live && setError(e),
+    );
+    return () => {
+      live = false;
+    };
+  }, [definition]);
+  return (
+    <>
+      <ErrorBanner error={error} />
+      {!ready && !error && <Loading label="Loading the OpenAPI viewer…" />}
+      <div ref={ref} className="openapi" data-testid="openapi" />
+    </>
+  );
+}
+
+// Swagger UI takes the spec as an object: JSON or YAML (js-yaml, loaded with the viewer).
+async function parseSpec(definition: string): Promise<unknown> {
+  try {
+    return JSON.parse(definition);
+  } catch {
+    const yaml = await import("js-yaml");
+    return yaml.load(definition);
+  }
+}
+
 // AsyncApiView mounts AsyncAPI's standalone bundle (it carries its own parser) into a div.
 function AsyncApiView({ definition }: { definition: string }) {
   const ref = useRef<HTMLDivElement>(null);
   const [error, setError] = useState<unknown>();
   useEffect(() => {
     let live = true;
-    void (async () => {
-      try {
-        const [mod] = await Promise.all([
-          import("@asyncapi/react-component/browser/standalone/index.js"),
-          import("@asyncapi/react-component/styles/default.min.css"),
-        ]);
-        const lib = ((mod as { default?: AsyncApiStandalone }).default ?? mod) as AsyncApiStandalone;
+    loadVendor<AsyncApiStandalone>("asyncapi-standalone.js", "asyncapi.css", "AsyncApiStandalone").then(
+      (lib) => {
         if (live && ref.current) lib.render({ schema: definition, config: { show: { sidebar: false } } }, ref.current);
-      } catch (e) {
-        if (live) setError(e);
-      }
-    })();
+      },
+      (e: unknown) => live && setError(e),
+    );
     return () => {
       live = false;
     };

@@ -94,7 +94,7 @@ export default function RelationsGraph({ entityRef }: { entityRef: string }) {
           <button type="button" className="secondary small" onClick={() => setZoom((z) => Math.max(0.4, z - 0.2))} aria-label="Zoom out">
             −
           </button>
-          <button type="button" className="secondary small" onClick={() => setZoom(1)} aria-label="Reset zoom">
+          <button type="button" className="secondary small" onClick={() => setZoom(1)} aria-label={`${Math.round(zoom * 100)}% (reset zoom)`}>
             {Math.round(zoom * 100)}%
           </button>
           <button type="button" className="secondary small" onClick={() => setZoom((z) => Math.min(2.5, z + 0.2))} aria-label="Zoom in">
@@ -110,7 +110,7 @@ export default function RelationsGraph({ entityRef }: { entityRef: string }) {
         <div className="graph-wrap" tabIndex={0} aria-label="Relations graph, scrollable">
           <svg
             className="graph"
-            role="img"
+            role="group"
             aria-label={`Relations of ${entityRef}: ${placed.edges.length} relations among ${placed.nodes.length} entities`}
             width={placed.width * zoom}
             height={placed.height * zoom}
@@ -148,7 +148,7 @@ export default function RelationsGraph({ entityRef }: { entityRef: string }) {
                 </g>
               );
               return r && n.id !== entityRef ? (
-                <a key={n.id} href={entityHref(r)} aria-label={n.id}>
+                <a key={n.id} href={entityHref(r)}>
                   {body}
                 </a>
               ) : (
