@@ -5,6 +5,7 @@ import { navigate, useRestoring, useRoute, useSession } from "./hooks";
 import { isPublicRoute, pageKey, type Route } from "./lib/route";
 import { restoreScroll, ScrollMemory } from "./lib/scroll";
 import { pageTitle } from "./lib/titles";
+import { AcceptInvitationPage, ForgotPasswordPage, ResetPasswordPage } from "./pages/AccountPages";
 import { CatalogPage } from "./pages/CatalogPage";
 import { HomePage } from "./pages/HomePage";
 import { LoginPage } from "./pages/LoginPage";
@@ -214,6 +215,12 @@ function Page({ route }: { route: Route }) {
     case "settings":
     case "audit":
       return <SettingsPage audit={route.name === "audit"} />;
+    case "acceptInvitation":
+      return <AcceptInvitationPage token={route.token} />;
+    case "forgotPassword":
+      return <ForgotPasswordPage />;
+    case "resetPassword":
+      return <ResetPasswordPage token={route.token} />;
     case "notFound":
       return (
         <section>

@@ -13,6 +13,9 @@ const names: Record<Route["name"], string> = {
   settings: "Organization settings",
   audit: "Audit log",
   notFound: "Not found",
+  acceptInvitation: "Accept invitation",
+  forgotPassword: "Forgot password",
+  resetPassword: "Reset password",
 };
 
 // pageTitle names the browser tab after the page (and the org), so tabs, history and screen

@@ -1018,6 +1018,312 @@ func (*LogoutResponse) Descriptor() ([]byte, []int) {
 	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{14}
 }
 
+type AcceptInvitationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token from the invitation link.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptInvitationRequest) Reset() {
+	*x = AcceptInvitationRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptInvitationRequest) ProtoMessage() {}
+
+func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptInvitationRequest.ProtoReflect.Descriptor instead.
+func (*AcceptInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AcceptInvitationRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *AcceptInvitationRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *AcceptInvitationRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+type AcceptInvitationResponse struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	AccessToken           string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	RefreshToken          string                 `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	AccessTokenExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=access_token_expire_time,json=accessTokenExpireTime,proto3" json:"access_token_expire_time,omitempty"`
+	User                  *User                  `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	Role                  Role                   `protobuf:"varint,5,opt,name=role,proto3,enum=atrium.tenancy.v1.Role" json:"role,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *AcceptInvitationResponse) Reset() {
+	*x = AcceptInvitationResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptInvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptInvitationResponse) ProtoMessage() {}
+
+func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptInvitationResponse.ProtoReflect.Descriptor instead.
+func (*AcceptInvitationResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AcceptInvitationResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *AcceptInvitationResponse) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *AcceptInvitationResponse) GetAccessTokenExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AccessTokenExpireTime
+	}
+	return nil
+}
+
+func (x *AcceptInvitationResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *AcceptInvitationResponse) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+type RequestPasswordResetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetRequest) Reset() {
+	*x = RequestPasswordResetRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetRequest) ProtoMessage() {}
+
+func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RequestPasswordResetRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+type RequestPasswordResetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetResponse) Reset() {
+	*x = RequestPasswordResetResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetResponse) ProtoMessage() {}
+
+func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{18}
+}
+
+type ResetPasswordRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token from the reset link.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordRequest) Reset() {
+	*x = ResetPasswordRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordRequest) ProtoMessage() {}
+
+func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
+func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ResetPasswordRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *ResetPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+type ResetPasswordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordResponse) Reset() {
+	*x = ResetPasswordResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordResponse) ProtoMessage() {}
+
+func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
+func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{20}
+}
+
 type ListMembersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// At most 500; 0 means 50.
@@ -1029,7 +1335,7 @@ type ListMembersRequest struct {
 
 func (x *ListMembersRequest) Reset() {
 	*x = ListMembersRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1347,7 @@ func (x *ListMembersRequest) String() string {
 func (*ListMembersRequest) ProtoMessage() {}
 
 func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1360,7 @@ func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListMembersRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{15}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListMembersRequest) GetPageSize() int32 {
@@ -1081,7 +1387,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1093,7 +1399,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1106,7 +1412,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{16}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListMembersResponse) GetMembers() []*Member {
@@ -1123,32 +1429,36 @@ func (x *ListMembersResponse) GetNextPageToken() string {
 	return ""
 }
 
-type AddMemberRequest struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Email       string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	Role        Role                   `protobuf:"varint,2,opt,name=role,proto3,enum=atrium.tenancy.v1.Role" json:"role,omitempty"`
-	DisplayName string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// Required when no user with this email exists yet.
-	InitialPassword string `protobuf:"bytes,4,opt,name=initial_password,json=initialPassword,proto3" json:"initial_password,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+type Invitation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Email string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Role  Role                   `protobuf:"varint,3,opt,name=role,proto3,enum=atrium.tenancy.v1.Role" json:"role,omitempty"`
+	// The user id of the admin who invited.
+	InvitedBy  string                 `protobuf:"bytes,4,opt,name=invited_by,json=invitedBy,proto3" json:"invited_by,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// When the link was last sent.
+	SendTime      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=send_time,json=sendTime,proto3" json:"send_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
-func (x *AddMemberRequest) Reset() {
-	*x = AddMemberRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
+func (x *Invitation) Reset() {
+	*x = Invitation{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AddMemberRequest) String() string {
+func (x *Invitation) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AddMemberRequest) ProtoMessage() {}
+func (*Invitation) ProtoMessage() {}
 
-func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
+func (x *Invitation) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,61 +1469,83 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
-func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{17}
+// Deprecated: Use Invitation.ProtoReflect.Descriptor instead.
+func (*Invitation) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{23}
 }
 
-func (x *AddMemberRequest) GetEmail() string {
+func (x *Invitation) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Invitation) GetEmail() string {
 	if x != nil {
 		return x.Email
 	}
 	return ""
 }
 
-func (x *AddMemberRequest) GetRole() Role {
+func (x *Invitation) GetRole() Role {
 	if x != nil {
 		return x.Role
 	}
 	return Role_ROLE_UNSPECIFIED
 }
 
-func (x *AddMemberRequest) GetDisplayName() string {
+func (x *Invitation) GetInvitedBy() string {
 	if x != nil {
-		return x.DisplayName
+		return x.InvitedBy
 	}
 	return ""
 }
 
-func (x *AddMemberRequest) GetInitialPassword() string {
+func (x *Invitation) GetCreateTime() *timestamppb.Timestamp {
 	if x != nil {
-		return x.InitialPassword
+		return x.CreateTime
 	}
-	return ""
+	return nil
 }
 
-type AddMemberResponse struct {
+func (x *Invitation) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *Invitation) GetSendTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SendTime
+	}
+	return nil
+}
+
+type InviteMemberRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	Role          Role                   `protobuf:"varint,2,opt,name=role,proto3,enum=atrium.tenancy.v1.Role" json:"role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *AddMemberResponse) Reset() {
-	*x = AddMemberResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
+func (x *InviteMemberRequest) Reset() {
+	*x = InviteMemberRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AddMemberResponse) String() string {
+func (x *InviteMemberRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AddMemberResponse) ProtoMessage() {}
+func (*InviteMemberRequest) ProtoMessage() {}
 
-func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
+func (x *InviteMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,14 +1556,436 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
-func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{18}
+// Deprecated: Use InviteMemberRequest.ProtoReflect.Descriptor instead.
+func (*InviteMemberRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{24}
 }
 
-func (x *AddMemberResponse) GetMember() *Member {
+func (x *InviteMemberRequest) GetEmail() string {
 	if x != nil {
-		return x.Member
+		return x.Email
+	}
+	return ""
+}
+
+func (x *InviteMemberRequest) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+type InviteMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invitation    *Invitation            `protobuf:"bytes,1,opt,name=invitation,proto3" json:"invitation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InviteMemberResponse) Reset() {
+	*x = InviteMemberResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteMemberResponse) ProtoMessage() {}
+
+func (x *InviteMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteMemberResponse.ProtoReflect.Descriptor instead.
+func (*InviteMemberResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *InviteMemberResponse) GetInvitation() *Invitation {
+	if x != nil {
+		return x.Invitation
+	}
+	return nil
+}
+
+type ListInvitationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 500; 0 means 50.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInvitationsRequest) Reset() {
+	*x = ListInvitationsRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInvitationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInvitationsRequest) ProtoMessage() {}
+
+func (x *ListInvitationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInvitationsRequest.ProtoReflect.Descriptor instead.
+func (*ListInvitationsRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListInvitationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListInvitationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListInvitationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invitations   []*Invitation          `protobuf:"bytes,1,rep,name=invitations,proto3" json:"invitations,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInvitationsResponse) Reset() {
+	*x = ListInvitationsResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInvitationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInvitationsResponse) ProtoMessage() {}
+
+func (x *ListInvitationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInvitationsResponse.ProtoReflect.Descriptor instead.
+func (*ListInvitationsResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListInvitationsResponse) GetInvitations() []*Invitation {
+	if x != nil {
+		return x.Invitations
+	}
+	return nil
+}
+
+func (x *ListInvitationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type ResendInvitationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendInvitationRequest) Reset() {
+	*x = ResendInvitationRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendInvitationRequest) ProtoMessage() {}
+
+func (x *ResendInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendInvitationRequest.ProtoReflect.Descriptor instead.
+func (*ResendInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ResendInvitationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ResendInvitationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invitation    *Invitation            `protobuf:"bytes,1,opt,name=invitation,proto3" json:"invitation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendInvitationResponse) Reset() {
+	*x = ResendInvitationResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendInvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendInvitationResponse) ProtoMessage() {}
+
+func (x *ResendInvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendInvitationResponse.ProtoReflect.Descriptor instead.
+func (*ResendInvitationResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ResendInvitationResponse) GetInvitation() *Invitation {
+	if x != nil {
+		return x.Invitation
+	}
+	return nil
+}
+
+type RevokeInvitationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeInvitationRequest) Reset() {
+	*x = RevokeInvitationRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeInvitationRequest) ProtoMessage() {}
+
+func (x *RevokeInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeInvitationRequest.ProtoReflect.Descriptor instead.
+func (*RevokeInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RevokeInvitationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RevokeInvitationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeInvitationResponse) Reset() {
+	*x = RevokeInvitationResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeInvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeInvitationResponse) ProtoMessage() {}
+
+func (x *RevokeInvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeInvitationResponse.ProtoReflect.Descriptor instead.
+func (*RevokeInvitationResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{31}
+}
+
+type TransferOwnershipRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member who becomes owner.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferOwnershipRequest) Reset() {
+	*x = TransferOwnershipRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferOwnershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferOwnershipRequest) ProtoMessage() {}
+
+func (x *TransferOwnershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferOwnershipRequest.ProtoReflect.Descriptor instead.
+func (*TransferOwnershipRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *TransferOwnershipRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type TransferOwnershipResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new owner's and the former owner's memberships after the transfer.
+	NewOwner      *Member `protobuf:"bytes,1,opt,name=new_owner,json=newOwner,proto3" json:"new_owner,omitempty"`
+	PreviousOwner *Member `protobuf:"bytes,2,opt,name=previous_owner,json=previousOwner,proto3" json:"previous_owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferOwnershipResponse) Reset() {
+	*x = TransferOwnershipResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferOwnershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferOwnershipResponse) ProtoMessage() {}
+
+func (x *TransferOwnershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferOwnershipResponse.ProtoReflect.Descriptor instead.
+func (*TransferOwnershipResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *TransferOwnershipResponse) GetNewOwner() *Member {
+	if x != nil {
+		return x.NewOwner
+	}
+	return nil
+}
+
+func (x *TransferOwnershipResponse) GetPreviousOwner() *Member {
+	if x != nil {
+		return x.PreviousOwner
 	}
 	return nil
 }
@@ -1246,7 +2000,7 @@ type UpdateMemberRoleRequest struct {
 
 func (x *UpdateMemberRoleRequest) Reset() {
 	*x = UpdateMemberRoleRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1258,7 +2012,7 @@ func (x *UpdateMemberRoleRequest) String() string {
 func (*UpdateMemberRoleRequest) ProtoMessage() {}
 
 func (x *UpdateMemberRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +2025,7 @@ func (x *UpdateMemberRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemberRoleRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMemberRoleRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{19}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpdateMemberRoleRequest) GetUserId() string {
@@ -1297,7 +2051,7 @@ type UpdateMemberRoleResponse struct {
 
 func (x *UpdateMemberRoleResponse) Reset() {
 	*x = UpdateMemberRoleResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1309,7 +2063,7 @@ func (x *UpdateMemberRoleResponse) String() string {
 func (*UpdateMemberRoleResponse) ProtoMessage() {}
 
 func (x *UpdateMemberRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1322,7 +2076,7 @@ func (x *UpdateMemberRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemberRoleResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMemberRoleResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{20}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpdateMemberRoleResponse) GetMember() *Member {
@@ -1341,7 +2095,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +2107,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +2120,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{21}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RemoveMemberRequest) GetUserId() string {
@@ -1384,7 +2138,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +2150,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +2163,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{22}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{37}
 }
 
 type ApiToken struct {
@@ -1427,7 +2181,7 @@ type ApiToken struct {
 
 func (x *ApiToken) Reset() {
 	*x = ApiToken{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +2193,7 @@ func (x *ApiToken) String() string {
 func (*ApiToken) ProtoMessage() {}
 
 func (x *ApiToken) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +2206,7 @@ func (x *ApiToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiToken.ProtoReflect.Descriptor instead.
 func (*ApiToken) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{23}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ApiToken) GetId() string {
@@ -1508,7 +2262,7 @@ type CreateApiTokenRequest struct {
 
 func (x *CreateApiTokenRequest) Reset() {
 	*x = CreateApiTokenRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1520,7 +2274,7 @@ func (x *CreateApiTokenRequest) String() string {
 func (*CreateApiTokenRequest) ProtoMessage() {}
 
 func (x *CreateApiTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1533,7 +2287,7 @@ func (x *CreateApiTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiTokenRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{24}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateApiTokenRequest) GetName() string {
@@ -1560,7 +2314,7 @@ type CreateApiTokenResponse struct {
 
 func (x *CreateApiTokenResponse) Reset() {
 	*x = CreateApiTokenResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +2326,7 @@ func (x *CreateApiTokenResponse) String() string {
 func (*CreateApiTokenResponse) ProtoMessage() {}
 
 func (x *CreateApiTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +2339,7 @@ func (x *CreateApiTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiTokenResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{25}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreateApiTokenResponse) GetToken() *ApiToken {
@@ -1610,7 +2364,7 @@ type ListApiTokensRequest struct {
 
 func (x *ListApiTokensRequest) Reset() {
 	*x = ListApiTokensRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +2376,7 @@ func (x *ListApiTokensRequest) String() string {
 func (*ListApiTokensRequest) ProtoMessage() {}
 
 func (x *ListApiTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +2389,7 @@ func (x *ListApiTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListApiTokensRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{26}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{41}
 }
 
 type ListApiTokensResponse struct {
@@ -1647,7 +2401,7 @@ type ListApiTokensResponse struct {
 
 func (x *ListApiTokensResponse) Reset() {
 	*x = ListApiTokensResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1659,7 +2413,7 @@ func (x *ListApiTokensResponse) String() string {
 func (*ListApiTokensResponse) ProtoMessage() {}
 
 func (x *ListApiTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1672,7 +2426,7 @@ func (x *ListApiTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListApiTokensResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{27}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListApiTokensResponse) GetTokens() []*ApiToken {
@@ -1691,7 +2445,7 @@ type RevokeApiTokenRequest struct {
 
 func (x *RevokeApiTokenRequest) Reset() {
 	*x = RevokeApiTokenRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +2457,7 @@ func (x *RevokeApiTokenRequest) String() string {
 func (*RevokeApiTokenRequest) ProtoMessage() {}
 
 func (x *RevokeApiTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +2470,7 @@ func (x *RevokeApiTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiTokenRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{28}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RevokeApiTokenRequest) GetId() string {
@@ -1734,7 +2488,7 @@ type RevokeApiTokenResponse struct {
 
 func (x *RevokeApiTokenResponse) Reset() {
 	*x = RevokeApiTokenResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1746,7 +2500,7 @@ func (x *RevokeApiTokenResponse) String() string {
 func (*RevokeApiTokenResponse) ProtoMessage() {}
 
 func (x *RevokeApiTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1759,7 +2513,7 @@ func (x *RevokeApiTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiTokenResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{29}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{44}
 }
 
 type Shard struct {
@@ -1777,7 +2531,7 @@ type Shard struct {
 
 func (x *Shard) Reset() {
 	*x = Shard{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +2543,7 @@ func (x *Shard) String() string {
 func (*Shard) ProtoMessage() {}
 
 func (x *Shard) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +2556,7 @@ func (x *Shard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shard.ProtoReflect.Descriptor instead.
 func (*Shard) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{30}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Shard) GetName() string {
@@ -1858,7 +2612,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1870,7 +2624,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1883,7 +2637,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{31}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -1942,6 +2696,376 @@ func (x *AuditEvent) GetDetailsJson() string {
 	return ""
 }
 
+type OperatorCredential struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The credential's name, e.g. "alice-laptop".
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The operator it acts as.
+	Operator   string                 `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Unset: never expires (only the local credential of make up).
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperatorCredential) Reset() {
+	*x = OperatorCredential{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperatorCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperatorCredential) ProtoMessage() {}
+
+func (x *OperatorCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperatorCredential.ProtoReflect.Descriptor instead.
+func (*OperatorCredential) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *OperatorCredential) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *OperatorCredential) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *OperatorCredential) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *OperatorCredential) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *OperatorCredential) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *OperatorCredential) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+type ListOperatorsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOperatorsRequest) Reset() {
+	*x = ListOperatorsRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOperatorsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOperatorsRequest) ProtoMessage() {}
+
+func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOperatorsRequest.ProtoReflect.Descriptor instead.
+func (*ListOperatorsRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{48}
+}
+
+type ListOperatorsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credentials   []*OperatorCredential  `protobuf:"bytes,1,rep,name=credentials,proto3" json:"credentials,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOperatorsResponse) Reset() {
+	*x = ListOperatorsResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOperatorsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOperatorsResponse) ProtoMessage() {}
+
+func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOperatorsResponse.ProtoReflect.Descriptor instead.
+func (*ListOperatorsResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListOperatorsResponse) GetCredentials() []*OperatorCredential {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
+type CreateOperatorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The operator the credential acts as; empty: the same as name.
+	Operator string `protobuf:"bytes,2,opt,name=operator,proto3" json:"operator,omitempty"`
+	// 1 to 365; 0 means 30.
+	TtlDays       int32 `protobuf:"varint,3,opt,name=ttl_days,json=ttlDays,proto3" json:"ttl_days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOperatorRequest) Reset() {
+	*x = CreateOperatorRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOperatorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOperatorRequest) ProtoMessage() {}
+
+func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOperatorRequest.ProtoReflect.Descriptor instead.
+func (*CreateOperatorRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *CreateOperatorRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateOperatorRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *CreateOperatorRequest) GetTtlDays() int32 {
+	if x != nil {
+		return x.TtlDays
+	}
+	return 0
+}
+
+type CreateOperatorResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credential    *OperatorCredential    `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	Secret        string                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOperatorResponse) Reset() {
+	*x = CreateOperatorResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOperatorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOperatorResponse) ProtoMessage() {}
+
+func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOperatorResponse.ProtoReflect.Descriptor instead.
+func (*CreateOperatorResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *CreateOperatorResponse) GetCredential() *OperatorCredential {
+	if x != nil {
+		return x.Credential
+	}
+	return nil
+}
+
+func (x *CreateOperatorResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type RevokeOperatorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A credential id or name.
+	Credential    string `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOperatorRequest) Reset() {
+	*x = RevokeOperatorRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOperatorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOperatorRequest) ProtoMessage() {}
+
+func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOperatorRequest.ProtoReflect.Descriptor instead.
+func (*RevokeOperatorRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *RevokeOperatorRequest) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
+}
+
+type RevokeOperatorResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credential    *OperatorCredential    `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOperatorResponse) Reset() {
+	*x = RevokeOperatorResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOperatorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOperatorResponse) ProtoMessage() {}
+
+func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOperatorResponse.ProtoReflect.Descriptor instead.
+func (*RevokeOperatorResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *RevokeOperatorResponse) GetCredential() *OperatorCredential {
+	if x != nil {
+		return x.Credential
+	}
+	return nil
+}
+
 type CreateTenantRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Slug          string                 `protobuf:"bytes,1,opt,name=slug,proto3" json:"slug,omitempty"`
@@ -1956,7 +3080,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +3092,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +3105,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{32}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CreateTenantRequest) GetSlug() string {
@@ -2028,7 +3152,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +3164,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +3177,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{33}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -2076,7 +3200,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +3212,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2101,7 +3225,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{34}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListTenantsRequest) GetStatuses() []TenantStatus {
@@ -2136,7 +3260,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2148,7 +3272,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2161,7 +3285,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{35}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -2195,7 +3319,7 @@ type LookupTenantRequest struct {
 
 func (x *LookupTenantRequest) Reset() {
 	*x = LookupTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +3331,7 @@ func (x *LookupTenantRequest) String() string {
 func (*LookupTenantRequest) ProtoMessage() {}
 
 func (x *LookupTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +3344,7 @@ func (x *LookupTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupTenantRequest.ProtoReflect.Descriptor instead.
 func (*LookupTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{36}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *LookupTenantRequest) GetTenant() string {
@@ -2239,7 +3363,7 @@ type LookupTenantResponse struct {
 
 func (x *LookupTenantResponse) Reset() {
 	*x = LookupTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2251,7 +3375,7 @@ func (x *LookupTenantResponse) String() string {
 func (*LookupTenantResponse) ProtoMessage() {}
 
 func (x *LookupTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2264,7 +3388,7 @@ func (x *LookupTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupTenantResponse.ProtoReflect.Descriptor instead.
 func (*LookupTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{37}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *LookupTenantResponse) GetTenant() *Tenant {
@@ -2284,7 +3408,7 @@ type SuspendTenantRequest struct {
 
 func (x *SuspendTenantRequest) Reset() {
 	*x = SuspendTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +3420,7 @@ func (x *SuspendTenantRequest) String() string {
 func (*SuspendTenantRequest) ProtoMessage() {}
 
 func (x *SuspendTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +3433,7 @@ func (x *SuspendTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendTenantRequest.ProtoReflect.Descriptor instead.
 func (*SuspendTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{38}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SuspendTenantRequest) GetTenant() string {
@@ -2335,7 +3459,7 @@ type SuspendTenantResponse struct {
 
 func (x *SuspendTenantResponse) Reset() {
 	*x = SuspendTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +3471,7 @@ func (x *SuspendTenantResponse) String() string {
 func (*SuspendTenantResponse) ProtoMessage() {}
 
 func (x *SuspendTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +3484,7 @@ func (x *SuspendTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendTenantResponse.ProtoReflect.Descriptor instead.
 func (*SuspendTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{39}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *SuspendTenantResponse) GetTenant() *Tenant {
@@ -2379,7 +3503,7 @@ type ResumeTenantRequest struct {
 
 func (x *ResumeTenantRequest) Reset() {
 	*x = ResumeTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2391,7 +3515,7 @@ func (x *ResumeTenantRequest) String() string {
 func (*ResumeTenantRequest) ProtoMessage() {}
 
 func (x *ResumeTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2404,7 +3528,7 @@ func (x *ResumeTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTenantRequest.ProtoReflect.Descriptor instead.
 func (*ResumeTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{40}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ResumeTenantRequest) GetTenant() string {
@@ -2423,7 +3547,7 @@ type ResumeTenantResponse struct {
 
 func (x *ResumeTenantResponse) Reset() {
 	*x = ResumeTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2435,7 +3559,7 @@ func (x *ResumeTenantResponse) String() string {
 func (*ResumeTenantResponse) ProtoMessage() {}
 
 func (x *ResumeTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2448,7 +3572,7 @@ func (x *ResumeTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTenantResponse.ProtoReflect.Descriptor instead.
 func (*ResumeTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{41}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ResumeTenantResponse) GetTenant() *Tenant {
@@ -2469,7 +3593,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2481,7 +3605,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2494,7 +3618,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{42}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *DeleteTenantRequest) GetTenant() string {
@@ -2520,7 +3644,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +3656,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +3669,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{43}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *DeleteTenantResponse) GetTenant() *Tenant {
@@ -2567,7 +3691,7 @@ type MigrateTenantsRequest struct {
 
 func (x *MigrateTenantsRequest) Reset() {
 	*x = MigrateTenantsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2579,7 +3703,7 @@ func (x *MigrateTenantsRequest) String() string {
 func (*MigrateTenantsRequest) ProtoMessage() {}
 
 func (x *MigrateTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2592,7 +3716,7 @@ func (x *MigrateTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateTenantsRequest.ProtoReflect.Descriptor instead.
 func (*MigrateTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{44}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *MigrateTenantsRequest) GetTenants() []string {
@@ -2622,7 +3746,7 @@ type MigrateTenantsResponse struct {
 
 func (x *MigrateTenantsResponse) Reset() {
 	*x = MigrateTenantsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +3758,7 @@ func (x *MigrateTenantsResponse) String() string {
 func (*MigrateTenantsResponse) ProtoMessage() {}
 
 func (x *MigrateTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +3771,7 @@ func (x *MigrateTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateTenantsResponse.ProtoReflect.Descriptor instead.
 func (*MigrateTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{45}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *MigrateTenantsResponse) GetTenant() *Tenant {
@@ -2693,7 +3817,7 @@ type ListShardsRequest struct {
 
 func (x *ListShardsRequest) Reset() {
 	*x = ListShardsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2705,7 +3829,7 @@ func (x *ListShardsRequest) String() string {
 func (*ListShardsRequest) ProtoMessage() {}
 
 func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2718,7 +3842,7 @@ func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsRequest.ProtoReflect.Descriptor instead.
 func (*ListShardsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{46}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{68}
 }
 
 type ListShardsResponse struct {
@@ -2730,7 +3854,7 @@ type ListShardsResponse struct {
 
 func (x *ListShardsResponse) Reset() {
 	*x = ListShardsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2742,7 +3866,7 @@ func (x *ListShardsResponse) String() string {
 func (*ListShardsResponse) ProtoMessage() {}
 
 func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2755,7 +3879,7 @@ func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsResponse.ProtoReflect.Descriptor instead.
 func (*ListShardsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{47}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ListShardsResponse) GetShards() []*Shard {
@@ -2775,7 +3899,7 @@ type AddShardRequest struct {
 
 func (x *AddShardRequest) Reset() {
 	*x = AddShardRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2787,7 +3911,7 @@ func (x *AddShardRequest) String() string {
 func (*AddShardRequest) ProtoMessage() {}
 
 func (x *AddShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2800,7 +3924,7 @@ func (x *AddShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddShardRequest.ProtoReflect.Descriptor instead.
 func (*AddShardRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{48}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *AddShardRequest) GetName() string {
@@ -2826,7 +3950,7 @@ type AddShardResponse struct {
 
 func (x *AddShardResponse) Reset() {
 	*x = AddShardResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2838,7 +3962,7 @@ func (x *AddShardResponse) String() string {
 func (*AddShardResponse) ProtoMessage() {}
 
 func (x *AddShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2851,7 +3975,7 @@ func (x *AddShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddShardResponse.ProtoReflect.Descriptor instead.
 func (*AddShardResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{49}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *AddShardResponse) GetShard() *Shard {
@@ -2873,7 +3997,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2885,7 +4009,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2898,7 +4022,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{50}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ListAuditEventsRequest) GetTenant() string {
@@ -2932,7 +4056,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2944,7 +4068,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2957,7 +4081,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{51}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -2985,7 +4109,7 @@ type ProvisionRequest struct {
 
 func (x *ProvisionRequest) Reset() {
 	*x = ProvisionRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2997,7 +4121,7 @@ func (x *ProvisionRequest) String() string {
 func (*ProvisionRequest) ProtoMessage() {}
 
 func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3010,7 +4134,7 @@ func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{52}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ProvisionRequest) GetTenantId() string {
@@ -3044,7 +4168,7 @@ type ProvisionResponse struct {
 
 func (x *ProvisionResponse) Reset() {
 	*x = ProvisionResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3056,7 +4180,7 @@ func (x *ProvisionResponse) String() string {
 func (*ProvisionResponse) ProtoMessage() {}
 
 func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3069,7 +4193,7 @@ func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionResponse.ProtoReflect.Descriptor instead.
 func (*ProvisionResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{53}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ProvisionResponse) GetVersion() int64 {
@@ -3090,7 +4214,7 @@ type DeprovisionRequest struct {
 
 func (x *DeprovisionRequest) Reset() {
 	*x = DeprovisionRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3102,7 +4226,7 @@ func (x *DeprovisionRequest) String() string {
 func (*DeprovisionRequest) ProtoMessage() {}
 
 func (x *DeprovisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3115,7 +4239,7 @@ func (x *DeprovisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeprovisionRequest.ProtoReflect.Descriptor instead.
 func (*DeprovisionRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{54}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *DeprovisionRequest) GetTenantId() string {
@@ -3147,7 +4271,7 @@ type DeprovisionResponse struct {
 
 func (x *DeprovisionResponse) Reset() {
 	*x = DeprovisionResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3159,7 +4283,7 @@ func (x *DeprovisionResponse) String() string {
 func (*DeprovisionResponse) ProtoMessage() {}
 
 func (x *DeprovisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3172,7 +4296,7 @@ func (x *DeprovisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeprovisionResponse.ProtoReflect.Descriptor instead.
 func (*DeprovisionResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{55}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{77}
 }
 
 type ResolveTenantRequest struct {
@@ -3185,7 +4309,7 @@ type ResolveTenantRequest struct {
 
 func (x *ResolveTenantRequest) Reset() {
 	*x = ResolveTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3197,7 +4321,7 @@ func (x *ResolveTenantRequest) String() string {
 func (*ResolveTenantRequest) ProtoMessage() {}
 
 func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3210,7 +4334,7 @@ func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantRequest.ProtoReflect.Descriptor instead.
 func (*ResolveTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{56}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ResolveTenantRequest) GetTenant() string {
@@ -3229,7 +4353,7 @@ type ResolveTenantResponse struct {
 
 func (x *ResolveTenantResponse) Reset() {
 	*x = ResolveTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3241,7 +4365,7 @@ func (x *ResolveTenantResponse) String() string {
 func (*ResolveTenantResponse) ProtoMessage() {}
 
 func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3254,7 +4378,7 @@ func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantResponse.ProtoReflect.Descriptor instead.
 func (*ResolveTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{57}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ResolveTenantResponse) GetTenant() *Tenant {
@@ -3273,7 +4397,7 @@ type IntrospectTokenRequest struct {
 
 func (x *IntrospectTokenRequest) Reset() {
 	*x = IntrospectTokenRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3285,7 +4409,7 @@ func (x *IntrospectTokenRequest) String() string {
 func (*IntrospectTokenRequest) ProtoMessage() {}
 
 func (x *IntrospectTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3298,7 +4422,7 @@ func (x *IntrospectTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectTokenRequest.ProtoReflect.Descriptor instead.
 func (*IntrospectTokenRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{58}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *IntrospectTokenRequest) GetToken() string {
@@ -3323,7 +4447,7 @@ type IntrospectTokenResponse struct {
 
 func (x *IntrospectTokenResponse) Reset() {
 	*x = IntrospectTokenResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3335,7 +4459,7 @@ func (x *IntrospectTokenResponse) String() string {
 func (*IntrospectTokenResponse) ProtoMessage() {}
 
 func (x *IntrospectTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3348,7 +4472,7 @@ func (x *IntrospectTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectTokenResponse.ProtoReflect.Descriptor instead.
 func (*IntrospectTokenResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{59}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *IntrospectTokenResponse) GetActive() bool {
@@ -3408,7 +4532,7 @@ type GetSigningKeysRequest struct {
 
 func (x *GetSigningKeysRequest) Reset() {
 	*x = GetSigningKeysRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3420,7 +4544,7 @@ func (x *GetSigningKeysRequest) String() string {
 func (*GetSigningKeysRequest) ProtoMessage() {}
 
 func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3433,7 +4557,7 @@ func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysRequest.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{60}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{82}
 }
 
 type GetSigningKeysResponse struct {
@@ -3446,7 +4570,7 @@ type GetSigningKeysResponse struct {
 
 func (x *GetSigningKeysResponse) Reset() {
 	*x = GetSigningKeysResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3458,7 +4582,7 @@ func (x *GetSigningKeysResponse) String() string {
 func (*GetSigningKeysResponse) ProtoMessage() {}
 
 func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3471,7 +4595,7 @@ func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysResponse.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{61}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *GetSigningKeysResponse) GetJwksJson() string {
@@ -3479,6 +4603,110 @@ func (x *GetSigningKeysResponse) GetJwksJson() string {
 		return x.JwksJson
 	}
 	return ""
+}
+
+type GetMembershipRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMembershipRequest) Reset() {
+	*x = GetMembershipRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMembershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMembershipRequest) ProtoMessage() {}
+
+func (x *GetMembershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMembershipRequest.ProtoReflect.Descriptor instead.
+func (*GetMembershipRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *GetMembershipRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *GetMembershipRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type GetMembershipResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        bool                   `protobuf:"varint,1,opt,name=member,proto3" json:"member,omitempty"`
+	Role          Role                   `protobuf:"varint,2,opt,name=role,proto3,enum=atrium.tenancy.v1.Role" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMembershipResponse) Reset() {
+	*x = GetMembershipResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMembershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMembershipResponse) ProtoMessage() {}
+
+func (x *GetMembershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMembershipResponse.ProtoReflect.Descriptor instead.
+func (*GetMembershipResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *GetMembershipResponse) GetMember() bool {
+	if x != nil {
+		return x.Member
+	}
+	return false
+}
+
+func (x *GetMembershipResponse) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
 }
 
 type ResolveShardRequest struct {
@@ -3490,7 +4718,7 @@ type ResolveShardRequest struct {
 
 func (x *ResolveShardRequest) Reset() {
 	*x = ResolveShardRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3502,7 +4730,7 @@ func (x *ResolveShardRequest) String() string {
 func (*ResolveShardRequest) ProtoMessage() {}
 
 func (x *ResolveShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3515,7 +4743,7 @@ func (x *ResolveShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveShardRequest.ProtoReflect.Descriptor instead.
 func (*ResolveShardRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{62}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ResolveShardRequest) GetName() string {
@@ -3536,7 +4764,7 @@ type ResolveShardResponse struct {
 
 func (x *ResolveShardResponse) Reset() {
 	*x = ResolveShardResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3548,7 +4776,7 @@ func (x *ResolveShardResponse) String() string {
 func (*ResolveShardResponse) ProtoMessage() {}
 
 func (x *ResolveShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3561,7 +4789,7 @@ func (x *ResolveShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveShardResponse.ProtoReflect.Descriptor instead.
 func (*ResolveShardResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{63}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ResolveShardResponse) GetName() string {
@@ -3587,7 +4815,7 @@ type CountMembersRequest struct {
 
 func (x *CountMembersRequest) Reset() {
 	*x = CountMembersRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3599,7 +4827,7 @@ func (x *CountMembersRequest) String() string {
 func (*CountMembersRequest) ProtoMessage() {}
 
 func (x *CountMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3612,7 +4840,7 @@ func (x *CountMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountMembersRequest.ProtoReflect.Descriptor instead.
 func (*CountMembersRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{64}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *CountMembersRequest) GetTenantId() string {
@@ -3631,7 +4859,7 @@ type CountMembersResponse struct {
 
 func (x *CountMembersResponse) Reset() {
 	*x = CountMembersResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3643,7 +4871,7 @@ func (x *CountMembersResponse) String() string {
 func (*CountMembersResponse) ProtoMessage() {}
 
 func (x *CountMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3656,7 +4884,7 @@ func (x *CountMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountMembersResponse.ProtoReflect.Descriptor instead.
 func (*CountMembersResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{65}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *CountMembersResponse) GetCount() int64 {
@@ -3678,7 +4906,7 @@ type SetBillingHoldRequest struct {
 
 func (x *SetBillingHoldRequest) Reset() {
 	*x = SetBillingHoldRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3690,7 +4918,7 @@ func (x *SetBillingHoldRequest) String() string {
 func (*SetBillingHoldRequest) ProtoMessage() {}
 
 func (x *SetBillingHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3703,7 +4931,7 @@ func (x *SetBillingHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBillingHoldRequest.ProtoReflect.Descriptor instead.
 func (*SetBillingHoldRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{66}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *SetBillingHoldRequest) GetTenantId() string {
@@ -3736,7 +4964,7 @@ type SetBillingHoldResponse struct {
 
 func (x *SetBillingHoldResponse) Reset() {
 	*x = SetBillingHoldResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3748,7 +4976,7 @@ func (x *SetBillingHoldResponse) String() string {
 func (*SetBillingHoldResponse) ProtoMessage() {}
 
 func (x *SetBillingHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3761,7 +4989,7 @@ func (x *SetBillingHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBillingHoldResponse.ProtoReflect.Descriptor instead.
 func (*SetBillingHoldResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{67}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *SetBillingHoldResponse) GetTenant() *Tenant {
@@ -3838,21 +5066,71 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x04role\x18\x05 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\"4\n" +
 	"\rLogoutRequest\x12#\n" +
 	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x10\n" +
-	"\x0eLogoutResponse\"P\n" +
+	"\x0eLogoutResponse\"n\n" +
+	"\x17AcceptInvitationRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\"\x91\x02\n" +
+	"\x18AcceptInvitationResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
+	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12S\n" +
+	"\x18access_token_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\x12+\n" +
+	"\x04user\x18\x04 \x01(\v2\x17.atrium.tenancy.v1.UserR\x04user\x12+\n" +
+	"\x04role\x18\x05 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\"3\n" +
+	"\x1bRequestPasswordResetRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"\x1e\n" +
+	"\x1cRequestPasswordResetResponse\"O\n" +
+	"\x14ResetPasswordRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12!\n" +
+	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"\x17\n" +
+	"\x15ResetPasswordResponse\"P\n" +
 	"\x12ListMembersRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"r\n" +
 	"\x13ListMembersResponse\x123\n" +
 	"\amembers\x18\x01 \x03(\v2\x19.atrium.tenancy.v1.MemberR\amembers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa3\x01\n" +
-	"\x10AddMemberRequest\x12\x14\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb1\x02\n" +
+	"\n" +
+	"Invitation\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12+\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\x12\x1d\n" +
+	"\n" +
+	"invited_by\x18\x04 \x01(\tR\tinvitedBy\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x127\n" +
+	"\tsend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bsendTime\"X\n" +
+	"\x13InviteMemberRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12+\n" +
-	"\x04role\x18\x02 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\x12!\n" +
-	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12)\n" +
-	"\x10initial_password\x18\x04 \x01(\tR\x0finitialPassword\"F\n" +
-	"\x11AddMemberResponse\x121\n" +
-	"\x06member\x18\x01 \x01(\v2\x19.atrium.tenancy.v1.MemberR\x06member\"_\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\"U\n" +
+	"\x14InviteMemberResponse\x12=\n" +
+	"\n" +
+	"invitation\x18\x01 \x01(\v2\x1d.atrium.tenancy.v1.InvitationR\n" +
+	"invitation\"T\n" +
+	"\x16ListInvitationsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x82\x01\n" +
+	"\x17ListInvitationsResponse\x12?\n" +
+	"\vinvitations\x18\x01 \x03(\v2\x1d.atrium.tenancy.v1.InvitationR\vinvitations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n" +
+	"\x17ResendInvitationRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"Y\n" +
+	"\x18ResendInvitationResponse\x12=\n" +
+	"\n" +
+	"invitation\x18\x01 \x01(\v2\x1d.atrium.tenancy.v1.InvitationR\n" +
+	"invitation\")\n" +
+	"\x17RevokeInvitationRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x1a\n" +
+	"\x18RevokeInvitationResponse\"3\n" +
+	"\x18TransferOwnershipRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"\x95\x01\n" +
+	"\x19TransferOwnershipResponse\x126\n" +
+	"\tnew_owner\x18\x01 \x01(\v2\x19.atrium.tenancy.v1.MemberR\bnewOwner\x12@\n" +
+	"\x0eprevious_owner\x18\x02 \x01(\v2\x19.atrium.tenancy.v1.MemberR\rpreviousOwner\"_\n" +
 	"\x17UpdateMemberRoleRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12+\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\"M\n" +
@@ -3899,7 +5177,37 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x06target\x18\x06 \x01(\tR\x06target\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\a \x01(\tR\trequestId\x12!\n" +
-	"\fdetails_json\x18\b \x01(\tR\vdetailsJson\"\xaa\x01\n" +
+	"\fdetails_json\x18\b \x01(\tR\vdetailsJson\"\x8b\x02\n" +
+	"\x12OperatorCredential\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\boperator\x18\x03 \x01(\tR\boperator\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12;\n" +
+	"\vrevoke_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revokeTime\"\x16\n" +
+	"\x14ListOperatorsRequest\"`\n" +
+	"\x15ListOperatorsResponse\x12G\n" +
+	"\vcredentials\x18\x01 \x03(\v2%.atrium.tenancy.v1.OperatorCredentialR\vcredentials\"b\n" +
+	"\x15CreateOperatorRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\boperator\x18\x02 \x01(\tR\boperator\x12\x19\n" +
+	"\bttl_days\x18\x03 \x01(\x05R\attlDays\"w\n" +
+	"\x16CreateOperatorResponse\x12E\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\v2%.atrium.tenancy.v1.OperatorCredentialR\n" +
+	"credential\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"7\n" +
+	"\x15RevokeOperatorRequest\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\tR\n" +
+	"credential\"_\n" +
+	"\x16RevokeOperatorResponse\x12E\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\v2%.atrium.tenancy.v1.OperatorCredentialR\n" +
+	"credential\"\xaa\x01\n" +
 	"\x13CreateTenantRequest\x12\x12\n" +
 	"\x04slug\x18\x01 \x01(\tR\x04slug\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1f\n" +
@@ -3990,7 +5298,13 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\btoken_id\x18\a \x01(\tR\atokenId\"\x17\n" +
 	"\x15GetSigningKeysRequest\"5\n" +
 	"\x16GetSigningKeysResponse\x12\x1b\n" +
-	"\tjwks_json\x18\x01 \x01(\tR\bjwksJson\")\n" +
+	"\tjwks_json\x18\x01 \x01(\tR\bjwksJson\"L\n" +
+	"\x14GetMembershipRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"\\\n" +
+	"\x15GetMembershipResponse\x12\x16\n" +
+	"\x06member\x18\x01 \x01(\bR\x06member\x12+\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\")\n" +
 	"\x13ResolveShardRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"<\n" +
 	"\x14ResolveShardResponse\x12\x12\n" +
@@ -4024,19 +5338,26 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\rTenantService\x12U\n" +
 	"\x06SignUp\x12 .atrium.tenancy.v1.SignUpRequest\x1a!.atrium.tenancy.v1.SignUpResponse\"\x06\xca\xf3\x18\x02\b\x01\x12a\n" +
 	"\tGetTenant\x12#.atrium.tenancy.v1.GetTenantRequest\x1a$.atrium.tenancy.v1.GetTenantResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12g\n" +
-	"\fUpdateTenant\x12&.atrium.tenancy.v1.UpdateTenantRequest\x1a'.atrium.tenancy.v1.UpdateTenantResponse\"\x06\xca\xf3\x18\x02\b\x032\x92\x02\n" +
+	"\fUpdateTenant\x12&.atrium.tenancy.v1.UpdateTenantRequest\x1a'.atrium.tenancy.v1.UpdateTenantResponse\"\x06\xca\xf3\x18\x02\b\x032\xf4\x04\n" +
 	"\vAuthService\x12R\n" +
 	"\x05Login\x12\x1f.atrium.tenancy.v1.LoginRequest\x1a .atrium.tenancy.v1.LoginResponse\"\x06\xca\xf3\x18\x02\b\x01\x12X\n" +
 	"\aRefresh\x12!.atrium.tenancy.v1.RefreshRequest\x1a\".atrium.tenancy.v1.RefreshResponse\"\x06\xca\xf3\x18\x02\b\x01\x12U\n" +
-	"\x06Logout\x12 .atrium.tenancy.v1.LogoutRequest\x1a!.atrium.tenancy.v1.LogoutResponse\"\x06\xca\xf3\x18\x02\b\x012\x83\x06\n" +
+	"\x06Logout\x12 .atrium.tenancy.v1.LogoutRequest\x1a!.atrium.tenancy.v1.LogoutResponse\"\x06\xca\xf3\x18\x02\b\x01\x12s\n" +
+	"\x10AcceptInvitation\x12*.atrium.tenancy.v1.AcceptInvitationRequest\x1a+.atrium.tenancy.v1.AcceptInvitationResponse\"\x06\xca\xf3\x18\x02\b\x01\x12\x7f\n" +
+	"\x14RequestPasswordReset\x12..atrium.tenancy.v1.RequestPasswordResetRequest\x1a/.atrium.tenancy.v1.RequestPasswordResetResponse\"\x06\xca\xf3\x18\x02\b\x01\x12j\n" +
+	"\rResetPassword\x12'.atrium.tenancy.v1.ResetPasswordRequest\x1a(.atrium.tenancy.v1.ResetPasswordResponse\"\x06\xca\xf3\x18\x02\b\x012\xe3\t\n" +
 	"\rMemberService\x12g\n" +
-	"\vListMembers\x12%.atrium.tenancy.v1.ListMembersRequest\x1a&.atrium.tenancy.v1.ListMembersResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12^\n" +
-	"\tAddMember\x12#.atrium.tenancy.v1.AddMemberRequest\x1a$.atrium.tenancy.v1.AddMemberResponse\"\x06\xca\xf3\x18\x02\b\x03\x12s\n" +
+	"\vListMembers\x12%.atrium.tenancy.v1.ListMembersRequest\x1a&.atrium.tenancy.v1.ListMembersResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12g\n" +
+	"\fInviteMember\x12&.atrium.tenancy.v1.InviteMemberRequest\x1a'.atrium.tenancy.v1.InviteMemberResponse\"\x06\xca\xf3\x18\x02\b\x03\x12s\n" +
+	"\x0fListInvitations\x12).atrium.tenancy.v1.ListInvitationsRequest\x1a*.atrium.tenancy.v1.ListInvitationsResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x01\x12s\n" +
+	"\x10ResendInvitation\x12*.atrium.tenancy.v1.ResendInvitationRequest\x1a+.atrium.tenancy.v1.ResendInvitationResponse\"\x06\xca\xf3\x18\x02\b\x03\x12s\n" +
+	"\x10RevokeInvitation\x12*.atrium.tenancy.v1.RevokeInvitationRequest\x1a+.atrium.tenancy.v1.RevokeInvitationResponse\"\x06\xca\xf3\x18\x02\b\x03\x12v\n" +
+	"\x11TransferOwnership\x12+.atrium.tenancy.v1.TransferOwnershipRequest\x1a,.atrium.tenancy.v1.TransferOwnershipResponse\"\x06\xca\xf3\x18\x02\b\x03\x12s\n" +
 	"\x10UpdateMemberRole\x12*.atrium.tenancy.v1.UpdateMemberRoleRequest\x1a+.atrium.tenancy.v1.UpdateMemberRoleResponse\"\x06\xca\xf3\x18\x02\b\x03\x12g\n" +
 	"\fRemoveMember\x12&.atrium.tenancy.v1.RemoveMemberRequest\x1a'.atrium.tenancy.v1.RemoveMemberResponse\"\x06\xca\xf3\x18\x02\b\x03\x12m\n" +
 	"\x0eCreateApiToken\x12(.atrium.tenancy.v1.CreateApiTokenRequest\x1a).atrium.tenancy.v1.CreateApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x02\x12m\n" +
 	"\rListApiTokens\x12'.atrium.tenancy.v1.ListApiTokensRequest\x1a(.atrium.tenancy.v1.ListApiTokensResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12m\n" +
-	"\x0eRevokeApiToken\x12(.atrium.tenancy.v1.RevokeApiTokenRequest\x1a).atrium.tenancy.v1.RevokeApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x022\xb6\b\n" +
+	"\x0eRevokeApiToken\x12(.atrium.tenancy.v1.RevokeApiTokenRequest\x1a).atrium.tenancy.v1.RevokeApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x022\x83\v\n" +
 	"\x0fOperatorService\x12g\n" +
 	"\fCreateTenant\x12&.atrium.tenancy.v1.CreateTenantRequest\x1a'.atrium.tenancy.v1.CreateTenantResponse\"\x06\xca\xf3\x18\x02\b\x04\x12g\n" +
 	"\vListTenants\x12%.atrium.tenancy.v1.ListTenantsRequest\x1a&.atrium.tenancy.v1.ListTenantsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12j\n" +
@@ -4048,14 +5369,18 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\n" +
 	"ListShards\x12$.atrium.tenancy.v1.ListShardsRequest\x1a%.atrium.tenancy.v1.ListShardsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12[\n" +
 	"\bAddShard\x12\".atrium.tenancy.v1.AddShardRequest\x1a#.atrium.tenancy.v1.AddShardResponse\"\x06\xca\xf3\x18\x02\b\x04\x12s\n" +
-	"\x0fListAuditEvents\x12).atrium.tenancy.v1.ListAuditEventsRequest\x1a*.atrium.tenancy.v1.ListAuditEventsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x012\xdb\x01\n" +
+	"\x0fListAuditEvents\x12).atrium.tenancy.v1.ListAuditEventsRequest\x1a*.atrium.tenancy.v1.ListAuditEventsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12m\n" +
+	"\rListOperators\x12'.atrium.tenancy.v1.ListOperatorsRequest\x1a(.atrium.tenancy.v1.ListOperatorsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12m\n" +
+	"\x0eCreateOperator\x12(.atrium.tenancy.v1.CreateOperatorRequest\x1a).atrium.tenancy.v1.CreateOperatorResponse\"\x06\xca\xf3\x18\x02\b\x04\x12m\n" +
+	"\x0eRevokeOperator\x12(.atrium.tenancy.v1.RevokeOperatorRequest\x1a).atrium.tenancy.v1.RevokeOperatorResponse\"\x06\xca\xf3\x18\x02\b\x042\xdb\x01\n" +
 	"\x13ProvisioningService\x12^\n" +
 	"\tProvision\x12#.atrium.tenancy.v1.ProvisionRequest\x1a$.atrium.tenancy.v1.ProvisionResponse\"\x06\xca\xf3\x18\x02\b\x05\x12d\n" +
-	"\vDeprovision\x12%.atrium.tenancy.v1.DeprovisionRequest\x1a&.atrium.tenancy.v1.DeprovisionResponse\"\x06\xca\xf3\x18\x02\b\x052\xac\x05\n" +
+	"\vDeprovision\x12%.atrium.tenancy.v1.DeprovisionRequest\x1a&.atrium.tenancy.v1.DeprovisionResponse\"\x06\xca\xf3\x18\x02\b\x052\x9b\x06\n" +
 	"\x10DirectoryService\x12m\n" +
 	"\rResolveTenant\x12'.atrium.tenancy.v1.ResolveTenantRequest\x1a(.atrium.tenancy.v1.ResolveTenantResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12p\n" +
 	"\x0fIntrospectToken\x12).atrium.tenancy.v1.IntrospectTokenRequest\x1a*.atrium.tenancy.v1.IntrospectTokenResponse\"\x06\xca\xf3\x18\x02\b\x05\x12p\n" +
-	"\x0eGetSigningKeys\x12(.atrium.tenancy.v1.GetSigningKeysRequest\x1a).atrium.tenancy.v1.GetSigningKeysResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12j\n" +
+	"\x0eGetSigningKeys\x12(.atrium.tenancy.v1.GetSigningKeysRequest\x1a).atrium.tenancy.v1.GetSigningKeysResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12m\n" +
+	"\rGetMembership\x12'.atrium.tenancy.v1.GetMembershipRequest\x1a(.atrium.tenancy.v1.GetMembershipResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12j\n" +
 	"\fResolveShard\x12&.atrium.tenancy.v1.ResolveShardRequest\x1a'.atrium.tenancy.v1.ResolveShardResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12j\n" +
 	"\fCountMembers\x12&.atrium.tenancy.v1.CountMembersRequest\x1a'.atrium.tenancy.v1.CountMembersResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12m\n" +
 	"\x0eSetBillingHold\x12(.atrium.tenancy.v1.SetBillingHoldRequest\x1a).atrium.tenancy.v1.SetBillingHoldResponse\"\x06\xca\xf3\x18\x02\b\x05B,Z*atrium.dev/gen/atrium/tenancy/v1;tenancyv1b\x06proto3"
@@ -4073,192 +5398,256 @@ func file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_tenancy_v1_tenancy_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
 var file_atrium_tenancy_v1_tenancy_proto_goTypes = []any{
-	(TenantStatus)(0),                // 0: atrium.tenancy.v1.TenantStatus
-	(Role)(0),                        // 1: atrium.tenancy.v1.Role
-	(*Tenant)(nil),                   // 2: atrium.tenancy.v1.Tenant
-	(*User)(nil),                     // 3: atrium.tenancy.v1.User
-	(*Member)(nil),                   // 4: atrium.tenancy.v1.Member
-	(*SignUpRequest)(nil),            // 5: atrium.tenancy.v1.SignUpRequest
-	(*SignUpResponse)(nil),           // 6: atrium.tenancy.v1.SignUpResponse
-	(*GetTenantRequest)(nil),         // 7: atrium.tenancy.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),        // 8: atrium.tenancy.v1.GetTenantResponse
-	(*UpdateTenantRequest)(nil),      // 9: atrium.tenancy.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),     // 10: atrium.tenancy.v1.UpdateTenantResponse
-	(*LoginRequest)(nil),             // 11: atrium.tenancy.v1.LoginRequest
-	(*LoginResponse)(nil),            // 12: atrium.tenancy.v1.LoginResponse
-	(*RefreshRequest)(nil),           // 13: atrium.tenancy.v1.RefreshRequest
-	(*RefreshResponse)(nil),          // 14: atrium.tenancy.v1.RefreshResponse
-	(*LogoutRequest)(nil),            // 15: atrium.tenancy.v1.LogoutRequest
-	(*LogoutResponse)(nil),           // 16: atrium.tenancy.v1.LogoutResponse
-	(*ListMembersRequest)(nil),       // 17: atrium.tenancy.v1.ListMembersRequest
-	(*ListMembersResponse)(nil),      // 18: atrium.tenancy.v1.ListMembersResponse
-	(*AddMemberRequest)(nil),         // 19: atrium.tenancy.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),        // 20: atrium.tenancy.v1.AddMemberResponse
-	(*UpdateMemberRoleRequest)(nil),  // 21: atrium.tenancy.v1.UpdateMemberRoleRequest
-	(*UpdateMemberRoleResponse)(nil), // 22: atrium.tenancy.v1.UpdateMemberRoleResponse
-	(*RemoveMemberRequest)(nil),      // 23: atrium.tenancy.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),     // 24: atrium.tenancy.v1.RemoveMemberResponse
-	(*ApiToken)(nil),                 // 25: atrium.tenancy.v1.ApiToken
-	(*CreateApiTokenRequest)(nil),    // 26: atrium.tenancy.v1.CreateApiTokenRequest
-	(*CreateApiTokenResponse)(nil),   // 27: atrium.tenancy.v1.CreateApiTokenResponse
-	(*ListApiTokensRequest)(nil),     // 28: atrium.tenancy.v1.ListApiTokensRequest
-	(*ListApiTokensResponse)(nil),    // 29: atrium.tenancy.v1.ListApiTokensResponse
-	(*RevokeApiTokenRequest)(nil),    // 30: atrium.tenancy.v1.RevokeApiTokenRequest
-	(*RevokeApiTokenResponse)(nil),   // 31: atrium.tenancy.v1.RevokeApiTokenResponse
-	(*Shard)(nil),                    // 32: atrium.tenancy.v1.Shard
-	(*AuditEvent)(nil),               // 33: atrium.tenancy.v1.AuditEvent
-	(*CreateTenantRequest)(nil),      // 34: atrium.tenancy.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),     // 35: atrium.tenancy.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),       // 36: atrium.tenancy.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),      // 37: atrium.tenancy.v1.ListTenantsResponse
-	(*LookupTenantRequest)(nil),      // 38: atrium.tenancy.v1.LookupTenantRequest
-	(*LookupTenantResponse)(nil),     // 39: atrium.tenancy.v1.LookupTenantResponse
-	(*SuspendTenantRequest)(nil),     // 40: atrium.tenancy.v1.SuspendTenantRequest
-	(*SuspendTenantResponse)(nil),    // 41: atrium.tenancy.v1.SuspendTenantResponse
-	(*ResumeTenantRequest)(nil),      // 42: atrium.tenancy.v1.ResumeTenantRequest
-	(*ResumeTenantResponse)(nil),     // 43: atrium.tenancy.v1.ResumeTenantResponse
-	(*DeleteTenantRequest)(nil),      // 44: atrium.tenancy.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),     // 45: atrium.tenancy.v1.DeleteTenantResponse
-	(*MigrateTenantsRequest)(nil),    // 46: atrium.tenancy.v1.MigrateTenantsRequest
-	(*MigrateTenantsResponse)(nil),   // 47: atrium.tenancy.v1.MigrateTenantsResponse
-	(*ListShardsRequest)(nil),        // 48: atrium.tenancy.v1.ListShardsRequest
-	(*ListShardsResponse)(nil),       // 49: atrium.tenancy.v1.ListShardsResponse
-	(*AddShardRequest)(nil),          // 50: atrium.tenancy.v1.AddShardRequest
-	(*AddShardResponse)(nil),         // 51: atrium.tenancy.v1.AddShardResponse
-	(*ListAuditEventsRequest)(nil),   // 52: atrium.tenancy.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),  // 53: atrium.tenancy.v1.ListAuditEventsResponse
-	(*ProvisionRequest)(nil),         // 54: atrium.tenancy.v1.ProvisionRequest
-	(*ProvisionResponse)(nil),        // 55: atrium.tenancy.v1.ProvisionResponse
-	(*DeprovisionRequest)(nil),       // 56: atrium.tenancy.v1.DeprovisionRequest
-	(*DeprovisionResponse)(nil),      // 57: atrium.tenancy.v1.DeprovisionResponse
-	(*ResolveTenantRequest)(nil),     // 58: atrium.tenancy.v1.ResolveTenantRequest
-	(*ResolveTenantResponse)(nil),    // 59: atrium.tenancy.v1.ResolveTenantResponse
-	(*IntrospectTokenRequest)(nil),   // 60: atrium.tenancy.v1.IntrospectTokenRequest
-	(*IntrospectTokenResponse)(nil),  // 61: atrium.tenancy.v1.IntrospectTokenResponse
-	(*GetSigningKeysRequest)(nil),    // 62: atrium.tenancy.v1.GetSigningKeysRequest
-	(*GetSigningKeysResponse)(nil),   // 63: atrium.tenancy.v1.GetSigningKeysResponse
-	(*ResolveShardRequest)(nil),      // 64: atrium.tenancy.v1.ResolveShardRequest
-	(*ResolveShardResponse)(nil),     // 65: atrium.tenancy.v1.ResolveShardResponse
-	(*CountMembersRequest)(nil),      // 66: atrium.tenancy.v1.CountMembersRequest
-	(*CountMembersResponse)(nil),     // 67: atrium.tenancy.v1.CountMembersResponse
-	(*SetBillingHoldRequest)(nil),    // 68: atrium.tenancy.v1.SetBillingHoldRequest
-	(*SetBillingHoldResponse)(nil),   // 69: atrium.tenancy.v1.SetBillingHoldResponse
-	(*timestamppb.Timestamp)(nil),    // 70: google.protobuf.Timestamp
+	(TenantStatus)(0),                    // 0: atrium.tenancy.v1.TenantStatus
+	(Role)(0),                            // 1: atrium.tenancy.v1.Role
+	(*Tenant)(nil),                       // 2: atrium.tenancy.v1.Tenant
+	(*User)(nil),                         // 3: atrium.tenancy.v1.User
+	(*Member)(nil),                       // 4: atrium.tenancy.v1.Member
+	(*SignUpRequest)(nil),                // 5: atrium.tenancy.v1.SignUpRequest
+	(*SignUpResponse)(nil),               // 6: atrium.tenancy.v1.SignUpResponse
+	(*GetTenantRequest)(nil),             // 7: atrium.tenancy.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),            // 8: atrium.tenancy.v1.GetTenantResponse
+	(*UpdateTenantRequest)(nil),          // 9: atrium.tenancy.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),         // 10: atrium.tenancy.v1.UpdateTenantResponse
+	(*LoginRequest)(nil),                 // 11: atrium.tenancy.v1.LoginRequest
+	(*LoginResponse)(nil),                // 12: atrium.tenancy.v1.LoginResponse
+	(*RefreshRequest)(nil),               // 13: atrium.tenancy.v1.RefreshRequest
+	(*RefreshResponse)(nil),              // 14: atrium.tenancy.v1.RefreshResponse
+	(*LogoutRequest)(nil),                // 15: atrium.tenancy.v1.LogoutRequest
+	(*LogoutResponse)(nil),               // 16: atrium.tenancy.v1.LogoutResponse
+	(*AcceptInvitationRequest)(nil),      // 17: atrium.tenancy.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),     // 18: atrium.tenancy.v1.AcceptInvitationResponse
+	(*RequestPasswordResetRequest)(nil),  // 19: atrium.tenancy.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil), // 20: atrium.tenancy.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),         // 21: atrium.tenancy.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),        // 22: atrium.tenancy.v1.ResetPasswordResponse
+	(*ListMembersRequest)(nil),           // 23: atrium.tenancy.v1.ListMembersRequest
+	(*ListMembersResponse)(nil),          // 24: atrium.tenancy.v1.ListMembersResponse
+	(*Invitation)(nil),                   // 25: atrium.tenancy.v1.Invitation
+	(*InviteMemberRequest)(nil),          // 26: atrium.tenancy.v1.InviteMemberRequest
+	(*InviteMemberResponse)(nil),         // 27: atrium.tenancy.v1.InviteMemberResponse
+	(*ListInvitationsRequest)(nil),       // 28: atrium.tenancy.v1.ListInvitationsRequest
+	(*ListInvitationsResponse)(nil),      // 29: atrium.tenancy.v1.ListInvitationsResponse
+	(*ResendInvitationRequest)(nil),      // 30: atrium.tenancy.v1.ResendInvitationRequest
+	(*ResendInvitationResponse)(nil),     // 31: atrium.tenancy.v1.ResendInvitationResponse
+	(*RevokeInvitationRequest)(nil),      // 32: atrium.tenancy.v1.RevokeInvitationRequest
+	(*RevokeInvitationResponse)(nil),     // 33: atrium.tenancy.v1.RevokeInvitationResponse
+	(*TransferOwnershipRequest)(nil),     // 34: atrium.tenancy.v1.TransferOwnershipRequest
+	(*TransferOwnershipResponse)(nil),    // 35: atrium.tenancy.v1.TransferOwnershipResponse
+	(*UpdateMemberRoleRequest)(nil),      // 36: atrium.tenancy.v1.UpdateMemberRoleRequest
+	(*UpdateMemberRoleResponse)(nil),     // 37: atrium.tenancy.v1.UpdateMemberRoleResponse
+	(*RemoveMemberRequest)(nil),          // 38: atrium.tenancy.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),         // 39: atrium.tenancy.v1.RemoveMemberResponse
+	(*ApiToken)(nil),                     // 40: atrium.tenancy.v1.ApiToken
+	(*CreateApiTokenRequest)(nil),        // 41: atrium.tenancy.v1.CreateApiTokenRequest
+	(*CreateApiTokenResponse)(nil),       // 42: atrium.tenancy.v1.CreateApiTokenResponse
+	(*ListApiTokensRequest)(nil),         // 43: atrium.tenancy.v1.ListApiTokensRequest
+	(*ListApiTokensResponse)(nil),        // 44: atrium.tenancy.v1.ListApiTokensResponse
+	(*RevokeApiTokenRequest)(nil),        // 45: atrium.tenancy.v1.RevokeApiTokenRequest
+	(*RevokeApiTokenResponse)(nil),       // 46: atrium.tenancy.v1.RevokeApiTokenResponse
+	(*Shard)(nil),                        // 47: atrium.tenancy.v1.Shard
+	(*AuditEvent)(nil),                   // 48: atrium.tenancy.v1.AuditEvent
+	(*OperatorCredential)(nil),           // 49: atrium.tenancy.v1.OperatorCredential
+	(*ListOperatorsRequest)(nil),         // 50: atrium.tenancy.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil),        // 51: atrium.tenancy.v1.ListOperatorsResponse
+	(*CreateOperatorRequest)(nil),        // 52: atrium.tenancy.v1.CreateOperatorRequest
+	(*CreateOperatorResponse)(nil),       // 53: atrium.tenancy.v1.CreateOperatorResponse
+	(*RevokeOperatorRequest)(nil),        // 54: atrium.tenancy.v1.RevokeOperatorRequest
+	(*RevokeOperatorResponse)(nil),       // 55: atrium.tenancy.v1.RevokeOperatorResponse
+	(*CreateTenantRequest)(nil),          // 56: atrium.tenancy.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),         // 57: atrium.tenancy.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),           // 58: atrium.tenancy.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 59: atrium.tenancy.v1.ListTenantsResponse
+	(*LookupTenantRequest)(nil),          // 60: atrium.tenancy.v1.LookupTenantRequest
+	(*LookupTenantResponse)(nil),         // 61: atrium.tenancy.v1.LookupTenantResponse
+	(*SuspendTenantRequest)(nil),         // 62: atrium.tenancy.v1.SuspendTenantRequest
+	(*SuspendTenantResponse)(nil),        // 63: atrium.tenancy.v1.SuspendTenantResponse
+	(*ResumeTenantRequest)(nil),          // 64: atrium.tenancy.v1.ResumeTenantRequest
+	(*ResumeTenantResponse)(nil),         // 65: atrium.tenancy.v1.ResumeTenantResponse
+	(*DeleteTenantRequest)(nil),          // 66: atrium.tenancy.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 67: atrium.tenancy.v1.DeleteTenantResponse
+	(*MigrateTenantsRequest)(nil),        // 68: atrium.tenancy.v1.MigrateTenantsRequest
+	(*MigrateTenantsResponse)(nil),       // 69: atrium.tenancy.v1.MigrateTenantsResponse
+	(*ListShardsRequest)(nil),            // 70: atrium.tenancy.v1.ListShardsRequest
+	(*ListShardsResponse)(nil),           // 71: atrium.tenancy.v1.ListShardsResponse
+	(*AddShardRequest)(nil),              // 72: atrium.tenancy.v1.AddShardRequest
+	(*AddShardResponse)(nil),             // 73: atrium.tenancy.v1.AddShardResponse
+	(*ListAuditEventsRequest)(nil),       // 74: atrium.tenancy.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),      // 75: atrium.tenancy.v1.ListAuditEventsResponse
+	(*ProvisionRequest)(nil),             // 76: atrium.tenancy.v1.ProvisionRequest
+	(*ProvisionResponse)(nil),            // 77: atrium.tenancy.v1.ProvisionResponse
+	(*DeprovisionRequest)(nil),           // 78: atrium.tenancy.v1.DeprovisionRequest
+	(*DeprovisionResponse)(nil),          // 79: atrium.tenancy.v1.DeprovisionResponse
+	(*ResolveTenantRequest)(nil),         // 80: atrium.tenancy.v1.ResolveTenantRequest
+	(*ResolveTenantResponse)(nil),        // 81: atrium.tenancy.v1.ResolveTenantResponse
+	(*IntrospectTokenRequest)(nil),       // 82: atrium.tenancy.v1.IntrospectTokenRequest
+	(*IntrospectTokenResponse)(nil),      // 83: atrium.tenancy.v1.IntrospectTokenResponse
+	(*GetSigningKeysRequest)(nil),        // 84: atrium.tenancy.v1.GetSigningKeysRequest
+	(*GetSigningKeysResponse)(nil),       // 85: atrium.tenancy.v1.GetSigningKeysResponse
+	(*GetMembershipRequest)(nil),         // 86: atrium.tenancy.v1.GetMembershipRequest
+	(*GetMembershipResponse)(nil),        // 87: atrium.tenancy.v1.GetMembershipResponse
+	(*ResolveShardRequest)(nil),          // 88: atrium.tenancy.v1.ResolveShardRequest
+	(*ResolveShardResponse)(nil),         // 89: atrium.tenancy.v1.ResolveShardResponse
+	(*CountMembersRequest)(nil),          // 90: atrium.tenancy.v1.CountMembersRequest
+	(*CountMembersResponse)(nil),         // 91: atrium.tenancy.v1.CountMembersResponse
+	(*SetBillingHoldRequest)(nil),        // 92: atrium.tenancy.v1.SetBillingHoldRequest
+	(*SetBillingHoldResponse)(nil),       // 93: atrium.tenancy.v1.SetBillingHoldResponse
+	(*timestamppb.Timestamp)(nil),        // 94: google.protobuf.Timestamp
 }
 var file_atrium_tenancy_v1_tenancy_proto_depIdxs = []int32{
-	0,  // 0: atrium.tenancy.v1.Tenant.status:type_name -> atrium.tenancy.v1.TenantStatus
-	70, // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	70, // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	70, // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
-	3,  // 4: atrium.tenancy.v1.Member.user:type_name -> atrium.tenancy.v1.User
-	1,  // 5: atrium.tenancy.v1.Member.role:type_name -> atrium.tenancy.v1.Role
-	70, // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 7: atrium.tenancy.v1.SignUpResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	70, // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,  // 9: atrium.tenancy.v1.SignUpResponse.user:type_name -> atrium.tenancy.v1.User
-	2,  // 10: atrium.tenancy.v1.GetTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 11: atrium.tenancy.v1.UpdateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	70, // 12: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,  // 13: atrium.tenancy.v1.LoginResponse.user:type_name -> atrium.tenancy.v1.User
-	1,  // 14: atrium.tenancy.v1.LoginResponse.role:type_name -> atrium.tenancy.v1.Role
-	70, // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,  // 16: atrium.tenancy.v1.RefreshResponse.user:type_name -> atrium.tenancy.v1.User
-	1,  // 17: atrium.tenancy.v1.RefreshResponse.role:type_name -> atrium.tenancy.v1.Role
-	4,  // 18: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
-	1,  // 19: atrium.tenancy.v1.AddMemberRequest.role:type_name -> atrium.tenancy.v1.Role
-	4,  // 20: atrium.tenancy.v1.AddMemberResponse.member:type_name -> atrium.tenancy.v1.Member
-	1,  // 21: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
-	4,  // 22: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
-	70, // 23: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
-	70, // 24: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
-	70, // 25: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
-	25, // 26: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
-	25, // 27: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
-	70, // 28: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
-	70, // 29: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	2,  // 30: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	0,  // 31: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
-	2,  // 32: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 33: atrium.tenancy.v1.LookupTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 34: atrium.tenancy.v1.SuspendTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 35: atrium.tenancy.v1.ResumeTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 36: atrium.tenancy.v1.DeleteTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 37: atrium.tenancy.v1.MigrateTenantsResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	32, // 38: atrium.tenancy.v1.ListShardsResponse.shards:type_name -> atrium.tenancy.v1.Shard
-	32, // 39: atrium.tenancy.v1.AddShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
-	33, // 40: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
-	2,  // 41: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	1,  // 42: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
-	2,  // 43: atrium.tenancy.v1.SetBillingHoldResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	5,  // 44: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
-	7,  // 45: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
-	9,  // 46: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
-	11, // 47: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
-	13, // 48: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
-	15, // 49: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
-	17, // 50: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
-	19, // 51: atrium.tenancy.v1.MemberService.AddMember:input_type -> atrium.tenancy.v1.AddMemberRequest
-	21, // 52: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
-	23, // 53: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
-	26, // 54: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
-	28, // 55: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
-	30, // 56: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
-	34, // 57: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
-	36, // 58: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
-	38, // 59: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
-	40, // 60: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
-	42, // 61: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
-	44, // 62: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
-	46, // 63: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
-	48, // 64: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
-	50, // 65: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
-	52, // 66: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
-	54, // 67: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
-	56, // 68: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
-	58, // 69: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
-	60, // 70: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
-	62, // 71: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
-	64, // 72: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
-	66, // 73: atrium.tenancy.v1.DirectoryService.CountMembers:input_type -> atrium.tenancy.v1.CountMembersRequest
-	68, // 74: atrium.tenancy.v1.DirectoryService.SetBillingHold:input_type -> atrium.tenancy.v1.SetBillingHoldRequest
-	6,  // 75: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
-	8,  // 76: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
-	10, // 77: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
-	12, // 78: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
-	14, // 79: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
-	16, // 80: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
-	18, // 81: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
-	20, // 82: atrium.tenancy.v1.MemberService.AddMember:output_type -> atrium.tenancy.v1.AddMemberResponse
-	22, // 83: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
-	24, // 84: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
-	27, // 85: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
-	29, // 86: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
-	31, // 87: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
-	35, // 88: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
-	37, // 89: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
-	39, // 90: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
-	41, // 91: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
-	43, // 92: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
-	45, // 93: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
-	47, // 94: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
-	49, // 95: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
-	51, // 96: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
-	53, // 97: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
-	55, // 98: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
-	57, // 99: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
-	59, // 100: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
-	61, // 101: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
-	63, // 102: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
-	65, // 103: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
-	67, // 104: atrium.tenancy.v1.DirectoryService.CountMembers:output_type -> atrium.tenancy.v1.CountMembersResponse
-	69, // 105: atrium.tenancy.v1.DirectoryService.SetBillingHold:output_type -> atrium.tenancy.v1.SetBillingHoldResponse
-	75, // [75:106] is the sub-list for method output_type
-	44, // [44:75] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	0,   // 0: atrium.tenancy.v1.Tenant.status:type_name -> atrium.tenancy.v1.TenantStatus
+	94,  // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	94,  // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	94,  // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
+	3,   // 4: atrium.tenancy.v1.Member.user:type_name -> atrium.tenancy.v1.User
+	1,   // 5: atrium.tenancy.v1.Member.role:type_name -> atrium.tenancy.v1.Role
+	94,  // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
+	2,   // 7: atrium.tenancy.v1.SignUpResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	94,  // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 9: atrium.tenancy.v1.SignUpResponse.user:type_name -> atrium.tenancy.v1.User
+	2,   // 10: atrium.tenancy.v1.GetTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 11: atrium.tenancy.v1.UpdateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	94,  // 12: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 13: atrium.tenancy.v1.LoginResponse.user:type_name -> atrium.tenancy.v1.User
+	1,   // 14: atrium.tenancy.v1.LoginResponse.role:type_name -> atrium.tenancy.v1.Role
+	94,  // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 16: atrium.tenancy.v1.RefreshResponse.user:type_name -> atrium.tenancy.v1.User
+	1,   // 17: atrium.tenancy.v1.RefreshResponse.role:type_name -> atrium.tenancy.v1.Role
+	94,  // 18: atrium.tenancy.v1.AcceptInvitationResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 19: atrium.tenancy.v1.AcceptInvitationResponse.user:type_name -> atrium.tenancy.v1.User
+	1,   // 20: atrium.tenancy.v1.AcceptInvitationResponse.role:type_name -> atrium.tenancy.v1.Role
+	4,   // 21: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
+	1,   // 22: atrium.tenancy.v1.Invitation.role:type_name -> atrium.tenancy.v1.Role
+	94,  // 23: atrium.tenancy.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
+	94,  // 24: atrium.tenancy.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
+	94,  // 25: atrium.tenancy.v1.Invitation.send_time:type_name -> google.protobuf.Timestamp
+	1,   // 26: atrium.tenancy.v1.InviteMemberRequest.role:type_name -> atrium.tenancy.v1.Role
+	25,  // 27: atrium.tenancy.v1.InviteMemberResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
+	25,  // 28: atrium.tenancy.v1.ListInvitationsResponse.invitations:type_name -> atrium.tenancy.v1.Invitation
+	25,  // 29: atrium.tenancy.v1.ResendInvitationResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
+	4,   // 30: atrium.tenancy.v1.TransferOwnershipResponse.new_owner:type_name -> atrium.tenancy.v1.Member
+	4,   // 31: atrium.tenancy.v1.TransferOwnershipResponse.previous_owner:type_name -> atrium.tenancy.v1.Member
+	1,   // 32: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
+	4,   // 33: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
+	94,  // 34: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
+	94,  // 35: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
+	94,  // 36: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
+	40,  // 37: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
+	40,  // 38: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
+	94,  // 39: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
+	94,  // 40: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	94,  // 41: atrium.tenancy.v1.OperatorCredential.create_time:type_name -> google.protobuf.Timestamp
+	94,  // 42: atrium.tenancy.v1.OperatorCredential.expire_time:type_name -> google.protobuf.Timestamp
+	94,  // 43: atrium.tenancy.v1.OperatorCredential.revoke_time:type_name -> google.protobuf.Timestamp
+	49,  // 44: atrium.tenancy.v1.ListOperatorsResponse.credentials:type_name -> atrium.tenancy.v1.OperatorCredential
+	49,  // 45: atrium.tenancy.v1.CreateOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
+	49,  // 46: atrium.tenancy.v1.RevokeOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
+	2,   // 47: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	0,   // 48: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
+	2,   // 49: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 50: atrium.tenancy.v1.LookupTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 51: atrium.tenancy.v1.SuspendTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 52: atrium.tenancy.v1.ResumeTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 53: atrium.tenancy.v1.DeleteTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 54: atrium.tenancy.v1.MigrateTenantsResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	47,  // 55: atrium.tenancy.v1.ListShardsResponse.shards:type_name -> atrium.tenancy.v1.Shard
+	47,  // 56: atrium.tenancy.v1.AddShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
+	48,  // 57: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
+	2,   // 58: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	1,   // 59: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
+	1,   // 60: atrium.tenancy.v1.GetMembershipResponse.role:type_name -> atrium.tenancy.v1.Role
+	2,   // 61: atrium.tenancy.v1.SetBillingHoldResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	5,   // 62: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
+	7,   // 63: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
+	9,   // 64: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
+	11,  // 65: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
+	13,  // 66: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
+	15,  // 67: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
+	17,  // 68: atrium.tenancy.v1.AuthService.AcceptInvitation:input_type -> atrium.tenancy.v1.AcceptInvitationRequest
+	19,  // 69: atrium.tenancy.v1.AuthService.RequestPasswordReset:input_type -> atrium.tenancy.v1.RequestPasswordResetRequest
+	21,  // 70: atrium.tenancy.v1.AuthService.ResetPassword:input_type -> atrium.tenancy.v1.ResetPasswordRequest
+	23,  // 71: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
+	26,  // 72: atrium.tenancy.v1.MemberService.InviteMember:input_type -> atrium.tenancy.v1.InviteMemberRequest
+	28,  // 73: atrium.tenancy.v1.MemberService.ListInvitations:input_type -> atrium.tenancy.v1.ListInvitationsRequest
+	30,  // 74: atrium.tenancy.v1.MemberService.ResendInvitation:input_type -> atrium.tenancy.v1.ResendInvitationRequest
+	32,  // 75: atrium.tenancy.v1.MemberService.RevokeInvitation:input_type -> atrium.tenancy.v1.RevokeInvitationRequest
+	34,  // 76: atrium.tenancy.v1.MemberService.TransferOwnership:input_type -> atrium.tenancy.v1.TransferOwnershipRequest
+	36,  // 77: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
+	38,  // 78: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
+	41,  // 79: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
+	43,  // 80: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
+	45,  // 81: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
+	56,  // 82: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
+	58,  // 83: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
+	60,  // 84: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
+	62,  // 85: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
+	64,  // 86: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
+	66,  // 87: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
+	68,  // 88: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
+	70,  // 89: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
+	72,  // 90: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
+	74,  // 91: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
+	50,  // 92: atrium.tenancy.v1.OperatorService.ListOperators:input_type -> atrium.tenancy.v1.ListOperatorsRequest
+	52,  // 93: atrium.tenancy.v1.OperatorService.CreateOperator:input_type -> atrium.tenancy.v1.CreateOperatorRequest
+	54,  // 94: atrium.tenancy.v1.OperatorService.RevokeOperator:input_type -> atrium.tenancy.v1.RevokeOperatorRequest
+	76,  // 95: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
+	78,  // 96: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
+	80,  // 97: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
+	82,  // 98: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
+	84,  // 99: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
+	86,  // 100: atrium.tenancy.v1.DirectoryService.GetMembership:input_type -> atrium.tenancy.v1.GetMembershipRequest
+	88,  // 101: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
+	90,  // 102: atrium.tenancy.v1.DirectoryService.CountMembers:input_type -> atrium.tenancy.v1.CountMembersRequest
+	92,  // 103: atrium.tenancy.v1.DirectoryService.SetBillingHold:input_type -> atrium.tenancy.v1.SetBillingHoldRequest
+	6,   // 104: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
+	8,   // 105: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
+	10,  // 106: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
+	12,  // 107: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
+	14,  // 108: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
+	16,  // 109: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
+	18,  // 110: atrium.tenancy.v1.AuthService.AcceptInvitation:output_type -> atrium.tenancy.v1.AcceptInvitationResponse
+	20,  // 111: atrium.tenancy.v1.AuthService.RequestPasswordReset:output_type -> atrium.tenancy.v1.RequestPasswordResetResponse
+	22,  // 112: atrium.tenancy.v1.AuthService.ResetPassword:output_type -> atrium.tenancy.v1.ResetPasswordResponse
+	24,  // 113: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
+	27,  // 114: atrium.tenancy.v1.MemberService.InviteMember:output_type -> atrium.tenancy.v1.InviteMemberResponse
+	29,  // 115: atrium.tenancy.v1.MemberService.ListInvitations:output_type -> atrium.tenancy.v1.ListInvitationsResponse
+	31,  // 116: atrium.tenancy.v1.MemberService.ResendInvitation:output_type -> atrium.tenancy.v1.ResendInvitationResponse
+	33,  // 117: atrium.tenancy.v1.MemberService.RevokeInvitation:output_type -> atrium.tenancy.v1.RevokeInvitationResponse
+	35,  // 118: atrium.tenancy.v1.MemberService.TransferOwnership:output_type -> atrium.tenancy.v1.TransferOwnershipResponse
+	37,  // 119: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
+	39,  // 120: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
+	42,  // 121: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
+	44,  // 122: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
+	46,  // 123: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
+	57,  // 124: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
+	59,  // 125: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
+	61,  // 126: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
+	63,  // 127: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
+	65,  // 128: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
+	67,  // 129: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
+	69,  // 130: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
+	71,  // 131: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
+	73,  // 132: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
+	75,  // 133: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
+	51,  // 134: atrium.tenancy.v1.OperatorService.ListOperators:output_type -> atrium.tenancy.v1.ListOperatorsResponse
+	53,  // 135: atrium.tenancy.v1.OperatorService.CreateOperator:output_type -> atrium.tenancy.v1.CreateOperatorResponse
+	55,  // 136: atrium.tenancy.v1.OperatorService.RevokeOperator:output_type -> atrium.tenancy.v1.RevokeOperatorResponse
+	77,  // 137: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
+	79,  // 138: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
+	81,  // 139: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
+	83,  // 140: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
+	85,  // 141: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
+	87,  // 142: atrium.tenancy.v1.DirectoryService.GetMembership:output_type -> atrium.tenancy.v1.GetMembershipResponse
+	89,  // 143: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
+	91,  // 144: atrium.tenancy.v1.DirectoryService.CountMembers:output_type -> atrium.tenancy.v1.CountMembersResponse
+	93,  // 145: atrium.tenancy.v1.DirectoryService.SetBillingHold:output_type -> atrium.tenancy.v1.SetBillingHoldResponse
+	104, // [104:146] is the sub-list for method output_type
+	62,  // [62:104] is the sub-list for method input_type
+	62,  // [62:62] is the sub-list for extension type_name
+	62,  // [62:62] is the sub-list for extension extendee
+	0,   // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_atrium_tenancy_v1_tenancy_proto_init() }
@@ -4272,7 +5661,7 @@ func file_atrium_tenancy_v1_tenancy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_tenancy_v1_tenancy_proto_rawDesc), len(file_atrium_tenancy_v1_tenancy_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   68,
+			NumMessages:   92,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

@@ -30,7 +30,10 @@ func run() error {
 	shards := config.Shards(env, config.EnvShards, config.DefaultShardName+"="+dbURL)
 	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
+	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
 	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
+	smtpURL := env.String(config.EnvSMTPURL, "")
+	portalURL := env.String(config.EnvPortalURL, "")
 	otlp := env.URL(config.EnvOTLPEndpoint, "")
 	tokenKey := config.RequiredEd25519Key(env, config.EnvTokenKey)
 	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
@@ -55,9 +58,11 @@ func run() error {
 		Shards:       shards,
 		TokenKey:     tokenKey,
 		InternalKey:  internalKey,
-		Provisioners: map[string]string{"catalog": catalogURL},
+		Provisioners: map[string]string{"catalog": catalogURL, "entitlements": entitlementsURL},
 		HTTPClient:   client,
 		RedisURL:     redisURL,
+		SMTPURL:      smtpURL,
+		PortalURL:    portalURL,
 		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
 		Logger:       log,
 		Meter:        tel.Meter("atrium.dev/services/tenancy"),
