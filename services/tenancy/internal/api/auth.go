@@ -190,7 +190,7 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[tenancyv
 		if err := tx.UseRefreshToken(ctx, rt.ID); err != nil {
 			return err
 		}
-		if user, err = tx.GetUser(ctx, rt.UserID); err != nil {
+		if user, err = tx.GetUser(ctx, rt.TenantID, rt.UserID); err != nil {
 			return err
 		}
 		role = m.Role
