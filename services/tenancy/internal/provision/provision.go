@@ -1,5 +1,5 @@
 // Package provision creates, finishes, rolls back, migrates and purges tenant schemas, the
-// sequence of DESIGN.md "Provisioning": the tenant row (state provisioning) exists first; then
+// sequence of docs/ARCHITECTURE.md "Provisioning": the tenant row (state provisioning) exists first; then
 // the schema and role on its shard, every tenant-plane service's Provision, the first owner and
 // its membership, and finally state active. Every step is idempotent, so a reconciler can run
 // the sequence again for a tenant a crashed process left half-way, or undo it.
