@@ -1753,8 +1753,10 @@ type Shard struct {
 	// New tenants are placed only on shards that accept them.
 	AcceptsTenants bool                   `protobuf:"varint,4,opt,name=accepts_tenants,json=acceptsTenants,proto3" json:"accepts_tenants,omitempty"`
 	CreateTime     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Most live tenants placement puts on the shard; 0: no limit.
+	MaxTenants    int32 `protobuf:"varint,6,opt,name=max_tenants,json=maxTenants,proto3" json:"max_tenants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Shard) Reset() {
@@ -1820,6 +1822,13 @@ func (x *Shard) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *Shard) GetMaxTenants() int32 {
+	if x != nil {
+		return x.MaxTenants
+	}
+	return 0
 }
 
 type AuditEvent struct {
@@ -2748,9 +2757,11 @@ func (x *ListShardsResponse) GetShards() []*Shard {
 }
 
 type AddShardRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Dsn           string                 `protobuf:"bytes,2,opt,name=dsn,proto3" json:"dsn,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Dsn   string                 `protobuf:"bytes,2,opt,name=dsn,proto3" json:"dsn,omitempty"`
+	// 0: no limit.
+	MaxTenants    int32 `protobuf:"varint,3,opt,name=max_tenants,json=maxTenants,proto3" json:"max_tenants,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2797,6 +2808,13 @@ func (x *AddShardRequest) GetDsn() string {
 		return x.Dsn
 	}
 	return ""
+}
+
+func (x *AddShardRequest) GetMaxTenants() int32 {
+	if x != nil {
+		return x.MaxTenants
+	}
+	return 0
 }
 
 type AddShardResponse struct {
@@ -3560,6 +3578,452 @@ func (x *ResolveShardResponse) GetDsn() string {
 	return ""
 }
 
+type MoveTenantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An id or a slug.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Empty: the accepting shard with the most room (never the tenant's own).
+	ToShard string `protobuf:"bytes,2,opt,name=to_shard,json=toShard,proto3" json:"to_shard,omitempty"`
+	// How long the source copy is kept after the switch; 0: the default (10 minutes).
+	GraceSeconds  int32 `protobuf:"varint,3,opt,name=grace_seconds,json=graceSeconds,proto3" json:"grace_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveTenantRequest) Reset() {
+	*x = MoveTenantRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveTenantRequest) ProtoMessage() {}
+
+func (x *MoveTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveTenantRequest.ProtoReflect.Descriptor instead.
+func (*MoveTenantRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *MoveTenantRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *MoveTenantRequest) GetToShard() string {
+	if x != nil {
+		return x.ToShard
+	}
+	return ""
+}
+
+func (x *MoveTenantRequest) GetGraceSeconds() int32 {
+	if x != nil {
+		return x.GraceSeconds
+	}
+	return 0
+}
+
+type MoveTenantResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Move  *TenantMove            `protobuf:"bytes,1,opt,name=move,proto3" json:"move,omitempty"`
+	// A line for the operator: what the step is doing.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveTenantResponse) Reset() {
+	*x = MoveTenantResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveTenantResponse) ProtoMessage() {}
+
+func (x *MoveTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveTenantResponse.ProtoReflect.Descriptor instead.
+func (*MoveTenantResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *MoveTenantResponse) GetMove() *TenantMove {
+	if x != nil {
+		return x.Move
+	}
+	return nil
+}
+
+func (x *MoveTenantResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type TenantMove struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	TenantId  string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	FromShard string                 `protobuf:"bytes,3,opt,name=from_shard,json=fromShard,proto3" json:"from_shard,omitempty"`
+	ToShard   string                 `protobuf:"bytes,4,opt,name=to_shard,json=toShard,proto3" json:"to_shard,omitempty"`
+	// capture, provision, copy, catchup, pause, verify, switch, done (source kept until
+	// drop_time), dropped, or aborted.
+	Step       string `protobuf:"bytes,5,opt,name=step,proto3" json:"step,omitempty"`
+	RowsTotal  int64  `protobuf:"varint,6,opt,name=rows_total,json=rowsTotal,proto3" json:"rows_total,omitempty"`
+	RowsCopied int64  `protobuf:"varint,7,opt,name=rows_copied,json=rowsCopied,proto3" json:"rows_copied,omitempty"`
+	// How long writes were refused, once paused.
+	PauseMillis   int64                  `protobuf:"varint,8,opt,name=pause_millis,json=pauseMillis,proto3" json:"pause_millis,omitempty"`
+	DropTime      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=drop_time,json=dropTime,proto3" json:"drop_time,omitempty"`
+	Error         string                 `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantMove) Reset() {
+	*x = TenantMove{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantMove) ProtoMessage() {}
+
+func (x *TenantMove) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantMove.ProtoReflect.Descriptor instead.
+func (*TenantMove) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *TenantMove) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TenantMove) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *TenantMove) GetFromShard() string {
+	if x != nil {
+		return x.FromShard
+	}
+	return ""
+}
+
+func (x *TenantMove) GetToShard() string {
+	if x != nil {
+		return x.ToShard
+	}
+	return ""
+}
+
+func (x *TenantMove) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *TenantMove) GetRowsTotal() int64 {
+	if x != nil {
+		return x.RowsTotal
+	}
+	return 0
+}
+
+func (x *TenantMove) GetRowsCopied() int64 {
+	if x != nil {
+		return x.RowsCopied
+	}
+	return 0
+}
+
+func (x *TenantMove) GetPauseMillis() int64 {
+	if x != nil {
+		return x.PauseMillis
+	}
+	return 0
+}
+
+func (x *TenantMove) GetDropTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DropTime
+	}
+	return nil
+}
+
+func (x *TenantMove) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *TenantMove) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *TenantMove) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+type ListTenantMovesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An id or slug; empty: every tenant.
+	Tenant        string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTenantMovesRequest) Reset() {
+	*x = ListTenantMovesRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTenantMovesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTenantMovesRequest) ProtoMessage() {}
+
+func (x *ListTenantMovesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTenantMovesRequest.ProtoReflect.Descriptor instead.
+func (*ListTenantMovesRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *ListTenantMovesRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type ListTenantMovesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first, at most 100.
+	Moves         []*TenantMove `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTenantMovesResponse) Reset() {
+	*x = ListTenantMovesResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTenantMovesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTenantMovesResponse) ProtoMessage() {}
+
+func (x *ListTenantMovesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTenantMovesResponse.ProtoReflect.Descriptor instead.
+func (*ListTenantMovesResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *ListTenantMovesResponse) GetMoves() []*TenantMove {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
+type UpdateShardRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Each field is applied only when set.
+	AcceptsTenants *bool  `protobuf:"varint,2,opt,name=accepts_tenants,json=acceptsTenants,proto3,oneof" json:"accepts_tenants,omitempty"`
+	MaxTenants     *int32 `protobuf:"varint,3,opt,name=max_tenants,json=maxTenants,proto3,oneof" json:"max_tenants,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *UpdateShardRequest) Reset() {
+	*x = UpdateShardRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateShardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateShardRequest) ProtoMessage() {}
+
+func (x *UpdateShardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateShardRequest.ProtoReflect.Descriptor instead.
+func (*UpdateShardRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *UpdateShardRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UpdateShardRequest) GetAcceptsTenants() bool {
+	if x != nil && x.AcceptsTenants != nil {
+		return *x.AcceptsTenants
+	}
+	return false
+}
+
+func (x *UpdateShardRequest) GetMaxTenants() int32 {
+	if x != nil && x.MaxTenants != nil {
+		return *x.MaxTenants
+	}
+	return 0
+}
+
+type UpdateShardResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shard         *Shard                 `protobuf:"bytes,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateShardResponse) Reset() {
+	*x = UpdateShardResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateShardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateShardResponse) ProtoMessage() {}
+
+func (x *UpdateShardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateShardResponse.ProtoReflect.Descriptor instead.
+func (*UpdateShardResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *UpdateShardResponse) GetShard() *Shard {
+	if x != nil {
+		return x.Shard
+	}
+	return nil
+}
+
 var File_atrium_tenancy_v1_tenancy_proto protoreflect.FileDescriptor
 
 const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
@@ -3668,14 +4132,16 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x06tokens\x18\x01 \x03(\v2\x1b.atrium.tenancy.v1.ApiTokenR\x06tokens\"'\n" +
 	"\x15RevokeApiTokenRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x18\n" +
-	"\x16RevokeApiTokenResponse\"\xb6\x01\n" +
+	"\x16RevokeApiTokenResponse\"\xd7\x01\n" +
 	"\x05Shard\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03dsn\x18\x02 \x01(\tR\x03dsn\x12!\n" +
 	"\ftenant_count\x18\x03 \x01(\x05R\vtenantCount\x12'\n" +
 	"\x0faccepts_tenants\x18\x04 \x01(\bR\x0eacceptsTenants\x12;\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xf1\x01\n" +
+	"createTime\x12\x1f\n" +
+	"\vmax_tenants\x18\x06 \x01(\x05R\n" +
+	"maxTenants\"\xf1\x01\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
@@ -3735,10 +4201,12 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x05total\x18\x05 \x01(\x05R\x05total\"\x13\n" +
 	"\x11ListShardsRequest\"F\n" +
 	"\x12ListShardsResponse\x120\n" +
-	"\x06shards\x18\x01 \x03(\v2\x18.atrium.tenancy.v1.ShardR\x06shards\"7\n" +
+	"\x06shards\x18\x01 \x03(\v2\x18.atrium.tenancy.v1.ShardR\x06shards\"X\n" +
 	"\x0fAddShardRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
-	"\x03dsn\x18\x02 \x01(\tR\x03dsn\"B\n" +
+	"\x03dsn\x18\x02 \x01(\tR\x03dsn\x12\x1f\n" +
+	"\vmax_tenants\x18\x03 \x01(\x05R\n" +
+	"maxTenants\"B\n" +
 	"\x10AddShardResponse\x12.\n" +
 	"\x05shard\x18\x01 \x01(\v2\x18.atrium.tenancy.v1.ShardR\x05shard\"l\n" +
 	"\x16ListAuditEventsRequest\x12\x16\n" +
@@ -3782,7 +4250,47 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"<\n" +
 	"\x14ResolveShardResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
-	"\x03dsn\x18\x02 \x01(\tR\x03dsn*\xd5\x01\n" +
+	"\x03dsn\x18\x02 \x01(\tR\x03dsn\"k\n" +
+	"\x11MoveTenantRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x19\n" +
+	"\bto_shard\x18\x02 \x01(\tR\atoShard\x12#\n" +
+	"\rgrace_seconds\x18\x03 \x01(\x05R\fgraceSeconds\"a\n" +
+	"\x12MoveTenantResponse\x121\n" +
+	"\x04move\x18\x01 \x01(\v2\x1d.atrium.tenancy.v1.TenantMoveR\x04move\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xb3\x03\n" +
+	"\n" +
+	"TenantMove\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x1d\n" +
+	"\n" +
+	"from_shard\x18\x03 \x01(\tR\tfromShard\x12\x19\n" +
+	"\bto_shard\x18\x04 \x01(\tR\atoShard\x12\x12\n" +
+	"\x04step\x18\x05 \x01(\tR\x04step\x12\x1d\n" +
+	"\n" +
+	"rows_total\x18\x06 \x01(\x03R\trowsTotal\x12\x1f\n" +
+	"\vrows_copied\x18\a \x01(\x03R\n" +
+	"rowsCopied\x12!\n" +
+	"\fpause_millis\x18\b \x01(\x03R\vpauseMillis\x127\n" +
+	"\tdrop_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bdropTime\x12\x14\n" +
+	"\x05error\x18\n" +
+	" \x01(\tR\x05error\x12;\n" +
+	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"0\n" +
+	"\x16ListTenantMovesRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"N\n" +
+	"\x17ListTenantMovesResponse\x123\n" +
+	"\x05moves\x18\x01 \x03(\v2\x1d.atrium.tenancy.v1.TenantMoveR\x05moves\"\xa0\x01\n" +
+	"\x12UpdateShardRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
+	"\x0faccepts_tenants\x18\x02 \x01(\bH\x00R\x0eacceptsTenants\x88\x01\x01\x12$\n" +
+	"\vmax_tenants\x18\x03 \x01(\x05H\x01R\n" +
+	"maxTenants\x88\x01\x01B\x12\n" +
+	"\x10_accepts_tenantsB\x0e\n" +
+	"\f_max_tenants\"E\n" +
+	"\x13UpdateShardResponse\x12.\n" +
+	"\x05shard\x18\x01 \x01(\v2\x18.atrium.tenancy.v1.ShardR\x05shard*\xd5\x01\n" +
 	"\fTenantStatus\x12\x1d\n" +
 	"\x19TENANT_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aTENANT_STATUS_PROVISIONING\x10\x01\x12\x18\n" +
@@ -3813,7 +4321,8 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\fRemoveMember\x12&.atrium.tenancy.v1.RemoveMemberRequest\x1a'.atrium.tenancy.v1.RemoveMemberResponse\"\x06\xca\xf3\x18\x02\b\x03\x12m\n" +
 	"\x0eCreateApiToken\x12(.atrium.tenancy.v1.CreateApiTokenRequest\x1a).atrium.tenancy.v1.CreateApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x02\x12m\n" +
 	"\rListApiTokens\x12'.atrium.tenancy.v1.ListApiTokensRequest\x1a(.atrium.tenancy.v1.ListApiTokensResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12m\n" +
-	"\x0eRevokeApiToken\x12(.atrium.tenancy.v1.RevokeApiTokenRequest\x1a).atrium.tenancy.v1.RevokeApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x022\xb6\b\n" +
+	"\x0eRevokeApiToken\x12(.atrium.tenancy.v1.RevokeApiTokenRequest\x1a).atrium.tenancy.v1.RevokeApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x022\xf6\n" +
+	"\n" +
 	"\x0fOperatorService\x12g\n" +
 	"\fCreateTenant\x12&.atrium.tenancy.v1.CreateTenantRequest\x1a'.atrium.tenancy.v1.CreateTenantResponse\"\x06\xca\xf3\x18\x02\b\x04\x12g\n" +
 	"\vListTenants\x12%.atrium.tenancy.v1.ListTenantsRequest\x1a&.atrium.tenancy.v1.ListTenantsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12j\n" +
@@ -3825,7 +4334,11 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\n" +
 	"ListShards\x12$.atrium.tenancy.v1.ListShardsRequest\x1a%.atrium.tenancy.v1.ListShardsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12[\n" +
 	"\bAddShard\x12\".atrium.tenancy.v1.AddShardRequest\x1a#.atrium.tenancy.v1.AddShardResponse\"\x06\xca\xf3\x18\x02\b\x04\x12s\n" +
-	"\x0fListAuditEvents\x12).atrium.tenancy.v1.ListAuditEventsRequest\x1a*.atrium.tenancy.v1.ListAuditEventsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x012\xdb\x01\n" +
+	"\x0fListAuditEvents\x12).atrium.tenancy.v1.ListAuditEventsRequest\x1a*.atrium.tenancy.v1.ListAuditEventsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12c\n" +
+	"\n" +
+	"MoveTenant\x12$.atrium.tenancy.v1.MoveTenantRequest\x1a%.atrium.tenancy.v1.MoveTenantResponse\"\x06\xca\xf3\x18\x02\b\x040\x01\x12s\n" +
+	"\x0fListTenantMoves\x12).atrium.tenancy.v1.ListTenantMovesRequest\x1a*.atrium.tenancy.v1.ListTenantMovesResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12d\n" +
+	"\vUpdateShard\x12%.atrium.tenancy.v1.UpdateShardRequest\x1a&.atrium.tenancy.v1.UpdateShardResponse\"\x06\xca\xf3\x18\x02\b\x042\xdb\x01\n" +
 	"\x13ProvisioningService\x12^\n" +
 	"\tProvision\x12#.atrium.tenancy.v1.ProvisionRequest\x1a$.atrium.tenancy.v1.ProvisionResponse\"\x06\xca\xf3\x18\x02\b\x05\x12d\n" +
 	"\vDeprovision\x12%.atrium.tenancy.v1.DeprovisionRequest\x1a&.atrium.tenancy.v1.DeprovisionResponse\"\x06\xca\xf3\x18\x02\b\x052\xd1\x03\n" +
@@ -3848,7 +4361,7 @@ func file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_tenancy_v1_tenancy_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
+var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
 var file_atrium_tenancy_v1_tenancy_proto_goTypes = []any{
 	(TenantStatus)(0),                // 0: atrium.tenancy.v1.TenantStatus
 	(Role)(0),                        // 1: atrium.tenancy.v1.Role
@@ -3916,37 +4429,44 @@ var file_atrium_tenancy_v1_tenancy_proto_goTypes = []any{
 	(*GetSigningKeysResponse)(nil),   // 63: atrium.tenancy.v1.GetSigningKeysResponse
 	(*ResolveShardRequest)(nil),      // 64: atrium.tenancy.v1.ResolveShardRequest
 	(*ResolveShardResponse)(nil),     // 65: atrium.tenancy.v1.ResolveShardResponse
-	(*timestamppb.Timestamp)(nil),    // 66: google.protobuf.Timestamp
+	(*MoveTenantRequest)(nil),        // 66: atrium.tenancy.v1.MoveTenantRequest
+	(*MoveTenantResponse)(nil),       // 67: atrium.tenancy.v1.MoveTenantResponse
+	(*TenantMove)(nil),               // 68: atrium.tenancy.v1.TenantMove
+	(*ListTenantMovesRequest)(nil),   // 69: atrium.tenancy.v1.ListTenantMovesRequest
+	(*ListTenantMovesResponse)(nil),  // 70: atrium.tenancy.v1.ListTenantMovesResponse
+	(*UpdateShardRequest)(nil),       // 71: atrium.tenancy.v1.UpdateShardRequest
+	(*UpdateShardResponse)(nil),      // 72: atrium.tenancy.v1.UpdateShardResponse
+	(*timestamppb.Timestamp)(nil),    // 73: google.protobuf.Timestamp
 }
 var file_atrium_tenancy_v1_tenancy_proto_depIdxs = []int32{
 	0,  // 0: atrium.tenancy.v1.Tenant.status:type_name -> atrium.tenancy.v1.TenantStatus
-	66, // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	66, // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	66, // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
+	73, // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	73, // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	73, // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
 	3,  // 4: atrium.tenancy.v1.Member.user:type_name -> atrium.tenancy.v1.User
 	1,  // 5: atrium.tenancy.v1.Member.role:type_name -> atrium.tenancy.v1.Role
-	66, // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
+	73, // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 7: atrium.tenancy.v1.SignUpResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	66, // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	73, // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	3,  // 9: atrium.tenancy.v1.SignUpResponse.user:type_name -> atrium.tenancy.v1.User
 	2,  // 10: atrium.tenancy.v1.GetTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
 	2,  // 11: atrium.tenancy.v1.UpdateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	66, // 12: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	73, // 12: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	3,  // 13: atrium.tenancy.v1.LoginResponse.user:type_name -> atrium.tenancy.v1.User
 	1,  // 14: atrium.tenancy.v1.LoginResponse.role:type_name -> atrium.tenancy.v1.Role
-	66, // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	73, // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	4,  // 16: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
 	1,  // 17: atrium.tenancy.v1.AddMemberRequest.role:type_name -> atrium.tenancy.v1.Role
 	4,  // 18: atrium.tenancy.v1.AddMemberResponse.member:type_name -> atrium.tenancy.v1.Member
 	1,  // 19: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
 	4,  // 20: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
-	66, // 21: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
-	66, // 22: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
-	66, // 23: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
+	73, // 21: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
+	73, // 22: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
+	73, // 23: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
 	25, // 24: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
 	25, // 25: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
-	66, // 26: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
-	66, // 27: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	73, // 26: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
+	73, // 27: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	2,  // 28: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
 	0,  // 29: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
 	2,  // 30: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
@@ -3960,69 +4480,81 @@ var file_atrium_tenancy_v1_tenancy_proto_depIdxs = []int32{
 	33, // 38: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
 	2,  // 39: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
 	1,  // 40: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
-	5,  // 41: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
-	7,  // 42: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
-	9,  // 43: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
-	11, // 44: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
-	13, // 45: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
-	15, // 46: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
-	17, // 47: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
-	19, // 48: atrium.tenancy.v1.MemberService.AddMember:input_type -> atrium.tenancy.v1.AddMemberRequest
-	21, // 49: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
-	23, // 50: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
-	26, // 51: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
-	28, // 52: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
-	30, // 53: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
-	34, // 54: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
-	36, // 55: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
-	38, // 56: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
-	40, // 57: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
-	42, // 58: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
-	44, // 59: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
-	46, // 60: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
-	48, // 61: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
-	50, // 62: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
-	52, // 63: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
-	54, // 64: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
-	56, // 65: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
-	58, // 66: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
-	60, // 67: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
-	62, // 68: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
-	64, // 69: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
-	6,  // 70: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
-	8,  // 71: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
-	10, // 72: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
-	12, // 73: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
-	14, // 74: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
-	16, // 75: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
-	18, // 76: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
-	20, // 77: atrium.tenancy.v1.MemberService.AddMember:output_type -> atrium.tenancy.v1.AddMemberResponse
-	22, // 78: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
-	24, // 79: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
-	27, // 80: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
-	29, // 81: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
-	31, // 82: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
-	35, // 83: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
-	37, // 84: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
-	39, // 85: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
-	41, // 86: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
-	43, // 87: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
-	45, // 88: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
-	47, // 89: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
-	49, // 90: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
-	51, // 91: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
-	53, // 92: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
-	55, // 93: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
-	57, // 94: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
-	59, // 95: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
-	61, // 96: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
-	63, // 97: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
-	65, // 98: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
-	70, // [70:99] is the sub-list for method output_type
-	41, // [41:70] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	68, // 41: atrium.tenancy.v1.MoveTenantResponse.move:type_name -> atrium.tenancy.v1.TenantMove
+	73, // 42: atrium.tenancy.v1.TenantMove.drop_time:type_name -> google.protobuf.Timestamp
+	73, // 43: atrium.tenancy.v1.TenantMove.create_time:type_name -> google.protobuf.Timestamp
+	73, // 44: atrium.tenancy.v1.TenantMove.update_time:type_name -> google.protobuf.Timestamp
+	68, // 45: atrium.tenancy.v1.ListTenantMovesResponse.moves:type_name -> atrium.tenancy.v1.TenantMove
+	32, // 46: atrium.tenancy.v1.UpdateShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
+	5,  // 47: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
+	7,  // 48: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
+	9,  // 49: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
+	11, // 50: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
+	13, // 51: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
+	15, // 52: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
+	17, // 53: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
+	19, // 54: atrium.tenancy.v1.MemberService.AddMember:input_type -> atrium.tenancy.v1.AddMemberRequest
+	21, // 55: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
+	23, // 56: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
+	26, // 57: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
+	28, // 58: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
+	30, // 59: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
+	34, // 60: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
+	36, // 61: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
+	38, // 62: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
+	40, // 63: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
+	42, // 64: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
+	44, // 65: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
+	46, // 66: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
+	48, // 67: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
+	50, // 68: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
+	52, // 69: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
+	66, // 70: atrium.tenancy.v1.OperatorService.MoveTenant:input_type -> atrium.tenancy.v1.MoveTenantRequest
+	69, // 71: atrium.tenancy.v1.OperatorService.ListTenantMoves:input_type -> atrium.tenancy.v1.ListTenantMovesRequest
+	71, // 72: atrium.tenancy.v1.OperatorService.UpdateShard:input_type -> atrium.tenancy.v1.UpdateShardRequest
+	54, // 73: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
+	56, // 74: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
+	58, // 75: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
+	60, // 76: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
+	62, // 77: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
+	64, // 78: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
+	6,  // 79: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
+	8,  // 80: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
+	10, // 81: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
+	12, // 82: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
+	14, // 83: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
+	16, // 84: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
+	18, // 85: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
+	20, // 86: atrium.tenancy.v1.MemberService.AddMember:output_type -> atrium.tenancy.v1.AddMemberResponse
+	22, // 87: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
+	24, // 88: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
+	27, // 89: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
+	29, // 90: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
+	31, // 91: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
+	35, // 92: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
+	37, // 93: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
+	39, // 94: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
+	41, // 95: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
+	43, // 96: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
+	45, // 97: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
+	47, // 98: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
+	49, // 99: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
+	51, // 100: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
+	53, // 101: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
+	67, // 102: atrium.tenancy.v1.OperatorService.MoveTenant:output_type -> atrium.tenancy.v1.MoveTenantResponse
+	70, // 103: atrium.tenancy.v1.OperatorService.ListTenantMoves:output_type -> atrium.tenancy.v1.ListTenantMovesResponse
+	72, // 104: atrium.tenancy.v1.OperatorService.UpdateShard:output_type -> atrium.tenancy.v1.UpdateShardResponse
+	55, // 105: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
+	57, // 106: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
+	59, // 107: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
+	61, // 108: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
+	63, // 109: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
+	65, // 110: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
+	79, // [79:111] is the sub-list for method output_type
+	47, // [47:79] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_atrium_tenancy_v1_tenancy_proto_init() }
@@ -4030,13 +4562,14 @@ func file_atrium_tenancy_v1_tenancy_proto_init() {
 	if File_atrium_tenancy_v1_tenancy_proto != nil {
 		return
 	}
+	file_atrium_tenancy_v1_tenancy_proto_msgTypes[69].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_tenancy_v1_tenancy_proto_rawDesc), len(file_atrium_tenancy_v1_tenancy_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   64,
+			NumMessages:   71,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

@@ -62,7 +62,12 @@ func parses(args []string, full bool) error {
 	return sub.ValidateRequiredFlags()
 }
 
-var tenantctlRun = regexp.MustCompile(`(?:^|[\s\x60(])(?:go run \./tenantctl/cmd/tenantctl|tenantctl)\s+([a-z].*)$`)
+// goRun is tried first: in "tenantctl  go run ./tenantctl/cmd/tenantctl tenants list" (the
+// banner's label, then the command) the command is the go run one.
+var (
+	goRun        = regexp.MustCompile(`go run \./tenantctl/cmd/tenantctl\s+([a-z].*)$`)
+	tenantctlRun = regexp.MustCompile(`(?:^|[\s\x60(])tenantctl\s+([a-z].*)$`)
+)
 
 type docCommand struct {
 	args []string
@@ -82,7 +87,10 @@ func tenantctlCommands(md string) []docCommand {
 		}
 		segs, inline := inlineOrWhole(line)
 		for _, seg := range segs {
-			m := tenantctlRun.FindStringSubmatch(seg)
+			m := goRun.FindStringSubmatch(seg)
+			if m == nil {
+				m = tenantctlRun.FindStringSubmatch(seg)
+			}
 			if m == nil {
 				continue
 			}
