@@ -10,8 +10,8 @@ import (
 
 	"atrium.dev/devstack/stack"
 	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
-	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/platform/pgtest"
 	tenancyapp "atrium.dev/services/tenancy/app"
 	"connectrpc.com/connect"
