@@ -1,4 +1,4 @@
-// Package stack runs the whole of Atrium in one process: tenancy, catalog and the gateway,
+// Package stack runs the whole of Atrium in one process: tenancy, catalog, entitlements and the gateway,
 // each on its own loopback listener, talking to each other over real HTTP/2 cleartext exactly
 // as separate processes would. `make up` (cmd/devstack) and the end-to-end tests and
 // benchmarks start it; nothing here is a shortcut the deployed services do not take.
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"atrium.dev/platform/serve"
 	"atrium.dev/platform/telemetry"
 	catalogapp "atrium.dev/services/catalog/app"
+	entitlementsapp "atrium.dev/services/entitlements/app"
 	tenancyapp "atrium.dev/services/tenancy/app"
 	"connectrpc.com/connect"
 )
@@ -42,6 +44,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Ports of the loopback listeners; 0 picks a free one.
 	GatewayPort, TenancyPort, CatalogPort int
+	EntitlementsPort                      int
 	// KeyDir keeps the signing keys across restarts (make up uses .atrium/keys); "" makes
 	// fresh keys on every start.
 	KeyDir string
@@ -53,7 +56,9 @@ type Options struct {
 	// raise rate limits, benchmarks change pool sizes).
 	Tenancy func(*tenancyapp.Config)
 	Catalog func(*catalogapp.Config)
-	Gateway func(*gatewayapp.Config)
+	// Entitlements adjusts the entitlements service (tests set its clock and trial policy).
+	Entitlements func(*entitlementsapp.Config)
+	Gateway      func(*gatewayapp.Config)
 }
 
 // Stack is a running platform.
@@ -61,6 +66,8 @@ type Stack struct {
 	GatewayURL string
 	TenancyURL string
 	CatalogURL string
+	// EntitlementsURL serves plugins, plans and limits (control plane).
+	EntitlementsURL string
 
 	// TokenKey signs user access tokens; InternalKey signs gateway->service tokens. Tests use
 	// them to forge tokens and to call services directly.
@@ -69,7 +76,9 @@ type Stack struct {
 
 	Tenancy *tenancyapp.App
 	Catalog *catalogapp.App
-	Gateway *gatewayapp.App
+	// Entitlements is the plugin and plan service; tests call its Sweep after moving its clock.
+	Entitlements *entitlementsapp.App
+	Gateway      *gatewayapp.App
 
 	// HTTPClient speaks HTTP/2 cleartext, the way the services call each other.
 	HTTPClient *http.Client
@@ -139,12 +148,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		tenancyLn.Close()
 		return nil, err
 	}
+	entLn, err := listen(opts.EntitlementsPort)
+	if err != nil {
+		return nil, closeAll(err, catalogLn, tenancyLn, gatewayLn)
+	}
 	s.CatalogURL, s.TenancyURL, s.GatewayURL = baseURL(catalogLn), baseURL(tenancyLn), baseURL(gatewayLn)
+	s.EntitlementsURL = baseURL(entLn)
 
 	// Catalog: provisions tenant tables, serves the catalog.
 	catTel, catLog, err := s.telemetry(ctx, opts, "catalog")
 	if err != nil {
-		return nil, closeAll(err, catalogLn, tenancyLn, gatewayLn)
+		return nil, closeAll(err, catalogLn, tenancyLn, gatewayLn, entLn)
 	}
 	catCfg := catalogapp.Config{
 		Shards:       opts.Shards,
@@ -159,13 +173,39 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		opts.Catalog(&catCfg)
 	}
 	if s.Catalog, err = catalogapp.New(ctx, catCfg); err != nil {
-		return nil, closeAll(fmt.Errorf("stack: catalog: %w", err), catalogLn, tenancyLn, gatewayLn)
+		return nil, closeAll(fmt.Errorf("stack: catalog: %w", err), catalogLn, tenancyLn, gatewayLn, entLn)
 	}
 	s.closers = append(s.closers, s.Catalog.Close)
 	s.Catalog.Start(runCtx)
 	s.serve(catalogLn, catTel.HTTPMiddleware(s.Catalog.Handler(), "catalog"), catTel)
 
-	// Tenancy: the control plane; provisions through catalog.
+	// Entitlements: plugins, plans and limits; gives each new tenant its plan.
+	entTel, entLog, err := s.telemetry(ctx, opts, "entitlements")
+	if err != nil {
+		return nil, closeAll(err, tenancyLn, gatewayLn, entLn)
+	}
+	entCfg := entitlementsapp.Config{
+		DatabaseURL:  opts.DatabaseURL,
+		InternalKey:  s.InternalKey,
+		TenancyURL:   s.TenancyURL,
+		RedisURL:     opts.RedisURL,
+		RedisPrefix:  opts.RedisPrefix,
+		HTTPClient:   H2CClient(),
+		Interceptors: []connect.Interceptor{entTel.ConnectInterceptor()},
+		Logger:       entLog,
+		Meter:        entTel.Meter("atrium.dev/services/entitlements"),
+	}
+	if opts.Entitlements != nil {
+		opts.Entitlements(&entCfg)
+	}
+	if s.Entitlements, err = entitlementsapp.New(ctx, entCfg); err != nil {
+		return nil, closeAll(fmt.Errorf("stack: entitlements: %w", err), tenancyLn, gatewayLn, entLn)
+	}
+	s.closers = append(s.closers, s.Entitlements.Close)
+	s.Entitlements.Start(runCtx)
+	s.serve(entLn, entTel.HTTPMiddleware(s.Entitlements.Handler(), "entitlements"), entTel)
+
+	// Tenancy: the control plane; provisions through catalog and entitlements.
 	tenTel, tenLog, err := s.telemetry(ctx, opts, "tenancy")
 	if err != nil {
 		return nil, closeAll(err, tenancyLn, gatewayLn)
@@ -175,7 +215,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Shards:       opts.Shards,
 		TokenKey:     s.TokenKey,
 		InternalKey:  s.InternalKey,
-		Provisioners: map[string]string{"catalog": s.CatalogURL},
+		Provisioners: map[string]string{"catalog": s.CatalogURL, "entitlements": s.EntitlementsURL},
 		HTTPClient:   s.HTTPClient,
 		DeleteGrace:  opts.DeleteGrace,
 		RedisURL:     opts.RedisURL,
@@ -201,6 +241,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.log = gwLog
 	upstreams, rest := gatewayapp.StandardUpstreams(s.TenancyURL, s.CatalogURL)
+	maps.Copy(upstreams, gatewayapp.EntitlementsUpstreams(s.EntitlementsURL))
 	gwCfg := gatewayapp.Config{
 		TenancyURL:    s.TenancyURL,
 		Upstreams:     upstreams,
@@ -208,10 +249,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		RedisURL:      opts.RedisURL,
 		RedisPrefix:   opts.RedisPrefix,
 		InternalKey:   s.InternalKey,
-		StaticDir:     opts.StaticDir,
-		HTTPClient:    s.HTTPClient,
-		Telemetry:     gwTel,
-		Logger:        gwLog,
+		// The gateway enforces plugins and plan rates from entitlements' snapshots.
+		EntitlementsURL: s.EntitlementsURL,
+		StaticDir:       opts.StaticDir,
+		HTTPClient:      s.HTTPClient,
+		Telemetry:       gwTel,
+		Logger:          gwLog,
 	}
 	if opts.Gateway != nil {
 		opts.Gateway(&gwCfg)

@@ -22,8 +22,10 @@ import (
 	"atrium.dev/gateway/internal/route"
 	"atrium.dev/gateway/internal/tenant"
 	"atrium.dev/gateway/internal/usage"
+	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 	"atrium.dev/platform/authn"
+	"atrium.dev/platform/entitlements"
 	"atrium.dev/platform/guard"
 	"connectrpc.com/connect"
 	"github.com/redis/go-redis/v9"
@@ -33,16 +35,20 @@ import (
 
 // App is a configured gateway.
 type App struct {
-	cfg      Config
-	log      *slog.Logger
-	rdb      *redis.Client
-	keys     *credential.Keys
-	tenants  *tenant.Resolver
-	usage    *usage.Recorder
-	limiter  *ratelimit.Limiter
-	pipeline *pipeline.Gateway
-	static   http.Handler
-	handler  http.Handler
+	cfg     Config
+	log     *slog.Logger
+	rdb     *redis.Client
+	keys    *credential.Keys
+	tenants *tenant.Resolver
+	usage   *usage.Recorder
+	limiter *ratelimit.Limiter
+	// planLimiters apply plans' request rates; entitlements is the snapshot cache (nil when
+	// Config.Entitlements replaces it or no EntitlementsURL is set).
+	planLimiters *ratelimit.PlanLimiters
+	entitlements *entitlements.Client
+	pipeline     *pipeline.Gateway
+	static       http.Handler
+	handler      http.Handler
 
 	mu      sync.Mutex
 	started bool
@@ -121,15 +127,36 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.limiter = ratelimit.New(a.rdb, cfg.RedisPrefix, ratelimit.Limit(cfg.RateLimit), a.log)
 	var ent pipeline.Entitlements
-	if cfg.Entitlements != nil {
+	switch {
+	case cfg.Entitlements != nil:
 		ent = cfg.Entitlements
+	case cfg.EntitlementsURL != "":
+		if _, err := route.ParseUpstream(cfg.EntitlementsURL); err != nil {
+			a.closeRedis()
+			return nil, fmt.Errorf("gateway: EntitlementsURL: %w", err)
+		}
+		internal := entitlementsv1connect.NewEntitlementsInternalServiceClient(
+			&http.Client{Transport: dirTransport, Timeout: 10 * time.Second},
+			cfg.EntitlementsURL,
+			connect.WithInterceptors(guard.NewCallerInterceptor(signer, "gateway")),
+		)
+		a.entitlements, err = entitlements.New(entitlements.Config{
+			Internal: internal, Redis: a.rdb, Prefix: cfg.RedisPrefix, Logger: a.log, Meter: cfg.Meter,
+		})
+		if err != nil {
+			a.closeRedis()
+			return nil, fmt.Errorf("gateway: entitlements: %w", err)
+		}
+		ent = a.entitlements
 	}
+	a.planLimiters = ratelimit.NewPlanLimiters(a.rdb, cfg.RedisPrefix, a.log)
 	a.pipeline = pipeline.New(pipeline.Config{
 		Routes:          routes,
 		REST:            rest,
 		Tenants:         a.tenants,
 		Auth:            credential.NewAuthenticator(a.keys, dir, cfg.TokenCacheTTL, a.log),
 		Limiter:         a.limiter,
+		PlanLimiters:    a.planLimiters,
 		Usage:           a.usage,
 		Signer:          signer,
 		Tokens:          authn.NewInternalTokenCache(signer, 0),
@@ -225,6 +252,10 @@ func (a *App) Start(ctx context.Context) {
 	run(a.tenants.Listen)
 	run(a.usage.Run)
 	run(a.limiter.Run)
+	run(a.planLimiters.Run)
+	if a.entitlements != nil {
+		run(a.entitlements.Run)
+	}
 }
 
 // Close stops the background work (writing the usage events still queued, for at most a few
@@ -258,3 +289,7 @@ func (a *App) closeRedis() {
 		_ = a.rdb.Close()
 	}
 }
+
+// Entitlements is the gateway's snapshot cache (nil without EntitlementsURL, or when
+// Config.Entitlements replaces it); tests read its staleness.
+func (a *App) Entitlements() *entitlements.Client { return a.entitlements }

@@ -1,12 +1,12 @@
 package app
 
 import (
-	"context"
 	"crypto/ed25519"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"atrium.dev/gateway/internal/pipeline"
 	"atrium.dev/platform/telemetry"
 	"go.opentelemetry.io/otel/metric"
 )
@@ -58,8 +58,13 @@ type Config struct {
 	// "localhost".
 	BaseDomains []string
 
-	// Entitlements answers plugin checks. Nil (until the entitlements service exists): every
-	// method that declares a plugin is PermissionDenied "plugin ... is not enabled".
+	// EntitlementsURL is the entitlements service (its internal API). Set, the gateway keeps
+	// tenants' entitlement snapshots in memory (refreshed by RedisPrefix+
+	// "atrium:entitlements-changed"), refuses methods of plugins a tenant has not installed,
+	// and applies each plan's api_requests_per_minute.
+	EntitlementsURL string
+	// Entitlements, when set, answers instead of a client of EntitlementsURL (tests). With
+	// neither, every method that declares a plugin is PermissionDenied.
 	Entitlements Entitlements
 
 	// HTTPClient talks to tenancy and, through its Transport, to every upstream. It must
@@ -96,10 +101,8 @@ type RateLimit struct {
 	Strict bool
 }
 
-// Entitlements answers whether a tenant may use a plugin.
-type Entitlements interface {
-	Entitled(ctx context.Context, tenantID, plugin string) (bool, error)
-}
+// Entitlements answers plugin checks and limits from tenants' snapshots.
+type Entitlements = pipeline.Entitlements
 
 // Defaults.
 const (

@@ -2,6 +2,7 @@ package app
 
 import (
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 )
 
@@ -25,4 +26,16 @@ func StandardUpstreams(tenancyURL, catalogURL string) (rpc, rest map[string]stri
 		rest["/api/catalog/"] = catalogURL
 	}
 	return rpc, rest
+}
+
+// EntitlementsUpstreams routes the entitlements service's public APIs (the marketplace and
+// the operator's) to url; empty: none.
+func EntitlementsUpstreams(url string) map[string]string {
+	if url == "" {
+		return map[string]string{}
+	}
+	return map[string]string{
+		entitlementsv1connect.PluginServiceName:               url,
+		entitlementsv1connect.EntitlementsOperatorServiceName: url,
+	}
 }

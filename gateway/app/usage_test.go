@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"atrium.dev/gateway/app"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
@@ -33,8 +34,10 @@ func TestUsageEvents(t *testing.T) {
 		byID[e.Values["request_id"].(string)] = e.Values
 	}
 	want := map[string]map[string]string{
-		"usage-test-ok-1":     {"tenant": "acme1", "procedure": tenancyv1connect.TenantServiceGetTenantProcedure, "code": "ok", "http_status": "200"},
-		"usage-test-denied-1": {"tenant": "", "procedure": tenancyv1connect.TenantServiceGetTenantProcedure, "code": "permission_denied", "http_status": "200"},
+		"usage-test-ok-1": {"tenant": "acme1", "procedure": tenancyv1connect.TenantServiceGetTenantProcedure, "code": "ok", "http_status": "200",
+			"source": "request", "user": ownerAcme, "user_kind": "user", "plugin": "tenancy"},
+		"usage-test-denied-1": {"tenant": "", "procedure": tenancyv1connect.TenantServiceGetTenantProcedure, "code": "permission_denied", "http_status": "200",
+			"user_kind": "anonymous", "plugin": "tenancy"},
 	}
 	for id, fields := range want {
 		got, ok := byID[id]
@@ -47,27 +50,38 @@ func TestUsageEvents(t *testing.T) {
 				t.Errorf("%s: %s = %v, want %q", id, k, got[k], v)
 			}
 		}
-		for _, k := range []string{"time", "duration_us", "bytes_in", "bytes_out"} {
+		for _, k := range []string{"id", "time", "duration_us", "bytes_in", "bytes_out"} {
 			if got[k] == nil || got[k] == "" {
 				t.Errorf("%s: %s missing", id, k)
 			}
 		}
+	}
+	if a, b := byID["usage-test-ok-1"]["id"], byID["usage-test-denied-1"]["id"]; a == b {
+		t.Errorf("two events share the event id %v", a)
 	}
 	if byID["usage-test-ok-1"]["bytes_out"] == "0" {
 		t.Error("bytes_out of a successful call is 0")
 	}
 }
 
-// With Redis unreachable, events are dropped, counted, and requests are served all the same.
+// With Redis unreachable, events are held up to the buffer's bound; what overflows is dropped
+// and counted, and requests are served all the same.
 func TestUsageDroppedCounted(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("test")
 	s := newStack(t, func(c *app.Config) {
 		c.RedisURL = "redis://" + closedAddr(t) + "/0"
 		c.Meter = meter
+		c.UsageBuffer = 1
 	})
 	acme := s.userToken(ownerAcme, "acme1", authn.RoleOwner)
-	for range 3 {
+	// The first event becomes the writer's batch, retried while Redis is down (the batch
+	// window is 100 ms); of the next five, one waits in the buffer and four overflow.
+	if _, err := s.getTenant(call{tenant: "acme", token: acme}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for range 5 {
 		if _, err := s.getTenant(call{tenant: "acme", token: acme}); err != nil {
 			t.Fatal(err)
 		}

@@ -61,6 +61,15 @@ const (
 	DefaultCatalogURL = "http://127.0.0.1:8082"
 )
 
+// Entitlements (its own block so services added alongside do not realign each other's lines).
+const (
+	// EnvEntitlementsURL is where the gateway and the limit-enforcing services reach
+	// entitlements' internal API.
+	EnvEntitlementsURL     = "ATRIUM_ENTITLEMENTS_URL"
+	EntitlementsPort       = 8083
+	DefaultEntitlementsURL = "http://127.0.0.1:8083"
+)
+
 // KnownEnv lists every environment variable Atrium processes read.
 func KnownEnv() []string {
 	return []string{
@@ -70,6 +79,7 @@ func KnownEnv() []string {
 		EnvHTTPAddr,
 		EnvTenancyURL,
 		EnvCatalogURL,
+		EnvEntitlementsURL,
 		EnvInternalKey,
 		EnvTokenKey,
 		EnvLogLevel,

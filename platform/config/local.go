@@ -40,7 +40,6 @@ const (
 
 // Standard ports of the processes devstack runs, before ATRIUM_PORT_OFFSET.
 const (
-	EntitlementsPort    = 8083
 	InsightsPort        = 8084
 	BillingPort         = 8085
 	SMTPPort            = 2525

@@ -43,6 +43,7 @@ var processes = []process{
 	{name: "gateway", bin: "gatewayd", module: "gateway", port: config.GatewayPort, public: true},
 	{name: "tenancy", bin: "tenancyd", module: "services/tenancy", port: config.TenancyPort},
 	{name: "catalog", bin: "catalogd", module: "services/catalog", port: config.CatalogPort},
+	{name: "entitlements", bin: "entitlementsd", module: "services/entitlements", port: config.EntitlementsPort},
 }
 
 // tools are binaries infra/Dockerfile builds that serve nothing: no port, no Deployment.
@@ -59,9 +60,10 @@ const (
 
 // urlTargets maps each variable that points at an Atrium process to that process.
 var urlTargets = map[string]string{
-	config.EnvTenancyURL: "tenancy",
-	config.EnvCatalogURL: "catalog",
-	envTenantctlURL:      "gateway",
+	config.EnvTenancyURL:      "tenancy",
+	config.EnvCatalogURL:      "catalog",
+	config.EnvEntitlementsURL: "entitlements",
+	envTenantctlURL:           "gateway",
 }
 
 // devPostgresMajor is the Postgres major version of the dev server (scripts/deps.sh installs

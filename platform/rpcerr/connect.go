@@ -42,6 +42,11 @@ func ToConnect(ctx context.Context, log *slog.Logger, err error) *connect.Error 
 				ce.AddDetail(d)
 			}
 		}
+		for _, m := range de.Details {
+			if d, derr := connect.NewErrorDetail(m); derr == nil {
+				ce.AddDetail(d)
+			}
+		}
 		if de.RetryAfter > 0 {
 			if d, derr := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(de.RetryAfter)}); derr == nil {
 				ce.AddDetail(d)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // Kind says what went wrong from the caller's point of view.
@@ -37,7 +39,10 @@ type Error struct {
 	Violations []Violation
 	// RetryAfter is sent with ResourceExhausted.
 	RetryAfter time.Duration
-	cause      error
+	// Details are sent as Connect error details: machine-readable reasons a client acts on
+	// (the gateway's PermissionDenied for a plugin names the plugin and what unlocks it).
+	Details []proto.Message
+	cause   error
 }
 
 func (e *Error) Error() string {
@@ -53,6 +58,9 @@ func (e *Error) Error() string {
 
 // Unwrap exposes the cause for logs and errors.Is.
 func (e *Error) Unwrap() error { return e.cause }
+
+// WithDetail adds a machine-readable error detail.
+func (e *Error) WithDetail(m proto.Message) *Error { e.Details = append(e.Details, m); return e }
 
 // WithCause records the underlying error (logged, never shown).
 func (e *Error) WithCause(err error) *Error { e.cause = err; return e }

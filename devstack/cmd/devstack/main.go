@@ -35,23 +35,25 @@ func main() {
 
 // upConfig is everything `up` needs, from flags and the environment.
 type upConfig struct {
-	DatabaseURL  string
-	Shards       map[string]string
-	RedisURL     string
-	GatewayPort  int
-	TenancyPort  int
-	CatalogPort  int
-	StaticDir    string
-	ExamplesDir  string
-	KeyDir       string
-	Demo         demoTenant
-	ConfigPath   string // tenantctl config; "" skips writing it
-	ContextName  string
-	Logger       *slog.Logger // nil: JSON logs on stderr
-	PublicHost   string       // host in printed URLs
-	WebOrigin    string       // the portal's public origin ("" : http://PublicHost:gateway port)
-	RedisPrefix  string
-	OperatorName string
+	DatabaseURL string
+	Shards      map[string]string
+	RedisURL    string
+	GatewayPort int
+	TenancyPort int
+	CatalogPort int
+	// EntitlementsPort and the ports of services added later come from the same settings.
+	EntitlementsPort int
+	StaticDir        string
+	ExamplesDir      string
+	KeyDir           string
+	Demo             demoTenant
+	ConfigPath       string // tenantctl config; "" skips writing it
+	ContextName      string
+	Logger           *slog.Logger // nil: JSON logs on stderr
+	PublicHost       string       // host in printed URLs
+	WebOrigin        string       // the portal's public origin ("" : http://PublicHost:gateway port)
+	RedisPrefix      string
+	OperatorName     string
 }
 
 // run is the command: flags override the local settings read through getenv. It returns nil
@@ -69,6 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&cfg.GatewayPort, "gateway-port", local.Ports.Gateway, "gateway port (env "+config.EnvGatewayPort+")")
 	fs.IntVar(&cfg.TenancyPort, "tenancy-port", local.Ports.Tenancy, "tenancy port (env "+config.EnvTenancyPort+")")
 	fs.IntVar(&cfg.CatalogPort, "catalog-port", local.Ports.Catalog, "catalog port (env "+config.EnvCatalogPort+")")
+	fs.IntVar(&cfg.EntitlementsPort, "entitlements-port", local.Ports.Entitlements, "entitlements port (env "+config.EnvEntitlementsPort+")")
 	fs.StringVar(&cfg.StaticDir, "static", "frontend/dist", "built web app to serve (skipped when missing)")
 	fs.StringVar(&cfg.ExamplesDir, "examples", "examples/catalog", "example catalog imported into the demo tenant (skipped when missing)")
 	fs.StringVar(&cfg.KeyDir, "keys", filepath.Join(stateDir(getenv), "keys"), "where the signing keys are kept across restarts")
@@ -123,16 +126,17 @@ func homeDir() string {
 
 // summary is what `up` did, for the banner.
 type summary struct {
-	GatewayURL    string
-	TenancyURL    string
-	CatalogURL    string
-	DemoCreated   bool
-	DemoOK        bool
-	Imported      int
-	ImportNote    string
-	OperatorToken string
-	TenantToken   string
-	ContextIsCur  bool
+	GatewayURL      string
+	TenancyURL      string
+	CatalogURL      string
+	EntitlementsURL string
+	DemoCreated     bool
+	DemoOK          bool
+	Imported        int
+	ImportNote      string
+	OperatorToken   string
+	TenantToken     string
+	ContextIsCur    bool
 }
 
 // up prepares the databases, starts the stack and seeds it. Safe to run again on the same
@@ -159,11 +163,14 @@ func up(ctx context.Context, cfg upConfig, warn io.Writer) (*stack.Stack, summar
 		TenancyPort: cfg.TenancyPort,
 		CatalogPort: cfg.CatalogPort,
 		KeyDir:      cfg.KeyDir,
+
+		EntitlementsPort: cfg.EntitlementsPort,
 	})
 	if err != nil {
 		return nil, sum, err
 	}
 	sum.GatewayURL, sum.TenancyURL, sum.CatalogURL = st.GatewayURL, st.TenancyURL, st.CatalogURL
+	sum.EntitlementsURL = st.EntitlementsURL
 	g := gatewayClients{http: st.HTTPClient, url: st.GatewayURL}
 
 	var tc *tenantctlConfig
@@ -298,7 +305,8 @@ func printBanner(w io.Writer, cfg upConfig, sum summary, home string) {
 			fmt.Fprintf(&b, "             go run ./tenantctl/cmd/tenantctl catalog export --tenant %s\n", cfg.Demo.Slug)
 		}
 	}
-	fmt.Fprintf(&b, "  Services   gateway %s, tenancy %s, catalog %s (each with /metrics)\n", sum.GatewayURL, sum.TenancyURL, sum.CatalogURL)
+	fmt.Fprintf(&b, "  Services   gateway %s, tenancy %s, catalog %s,\n", sum.GatewayURL, sum.TenancyURL, sum.CatalogURL)
+	fmt.Fprintf(&b, "             entitlements %s (each with /metrics)\n", sum.EntitlementsURL)
 	fmt.Fprintf(&b, "\nCtrl-C stops it.\n")
 	fmt.Fprint(w, b.String())
 }

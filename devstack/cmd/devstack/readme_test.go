@@ -33,13 +33,14 @@ func TestReadmeBanner(t *testing.T) {
 		ExamplesDir: "examples/catalog",
 	}
 	sum := summary{
-		GatewayURL:   fmt.Sprintf("http://127.0.0.1:%d", local.Ports.Gateway),
-		TenancyURL:   fmt.Sprintf("http://127.0.0.1:%d", local.Ports.Tenancy),
-		CatalogURL:   fmt.Sprintf("http://127.0.0.1:%d", local.Ports.Catalog),
-		DemoOK:       true,
-		Imported:     exampleEntities(t, "../../../examples/catalog"),
-		TenantToken:  "atr_pat_x",
-		ContextIsCur: true,
+		GatewayURL:      fmt.Sprintf("http://127.0.0.1:%d", local.Ports.Gateway),
+		TenancyURL:      fmt.Sprintf("http://127.0.0.1:%d", local.Ports.Tenancy),
+		CatalogURL:      fmt.Sprintf("http://127.0.0.1:%d", local.Ports.Catalog),
+		EntitlementsURL: fmt.Sprintf("http://127.0.0.1:%d", local.Ports.Entitlements),
+		DemoOK:          true,
+		Imported:        exampleEntities(t, "../../../examples/catalog"),
+		TenantToken:     "atr_pat_x",
+		ContextIsCur:    true,
 	}
 	var got bytes.Buffer
 	printBanner(&got, cfg, sum, home)

@@ -39,19 +39,20 @@ func TestTwoStacksSideBySide(t *testing.T) {
 	var stacks []*stackRun
 	for _, name := range []string{"a", "b"} {
 		dir := t.TempDir()
-		ports := freePorts(t, 3)
+		ports := freePorts(t, 4)
 		s := &stackRun{name: name, out: newSyncBuffer(), done: make(chan error, 1)}
 		s.env = map[string]string{
-			config.EnvDatabaseURL: pgtest.New(t),
-			config.EnvRedisURL:    rd.URL,
-			config.EnvRedisPrefix: rd.Prefix + name + ":",
-			config.EnvGatewayPort: strconv.Itoa(ports[0]),
-			config.EnvTenancyPort: strconv.Itoa(ports[1]),
-			config.EnvCatalogPort: strconv.Itoa(ports[2]),
-			config.EnvConfigPath:  filepath.Join(dir, "tenantctl.yaml"),
-			config.EnvContextName: "local-" + name,
-			config.EnvStateDir:    dir,
-			config.EnvLogLevel:    "error",
+			config.EnvDatabaseURL:      pgtest.New(t),
+			config.EnvRedisURL:         rd.URL,
+			config.EnvRedisPrefix:      rd.Prefix + name + ":",
+			config.EnvGatewayPort:      strconv.Itoa(ports[0]),
+			config.EnvTenancyPort:      strconv.Itoa(ports[1]),
+			config.EnvCatalogPort:      strconv.Itoa(ports[2]),
+			config.EnvEntitlementsPort: strconv.Itoa(ports[3]),
+			config.EnvConfigPath:       filepath.Join(dir, "tenantctl.yaml"),
+			config.EnvContextName:      "local-" + name,
+			config.EnvStateDir:         dir,
+			config.EnvLogLevel:         "error",
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		s.cancel = cancel

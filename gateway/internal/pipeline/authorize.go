@@ -3,6 +3,7 @@ package pipeline
 import (
 	"net/http"
 
+	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/platform/access"
 	"atrium.dev/platform/authn"
@@ -28,14 +29,33 @@ func (g *Gateway) authorize(r *http.Request, c *call) error {
 		return nil
 	}
 	if g.cfg.Entitlements == nil || id.TenantID == "" {
-		return rpcerr.PermissionDenied("plugin %q is not enabled for this tenant", c.rule.Plugin)
+		return pluginDenied(&entv1.PluginUnavailable{Plugin: c.rule.Plugin, State: entv1.PluginState_PLUGIN_STATE_LOCKED,
+			Message: "plugins are not enabled on this platform"})
 	}
-	ok, err := g.cfg.Entitlements.Entitled(r.Context(), id.TenantID, c.rule.Plugin)
+	u, err := g.cfg.Entitlements.Check(r.Context(), id.TenantID, c.rule.Plugin)
 	if err != nil {
+		// Only when nothing was ever cached for the tenant: a cached snapshot is enforced
+		// however stale, so this is the first request of a tenant while entitlements is down.
 		return rpcerr.Unavailable("cannot check plugin entitlement").WithCause(err)
 	}
-	if !ok {
-		return rpcerr.PermissionDenied("plugin %q is not enabled for this tenant", c.rule.Plugin)
+	if u != nil {
+		return pluginDenied(u)
 	}
 	return nil
+}
+
+// pluginDenied is PermissionDenied with the PluginUnavailable detail a client reads to show
+// the reason and the action that unlocks the plugin.
+func pluginDenied(u *entv1.PluginUnavailable) error {
+	return rpcerr.PermissionDenied("plugin %s is %s: %s", u.GetPlugin(), stateWord(u.GetState()), u.GetMessage()).WithDetail(u)
+}
+
+func stateWord(s entv1.PluginState) string {
+	switch s {
+	case entv1.PluginState_PLUGIN_STATE_AVAILABLE:
+		return "available but not installed"
+	case entv1.PluginState_PLUGIN_STATE_INSTALLED:
+		return "installed"
+	}
+	return "locked"
 }

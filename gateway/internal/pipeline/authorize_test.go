@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"atrium.dev/gateway/internal/credential"
+	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/platform/access"
 	"atrium.dev/platform/authn"
@@ -15,12 +16,18 @@ import (
 
 type entitlements map[string]bool
 
-func (e entitlements) Entitled(_ context.Context, tenantID, plugin string) (bool, error) {
+func (e entitlements) Check(_ context.Context, tenantID, plugin string) (*entv1.PluginUnavailable, error) {
 	if tenantID == "broken" {
-		return false, errors.New("entitlements down")
+		return nil, errors.New("entitlements down")
 	}
-	return e[tenantID+"/"+plugin], nil
+	if e[tenantID+"/"+plugin] {
+		return nil, nil
+	}
+	return &entv1.PluginUnavailable{Plugin: plugin, State: entv1.PluginState_PLUGIN_STATE_LOCKED,
+		Reason: entv1.LockReason_LOCK_REASON_REQUIRES_PLAN, Message: "requires plan team"}, nil
 }
+
+func (e entitlements) Limit(context.Context, string, string) (int64, error) { return -1, nil }
 
 func TestPluginEntitlement(t *testing.T) {
 	rule := access.Rule{Procedure: "/atrium.insights.v1.InsightsService/Query", Level: access.TenantMember, Plugin: "insights", ReadOnly: true}

@@ -33,24 +33,30 @@ import (
 	"atrium.dev/gateway/internal/route"
 	"atrium.dev/gateway/internal/tenant"
 	"atrium.dev/gateway/internal/usage"
+	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	"atrium.dev/platform/authn"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Entitlements answers whether a tenant may use a plugin. Until the entitlements service
-// exists the gateway has none, and every plugin method is refused.
+// Entitlements answers from tenants' entitlement snapshots (platform/entitlements.Client in
+// production). Without one every plugin method is refused and no plan rate applies.
 type Entitlements interface {
-	Entitled(ctx context.Context, tenantID, plugin string) (bool, error)
+	// Check returns nil when the tenant has plugin installed, else why not.
+	Check(ctx context.Context, tenantID, plugin string) (*entv1.PluginUnavailable, error)
+	// Limit returns one of the tenant's limits (-1: unlimited).
+	Limit(ctx context.Context, tenantID, name string) (int64, error)
 }
 
 // Config wires the steps.
 type Config struct {
-	Routes          *route.Table
-	REST            map[string]*url.URL // path prefix ("/api/catalog/") -> upstream
-	Tenants         *tenant.Resolver
-	Auth            *credential.Authenticator
-	Limiter         *ratelimit.Limiter
+	Routes  *route.Table
+	REST    map[string]*url.URL // path prefix ("/api/catalog/") -> upstream
+	Tenants *tenant.Resolver
+	Auth    *credential.Authenticator
+	Limiter *ratelimit.Limiter
+	// PlanLimiters, with Entitlements, applies each tenant's api_requests_per_minute.
+	PlanLimiters    *ratelimit.PlanLimiters
 	Usage           *usage.Recorder
 	Signer          *authn.InternalSigner
 	Tokens          *authn.InternalTokenCache // Signer's tokens, reused per identity

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"atrium.dev/gateway/internal/usage"
+	"atrium.dev/platform/authn"
 	"connectrpc.com/connect"
 )
 
@@ -24,9 +25,14 @@ func (g *Gateway) finish(c *call) {
 	}
 	d := time.Since(c.start)
 	g.obs.end(c, status, code, d)
+	user, kind := userOf(&c.identity)
 	g.cfg.Usage.Record(usage.Event{
 		Time:       c.start,
 		TenantID:   c.identity.TenantID,
+		Shard:      c.identity.Shard,
+		User:       user,
+		UserKind:   kind,
+		Plugin:     pluginOf(c),
 		Procedure:  c.procedure,
 		Code:       code,
 		HTTPStatus: status,
@@ -35,6 +41,42 @@ func (g *Gateway) finish(c *call) {
 		BytesOut:   c.resp.bytes,
 		RequestID:  c.requestID,
 	})
+}
+
+// userOf names who made the call for Insights: an API token counts apart from its user, so
+// machines do not inflate active users.
+func userOf(id *authn.Identity) (user, kind string) {
+	switch {
+	case id.TokenID != "":
+		return id.TokenID, usage.KindAPIToken
+	case id.UserID != "":
+		return id.UserID, usage.KindUser
+	case id.OperatorID != "":
+		return id.OperatorID, usage.KindOperator
+	}
+	return "", usage.KindAnonymous
+}
+
+// pluginOf is the method's plugin when it has one, else the API's package ("catalog" for
+// atrium.catalog.v1 and the catalog REST API), so plugin adoption covers free plugins too.
+func pluginOf(c *call) string {
+	if c.rule.Plugin != "" {
+		return c.rule.Plugin
+	}
+	p := c.procedure
+	if c.rest {
+		// "GET /api/catalog/entities" -> "catalog"
+		if _, path, ok := strings.Cut(p, " /api/"); ok {
+			name, _, _ := strings.Cut(path, "/")
+			return name
+		}
+		return ""
+	}
+	if rest, ok := strings.CutPrefix(p, "/atrium."); ok {
+		name, _, _ := strings.Cut(rest, ".")
+		return name
+	}
+	return ""
 }
 
 // outcome works out the Connect code of a proxied response. gRPC carries it in grpc-status

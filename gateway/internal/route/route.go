@@ -15,7 +15,10 @@ import (
 
 	// The generated packages register their descriptors; every API the gateway serves must be
 	// imported here.
+	_ "atrium.dev/gen/atrium/billing/v1"
 	_ "atrium.dev/gen/atrium/catalog/v1"
+	_ "atrium.dev/gen/atrium/entitlements/v1"
+	_ "atrium.dev/gen/atrium/insights/v1"
 	_ "atrium.dev/gen/atrium/tenancy/v1"
 )
 

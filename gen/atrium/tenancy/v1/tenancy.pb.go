@@ -4024,6 +4024,199 @@ func (x *UpdateShardResponse) GetShard() *Shard {
 	return nil
 }
 
+type CountMembersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountMembersRequest) Reset() {
+	*x = CountMembersRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountMembersRequest) ProtoMessage() {}
+
+func (x *CountMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountMembersRequest.ProtoReflect.Descriptor instead.
+func (*CountMembersRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *CountMembersRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+type CountMembersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Count         int64                  `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountMembersResponse) Reset() {
+	*x = CountMembersResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountMembersResponse) ProtoMessage() {}
+
+func (x *CountMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountMembersResponse.ProtoReflect.Descriptor instead.
+func (*CountMembersResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *CountMembersResponse) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type SetBillingHoldRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// true: suspend; false: resume (only when the suspension is billing's).
+	Hold          bool   `protobuf:"varint,2,opt,name=hold,proto3" json:"hold,omitempty"`
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBillingHoldRequest) Reset() {
+	*x = SetBillingHoldRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBillingHoldRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBillingHoldRequest) ProtoMessage() {}
+
+func (x *SetBillingHoldRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBillingHoldRequest.ProtoReflect.Descriptor instead.
+func (*SetBillingHoldRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *SetBillingHoldRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *SetBillingHoldRequest) GetHold() bool {
+	if x != nil {
+		return x.Hold
+	}
+	return false
+}
+
+func (x *SetBillingHoldRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type SetBillingHoldResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBillingHoldResponse) Reset() {
+	*x = SetBillingHoldResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBillingHoldResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBillingHoldResponse) ProtoMessage() {}
+
+func (x *SetBillingHoldResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBillingHoldResponse.ProtoReflect.Descriptor instead.
+func (*SetBillingHoldResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *SetBillingHoldResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
 var File_atrium_tenancy_v1_tenancy_proto protoreflect.FileDescriptor
 
 const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
@@ -4290,7 +4483,17 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x10_accepts_tenantsB\x0e\n" +
 	"\f_max_tenants\"E\n" +
 	"\x13UpdateShardResponse\x12.\n" +
-	"\x05shard\x18\x01 \x01(\v2\x18.atrium.tenancy.v1.ShardR\x05shard*\xd5\x01\n" +
+	"\x05shard\x18\x01 \x01(\v2\x18.atrium.tenancy.v1.ShardR\x05shard\"2\n" +
+	"\x13CountMembersRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\",\n" +
+	"\x14CountMembersResponse\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x03R\x05count\"`\n" +
+	"\x15SetBillingHoldRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
+	"\x04hold\x18\x02 \x01(\bR\x04hold\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"K\n" +
+	"\x16SetBillingHoldResponse\x121\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x19.atrium.tenancy.v1.TenantR\x06tenant*\xd5\x01\n" +
 	"\fTenantStatus\x12\x1d\n" +
 	"\x19TENANT_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aTENANT_STATUS_PROVISIONING\x10\x01\x12\x18\n" +
@@ -4341,12 +4544,14 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\vUpdateShard\x12%.atrium.tenancy.v1.UpdateShardRequest\x1a&.atrium.tenancy.v1.UpdateShardResponse\"\x06\xca\xf3\x18\x02\b\x042\xdb\x01\n" +
 	"\x13ProvisioningService\x12^\n" +
 	"\tProvision\x12#.atrium.tenancy.v1.ProvisionRequest\x1a$.atrium.tenancy.v1.ProvisionResponse\"\x06\xca\xf3\x18\x02\b\x05\x12d\n" +
-	"\vDeprovision\x12%.atrium.tenancy.v1.DeprovisionRequest\x1a&.atrium.tenancy.v1.DeprovisionResponse\"\x06\xca\xf3\x18\x02\b\x052\xd1\x03\n" +
+	"\vDeprovision\x12%.atrium.tenancy.v1.DeprovisionRequest\x1a&.atrium.tenancy.v1.DeprovisionResponse\"\x06\xca\xf3\x18\x02\b\x052\xac\x05\n" +
 	"\x10DirectoryService\x12m\n" +
 	"\rResolveTenant\x12'.atrium.tenancy.v1.ResolveTenantRequest\x1a(.atrium.tenancy.v1.ResolveTenantResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12p\n" +
 	"\x0fIntrospectToken\x12).atrium.tenancy.v1.IntrospectTokenRequest\x1a*.atrium.tenancy.v1.IntrospectTokenResponse\"\x06\xca\xf3\x18\x02\b\x05\x12p\n" +
 	"\x0eGetSigningKeys\x12(.atrium.tenancy.v1.GetSigningKeysRequest\x1a).atrium.tenancy.v1.GetSigningKeysResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12j\n" +
-	"\fResolveShard\x12&.atrium.tenancy.v1.ResolveShardRequest\x1a'.atrium.tenancy.v1.ResolveShardResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01B,Z*atrium.dev/gen/atrium/tenancy/v1;tenancyv1b\x06proto3"
+	"\fResolveShard\x12&.atrium.tenancy.v1.ResolveShardRequest\x1a'.atrium.tenancy.v1.ResolveShardResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12j\n" +
+	"\fCountMembers\x12&.atrium.tenancy.v1.CountMembersRequest\x1a'.atrium.tenancy.v1.CountMembersResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12m\n" +
+	"\x0eSetBillingHold\x12(.atrium.tenancy.v1.SetBillingHoldRequest\x1a).atrium.tenancy.v1.SetBillingHoldResponse\"\x06\xca\xf3\x18\x02\b\x05B,Z*atrium.dev/gen/atrium/tenancy/v1;tenancyv1b\x06proto3"
 
 var (
 	file_atrium_tenancy_v1_tenancy_proto_rawDescOnce sync.Once
@@ -4361,7 +4566,7 @@ func file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_tenancy_v1_tenancy_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
+var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
 var file_atrium_tenancy_v1_tenancy_proto_goTypes = []any{
 	(TenantStatus)(0),                // 0: atrium.tenancy.v1.TenantStatus
 	(Role)(0),                        // 1: atrium.tenancy.v1.Role
@@ -4436,37 +4641,41 @@ var file_atrium_tenancy_v1_tenancy_proto_goTypes = []any{
 	(*ListTenantMovesResponse)(nil),  // 70: atrium.tenancy.v1.ListTenantMovesResponse
 	(*UpdateShardRequest)(nil),       // 71: atrium.tenancy.v1.UpdateShardRequest
 	(*UpdateShardResponse)(nil),      // 72: atrium.tenancy.v1.UpdateShardResponse
-	(*timestamppb.Timestamp)(nil),    // 73: google.protobuf.Timestamp
+	(*CountMembersRequest)(nil),      // 73: atrium.tenancy.v1.CountMembersRequest
+	(*CountMembersResponse)(nil),     // 74: atrium.tenancy.v1.CountMembersResponse
+	(*SetBillingHoldRequest)(nil),    // 75: atrium.tenancy.v1.SetBillingHoldRequest
+	(*SetBillingHoldResponse)(nil),   // 76: atrium.tenancy.v1.SetBillingHoldResponse
+	(*timestamppb.Timestamp)(nil),    // 77: google.protobuf.Timestamp
 }
 var file_atrium_tenancy_v1_tenancy_proto_depIdxs = []int32{
 	0,  // 0: atrium.tenancy.v1.Tenant.status:type_name -> atrium.tenancy.v1.TenantStatus
-	73, // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	73, // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	73, // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
+	77, // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	77, // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	77, // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
 	3,  // 4: atrium.tenancy.v1.Member.user:type_name -> atrium.tenancy.v1.User
 	1,  // 5: atrium.tenancy.v1.Member.role:type_name -> atrium.tenancy.v1.Role
-	73, // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
+	77, // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 7: atrium.tenancy.v1.SignUpResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	73, // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	77, // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	3,  // 9: atrium.tenancy.v1.SignUpResponse.user:type_name -> atrium.tenancy.v1.User
 	2,  // 10: atrium.tenancy.v1.GetTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
 	2,  // 11: atrium.tenancy.v1.UpdateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	73, // 12: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	77, // 12: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	3,  // 13: atrium.tenancy.v1.LoginResponse.user:type_name -> atrium.tenancy.v1.User
 	1,  // 14: atrium.tenancy.v1.LoginResponse.role:type_name -> atrium.tenancy.v1.Role
-	73, // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	77, // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	4,  // 16: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
 	1,  // 17: atrium.tenancy.v1.AddMemberRequest.role:type_name -> atrium.tenancy.v1.Role
 	4,  // 18: atrium.tenancy.v1.AddMemberResponse.member:type_name -> atrium.tenancy.v1.Member
 	1,  // 19: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
 	4,  // 20: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
-	73, // 21: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
-	73, // 22: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
-	73, // 23: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
+	77, // 21: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
+	77, // 22: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
+	77, // 23: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
 	25, // 24: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
 	25, // 25: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
-	73, // 26: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
-	73, // 27: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	77, // 26: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
+	77, // 27: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	2,  // 28: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
 	0,  // 29: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
 	2,  // 30: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
@@ -4481,80 +4690,85 @@ var file_atrium_tenancy_v1_tenancy_proto_depIdxs = []int32{
 	2,  // 39: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
 	1,  // 40: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
 	68, // 41: atrium.tenancy.v1.MoveTenantResponse.move:type_name -> atrium.tenancy.v1.TenantMove
-	73, // 42: atrium.tenancy.v1.TenantMove.drop_time:type_name -> google.protobuf.Timestamp
-	73, // 43: atrium.tenancy.v1.TenantMove.create_time:type_name -> google.protobuf.Timestamp
-	73, // 44: atrium.tenancy.v1.TenantMove.update_time:type_name -> google.protobuf.Timestamp
+	77, // 42: atrium.tenancy.v1.TenantMove.drop_time:type_name -> google.protobuf.Timestamp
+	77, // 43: atrium.tenancy.v1.TenantMove.create_time:type_name -> google.protobuf.Timestamp
+	77, // 44: atrium.tenancy.v1.TenantMove.update_time:type_name -> google.protobuf.Timestamp
 	68, // 45: atrium.tenancy.v1.ListTenantMovesResponse.moves:type_name -> atrium.tenancy.v1.TenantMove
 	32, // 46: atrium.tenancy.v1.UpdateShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
-	5,  // 47: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
-	7,  // 48: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
-	9,  // 49: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
-	11, // 50: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
-	13, // 51: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
-	15, // 52: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
-	17, // 53: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
-	19, // 54: atrium.tenancy.v1.MemberService.AddMember:input_type -> atrium.tenancy.v1.AddMemberRequest
-	21, // 55: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
-	23, // 56: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
-	26, // 57: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
-	28, // 58: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
-	30, // 59: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
-	34, // 60: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
-	36, // 61: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
-	38, // 62: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
-	40, // 63: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
-	42, // 64: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
-	44, // 65: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
-	46, // 66: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
-	48, // 67: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
-	50, // 68: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
-	52, // 69: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
-	66, // 70: atrium.tenancy.v1.OperatorService.MoveTenant:input_type -> atrium.tenancy.v1.MoveTenantRequest
-	69, // 71: atrium.tenancy.v1.OperatorService.ListTenantMoves:input_type -> atrium.tenancy.v1.ListTenantMovesRequest
-	71, // 72: atrium.tenancy.v1.OperatorService.UpdateShard:input_type -> atrium.tenancy.v1.UpdateShardRequest
-	54, // 73: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
-	56, // 74: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
-	58, // 75: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
-	60, // 76: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
-	62, // 77: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
-	64, // 78: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
-	6,  // 79: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
-	8,  // 80: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
-	10, // 81: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
-	12, // 82: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
-	14, // 83: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
-	16, // 84: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
-	18, // 85: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
-	20, // 86: atrium.tenancy.v1.MemberService.AddMember:output_type -> atrium.tenancy.v1.AddMemberResponse
-	22, // 87: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
-	24, // 88: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
-	27, // 89: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
-	29, // 90: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
-	31, // 91: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
-	35, // 92: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
-	37, // 93: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
-	39, // 94: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
-	41, // 95: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
-	43, // 96: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
-	45, // 97: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
-	47, // 98: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
-	49, // 99: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
-	51, // 100: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
-	53, // 101: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
-	67, // 102: atrium.tenancy.v1.OperatorService.MoveTenant:output_type -> atrium.tenancy.v1.MoveTenantResponse
-	70, // 103: atrium.tenancy.v1.OperatorService.ListTenantMoves:output_type -> atrium.tenancy.v1.ListTenantMovesResponse
-	72, // 104: atrium.tenancy.v1.OperatorService.UpdateShard:output_type -> atrium.tenancy.v1.UpdateShardResponse
-	55, // 105: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
-	57, // 106: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
-	59, // 107: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
-	61, // 108: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
-	63, // 109: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
-	65, // 110: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
-	79, // [79:111] is the sub-list for method output_type
-	47, // [47:79] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	2,  // 47: atrium.tenancy.v1.SetBillingHoldResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	5,  // 48: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
+	7,  // 49: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
+	9,  // 50: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
+	11, // 51: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
+	13, // 52: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
+	15, // 53: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
+	17, // 54: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
+	19, // 55: atrium.tenancy.v1.MemberService.AddMember:input_type -> atrium.tenancy.v1.AddMemberRequest
+	21, // 56: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
+	23, // 57: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
+	26, // 58: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
+	28, // 59: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
+	30, // 60: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
+	34, // 61: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
+	36, // 62: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
+	38, // 63: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
+	40, // 64: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
+	42, // 65: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
+	44, // 66: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
+	46, // 67: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
+	48, // 68: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
+	50, // 69: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
+	52, // 70: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
+	66, // 71: atrium.tenancy.v1.OperatorService.MoveTenant:input_type -> atrium.tenancy.v1.MoveTenantRequest
+	69, // 72: atrium.tenancy.v1.OperatorService.ListTenantMoves:input_type -> atrium.tenancy.v1.ListTenantMovesRequest
+	71, // 73: atrium.tenancy.v1.OperatorService.UpdateShard:input_type -> atrium.tenancy.v1.UpdateShardRequest
+	54, // 74: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
+	56, // 75: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
+	58, // 76: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
+	60, // 77: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
+	62, // 78: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
+	64, // 79: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
+	73, // 80: atrium.tenancy.v1.DirectoryService.CountMembers:input_type -> atrium.tenancy.v1.CountMembersRequest
+	75, // 81: atrium.tenancy.v1.DirectoryService.SetBillingHold:input_type -> atrium.tenancy.v1.SetBillingHoldRequest
+	6,  // 82: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
+	8,  // 83: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
+	10, // 84: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
+	12, // 85: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
+	14, // 86: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
+	16, // 87: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
+	18, // 88: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
+	20, // 89: atrium.tenancy.v1.MemberService.AddMember:output_type -> atrium.tenancy.v1.AddMemberResponse
+	22, // 90: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
+	24, // 91: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
+	27, // 92: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
+	29, // 93: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
+	31, // 94: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
+	35, // 95: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
+	37, // 96: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
+	39, // 97: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
+	41, // 98: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
+	43, // 99: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
+	45, // 100: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
+	47, // 101: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
+	49, // 102: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
+	51, // 103: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
+	53, // 104: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
+	67, // 105: atrium.tenancy.v1.OperatorService.MoveTenant:output_type -> atrium.tenancy.v1.MoveTenantResponse
+	70, // 106: atrium.tenancy.v1.OperatorService.ListTenantMoves:output_type -> atrium.tenancy.v1.ListTenantMovesResponse
+	72, // 107: atrium.tenancy.v1.OperatorService.UpdateShard:output_type -> atrium.tenancy.v1.UpdateShardResponse
+	55, // 108: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
+	57, // 109: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
+	59, // 110: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
+	61, // 111: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
+	63, // 112: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
+	65, // 113: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
+	74, // 114: atrium.tenancy.v1.DirectoryService.CountMembers:output_type -> atrium.tenancy.v1.CountMembersResponse
+	76, // 115: atrium.tenancy.v1.DirectoryService.SetBillingHold:output_type -> atrium.tenancy.v1.SetBillingHoldResponse
+	82, // [82:116] is the sub-list for method output_type
+	48, // [48:82] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_atrium_tenancy_v1_tenancy_proto_init() }
@@ -4569,7 +4783,7 @@ func file_atrium_tenancy_v1_tenancy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_tenancy_v1_tenancy_proto_rawDesc), len(file_atrium_tenancy_v1_tenancy_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   71,
+			NumMessages:   75,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

@@ -119,3 +119,10 @@ func (s *Store) RemoveMembership(ctx context.Context, tenantID, userID string) e
 	}
 	return nil
 }
+
+// CountMembers is the tenant's member count: billing's seats.
+func (s *Store) CountMembers(ctx context.Context, tenantID string) (int64, error) {
+	var n int64
+	err := s.db.QueryRow(ctx, `SELECT count(*) FROM tenancy.memberships WHERE tenant_id = $1`, tenantID).Scan(&n)
+	return n, translate(err, "members")
+}

@@ -133,6 +133,12 @@ const (
 	// DirectoryServiceResolveShardProcedure is the fully-qualified name of the DirectoryService's
 	// ResolveShard RPC.
 	DirectoryServiceResolveShardProcedure = "/atrium.tenancy.v1.DirectoryService/ResolveShard"
+	// DirectoryServiceCountMembersProcedure is the fully-qualified name of the DirectoryService's
+	// CountMembers RPC.
+	DirectoryServiceCountMembersProcedure = "/atrium.tenancy.v1.DirectoryService/CountMembers"
+	// DirectoryServiceSetBillingHoldProcedure is the fully-qualified name of the DirectoryService's
+	// SetBillingHold RPC.
+	DirectoryServiceSetBillingHoldProcedure = "/atrium.tenancy.v1.DirectoryService/SetBillingHold"
 )
 
 // TenantServiceClient is a client for the atrium.tenancy.v1.TenantService service.
@@ -1137,6 +1143,11 @@ type DirectoryServiceClient interface {
 	// ResolveShard returns a shard's connection string, so tenant-plane services reach shards
 	// added at run time (tenantctl shards add) without a restart.
 	ResolveShard(context.Context, *connect.Request[v1.ResolveShardRequest]) (*connect.Response[v1.ResolveShardResponse], error)
+	// CountMembers is billing's seat count: the tenant's members (accepted, not invited).
+	CountMembers(context.Context, *connect.Request[v1.CountMembersRequest]) (*connect.Response[v1.CountMembersResponse], error)
+	// SetBillingHold suspends (read-only, as an operator suspension) or resumes a tenant for
+	// billing. Resuming lifts only a billing suspension, never an operator's.
+	SetBillingHold(context.Context, *connect.Request[v1.SetBillingHoldRequest]) (*connect.Response[v1.SetBillingHoldResponse], error)
 }
 
 // NewDirectoryServiceClient constructs a client for the atrium.tenancy.v1.DirectoryService service.
@@ -1177,6 +1188,19 @@ func NewDirectoryServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		countMembers: connect.NewClient[v1.CountMembersRequest, v1.CountMembersResponse](
+			httpClient,
+			baseURL+DirectoryServiceCountMembersProcedure,
+			connect.WithSchema(directoryServiceMethods.ByName("CountMembers")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		setBillingHold: connect.NewClient[v1.SetBillingHoldRequest, v1.SetBillingHoldResponse](
+			httpClient,
+			baseURL+DirectoryServiceSetBillingHoldProcedure,
+			connect.WithSchema(directoryServiceMethods.ByName("SetBillingHold")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -1186,6 +1210,8 @@ type directoryServiceClient struct {
 	introspectToken *connect.Client[v1.IntrospectTokenRequest, v1.IntrospectTokenResponse]
 	getSigningKeys  *connect.Client[v1.GetSigningKeysRequest, v1.GetSigningKeysResponse]
 	resolveShard    *connect.Client[v1.ResolveShardRequest, v1.ResolveShardResponse]
+	countMembers    *connect.Client[v1.CountMembersRequest, v1.CountMembersResponse]
+	setBillingHold  *connect.Client[v1.SetBillingHoldRequest, v1.SetBillingHoldResponse]
 }
 
 // ResolveTenant calls atrium.tenancy.v1.DirectoryService.ResolveTenant.
@@ -1208,6 +1234,16 @@ func (c *directoryServiceClient) ResolveShard(ctx context.Context, req *connect.
 	return c.resolveShard.CallUnary(ctx, req)
 }
 
+// CountMembers calls atrium.tenancy.v1.DirectoryService.CountMembers.
+func (c *directoryServiceClient) CountMembers(ctx context.Context, req *connect.Request[v1.CountMembersRequest]) (*connect.Response[v1.CountMembersResponse], error) {
+	return c.countMembers.CallUnary(ctx, req)
+}
+
+// SetBillingHold calls atrium.tenancy.v1.DirectoryService.SetBillingHold.
+func (c *directoryServiceClient) SetBillingHold(ctx context.Context, req *connect.Request[v1.SetBillingHoldRequest]) (*connect.Response[v1.SetBillingHoldResponse], error) {
+	return c.setBillingHold.CallUnary(ctx, req)
+}
+
 // DirectoryServiceHandler is an implementation of the atrium.tenancy.v1.DirectoryService service.
 type DirectoryServiceHandler interface {
 	ResolveTenant(context.Context, *connect.Request[v1.ResolveTenantRequest]) (*connect.Response[v1.ResolveTenantResponse], error)
@@ -1217,6 +1253,11 @@ type DirectoryServiceHandler interface {
 	// ResolveShard returns a shard's connection string, so tenant-plane services reach shards
 	// added at run time (tenantctl shards add) without a restart.
 	ResolveShard(context.Context, *connect.Request[v1.ResolveShardRequest]) (*connect.Response[v1.ResolveShardResponse], error)
+	// CountMembers is billing's seat count: the tenant's members (accepted, not invited).
+	CountMembers(context.Context, *connect.Request[v1.CountMembersRequest]) (*connect.Response[v1.CountMembersResponse], error)
+	// SetBillingHold suspends (read-only, as an operator suspension) or resumes a tenant for
+	// billing. Resuming lifts only a billing suspension, never an operator's.
+	SetBillingHold(context.Context, *connect.Request[v1.SetBillingHoldRequest]) (*connect.Response[v1.SetBillingHoldResponse], error)
 }
 
 // NewDirectoryServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -1253,6 +1294,19 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	directoryServiceCountMembersHandler := connect.NewUnaryHandler(
+		DirectoryServiceCountMembersProcedure,
+		svc.CountMembers,
+		connect.WithSchema(directoryServiceMethods.ByName("CountMembers")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	directoryServiceSetBillingHoldHandler := connect.NewUnaryHandler(
+		DirectoryServiceSetBillingHoldProcedure,
+		svc.SetBillingHold,
+		connect.WithSchema(directoryServiceMethods.ByName("SetBillingHold")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/atrium.tenancy.v1.DirectoryService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case DirectoryServiceResolveTenantProcedure:
@@ -1263,6 +1317,10 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 			directoryServiceGetSigningKeysHandler.ServeHTTP(w, r)
 		case DirectoryServiceResolveShardProcedure:
 			directoryServiceResolveShardHandler.ServeHTTP(w, r)
+		case DirectoryServiceCountMembersProcedure:
+			directoryServiceCountMembersHandler.ServeHTTP(w, r)
+		case DirectoryServiceSetBillingHoldProcedure:
+			directoryServiceSetBillingHoldHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1286,4 +1344,12 @@ func (UnimplementedDirectoryServiceHandler) GetSigningKeys(context.Context, *con
 
 func (UnimplementedDirectoryServiceHandler) ResolveShard(context.Context, *connect.Request[v1.ResolveShardRequest]) (*connect.Response[v1.ResolveShardResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.DirectoryService.ResolveShard is not implemented"))
+}
+
+func (UnimplementedDirectoryServiceHandler) CountMembers(context.Context, *connect.Request[v1.CountMembersRequest]) (*connect.Response[v1.CountMembersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.DirectoryService.CountMembers is not implemented"))
+}
+
+func (UnimplementedDirectoryServiceHandler) SetBillingHold(context.Context, *connect.Request[v1.SetBillingHoldRequest]) (*connect.Response[v1.SetBillingHoldResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.DirectoryService.SetBillingHold is not implemented"))
 }
