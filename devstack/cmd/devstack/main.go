@@ -41,6 +41,7 @@ type upConfig struct {
 	GatewayPort int
 	TenancyPort int
 	CatalogPort int
+	SMTPPort    int
 	// EntitlementsPort and the ports of services added later come from the same settings.
 	EntitlementsPort int
 	StaticDir        string
@@ -71,6 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&cfg.GatewayPort, "gateway-port", local.Ports.Gateway, "gateway port (env "+config.EnvGatewayPort+")")
 	fs.IntVar(&cfg.TenancyPort, "tenancy-port", local.Ports.Tenancy, "tenancy port (env "+config.EnvTenancyPort+")")
 	fs.IntVar(&cfg.CatalogPort, "catalog-port", local.Ports.Catalog, "catalog port (env "+config.EnvCatalogPort+")")
+	fs.IntVar(&cfg.SMTPPort, "smtp-port", local.Ports.SMTP, "local SMTP sink port, mail shown at /_dev/mail (env "+config.EnvSMTPPort+")")
 	fs.IntVar(&cfg.EntitlementsPort, "entitlements-port", local.Ports.Entitlements, "entitlements port (env "+config.EnvEntitlementsPort+")")
 	fs.StringVar(&cfg.StaticDir, "static", "frontend/dist", "built web app to serve (skipped when missing)")
 	fs.StringVar(&cfg.ExamplesDir, "examples", "examples/catalog", "example catalog imported into the demo tenant (skipped when missing)")
@@ -162,6 +164,7 @@ func up(ctx context.Context, cfg upConfig, warn io.Writer) (*stack.Stack, summar
 		GatewayPort: cfg.GatewayPort,
 		TenancyPort: cfg.TenancyPort,
 		CatalogPort: cfg.CatalogPort,
+		SMTPPort:    cfg.SMTPPort,
 		KeyDir:      cfg.KeyDir,
 
 		EntitlementsPort: cfg.EntitlementsPort,
@@ -296,6 +299,7 @@ func printBanner(w io.Writer, cfg upConfig, sum summary, home string) {
 	}
 	fmt.Fprintf(&b, "  Try        curl -s %s/atrium.tenancy.v1.AuthService/Login -H 'Atrium-Tenant: %s' \\\n", gw, cfg.Demo.Slug)
 	fmt.Fprintf(&b, "               -H 'Content-Type: application/json' -d '{\"email\":\"%s\",\"password\":\"%s\"}'\n", cfg.Demo.Email, cfg.Demo.Password)
+	fmt.Fprintf(&b, "  Mail       %s/_dev/mail  (invitations and password resets; SMTP sink on 127.0.0.1:%d)\n", gw, cfg.SMTPPort)
 	if cfg.ConfigPath != "" {
 		fmt.Fprintf(&b, "  tenantctl  go run ./tenantctl/cmd/tenantctl tenants list   (context %q in %s)\n", cfg.ContextName, tildePath(cfg.ConfigPath, home))
 		if !sum.ContextIsCur {

@@ -31,6 +31,7 @@ func TestReadmeBanner(t *testing.T) {
 		Demo: defaultDemo, ContextName: local.ContextName, PublicHost: "localhost",
 		ConfigPath:  filepath.Join(home, ".config", "atrium", "tenantctl.yaml"),
 		ExamplesDir: "examples/catalog",
+		SMTPPort:    local.Ports.SMTP,
 	}
 	sum := summary{
 		GatewayURL:      fmt.Sprintf("http://127.0.0.1:%d", local.Ports.Gateway),
