@@ -44,17 +44,21 @@ type upConfig struct {
 	SMTPPort    int
 	// EntitlementsPort and the ports of services added later come from the same settings.
 	EntitlementsPort int
-	StaticDir        string
-	ExamplesDir      string
-	KeyDir           string
-	Demo             demoTenant
-	ConfigPath       string // tenantctl config; "" skips writing it
-	ContextName      string
-	Logger           *slog.Logger // nil: JSON logs on stderr
-	PublicHost       string       // host in printed URLs
-	WebOrigin        string       // the portal's public origin ("" : http://PublicHost:gateway port)
-	RedisPrefix      string
-	OperatorName     string
+	BillingPort      int
+	// StripeURL is the Stripe API billing uses (stripe-mock, which make up starts); empty:
+	// no billing.
+	StripeURL    string
+	StaticDir    string
+	ExamplesDir  string
+	KeyDir       string
+	Demo         demoTenant
+	ConfigPath   string // tenantctl config; "" skips writing it
+	ContextName  string
+	Logger       *slog.Logger // nil: JSON logs on stderr
+	PublicHost   string       // host in printed URLs
+	WebOrigin    string       // the portal's public origin ("" : http://PublicHost:gateway port)
+	RedisPrefix  string
+	OperatorName string
 }
 
 // run is the command: flags override the local settings read through getenv. It returns nil
@@ -73,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&cfg.TenancyPort, "tenancy-port", local.Ports.Tenancy, "tenancy port (env "+config.EnvTenancyPort+")")
 	fs.IntVar(&cfg.CatalogPort, "catalog-port", local.Ports.Catalog, "catalog port (env "+config.EnvCatalogPort+")")
 	fs.IntVar(&cfg.SMTPPort, "smtp-port", local.Ports.SMTP, "local SMTP sink port, mail shown at /_dev/mail (env "+config.EnvSMTPPort+")")
+	fs.IntVar(&cfg.BillingPort, "billing-port", local.Ports.Billing, "billing port (env "+config.EnvBillingPort+")")
+	fs.StringVar(&cfg.StripeURL, "stripe-url", fmt.Sprintf("http://127.0.0.1:%d", local.Ports.StripeMock), "Stripe API for billing (stripe-mock, env "+config.EnvStripeMockPort+"); empty: no billing")
 	fs.IntVar(&cfg.EntitlementsPort, "entitlements-port", local.Ports.Entitlements, "entitlements port (env "+config.EnvEntitlementsPort+")")
 	fs.StringVar(&cfg.StaticDir, "static", "frontend/dist", "built web app to serve (skipped when missing)")
 	fs.StringVar(&cfg.ExamplesDir, "examples", "examples/catalog", "example catalog imported into the demo tenant (skipped when missing)")
@@ -164,6 +170,8 @@ func up(ctx context.Context, cfg upConfig, warn io.Writer) (*stack.Stack, summar
 		GatewayPort: cfg.GatewayPort,
 		TenancyPort: cfg.TenancyPort,
 		CatalogPort: cfg.CatalogPort,
+		BillingPort: cfg.BillingPort,
+		StripeURL:   cfg.StripeURL,
 		SMTPPort:    cfg.SMTPPort,
 		KeyDir:      cfg.KeyDir,
 
