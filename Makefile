@@ -3,7 +3,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-BIN      := $(CURDIR)/.atrium/bin
+# ATRIUM_STATE_DIR: local state, tools included (the README settings table).
+BIN      := $(or $(ATRIUM_STATE_DIR),$(CURDIR)/.atrium)/bin
 BUF      := $(BIN)/buf
 # Every module of go.work (./gen ./platform ...), and their package patterns.
 MODULES  := $(shell grep -oE '^\s+\./[^ ]+' go.work)
@@ -16,17 +17,29 @@ BENCHTIME ?= 1x
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+# Settings (ports, database, Redis, prefix, web origin) come from the environment, with the
+# defaults in scripts/env.sh and platform/config (the README's settings table).
+
 .PHONY: up
-up: deps tools frontend-build ## run the whole platform locally (Ctrl-C stops it)
+up: prereqs deps tools frontend-build ## run the whole platform locally (Ctrl-C stops it)
 	@scripts/stripe-mock.sh
-	go run ./devstack/cmd/devstack
+	@# A built binary rather than `go run`: Ctrl-C reaches devstack itself, whose clean stop
+	@# is then make's exit status (0).
+	go build -o $(BIN)/devstack ./devstack/cmd/devstack
+	$(BIN)/devstack
+
+.PHONY: prereqs
+prereqs: ## check the required tools and their versions
+	@scripts/prereqs.sh
 
 .PHONY: test
-test: deps lint check-generated test-go test-frontend test-browser ## every check and test (what CI runs)
+test: prereqs deps ## every check and test (what CI runs), with each phase's time
+	@scripts/phases.sh lint check-generated test-go test-frontend test-browser
 
 .PHONY: test-go
 test-go: deps ## Go tests of every module, against the real Postgres and Redis
-	go test $(GOTEST_FLAGS) $(PKGS)
+	@# -vet=off: `make lint` runs the full go vet once; go test's own vet pass would repeat it.
+	go test -vet=off $(GOTEST_FLAGS) $(PKGS)
 
 .PHONY: test-short
 test-short: ## unit tests only (integration tests skip under -short)
