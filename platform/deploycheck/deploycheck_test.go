@@ -46,6 +46,7 @@ var processes = []process{
 	{name: "tenancy", bin: "tenancyd", module: "services/tenancy", port: config.TenancyPort},
 	{name: "catalog", bin: "catalogd", module: "services/catalog", port: config.CatalogPort},
 	{name: "entitlements", bin: "entitlementsd", module: "services/entitlements", port: config.EntitlementsPort},
+	{name: "billing", bin: "billingd", module: "services/billing", port: config.BillingPort},
 }
 
 // tools are binaries infra/Dockerfile builds that serve nothing: no port, no Deployment.
@@ -65,6 +66,7 @@ var urlTargets = map[string]string{
 	config.EnvTenancyURL:      "tenancy",
 	config.EnvCatalogURL:      "catalog",
 	config.EnvEntitlementsURL: "entitlements",
+	config.EnvBillingURL:      "billing",
 	envTenantctlURL:           "gateway",
 }
 
@@ -158,7 +160,7 @@ func TestChecksCatchDrift(t *testing.T) {
 		{"k8s postgres major", k8sDir + "/postgres-main.yaml", "postgresql:15.10", "postgresql:16.4", "major"},
 		{"k8s database host", k8sDir + "/secrets.yaml", "@atrium-main-rw:", "@atrium-rw:", "ATRIUM_DATABASE_URL"},
 		{"kustomization misses a file", kustomizePath, "  - catalog.yaml\n", "", "catalog.yaml"},
-		{"kustomization names a missing file", kustomizePath, "  - catalog.yaml\n", "  - catalog.yaml\n  - billing.yaml\n", "billing.yaml"},
+		{"kustomization names a missing file", kustomizePath, "  - catalog.yaml\n", "  - catalog.yaml\n  - nosuch.yaml\n", "nosuch.yaml"},
 		{"collector configs differ", collectorPath, "endpoint: 0.0.0.0:8889", "endpoint: 0.0.0.0:9999", "differs"},
 		{"collector OTLP port", collectorPath, "endpoint: 0.0.0.0:4318", "endpoint: 0.0.0.0:4319", "OTEL_EXPORTER_OTLP_ENDPOINT"},
 		{"Dockerfile main package", dockerfilePath, "./services/catalog/cmd/catalogd", "./services/catalog/cmd/catalog", "catalogd"},
@@ -459,7 +461,7 @@ func checkDockerfile(st *stack) []error {
 		case !ok:
 			errs = append(errs, fmt.Errorf("%s: BIN %s is not built", dockerfilePath, p.bin))
 		case path.Clean(got) != path.Clean(want):
-			errs = append(errs, fmt.Errorf("%s: BIN %s builds %s, want %s (DESIGN.md: <module>/cmd/<name>)", dockerfilePath, p.bin, got, want))
+			errs = append(errs, fmt.Errorf("%s: BIN %s builds %s, want %s (docs/ARCHITECTURE.md: <module>/cmd/<name>)", dockerfilePath, p.bin, got, want))
 		}
 		if !slices.Contains(st.workModules, p.module) {
 			errs = append(errs, fmt.Errorf("%s: module %s of %s is not in go.work", dockerfilePath, p.module, p.bin))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"atrium.dev/tenantctl/internal/command/audit"
+	"atrium.dev/tenantctl/internal/command/billing"
 	"atrium.dev/tenantctl/internal/command/catalog"
 	"atrium.dev/tenantctl/internal/command/contexts"
 	"atrium.dev/tenantctl/internal/command/migrate"
@@ -52,6 +53,7 @@ After make up, the context "local" is ready: try tenantctl tenants list.`,
 		migrate.NewCommand(inv),
 		shards.NewCommand(inv),
 		audit.NewCommand(inv),
+		billing.NewCommand(inv),
 		contexts.NewCommand(inv),
 		catalog.NewCommand(inv),
 	)
