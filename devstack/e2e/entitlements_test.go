@@ -18,6 +18,7 @@ import (
 
 	"atrium.dev/devstack/stack"
 	gatewayapp "atrium.dev/gateway/app"
+	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
 	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
 	optionsv1 "atrium.dev/gen/atrium/options/v1"
@@ -485,6 +486,52 @@ func TestPluginMarketplace(t *testing.T) {
 			}
 			return wantDenied(entv1.PluginState_PLUGIN_STATE_AVAILABLE, entv1.LockReason_LOCK_REASON_UNSPECIFIED)(err)
 		})
+	})
+}
+
+// TestPlanLimits: the catalog's entity limit and the gateway's request rate come from the
+// tenant's plan (here an operator override, which replaces the plan's value).
+func TestPlanLimits(t *testing.T) {
+	e := startEntitlements(t, nil)
+	ctx := context.Background()
+	acme := signUp(t, e.env, "acme")
+	override := func(limit string, v int64) {
+		t.Helper()
+		if _, err := e.entOperator().SetLimitOverride(ctx, connect.NewRequest(&entv1.SetLimitOverrideRequest{Tenant: "acme", Limit: limit, Value: v, Reason: "e2e"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("catalog entities", func(t *testing.T) {
+		override("catalog_entities", 1)
+		cat := e.catalog(acme.access, "acme")
+		_, err := cat.ApplyEntities(ctx, connect.NewRequest(&catalogv1.ApplyEntitiesRequest{YamlDocuments: []string{component("a", "team-a"), component("b", "team-a")}}))
+		wantCode(t, err, connect.CodeResourceExhausted)
+		if _, err := cat.ApplyEntities(ctx, connect.NewRequest(&catalogv1.ApplyEntitiesRequest{YamlDocuments: []string{component("a", "team-a")}})); err != nil {
+			t.Fatalf("one entity within the limit: %v", err)
+		}
+	})
+
+	t.Run("api requests per minute", func(t *testing.T) {
+		override("api_requests_per_minute", 60) // 1/s with a burst of 6
+		waitFor(t, "the plan rate refuses a burst", func() error {
+			for range 20 {
+				_, err := e.plugins(acme.access, "acme").ListPlugins(ctx, connect.NewRequest(&entv1.ListPluginsRequest{}))
+				if connect.CodeOf(err) == connect.CodeResourceExhausted {
+					return nil
+				}
+			}
+			return errors.New("20 quick requests all passed a limit of 60 per minute")
+		})
+		ent, err := e.entOperator().ListTenantEntitlements(ctx, connect.NewRequest(&entv1.ListTenantEntitlementsRequest{Tenant: "acme"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ent.Msg.GetEntitlements().GetLimits() {
+			if l.GetName() == "api_requests_per_minute" && (l.GetLimit() != 60 || !l.GetOverridden()) {
+				t.Fatalf("limit = %v", l)
+			}
+		}
 	})
 }
 

@@ -168,6 +168,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Meter:        catTel.Meter("atrium.dev/services/catalog"),
 		TenancyURL:   s.TenancyURL,
 		HTTPClient:   H2CClient(),
+		// Listening already (below), so the catalog's first snapshot fetch finds it.
+		EntitlementsURL: s.EntitlementsURL,
 	}
 	if opts.Catalog != nil {
 		opts.Catalog(&catCfg)

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 	"atrium.dev/platform/authn"
+	"atrium.dev/platform/entitlements"
 	"atrium.dev/platform/guard"
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/platform/serve"
@@ -27,7 +29,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// DefaultEntityLimit is the per-tenant entity limit until plans set their own.
+// DefaultEntityLimit is the per-tenant entity limit without entitlements (and while
+// entitlements cannot be reached for a tenant never seen): the enterprise plan's.
 const DefaultEntityLimit = 200_000
 
 // Config is everything the catalog needs; main fills it from the environment.
@@ -49,12 +52,18 @@ type Config struct {
 	TenancyURL string
 	// HTTPClient reaches tenancy (HTTP/2 cleartext); nil: a default h2c client.
 	HTTPClient *http.Client
+	// EntitlementsURL, when set, makes each tenant's plan (catalog_entities) its entity limit;
+	// EntityLimit then applies only while entitlements cannot answer. Without Redis the
+	// snapshots are polled (platform/entitlements), so a plan change reaches the catalog
+	// within its poll interval.
+	EntitlementsURL string
 }
 
 // App is a running catalog service.
 type App struct {
 	cfg    Config
 	shards *tenantdb.Shards
+	ent    *entitlements.Client
 	store  *store.Store
 	mux    *http.ServeMux
 }
@@ -101,7 +110,23 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		connect.WithReadMaxBytes(16 << 20),
 	}
 	a := &App{cfg: cfg, shards: shards, store: st, mux: http.NewServeMux()}
-	a.mux.Handle(catalogv1connect.NewCatalogServiceHandler(service.NewCatalog(st, cfg.EntityLimit), hopts...))
+	cat := service.NewCatalog(st, cfg.EntityLimit)
+	if cfg.EntitlementsURL != "" {
+		client := cfg.HTTPClient
+		if client == nil {
+			client = serve.H2CClient()
+		}
+		internal := entitlementsv1connect.NewEntitlementsInternalServiceClient(client, cfg.EntitlementsURL,
+			connect.WithInterceptors(guard.NewCallerInterceptor(authn.NewInternalSigner(cfg.InternalKey), "catalog")))
+		if a.ent, err = entitlements.New(entitlements.Config{Internal: internal, Logger: cfg.Logger, Meter: cfg.Meter}); err != nil {
+			shards.Close()
+			return nil, fmt.Errorf("catalog: entitlements: %w", err)
+		}
+		cat.WithPlanLimits(func(ctx context.Context, tenantID string) (int64, error) {
+			return a.ent.Limit(ctx, tenantID, "catalog_entities")
+		})
+	}
+	a.mux.Handle(catalogv1connect.NewCatalogServiceHandler(cat, hopts...))
 	a.mux.Handle(tenancyv1connect.NewProvisioningServiceHandler(service.NewProvisioning(st), hopts...))
 	a.mux.Handle(rest.Prefix, rest.New(st, verifier, cfg.Logger))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -149,8 +174,12 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 // Handler serves every endpoint.
 func (a *App) Handler() http.Handler { return a.mux }
 
-// Start runs background work; the catalog has none yet.
-func (a *App) Start(context.Context) {}
+// Start runs background work: refreshing entitlement snapshots, when configured.
+func (a *App) Start(ctx context.Context) {
+	if a.ent != nil {
+		go a.ent.Run(ctx)
+	}
+}
 
 // Close releases the shard pools.
 func (a *App) Close() { a.shards.Close() }

@@ -16,7 +16,7 @@ import (
 	"connectrpc.com/connect"
 )
 
-// EnvEntityLimit overrides the per-tenant entity limit (until plans set it).
+// EnvEntityLimit is the per-tenant entity limit while entitlements cannot say the plan's.
 const EnvEntityLimit = "ATRIUM_CATALOG_ENTITY_LIMIT"
 
 func main() {
@@ -35,6 +35,7 @@ func run() error {
 	otlp := env.URL(config.EnvOTLPEndpoint, "")
 	entityLimit := env.Int(EnvEntityLimit, app.DefaultEntityLimit)
 	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
+	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
 	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
 	if err := env.Err(); err != nil {
 		return err
@@ -51,13 +52,15 @@ func run() error {
 	log := tel.Logger()
 
 	a, err := app.New(ctx, app.Config{
-		Shards:       shards,
-		InternalKey:  internalKey,
-		EntityLimit:  entityLimit,
-		TenancyURL:   tenancyURL,
-		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
-		Logger:       log,
-		Meter:        tel.Meter("atrium.dev/services/catalog"),
+		Shards:      shards,
+		InternalKey: internalKey,
+		EntityLimit: entityLimit,
+		TenancyURL:  tenancyURL,
+		// Plans set each tenant's entity limit; EntityLimit is the cap while they cannot.
+		EntitlementsURL: entitlementsURL,
+		Interceptors:    []connect.Interceptor{tel.ConnectInterceptor()},
+		Logger:          log,
+		Meter:           tel.Meter("atrium.dev/services/catalog"),
 	})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 
 	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	"atrium.dev/platform/authn"
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/services/catalog/internal/bundle"
 	"atrium.dev/services/catalog/internal/entity"
@@ -34,6 +35,9 @@ type Catalog struct {
 	store       *store.Store
 	entityLimit int
 	bundle      bundle.Limits
+	// limitFor, when set, gives the tenant's catalog_entities limit from its plan (-1:
+	// unlimited); entityLimit then only applies while it cannot answer.
+	limitFor func(ctx context.Context, tenantID string) (int64, error)
 }
 
 var _ catalogv1connect.CatalogServiceHandler = (*Catalog)(nil)
@@ -58,12 +62,35 @@ func (c *Catalog) ApplyEntities(ctx context.Context, req *connect.Request[catalo
 	return connect.NewResponse(&catalogv1.ApplyEntitiesResponse{Results: results, DryRun: req.Msg.GetDryRun()}), nil
 }
 
+// WithPlanLimits makes the tenant's plan (entitlements' catalog_entities) the entity limit.
+func (c *Catalog) WithPlanLimits(limitFor func(ctx context.Context, tenantID string) (int64, error)) *Catalog {
+	c.limitFor = limitFor
+	return c
+}
+
+// limit is the entity limit for the calling tenant (0: none).
+func (c *Catalog) limit(ctx context.Context) int {
+	id, ok := authn.FromContext(ctx)
+	if c.limitFor == nil || !ok || id.TenantID == "" {
+		return c.entityLimit
+	}
+	v, err := c.limitFor(ctx, id.TenantID)
+	switch {
+	case err != nil:
+		// Entitlements unreachable and nothing cached: the platform-wide cap still holds.
+		return c.entityLimit
+	case v < 0:
+		return 0
+	}
+	return int(v)
+}
+
 func (c *Catalog) apply(ctx context.Context, docs []ingest.Doc, dryRun bool) ([]*catalogv1.ApplyResult, error) {
 	drafts, err := ingest.Prepare(docs)
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.store.Apply(ctx, drafts, store.ApplyOptions{DryRun: dryRun, EntityLimit: c.entityLimit})
+	res, err := c.store.Apply(ctx, drafts, store.ApplyOptions{DryRun: dryRun, EntityLimit: c.limit(ctx)})
 	if err != nil {
 		return nil, err
 	}
