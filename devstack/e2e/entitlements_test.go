@@ -107,7 +107,7 @@ type entEnv struct {
 	upstream string
 }
 
-func startEntitlements(t *testing.T, adjust func(*stack.Options)) *entEnv {
+func startEntitlements(t testing.TB, adjust func(*stack.Options)) *entEnv {
 	t.Helper()
 	up := gatedUpstream(t)
 	c := &clock{}
@@ -206,7 +206,7 @@ func pluginState(t *testing.T, e *env, token, tenant, id string) *entv1.TenantPl
 	return res.Msg.GetPlugin()
 }
 
-func setPlan(t *testing.T, e *env, tenant, plan string) *entv1.EntitlementsOperatorServiceSetPlanResponse {
+func setPlan(t testing.TB, e *env, tenant, plan string) *entv1.EntitlementsOperatorServiceSetPlanResponse {
 	t.Helper()
 	res, err := e.entOperator().SetPlan(context.Background(), connect.NewRequest(&entv1.EntitlementsOperatorServiceSetPlanRequest{Tenant: tenant, Plan: plan, Reason: "e2e"}))
 	if err != nil {
@@ -537,7 +537,7 @@ func TestPlanLimits(t *testing.T) {
 
 // extraGateway starts another gateway on the stack's services with its own Redis URL and
 // entitlements URL, as a second process of the fleet would be.
-func extraGateway(t *testing.T, e *entEnv, redisURL, entitlementsURL string) (*gatewayapp.App, string) {
+func extraGateway(t testing.TB, e *entEnv, redisURL, entitlementsURL string) (*gatewayapp.App, string) {
 	t.Helper()
 	upstreams, rest := gatewayapp.StandardUpstreams(e.st.TenancyURL, e.st.CatalogURL)
 	for k, v := range gatewayapp.EntitlementsUpstreams(e.st.EntitlementsURL) {
@@ -725,4 +725,59 @@ func TestLastSnapshotKeptWhenRedisOrEntitlementsDown(t *testing.T) {
 		globex := signUp(t, e.env, "globex")
 		wantCode(t, callGated(ctx, e.st.HTTPClient, gwURL, "Insights", globex.access, "globex"), connect.CodeUnavailable)
 	})
+}
+
+// BenchmarkEntitlementPropagation: from the start of an InstallPlugin/UninstallPlugin call (the
+// change is committed inside it) until both gateways' snapshot caches, which is what their
+// plugin checks read, have the new state; ATRIUM_BENCH_TRIALS trials (200), alternating.
+// Run: go test ./devstack/e2e -run '^$' -bench EntitlementPropagation -benchtime 1x
+func BenchmarkEntitlementPropagation(b *testing.B) {
+	e := startEntitlements(b, nil)
+	ctx := context.Background()
+	acme := signUpB(b, e.env, "acme")
+	setPlan(b, e.env, "acme", "team")
+	redisURL, _ := e.redis()
+	second, _ := extraGateway(b, e, redisURL, e.st.EntitlementsURL)
+	gateways := []*gatewayapp.App{e.st.Gateway, second}
+	tid := acme.tenant.GetId()
+	// Warm both caches (the first check fetches).
+	for _, gw := range gateways {
+		if _, err := gw.Entitlements().Get(ctx, tid); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pl := e.plugins(acme.access, "acme")
+	trials := benchInt("ATRIUM_BENCH_TRIALS", 200)
+	for b.Loop() {
+		var lat []time.Duration
+		for i := range trials {
+			install := i%2 == 0
+			t0 := time.Now()
+			var err error
+			if install {
+				_, err = pl.InstallPlugin(ctx, connect.NewRequest(&entv1.InstallPluginRequest{Plugin: "insights"}))
+			} else {
+				_, err = pl.UninstallPlugin(ctx, connect.NewRequest(&entv1.UninstallPluginRequest{Plugin: "insights"}))
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, gw := range gateways {
+				for {
+					if s, ok := gw.Entitlements().Cached(tid); ok && s.Installed("insights") == install {
+						break
+					}
+					if time.Since(t0) > 5*time.Second {
+						b.Fatalf("trial %d: gateway did not see the change within 5 s", i)
+					}
+					time.Sleep(100 * time.Microsecond)
+				}
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		slices.Sort(lat)
+		b.ReportMetric(ms(percentile(lat, 0.50)), "p50-ms")
+		b.ReportMetric(ms(percentile(lat, 0.99)), "p99-ms")
+		b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+	}
 }
