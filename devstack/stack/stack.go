@@ -7,6 +7,7 @@ package stack
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 
 	gatewayapp "atrium.dev/gateway/app"
 	"atrium.dev/platform/config"
+	"atrium.dev/platform/mailsink"
 	"atrium.dev/platform/serve"
 	"atrium.dev/platform/telemetry"
 	catalogapp "atrium.dev/services/catalog/app"
@@ -45,6 +47,9 @@ type Options struct {
 	// Ports of the loopback listeners; 0 picks a free one.
 	GatewayPort, TenancyPort, CatalogPort int
 	EntitlementsPort                      int
+	// SMTPPort is the local SMTP sink's port (0: a free one). Tenancy delivers its mail there
+	// and the gateway listener serves what arrived at /_dev/mail (devstack only).
+	SMTPPort int
 	// KeyDir keeps the signing keys across restarts (make up uses .atrium/keys); "" makes
 	// fresh keys on every start.
 	KeyDir string
@@ -82,6 +87,8 @@ type Stack struct {
 
 	// HTTPClient speaks HTTP/2 cleartext, the way the services call each other.
 	HTTPClient *http.Client
+	// Mail is the SMTP sink tenancy delivers to (invitations, resets); tests read links from it.
+	Mail *mailsink.Sink
 
 	log       *slog.Logger
 	cancel    context.CancelFunc
@@ -154,6 +161,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.CatalogURL, s.TenancyURL, s.GatewayURL = baseURL(catalogLn), baseURL(tenancyLn), baseURL(gatewayLn)
 	s.EntitlementsURL = baseURL(entLn)
+	if s.Mail, err = mailsink.Start(net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.SMTPPort))); err != nil {
+		return nil, closeAll(fmt.Errorf("stack: SMTP sink on port %d: %w", opts.SMTPPort, err), catalogLn, tenancyLn, gatewayLn, entLn)
+	}
+	s.closers = append(s.closers, func() { _ = s.Mail.Close() })
 
 	// Catalog: provisions tenant tables, serves the catalog.
 	catTel, catLog, err := s.telemetry(ctx, opts, "catalog")
@@ -168,7 +179,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Meter:        catTel.Meter("atrium.dev/services/catalog"),
 		TenancyURL:   s.TenancyURL,
 		HTTPClient:   H2CClient(),
-		// Listening already (below), so the catalog's first snapshot fetch finds it.
+		// Derived from the internal key so webhook secrets survive a restart of the stack.
+		SecretKey: devSecretKey(s.InternalKey),
+		// Listening already, so the catalog's first snapshot fetch finds it.
 		EntitlementsURL: s.EntitlementsURL,
 	}
 	if opts.Catalog != nil {
@@ -222,6 +235,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		DeleteGrace:  opts.DeleteGrace,
 		RedisURL:     opts.RedisURL,
 		RedisPrefix:  opts.RedisPrefix,
+		SMTPURL:      s.Mail.URL(),
+		MailPoll:     200 * time.Millisecond,
+		PortalURL:    "http://{slug}.localhost:" + strconv.Itoa(gatewayLn.Addr().(*net.TCPAddr).Port),
 		Interceptors: []connect.Interceptor{tenTel.ConnectInterceptor()},
 		Logger:       tenLog,
 		Meter:        tenTel.Meter("atrium.dev/services/tenancy"),
@@ -266,7 +282,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.closers = append(s.closers, s.Gateway.Close)
 	s.Gateway.Start(runCtx)
-	s.serve(gatewayLn, s.Gateway.Handler(), gwTel)
+	gw := http.NewServeMux()
+	gw.Handle("GET /_dev/mail", s.Mail.Handler())
+	gw.Handle("/", s.Gateway.Handler())
+	s.serve(gatewayLn, gw, gwTel)
 
 	if err := s.waitReady(ctx); err != nil {
 		return nil, err
@@ -386,4 +405,11 @@ func (s *Stack) Close() error {
 		s.HTTPClient.CloseIdleConnections()
 	})
 	return s.closeErr
+}
+
+// devSecretKey derives the catalog's secret key (credentials, webhook secrets) from the
+// stack's internal key: the devstack has no secret store.
+func devSecretKey(k []byte) []byte {
+	sum := sha256.Sum256(append([]byte("atrium devstack catalog secret\x00"), k...))
+	return sum[:]
 }

@@ -2,6 +2,7 @@ import { useEffect } from "react";
 import { signOut } from "./api";
 import { useRoute, useSession } from "./hooks";
 import { isPublicRoute, pageKey, type Route } from "./lib/route";
+import { AcceptInvitationPage, ForgotPasswordPage, ResetPasswordPage } from "./pages/AccountPages";
 import { CatalogPage } from "./pages/CatalogPage";
 import { EntityPage } from "./pages/EntityPage";
 import { HomePage } from "./pages/HomePage";
@@ -94,6 +95,12 @@ function Page({ route }: { route: Route }) {
       return <EntityPage kind={route.kind} namespace={route.namespace} entity={route.entity} />;
     case "import":
       return <ImportPage />;
+    case "acceptInvitation":
+      return <AcceptInvitationPage token={route.token} />;
+    case "forgotPassword":
+      return <ForgotPasswordPage />;
+    case "resetPassword":
+      return <ResetPasswordPage token={route.token} />;
     case "notFound":
       return (
         <section>

@@ -38,6 +38,8 @@ const (
 	EnvInternalKey = "ATRIUM_INTERNAL_KEY" // base64 ed25519 seed: gateway -> service tokens
 	EnvTokenKey    = "ATRIUM_TOKEN_KEY"    // base64 ed25519 seed: user access tokens
 	EnvLogLevel    = "ATRIUM_LOG_LEVEL"
+	EnvSMTPURL     = "ATRIUM_SMTP_URL"   // tenancy's mail relay, smtp://[user:password@]host:port
+	EnvPortalURL   = "ATRIUM_PORTAL_URL" // web app base URL in mailed links, "{slug}" replaced
 
 	// Standard OpenTelemetry variables.
 	EnvOTLPEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -83,6 +85,8 @@ func KnownEnv() []string {
 		EnvInternalKey,
 		EnvTokenKey,
 		EnvLogLevel,
+		EnvSMTPURL,
+		EnvPortalURL,
 		EnvOTLPEndpoint,
 		EnvServiceName,
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
@@ -24,13 +25,13 @@ import (
 	"atrium.dev/platform/tenantdb"
 	"atrium.dev/services/catalog/internal/rest"
 	"atrium.dev/services/catalog/internal/service"
+	"atrium.dev/services/catalog/internal/source"
 	"atrium.dev/services/catalog/internal/store"
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/metric"
 )
 
-// DefaultEntityLimit is the per-tenant entity limit without entitlements (and while
-// entitlements cannot be reached for a tenant never seen): the enterprise plan's.
+// DefaultEntityLimit is the per-tenant entity limit until plans set their own.
 const DefaultEntityLimit = 200_000
 
 // Config is everything the catalog needs; main fills it from the environment.
@@ -57,15 +58,29 @@ type Config struct {
 	// snapshots are polled (platform/entitlements), so a plan change reaches the catalog
 	// within its poll interval.
 	EntitlementsURL string
+	// SecretKey (32 bytes) seals integration credentials and derives webhook secrets;
+	// without it both are unavailable.
+	SecretKey []byte
+	// Outbound is the policy of Location fetches (allowed private hosts, size and time).
+	Outbound source.Policy
+	// Worker tunes the source worker; DisableWorker keeps it from running (tests that
+	// refresh by hand).
+	Worker        service.WorkerConfig
+	DisableWorker bool
 }
 
 // App is a running catalog service.
 type App struct {
-	cfg    Config
-	shards *tenantdb.Shards
-	ent    *entitlements.Client
-	store  *store.Store
-	mux    *http.ServeMux
+	cfg     Config
+	shards  *tenantdb.Shards
+	ent     *entitlements.Client
+	entOnce sync.Once
+	store   *store.Store
+	mux     *http.ServeMux
+	fetcher *source.Fetcher
+	worker  *service.Worker
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 // New connects to the shards (lazily) and builds the handlers.
@@ -109,7 +124,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		// gateway enforces the tighter per-method limits.
 		connect.WithReadMaxBytes(16 << 20),
 	}
-	a := &App{cfg: cfg, shards: shards, store: st, mux: http.NewServeMux()}
+	secrets, err := service.NewSecrets(cfg.SecretKey)
+	if err != nil {
+		shards.Close()
+		return nil, err
+	}
+	a := &App{cfg: cfg, shards: shards, store: st, mux: http.NewServeMux(), fetcher: source.New(cfg.Outbound)}
 	cat := service.NewCatalog(st, cfg.EntityLimit)
 	if cfg.EntitlementsURL != "" {
 		client := cfg.HTTPClient
@@ -126,9 +146,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			return a.ent.Limit(ctx, tenantID, "catalog_entities")
 		})
 	}
+	src := service.NewSources(cat, st, a.fetcher, secrets)
+	a.worker = service.NewWorker(src, cfg.Worker, shards.Pool, cfg.Logger)
 	a.mux.Handle(catalogv1connect.NewCatalogServiceHandler(cat, hopts...))
+	a.mux.Handle(catalogv1connect.NewLocationServiceHandler(service.NewLocations(src), hopts...))
 	a.mux.Handle(tenancyv1connect.NewProvisioningServiceHandler(service.NewProvisioning(st), hopts...))
-	a.mux.Handle(rest.Prefix, rest.New(st, verifier, cfg.Logger))
+	a.mux.Handle(rest.Prefix, rest.New(st, src, verifier, cfg.Logger))
+	a.mux.Handle(rest.WebhookPrefix, rest.NewWebhook(src, verifier, cfg.Logger, a.worker.Kick))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -174,12 +198,32 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 // Handler serves every endpoint.
 func (a *App) Handler() http.Handler { return a.mux }
 
-// Start runs background work: refreshing entitlement snapshots, when configured.
+// Start runs the source worker (until Close) and the entitlement snapshot refresh.
 func (a *App) Start(ctx context.Context) {
 	if a.ent != nil {
-		go a.ent.Run(ctx)
+		// Until ctx ends: the refresh holds nothing Close must release.
+		a.entOnce.Do(func() { go a.ent.Run(ctx) })
 	}
+	if a.cfg.DisableWorker || a.stop != nil {
+		return
+	}
+	ctx, a.stop = context.WithCancel(context.WithoutCancel(ctx))
+	a.done = make(chan struct{})
+	go func() {
+		defer close(a.done)
+		a.worker.Run(ctx)
+	}()
 }
 
-// Close releases the shard pools.
-func (a *App) Close() { a.shards.Close() }
+// Worker is the source worker (tests kick it).
+func (a *App) Worker() *service.Worker { return a.worker }
+
+// Close stops the worker and releases the shard pools.
+func (a *App) Close() {
+	if a.stop != nil {
+		a.stop()
+		<-a.done
+	}
+	a.fetcher.Close()
+	a.shards.Close()
+}
