@@ -48,7 +48,7 @@ func (f *fakeInternal) CheckLimit(context.Context, *connect.Request[entv1.CheckL
 
 func snap(version int64, installed ...string) *entv1.Snapshot {
 	return &entv1.Snapshot{TenantId: "t1", Plan: "team", Version: version, InstalledPlugins: installed,
-		Limits: map[string]int64{"seats": 5},
+		Limits:             map[string]int64{"seats": 5},
 		UnavailablePlugins: []*entv1.PluginUnavailable{{Plugin: "insights", State: entv1.PluginState_PLUGIN_STATE_AVAILABLE}}}
 }
 
