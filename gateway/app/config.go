@@ -77,6 +77,11 @@ type Config struct {
 	// a minute); TokenCacheTTL that of API/operator token introspections (default 30 s).
 	TenantCacheTTL time.Duration
 	TokenCacheTTL  time.Duration
+	// MembershipCacheTTL bounds how long a (tenant, user) role is believed when tenancy's
+	// atrium:membership-changed message is missed (default 30 s with Redis, 2 s without);
+	// with the message, changes apply within milliseconds. Revoked API and operator tokens
+	// are dropped by the same message.
+	MembershipCacheTTL time.Duration
 	// UsageBuffer is the usage channel's capacity (default 10,000); UsageStreamMaxLen the
 	// approximate cap of the usage stream (default 1,000,000).
 	UsageBuffer       int
