@@ -509,6 +509,28 @@ func TestPlanLimits(t *testing.T) {
 		}
 	})
 
+	t.Run("seats", func(t *testing.T) {
+		override("seats", 2) // the owner and one more
+		mem := e.members(acme.access, "acme")
+		if _, err := mem.InviteMember(ctx, connect.NewRequest(&tenancyv1.InviteMemberRequest{Email: "one@acme.example.com", Role: tenancyv1.Role_ROLE_MEMBER})); err != nil {
+			t.Fatalf("invitation within the limit: %v", err)
+		}
+		_, err := mem.InviteMember(ctx, connect.NewRequest(&tenancyv1.InviteMemberRequest{Email: "two@acme.example.com", Role: tenancyv1.Role_ROLE_MEMBER}))
+		wantCode(t, err, connect.CodeResourceExhausted)
+		if !strings.Contains(err.Error(), "seats") {
+			t.Fatalf("error does not name the limit: %v", err)
+		}
+		ent, err := e.plugins(acme.access, "acme").GetEntitlements(ctx, connect.NewRequest(&entv1.GetEntitlementsRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ent.Msg.GetEntitlements().GetLimits() {
+			if l.GetName() == "seats" && (!l.GetUsedKnown() || l.GetUsed() != 2 || l.GetLimit() != 2) {
+				t.Fatalf("seats usage = %v", l)
+			}
+		}
+	})
+
 	t.Run("api requests per minute", func(t *testing.T) {
 		override("api_requests_per_minute", 60) // 1/s with a burst of 6
 		waitFor(t, "the plan rate refuses a burst", func() error {

@@ -231,16 +231,18 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		TokenKey:     s.TokenKey,
 		InternalKey:  s.InternalKey,
 		Provisioners: map[string]string{"catalog": s.CatalogURL, "entitlements": s.EntitlementsURL},
-		HTTPClient:   s.HTTPClient,
-		DeleteGrace:  opts.DeleteGrace,
-		RedisURL:     opts.RedisURL,
-		RedisPrefix:  opts.RedisPrefix,
-		SMTPURL:      s.Mail.URL(),
-		MailPoll:     200 * time.Millisecond,
-		PortalURL:    "http://{slug}.localhost:" + strconv.Itoa(gatewayLn.Addr().(*net.TCPAddr).Port),
-		Interceptors: []connect.Interceptor{tenTel.ConnectInterceptor()},
-		Logger:       tenLog,
-		Meter:        tenTel.Meter("atrium.dev/services/tenancy"),
+		// Seats follow the tenant's plan.
+		EntitlementsURL: s.EntitlementsURL,
+		HTTPClient:      s.HTTPClient,
+		DeleteGrace:     opts.DeleteGrace,
+		RedisURL:        opts.RedisURL,
+		RedisPrefix:     opts.RedisPrefix,
+		SMTPURL:         s.Mail.URL(),
+		MailPoll:        200 * time.Millisecond,
+		PortalURL:       "http://{slug}.localhost:" + strconv.Itoa(gatewayLn.Addr().(*net.TCPAddr).Port),
+		Interceptors:    []connect.Interceptor{tenTel.ConnectInterceptor()},
+		Logger:          tenLog,
+		Meter:           tenTel.Meter("atrium.dev/services/tenancy"),
 	}
 	if opts.Tenancy != nil {
 		opts.Tenancy(&tenCfg)
