@@ -25,6 +25,7 @@ import (
 	"atrium.dev/platform/mailsink"
 	"atrium.dev/platform/serve"
 	"atrium.dev/platform/telemetry"
+	billingapp "atrium.dev/services/billing/app"
 	catalogapp "atrium.dev/services/catalog/app"
 	entitlementsapp "atrium.dev/services/entitlements/app"
 	tenancyapp "atrium.dev/services/tenancy/app"
@@ -57,20 +58,36 @@ type Options struct {
 	// (0: tenancy's default).
 	DeleteGrace time.Duration
 
-	// Tenancy, Catalog and Gateway may adjust each service's config before it starts (tests
-	// raise rate limits, benchmarks change pool sizes).
+	// StripeURL is the Stripe API billing talks to (make up: stripe-mock on 12111; tests: a
+	// fake). Empty: billing is not started (its methods answer Unimplemented).
+	StripeURL string
+	// StripeWebhookSecret verifies webhook deliveries (default DevStripeWebhookSecret).
+	StripeWebhookSecret string
+	BillingPort         int
+
+	// Tenancy, Catalog, Billing and Gateway may adjust each service's config before it starts
+	// (tests raise rate limits, benchmarks change pool sizes).
 	Tenancy func(*tenancyapp.Config)
 	Catalog func(*catalogapp.Config)
+	Billing func(*billingapp.Config)
 	// Entitlements adjusts the entitlements service (tests set its clock and trial policy).
 	Entitlements func(*entitlementsapp.Config)
 	Gateway      func(*gatewayapp.Config)
 }
+
+// Development-only Stripe credentials: stripe-mock accepts any test key.
+const (
+	DevStripeKey           = "sk_test_atrium_devstack"
+	DevStripeWebhookSecret = "whsec_atrium_devstack"
+)
 
 // Stack is a running platform.
 type Stack struct {
 	GatewayURL string
 	TenancyURL string
 	CatalogURL string
+	// BillingURL is empty when billing is not running (no StripeURL).
+	BillingURL string
 	// EntitlementsURL serves plugins, plans and limits (control plane).
 	EntitlementsURL string
 
@@ -81,6 +98,7 @@ type Stack struct {
 
 	Tenancy *tenancyapp.App
 	Catalog *catalogapp.App
+	Billing *billingapp.App
 	// Entitlements is the plugin and plan service; tests call its Sweep after moving its clock.
 	Entitlements *entitlementsapp.App
 	Gateway      *gatewayapp.App
@@ -254,6 +272,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.Tenancy.Start(runCtx)
 	s.serve(tenancyLn, tenTel.HTTPMiddleware(s.Tenancy.Handler(), "tenancy"), tenTel)
 
+	// Billing: Stripe subscriptions; tells entitlements the plan and tenancy the hold.
+	if opts.StripeURL != "" {
+		if err := s.startBilling(ctx, runCtx, opts); err != nil {
+			return nil, closeAll(err, gatewayLn)
+		}
+	}
+
 	// Gateway: the one public entry point.
 	gwTel, gwLog, err := s.telemetry(ctx, opts, "gateway")
 	if err != nil {
@@ -262,10 +287,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.log = gwLog
 	upstreams, rest := gatewayapp.StandardUpstreams(s.TenancyURL, s.CatalogURL)
 	maps.Copy(upstreams, gatewayapp.EntitlementsUpstreams(s.EntitlementsURL))
+	webhooks := map[string]string{}
+	gatewayapp.BillingUpstreams(upstreams, webhooks, s.BillingURL)
 	gwCfg := gatewayapp.Config{
 		TenancyURL:    s.TenancyURL,
 		Upstreams:     upstreams,
 		RESTUpstreams: rest,
+		Webhooks:      webhooks,
 		RedisURL:      opts.RedisURL,
 		RedisPrefix:   opts.RedisPrefix,
 		InternalKey:   s.InternalKey,
@@ -293,6 +321,53 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// startBilling runs billing on its own listener, against opts.StripeURL.
+func (s *Stack) startBilling(ctx, runCtx context.Context, opts Options) error {
+	ln, err := listen(opts.BillingPort)
+	if err != nil {
+		return err
+	}
+	s.BillingURL = baseURL(ln)
+	tel, log, err := s.telemetry(ctx, opts, "billing")
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	secret := opts.StripeWebhookSecret
+	if secret == "" {
+		secret = DevStripeWebhookSecret
+	}
+	cfg := billingapp.Config{
+		DatabaseURL:     opts.DatabaseURL,
+		InternalKey:     s.InternalKey,
+		StripeKey:       DevStripeKey,
+		StripeURL:       opts.StripeURL,
+		WebhookSecret:   secret,
+		TenancyURL:      s.TenancyURL,
+		EntitlementsURL: s.EntitlementsURL,
+		RedisURL:        opts.RedisURL,
+		RedisPrefix:     opts.RedisPrefix,
+		HTTPClient:      s.HTTPClient,
+		Interceptors:    []connect.Interceptor{tel.ConnectInterceptor()},
+		Logger:          log,
+		Meter:           tel.Meter("atrium.dev/services/billing"),
+	}
+	if opts.GatewayPort != 0 {
+		cfg.PortalURL = "http://{slug}.localhost:" + strconv.Itoa(opts.GatewayPort)
+	}
+	if opts.Billing != nil {
+		opts.Billing(&cfg)
+	}
+	if s.Billing, err = billingapp.New(ctx, cfg); err != nil {
+		ln.Close()
+		return fmt.Errorf("stack: billing: %w", err)
+	}
+	s.closers = append(s.closers, s.Billing.Close)
+	s.Billing.Start(runCtx)
+	s.serve(ln, tel.HTTPMiddleware(s.Billing.Handler(), "billing"), tel)
+	return nil
 }
 
 func listen(port int) (net.Listener, error) {

@@ -51,6 +51,7 @@ type App struct {
 	pipeline     *pipeline.Gateway
 	static       http.Handler
 	handler      http.Handler
+	webhooks     map[string]*url.URL
 
 	mu      sync.Mutex
 	started bool
@@ -80,7 +81,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		rest[prefix] = u
 	}
 
-	a := &App{cfg: cfg, log: cfg.Logger}
+	webhooks := make(map[string]*url.URL, len(cfg.Webhooks))
+	for path, raw := range cfg.Webhooks {
+		if !strings.HasPrefix(path, "/webhooks/") || strings.HasSuffix(path, "/") {
+			return nil, fmt.Errorf("gateway: webhook path %q: want /webhooks/<name>", path)
+		}
+		u, err := route.ParseUpstream(raw)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: webhook upstream of %s: %w", path, err)
+		}
+		webhooks[path] = u
+	}
+
+	a := &App{cfg: cfg, log: cfg.Logger, webhooks: webhooks}
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {

@@ -25,6 +25,11 @@ type Config struct {
 	// RESTUpstreams maps a path prefix ("/api/catalog/", starting and ending with "/") to the
 	// base URL serving it; the request path is forwarded unchanged.
 	RESTUpstreams map[string]string
+	// Webhooks maps an exact path ("/webhooks/stripe") to the base URL of the service that
+	// verifies its deliveries. Only POST is routed; no user credential is asked or forwarded.
+	Webhooks map[string]string
+	// WebhookBodyLimit caps webhook bodies (default 256 KiB).
+	WebhookBodyLimit int64
 
 	// RedisURL ("redis://host:port/db") holds rate limits, the shared tenant cache, the tenant
 	// invalidation channel and the usage stream. Empty: no Redis at all (local limits and

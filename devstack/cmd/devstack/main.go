@@ -33,13 +33,17 @@ func main() {
 
 // upConfig is everything `up` needs, from flags and the environment.
 type upConfig struct {
-	DatabaseURL  string
-	Shards       map[string]string
-	RedisURL     string
-	GatewayPort  int
-	TenancyPort  int
-	CatalogPort  int
-	SMTPPort     int
+	DatabaseURL string
+	Shards      map[string]string
+	RedisURL    string
+	GatewayPort int
+	TenancyPort int
+	CatalogPort int
+	SMTPPort    int
+	BillingPort int
+	// StripeURL is the Stripe API billing uses (stripe-mock, which make up starts); empty:
+	// no billing.
+	StripeURL    string
 	StaticDir    string
 	ExamplesDir  string
 	KeyDir       string
@@ -59,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.GatewayPort, "gateway-port", config.GatewayPort, "gateway port")
 	fs.IntVar(&cfg.TenancyPort, "tenancy-port", config.TenancyPort, "tenancy port")
 	fs.IntVar(&cfg.CatalogPort, "catalog-port", config.CatalogPort, "catalog port")
+	fs.IntVar(&cfg.BillingPort, "billing-port", config.BillingPort, "billing port")
+	fs.StringVar(&cfg.StripeURL, "stripe-url", "http://127.0.0.1:12111", "Stripe API for billing (stripe-mock); empty: no billing")
 	fs.IntVar(&cfg.SMTPPort, "smtp-port", 2525, "local SMTP sink port (mail shown at /_dev/mail)")
 	fs.StringVar(&cfg.StaticDir, "static", "frontend/dist", "built web app to serve (skipped when missing)")
 	fs.StringVar(&cfg.ExamplesDir, "examples", "examples/catalog", "example catalog imported into the demo tenant (skipped when missing)")
@@ -135,6 +141,8 @@ func up(ctx context.Context, cfg upConfig, warn io.Writer) (*stack.Stack, summar
 		GatewayPort: cfg.GatewayPort,
 		TenancyPort: cfg.TenancyPort,
 		CatalogPort: cfg.CatalogPort,
+		BillingPort: cfg.BillingPort,
+		StripeURL:   cfg.StripeURL,
 		SMTPPort:    cfg.SMTPPort,
 		KeyDir:      cfg.KeyDir,
 	})
