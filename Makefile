@@ -3,7 +3,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-BIN      := $(CURDIR)/.atrium/bin
+# ATRIUM_STATE_DIR: local state, tools included (the README settings table).
+BIN      := $(or $(ATRIUM_STATE_DIR),$(CURDIR)/.atrium)/bin
 BUF      := $(BIN)/buf
 # Every module of go.work (./gen ./platform ...), and their package patterns.
 MODULES  := $(shell grep -oE '^\s+\./[^ ]+' go.work)
@@ -16,25 +17,48 @@ BENCHTIME ?= 1x
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+# Settings (ports, database, Redis, prefix, web origin) come from the environment, with the
+# defaults in scripts/env.sh and platform/config (the README's settings table).
+
 .PHONY: up
-up: deps tools frontend-build ## run the whole platform locally (Ctrl-C stops it)
+up: prereqs deps tools frontend-build ## run the whole platform locally (Ctrl-C stops it)
 	@scripts/stripe-mock.sh
-	go run ./devstack/cmd/devstack
+	@# A built binary rather than `go run`: Ctrl-C reaches devstack itself, whose clean stop
+	@# is then make's exit status (0).
+	go build -o $(BIN)/devstack ./devstack/cmd/devstack
+	$(BIN)/devstack
+
+.PHONY: prereqs
+prereqs: ## check the required tools and their versions
+	@scripts/prereqs.sh
 
 .PHONY: test
-test: deps lint check-generated test-go test-frontend ## every check and test (what CI runs)
+test: prereqs deps ## every check and test (what CI runs), with each phase's time
+	@scripts/phases.sh lint check-generated test-go test-frontend test-browser
 
 .PHONY: test-go
 test-go: deps ## Go tests of every module, against the real Postgres and Redis
-	go test $(GOTEST_FLAGS) $(PKGS)
+	@# -vet=off: `make lint` runs the full go vet once; go test's own vet pass would repeat it.
+	go test -vet=off $(GOTEST_FLAGS) $(PKGS)
 
 .PHONY: test-short
 test-short: ## unit tests only (integration tests skip under -short)
 	go test -short $(PKGS)
 
+.PHONY: test-browser
+test-browser: deps frontend-build chromium ## Playwright + axe in Chromium against a devstack; screenshots in .ci/artifacts/screenshots
+	ATRIUM_BROWSER_E2E=1 go test -count=1 -timeout 6m -run '^TestBrowser$$' -v ./devstack/e2e/
+
+# Debian's Chromium for playwright-core (Playwright's own browser download cannot work here).
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; }
+
 .PHONY: test-frontend
 test-frontend: frontend-deps ## web app unit tests and type-checked build
-	cd frontend && npm test && npm run build
+	cd frontend && npm test && npm run build && node scripts/bundle-size.mjs
 
 .PHONY: bench
 bench: deps ## benchmarks; figures go to docs/BENCHMARKS.md

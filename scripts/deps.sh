@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# deps.sh: make sure Postgres (127.0.0.1:5432) and Redis (127.0.0.1:6379) answer,
-# the way DESIGN.md "Local and scale" says:
+# deps.sh: make sure the Postgres of ATRIUM_DATABASE_URL (and of ATRIUM_TEST_DATABASE_URL) and
+# the Redis of ATRIUM_REDIS_URL (and ATRIUM_TEST_REDIS_URL) answer; their defaults are
+# 127.0.0.1:$ATRIUM_PG_PORT (5432) and 127.0.0.1:$ATRIUM_REDIS_PORT (6379) (scripts/env.sh):
 #   1. servers already answering are used as they are;
-#   2. else a local copy made earlier under .atrium/ (.atrium/pg, .atrium/redis) is started;
-#   3. else an installed Debian cluster or redis-server is started, and when the binaries are
-#      missing and we are root with apt-get, Debian's packages are installed first.
+#   2. else, on a loopback address, a local copy made earlier under $ATRIUM_STATE_DIR
+#      (.atrium/pg, or .atrium/pg-<port> for another port; .atrium/redis) is started;
+#   3. else an installed Debian cluster configured for the port or redis-server is started,
+#      and when the binaries are missing and we are root with apt-get, Debian's packages are
+#      installed first. A server on another machine is never started: it must answer.
 # Then the roles postgres and root must log in with trust over loopback, and the control
-# database "atrium" must exist. Safe to run again and again; prints nothing when all is well
-# and exits non-zero with the reason when it cannot get a server up.
+# database (the one ATRIUM_DATABASE_URL names, "atrium" by default) must exist. Safe to run
+# again and again; prints what it starts or creates, and exits non-zero with the reason when
+# it cannot get a server up.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=env.sh
+. "$ROOT/scripts/env.sh"
 STATE=${ATRIUM_STATE_DIR:-$ROOT/.atrium}
+# Set per server by use_pg / use_redis below.
 PG_HOST=127.0.0.1
-# The ports are fixed by the project's defaults; DEPS_*_PORT exist only to exercise this
-# script's start-up paths on spare ports without stopping the servers others are using.
-PG_PORT=${DEPS_PG_PORT:-5432}
+PG_PORT=5432
 PG_DATA=$STATE/pg
 REDIS_HOST=127.0.0.1
-REDIS_PORT=${DEPS_REDIS_PORT:-6379}
+REDIS_PORT=6379
 REDIS_DIR=$STATE/redis
 CONTROL_DB=atrium
 
@@ -151,14 +156,14 @@ EOF
 }
 
 start_local_pg() {
-	local ver bindir log=$STATE/pg.log
+	local ver bindir log=$PG_DATA.log
 	ver=$(cat "$PG_DATA/PG_VERSION")
 	bindir=$(pg_bindir "$ver") ||
 		die "$PG_DATA was made by Postgres $ver but its binaries are gone (install postgresql-$ver, or remove $PG_DATA)"
 	say "starting Postgres $ver from $PG_DATA"
 	touch "$log"
 	if is_root; then chown postgres: "$log"; fi
-	as_pg "$bindir/pg_ctl" -D "$PG_DATA" -l "$log" -w -t 60 start >/dev/null 9>&- ||
+	as_pg "$bindir/pg_ctl" -D "$PG_DATA" -l "$log" -o "-p $PG_PORT" -w -t 60 start >/dev/null 9>&- ||
 		die "Postgres in $PG_DATA did not start; see $log"
 }
 
@@ -190,6 +195,8 @@ ensure_pg_running() {
 		die "Postgres on $PG_HOST:$PG_PORT answers but keeps rejecting connections"
 		;;
 	esac
+	is_loopback "$PG_HOST" ||
+		die "Postgres at $PG_HOST:$PG_PORT (ATRIUM_DATABASE_URL) does not answer, and deps only starts servers on this machine's loopback"
 	if tcp_open "$PG_HOST" "$PG_PORT"; then
 		die "something that is not Postgres listens on $PG_HOST:$PG_PORT"
 	fi
@@ -328,6 +335,8 @@ redis_bin() {
 
 ensure_redis() {
 	redis_up && return 0
+	is_loopback "$REDIS_HOST" ||
+		die "Redis at $REDIS_HOST:$REDIS_PORT (ATRIUM_REDIS_URL) does not answer, and deps only starts servers on this machine's loopback"
 	if tcp_open "$REDIS_HOST" "$REDIS_PORT"; then
 		# Give a server that is loading or starting a moment before calling it foreign.
 		wait_for redis_up 10 && return 0
@@ -350,6 +359,20 @@ ensure_redis() {
 
 # ---------------------------------------------------------------- main
 
+# use_pg URL points the Postgres functions at the server of URL. The default port keeps the
+# data directory .atrium/pg it always had; another port gets its own, so two ports can run.
+use_pg() {
+	PG_HOST=$(url_host "$1")
+	PG_PORT=$(url_port "$1" 5432)
+	if [ "$PG_PORT" = 5432 ]; then PG_DATA=$STATE/pg; else PG_DATA=$STATE/pg-$PG_PORT; fi
+}
+
+use_redis() {
+	REDIS_HOST=$(url_host "$1")
+	REDIS_PORT=$(url_port "$1" 6379)
+	if [ "$REDIS_PORT" = 6379 ]; then REDIS_DIR=$STATE/redis; else REDIS_DIR=$STATE/redis-$REDIS_PORT; fi
+}
+
 main() {
 	mkdir -p "$STATE"
 	# make up and make test may both call this at once; let one do the work. Every server
@@ -359,10 +382,28 @@ main() {
 		exec 9>"$STATE/deps.lock"
 		flock -w 300 9 || die "another deps.sh holds $STATE/deps.lock"
 	fi
+	local test_pg test_redis
+	test_pg="$(url_host "$ATRIUM_TEST_DATABASE_URL"):$(url_port "$ATRIUM_TEST_DATABASE_URL" 5432)"
+	test_redis="$(url_host "$ATRIUM_TEST_REDIS_URL"):$(url_port "$ATRIUM_TEST_REDIS_URL" 6379)"
+
+	use_pg "$ATRIUM_DATABASE_URL"
+	CONTROL_DB=$(url_path "$ATRIUM_DATABASE_URL")
+	CONTROL_DB=${CONTROL_DB:-atrium}
 	ensure_pg_running
 	ensure_pg_logins
 	ensure_control_db
+	if [ "$test_pg" != "$PG_HOST:$PG_PORT" ]; then
+		use_pg "$ATRIUM_TEST_DATABASE_URL"
+		ensure_pg_running
+		ensure_pg_logins
+	fi
+
+	use_redis "$ATRIUM_REDIS_URL"
 	ensure_redis
+	if [ "$test_redis" != "$REDIS_HOST:$REDIS_PORT" ]; then
+		use_redis "$ATRIUM_TEST_REDIS_URL"
+		ensure_redis
+	fi
 }
 
 main "$@"

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # stripe-mock.sh [start|stop|status]: the pinned stripe-mock (tools/go.mod) on
-# 127.0.0.1:12111 (HTTP) and 127.0.0.1:12112 (HTTPS), for billing's tests and `make up`.
+# 127.0.0.1:$ATRIUM_STRIPE_MOCK_PORT (HTTP, 12111 + ATRIUM_PORT_OFFSET) and
+# 127.0.0.1:$ATRIUM_STRIPE_MOCK_HTTPS_PORT (HTTPS, 12112 + offset), for billing's tests and
+# `make up`.
 # start is idempotent: a stripe-mock already answering is left alone, and the binary in
 # .atrium/bin is (re)built when it is missing or not the version tools/go.mod pins.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=env.sh
+. "$ROOT/scripts/env.sh"
 STATE=${ATRIUM_STATE_DIR:-$ROOT/.atrium}
 BIN=$STATE/bin/stripe-mock
-PIDFILE=$STATE/stripe-mock.pid
+PIDFILE=$STATE/stripe-mock-$ATRIUM_STRIPE_MOCK_PORT.pid
 LOG=$STATE/stripe-mock.log
 HOST=127.0.0.1
-HTTP_PORT=12111
-HTTPS_PORT=12112
+HTTP_PORT=$ATRIUM_STRIPE_MOCK_PORT
+HTTPS_PORT=$ATRIUM_STRIPE_MOCK_HTTPS_PORT
 MODULE=github.com/stripe/stripe-mock
 
 say() { printf 'stripe-mock: %s\n' "$*" >&2; }

@@ -1,50 +1,50 @@
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { Role } from "./gen/atrium/tenancy/v1/tenancy_pb";
-import { newClients } from "./lib/clients";
+import { newClients, roleName, sessionHeaders } from "./lib/clients";
 import { tenantFromHost } from "./lib/names";
-import { SessionStore } from "./lib/session";
+import { browserChannel, browserLock, SessionStore } from "./lib/session";
+
+export { roleName, sessionHeaders };
 
 // The gateway serves this app and the API on one origin, so calls go to the page's origin.
-export const session = new SessionStore(window.sessionStorage);
+// Only the org slug is stored (localStorage, shared by the tabs); the tokens stay in memory.
+export const session = new SessionStore(window.localStorage, browserChannel());
 
 // On an org's own host (acme.localhost) the host decides the org; the gateway refuses a
 // tenant header naming another.
 export const hostTenant = tenantFromHost(window.location.hostname);
 if (hostTenant) session.pinTenant(hostTenant);
 
-const clients = newClients(window.location.origin, session);
+const clients = newClients(window.location.origin, session, undefined, browserLock());
 export const tenantClient = clients.tenant;
 export const authClient = clients.auth;
 export const memberClient = clients.member;
 export const catalogClient = clients.catalog;
+export const refresher = clients.refresher;
+
+// restoreSession brings back the session the cookie holds (new tab, reload, deep link).
+export function restoreSession(): Promise<boolean> {
+  return refresher.restore();
+}
+export const initialRestore: Promise<boolean> = restoreSession();
+// Another tab signed in to this org: the cookie now holds a session for this tab too.
+session.onRemoteSignIn = () => void refresher.restore().catch(() => undefined);
 
 export function expiry(t: Timestamp | undefined): number | undefined {
   return t ? timestampMs(t) : undefined;
-}
-
-export function roleName(r: Role): string {
-  switch (r) {
-    case Role.OWNER:
-      return "owner";
-    case Role.ADMIN:
-      return "admin";
-    case Role.MEMBER:
-      return "member";
-    default:
-      return "unknown";
-  }
 }
 
 export function isAdminRole(role: string | undefined): boolean {
   return role === "owner" || role === "admin";
 }
 
+// signOut ends the session here, in the other tabs (SessionStore's channel) and on the
+// server, which revokes the cookie's refresh token family and clears the cookie.
 export async function signOut(): Promise<void> {
-  const s = session.get();
+  const had = session.get() !== null;
   session.signOut();
-  if (!s) return;
+  if (!had) return;
   try {
-    await authClient.logout({ refreshToken: s.refreshToken });
+    await authClient.logout({}, { headers: sessionHeaders });
   } catch {
     // The local session is gone either way; the refresh token expires on its own.
   }

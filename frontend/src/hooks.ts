@@ -6,6 +6,17 @@ export function useSession() {
   return useSyncExternalStore(session.subscribe, session.get, session.get);
 }
 
+export function useRestoring() {
+  return useSyncExternalStore(session.subscribe, session.isRestoring, session.isRestoring);
+}
+
+// useTitle is for pages whose title depends on what they loaded (an entity's name).
+export function useTitle(title: string | undefined) {
+  useEffect(() => {
+    if (title) document.title = title;
+  }, [title]);
+}
+
 function subscribeHash(cb: () => void) {
   window.addEventListener("hashchange", cb);
   return () => window.removeEventListener("hashchange", cb);
@@ -32,14 +43,27 @@ export interface Loaded<T> {
 
 // useLoad runs load whenever key changes and keeps the latest result; answers to superseded
 // keys are dropped, so a slow old query never overwrites a newer one.
-export function useLoad<T>(load: () => Promise<T>, key: string): Loaded<T> {
-  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
+// With a cache, the last answer for a key is shown at once while it is fetched again: Back to
+// the catalog shows the rows it left (and can scroll to where the reader was) without waiting.
+export function useLoad<T>(load: () => Promise<T>, key: string, cache?: Map<string, T>): Loaded<T> {
+  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>(() => ({
+    data: cache?.get(key),
+    loading: true,
+  }));
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
-    setState((s) => ({ ...s, loading: true }));
+    setState((s) => ({ ...s, data: cache?.get(key) ?? s.data, loading: true }));
     load().then(
-      (data) => live && setState({ data, loading: false }),
+      (data) => {
+        if (!live) return;
+        if (cache) {
+          cache.set(key, data);
+          // A few recent answers are enough for Back; keep memory bounded.
+          if (cache.size > 20) cache.delete(cache.keys().next().value as string);
+        }
+        setState({ data, loading: false });
+      },
       (error: unknown) => live && setState({ error, loading: false }),
     );
     return () => {

@@ -238,6 +238,7 @@ type stack struct {
 	// tenantHits counts calls that reached TenantService: refused ones must not.
 	tenantHits      atomic.Int64
 	heldStreamEnded atomic.Bool
+	auth            authService
 }
 
 type stackOption func(*app.Config)
@@ -261,6 +262,7 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 	mux.Handle(tenancyv1connect.NewDirectoryServiceHandler(s.dir, interceptors))
 	mux.Handle(tenancyv1connect.NewTenantServiceHandler(tenantService{hits: &s.tenantHits}, interceptors))
 	mux.Handle(tenancyv1connect.NewOperatorServiceHandler(operatorService{held: &s.heldStreamEnded}, interceptors))
+	mux.Handle(tenancyv1connect.NewAuthServiceHandler(&s.auth, interceptors))
 	verifier := authn.NewInternalVerifier(s.internalKey.Public().(ed25519.PublicKey))
 	mux.HandleFunc("/api/catalog/", func(w http.ResponseWriter, r *http.Request) {
 		s.restHits.Add(1)

@@ -118,6 +118,11 @@ func FromEnv() *Env {
 	return &Env{lookup: os.Getenv}
 }
 
+// FromLookup returns an Env reading through getenv (os.Getenv, or a test's own).
+func FromLookup(getenv func(string) string) *Env {
+	return &Env{lookup: getenv}
+}
+
 // FromMap returns an Env reading m, for tests.
 func FromMap(m map[string]string) *Env {
 	return &Env{lookup: func(name string) string { return m[name] }}

@@ -455,7 +455,7 @@ func checkDockerfile(st *stack) []error {
 		case !ok:
 			errs = append(errs, fmt.Errorf("%s: BIN %s is not built", dockerfilePath, p.bin))
 		case path.Clean(got) != path.Clean(want):
-			errs = append(errs, fmt.Errorf("%s: BIN %s builds %s, want %s (DESIGN.md: <module>/cmd/<name>)", dockerfilePath, p.bin, got, want))
+			errs = append(errs, fmt.Errorf("%s: BIN %s builds %s, want %s (docs/ARCHITECTURE.md: <module>/cmd/<name>)", dockerfilePath, p.bin, got, want))
 		}
 		if !slices.Contains(st.workModules, p.module) {
 			errs = append(errs, fmt.Errorf("%s: module %s of %s is not in go.work", dockerfilePath, p.module, p.bin))

@@ -21,10 +21,14 @@ const EnvAdminURL = "ATRIUM_TEST_DATABASE_URL"
 // DefaultAdminURL is the local server of the dev machines and CI.
 const DefaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
-// AdminURL returns the admin connection string.
+// AdminURL returns the admin connection string: ATRIUM_TEST_DATABASE_URL, else the
+// "postgres" database on the local server at ATRIUM_PG_PORT (the port `make deps` serves).
 func AdminURL() string {
 	if u := os.Getenv(EnvAdminURL); u != "" {
 		return u
+	}
+	if p := os.Getenv("ATRIUM_PG_PORT"); p != "" {
+		return strings.Replace(DefaultAdminURL, ":5432/", ":"+p+"/", 1)
 	}
 	return DefaultAdminURL
 }

@@ -19,6 +19,20 @@ const EnvURL = "ATRIUM_TEST_REDIS_URL"
 // DefaultURL is the local server of the dev machines and CI.
 const DefaultURL = "redis://127.0.0.1:6379/0"
 
+// URL is the server tests use: ATRIUM_TEST_REDIS_URL, else ATRIUM_REDIS_URL, else the local
+// server at ATRIUM_REDIS_PORT (the one `make deps` serves).
+func URL() string {
+	for _, name := range []string{EnvURL, "ATRIUM_REDIS_URL"} {
+		if u := os.Getenv(name); u != "" {
+			return u
+		}
+	}
+	if p := os.Getenv("ATRIUM_REDIS_PORT"); p != "" {
+		return "redis://127.0.0.1:" + p + "/0"
+	}
+	return DefaultURL
+}
+
 // Redis is a test's connection and its key prefix; code under test must put every key it
 // writes under Prefix.
 type Redis struct {
@@ -33,10 +47,7 @@ func New(t testing.TB) *Redis {
 	if testing.Short() {
 		t.Skip("redistest: integration test skipped in -short mode")
 	}
-	u := os.Getenv(EnvURL)
-	if u == "" {
-		u = DefaultURL
-	}
+	u := URL()
 	opts, err := redis.ParseURL(u)
 	if err != nil {
 		t.Fatalf("redistest: %v", err)

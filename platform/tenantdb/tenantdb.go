@@ -13,7 +13,9 @@ import (
 	"sync"
 
 	"atrium.dev/platform/authn"
+	"atrium.dev/platform/rpcerr"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -184,10 +186,21 @@ func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx conte
 		return fmt.Errorf("tenantdb: enter tenant %s: %w", id.TenantID, err)
 	}
 	if err := fn(ctx, tx); err != nil {
-		return err
+		return readOnlyAsPrecondition(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("tenantdb: commit: %w", err)
+		return readOnlyAsPrecondition(fmt.Errorf("tenantdb: commit: %w", err))
 	}
 	return nil
+}
+
+// readOnlyAsPrecondition turns Postgres' read_only_sql_transaction (25006) into
+// FailedPrecondition, the answer for a write to a read-only tenant: a tenant being moved to
+// another shard refuses writes with it during the final catch-up, and clients retry it.
+func readOnlyAsPrecondition(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "25006" {
+		return rpcerr.FailedPrecondition("the organization is read-only for a moment (%s); retry shortly", pe.Message).WithCause(err)
+	}
+	return err
 }

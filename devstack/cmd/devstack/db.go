@@ -24,7 +24,7 @@ func ensureDatabase(ctx context.Context, dsn string) (created bool, err error) {
 	admin.Database = "postgres"
 	conn, err := pgx.ConnectConfig(ctx, admin)
 	if err != nil {
-		return false, fmt.Errorf("connect to Postgres at %s:%d (is it running? make up starts it): %w", cfg.Host, cfg.Port, err)
+		return false, fmt.Errorf("connect to Postgres at %s:%d (is it running? make deps starts it on the port of ATRIUM_DATABASE_URL): %w", cfg.Host, cfg.Port, err)
 	}
 	defer conn.Close(ctx)
 	var exists bool

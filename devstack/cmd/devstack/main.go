@@ -1,6 +1,7 @@
 // Command devstack runs all of Atrium in one process for local development (`make up`):
-// tenancy, catalog and the gateway on 8081, 8082 and 8080, a seeded "demo" tenant with the
-// example catalog, and a tenantctl context "local" so tenantctl works in another terminal.
+// tenancy, catalog and the gateway on the ports of the local settings (ATRIUM_*_PORT, by
+// default 8081, 8082 and 8080; see platform/config.ReadLocal), a seeded "demo" tenant with the
+// example catalog, and a tenantctl context ("local") so tenantctl works in another terminal.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -25,7 +27,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "devstack:", err)
 		os.Exit(1)
 	}
@@ -40,7 +42,9 @@ type upConfig struct {
 	TenancyPort int
 	CatalogPort int
 	SMTPPort    int
-	BillingPort int
+	// EntitlementsPort and the ports of services added later come from the same settings.
+	EntitlementsPort int
+	BillingPort      int
 	// StripeURL is the Stripe API billing uses (stripe-mock, which make up starts); empty:
 	// no billing.
 	StripeURL    string
@@ -52,37 +56,43 @@ type upConfig struct {
 	ContextName  string
 	Logger       *slog.Logger // nil: JSON logs on stderr
 	PublicHost   string       // host in printed URLs
+	WebOrigin    string       // the portal's public origin ("" : http://PublicHost:gateway port)
 	RedisPrefix  string
 	OperatorName string
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg := upConfig{Demo: defaultDemo, ContextName: "local", PublicHost: "localhost", OperatorName: "make up"}
-	fs.IntVar(&cfg.GatewayPort, "gateway-port", config.GatewayPort, "gateway port")
-	fs.IntVar(&cfg.TenancyPort, "tenancy-port", config.TenancyPort, "tenancy port")
-	fs.IntVar(&cfg.CatalogPort, "catalog-port", config.CatalogPort, "catalog port")
-	fs.IntVar(&cfg.BillingPort, "billing-port", config.BillingPort, "billing port")
-	fs.StringVar(&cfg.StripeURL, "stripe-url", "http://127.0.0.1:12111", "Stripe API for billing (stripe-mock); empty: no billing")
-	fs.IntVar(&cfg.SMTPPort, "smtp-port", 2525, "local SMTP sink port (mail shown at /_dev/mail)")
-	fs.StringVar(&cfg.StaticDir, "static", "frontend/dist", "built web app to serve (skipped when missing)")
-	fs.StringVar(&cfg.ExamplesDir, "examples", "examples/catalog", "example catalog imported into the demo tenant (skipped when missing)")
-	fs.StringVar(&cfg.KeyDir, "keys", ".atrium/keys", "where the signing keys are kept across restarts")
-	noConfig := fs.Bool("no-tenantctl-config", false, "do not write the tenantctl context")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	env := config.FromEnv()
-	cfg.DatabaseURL = env.URL(config.EnvDatabaseURL, config.DefaultDatabaseURL)
-	cfg.Shards = config.Shards(env, config.EnvShards, config.DefaultShardName+"="+cfg.DatabaseURL)
-	cfg.RedisURL = env.URL(config.EnvRedisURL, config.DefaultRedisURL)
+// run is the command: flags override the local settings read through getenv. It returns nil
+// when ctx ends (Ctrl-C) and the stack stopped cleanly, so `make up` exits 0.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	env := config.FromLookup(getenv)
+	local := config.ReadLocal(env)
 	env.OneOf(config.EnvLogLevel, config.DefaultLogLevel, "debug", "info", "warn", "error")
 	if err := env.Err(); err != nil {
 		return err
 	}
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := upConfig{Demo: defaultDemo, ContextName: local.ContextName, PublicHost: "localhost", OperatorName: "make up"}
+	fs.IntVar(&cfg.GatewayPort, "gateway-port", local.Ports.Gateway, "gateway port (env "+config.EnvGatewayPort+")")
+	fs.IntVar(&cfg.TenancyPort, "tenancy-port", local.Ports.Tenancy, "tenancy port (env "+config.EnvTenancyPort+")")
+	fs.IntVar(&cfg.CatalogPort, "catalog-port", local.Ports.Catalog, "catalog port (env "+config.EnvCatalogPort+")")
+	fs.IntVar(&cfg.SMTPPort, "smtp-port", local.Ports.SMTP, "local SMTP sink port, mail shown at /_dev/mail (env "+config.EnvSMTPPort+")")
+	fs.IntVar(&cfg.BillingPort, "billing-port", local.Ports.Billing, "billing port (env "+config.EnvBillingPort+")")
+	fs.StringVar(&cfg.StripeURL, "stripe-url", fmt.Sprintf("http://127.0.0.1:%d", local.Ports.StripeMock), "Stripe API for billing (stripe-mock, env "+config.EnvStripeMockPort+"); empty: no billing")
+	fs.IntVar(&cfg.EntitlementsPort, "entitlements-port", local.Ports.Entitlements, "entitlements port (env "+config.EnvEntitlementsPort+")")
+	fs.StringVar(&cfg.StaticDir, "static", "frontend/dist", "built web app to serve (skipped when missing)")
+	fs.StringVar(&cfg.ExamplesDir, "examples", "examples/catalog", "example catalog imported into the demo tenant (skipped when missing)")
+	fs.StringVar(&cfg.KeyDir, "keys", filepath.Join(stateDir(getenv), "keys"), "where the signing keys are kept across restarts")
+	noConfig := fs.Bool("no-tenantctl-config", false, "do not write the tenantctl context")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.DatabaseURL, cfg.Shards, cfg.RedisURL, cfg.RedisPrefix = local.DatabaseURL, local.Shards, local.RedisURL, local.RedisPrefix
+	if getenv(config.EnvWebOrigin) != "" {
+		cfg.WebOrigin = local.WebOrigin
+	}
 	if !*noConfig {
-		p, err := tenantctlConfigPath()
+		p, err := tenantctlConfigPath(getenv)
 		if err != nil {
 			return err
 		}
@@ -98,24 +108,43 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	printBanner(stdout, cfg, sum)
+	printBanner(stdout, cfg, sum, homeDir())
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "devstack: stopping")
-	return st.Close()
+	if err := st.Close(); err != nil {
+		// The listeners are closed either way; a connection that did not finish in time is
+		// worth a line, not a failed exit of `make up`.
+		fmt.Fprintf(stderr, "devstack: warning: %v\n", err)
+	}
+	return nil
+}
+
+// stateDir is ATRIUM_STATE_DIR, else .atrium (make up runs in the checkout's root).
+func stateDir(getenv func(string) string) string {
+	if d := getenv(config.EnvStateDir); d != "" {
+		return d
+	}
+	return ".atrium"
+}
+
+func homeDir() string {
+	h, _ := os.UserHomeDir()
+	return h
 }
 
 // summary is what `up` did, for the banner.
 type summary struct {
-	GatewayURL    string
-	TenancyURL    string
-	CatalogURL    string
-	DemoCreated   bool
-	DemoOK        bool
-	Imported      int
-	ImportNote    string
-	OperatorToken string
-	TenantToken   string
-	ContextIsCur  bool
+	GatewayURL      string
+	TenancyURL      string
+	CatalogURL      string
+	EntitlementsURL string
+	DemoCreated     bool
+	DemoOK          bool
+	Imported        int
+	ImportNote      string
+	OperatorToken   string
+	TenantToken     string
+	ContextIsCur    bool
 }
 
 // up prepares the databases, starts the stack and seeds it. Safe to run again on the same
@@ -145,11 +174,14 @@ func up(ctx context.Context, cfg upConfig, warn io.Writer) (*stack.Stack, summar
 		StripeURL:   cfg.StripeURL,
 		SMTPPort:    cfg.SMTPPort,
 		KeyDir:      cfg.KeyDir,
+
+		EntitlementsPort: cfg.EntitlementsPort,
 	})
 	if err != nil {
 		return nil, sum, err
 	}
 	sum.GatewayURL, sum.TenancyURL, sum.CatalogURL = st.GatewayURL, st.TenancyURL, st.CatalogURL
+	sum.EntitlementsURL = st.EntitlementsURL
 	g := gatewayClients{http: st.HTTPClient, url: st.GatewayURL}
 
 	var tc *tenantctlConfig
@@ -243,6 +275,9 @@ func shardDSNs(shards map[string]string) []string {
 // publicURL is the gateway URL people type: localhost rather than 127.0.0.1, because the
 // tenant subdomains (demo.localhost) only exist under that name.
 func publicURL(cfg upConfig, gatewayURL string) string {
+	if cfg.WebOrigin != "" {
+		return cfg.WebOrigin
+	}
 	u, err := url.Parse(gatewayURL)
 	if err != nil {
 		return gatewayURL
@@ -251,7 +286,9 @@ func publicURL(cfg upConfig, gatewayURL string) string {
 	return u.String()
 }
 
-func printBanner(w io.Writer, cfg upConfig, sum summary) {
+// printBanner writes what `make up` shows once it is up. The README shows the same block for
+// the default settings (TestReadmeBanner); paths under home are written with "~".
+func printBanner(w io.Writer, cfg upConfig, sum summary, home string) {
 	gw := publicURL(cfg, sum.GatewayURL)
 	u, _ := url.Parse(gw)
 	var b strings.Builder
@@ -272,7 +309,7 @@ func printBanner(w io.Writer, cfg upConfig, sum summary) {
 	fmt.Fprintf(&b, "               -H 'Content-Type: application/json' -d '{\"email\":\"%s\",\"password\":\"%s\"}'\n", cfg.Demo.Email, cfg.Demo.Password)
 	fmt.Fprintf(&b, "  Mail       %s/_dev/mail  (invitations and password resets; SMTP sink on 127.0.0.1:%d)\n", gw, cfg.SMTPPort)
 	if cfg.ConfigPath != "" {
-		fmt.Fprintf(&b, "  tenantctl  go run ./tenantctl/cmd/tenantctl tenants list   (context %q in %s)\n", cfg.ContextName, cfg.ConfigPath)
+		fmt.Fprintf(&b, "  tenantctl  go run ./tenantctl/cmd/tenantctl tenants list   (context %q in %s)\n", cfg.ContextName, tildePath(cfg.ConfigPath, home))
 		if !sum.ContextIsCur {
 			fmt.Fprintf(&b, "             your current context is another one: add --context %s\n", cfg.ContextName)
 		}
@@ -280,7 +317,16 @@ func printBanner(w io.Writer, cfg upConfig, sum summary) {
 			fmt.Fprintf(&b, "             go run ./tenantctl/cmd/tenantctl catalog export --tenant %s\n", cfg.Demo.Slug)
 		}
 	}
-	fmt.Fprintf(&b, "  Services   gateway %s, tenancy %s, catalog %s (each with /metrics)\n", sum.GatewayURL, sum.TenancyURL, sum.CatalogURL)
+	fmt.Fprintf(&b, "  Services   gateway %s, tenancy %s, catalog %s,\n", sum.GatewayURL, sum.TenancyURL, sum.CatalogURL)
+	fmt.Fprintf(&b, "             entitlements %s (each with /metrics)\n", sum.EntitlementsURL)
 	fmt.Fprintf(&b, "\nCtrl-C stops it.\n")
 	fmt.Fprint(w, b.String())
+}
+
+// tildePath writes p under home as "~/...".
+func tildePath(p, home string) string {
+	if home != "" && strings.HasPrefix(p, home+string(filepath.Separator)) {
+		return "~" + p[len(home):]
+	}
+	return p
 }

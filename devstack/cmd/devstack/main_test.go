@@ -88,7 +88,7 @@ func TestUpIsIdempotent(t *testing.T) {
 		t.Fatalf("example import: %d entities, note %q\nwarnings: %s", first.Imported, first.ImportNote, warn.String())
 	}
 	var banner bytes.Buffer
-	printBanner(&banner, cfg, first)
+	printBanner(&banner, cfg, first, "")
 	for _, want := range []string{"http://demo.localhost:", defaultDemo.Email + " / " + defaultDemo.Password, "tenants list", configPath} {
 		if !strings.Contains(banner.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner.String())

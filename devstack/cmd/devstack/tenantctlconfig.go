@@ -28,11 +28,11 @@ type tenantctlConfig struct {
 
 // tenantctlConfigPath mirrors tenantctl: $ATRIUM_CONFIG, $XDG_CONFIG_HOME/atrium/tenantctl.yaml,
 // ~/.config/atrium/tenantctl.yaml.
-func tenantctlConfigPath() (string, error) {
-	if p := os.Getenv("ATRIUM_CONFIG"); p != "" {
+func tenantctlConfigPath(getenv func(string) string) (string, error) {
+	if p := getenv("ATRIUM_CONFIG"); p != "" {
 		return p, nil
 	}
-	if x := os.Getenv("XDG_CONFIG_HOME"); x != "" {
+	if x := getenv("XDG_CONFIG_HOME"); x != "" {
 		return filepath.Join(x, "atrium", "tenantctl.yaml"), nil
 	}
 	home, err := os.UserHomeDir()

@@ -1,25 +1,39 @@
-import type { ReactNode } from "react";
+import { cloneElement, isValidElement, useId, type ReactElement, type ReactNode } from "react";
 import { errorMessage, fieldViolations, type FieldViolation } from "../lib/violations";
 
 // ErrorBanner shows a failed call: its message (or the one given) and any violations no
-// field claimed.
+// field claimed. With onRetry it offers to try again (loads that failed, offline).
 export function ErrorBanner({
   error,
   hideViolations,
   message,
+  onRetry,
+  id,
 }: {
   error: unknown;
   hideViolations?: boolean;
   message?: string;
+  onRetry?: () => void;
+  id?: string;
 }) {
   if (!error) return null;
   const violations = hideViolations ? [] : fieldViolations(error);
   return (
-    <div className="error" role="alert">
+    <div className="error" role="alert" id={id}>
       {message ?? errorMessage(error)}
       <ViolationList violations={violations} />
+      {onRetry && (
+        <button type="button" className="secondary small retry" onClick={onRetry}>
+          Retry
+        </button>
+      )}
     </div>
   );
+}
+
+// ErrorState is a load that failed: what happened and a way to try again.
+export function ErrorState({ error, onRetry }: { error: unknown; onRetry: () => void }) {
+  return <ErrorBanner error={error} onRetry={onRetry} />;
 }
 
 // ViolationList lists violations with the field each names.
@@ -36,10 +50,10 @@ export function ViolationList({ violations }: { violations: FieldViolation[] }) 
   );
 }
 
-export function FieldErrors({ messages }: { messages?: string[] }) {
+export function FieldErrors({ messages, id }: { messages?: string[]; id?: string }) {
   if (!messages || messages.length === 0) return null;
   return (
-    <ul className="field-errors">
+    <ul className="field-errors" id={id}>
       {messages.map((m, i) => (
         <li key={i}>{m}</li>
       ))}
@@ -47,26 +61,64 @@ export function FieldErrors({ messages }: { messages?: string[] }) {
   );
 }
 
-export function Field(props: {
-  label: string;
-  errors?: string[];
-  children: ReactNode;
-  hint?: string;
-}) {
+// Field labels one control. The label holds only the label text: hints and errors sit
+// outside it and reach the control through aria-describedby, so a screen reader reads
+// "Email, invalid, must be a valid address" rather than one long label. The control gets
+// aria-invalid while it has errors.
+export function Field(props: { label: string; errors?: string[]; children: ReactElement; hint?: ReactNode }) {
+  const id = useId();
+  const hintId = `${id}-hint`;
+  const errId = `${id}-err`;
+  const invalid = (props.errors?.length ?? 0) > 0;
+  const describedBy = [props.hint ? hintId : "", invalid ? errId : ""].filter(Boolean).join(" ") || undefined;
+  const child = isValidElement<Record<string, unknown>>(props.children)
+    ? cloneElement(props.children, {
+        id: (props.children.props.id as string | undefined) ?? id,
+        "aria-invalid": invalid || undefined,
+        "aria-describedby": describedBy,
+      })
+    : props.children;
   return (
-    <label className={props.errors?.length ? "field invalid" : "field"}>
-      <span>{props.label}</span>
-      {props.children}
-      {props.hint && <small>{props.hint}</small>}
-      <FieldErrors messages={props.errors} />
-    </label>
+    <div className={invalid ? "field invalid" : "field"}>
+      <label htmlFor={(isValidElement<Record<string, unknown>>(props.children) && (props.children.props.id as string)) || id}>
+        {props.label}
+      </label>
+      {child}
+      {props.hint && (
+        <div id={hintId} className="hint">
+          {props.hint}
+        </div>
+      )}
+      <FieldErrors messages={props.errors} id={errId} />
+    </div>
   );
 }
 
-export function Loading() {
-  return <p className="muted">Loading…</p>;
+export function Loading({ label = "Loading…" }: { label?: string }) {
+  return (
+    <p className="muted loading" role="status" aria-live="polite">
+      {label}
+    </p>
+  );
+}
+
+// Empty is a list with nothing in it: say so, and what to do next.
+export function Empty({ title, children }: { title: string; children?: ReactNode }) {
+  return (
+    <div className="empty">
+      <p>
+        <strong>{title}</strong>
+      </p>
+      {children}
+    </div>
+  );
 }
 
 export function formatTime(d: Date | undefined): string {
   return d ? d.toLocaleString() : "—";
+}
+
+// plural writes "1 entity", "2 entities" (the page said "1 entities").
+export function plural(n: number | bigint, one: string, many: string): string {
+  return `${n.toLocaleString()} ${n === 1 || n === 1n ? one : many}`;
 }

@@ -36,11 +36,10 @@ function setup(opts: { signedIn?: boolean; expiresAt?: number; refresh?: () => P
       email: "ada@acme.test",
       role: "member",
       accessToken: "a1",
-      refreshToken: "r1",
       accessExpiresAt: opts.expiresAt,
     });
   }
-  const refreshFn = vi.fn(opts.refresh ?? (async () => ({ accessToken: "a2", refreshToken: "r2" })));
+  const refreshFn = vi.fn(opts.refresh ?? (async () => ({ accessToken: "a2" })));
   const refresher = new TokenRefresher(store, refreshFn);
   const seen: { auth: string | null; tenant: string | null }[] = [];
   const interceptor = authInterceptor(store, refresher, () => 0);
@@ -94,7 +93,7 @@ describe("authInterceptor", () => {
     await call(listEntities(), expired);
     expect(seen.map((s) => s.auth)).toEqual(["Bearer a1", "Bearer a2"]);
     expect(refreshFn).toHaveBeenCalledTimes(1);
-    expect(store.get()?.refreshToken).toBe("r2");
+    expect(store.get()?.accessToken).toBe("a2");
   });
 
   it("gives up after one retry", async () => {

@@ -24,6 +24,7 @@ const a2 = `e30.${btoa(JSON.stringify({ rol: "admin" })).replace(/=+$/, "")}.c2l
 function gateway() {
   const seen: Seen[] = [];
   let validRefresh = "r1";
+  let cookie = "r1";
   let validAccess = "a1";
   const fetchImpl: typeof fetch = async (input, init) => {
     const url = new URL(String(input));
@@ -34,11 +35,13 @@ function gateway() {
     seen.push({ path: url.pathname, auth: headers.get("Authorization"), tenant: headers.get("Atrium-Tenant"), body });
     switch (url.pathname) {
       case "/atrium.tenancy.v1.AuthService/Refresh": {
-        const rt = (body as { refreshToken?: string }).refreshToken;
-        if (rt !== validRefresh) return json(401, { code: "unauthenticated", message: "refresh token reused" });
+        // The browser sends the httpOnly cookie; the gateway puts its token in the message.
+        if (headers.get("Atrium-Session") !== "cookie") return json(400, { code: "invalid_argument", message: "no cookie mode" });
+        if (cookie !== validRefresh) return json(401, { code: "unauthenticated", message: "refresh token reused" });
         validRefresh = "r2";
+        cookie = "r2";
         validAccess = a2;
-        return json(200, { accessToken: a2, refreshToken: "r2", accessTokenExpireTime: "2030-01-01T00:00:00Z" });
+        return json(200, { accessToken: a2, accessTokenExpireTime: "2030-01-01T00:00:00Z", user: { email: "ada@acme.test" } });
       }
       case "/atrium.tenancy.v1.TenantService/GetTenant":
         if (headers.get("Authorization") !== `Bearer ${validAccess}`) {
@@ -64,12 +67,12 @@ function gateway() {
         return json(404, { code: "unimplemented", message: url.pathname });
     }
   };
-  return { seen, fetchImpl, expireAccess: () => (validAccess = "gone") };
+  return { seen, fetchImpl, expireAccess: () => (validAccess = "gone"), spendCookie: () => (cookie = "spent") };
 }
 
 function signedIn() {
   const store = new SessionStore(memoryStorage());
-  store.signIn({ tenant: "acme", email: "ada@acme.test", role: "owner", accessToken: "a1", refreshToken: "r1" });
+  store.signIn({ tenant: "acme", email: "ada@acme.test", role: "owner", accessToken: "a1" });
   return store;
 }
 
@@ -101,11 +104,10 @@ describe("clients over the Connect protocol", () => {
     expect(b.tenant?.slug).toBe("acme");
     const refreshes = gw.seen.filter((s) => s.path.endsWith("/Refresh"));
     expect(refreshes).toEqual([
-      { path: "/atrium.tenancy.v1.AuthService/Refresh", auth: null, tenant: "acme", body: { refreshToken: "r1" } },
+      { path: "/atrium.tenancy.v1.AuthService/Refresh", auth: null, tenant: "acme", body: {} },
     ]);
     expect(store.get()).toMatchObject({
       accessToken: a2,
-      refreshToken: "r2",
       accessExpiresAt: Date.UTC(2030, 0, 1),
       role: "admin",
     });
@@ -114,7 +116,8 @@ describe("clients over the Connect protocol", () => {
   it("end the session when the refresh token is refused", async () => {
     const gw = gateway();
     const store = new SessionStore(memoryStorage());
-    store.signIn({ tenant: "acme", email: "x", role: "member", accessToken: "old", refreshToken: "spent" });
+    store.signIn({ tenant: "acme", email: "x", role: "member", accessToken: "old" });
+    gw.spendCookie();
     const c = newClients("http://portal.test", store, gw.fetchImpl);
     await expect(c.tenant.getTenant({})).rejects.toMatchObject({ code: Code.Unauthenticated });
     expect(store.get()).toBeNull();

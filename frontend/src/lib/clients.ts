@@ -2,26 +2,48 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { CatalogService } from "../gen/atrium/catalog/v1/catalog_pb";
-import { AuthService, MemberService, TenantService } from "../gen/atrium/tenancy/v1/tenancy_pb";
+import { AuthService, MemberService, Role, TenantService } from "../gen/atrium/tenancy/v1/tenancy_pb";
 import { authInterceptor } from "./auth";
-import { roleFromAccessToken, TokenRefresher, type SessionStore } from "./session";
+import { noLock, roleFromAccessToken, TokenRefresher, type LockFn, type SessionStore } from "./session";
 
 export type Clients = ReturnType<typeof newClients>;
+
+// sessionHeaders asks the gateway to keep the refresh token in its httpOnly cookie (see
+// gateway/internal/pipeline/session.go): Login, Refresh and Logout carry them.
+export const sessionHeaders = { "Atrium-Session": "cookie" } as const;
+
+export function roleName(r: Role): string {
+  switch (r) {
+    case Role.OWNER:
+      return "owner";
+    case Role.ADMIN:
+      return "admin";
+    case Role.MEMBER:
+      return "member";
+    default:
+      return "unknown";
+  }
+}
 
 // newClients builds the API clients over one Connect transport that carries the session.
 // Refresh is a public method: the interceptor sends it with the tenant header only and never
 // refreshes around it, so the same transport serves it without recursion.
-// fetchImpl replaces the global fetch, for tests.
-export function newClients(baseUrl: string, store: SessionStore, fetchImpl?: typeof fetch) {
-  const refresher = new TokenRefresher(store, async (refreshToken) => {
-    const r = await auth.refresh({ refreshToken });
-    return {
-      accessToken: r.accessToken,
-      refreshToken: r.refreshToken,
-      accessExpiresAt: r.accessTokenExpireTime ? timestampMs(r.accessTokenExpireTime) : undefined,
-      role: roleFromAccessToken(r.accessToken),
-    };
-  });
+// fetchImpl replaces the global fetch, for tests; lock serializes refreshes across tabs.
+export function newClients(baseUrl: string, store: SessionStore, fetchImpl?: typeof fetch, lock: LockFn = noLock) {
+  const refresher = new TokenRefresher(
+    store,
+    async () => {
+      // The cookie holds the token; the message's is empty.
+      const r = await auth.refresh({}, { headers: sessionHeaders });
+      return {
+        accessToken: r.accessToken,
+        accessExpiresAt: r.accessTokenExpireTime ? timestampMs(r.accessTokenExpireTime) : undefined,
+        role: roleFromAccessToken(r.accessToken) ?? (r.role ? roleName(r.role) : undefined),
+        email: r.user?.email,
+      };
+    },
+    lock,
+  );
   const transport = createConnectTransport({
     baseUrl,
     fetch: fetchImpl,
@@ -29,6 +51,7 @@ export function newClients(baseUrl: string, store: SessionStore, fetchImpl?: typ
   });
   const auth = createClient(AuthService, transport);
   return {
+    refresher,
     auth,
     tenant: createClient(TenantService, transport),
     member: createClient(MemberService, transport),

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
   buildFilters,
+  ownerFilters,
+  withoutPosition,
   emptyQuery,
   facetQueries,
   parseKinds,
@@ -116,5 +118,26 @@ describe("URL form", () => {
       text: "",
       selected: { kind: ["api"] },
     });
+  });
+});
+
+describe("catalog position in the URL", () => {
+  it("keeps page, cursor, sort and show across a round trip (Back, reload)", () => {
+    const q = { text: "pay", selected: { kind: ["api"] }, sort: "owner", desc: true, show: "owned" as const, page: 3, cursor: "tok" };
+    const search = queryToSearch(q);
+    expect(search).toContain("page=3");
+    expect(searchToQuery(search)).toEqual(q);
+  });
+  it("drops the position when the query changes, and a page without a cursor", () => {
+    expect(withoutPosition({ text: "", selected: {}, page: 2, cursor: "x" })).toEqual({ text: "", selected: {} });
+    expect(searchToQuery("?page=2")).toEqual({ text: "", selected: {} });
+    expect(searchToQuery("?sort=bogus")).toEqual({ text: "", selected: {} });
+  });
+  it("requires an owner among the member's user and groups", () => {
+    expect(ownerFilters(["kind=component"], ["user:default/ann", "group:default/a"])).toEqual([
+      "kind=component,relations.ownedBy=user:default/ann",
+      "kind=component,relations.ownedBy=group:default/a",
+    ]);
+    expect(ownerFilters([], ["user:default/ann"])).toEqual(["relations.ownedBy=user:default/ann"]);
   });
 });

@@ -12,9 +12,43 @@ export interface CatalogQuery {
   text: string;
   // Selected values per facet field; the kind box edits selected.kind.
   selected: Partial<Record<FacetField, string[]>>;
+  // Sort column (a sortable field) and direction; absent: by name, ascending.
+  sort?: string;
+  desc?: boolean;
+  // "owned": only what the signed-in member (or one of their groups) owns; "starred": their stars.
+  show?: "owned" | "starred";
+  // Where the list stands: the page number shown and the token that fetches it. Both live in
+  // the URL, so Back and reload return to the same page.
+  page?: number;
+  cursor?: string;
 }
 
 export const emptyQuery: CatalogQuery = { text: "", selected: {} };
+
+// Columns the list may be sorted by, with the field the catalog orders on.
+export const sortFields: Record<string, string> = {
+  name: "metadata.name",
+  title: "metadata.title",
+  kind: "kind",
+  type: "spec.type",
+  lifecycle: "spec.lifecycle",
+  owner: "spec.owner",
+  system: "spec.system",
+};
+
+// withoutPosition is q at its first page: any change of filters, text or sort starts there.
+export function withoutPosition(q: CatalogQuery): CatalogQuery {
+  const { page: _p, cursor: _c, ...rest } = q;
+  return rest;
+}
+
+// ownerFilters turns the filter sets into ones that also require an owner among owners (the
+// member's user entity and groups): one set per owner, since sets are ORed and conditions ANDed.
+export function ownerFilters(sets: string[], owners: string[]): string[] {
+  if (owners.length === 0) return ["metadata.uid=__none__"];
+  const base = sets.length === 0 ? [""] : sets;
+  return base.flatMap((set) => owners.map((o) => (set ? `${set},relations.ownedBy=${o}` : `relations.ownedBy=${o}`)));
+}
 
 // A filter set cannot express a value containing "," (the condition separator), so such a
 // value cannot be selected; an empty one would turn into an exists check.
@@ -92,7 +126,7 @@ export function toggleValue(q: CatalogQuery, field: FacetField, value: string): 
   const next = cur.some((v) => sameValue(v, value))
     ? cur.filter((v) => !sameValue(v, value))
     : [...cur, value];
-  return { ...q, selected: { ...q.selected, [field]: next } };
+  return { ...withoutPosition(q), selected: { ...q.selected, [field]: next } };
 }
 
 // The URL form: "?q=term&kind=component&kind=api&spec.type=service", so a view can be
@@ -105,6 +139,12 @@ export function queryToSearch(q: CatalogQuery): string {
       if (isFilterableValue(v)) p.append(field, v);
     }
   }
+  if (q.show) p.set("show", q.show);
+  if (q.sort && q.sort in sortFields && (q.sort !== "name" || q.desc)) p.set("sort", q.desc ? `-${q.sort}` : q.sort);
+  if (q.page && q.page > 1 && q.cursor) {
+    p.set("page", String(q.page));
+    p.set("cursor", q.cursor);
+  }
   const s = p.toString();
   return s === "" ? "" : `?${s}`;
 }
@@ -116,5 +156,20 @@ export function searchToQuery(search: string | URLSearchParams): CatalogQuery {
     const values = dedupe(p.getAll(field).filter(isFilterableValue));
     if (values.length > 0) selected[field] = values;
   }
-  return { text: p.get("q") ?? "", selected };
+  const q: CatalogQuery = { text: p.get("q") ?? "", selected };
+  const show = p.get("show");
+  if (show === "owned" || show === "starred") q.show = show;
+  const sort = p.get("sort") ?? "";
+  const key = sort.replace(/^-/, "");
+  if (key in sortFields) {
+    q.sort = key;
+    if (sort.startsWith("-")) q.desc = true;
+  }
+  const page = Number(p.get("page"));
+  const cursor = p.get("cursor");
+  if (Number.isInteger(page) && page > 1 && cursor) {
+    q.page = page;
+    q.cursor = cursor;
+  }
+  return q;
 }

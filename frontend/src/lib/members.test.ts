@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { assignableRoles, canManage } from "./members";
+import { assignableRoles, canManage, duplicateTokenName } from "./members";
 
 describe("assignableRoles", () => {
   it.each([
@@ -26,5 +26,13 @@ describe("canManage", () => {
     ["unknown", "member", false],
   ])("%s manages %s: %s", (me, them, want) => {
     expect(canManage(me, them)).toBe(want);
+  });
+});
+
+describe("duplicateTokenName", () => {
+  it("refuses a name already used, whatever its case and spaces", () => {
+    expect(duplicateTokenName(" CI-sync ", ["ci-sync", "deploy"])).toBe(true);
+    expect(duplicateTokenName("new", ["ci-sync"])).toBe(false);
+    expect(duplicateTokenName("", [""])).toBe(false);
   });
 });

@@ -23,3 +23,9 @@ export function canManage(myRole: string, theirRole: string): boolean {
   const roles = assignableRoles(myRole);
   return roles.length > 0 && (theirRole !== "owner" || roles.includes("owner"));
 }
+
+// duplicateTokenName reports whether name (trimmed, any case) is already one of names.
+export function duplicateTokenName(name: string, names: string[]): boolean {
+  const n = name.trim().toLowerCase();
+  return n !== "" && names.some((x) => x.trim().toLowerCase() === n);
+}

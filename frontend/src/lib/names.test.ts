@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { needsOtherHost, portalOrigin, sharedOrigin, suggestSlug, tenantFromHost } from "./names";
+import { needsOtherHost, passwordRules, portalOrigin, sharedOrigin, slugProblem, suggestSlug, tenantFromHost } from "./names";
 
 describe("suggestSlug", () => {
   it.each([
@@ -67,5 +67,25 @@ describe("needsOtherHost", () => {
     ["acme", at("127.0.0.1"), false],
   ])("%j at %j -> %j", (slug, loc, want) => {
     expect(needsOtherHost(slug, loc)).toBe(want);
+  });
+});
+
+describe("slugProblem", () => {
+  it("flags what the server would refuse, so no portal URL is previewed for it", () => {
+    expect(slugProblem("acme")).toBe("");
+    expect(slugProblem("ac")).toBe("must be 3 to 40 characters");
+    expect(slugProblem("Acme")).toBe("must be lowercase");
+    expect(slugProblem("1acme")).toBe("must start with a letter");
+    expect(slugProblem("ac--me")).toBe("must not contain --");
+    expect(slugProblem("acme-")).toBe("must not end with -");
+    expect(slugProblem("ac_me")).toBe("may only contain a-z, 0-9 and -");
+  });
+});
+
+describe("passwordRules", () => {
+  it("reports each rule as met or not", () => {
+    expect(passwordRules("", "acme", "ann@x.io").map((r) => r.met)).toEqual([false, false, false]);
+    expect(passwordRules("correct horse 9", "acme", "ann@x.io").every((r) => r.met)).toBe(true);
+    expect(passwordRules("acmeIsGreat1", "acme", "ann@x.io")[2].met).toBe(false);
   });
 });

@@ -56,3 +56,35 @@ export function needsOtherHost(slug: string, loc: PageLocation): boolean {
   const host = tenantFromHost(loc.hostname);
   return host !== "" && host !== slug;
 }
+
+// slugProblem mirrors tenancy's validate.Slug for the rules a person can see while typing
+// (reserved names stay the server's word): "" when the slug may be valid.
+export function slugProblem(s: string): string {
+  if (s === "") return "required";
+  if (s.length < 3 || s.length > maxSlug) return "must be 3 to 40 characters";
+  if (s.toLowerCase() !== s) return "must be lowercase";
+  if (!/^[a-z0-9-]+$/.test(s)) return "may only contain a-z, 0-9 and -";
+  if (!/^[a-z]/.test(s)) return "must start with a letter";
+  if (s.endsWith("-")) return "must not end with -";
+  if (s.includes("--")) return "must not contain --";
+  return "";
+}
+
+export interface PasswordRule {
+  text: string;
+  met: boolean;
+}
+
+// passwordRules lists tenancy's password rules (validate.Password) with whether pw meets
+// each, so the form shows them before a submit fails rather than after.
+export function passwordRules(pw: string, slug: string, email: string): PasswordRule[] {
+  const classes = [/\p{Ll}/u, /\p{Lu}/u, /\p{Nd}/u, /[^\p{Ll}\p{Lu}\p{Nd}]/u].filter((re) => re.test(pw)).length;
+  const local = email.split("@")[0]?.toLowerCase() ?? "";
+  const lower = pw.toLowerCase();
+  const contains = (part: string) => part.length >= 3 && lower.includes(part);
+  return [
+    { text: "10 to 128 characters", met: [...pw].length >= 10 && new TextEncoder().encode(pw).length <= 128 },
+    { text: "two kinds of character (lowercase, uppercase, digits, symbols)", met: classes >= 2 },
+    { text: "not your organization's slug or your email name", met: pw !== "" && !contains(slug.toLowerCase()) && !contains(local) },
+  ];
+}

@@ -13,7 +13,10 @@ describe("parseRoute", () => {
     ["#/signup", { name: "signup" }],
     ["#/members", { name: "members" }],
     ["#/import", { name: "import" }],
-    ["#/catalog/entity/component/default/payments", { name: "entity", kind: "component", namespace: "default", entity: "payments" }],
+    ["#/catalog/entity/component/default/payments", { name: "entity", kind: "component", namespace: "default", entity: "payments", tab: "overview" }],
+    ["#/catalog/entity/api/default/pay/definition", { name: "entity", kind: "api", namespace: "default", entity: "pay", tab: "definition" }],
+    ["#/catalog/entity/api/default/pay/bogus", { name: "notFound", path: "/catalog/entity/api/default/pay/bogus" }],
+    ["#/settings", { name: "settings" }],
     ["#/nope", { name: "notFound", path: "/nope" }],
     ["#/login/extra", { name: "notFound", path: "/login/extra" }],
     ["#/catalog/entity/component/default", { name: "notFound", path: "/catalog/entity/component/default" }],
@@ -32,7 +35,7 @@ describe("parseRoute", () => {
 
   it("reads back the entity links it makes", () => {
     const href = entityHref({ kind: "Template", namespace: "my ns", name: "a#b/c" });
-    expect(parseRoute(href)).toEqual({ name: "entity", kind: "template", namespace: "my ns", entity: "a#b/c" });
+    expect(parseRoute(href)).toEqual({ name: "entity", kind: "template", namespace: "my ns", entity: "a#b/c", tab: "overview" });
   });
 
   it("reads back the login links it makes", () => {

@@ -9,13 +9,20 @@ export type Route =
   | { name: "signup" }
   | { name: "members" }
   | { name: "catalog"; search: URLSearchParams }
-  | { name: "entity"; kind: string; namespace: string; entity: string }
+  | { name: "entity"; kind: string; namespace: string; entity: string; tab: EntityTab }
   | { name: "import" }
+  | { name: "apis"; search: URLSearchParams }
+  | { name: "search"; search: URLSearchParams }
+  | { name: "settings" }
+  | { name: "audit"; search: URLSearchParams }
   // The links tenancy mails: the one-time token rides in the hash, never sent to a server.
   | { name: "acceptInvitation"; token: string }
   | { name: "forgotPassword" }
   | { name: "resetPassword"; token: string }
   | { name: "notFound"; path: string };
+
+export const entityTabs = ["overview", "relations", "definition", "members", "ownership"] as const;
+export type EntityTab = (typeof entityTabs)[number];
 
 // parseRoute maps location.hash to a route.
 export function parseRoute(hash: string): Route {
@@ -51,11 +58,18 @@ export function parseRoute(hash: string): Route {
     case "signup":
     case "members":
     case "import":
+    case "settings":
       return parts.length === 1 ? { name: parts[0] } : { name: "notFound", path };
+    case "apis":
+    case "search":
+    case "audit":
+      return parts.length === 1 ? { name: parts[0], search } : { name: "notFound", path };
     case "catalog":
       if (parts.length === 1) return { name: "catalog", search };
-      if (parts.length === 5 && parts[1] === "entity") {
-        return { name: "entity", kind: parts[2], namespace: parts[3], entity: parts[4] };
+      if ((parts.length === 5 || parts.length === 6) && parts[1] === "entity") {
+        const tab = (parts[5] ?? "overview") as EntityTab;
+        if (!entityTabs.includes(tab)) return { name: "notFound", path };
+        return { name: "entity", kind: parts[2], namespace: parts[3], entity: parts[4], tab };
       }
       return { name: "notFound", path };
     default:

@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { errorFromJson } from "@connectrpc/connect/protocol-connect";
 import { describe, expect, it } from "vitest";
 import {
+  importProblem,
   decodeBadRequest,
   errorMessage,
   fieldViolations,
@@ -179,10 +180,40 @@ describe("formErrorMessage", () => {
       "invalid request",
     );
     expect(message(failed([]))).toBe("invalid request");
-    // A conflict, not a validation failure: its message says what happened.
+    // A conflict whose field already says it ("is already taken" under Slug) is not said
+    // twice; a conflict no field shows keeps its message.
     expect(message(failed([{ field: "slug", description: "is already taken" }], Code.AlreadyExists, "slug is already taken"))).toBe(
-      "slug is already taken",
+      "Please correct the fields marked below.",
     );
+    expect(message(failed([], Code.AlreadyExists, "an account with this email exists"))).toBe("an account with this email exists");
     expect(message(new Error("boom"))).toBe("boom");
+  });
+});
+
+describe("importProblem", () => {
+  it("drops the internal field name and keeps the line", () => {
+    expect(importProblem("yaml_documents[0] line 7: did not find expected key")).toEqual({
+      line: 7,
+      message: "did not find expected key",
+    });
+    expect(importProblem("yaml_documents[2]: duplicate key")).toEqual({ message: "duplicate key" });
+    expect(importProblem("must be set")).toEqual({ message: "must be set" });
+  });
+});
+
+describe("errorMessage offline", () => {
+  it("says offline instead of a raw 'Failed to fetch'", () => {
+    const e = new ConnectError("Failed to fetch", Code.Unknown, undefined, undefined, new TypeError("Failed to fetch"));
+    expect(errorMessage(e)).toMatch(/offline/);
+    expect(errorMessage(new TypeError("Failed to fetch"))).toMatch(/offline/);
+    expect(errorMessage(new ConnectError("nope", Code.NotFound))).toBe("nope");
+  });
+});
+
+describe("formErrorMessage AlreadyExists", () => {
+  it("does not repeat a conflict the field already shows", () => {
+    const e = new ConnectError("slug is already taken", Code.AlreadyExists);
+    const v = { byField: { slug: ["is already taken"] }, other: [] };
+    expect(formErrorMessage(e, v)).toBe("Please correct the fields marked below.");
   });
 });

@@ -139,6 +139,9 @@ export function violationsByDocument(violations: FieldViolation[]): DocumentViol
 
 // errorMessage is the text to show for a failed call.
 export function errorMessage(err: unknown): string {
+  if (isOffline(err)) {
+    return "You appear to be offline, or Atrium cannot be reached. Check your connection and try again.";
+  }
   if (err instanceof ConnectError) {
     switch (err.code) {
       case Code.Unavailable:
@@ -157,8 +160,45 @@ export function errorMessage(err: unknown): string {
 // points at them instead.
 export function formErrorMessage<K extends string>(err: unknown, v: FormViolations<K>): string {
   const placed = Object.values<string[] | undefined>(v.byField).some((m) => (m?.length ?? 0) > 0);
-  if (err instanceof ConnectError && err.code === Code.InvalidArgument && placed && v.other.length === 0) {
+  // An AlreadyExists with its field marked ("slug is already taken") said the same twice.
+  if (
+    err instanceof ConnectError &&
+    (err.code === Code.InvalidArgument || err.code === Code.AlreadyExists) &&
+    placed &&
+    v.other.length === 0
+  ) {
     return "Please correct the fields marked below.";
   }
   return errorMessage(err);
+}
+
+export interface ImportProblem {
+  // 1-based line in the text the user pasted, when the server named one.
+  line?: number;
+  message: string;
+}
+
+// The catalog names the pasted text by its request field ("yaml_documents[0] line 7: …"),
+// which means nothing to the person who pasted it: keep the line, drop the field.
+const yamlPrefix = /^yaml_documents\[\d+\](?:\s+line\s+(\d+))?:\s*/;
+
+export function importProblem(description: string): ImportProblem {
+  const m = yamlPrefix.exec(description);
+  if (!m) return { message: description };
+  const p: ImportProblem = { message: description.slice(m[0].length) };
+  if (m[1]) p.line = Number(m[1]);
+  return p;
+}
+
+// isOffline: the request never got an answer (no network, server down, blocked). fetch
+// reports that as a bare TypeError ("Failed to fetch" in Chromium, "NetworkError…" in
+// Firefox, "Load failed" in Safari), which Connect wraps as Unknown or Unavailable.
+export function isOffline(err: unknown): boolean {
+  if (typeof navigator !== "undefined" && navigator.onLine === false) return true;
+  const raw = err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : "";
+  const cause = err instanceof ConnectError ? err.cause : undefined;
+  return (
+    /^(failed to fetch|networkerror|load failed|network request failed)/i.test(raw) ||
+    (cause instanceof TypeError && /fetch|network|load failed/i.test(cause.message))
+  );
 }

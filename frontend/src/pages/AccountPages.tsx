@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from "react";
-import { authClient, expiry, hostTenant, roleName, session } from "../api";
+import { authClient, expiry, hostTenant, roleName, session, sessionHeaders } from "../api";
 import { ErrorBanner, Field, ViolationList } from "../components/ui";
 import { navigate } from "../hooks";
 import { tenantHeader } from "../lib/auth";
@@ -38,13 +38,18 @@ export function AcceptInvitationPage({ token }: { token: string }) {
     setError(undefined);
     try {
       const r = await authClient.acceptInvitation({ token, password, displayName }, headers(org));
+      // As after sign-up: one cookie-mode Refresh trades the handed-out refresh token for the
+      // gateway's httpOnly cookie, so the page keeps none.
+      const c = await authClient.refresh(
+        { refreshToken: r.refreshToken },
+        { headers: { ...headers(org).headers, ...sessionHeaders } },
+      );
       session.signIn({
         tenant: hostTenant || org.trim().toLowerCase(),
-        email: r.user?.email ?? "",
-        role: roleName(r.role),
-        accessToken: r.accessToken,
-        refreshToken: r.refreshToken,
-        accessExpiresAt: expiry(r.accessTokenExpireTime),
+        email: c.user?.email || r.user?.email || "",
+        role: roleName(c.role || r.role),
+        accessToken: c.accessToken,
+        accessExpiresAt: expiry(c.accessTokenExpireTime),
       });
       navigate("#/");
     } catch (err) {

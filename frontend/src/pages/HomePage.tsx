@@ -1,6 +1,10 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { useState, type FormEvent } from "react";
-import { isAdminRole, tenantClient } from "../api";
+import { tenantClient } from "../api";
+import { navigate } from "../hooks";
+import { recentVisits } from "../lib/recent";
+import { useStars } from "../lib/stars";
+import { refHref, parseRef } from "../lib/entityRef";
 import { ErrorBanner, Field, formatTime, Loading, ViolationList } from "../components/ui";
 import { TenantStatus, type Tenant } from "../gen/atrium/tenancy/v1/tenancy_pb";
 import { useLoad, useSession } from "../hooks";
@@ -8,7 +12,7 @@ import { fieldViolations, formErrorMessage, violationsByField } from "../lib/vio
 
 export function HomePage() {
   const s = useSession();
-  const { data, error, loading, reload } = useLoad(() => tenantClient.getTenant({}), s?.tenant ?? "");
+  const { data, error, loading } = useLoad(() => tenantClient.getTenant({}), s?.tenant ?? "");
   const tenant = data?.tenant;
   return (
     <section>
@@ -16,7 +20,11 @@ export function HomePage() {
       <ErrorBanner error={error} />
       {loading && !tenant && <Loading />}
       {tenant && <TenantFacts tenant={tenant} />}
-      {tenant && isAdminRole(s?.role) && <RenameForm tenant={tenant} onSaved={reload} />}
+      <HomeSearch />
+      <div className="columns">
+        <Starred />
+        <Recent />
+      </div>
       <div className="tiles">
         <a className="tile" href="#/catalog">
           <strong>Catalog</strong>
@@ -56,7 +64,7 @@ function TenantFacts({ tenant }: { tenant: Tenant }) {
   );
 }
 
-function RenameForm({ tenant, onSaved }: { tenant: Tenant; onSaved: () => void }) {
+export function RenameForm({ tenant, onSaved }: { tenant: Tenant; onSaved: () => void }) {
   const [name, setName] = useState(tenant.displayName);
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
@@ -101,5 +109,60 @@ function RenameForm({ tenant, onSaved }: { tenant: Tenant; onSaved: () => void }
         </span>
       )}
     </form>
+  );
+}
+
+function HomeSearch() {
+  const [q, setQ] = useState("");
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    if (q.trim()) navigate(`#/search?${new URLSearchParams({ q: q.trim() }).toString()}`);
+  }
+  return (
+    <form className="search" role="search" aria-label="Search the catalog" onSubmit={submit}>
+      <input type="search" aria-label="Search the catalog" placeholder="Search the catalog" value={q} onChange={(e) => setQ(e.target.value)} />
+      <button type="submit">Search</button>
+    </form>
+  );
+}
+
+function Starred() {
+  const stars = useStars();
+  const refs = stars.refs();
+  return (
+    <div className="card">
+      <h2>Starred</h2>
+      {refs.length === 0 ? (
+        <p className="muted">Star entities (☆ in the catalog) to find them here.</p>
+      ) : (
+        <ul className="plain">
+          {refs.map((r) => (
+            <li key={r}>
+              <a href={refHref(r) ?? "#/catalog"}>{parseRef(r)?.name ?? r}</a> <span className="muted">{parseRef(r)?.kind}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+function Recent() {
+  const visits = recentVisits();
+  return (
+    <div className="card">
+      <h2>Recently viewed</h2>
+      {visits.length === 0 ? (
+        <p className="muted">Entities you open appear here.</p>
+      ) : (
+        <ul className="plain">
+          {visits.map((v) => (
+            <li key={v.ref}>
+              <a href={refHref(v.ref) ?? "#/catalog"}>{v.title || parseRef(v.ref)?.name}</a> <span className="muted">{v.kind}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
   );
 }

@@ -3,7 +3,8 @@ import { catalogClient } from "../api";
 import { ErrorBanner } from "../components/ui";
 import { ApplyAction, type ApplyEntitiesResponse } from "../gen/atrium/catalog/v1/catalog_pb";
 import { parseRef, refHref } from "../lib/entityRef";
-import { fieldViolations, violationsByDocument } from "../lib/violations";
+import { fieldViolations, importProblem, violationsByDocument } from "../lib/violations";
+import { plural } from "../components/ui";
 
 const example = `apiVersion: backstage.io/v1alpha1
 kind: Component
@@ -62,11 +63,17 @@ export function ImportPage() {
   return (
     <section>
       <h1>Import entities</h1>
-      <p className="muted">
+      <p className="muted" id="import-help">
         Paste Backstage YAML (several documents separated by <code>---</code>), check it with a dry run, then
         apply it. A batch is all or nothing.
       </p>
+      <label htmlFor="import-yaml" className="block-label">
+        Catalog YAML
+      </label>
       <textarea
+        id="import-yaml"
+        aria-describedby="import-help"
+        aria-invalid={problems || undefined}
         className="yaml"
         value={yaml}
         placeholder={example}
@@ -92,20 +99,28 @@ export function ImportPage() {
       />
       {problems && (
         <div className="violations">
-          {grouped.batch.map((v, i) => (
-            <p key={i} className="error">
-              {v.description || v.reason}
-            </p>
-          ))}
+          {grouped.batch.map((v, i) => {
+            const p = importProblem(v.description || v.reason);
+            return (
+              <p key={i} className="error">
+                {p.line !== undefined && <strong>Line {p.line}: </strong>}
+                {p.message}
+              </p>
+            );
+          })}
           {[...grouped.documents].map(([doc, vs]) => (
             <div key={doc} className="doc-violations">
               <h3>Document {doc + 1}</h3>
               <ul>
-                {vs.map((v, i) => (
-                  <li key={i}>
-                    {v.path && <code>{v.path}</code>} {v.description}
-                  </li>
-                ))}
+                {vs.map((v, i) => {
+                  const p = importProblem(v.description);
+                  return (
+                    <li key={i}>
+                      {p.line !== undefined && <strong>Line {p.line}: </strong>}
+                      {v.path && <code>{v.path}</code>} {p.message}
+                    </li>
+                  );
+                })}
               </ul>
             </div>
           ))}
@@ -121,9 +136,10 @@ function Results({ result }: { result: ApplyEntitiesResponse }) {
     <>
       <p className={result.dryRun ? "ok" : "ok strong"}>
         {result.dryRun
-          ? `Valid: ${result.results.length} entities would be applied.`
-          : `Applied ${result.results.length} entities.`}
+          ? `Valid: ${plural(result.results.length, "entity", "entities")} would be applied.`
+          : `Applied ${plural(result.results.length, "entity", "entities")}.`}
       </p>
+      <div className="table-wrap">
       <table>
         <thead>
           <tr>
@@ -145,6 +161,7 @@ function Results({ result }: { result: ApplyEntitiesResponse }) {
           })}
         </tbody>
       </table>
+      </div>
     </>
   );
 }

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { useState, type FormEvent } from "react";
-import { authClient, expiry, hostTenant, roleName, session } from "../api";
+import { authClient, expiry, hostTenant, roleName, session, sessionHeaders } from "../api";
 import { ErrorBanner, Field, ViolationList } from "../components/ui";
 import { navigate } from "../hooks";
 import { tenantHeader } from "../lib/auth";
@@ -29,13 +29,12 @@ export function LoginPage(props: { email?: string; created?: string }) {
     setError(undefined);
     const slug = hostTenant || tenant.trim().toLowerCase();
     try {
-      const r = await authClient.login({ email, password }, { headers: { [tenantHeader]: slug } });
+      const r = await authClient.login({ email, password }, { headers: { [tenantHeader]: slug, ...sessionHeaders } });
       session.signIn({
         tenant: slug,
         email: r.user?.email || email,
         role: roleName(r.role),
         accessToken: r.accessToken,
-        refreshToken: r.refreshToken,
         accessExpiresAt: expiry(r.accessTokenExpireTime),
       });
       // Signed out on the way to some page: stay there; from the login page itself: home.

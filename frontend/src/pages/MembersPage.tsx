@@ -1,10 +1,10 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { isAdminRole, memberClient, roleName } from "../api";
 import { ErrorBanner, Field, formatTime, Loading, ViolationList } from "../components/ui";
 import { Role, type ApiToken, type Invitation, type ListMembersResponse, type Member } from "../gen/atrium/tenancy/v1/tenancy_pb";
 import { useLoad, useSession } from "../hooks";
-import { assignableRoles, canManage, type RoleName } from "../lib/members";
+import { assignableRoles, canManage, duplicateTokenName, type RoleName } from "../lib/members";
 import { fieldViolations, formErrorMessage, violationsByField } from "../lib/violations";
 
 const roleValue: Record<RoleName, Role> = { owner: Role.OWNER, admin: Role.ADMIN, member: Role.MEMBER };
@@ -29,6 +29,8 @@ function MemberList({ admin, myRole, myEmail }: { admin: boolean; myRole: string
   const [version, setVersion] = useState(0);
   const first = useLoad(() => memberClient.listMembers({ pageSize: 100 }), String(version));
   const [error, setError] = useState<unknown>();
+  // Said after a role change or removal, where the change happened (role="status").
+  const [notice, setNotice] = useState("");
   const loaded = first.data ? [first.data, ...pages] : [];
   const members = loaded.flatMap((p) => p.members);
   const nextToken = loaded.at(-1)?.nextPageToken ?? "";
@@ -47,10 +49,12 @@ function MemberList({ admin, myRole, myEmail }: { admin: boolean; myRole: string
     }
   }
 
-  async function act(f: () => Promise<unknown>) {
+  async function act(f: () => Promise<unknown>, done: string) {
     setError(undefined);
+    setNotice("");
     try {
       await f();
+      setNotice(done);
       refresh();
     } catch (err) {
       setError(err);
@@ -60,8 +64,11 @@ function MemberList({ admin, myRole, myEmail }: { admin: boolean; myRole: string
   return (
     <>
       <ErrorBanner error={first.error ?? error} />
+      <p className="ok notice-line" role="status">
+        {notice}
+      </p>
       {first.loading && members.length === 0 && <Loading />}
-      <table>
+      <table className="responsive">
         <thead>
           <tr>
             <th>Email</th>
@@ -80,17 +87,22 @@ function MemberList({ admin, myRole, myEmail }: { admin: boolean; myRole: string
               manage={canManage(myRole, roleName(m.role))}
               roles={assignableRoles(myRole)}
               me={m.user?.email === myEmail}
-              onRole={(role) => act(() => memberClient.updateMemberRole({ userId: m.user?.id ?? "", role }))}
+              onRole={(role) =>
+                act(
+                  () => memberClient.updateMemberRole({ userId: m.user?.id ?? "", role }),
+                  `${m.user?.email} is now ${roleName(role)}.`,
+                )
+              }
               onRemove={() => {
                 if (window.confirm(`Remove ${m.user?.email} from this organization?`)) {
-                  void act(() => memberClient.removeMember({ userId: m.user?.id ?? "" }));
+                  void act(() => memberClient.removeMember({ userId: m.user?.id ?? "" }), `${m.user?.email} was removed.`);
                 }
               }}
               onTransfer={
                 myRole === "owner" && m.user?.email !== myEmail
                   ? () => {
                       if (window.confirm(`Make ${m.user?.email} the owner? You become an admin.`)) {
-                        void act(() => memberClient.transferOwnership({ userId: m.user?.id ?? "" }));
+                        void act(() => memberClient.transferOwnership({ userId: m.user?.id ?? "" }), `${m.user?.email} is now the owner.`);
                       }
                     }
                   : undefined
@@ -104,7 +116,7 @@ function MemberList({ admin, myRole, myEmail }: { admin: boolean; myRole: string
           More
         </button>
       )}
-      {admin && <InviteForm roles={assignableRoles(myRole)} onInvited={refresh} />}
+      {admin && <InviteForm roles={assignableRoles(myRole)} onInvited={refresh} listVersion={version} />}
       {admin && <PendingInvitations version={version} />}
     </>
   );
@@ -125,13 +137,13 @@ function MemberRow(props: {
   const { member: m, admin } = props;
   return (
     <tr>
-      <td>
+      <td data-label="Email">
         {m.user?.email} {props.me && <span className="badge">you</span>}
       </td>
-      <td>{m.user?.displayName}</td>
-      <td>
+      <td data-label="Name">{m.user?.displayName}</td>
+      <td data-label="Role">
         {props.manage ? (
-          <select value={m.role} onChange={(e) => props.onRole(Number(e.target.value) as Role)} aria-label="Role">
+          <select value={m.role} onChange={(e) => props.onRole(Number(e.target.value) as Role)} aria-label={`Role of ${m.user?.email}`}>
             {props.roles.map((r) => (
               <option key={r} value={roleValue[r]}>
                 {r}
@@ -142,16 +154,16 @@ function MemberRow(props: {
           roleName(m.role)
         )}
       </td>
-      <td>{formatTime(m.createTime && timestampDate(m.createTime))}</td>
+      <td data-label="Joined">{formatTime(m.createTime && timestampDate(m.createTime))}</td>
       {admin && (
-        <td>
+        <td className="actions-cell">
           {props.onTransfer && (
             <button className="secondary small" onClick={props.onTransfer}>
               Transfer ownership
             </button>
           )}{" "}
           {props.manage && (
-            <button className="danger small" onClick={props.onRemove}>
+            <button className="danger small" onClick={props.onRemove} aria-label={`Remove ${m.user?.email}`}>
               Remove
             </button>
           )}
@@ -165,13 +177,16 @@ const inviteFields = ["email", "role"] as const;
 
 // Nobody sets another person's password: an invitation mails a link, and the invitee chooses
 // their own password on the accept-invitation page.
-function InviteForm({ roles, onInvited }: { roles: RoleName[]; onInvited: () => void }) {
+function InviteForm({ roles, onInvited, listVersion }: { roles: RoleName[]; onInvited: () => void; listVersion: number }) {
   const [email, setEmail] = useState("");
   const [role, setRole] = useState(Role.MEMBER);
   const [error, setError] = useState<unknown>();
   const [sent, setSent] = useState("");
   const [busy, setBusy] = useState(false);
   const v = violationsByField(fieldViolations(error), inviteFields);
+  // The list changed (someone was removed, a role changed): an error about the earlier state,
+  // "already a member" above all, is no longer true.
+  useEffect(() => setError(undefined), [listVersion]);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -291,11 +306,18 @@ function ApiTokens() {
   const [ttlDays, setTtlDays] = useState(90);
   const [secret, setSecret] = useState<{ name: string; value: string; copied?: boolean }>();
   const [error, setError] = useState<unknown>();
+  const [dupe, setDupe] = useState(false);
   const v = violationsByField(fieldViolations(error), ["name", "ttlDays"] as const);
+  const nameErrors = dupe ? ["you already have a token with this name"] : v.byField.name;
 
   async function create(e: FormEvent) {
     e.preventDefault();
     setError(undefined);
+    // Two tokens with one name cannot be told apart when revoking one of them.
+    if (duplicateTokenName(name, tokens.data?.tokens.map((t) => t.name) ?? [])) {
+      setDupe(true);
+      return;
+    }
     try {
       const r = await memberClient.createApiToken({ name, ttlDays });
       setSecret({ name: r.token?.name ?? name, value: r.secret });
@@ -343,13 +365,8 @@ function ApiTokens() {
           </div>
         </div>
       )}
-      <ErrorBanner
-        error={tokens.error ?? error}
-        hideViolations={error !== undefined}
-        message={error !== undefined ? formErrorMessage(error, v) : undefined}
-      />
-      <ViolationList violations={v.other} />
-      <table>
+      <ErrorBanner error={tokens.error} onRetry={tokens.reload} />
+      <table className="responsive">
         <thead>
           <tr>
             <th>Name</th>
@@ -363,15 +380,15 @@ function ApiTokens() {
         <tbody>
           {tokens.data?.tokens.map((t) => (
             <tr key={t.id}>
-              <td>{t.name}</td>
-              <td>
+              <td data-label="Name">{t.name}</td>
+              <td data-label="Prefix">
                 <code>{t.prefix}…</code>
               </td>
-              <td>{formatTime(t.createTime && timestampDate(t.createTime))}</td>
-              <td>{t.expireTime ? formatTime(timestampDate(t.expireTime)) : "never"}</td>
-              <td>{t.lastUsedTime ? formatTime(timestampDate(t.lastUsedTime)) : "never"}</td>
-              <td>
-                <button className="danger small" onClick={() => revoke(t)}>
+              <td data-label="Created">{formatTime(t.createTime && timestampDate(t.createTime))}</td>
+              <td data-label="Expires">{t.expireTime ? formatTime(timestampDate(t.expireTime)) : "never"}</td>
+              <td data-label="Last used">{t.lastUsedTime ? formatTime(timestampDate(t.lastUsedTime)) : "never"}</td>
+              <td className="actions-cell">
+                <button className="danger small" onClick={() => revoke(t)} aria-label={`Revoke ${t.name}`}>
                   Revoke
                 </button>
               </td>
@@ -386,9 +403,19 @@ function ApiTokens() {
           )}
         </tbody>
       </table>
-      <form className="inline-form" onSubmit={create} noValidate>
-        <Field label="Token name" errors={v.byField.name}>
-          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="ci-sync" />
+      <form className="inline-form" onSubmit={create} noValidate aria-label="Create an API token">
+        {/* Errors of this form sit in it, not above the table. */}
+        <ErrorBanner error={error} hideViolations message={error !== undefined ? formErrorMessage(error, v) : undefined} />
+        <ViolationList violations={v.other} />
+        <Field label="Token name" errors={nameErrors}>
+          <input
+            value={name}
+            onChange={(e) => {
+              setName(e.target.value);
+              setDupe(false);
+            }}
+            placeholder="ci-sync"
+          />
         </Field>
         <Field label="Expires after (days)" errors={v.byField.ttlDays} hint="0: never">
           <input type="number" min={0} value={ttlDays} onChange={(e) => setTtlDays(Number(e.target.value) || 0)} />

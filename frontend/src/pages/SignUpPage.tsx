@@ -1,8 +1,9 @@
 import { useState, type FormEvent } from "react";
-import { expiry, session, tenantClient } from "../api";
+import { authClient, expiry, session, sessionHeaders, tenantClient } from "../api";
+import { tenantHeader } from "../lib/auth";
 import { ErrorBanner, Field, ViolationList } from "../components/ui";
 import { navigate } from "../hooks";
-import { needsOtherHost, portalOrigin, suggestSlug } from "../lib/names";
+import { needsOtherHost, passwordRules, portalOrigin, slugProblem, suggestSlug } from "../lib/names";
 import { isPublicRoute, loginHref, parseRoute } from "../lib/route";
 import { fieldViolations, formErrorMessage, violationsByField } from "../lib/violations";
 
@@ -18,7 +19,9 @@ export function SignUpPage() {
   const [busy, setBusy] = useState(false);
   const v = violationsByField(fieldViolations(error), fields);
   const shownSlug = slugEdited ? slug : suggestSlug(orgName);
-  const portal = portalOrigin(shownSlug, window.location);
+  // Preview the portal's address only for a slug that can be one.
+  const portal = slugProblem(shownSlug) === "" ? portalOrigin(shownSlug, window.location) : "";
+  const rules = passwordRules(adminPassword, shownSlug, adminEmail);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -33,13 +36,18 @@ export function SignUpPage() {
         window.location.assign(`${portalOrigin(tenant, window.location)}/${loginHref(r.user?.email || adminEmail, tenant)}`);
         return;
       }
+      // Sign-up hands the refresh token to the page; one cookie-mode Refresh trades it for
+      // the httpOnly cookie, so the page keeps no refresh token, as after a login.
+      const c = await authClient.refresh(
+        { refreshToken: r.refreshToken },
+        { headers: { [tenantHeader]: tenant, ...sessionHeaders } },
+      );
       session.signIn({
         tenant,
-        email: r.user?.email || adminEmail,
+        email: c.user?.email || r.user?.email || adminEmail,
         role: "owner",
-        accessToken: r.accessToken,
-        refreshToken: r.refreshToken,
-        accessExpiresAt: expiry(r.accessTokenExpireTime),
+        accessToken: c.accessToken,
+        accessExpiresAt: expiry(c.accessTokenExpireTime),
       });
       // Signed out on the way to some page: stay there; from the login page itself: home.
       if (isPublicRoute(parseRoute(window.location.hash))) navigate("#/");
@@ -58,7 +66,17 @@ export function SignUpPage() {
       <Field label="Organization name" errors={v.byField.orgName}>
         <input value={orgName} onChange={(e) => setOrgName(e.target.value)} autoComplete="organization" />
       </Field>
-      <Field label="Slug" errors={v.byField.slug} hint={portal ? `Your portal: ${portal}` : "3 to 40 lowercase letters, digits and dashes"}>
+      <Field
+        label="Slug"
+        errors={v.byField.slug}
+        hint={
+          shownSlug !== "" && slugProblem(shownSlug) !== ""
+            ? `The slug ${slugProblem(shownSlug)}: 3 to 40 lowercase letters, digits and dashes, starting with a letter`
+            : portal
+              ? `Your portal: ${portal}`
+              : "3 to 40 lowercase letters, digits and dashes, starting with a letter"
+        }
+      >
         <input
           value={shownSlug}
           onChange={(e) => {
@@ -70,7 +88,20 @@ export function SignUpPage() {
       <Field label="Your email" errors={v.byField.adminEmail}>
         <input type="email" value={adminEmail} onChange={(e) => setAdminEmail(e.target.value)} autoComplete="email" />
       </Field>
-      <Field label="Password" errors={v.byField.adminPassword}>
+      <Field
+        label="Password"
+        errors={v.byField.adminPassword}
+        hint={
+          <ul className="rules" aria-label="Password rules">
+            {rules.map((r) => (
+              <li key={r.text} className={r.met ? "met" : undefined}>
+                <span aria-hidden="true">{r.met ? "✓" : "•"}</span> {r.text}
+                <span className="sr-only">{r.met ? " (met)" : " (not met yet)"}</span>
+              </li>
+            ))}
+          </ul>
+        }
+      >
         <input
           type="password"
           value={adminPassword}

@@ -1,4 +1,4 @@
-// Package pipeline is the gateway's request path (DESIGN.md, "A request's way"), one step per
+// Package pipeline is the gateway's request path (docs/ARCHITECTURE.md, "A request's way"), one step per
 // file, in this order:
 //
 //	requestid.go  request id from X-Request-Id if sane, else fresh; echoed in the response

@@ -29,5 +29,9 @@ func (g *Gateway) ServeRPC(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, c, err)
 		return
 	}
+	if sp, ok := wantsSession(r, c.procedure); ok {
+		g.serveSession(w, r, c, sp)
+		return
+	}
 	g.forward(w, r, c)
 }

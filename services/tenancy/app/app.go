@@ -24,6 +24,7 @@ import (
 	"atrium.dev/platform/tenantdb"
 	"atrium.dev/services/tenancy/internal/api"
 	"atrium.dev/services/tenancy/internal/mail"
+	"atrium.dev/services/tenancy/internal/move"
 	"atrium.dev/services/tenancy/internal/notify"
 	"atrium.dev/services/tenancy/internal/provision"
 	"atrium.dev/services/tenancy/internal/store"
@@ -90,7 +91,13 @@ type Config struct {
 	// "provision:<name>", "owner", "activate") of every tenant. An error fails the step;
 	// ErrSimulatedCrash stops the sequence as if the process had died there.
 	AfterStep func(tenantID, step string) error
+	// MoveAfterStep is for tests only: it runs after every recorded step of a tenant move;
+	// ErrSimulatedMoveCrash stops the move there as a crash would.
+	MoveAfterStep func(step string) error
 }
+
+// ErrSimulatedMoveCrash, returned from Config.MoveAfterStep, stops a move mid-way.
+var ErrSimulatedMoveCrash = move.ErrCrash
 
 // ErrSimulatedCrash, returned from Config.AfterStep, leaves a tenant half-provisioned for the
 // reconciler, as a crash would.
@@ -114,6 +121,7 @@ type App struct {
 	store  *store.Store
 	shards *tenantdb.Shards
 	prov   *provision.Provisioner
+	mover  *move.Mover
 	redis  *redis.Client
 	deps   *api.Deps
 	mail   *mail.Sender
@@ -173,6 +181,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Store: a.store, Shards: a.shards, Services: services, Notify: pub, Log: a.log, Meter: cfg.Meter,
 		MaxAttempts: cfg.MaxProvisionAttempts, StuckAfter: cfg.StuckAfter, AfterStep: cfg.AfterStep,
 	})
+	a.mover = move.New(move.Config{
+		Store: a.store, Shards: a.shards, Provisioner: a.prov, Notify: pub, Log: a.log, Audit: api.Audit,
+		AfterStep: cfg.MoveAfterStep,
+	})
 	if a.mail, err = mail.New(mail.Config{Store: a.store, URL: cfg.SMTPURL, From: cfg.MailFrom, Poll: cfg.MailPoll, Log: a.log}); err != nil {
 		return nil, err
 	}
@@ -189,7 +201,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.Seats = ent.GrowthCheck("seats")
 	}
 	a.deps = &api.Deps{
-		Store: a.store, Shards: a.shards, Provisioner: a.prov, Tokens: authn.NewUserTokenSigner(cfg.TokenKey),
+		Store: a.store, Shards: a.shards, Provisioner: a.prov, Mover: a.mover, Tokens: authn.NewUserTokenSigner(cfg.TokenKey),
 		Notify: pub, DeleteGrace: cfg.DeleteGrace, Log: a.log, PortalURL: cfg.PortalURL, Mail: a.mail,
 		Seats: cfg.Seats, Throttle: api.NewThrottle(a.redis, cfg.RedisPrefix),
 	}
@@ -338,7 +350,19 @@ func (a *App) tick(ctx context.Context) {
 	} else if n > 0 {
 		a.log.InfoContext(ctx, "purged deleted tenants", "count", n)
 	}
+	if n, err := a.mover.DropDue(ctx); err != nil && ctx.Err() == nil {
+		a.log.ErrorContext(ctx, "drop moved tenants' source copies", "err", err)
+	} else if n > 0 {
+		a.log.InfoContext(ctx, "dropped moved tenants' source copies", "count", n)
+	}
+	if n := a.mover.ResumePaused(ctx, time.Minute); n > 0 {
+		a.log.InfoContext(ctx, "resumed paused tenant moves", "count", n)
+	}
 }
+
+// DropMovedSources drops the source copies of finished moves whose grace period is over (the
+// background loop does it every ReconcileInterval).
+func (a *App) DropMovedSources(ctx context.Context) (int, error) { return a.mover.DropDue(ctx) }
 
 // Close stops the background loop and closes every connection.
 func (a *App) Close() {

@@ -538,3 +538,44 @@ func TestAccessPolicy(t *testing.T) {
 	_, err = stranger.as(authn.Identity{Service: "gateway"}).Directory.GetSigningKeys(ctx, connect.NewRequest(&tenancyv1.GetSigningKeysRequest{}))
 	wantCode(t, err, connect.CodeUnauthenticated)
 }
+
+// Placement respects each shard's capacity: a full shard takes no tenant, asked for by name
+// or not, and with every shard full sign-up is refused with ResourceExhausted.
+func TestShardCapacity(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ctx := context.Background()
+	op := s.asOperator().Operator
+	one := int32(1)
+	upd, err := op.UpdateShard(ctx, connect.NewRequest(&tenancyv1.UpdateShardRequest{Name: "main", MaxTenants: &one}))
+	if err != nil || upd.Msg.GetShard().GetMaxTenants() != 1 {
+		t.Fatalf("update shard: %v, %v", upd, err)
+	}
+	s.signUp("first")
+
+	tests := []struct {
+		name  string
+		shard string
+	}{
+		{"placement", ""},
+		{"by name", "main"},
+	}
+	for _, tt := range tests {
+		_, err := op.CreateTenant(ctx, connect.NewRequest(&tenancyv1.CreateTenantRequest{
+			Slug: "over-" + strings.ReplaceAll(tt.name, " ", "-"), AdminEmail: "o@over.test", AdminPassword: "a long passphrase 42", Shard: tt.shard}))
+		if connect.CodeOf(err) != connect.CodeResourceExhausted {
+			t.Errorf("%s on a full shard: err = %v, want ResourceExhausted", tt.name, err)
+		}
+	}
+	// Raising the capacity lets placement use the shard again.
+	two := int32(2)
+	if _, err := op.UpdateShard(ctx, connect.NewRequest(&tenancyv1.UpdateShardRequest{Name: "main", MaxTenants: &two})); err != nil {
+		t.Fatal(err)
+	}
+	s.signUp("second")
+	_, err = op.UpdateShard(ctx, connect.NewRequest(&tenancyv1.UpdateShardRequest{Name: "nosuch", MaxTenants: &two}))
+	wantCode(t, err, connect.CodeNotFound)
+	if n := s.count(`SELECT count(*) FROM tenancy.audit_log WHERE action = 'shard.update'`); n != 2 {
+		t.Fatalf("shard.update audit events = %d", n)
+	}
+}

@@ -1290,8 +1290,10 @@ func (x *ListEntitiesResponse) GetPrevPageToken() string {
 type GetEntityFacetsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Dotted field paths, e.g. "kind", "spec.type", "metadata.tags", "relations.ownedBy".
-	Facets        []string `protobuf:"bytes,1,rep,name=facets,proto3" json:"facets,omitempty"`
-	Filter        []string `protobuf:"bytes,2,rep,name=filter,proto3" json:"filter,omitempty"`
+	Facets []string `protobuf:"bytes,1,rep,name=facets,proto3" json:"facets,omitempty"`
+	Filter []string `protobuf:"bytes,2,rep,name=filter,proto3" json:"filter,omitempty"`
+	// Counts only the entities that also match this term, as ListEntities' full_text_term.
+	FullTextTerm  string `protobuf:"bytes,3,opt,name=full_text_term,json=fullTextTerm,proto3" json:"full_text_term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1338,6 +1340,13 @@ func (x *GetEntityFacetsRequest) GetFilter() []string {
 		return x.Filter
 	}
 	return nil
+}
+
+func (x *GetEntityFacetsRequest) GetFullTextTerm() string {
+	if x != nil {
+		return x.FullTextTerm
+	}
+	return ""
 }
 
 type FacetValue struct {
@@ -3368,10 +3377,11 @@ const file_atrium_catalog_v1_catalog_proto_rawDesc = "" +
 	"\vtotal_items\x18\x02 \x01(\x03R\n" +
 	"totalItems\x12&\n" +
 	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\x12&\n" +
-	"\x0fprev_page_token\x18\x04 \x01(\tR\rprevPageToken\"H\n" +
+	"\x0fprev_page_token\x18\x04 \x01(\tR\rprevPageToken\"n\n" +
 	"\x16GetEntityFacetsRequest\x12\x16\n" +
 	"\x06facets\x18\x01 \x03(\tR\x06facets\x12\x16\n" +
-	"\x06filter\x18\x02 \x03(\tR\x06filter\"8\n" +
+	"\x06filter\x18\x02 \x03(\tR\x06filter\x12$\n" +
+	"\x0efull_text_term\x18\x03 \x01(\tR\ffullTextTerm\"8\n" +
 	"\n" +
 	"FacetValue\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x14\n" +

@@ -865,8 +865,12 @@ type RefreshResponse struct {
 	AccessToken           string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
 	RefreshToken          string                 `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
 	AccessTokenExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=access_token_expire_time,json=accessTokenExpireTime,proto3" json:"access_token_expire_time,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// The signed-in user and their current role, as Login returns them: a new browser tab holds
+	// only the refresh cookie and learns who it is from its first refresh.
+	User          *User `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	Role          Role  `protobuf:"varint,5,opt,name=role,proto3,enum=atrium.tenancy.v1.Role" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RefreshResponse) Reset() {
@@ -918,6 +922,20 @@ func (x *RefreshResponse) GetAccessTokenExpireTime() *timestamppb.Timestamp {
 		return x.AccessTokenExpireTime
 	}
 	return nil
+}
+
+func (x *RefreshResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *RefreshResponse) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
 }
 
 type LogoutRequest struct {
@@ -2507,8 +2525,10 @@ type Shard struct {
 	// New tenants are placed only on shards that accept them.
 	AcceptsTenants bool                   `protobuf:"varint,4,opt,name=accepts_tenants,json=acceptsTenants,proto3" json:"accepts_tenants,omitempty"`
 	CreateTime     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Most live tenants placement puts on the shard; 0: no limit.
+	MaxTenants    int32 `protobuf:"varint,6,opt,name=max_tenants,json=maxTenants,proto3" json:"max_tenants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Shard) Reset() {
@@ -2574,6 +2594,13 @@ func (x *Shard) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *Shard) GetMaxTenants() int32 {
+	if x != nil {
+		return x.MaxTenants
+	}
+	return 0
 }
 
 type AuditEvent struct {
@@ -3872,9 +3899,11 @@ func (x *ListShardsResponse) GetShards() []*Shard {
 }
 
 type AddShardRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Dsn           string                 `protobuf:"bytes,2,opt,name=dsn,proto3" json:"dsn,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Dsn   string                 `protobuf:"bytes,2,opt,name=dsn,proto3" json:"dsn,omitempty"`
+	// 0: no limit.
+	MaxTenants    int32 `protobuf:"varint,3,opt,name=max_tenants,json=maxTenants,proto3" json:"max_tenants,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3921,6 +3950,13 @@ func (x *AddShardRequest) GetDsn() string {
 		return x.Dsn
 	}
 	return ""
+}
+
+func (x *AddShardRequest) GetMaxTenants() int32 {
+	if x != nil {
+		return x.MaxTenants
+	}
+	return 0
 }
 
 type AddShardResponse struct {
@@ -4788,6 +4824,452 @@ func (x *ResolveShardResponse) GetDsn() string {
 	return ""
 }
 
+type MoveTenantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An id or a slug.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Empty: the accepting shard with the most room (never the tenant's own).
+	ToShard string `protobuf:"bytes,2,opt,name=to_shard,json=toShard,proto3" json:"to_shard,omitempty"`
+	// How long the source copy is kept after the switch; 0: the default (10 minutes).
+	GraceSeconds  int32 `protobuf:"varint,3,opt,name=grace_seconds,json=graceSeconds,proto3" json:"grace_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveTenantRequest) Reset() {
+	*x = MoveTenantRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveTenantRequest) ProtoMessage() {}
+
+func (x *MoveTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveTenantRequest.ProtoReflect.Descriptor instead.
+func (*MoveTenantRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *MoveTenantRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *MoveTenantRequest) GetToShard() string {
+	if x != nil {
+		return x.ToShard
+	}
+	return ""
+}
+
+func (x *MoveTenantRequest) GetGraceSeconds() int32 {
+	if x != nil {
+		return x.GraceSeconds
+	}
+	return 0
+}
+
+type MoveTenantResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Move  *TenantMove            `protobuf:"bytes,1,opt,name=move,proto3" json:"move,omitempty"`
+	// A line for the operator: what the step is doing.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveTenantResponse) Reset() {
+	*x = MoveTenantResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveTenantResponse) ProtoMessage() {}
+
+func (x *MoveTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveTenantResponse.ProtoReflect.Descriptor instead.
+func (*MoveTenantResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *MoveTenantResponse) GetMove() *TenantMove {
+	if x != nil {
+		return x.Move
+	}
+	return nil
+}
+
+func (x *MoveTenantResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type TenantMove struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	TenantId  string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	FromShard string                 `protobuf:"bytes,3,opt,name=from_shard,json=fromShard,proto3" json:"from_shard,omitempty"`
+	ToShard   string                 `protobuf:"bytes,4,opt,name=to_shard,json=toShard,proto3" json:"to_shard,omitempty"`
+	// capture, provision, copy, catchup, pause, verify, switch, done (source kept until
+	// drop_time), dropped, or aborted.
+	Step       string `protobuf:"bytes,5,opt,name=step,proto3" json:"step,omitempty"`
+	RowsTotal  int64  `protobuf:"varint,6,opt,name=rows_total,json=rowsTotal,proto3" json:"rows_total,omitempty"`
+	RowsCopied int64  `protobuf:"varint,7,opt,name=rows_copied,json=rowsCopied,proto3" json:"rows_copied,omitempty"`
+	// How long writes were refused, once paused.
+	PauseMillis   int64                  `protobuf:"varint,8,opt,name=pause_millis,json=pauseMillis,proto3" json:"pause_millis,omitempty"`
+	DropTime      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=drop_time,json=dropTime,proto3" json:"drop_time,omitempty"`
+	Error         string                 `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantMove) Reset() {
+	*x = TenantMove{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantMove) ProtoMessage() {}
+
+func (x *TenantMove) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantMove.ProtoReflect.Descriptor instead.
+func (*TenantMove) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *TenantMove) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TenantMove) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *TenantMove) GetFromShard() string {
+	if x != nil {
+		return x.FromShard
+	}
+	return ""
+}
+
+func (x *TenantMove) GetToShard() string {
+	if x != nil {
+		return x.ToShard
+	}
+	return ""
+}
+
+func (x *TenantMove) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *TenantMove) GetRowsTotal() int64 {
+	if x != nil {
+		return x.RowsTotal
+	}
+	return 0
+}
+
+func (x *TenantMove) GetRowsCopied() int64 {
+	if x != nil {
+		return x.RowsCopied
+	}
+	return 0
+}
+
+func (x *TenantMove) GetPauseMillis() int64 {
+	if x != nil {
+		return x.PauseMillis
+	}
+	return 0
+}
+
+func (x *TenantMove) GetDropTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DropTime
+	}
+	return nil
+}
+
+func (x *TenantMove) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *TenantMove) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *TenantMove) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+type ListTenantMovesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An id or slug; empty: every tenant.
+	Tenant        string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTenantMovesRequest) Reset() {
+	*x = ListTenantMovesRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTenantMovesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTenantMovesRequest) ProtoMessage() {}
+
+func (x *ListTenantMovesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTenantMovesRequest.ProtoReflect.Descriptor instead.
+func (*ListTenantMovesRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *ListTenantMovesRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type ListTenantMovesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first, at most 100.
+	Moves         []*TenantMove `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTenantMovesResponse) Reset() {
+	*x = ListTenantMovesResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTenantMovesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTenantMovesResponse) ProtoMessage() {}
+
+func (x *ListTenantMovesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTenantMovesResponse.ProtoReflect.Descriptor instead.
+func (*ListTenantMovesResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *ListTenantMovesResponse) GetMoves() []*TenantMove {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
+type UpdateShardRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Each field is applied only when set.
+	AcceptsTenants *bool  `protobuf:"varint,2,opt,name=accepts_tenants,json=acceptsTenants,proto3,oneof" json:"accepts_tenants,omitempty"`
+	MaxTenants     *int32 `protobuf:"varint,3,opt,name=max_tenants,json=maxTenants,proto3,oneof" json:"max_tenants,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *UpdateShardRequest) Reset() {
+	*x = UpdateShardRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateShardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateShardRequest) ProtoMessage() {}
+
+func (x *UpdateShardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateShardRequest.ProtoReflect.Descriptor instead.
+func (*UpdateShardRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *UpdateShardRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UpdateShardRequest) GetAcceptsTenants() bool {
+	if x != nil && x.AcceptsTenants != nil {
+		return *x.AcceptsTenants
+	}
+	return false
+}
+
+func (x *UpdateShardRequest) GetMaxTenants() int32 {
+	if x != nil && x.MaxTenants != nil {
+		return *x.MaxTenants
+	}
+	return 0
+}
+
+type UpdateShardResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shard         *Shard                 `protobuf:"bytes,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateShardResponse) Reset() {
+	*x = UpdateShardResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateShardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateShardResponse) ProtoMessage() {}
+
+func (x *UpdateShardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateShardResponse.ProtoReflect.Descriptor instead.
+func (*UpdateShardResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *UpdateShardResponse) GetShard() *Shard {
+	if x != nil {
+		return x.Shard
+	}
+	return nil
+}
+
 type CountMembersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
@@ -4797,7 +5279,7 @@ type CountMembersRequest struct {
 
 func (x *CountMembersRequest) Reset() {
 	*x = CountMembersRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4809,7 +5291,7 @@ func (x *CountMembersRequest) String() string {
 func (*CountMembersRequest) ProtoMessage() {}
 
 func (x *CountMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4822,7 +5304,7 @@ func (x *CountMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountMembersRequest.ProtoReflect.Descriptor instead.
 func (*CountMembersRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{88}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *CountMembersRequest) GetTenantId() string {
@@ -4841,7 +5323,7 @@ type CountMembersResponse struct {
 
 func (x *CountMembersResponse) Reset() {
 	*x = CountMembersResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4853,7 +5335,7 @@ func (x *CountMembersResponse) String() string {
 func (*CountMembersResponse) ProtoMessage() {}
 
 func (x *CountMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4866,7 +5348,7 @@ func (x *CountMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountMembersResponse.ProtoReflect.Descriptor instead.
 func (*CountMembersResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{89}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *CountMembersResponse) GetCount() int64 {
@@ -4888,7 +5370,7 @@ type SetBillingHoldRequest struct {
 
 func (x *SetBillingHoldRequest) Reset() {
 	*x = SetBillingHoldRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4900,7 +5382,7 @@ func (x *SetBillingHoldRequest) String() string {
 func (*SetBillingHoldRequest) ProtoMessage() {}
 
 func (x *SetBillingHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4913,7 +5395,7 @@ func (x *SetBillingHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBillingHoldRequest.ProtoReflect.Descriptor instead.
 func (*SetBillingHoldRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{90}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *SetBillingHoldRequest) GetTenantId() string {
@@ -4946,7 +5428,7 @@ type SetBillingHoldResponse struct {
 
 func (x *SetBillingHoldResponse) Reset() {
 	*x = SetBillingHoldResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4958,7 +5440,7 @@ func (x *SetBillingHoldResponse) String() string {
 func (*SetBillingHoldResponse) ProtoMessage() {}
 
 func (x *SetBillingHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4971,7 +5453,7 @@ func (x *SetBillingHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBillingHoldResponse.ProtoReflect.Descriptor instead.
 func (*SetBillingHoldResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{91}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *SetBillingHoldResponse) GetTenant() *Tenant {
@@ -5039,11 +5521,13 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x04user\x18\x04 \x01(\v2\x17.atrium.tenancy.v1.UserR\x04user\x12+\n" +
 	"\x04role\x18\x05 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\"5\n" +
 	"\x0eRefreshRequest\x12#\n" +
-	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\xae\x01\n" +
+	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x88\x02\n" +
 	"\x0fRefreshResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
 	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12S\n" +
-	"\x18access_token_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\"4\n" +
+	"\x18access_token_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\x12+\n" +
+	"\x04user\x18\x04 \x01(\v2\x17.atrium.tenancy.v1.UserR\x04user\x12+\n" +
+	"\x04role\x18\x05 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\"4\n" +
 	"\rLogoutRequest\x12#\n" +
 	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x10\n" +
 	"\x0eLogoutResponse\"n\n" +
@@ -5139,14 +5623,16 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x06tokens\x18\x01 \x03(\v2\x1b.atrium.tenancy.v1.ApiTokenR\x06tokens\"'\n" +
 	"\x15RevokeApiTokenRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x18\n" +
-	"\x16RevokeApiTokenResponse\"\xb6\x01\n" +
+	"\x16RevokeApiTokenResponse\"\xd7\x01\n" +
 	"\x05Shard\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03dsn\x18\x02 \x01(\tR\x03dsn\x12!\n" +
 	"\ftenant_count\x18\x03 \x01(\x05R\vtenantCount\x12'\n" +
 	"\x0faccepts_tenants\x18\x04 \x01(\bR\x0eacceptsTenants\x12;\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xf1\x01\n" +
+	"createTime\x12\x1f\n" +
+	"\vmax_tenants\x18\x06 \x01(\x05R\n" +
+	"maxTenants\"\xf1\x01\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
@@ -5236,10 +5722,12 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x05total\x18\x05 \x01(\x05R\x05total\"\x13\n" +
 	"\x11ListShardsRequest\"F\n" +
 	"\x12ListShardsResponse\x120\n" +
-	"\x06shards\x18\x01 \x03(\v2\x18.atrium.tenancy.v1.ShardR\x06shards\"7\n" +
+	"\x06shards\x18\x01 \x03(\v2\x18.atrium.tenancy.v1.ShardR\x06shards\"X\n" +
 	"\x0fAddShardRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
-	"\x03dsn\x18\x02 \x01(\tR\x03dsn\"B\n" +
+	"\x03dsn\x18\x02 \x01(\tR\x03dsn\x12\x1f\n" +
+	"\vmax_tenants\x18\x03 \x01(\x05R\n" +
+	"maxTenants\"B\n" +
 	"\x10AddShardResponse\x12.\n" +
 	"\x05shard\x18\x01 \x01(\v2\x18.atrium.tenancy.v1.ShardR\x05shard\"l\n" +
 	"\x16ListAuditEventsRequest\x12\x16\n" +
@@ -5289,7 +5777,47 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"<\n" +
 	"\x14ResolveShardResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
-	"\x03dsn\x18\x02 \x01(\tR\x03dsn\"2\n" +
+	"\x03dsn\x18\x02 \x01(\tR\x03dsn\"k\n" +
+	"\x11MoveTenantRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x19\n" +
+	"\bto_shard\x18\x02 \x01(\tR\atoShard\x12#\n" +
+	"\rgrace_seconds\x18\x03 \x01(\x05R\fgraceSeconds\"a\n" +
+	"\x12MoveTenantResponse\x121\n" +
+	"\x04move\x18\x01 \x01(\v2\x1d.atrium.tenancy.v1.TenantMoveR\x04move\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xb3\x03\n" +
+	"\n" +
+	"TenantMove\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x1d\n" +
+	"\n" +
+	"from_shard\x18\x03 \x01(\tR\tfromShard\x12\x19\n" +
+	"\bto_shard\x18\x04 \x01(\tR\atoShard\x12\x12\n" +
+	"\x04step\x18\x05 \x01(\tR\x04step\x12\x1d\n" +
+	"\n" +
+	"rows_total\x18\x06 \x01(\x03R\trowsTotal\x12\x1f\n" +
+	"\vrows_copied\x18\a \x01(\x03R\n" +
+	"rowsCopied\x12!\n" +
+	"\fpause_millis\x18\b \x01(\x03R\vpauseMillis\x127\n" +
+	"\tdrop_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bdropTime\x12\x14\n" +
+	"\x05error\x18\n" +
+	" \x01(\tR\x05error\x12;\n" +
+	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"0\n" +
+	"\x16ListTenantMovesRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"N\n" +
+	"\x17ListTenantMovesResponse\x123\n" +
+	"\x05moves\x18\x01 \x03(\v2\x1d.atrium.tenancy.v1.TenantMoveR\x05moves\"\xa0\x01\n" +
+	"\x12UpdateShardRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
+	"\x0faccepts_tenants\x18\x02 \x01(\bH\x00R\x0eacceptsTenants\x88\x01\x01\x12$\n" +
+	"\vmax_tenants\x18\x03 \x01(\x05H\x01R\n" +
+	"maxTenants\x88\x01\x01B\x12\n" +
+	"\x10_accepts_tenantsB\x0e\n" +
+	"\f_max_tenants\"E\n" +
+	"\x13UpdateShardResponse\x12.\n" +
+	"\x05shard\x18\x01 \x01(\v2\x18.atrium.tenancy.v1.ShardR\x05shard\"2\n" +
 	"\x13CountMembersRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\",\n" +
 	"\x14CountMembersResponse\x12\x14\n" +
@@ -5337,7 +5865,7 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\fRemoveMember\x12&.atrium.tenancy.v1.RemoveMemberRequest\x1a'.atrium.tenancy.v1.RemoveMemberResponse\"\x06\xca\xf3\x18\x02\b\x03\x12m\n" +
 	"\x0eCreateApiToken\x12(.atrium.tenancy.v1.CreateApiTokenRequest\x1a).atrium.tenancy.v1.CreateApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x02\x12m\n" +
 	"\rListApiTokens\x12'.atrium.tenancy.v1.ListApiTokensRequest\x1a(.atrium.tenancy.v1.ListApiTokensResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12m\n" +
-	"\x0eRevokeApiToken\x12(.atrium.tenancy.v1.RevokeApiTokenRequest\x1a).atrium.tenancy.v1.RevokeApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x022\x83\v\n" +
+	"\x0eRevokeApiToken\x12(.atrium.tenancy.v1.RevokeApiTokenRequest\x1a).atrium.tenancy.v1.RevokeApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x022\xc3\r\n" +
 	"\x0fOperatorService\x12g\n" +
 	"\fCreateTenant\x12&.atrium.tenancy.v1.CreateTenantRequest\x1a'.atrium.tenancy.v1.CreateTenantResponse\"\x06\xca\xf3\x18\x02\b\x04\x12g\n" +
 	"\vListTenants\x12%.atrium.tenancy.v1.ListTenantsRequest\x1a&.atrium.tenancy.v1.ListTenantsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12j\n" +
@@ -5349,7 +5877,11 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\n" +
 	"ListShards\x12$.atrium.tenancy.v1.ListShardsRequest\x1a%.atrium.tenancy.v1.ListShardsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12[\n" +
 	"\bAddShard\x12\".atrium.tenancy.v1.AddShardRequest\x1a#.atrium.tenancy.v1.AddShardResponse\"\x06\xca\xf3\x18\x02\b\x04\x12s\n" +
-	"\x0fListAuditEvents\x12).atrium.tenancy.v1.ListAuditEventsRequest\x1a*.atrium.tenancy.v1.ListAuditEventsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12m\n" +
+	"\x0fListAuditEvents\x12).atrium.tenancy.v1.ListAuditEventsRequest\x1a*.atrium.tenancy.v1.ListAuditEventsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12c\n" +
+	"\n" +
+	"MoveTenant\x12$.atrium.tenancy.v1.MoveTenantRequest\x1a%.atrium.tenancy.v1.MoveTenantResponse\"\x06\xca\xf3\x18\x02\b\x040\x01\x12s\n" +
+	"\x0fListTenantMoves\x12).atrium.tenancy.v1.ListTenantMovesRequest\x1a*.atrium.tenancy.v1.ListTenantMovesResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12d\n" +
+	"\vUpdateShard\x12%.atrium.tenancy.v1.UpdateShardRequest\x1a&.atrium.tenancy.v1.UpdateShardResponse\"\x06\xca\xf3\x18\x02\b\x04\x12m\n" +
 	"\rListOperators\x12'.atrium.tenancy.v1.ListOperatorsRequest\x1a(.atrium.tenancy.v1.ListOperatorsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12m\n" +
 	"\x0eCreateOperator\x12(.atrium.tenancy.v1.CreateOperatorRequest\x1a).atrium.tenancy.v1.CreateOperatorResponse\"\x06\xca\xf3\x18\x02\b\x04\x12m\n" +
 	"\x0eRevokeOperator\x12(.atrium.tenancy.v1.RevokeOperatorRequest\x1a).atrium.tenancy.v1.RevokeOperatorResponse\"\x06\xca\xf3\x18\x02\b\x042\xdb\x01\n" +
@@ -5378,7 +5910,7 @@ func file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_tenancy_v1_tenancy_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
+var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
 var file_atrium_tenancy_v1_tenancy_proto_goTypes = []any{
 	(TenantStatus)(0),                    // 0: atrium.tenancy.v1.TenantStatus
 	(Role)(0),                            // 1: atrium.tenancy.v1.Role
@@ -5470,162 +6002,183 @@ var file_atrium_tenancy_v1_tenancy_proto_goTypes = []any{
 	(*GetMembershipResponse)(nil),        // 87: atrium.tenancy.v1.GetMembershipResponse
 	(*ResolveShardRequest)(nil),          // 88: atrium.tenancy.v1.ResolveShardRequest
 	(*ResolveShardResponse)(nil),         // 89: atrium.tenancy.v1.ResolveShardResponse
-	(*CountMembersRequest)(nil),          // 90: atrium.tenancy.v1.CountMembersRequest
-	(*CountMembersResponse)(nil),         // 91: atrium.tenancy.v1.CountMembersResponse
-	(*SetBillingHoldRequest)(nil),        // 92: atrium.tenancy.v1.SetBillingHoldRequest
-	(*SetBillingHoldResponse)(nil),       // 93: atrium.tenancy.v1.SetBillingHoldResponse
-	(*timestamppb.Timestamp)(nil),        // 94: google.protobuf.Timestamp
+	(*MoveTenantRequest)(nil),            // 90: atrium.tenancy.v1.MoveTenantRequest
+	(*MoveTenantResponse)(nil),           // 91: atrium.tenancy.v1.MoveTenantResponse
+	(*TenantMove)(nil),                   // 92: atrium.tenancy.v1.TenantMove
+	(*ListTenantMovesRequest)(nil),       // 93: atrium.tenancy.v1.ListTenantMovesRequest
+	(*ListTenantMovesResponse)(nil),      // 94: atrium.tenancy.v1.ListTenantMovesResponse
+	(*UpdateShardRequest)(nil),           // 95: atrium.tenancy.v1.UpdateShardRequest
+	(*UpdateShardResponse)(nil),          // 96: atrium.tenancy.v1.UpdateShardResponse
+	(*CountMembersRequest)(nil),          // 97: atrium.tenancy.v1.CountMembersRequest
+	(*CountMembersResponse)(nil),         // 98: atrium.tenancy.v1.CountMembersResponse
+	(*SetBillingHoldRequest)(nil),        // 99: atrium.tenancy.v1.SetBillingHoldRequest
+	(*SetBillingHoldResponse)(nil),       // 100: atrium.tenancy.v1.SetBillingHoldResponse
+	(*timestamppb.Timestamp)(nil),        // 101: google.protobuf.Timestamp
 }
 var file_atrium_tenancy_v1_tenancy_proto_depIdxs = []int32{
 	0,   // 0: atrium.tenancy.v1.Tenant.status:type_name -> atrium.tenancy.v1.TenantStatus
-	94,  // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	94,  // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	94,  // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
+	101, // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	101, // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	101, // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
 	3,   // 4: atrium.tenancy.v1.Member.user:type_name -> atrium.tenancy.v1.User
 	1,   // 5: atrium.tenancy.v1.Member.role:type_name -> atrium.tenancy.v1.Role
-	94,  // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
+	101, // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
 	2,   // 7: atrium.tenancy.v1.SignUpResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	94,  // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	101, // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	3,   // 9: atrium.tenancy.v1.SignUpResponse.user:type_name -> atrium.tenancy.v1.User
 	2,   // 10: atrium.tenancy.v1.GetTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
 	2,   // 11: atrium.tenancy.v1.UpdateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	94,  // 12: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	101, // 12: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	3,   // 13: atrium.tenancy.v1.LoginResponse.user:type_name -> atrium.tenancy.v1.User
 	1,   // 14: atrium.tenancy.v1.LoginResponse.role:type_name -> atrium.tenancy.v1.Role
-	94,  // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	94,  // 16: atrium.tenancy.v1.AcceptInvitationResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,   // 17: atrium.tenancy.v1.AcceptInvitationResponse.user:type_name -> atrium.tenancy.v1.User
-	1,   // 18: atrium.tenancy.v1.AcceptInvitationResponse.role:type_name -> atrium.tenancy.v1.Role
-	4,   // 19: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
-	1,   // 20: atrium.tenancy.v1.Invitation.role:type_name -> atrium.tenancy.v1.Role
-	94,  // 21: atrium.tenancy.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
-	94,  // 22: atrium.tenancy.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
-	94,  // 23: atrium.tenancy.v1.Invitation.send_time:type_name -> google.protobuf.Timestamp
-	1,   // 24: atrium.tenancy.v1.InviteMemberRequest.role:type_name -> atrium.tenancy.v1.Role
-	25,  // 25: atrium.tenancy.v1.InviteMemberResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
-	25,  // 26: atrium.tenancy.v1.ListInvitationsResponse.invitations:type_name -> atrium.tenancy.v1.Invitation
-	25,  // 27: atrium.tenancy.v1.ResendInvitationResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
-	4,   // 28: atrium.tenancy.v1.TransferOwnershipResponse.new_owner:type_name -> atrium.tenancy.v1.Member
-	4,   // 29: atrium.tenancy.v1.TransferOwnershipResponse.previous_owner:type_name -> atrium.tenancy.v1.Member
-	1,   // 30: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
-	4,   // 31: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
-	94,  // 32: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
-	94,  // 33: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
-	94,  // 34: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
-	40,  // 35: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
-	40,  // 36: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
-	94,  // 37: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
-	94,  // 38: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	94,  // 39: atrium.tenancy.v1.OperatorCredential.create_time:type_name -> google.protobuf.Timestamp
-	94,  // 40: atrium.tenancy.v1.OperatorCredential.expire_time:type_name -> google.protobuf.Timestamp
-	94,  // 41: atrium.tenancy.v1.OperatorCredential.revoke_time:type_name -> google.protobuf.Timestamp
-	49,  // 42: atrium.tenancy.v1.ListOperatorsResponse.credentials:type_name -> atrium.tenancy.v1.OperatorCredential
-	49,  // 43: atrium.tenancy.v1.CreateOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
-	49,  // 44: atrium.tenancy.v1.RevokeOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
-	2,   // 45: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	0,   // 46: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
-	2,   // 47: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 48: atrium.tenancy.v1.LookupTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 49: atrium.tenancy.v1.SuspendTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 50: atrium.tenancy.v1.ResumeTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 51: atrium.tenancy.v1.DeleteTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 52: atrium.tenancy.v1.MigrateTenantsResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	47,  // 53: atrium.tenancy.v1.ListShardsResponse.shards:type_name -> atrium.tenancy.v1.Shard
-	47,  // 54: atrium.tenancy.v1.AddShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
-	48,  // 55: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
-	2,   // 56: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	1,   // 57: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
-	1,   // 58: atrium.tenancy.v1.GetMembershipResponse.role:type_name -> atrium.tenancy.v1.Role
-	2,   // 59: atrium.tenancy.v1.SetBillingHoldResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	5,   // 60: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
-	7,   // 61: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
-	9,   // 62: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
-	11,  // 63: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
-	13,  // 64: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
-	15,  // 65: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
-	17,  // 66: atrium.tenancy.v1.AuthService.AcceptInvitation:input_type -> atrium.tenancy.v1.AcceptInvitationRequest
-	19,  // 67: atrium.tenancy.v1.AuthService.RequestPasswordReset:input_type -> atrium.tenancy.v1.RequestPasswordResetRequest
-	21,  // 68: atrium.tenancy.v1.AuthService.ResetPassword:input_type -> atrium.tenancy.v1.ResetPasswordRequest
-	23,  // 69: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
-	26,  // 70: atrium.tenancy.v1.MemberService.InviteMember:input_type -> atrium.tenancy.v1.InviteMemberRequest
-	28,  // 71: atrium.tenancy.v1.MemberService.ListInvitations:input_type -> atrium.tenancy.v1.ListInvitationsRequest
-	30,  // 72: atrium.tenancy.v1.MemberService.ResendInvitation:input_type -> atrium.tenancy.v1.ResendInvitationRequest
-	32,  // 73: atrium.tenancy.v1.MemberService.RevokeInvitation:input_type -> atrium.tenancy.v1.RevokeInvitationRequest
-	34,  // 74: atrium.tenancy.v1.MemberService.TransferOwnership:input_type -> atrium.tenancy.v1.TransferOwnershipRequest
-	36,  // 75: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
-	38,  // 76: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
-	41,  // 77: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
-	43,  // 78: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
-	45,  // 79: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
-	56,  // 80: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
-	58,  // 81: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
-	60,  // 82: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
-	62,  // 83: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
-	64,  // 84: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
-	66,  // 85: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
-	68,  // 86: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
-	70,  // 87: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
-	72,  // 88: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
-	74,  // 89: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
-	50,  // 90: atrium.tenancy.v1.OperatorService.ListOperators:input_type -> atrium.tenancy.v1.ListOperatorsRequest
-	52,  // 91: atrium.tenancy.v1.OperatorService.CreateOperator:input_type -> atrium.tenancy.v1.CreateOperatorRequest
-	54,  // 92: atrium.tenancy.v1.OperatorService.RevokeOperator:input_type -> atrium.tenancy.v1.RevokeOperatorRequest
-	76,  // 93: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
-	78,  // 94: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
-	80,  // 95: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
-	82,  // 96: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
-	84,  // 97: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
-	86,  // 98: atrium.tenancy.v1.DirectoryService.GetMembership:input_type -> atrium.tenancy.v1.GetMembershipRequest
-	88,  // 99: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
-	90,  // 100: atrium.tenancy.v1.DirectoryService.CountMembers:input_type -> atrium.tenancy.v1.CountMembersRequest
-	92,  // 101: atrium.tenancy.v1.DirectoryService.SetBillingHold:input_type -> atrium.tenancy.v1.SetBillingHoldRequest
-	6,   // 102: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
-	8,   // 103: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
-	10,  // 104: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
-	12,  // 105: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
-	14,  // 106: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
-	16,  // 107: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
-	18,  // 108: atrium.tenancy.v1.AuthService.AcceptInvitation:output_type -> atrium.tenancy.v1.AcceptInvitationResponse
-	20,  // 109: atrium.tenancy.v1.AuthService.RequestPasswordReset:output_type -> atrium.tenancy.v1.RequestPasswordResetResponse
-	22,  // 110: atrium.tenancy.v1.AuthService.ResetPassword:output_type -> atrium.tenancy.v1.ResetPasswordResponse
-	24,  // 111: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
-	27,  // 112: atrium.tenancy.v1.MemberService.InviteMember:output_type -> atrium.tenancy.v1.InviteMemberResponse
-	29,  // 113: atrium.tenancy.v1.MemberService.ListInvitations:output_type -> atrium.tenancy.v1.ListInvitationsResponse
-	31,  // 114: atrium.tenancy.v1.MemberService.ResendInvitation:output_type -> atrium.tenancy.v1.ResendInvitationResponse
-	33,  // 115: atrium.tenancy.v1.MemberService.RevokeInvitation:output_type -> atrium.tenancy.v1.RevokeInvitationResponse
-	35,  // 116: atrium.tenancy.v1.MemberService.TransferOwnership:output_type -> atrium.tenancy.v1.TransferOwnershipResponse
-	37,  // 117: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
-	39,  // 118: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
-	42,  // 119: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
-	44,  // 120: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
-	46,  // 121: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
-	57,  // 122: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
-	59,  // 123: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
-	61,  // 124: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
-	63,  // 125: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
-	65,  // 126: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
-	67,  // 127: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
-	69,  // 128: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
-	71,  // 129: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
-	73,  // 130: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
-	75,  // 131: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
-	51,  // 132: atrium.tenancy.v1.OperatorService.ListOperators:output_type -> atrium.tenancy.v1.ListOperatorsResponse
-	53,  // 133: atrium.tenancy.v1.OperatorService.CreateOperator:output_type -> atrium.tenancy.v1.CreateOperatorResponse
-	55,  // 134: atrium.tenancy.v1.OperatorService.RevokeOperator:output_type -> atrium.tenancy.v1.RevokeOperatorResponse
-	77,  // 135: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
-	79,  // 136: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
-	81,  // 137: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
-	83,  // 138: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
-	85,  // 139: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
-	87,  // 140: atrium.tenancy.v1.DirectoryService.GetMembership:output_type -> atrium.tenancy.v1.GetMembershipResponse
-	89,  // 141: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
-	91,  // 142: atrium.tenancy.v1.DirectoryService.CountMembers:output_type -> atrium.tenancy.v1.CountMembersResponse
-	93,  // 143: atrium.tenancy.v1.DirectoryService.SetBillingHold:output_type -> atrium.tenancy.v1.SetBillingHoldResponse
-	102, // [102:144] is the sub-list for method output_type
-	60,  // [60:102] is the sub-list for method input_type
-	60,  // [60:60] is the sub-list for extension type_name
-	60,  // [60:60] is the sub-list for extension extendee
-	0,   // [0:60] is the sub-list for field type_name
+	101, // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 16: atrium.tenancy.v1.RefreshResponse.user:type_name -> atrium.tenancy.v1.User
+	1,   // 17: atrium.tenancy.v1.RefreshResponse.role:type_name -> atrium.tenancy.v1.Role
+	101, // 18: atrium.tenancy.v1.AcceptInvitationResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 19: atrium.tenancy.v1.AcceptInvitationResponse.user:type_name -> atrium.tenancy.v1.User
+	1,   // 20: atrium.tenancy.v1.AcceptInvitationResponse.role:type_name -> atrium.tenancy.v1.Role
+	4,   // 21: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
+	1,   // 22: atrium.tenancy.v1.Invitation.role:type_name -> atrium.tenancy.v1.Role
+	101, // 23: atrium.tenancy.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
+	101, // 24: atrium.tenancy.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
+	101, // 25: atrium.tenancy.v1.Invitation.send_time:type_name -> google.protobuf.Timestamp
+	1,   // 26: atrium.tenancy.v1.InviteMemberRequest.role:type_name -> atrium.tenancy.v1.Role
+	25,  // 27: atrium.tenancy.v1.InviteMemberResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
+	25,  // 28: atrium.tenancy.v1.ListInvitationsResponse.invitations:type_name -> atrium.tenancy.v1.Invitation
+	25,  // 29: atrium.tenancy.v1.ResendInvitationResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
+	4,   // 30: atrium.tenancy.v1.TransferOwnershipResponse.new_owner:type_name -> atrium.tenancy.v1.Member
+	4,   // 31: atrium.tenancy.v1.TransferOwnershipResponse.previous_owner:type_name -> atrium.tenancy.v1.Member
+	1,   // 32: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
+	4,   // 33: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
+	101, // 34: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
+	101, // 35: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
+	101, // 36: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
+	40,  // 37: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
+	40,  // 38: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
+	101, // 39: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
+	101, // 40: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	101, // 41: atrium.tenancy.v1.OperatorCredential.create_time:type_name -> google.protobuf.Timestamp
+	101, // 42: atrium.tenancy.v1.OperatorCredential.expire_time:type_name -> google.protobuf.Timestamp
+	101, // 43: atrium.tenancy.v1.OperatorCredential.revoke_time:type_name -> google.protobuf.Timestamp
+	49,  // 44: atrium.tenancy.v1.ListOperatorsResponse.credentials:type_name -> atrium.tenancy.v1.OperatorCredential
+	49,  // 45: atrium.tenancy.v1.CreateOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
+	49,  // 46: atrium.tenancy.v1.RevokeOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
+	2,   // 47: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	0,   // 48: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
+	2,   // 49: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 50: atrium.tenancy.v1.LookupTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 51: atrium.tenancy.v1.SuspendTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 52: atrium.tenancy.v1.ResumeTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 53: atrium.tenancy.v1.DeleteTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 54: atrium.tenancy.v1.MigrateTenantsResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	47,  // 55: atrium.tenancy.v1.ListShardsResponse.shards:type_name -> atrium.tenancy.v1.Shard
+	47,  // 56: atrium.tenancy.v1.AddShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
+	48,  // 57: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
+	2,   // 58: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	1,   // 59: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
+	1,   // 60: atrium.tenancy.v1.GetMembershipResponse.role:type_name -> atrium.tenancy.v1.Role
+	92,  // 61: atrium.tenancy.v1.MoveTenantResponse.move:type_name -> atrium.tenancy.v1.TenantMove
+	101, // 62: atrium.tenancy.v1.TenantMove.drop_time:type_name -> google.protobuf.Timestamp
+	101, // 63: atrium.tenancy.v1.TenantMove.create_time:type_name -> google.protobuf.Timestamp
+	101, // 64: atrium.tenancy.v1.TenantMove.update_time:type_name -> google.protobuf.Timestamp
+	92,  // 65: atrium.tenancy.v1.ListTenantMovesResponse.moves:type_name -> atrium.tenancy.v1.TenantMove
+	47,  // 66: atrium.tenancy.v1.UpdateShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
+	2,   // 67: atrium.tenancy.v1.SetBillingHoldResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	5,   // 68: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
+	7,   // 69: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
+	9,   // 70: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
+	11,  // 71: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
+	13,  // 72: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
+	15,  // 73: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
+	17,  // 74: atrium.tenancy.v1.AuthService.AcceptInvitation:input_type -> atrium.tenancy.v1.AcceptInvitationRequest
+	19,  // 75: atrium.tenancy.v1.AuthService.RequestPasswordReset:input_type -> atrium.tenancy.v1.RequestPasswordResetRequest
+	21,  // 76: atrium.tenancy.v1.AuthService.ResetPassword:input_type -> atrium.tenancy.v1.ResetPasswordRequest
+	23,  // 77: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
+	26,  // 78: atrium.tenancy.v1.MemberService.InviteMember:input_type -> atrium.tenancy.v1.InviteMemberRequest
+	28,  // 79: atrium.tenancy.v1.MemberService.ListInvitations:input_type -> atrium.tenancy.v1.ListInvitationsRequest
+	30,  // 80: atrium.tenancy.v1.MemberService.ResendInvitation:input_type -> atrium.tenancy.v1.ResendInvitationRequest
+	32,  // 81: atrium.tenancy.v1.MemberService.RevokeInvitation:input_type -> atrium.tenancy.v1.RevokeInvitationRequest
+	34,  // 82: atrium.tenancy.v1.MemberService.TransferOwnership:input_type -> atrium.tenancy.v1.TransferOwnershipRequest
+	36,  // 83: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
+	38,  // 84: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
+	41,  // 85: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
+	43,  // 86: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
+	45,  // 87: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
+	56,  // 88: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
+	58,  // 89: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
+	60,  // 90: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
+	62,  // 91: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
+	64,  // 92: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
+	66,  // 93: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
+	68,  // 94: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
+	70,  // 95: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
+	72,  // 96: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
+	74,  // 97: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
+	90,  // 98: atrium.tenancy.v1.OperatorService.MoveTenant:input_type -> atrium.tenancy.v1.MoveTenantRequest
+	93,  // 99: atrium.tenancy.v1.OperatorService.ListTenantMoves:input_type -> atrium.tenancy.v1.ListTenantMovesRequest
+	95,  // 100: atrium.tenancy.v1.OperatorService.UpdateShard:input_type -> atrium.tenancy.v1.UpdateShardRequest
+	50,  // 101: atrium.tenancy.v1.OperatorService.ListOperators:input_type -> atrium.tenancy.v1.ListOperatorsRequest
+	52,  // 102: atrium.tenancy.v1.OperatorService.CreateOperator:input_type -> atrium.tenancy.v1.CreateOperatorRequest
+	54,  // 103: atrium.tenancy.v1.OperatorService.RevokeOperator:input_type -> atrium.tenancy.v1.RevokeOperatorRequest
+	76,  // 104: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
+	78,  // 105: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
+	80,  // 106: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
+	82,  // 107: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
+	84,  // 108: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
+	86,  // 109: atrium.tenancy.v1.DirectoryService.GetMembership:input_type -> atrium.tenancy.v1.GetMembershipRequest
+	88,  // 110: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
+	97,  // 111: atrium.tenancy.v1.DirectoryService.CountMembers:input_type -> atrium.tenancy.v1.CountMembersRequest
+	99,  // 112: atrium.tenancy.v1.DirectoryService.SetBillingHold:input_type -> atrium.tenancy.v1.SetBillingHoldRequest
+	6,   // 113: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
+	8,   // 114: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
+	10,  // 115: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
+	12,  // 116: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
+	14,  // 117: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
+	16,  // 118: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
+	18,  // 119: atrium.tenancy.v1.AuthService.AcceptInvitation:output_type -> atrium.tenancy.v1.AcceptInvitationResponse
+	20,  // 120: atrium.tenancy.v1.AuthService.RequestPasswordReset:output_type -> atrium.tenancy.v1.RequestPasswordResetResponse
+	22,  // 121: atrium.tenancy.v1.AuthService.ResetPassword:output_type -> atrium.tenancy.v1.ResetPasswordResponse
+	24,  // 122: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
+	27,  // 123: atrium.tenancy.v1.MemberService.InviteMember:output_type -> atrium.tenancy.v1.InviteMemberResponse
+	29,  // 124: atrium.tenancy.v1.MemberService.ListInvitations:output_type -> atrium.tenancy.v1.ListInvitationsResponse
+	31,  // 125: atrium.tenancy.v1.MemberService.ResendInvitation:output_type -> atrium.tenancy.v1.ResendInvitationResponse
+	33,  // 126: atrium.tenancy.v1.MemberService.RevokeInvitation:output_type -> atrium.tenancy.v1.RevokeInvitationResponse
+	35,  // 127: atrium.tenancy.v1.MemberService.TransferOwnership:output_type -> atrium.tenancy.v1.TransferOwnershipResponse
+	37,  // 128: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
+	39,  // 129: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
+	42,  // 130: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
+	44,  // 131: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
+	46,  // 132: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
+	57,  // 133: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
+	59,  // 134: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
+	61,  // 135: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
+	63,  // 136: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
+	65,  // 137: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
+	67,  // 138: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
+	69,  // 139: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
+	71,  // 140: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
+	73,  // 141: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
+	75,  // 142: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
+	91,  // 143: atrium.tenancy.v1.OperatorService.MoveTenant:output_type -> atrium.tenancy.v1.MoveTenantResponse
+	94,  // 144: atrium.tenancy.v1.OperatorService.ListTenantMoves:output_type -> atrium.tenancy.v1.ListTenantMovesResponse
+	96,  // 145: atrium.tenancy.v1.OperatorService.UpdateShard:output_type -> atrium.tenancy.v1.UpdateShardResponse
+	51,  // 146: atrium.tenancy.v1.OperatorService.ListOperators:output_type -> atrium.tenancy.v1.ListOperatorsResponse
+	53,  // 147: atrium.tenancy.v1.OperatorService.CreateOperator:output_type -> atrium.tenancy.v1.CreateOperatorResponse
+	55,  // 148: atrium.tenancy.v1.OperatorService.RevokeOperator:output_type -> atrium.tenancy.v1.RevokeOperatorResponse
+	77,  // 149: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
+	79,  // 150: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
+	81,  // 151: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
+	83,  // 152: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
+	85,  // 153: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
+	87,  // 154: atrium.tenancy.v1.DirectoryService.GetMembership:output_type -> atrium.tenancy.v1.GetMembershipResponse
+	89,  // 155: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
+	98,  // 156: atrium.tenancy.v1.DirectoryService.CountMembers:output_type -> atrium.tenancy.v1.CountMembersResponse
+	100, // 157: atrium.tenancy.v1.DirectoryService.SetBillingHold:output_type -> atrium.tenancy.v1.SetBillingHoldResponse
+	113, // [113:158] is the sub-list for method output_type
+	68,  // [68:113] is the sub-list for method input_type
+	68,  // [68:68] is the sub-list for extension type_name
+	68,  // [68:68] is the sub-list for extension extendee
+	0,   // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_atrium_tenancy_v1_tenancy_proto_init() }
@@ -5633,13 +6186,14 @@ func file_atrium_tenancy_v1_tenancy_proto_init() {
 	if File_atrium_tenancy_v1_tenancy_proto != nil {
 		return
 	}
+	file_atrium_tenancy_v1_tenancy_proto_msgTypes[93].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_tenancy_v1_tenancy_proto_rawDesc), len(file_atrium_tenancy_v1_tenancy_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   92,
+			NumMessages:   99,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

@@ -421,7 +421,7 @@ func (c *Catalog) GetEntityFacets(ctx context.Context, req *connect.Request[cata
 	if err != nil {
 		return nil, err
 	}
-	facets, err := c.store.Facets(ctx, names, compiled.Filter)
+	facets, err := c.store.FacetsMatching(ctx, names, compiled.Filter, req.Msg.GetFullTextTerm())
 	if err != nil {
 		return nil, err
 	}

@@ -368,6 +368,12 @@ type FacetValue struct {
 // compare lowercased; the value shown is one spelling as written. Relation facets
 // ("relations.ownedBy") count entities per target ref. Values sort by count, then value.
 func (s *Store) Facets(ctx context.Context, keys []string, filter Expr) (map[string][]FacetValue, error) {
+	return s.FacetsMatching(ctx, keys, filter, "")
+}
+
+// FacetsMatching is Facets among the entities that also match the full-text term, so the
+// counts beside a search say how many of the results have each value.
+func (s *Store) FacetsMatching(ctx context.Context, keys []string, filter Expr, fullText string) (map[string][]FacetValue, error) {
 	out := make(map[string][]FacetValue, len(keys))
 	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := (&sqlb{}).cond(filter); err != nil {
@@ -380,15 +386,19 @@ func (s *Store) Facets(ctx context.Context, keys []string, filter Expr) (map[str
 			b := sqlb{kindInSearch: true}
 			// where compiles the filter over entity rows "e", binding its values.
 			where := func() string {
-				c, _ := b.cond(filter)
+				c, _ := b.where(filter, fullText)
 				return c
 			}
 			// onUID restricts rows carrying an entity uid to the filtered entities: directly
 			// on the uid when the filter needs nothing but search rows (then Postgres merges
 			// uid-ordered index streams), else through the entity rows.
 			onUID := func(uid string) string {
-				if filter == nil {
+				if filter == nil && strings.TrimSpace(fullText) == "" {
 					return ""
+				}
+				if strings.TrimSpace(fullText) != "" {
+					// The term is matched on entity rows (their tsvector).
+					return " AND " + uid + " IN (SELECT e.uid FROM catalog_entities e WHERE " + where() + ")"
 				}
 				bound := len(b.args)
 				b.uid, b.needsRow = uid, false

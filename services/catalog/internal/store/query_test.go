@@ -310,3 +310,36 @@ func TestRelationsBothWays(t *testing.T) {
 		t.Fatalf("dangling walk = %+v", g)
 	}
 }
+
+// Facet counts beside a search count the search's results only (the portal showed counts
+// of the whole catalog next to a filtered list).
+func TestFacetsMatchingFullText(t *testing.T) {
+	s, ctx := fixture(t)
+	facets, err := s.FacetsMatching(ctx, []string{"kind", "metadata.tags"}, nil, "pay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int64(0)
+	for _, v := range facets["kind"] {
+		total += v.Count
+	}
+	p := list(t, ctx, s, query.Spec{FullText: "pay"}, 100)
+	if total != p.Total || total == 0 {
+		t.Fatalf("kind counts under the term sum to %d, the list has %d: %v", total, p.Total, facets["kind"])
+	}
+	node, _ := filter.Parse([]string{"kind=api"})
+	facets, err = s.FacetsMatching(ctx, []string{"kind"}, store.FromFilter(node), "pay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(facets["kind"]) != 1 || facets["kind"][0].Count != 1 {
+		t.Fatalf("filtered and searched kinds = %v", facets["kind"])
+	}
+	facets, err = s.FacetsMatching(ctx, []string{"kind"}, nil, "!!!")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(facets["kind"]) != 0 {
+		t.Fatalf("punctuation-only term counts %v, want nothing", facets["kind"])
+	}
+}

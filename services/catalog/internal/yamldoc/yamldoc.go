@@ -178,6 +178,20 @@ const maxEmptyFactor = 10
 
 var lineRE = regexp.MustCompile(`^yaml: line (\d+): `)
 
+// parserErrorRE matches the messages of yaml.v3's parser (parserc.go), as opposed to its
+// scanner's.
+var parserErrorRE = regexp.MustCompile(`^did not find expected (<document start>|node content|key|'-' indicator|',' or '\]'|',' or '\}')|^found (duplicate %YAML directive|incompatible YAML document|duplicate %TAG directive|undefined tag handle)`)
+
+func parserError(msg string) bool { return parserErrorRE.MatchString(msg) }
+
+func lineCount(src []byte) int {
+	n := bytes.Count(src, []byte("\n"))
+	if len(src) > 0 && src[len(src)-1] != '\n' {
+		n++
+	}
+	return max(n, 1)
+}
+
 func (p *parser) run(src []byte) {
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	for {
@@ -191,6 +205,15 @@ func (p *parser) run(src []byte) {
 			if m := lineRE.FindStringSubmatch(msg); m != nil {
 				line, _ = strconv.Atoi(m[1])
 				msg = msg[len(m[0]):]
+				// yaml.v3 adds one to the 0-based line of scanner errors only: its parser
+				// errors name the line before the one at fault.
+				if parserError(msg) {
+					line++
+				}
+				// An error at the end of the input names the line after the last one.
+				if n := lineCount(src); line > n {
+					line = n
+				}
 			}
 			kind := ErrSyntax
 			if strings.Contains(msg, "exceeded max depth") { // yaml.v3's own nesting guard

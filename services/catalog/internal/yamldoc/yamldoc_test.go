@@ -216,3 +216,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Lines of syntax errors name the line at fault, whether yaml.v3's scanner or its parser
+// found it (the parser's were one line early, and the portal showed them so).
+func TestSyntaxErrorLines(t *testing.T) {
+	for _, tt := range []struct {
+		src  string
+		line int
+	}{
+		{"a: 1\nb: [1\nc: 3\n", 2},
+		{"a: 1\nb: {x: 1\nc: 3\n", 2},
+		{"a: 1\nb: c: d\n", 2},
+		{"a: 1\n\tb: 2\n", 2},
+	} {
+		_, err := Parse([]byte(tt.src), Limits{})
+		var errs Errors
+		if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Line != tt.line {
+			t.Errorf("%q: %v, want line %d", tt.src, err, tt.line)
+		}
+	}
+}

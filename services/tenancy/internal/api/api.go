@@ -14,6 +14,7 @@ import (
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/platform/telemetry"
 	"atrium.dev/platform/tenantdb"
+	"atrium.dev/services/tenancy/internal/move"
 	"atrium.dev/services/tenancy/internal/notify"
 	"atrium.dev/services/tenancy/internal/provision"
 	"atrium.dev/services/tenancy/internal/store"
@@ -24,6 +25,7 @@ type Deps struct {
 	Store       *store.Store
 	Shards      *tenantdb.Shards
 	Provisioner *provision.Provisioner
+	Mover       *move.Mover
 	Tokens      *authn.UserTokenSigner
 	Notify      notify.Publisher
 	// DeleteGrace is how long a deleted tenant waits before its schema is dropped.

@@ -149,7 +149,11 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[tenancyv
 	if authn.OpaqueKind(secret) != authn.KindRefreshToken {
 		return nil, badRefresh()
 	}
-	var tok tokens
+	var (
+		tok  tokens
+		user store.User
+		role string
+	)
 	reused := false
 	err := s.Store.Tx(ctx, func(tx *store.Store) error {
 		rt, err := tx.LockRefreshToken(ctx, authn.HashOpaqueToken(secret))
@@ -186,6 +190,10 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[tenancyv
 		if err := tx.UseRefreshToken(ctx, rt.ID); err != nil {
 			return err
 		}
+		if user, err = tx.GetUser(ctx, rt.TenantID, rt.UserID); err != nil {
+			return err
+		}
+		role = m.Role
 		tok, err = issueTokens(ctx, tx, s.Tokens, rt.UserID, rt.TenantID, authn.Role(m.Role), rt.FamilyID)
 		return err
 	})
@@ -198,6 +206,7 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[tenancyv
 	}
 	return connect.NewResponse(&tenancyv1.RefreshResponse{
 		AccessToken: tok.access, RefreshToken: tok.refresh, AccessTokenExpireTime: ts(tok.accessExpiry),
+		User: userProto(user), Role: roleToProto[role],
 	}), nil
 }
 

@@ -335,8 +335,28 @@ func (s *OperatorService) ListShards(ctx context.Context, _ *connect.Request[ten
 func shardProto(sh store.Shard) *tenancyv1.Shard {
 	return &tenancyv1.Shard{
 		Name: sh.Name, Dsn: RedactDSN(sh.DSN), TenantCount: int32(sh.TenantCount),
-		AcceptsTenants: sh.AcceptsTenants, CreateTime: ts(sh.CreatedAt),
+		AcceptsTenants: sh.AcceptsTenants, CreateTime: ts(sh.CreatedAt), MaxTenants: sh.MaxTenants,
 	}
+}
+
+func (s *OperatorService) UpdateShard(ctx context.Context, req *connect.Request[tenancyv1.UpdateShardRequest]) (*connect.Response[tenancyv1.UpdateShardResponse], error) {
+	m := req.Msg
+	if m.MaxTenants != nil && m.GetMaxTenants() < 0 {
+		return nil, rpcerr.InvalidField("max_tenants", "must be 0 (no limit) or more")
+	}
+	var sh store.Shard
+	err := s.Store.Tx(ctx, func(tx *store.Store) error {
+		var err error
+		if sh, err = tx.UpdateShard(ctx, m.GetName(), m.AcceptsTenants, m.MaxTenants); err != nil {
+			return err
+		}
+		return audit(ctx, tx, "shard.update", "", "shard:"+sh.Name,
+			map[string]any{"accepts_tenants": sh.AcceptsTenants, "max_tenants": sh.MaxTenants})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&tenancyv1.UpdateShardResponse{Shard: shardProto(sh)}), nil
 }
 
 var shardNameRE = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
@@ -346,6 +366,9 @@ func (s *OperatorService) AddShard(ctx context.Context, req *connect.Request[ten
 	var v rpcerr.Violations
 	if !shardNameRE.MatchString(name) {
 		v.Add("name", "must be 1 to 32 of a-z, 0-9 and -")
+	}
+	if req.Msg.GetMaxTenants() < 0 {
+		v.Add("max_tenants", "must be 0 (no limit) or more")
 	}
 	if dsn == "" {
 		v.Add("dsn", "required")
@@ -374,7 +397,7 @@ func (s *OperatorService) AddShard(ctx context.Context, req *connect.Request[ten
 	var sh store.Shard
 	err = s.Store.Tx(ctx, func(tx *store.Store) error {
 		var err error
-		if sh, err = tx.InsertShard(ctx, name, dsn); err != nil {
+		if sh, err = tx.InsertShard(ctx, name, dsn, req.Msg.GetMaxTenants()); err != nil {
 			return err
 		}
 		if err := audit(ctx, tx, "shard.add", "", "shard:"+name, map[string]string{"dsn": RedactDSN(dsn)}); err != nil {

@@ -170,8 +170,13 @@ func (d *Deps) pickShard(ctx context.Context, shard string) shardPick {
 		}
 		return shardPick{name: name}
 	}
-	if _, err := d.Store.GetShard(ctx, shard); err != nil {
+	sh, err := d.Store.GetShard(ctx, shard)
+	if err != nil {
 		return shardPick{err: notFoundAs(err, "shard", "unknown shard")}
+	}
+	// An explicit shard still respects its capacity: a full shard is refused, not overfilled.
+	if !sh.HasRoom() {
+		return shardPick{err: rpcerr.ResourceExhausted(0, "shard %s is full (%d of %d tenants)", sh.Name, sh.TenantCount, sh.MaxTenants)}
 	}
 	return shardPick{name: shard}
 }

@@ -1,5 +1,5 @@
 // Package provision creates, finishes, rolls back, migrates and purges tenant schemas, the
-// sequence of DESIGN.md "Provisioning": the tenant row (state provisioning) exists first; then
+// sequence of docs/ARCHITECTURE.md "Provisioning": the tenant row (state provisioning) exists first; then
 // the schema and role on its shard, every tenant-plane service's Provision, the first owner and
 // its membership, and finally state active. Every step is idempotent, so a reconciler can run
 // the sequence again for a tenant a crashed process left half-way, or undo it.
@@ -439,4 +439,22 @@ func (p *Provisioner) Migrate(ctx context.Context, t store.Tenant) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ProvisionOn creates the tenant's role and schema on shard, which need not be its own, and
+// brings it to every service's latest version: the empty target of a move.
+func (p *Provisioner) ProvisionOn(ctx context.Context, t store.Tenant, shard string) error {
+	if err := p.ensureShard(ctx, shard); err != nil {
+		return err
+	}
+	if err := p.cfg.Shards.CreateTenant(ctx, shard, t.Schema); err != nil {
+		return err
+	}
+	t.Shard = shard
+	return p.Migrate(ctx, t)
+}
+
+// EnsureShard makes a shard registered by another process usable here.
+func (p *Provisioner) EnsureShard(ctx context.Context, name string) error {
+	return p.ensureShard(ctx, name)
 }

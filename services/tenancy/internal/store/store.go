@@ -86,6 +86,9 @@ func migrateSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
+// Pool is the control database's pool, for work that needs one session (advisory locks).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
 

@@ -6,6 +6,7 @@ import (
 	"atrium.dev/tenantctl/internal/command/tenants/tenantdelete"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantget"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantlist"
+	"atrium.dev/tenantctl/internal/command/tenants/tenantmove"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantresume"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantsuspend"
 	"atrium.dev/tenantctl/internal/invocation"
@@ -17,7 +18,7 @@ func NewCommand(inv *invocation.Invocation) *cobra.Command {
 	cmd := invocation.Group(&cobra.Command{
 		Use:     "tenants",
 		Aliases: []string{"tenant"},
-		Short:   "Create, list, inspect, suspend, resume and delete tenants",
+		Short:   "Create, list, inspect, suspend, resume, delete and move tenants",
 		Example: `  tenantctl tenants list
   tenantctl tenants create acme --display-name "Acme Inc" --admin-email admin@acme.example`,
 	})
@@ -28,6 +29,7 @@ func NewCommand(inv *invocation.Invocation) *cobra.Command {
 		tenantsuspend.NewCommand(inv),
 		tenantresume.NewCommand(inv),
 		tenantdelete.NewCommand(inv),
+		tenantmove.NewCommand(inv),
 	)
 	return cmd
 }

@@ -128,6 +128,15 @@ const (
 	// OperatorServiceListAuditEventsProcedure is the fully-qualified name of the OperatorService's
 	// ListAuditEvents RPC.
 	OperatorServiceListAuditEventsProcedure = "/atrium.tenancy.v1.OperatorService/ListAuditEvents"
+	// OperatorServiceMoveTenantProcedure is the fully-qualified name of the OperatorService's
+	// MoveTenant RPC.
+	OperatorServiceMoveTenantProcedure = "/atrium.tenancy.v1.OperatorService/MoveTenant"
+	// OperatorServiceListTenantMovesProcedure is the fully-qualified name of the OperatorService's
+	// ListTenantMoves RPC.
+	OperatorServiceListTenantMovesProcedure = "/atrium.tenancy.v1.OperatorService/ListTenantMoves"
+	// OperatorServiceUpdateShardProcedure is the fully-qualified name of the OperatorService's
+	// UpdateShard RPC.
+	OperatorServiceUpdateShardProcedure = "/atrium.tenancy.v1.OperatorService/UpdateShard"
 	// OperatorServiceListOperatorsProcedure is the fully-qualified name of the OperatorService's
 	// ListOperators RPC.
 	OperatorServiceListOperatorsProcedure = "/atrium.tenancy.v1.OperatorService/ListOperators"
@@ -296,6 +305,8 @@ func (UnimplementedTenantServiceHandler) UpdateTenant(context.Context, *connect.
 type AuthServiceClient interface {
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// Refresh rotates a refresh token; presenting an already-rotated token revokes its family.
+	// Login, Refresh and Logout sent with the header `Atrium-Session: cookie` keep the refresh
+	// token in an httpOnly cookie the gateway sets and clears instead of in the message.
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// Logout revokes the refresh token's family.
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
@@ -403,6 +414,8 @@ func (c *authServiceClient) ResetPassword(ctx context.Context, req *connect.Requ
 type AuthServiceHandler interface {
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// Refresh rotates a refresh token; presenting an already-rotated token revokes its family.
+	// Login, Refresh and Logout sent with the header `Atrium-Session: cookie` keep the refresh
+	// token in an httpOnly cookie the gateway sets and clears instead of in the message.
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// Logout revokes the refresh token's family.
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
@@ -871,6 +884,13 @@ type OperatorServiceClient interface {
 	ListShards(context.Context, *connect.Request[v1.ListShardsRequest]) (*connect.Response[v1.ListShardsResponse], error)
 	AddShard(context.Context, *connect.Request[v1.AddShardRequest]) (*connect.Response[v1.AddShardResponse], error)
 	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
+	// MoveTenant copies a tenant's schema to another shard and switches it there, streaming
+	// progress. Writes are refused (FailedPrecondition) only during the final catch-up; reads
+	// never stop. Calling it again for a tenant with an unfinished move resumes that move.
+	MoveTenant(context.Context, *connect.Request[v1.MoveTenantRequest]) (*connect.ServerStreamForClient[v1.MoveTenantResponse], error)
+	ListTenantMoves(context.Context, *connect.Request[v1.ListTenantMovesRequest]) (*connect.Response[v1.ListTenantMovesResponse], error)
+	// UpdateShard changes whether a shard accepts new tenants and how many it may hold.
+	UpdateShard(context.Context, *connect.Request[v1.UpdateShardRequest]) (*connect.Response[v1.UpdateShardResponse], error)
 	// ListOperators lists operator credentials (never their secrets), revoked ones included.
 	ListOperators(context.Context, *connect.Request[v1.ListOperatorsRequest]) (*connect.Response[v1.ListOperatorsResponse], error)
 	// CreateOperator issues a named, expiring operator credential; the secret is shown once.
@@ -955,6 +975,25 @@ func NewOperatorServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		moveTenant: connect.NewClient[v1.MoveTenantRequest, v1.MoveTenantResponse](
+			httpClient,
+			baseURL+OperatorServiceMoveTenantProcedure,
+			connect.WithSchema(operatorServiceMethods.ByName("MoveTenant")),
+			connect.WithClientOptions(opts...),
+		),
+		listTenantMoves: connect.NewClient[v1.ListTenantMovesRequest, v1.ListTenantMovesResponse](
+			httpClient,
+			baseURL+OperatorServiceListTenantMovesProcedure,
+			connect.WithSchema(operatorServiceMethods.ByName("ListTenantMoves")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		updateShard: connect.NewClient[v1.UpdateShardRequest, v1.UpdateShardResponse](
+			httpClient,
+			baseURL+OperatorServiceUpdateShardProcedure,
+			connect.WithSchema(operatorServiceMethods.ByName("UpdateShard")),
+			connect.WithClientOptions(opts...),
+		),
 		listOperators: connect.NewClient[v1.ListOperatorsRequest, v1.ListOperatorsResponse](
 			httpClient,
 			baseURL+OperatorServiceListOperatorsProcedure,
@@ -989,6 +1028,9 @@ type operatorServiceClient struct {
 	listShards      *connect.Client[v1.ListShardsRequest, v1.ListShardsResponse]
 	addShard        *connect.Client[v1.AddShardRequest, v1.AddShardResponse]
 	listAuditEvents *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
+	moveTenant      *connect.Client[v1.MoveTenantRequest, v1.MoveTenantResponse]
+	listTenantMoves *connect.Client[v1.ListTenantMovesRequest, v1.ListTenantMovesResponse]
+	updateShard     *connect.Client[v1.UpdateShardRequest, v1.UpdateShardResponse]
 	listOperators   *connect.Client[v1.ListOperatorsRequest, v1.ListOperatorsResponse]
 	createOperator  *connect.Client[v1.CreateOperatorRequest, v1.CreateOperatorResponse]
 	revokeOperator  *connect.Client[v1.RevokeOperatorRequest, v1.RevokeOperatorResponse]
@@ -1044,6 +1086,21 @@ func (c *operatorServiceClient) ListAuditEvents(ctx context.Context, req *connec
 	return c.listAuditEvents.CallUnary(ctx, req)
 }
 
+// MoveTenant calls atrium.tenancy.v1.OperatorService.MoveTenant.
+func (c *operatorServiceClient) MoveTenant(ctx context.Context, req *connect.Request[v1.MoveTenantRequest]) (*connect.ServerStreamForClient[v1.MoveTenantResponse], error) {
+	return c.moveTenant.CallServerStream(ctx, req)
+}
+
+// ListTenantMoves calls atrium.tenancy.v1.OperatorService.ListTenantMoves.
+func (c *operatorServiceClient) ListTenantMoves(ctx context.Context, req *connect.Request[v1.ListTenantMovesRequest]) (*connect.Response[v1.ListTenantMovesResponse], error) {
+	return c.listTenantMoves.CallUnary(ctx, req)
+}
+
+// UpdateShard calls atrium.tenancy.v1.OperatorService.UpdateShard.
+func (c *operatorServiceClient) UpdateShard(ctx context.Context, req *connect.Request[v1.UpdateShardRequest]) (*connect.Response[v1.UpdateShardResponse], error) {
+	return c.updateShard.CallUnary(ctx, req)
+}
+
 // ListOperators calls atrium.tenancy.v1.OperatorService.ListOperators.
 func (c *operatorServiceClient) ListOperators(ctx context.Context, req *connect.Request[v1.ListOperatorsRequest]) (*connect.Response[v1.ListOperatorsResponse], error) {
 	return c.listOperators.CallUnary(ctx, req)
@@ -1076,6 +1133,13 @@ type OperatorServiceHandler interface {
 	ListShards(context.Context, *connect.Request[v1.ListShardsRequest]) (*connect.Response[v1.ListShardsResponse], error)
 	AddShard(context.Context, *connect.Request[v1.AddShardRequest]) (*connect.Response[v1.AddShardResponse], error)
 	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
+	// MoveTenant copies a tenant's schema to another shard and switches it there, streaming
+	// progress. Writes are refused (FailedPrecondition) only during the final catch-up; reads
+	// never stop. Calling it again for a tenant with an unfinished move resumes that move.
+	MoveTenant(context.Context, *connect.Request[v1.MoveTenantRequest], *connect.ServerStream[v1.MoveTenantResponse]) error
+	ListTenantMoves(context.Context, *connect.Request[v1.ListTenantMovesRequest]) (*connect.Response[v1.ListTenantMovesResponse], error)
+	// UpdateShard changes whether a shard accepts new tenants and how many it may hold.
+	UpdateShard(context.Context, *connect.Request[v1.UpdateShardRequest]) (*connect.Response[v1.UpdateShardResponse], error)
 	// ListOperators lists operator credentials (never their secrets), revoked ones included.
 	ListOperators(context.Context, *connect.Request[v1.ListOperatorsRequest]) (*connect.Response[v1.ListOperatorsResponse], error)
 	// CreateOperator issues a named, expiring operator credential; the secret is shown once.
@@ -1156,6 +1220,25 @@ func NewOperatorServiceHandler(svc OperatorServiceHandler, opts ...connect.Handl
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	operatorServiceMoveTenantHandler := connect.NewServerStreamHandler(
+		OperatorServiceMoveTenantProcedure,
+		svc.MoveTenant,
+		connect.WithSchema(operatorServiceMethods.ByName("MoveTenant")),
+		connect.WithHandlerOptions(opts...),
+	)
+	operatorServiceListTenantMovesHandler := connect.NewUnaryHandler(
+		OperatorServiceListTenantMovesProcedure,
+		svc.ListTenantMoves,
+		connect.WithSchema(operatorServiceMethods.ByName("ListTenantMoves")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	operatorServiceUpdateShardHandler := connect.NewUnaryHandler(
+		OperatorServiceUpdateShardProcedure,
+		svc.UpdateShard,
+		connect.WithSchema(operatorServiceMethods.ByName("UpdateShard")),
+		connect.WithHandlerOptions(opts...),
+	)
 	operatorServiceListOperatorsHandler := connect.NewUnaryHandler(
 		OperatorServiceListOperatorsProcedure,
 		svc.ListOperators,
@@ -1197,6 +1280,12 @@ func NewOperatorServiceHandler(svc OperatorServiceHandler, opts ...connect.Handl
 			operatorServiceAddShardHandler.ServeHTTP(w, r)
 		case OperatorServiceListAuditEventsProcedure:
 			operatorServiceListAuditEventsHandler.ServeHTTP(w, r)
+		case OperatorServiceMoveTenantProcedure:
+			operatorServiceMoveTenantHandler.ServeHTTP(w, r)
+		case OperatorServiceListTenantMovesProcedure:
+			operatorServiceListTenantMovesHandler.ServeHTTP(w, r)
+		case OperatorServiceUpdateShardProcedure:
+			operatorServiceUpdateShardHandler.ServeHTTP(w, r)
 		case OperatorServiceListOperatorsProcedure:
 			operatorServiceListOperatorsHandler.ServeHTTP(w, r)
 		case OperatorServiceCreateOperatorProcedure:
@@ -1250,6 +1339,18 @@ func (UnimplementedOperatorServiceHandler) AddShard(context.Context, *connect.Re
 
 func (UnimplementedOperatorServiceHandler) ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.OperatorService.ListAuditEvents is not implemented"))
+}
+
+func (UnimplementedOperatorServiceHandler) MoveTenant(context.Context, *connect.Request[v1.MoveTenantRequest], *connect.ServerStream[v1.MoveTenantResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.OperatorService.MoveTenant is not implemented"))
+}
+
+func (UnimplementedOperatorServiceHandler) ListTenantMoves(context.Context, *connect.Request[v1.ListTenantMovesRequest]) (*connect.Response[v1.ListTenantMovesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.OperatorService.ListTenantMoves is not implemented"))
+}
+
+func (UnimplementedOperatorServiceHandler) UpdateShard(context.Context, *connect.Request[v1.UpdateShardRequest]) (*connect.Response[v1.UpdateShardResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.OperatorService.UpdateShard is not implemented"))
 }
 
 func (UnimplementedOperatorServiceHandler) ListOperators(context.Context, *connect.Request[v1.ListOperatorsRequest]) (*connect.Response[v1.ListOperatorsResponse], error) {

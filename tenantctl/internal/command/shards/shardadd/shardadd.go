@@ -13,12 +13,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-type flags struct{}
+type flags struct{ maxTenants int32 }
 
 // NewCommand returns the command.
 func NewCommand(inv *invocation.Invocation) *cobra.Command {
 	f := &flags{}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "add NAME DSN",
 		Short: "Register a Postgres cluster as a shard new tenants can be placed on",
 		Long: `Register a shard. The tenancy service connects to the DSN before accepting it; the
@@ -27,9 +27,11 @@ DSN is stored and shown with its password removed.`,
 		Args:    invocation.ExactArgs(2),
 		RunE:    func(cmd *cobra.Command, args []string) error { return run(cmd.Context(), inv, f, args[0], args[1]) },
 	}
+	cmd.Flags().Int32Var(&f.maxTenants, "max-tenants", 0, "most live tenants placement puts on the shard (0: no limit)")
+	return cmd
 }
 
-func run(ctx context.Context, inv *invocation.Invocation, _ *flags, name, dsn string) error {
+func run(ctx context.Context, inv *invocation.Invocation, f *flags, name, dsn string) error {
 	p, err := inv.Printer(output.Table, output.JSON)
 	if err != nil {
 		return err
@@ -38,11 +40,15 @@ func run(ctx context.Context, inv *invocation.Invocation, _ *flags, name, dsn st
 	if err != nil {
 		return err
 	}
-	resp, err := client.Operator(target).AddShard(ctx, connect.NewRequest(&tenancyv1.AddShardRequest{Name: name, Dsn: dsn}))
+	resp, err := client.Operator(target).AddShard(ctx, connect.NewRequest(&tenancyv1.AddShardRequest{Name: name, Dsn: dsn, MaxTenants: f.maxTenants}))
 	if err != nil {
 		return err
 	}
-	s := resp.Msg.GetShard()
+	return Print(p, resp.Msg.GetShard())
+}
+
+// Print shows one shard (shared with shards update).
+func Print(p *output.Printer, s *tenancyv1.Shard) error {
 	if p.Format == output.JSON {
 		return p.Proto(s)
 	}
@@ -51,5 +57,13 @@ func run(ctx context.Context, inv *invocation.Invocation, _ *flags, name, dsn st
 		{"dsn", s.GetDsn()},
 		{"tenants", strconv.Itoa(int(s.GetTenantCount()))},
 		{"accepts", strconv.FormatBool(s.GetAcceptsTenants())},
+		{"max tenants", maxTenants(s.GetMaxTenants())},
 	})
+}
+
+func maxTenants(n int32) string {
+	if n == 0 {
+		return "no limit"
+	}
+	return strconv.Itoa(int(n))
 }

@@ -47,7 +47,11 @@ func run(ctx context.Context, inv *invocation.Invocation, _ *flags) error {
 	}
 	rows := make([][]string, 0, len(resp.Msg.GetShards()))
 	for _, s := range resp.Msg.GetShards() {
-		rows = append(rows, []string{s.GetName(), strconv.Itoa(int(s.GetTenantCount())), strconv.FormatBool(s.GetAcceptsTenants()), s.GetDsn(), output.Time(s.GetCreateTime())})
+		capacity := "-"
+		if s.GetMaxTenants() > 0 {
+			capacity = strconv.Itoa(int(s.GetMaxTenants()))
+		}
+		rows = append(rows, []string{s.GetName(), strconv.Itoa(int(s.GetTenantCount())), capacity, strconv.FormatBool(s.GetAcceptsTenants()), s.GetDsn(), output.Time(s.GetCreateTime())})
 	}
-	return p.Table([]string{"NAME", "TENANTS", "ACCEPTS", "DSN", "CREATED"}, rows)
+	return p.Table([]string{"NAME", "TENANTS", "MAX", "ACCEPTS", "DSN", "CREATED"}, rows)
 }

@@ -1,0 +1,57 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"atrium.dev/devstack/stack"
+)
+
+// TestBrowser runs the portal's Playwright test (frontend/e2e/portal.e2e.mjs) in Debian's
+// Chromium against a stack serving the built web app. `make test-browser` (part of
+// `make test`) builds the app, installs Chromium when missing and sets ATRIUM_BROWSER_E2E;
+// elsewhere the test skips, since it needs frontend/dist, node_modules and a browser.
+func TestBrowser(t *testing.T) {
+	if os.Getenv("ATRIUM_BROWSER_E2E") == "" {
+		t.Skip("set ATRIUM_BROWSER_E2E=1 (make test-browser) to run the browser test")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dist := filepath.Join(root, "frontend", "dist")
+	if _, err := os.Stat(filepath.Join(dist, "index.html")); err != nil {
+		t.Fatalf("no built web app at %s: run make frontend-build", dist)
+	}
+	e := start(t, func(o *stack.Options) { o.StaticDir = dist })
+	shots := os.Getenv("ATRIUM_SCREENSHOTS")
+	if shots == "" {
+		shots = filepath.Join(root, ".ci", "artifacts", "screenshots")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "e2e/portal.e2e.mjs")
+	cmd.Dir = filepath.Join(root, "frontend")
+	cmd.Env = append(os.Environ(), "ATRIUM_URL="+e.st.GatewayURL, "ATRIUM_SCREENSHOTS="+shots)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("browser test failed after %s: %v (screenshots in %s)", time.Since(start).Round(time.Second), err, shots)
+	}
+	t.Logf("browser test passed in %s; screenshots in %s", time.Since(start).Round(time.Second), shots)
+
+	// The 10k-entity timing is a figure for docs/BENCHMARKS.md, not a check: opt-in.
+	if os.Getenv("ATRIUM_E2E_10K") != "" {
+		big := exec.CommandContext(ctx, "node", "e2e/catalog-10k.mjs")
+		big.Dir = cmd.Dir
+		big.Env = cmd.Env
+		big.Stdout, big.Stderr = os.Stdout, os.Stderr
+		if err := big.Run(); err != nil {
+			t.Fatalf("10k catalog timing: %v", err)
+		}
+	}
+}

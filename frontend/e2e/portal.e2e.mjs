@@ -1,0 +1,336 @@
+// End-to-end test of the portal in Debian's Chromium (playwright-core, no downloaded
+// browsers), against a running stack at ATRIUM_URL (devstack/e2e/browser_test.go starts one
+// and runs this). Writes screenshots to ATRIUM_SCREENSHOTS. Exits non-zero on the first
+// failed check, on any console error or page error, and on any serious or critical axe
+// violation.
+import { chromium } from "playwright-core";
+import AxeBuilder from "@axe-core/playwright";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const base = process.env.ATRIUM_URL;
+if (!base) throw new Error("ATRIUM_URL is not set");
+const shots = process.env.ATRIUM_SCREENSHOTS || "e2e-screenshots";
+mkdirSync(shots, { recursive: true });
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+const problems = [];
+// HTTP errors a check provokes on purpose (an invalid import answers 400): Chromium logs each
+// as a console error, which is not a fault of the page.
+let expectedHttpErrors = 0;
+const t0 = Date.now();
+function log(msg) {
+  console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
+}
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+  log(`ok: ${what}`);
+}
+
+const slug = `e2e${Date.now().toString(36)}`;
+const email = `ann@${slug}.example.com`;
+const password = "Correct horse 42";
+
+// The fixture: 30 components (two pages of 25), a System and a Group both titled
+// "Billing", an OpenAPI API, and a User with the signed-up email in group billing.
+function fixture() {
+  const docs = [];
+  docs.push(`apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: billing, title: Billing}
+spec: {type: team, children: []}`);
+  docs.push(`apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: ann}
+spec: {profile: {email: "${email}", displayName: Ann Lee}, memberOf: [billing]}`);
+  docs.push(`apiVersion: backstage.io/v1alpha1
+kind: System
+metadata: {name: billing-system, title: Billing}
+spec: {owner: billing}`);
+  docs.push(`apiVersion: backstage.io/v1alpha1
+kind: API
+metadata: {name: invoices-api, description: Invoices over HTTP}
+spec:
+  type: openapi
+  lifecycle: production
+  owner: billing
+  system: billing-system
+  definition: |
+    openapi: 3.0.0
+    info: {title: Invoices, version: 1.0.0}
+    paths:
+      /invoices:
+        get:
+          summary: List invoices
+          responses: {"200": {description: ok}}`);
+  for (let i = 1; i <= 30; i++) {
+    const n = String(i).padStart(2, "0");
+    docs.push(`apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: svc-${n}
+  title: Service ${31 - i}
+  description: Component number ${n}${i <= 3 ? " for billing" : ""}
+  tags: [${i % 2 ? "java" : "go"}]
+  annotations:
+    backstage.io/managed-by-location: url:https://github.com/acme/svc-${n}/blob/main/catalog-info.yaml
+spec:
+  type: service
+  lifecycle: ${i % 3 ? "production" : "experimental"}
+  owner: ${i <= 5 ? "billing" : "group:default/platform"}
+  system: billing-system
+  ${i === 1 ? "providesApis: [invoices-api]" : i === 2 ? "consumesApis: [invoices-api]\n  dependsOn: [component:default/svc-01]" : ""}`);
+  }
+  return docs.join("\n---\n");
+}
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+
+// watch records console errors and page errors of every page of a context.
+function watch(context, name) {
+  context.on("page", (page) => {
+    page.on("console", (m) => {
+      if (m.type() === "error" && expectedHttpErrors > 0 && /status of 4\d\d/.test(m.text())) {
+        expectedHttpErrors--;
+        return;
+      }
+      if (m.type() === "error") problems.push(`${name} console error: ${m.text()} (${page.url()})`);
+    });
+    page.on("pageerror", (e) => problems.push(`${name} page error: ${e.message} (${page.url()})`));
+  });
+}
+
+async function axe(page, label) {
+  const r = await new AxeBuilder({ page }).analyze();
+  const bad = r.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  for (const v of bad) problems.push(`axe ${label}: ${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`);
+  log(`axe ${label}: ${bad.length} serious/critical`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+async function noOverflow(page, label) {
+  const { sw, w } = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, w: window.innerWidth }));
+  check(sw <= w, `${label}: page is not wider than the viewport (${sw} <= ${w})`);
+}
+
+async function waitHeading(page, text) {
+  await page.getByRole("heading", { level: 1, name: text }).first().waitFor({ timeout: 20000 });
+}
+
+try {
+  // ---------- desktop, 1280x800 ----------
+  const desk = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  watch(desk, "desktop");
+  const page = await desk.newPage();
+  await page.goto(`${base}/#/signup`);
+  await waitHeading(page, "Create your organization");
+  check((await page.title()).startsWith("Sign up"), "sign-up page has its own title");
+  check(await page.getByText("10 to 128 characters").isVisible(), "password rules are shown before submitting");
+  await page.getByLabel("Organization name").fill(`E2E ${slug}`);
+  await page.getByLabel("Slug").fill("Bad Slug");
+  check(!(await page.getByText("Your portal:").isVisible()), "no portal URL previewed for an invalid slug");
+  await page.getByLabel("Slug").fill(slug);
+  await page.getByLabel("Your email").fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await axe(page, "signup");
+  await shot(page, "desktop-signup");
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await page.waitForURL((u) => u.hash === "#/" || u.hash === "", { timeout: 30000 });
+
+  await page.goto(`${base}/#/catalog`);
+  await waitHeading(page, "Catalog");
+  await page.getByText("Your catalog is empty.").waitFor();
+  check(await page.getByRole("link", { name: "Import YAML" }).isVisible(), "empty catalog points to Import");
+  await shot(page, "desktop-catalog-empty");
+
+  // Import: a broken document first, then the fixture.
+  await page.goto(`${base}/#/import`);
+  await waitHeading(page, "Import entities");
+  const yaml = page.getByLabel("Catalog YAML");
+  await yaml.fill("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: [oops\nspec: {}\n");
+  expectedHttpErrors++;
+  await page.getByRole("button", { name: "Validate (dry run)" }).click();
+  const problem = page.locator(".violations");
+  await problem.waitFor();
+  const ptext = await problem.innerText();
+  check(!ptext.includes("yaml_documents"), "import errors do not name the internal field");
+  check(/Line 3/.test(ptext), `import error names the line at fault (${ptext.replace(/\s+/g, " ")})`);
+  await yaml.fill(fixture());
+  await page.getByRole("button", { name: "Validate (dry run)" }).click();
+  await page.getByText(/Valid: 34 entities would be applied/).waitFor({ timeout: 30000 });
+  await page.getByRole("button", { name: "Apply" }).click();
+  await page.getByText(/Applied 34 entities/).waitFor({ timeout: 30000 });
+  await axe(page, "import");
+  await shot(page, "desktop-import");
+
+  // Catalog: sorted by the name shown, two pages, paging kept by Back and reload.
+  await page.goto(`${base}/#/catalog`);
+  await page.getByText("34 entities").waitFor();
+  const names = await page.locator("table.entities tbody tr td:nth-child(2) a").allInnerTexts();
+  check(JSON.stringify(names) === JSON.stringify([...names].sort()), "rows are sorted by the name shown");
+  const billingRows = await page.locator("table.entities tbody tr", { hasText: "Billing" }).count();
+  check(billingRows >= 2, "two entities titled Billing are both listed");
+  check(await page.getByRole("columnheader", { name: "Kind" }).isVisible(), "the mixed list shows the kind");
+  await axe(page, "catalog");
+  await shot(page, "desktop-catalog");
+  await page.getByRole("button", { name: "Next →" }).click();
+  await page.getByText("Page 2 of 2").waitFor();
+  check(page.url().includes("page=2"), "the page number is in the URL");
+  await page.evaluate(() => window.scrollTo(0, 200));
+  const firstOnPage2 = page.locator("table.entities tbody tr td:nth-child(2) a").first();
+  const entityName = await firstOnPage2.innerText();
+  await firstOnPage2.click();
+  await waitHeading(page, new RegExp(entityName));
+  await page.goBack();
+  await page.getByText("Page 2 of 2").waitFor();
+  log("ok: Back returns to page 2");
+  await page.reload();
+  await page.getByText("Page 2 of 2").waitFor({ timeout: 20000 });
+  log("ok: reload keeps page 2 and the session");
+
+  // Sort by name descending from the header.
+  await page.goto(`${base}/#/catalog?kind=component`);
+  await page.getByRole("button", { name: /^Name/ }).click();
+  await page.waitForURL(/sort=-name/);
+  await page.locator("table.entities tbody tr").first().waitFor();
+  const first = await page.locator("table.entities tbody tr td:nth-child(2) a").first().innerText();
+  check(first === "svc-30", `descending sort puts svc-30 first (got ${first})`);
+
+  // Facet counts honour the search term.
+  await page.goto(`${base}/#/catalog?q=billing`);
+  await page.locator(".result-count", { hasText: /\d+ entit/ }).waitFor();
+  const total = Number((await page.locator(".result-count").innerText()).match(/(\d+)/)[1]);
+  const counts = await page.locator("fieldset.facet").first().locator(".count").allInnerTexts();
+  const sum = counts.reduce((a, c) => a + Number(c), 0);
+  check(sum === total, `kind facet counts (${sum}) add up to the search's results (${total})`);
+
+  // Tab order: the search box comes before the facet checkboxes.
+  const order = await page.evaluate(() => {
+    const all = [...document.querySelectorAll("main input, main button, main a, main select")];
+    const search = all.findIndex((e) => e.getAttribute("aria-label") === "Search");
+    const box = all.findIndex((e) => e.matches("fieldset.facet input"));
+    return { search, box };
+  });
+  check(order.search >= 0 && order.search < order.box, "the search box comes before the facets in Tab order");
+
+  // Owned by me: the User entity with the member's email, and its group.
+  await page.goto(`${base}/#/catalog?show=owned`);
+  await page.locator(".result-count", { hasText: /entit/ }).waitFor();
+  const owned = await page.locator(".result-count").innerText();
+  check(/^\s*(\d+)/.test(owned) && Number(owned.match(/(\d+)/)[1]) >= 5, `Owned by me finds the billing group's entities (${owned})`);
+
+  // Entity tabs: Overview with View source/Edit, Relations graph, OpenAPI definition.
+  await page.goto(`${base}/#/catalog/entity/component/default/svc-02`);
+  await waitHeading(page, /svc-02/);
+  check(await page.getByRole("link", { name: "View source" }).isVisible(), "about card links to the source");
+  check(await page.getByRole("link", { name: "Edit" }).isVisible(), "about card links to the edit page");
+  await axe(page, "entity-overview");
+  await shot(page, "desktop-entity");
+  await page.getByRole("link", { name: "Relations" }).click();
+  await page.locator("svg.graph g.node").nth(2).waitFor({ timeout: 20000 });
+  check((await page.locator("svg.graph g.node").count()) >= 3, "the relations graph renders its nodes");
+  await axe(page, "entity-relations");
+  await shot(page, "desktop-relations");
+  await page.goto(`${base}/#/catalog/entity/api/default/invoices-api/definition`);
+  await page.locator(".swagger-ui .opblock").first().waitFor({ timeout: 30000 });
+  log("ok: the OpenAPI definition renders in Swagger UI");
+  await shot(page, "desktop-openapi");
+  await page.goto(`${base}/#/apis`);
+  await page.getByRole("link", { name: "invoices-api" }).waitFor();
+  await axe(page, "apis");
+
+  // Members and tokens.
+  await page.goto(`${base}/#/members`);
+  await waitHeading(page, "Members");
+  await page.getByLabel("Token name").fill("ci");
+  await page.getByRole("button", { name: "Create token" }).click();
+  await page.getByText(/Token .*ci.* created/).waitFor();
+  await page.getByRole("button", { name: "Done" }).click();
+  await page.getByLabel("Token name").fill("ci");
+  await page.getByRole("button", { name: "Create token" }).click();
+  await page.getByText("you already have a token with this name").waitFor();
+  check((await page.getByLabel("Token name").getAttribute("aria-invalid")) === "true", "the token name field is aria-invalid");
+  await axe(page, "members");
+  await shot(page, "desktop-members");
+
+  // A new tab keeps the session (the refresh cookie), a deep link included.
+  const tab2 = await desk.newPage();
+  await tab2.goto(`${base}/#/members`);
+  await waitHeading(tab2, "Members");
+  check((await tab2.title()).startsWith("Members"), "a new tab opens the deep link signed in");
+
+  // Titles differ per page.
+  check((await page.title()) !== (await tab2.evaluate(() => { location.hash = "#/catalog"; return new Promise((r) => setTimeout(() => r(document.title), 500)); })), "pages have their own titles");
+
+  // Logout in one tab ends the session in the other.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await waitHeading(page, "Log in");
+  await waitHeading(tab2, "Log in");
+  log("ok: logout reaches the other tab");
+  await tab2.reload();
+  await waitHeading(tab2, "Log in");
+  log("ok: after logout a reload stays signed out (cookie cleared)");
+  await axe(tab2, "login");
+  await desk.close();
+
+  // ---------- phone, 390x844 ----------
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  watch(phone, "phone");
+  const p = await phone.newPage();
+  await p.goto(`${base}/#/login`);
+  await waitHeading(p, "Log in");
+  await p.getByLabel("Organization", { exact: true }).fill(slug);
+  await p.getByLabel("Email", { exact: true }).fill(email);
+  await p.getByLabel("Password", { exact: true }).fill(password);
+  await p.getByRole("button", { name: "Log in" }).click();
+  await p.waitForURL((u) => u.hash === "#/", { timeout: 30000 });
+  for (const [hash, heading, name] of [
+    ["#/catalog", "Catalog", "catalog"],
+    ["#/import", "Import entities", "import"],
+    ["#/members", "Members", "members"],
+    ["#/catalog/entity/component/default/svc-01", /svc-01/, "entity"],
+    ["#/apis", "APIs", "apis"],
+  ]) {
+    await p.goto(`${base}/${hash}`);
+    await waitHeading(p, heading);
+    await p.waitForTimeout(300);
+    await noOverflow(p, `phone ${name}`);
+    await shot(p, `phone-${name}`);
+  }
+  await p.goto(`${base}/#/catalog`);
+  await p.locator("table.entities").waitFor();
+  const searchTop = await p.getByRole("searchbox", { name: "Search", exact: true }).boundingBox();
+  check(searchTop && searchTop.y < 400, `the search box is near the top on a phone (y=${searchTop?.y})`);
+  await p.goto(`${base}/#/members`);
+  await waitHeading(p, "Members");
+  const revoke = p.getByRole("button", { name: /^Revoke/ }).first();
+  const box = await revoke.boundingBox();
+  check(box && box.x + box.width <= 390, "Revoke is on screen on a phone");
+  await phone.close();
+} catch (e) {
+  problems.unshift(String(e?.stack || e));
+} finally {
+  await browser.close();
+}
+
+if (problems.length > 0) {
+  console.error(`\n${problems.length} problem(s):\n- ${problems.join("\n- ")}`);
+  process.exit(1);
+}
+log("all checks passed");
