@@ -18,6 +18,7 @@ import (
 
 	"atrium.dev/devstack/stack"
 	gatewayapp "atrium.dev/gateway/app"
+	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
 	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
 	optionsv1 "atrium.dev/gen/atrium/options/v1"
@@ -106,7 +107,7 @@ type entEnv struct {
 	upstream string
 }
 
-func startEntitlements(t *testing.T, adjust func(*stack.Options)) *entEnv {
+func startEntitlements(t testing.TB, adjust func(*stack.Options)) *entEnv {
 	t.Helper()
 	up := gatedUpstream(t)
 	c := &clock{}
@@ -205,7 +206,7 @@ func pluginState(t *testing.T, e *env, token, tenant, id string) *entv1.TenantPl
 	return res.Msg.GetPlugin()
 }
 
-func setPlan(t *testing.T, e *env, tenant, plan string) *entv1.EntitlementsOperatorServiceSetPlanResponse {
+func setPlan(t testing.TB, e *env, tenant, plan string) *entv1.EntitlementsOperatorServiceSetPlanResponse {
 	t.Helper()
 	res, err := e.entOperator().SetPlan(context.Background(), connect.NewRequest(&entv1.EntitlementsOperatorServiceSetPlanRequest{Tenant: tenant, Plan: plan, Reason: "e2e"}))
 	if err != nil {
@@ -485,9 +486,77 @@ func TestPluginMarketplace(t *testing.T) {
 	})
 }
 
+// TestPlanLimits: the catalog's entity limit and the gateway's request rate come from the
+// tenant's plan (here an operator override, which replaces the plan's value).
+func TestPlanLimits(t *testing.T) {
+	e := startEntitlements(t, nil)
+	ctx := context.Background()
+	acme := signUp(t, e.env, "acme")
+	override := func(limit string, v int64) {
+		t.Helper()
+		if _, err := e.entOperator().SetLimitOverride(ctx, connect.NewRequest(&entv1.SetLimitOverrideRequest{Tenant: "acme", Limit: limit, Value: v, Reason: "e2e"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("catalog entities", func(t *testing.T) {
+		override("catalog_entities", 1)
+		cat := e.catalog(acme.access, "acme")
+		_, err := cat.ApplyEntities(ctx, connect.NewRequest(&catalogv1.ApplyEntitiesRequest{YamlDocuments: []string{component("a", "team-a"), component("b", "team-a")}}))
+		wantCode(t, err, connect.CodeResourceExhausted)
+		if _, err := cat.ApplyEntities(ctx, connect.NewRequest(&catalogv1.ApplyEntitiesRequest{YamlDocuments: []string{component("a", "team-a")}})); err != nil {
+			t.Fatalf("one entity within the limit: %v", err)
+		}
+	})
+
+	t.Run("seats", func(t *testing.T) {
+		override("seats", 2) // the owner and one more
+		mem := e.members(acme.access, "acme")
+		if _, err := mem.InviteMember(ctx, connect.NewRequest(&tenancyv1.InviteMemberRequest{Email: "one@acme.example.com", Role: tenancyv1.Role_ROLE_MEMBER})); err != nil {
+			t.Fatalf("invitation within the limit: %v", err)
+		}
+		_, err := mem.InviteMember(ctx, connect.NewRequest(&tenancyv1.InviteMemberRequest{Email: "two@acme.example.com", Role: tenancyv1.Role_ROLE_MEMBER}))
+		wantCode(t, err, connect.CodeResourceExhausted)
+		if !strings.Contains(err.Error(), "seats") {
+			t.Fatalf("error does not name the limit: %v", err)
+		}
+		ent, err := e.plugins(acme.access, "acme").GetEntitlements(ctx, connect.NewRequest(&entv1.GetEntitlementsRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ent.Msg.GetEntitlements().GetLimits() {
+			if l.GetName() == "seats" && (!l.GetUsedKnown() || l.GetUsed() != 2 || l.GetLimit() != 2) {
+				t.Fatalf("seats usage = %v", l)
+			}
+		}
+	})
+
+	t.Run("api requests per minute", func(t *testing.T) {
+		override("api_requests_per_minute", 60) // 1/s with a burst of 6
+		waitFor(t, "the plan rate refuses a burst", func() error {
+			for range 20 {
+				_, err := e.plugins(acme.access, "acme").ListPlugins(ctx, connect.NewRequest(&entv1.ListPluginsRequest{}))
+				if connect.CodeOf(err) == connect.CodeResourceExhausted {
+					return nil
+				}
+			}
+			return errors.New("20 quick requests all passed a limit of 60 per minute")
+		})
+		ent, err := e.entOperator().ListTenantEntitlements(ctx, connect.NewRequest(&entv1.ListTenantEntitlementsRequest{Tenant: "acme"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ent.Msg.GetEntitlements().GetLimits() {
+			if l.GetName() == "api_requests_per_minute" && (l.GetLimit() != 60 || !l.GetOverridden()) {
+				t.Fatalf("limit = %v", l)
+			}
+		}
+	})
+}
+
 // extraGateway starts another gateway on the stack's services with its own Redis URL and
 // entitlements URL, as a second process of the fleet would be.
-func extraGateway(t *testing.T, e *entEnv, redisURL, entitlementsURL string) (*gatewayapp.App, string) {
+func extraGateway(t testing.TB, e *entEnv, redisURL, entitlementsURL string) (*gatewayapp.App, string) {
 	t.Helper()
 	upstreams, rest := gatewayapp.StandardUpstreams(e.st.TenancyURL, e.st.CatalogURL)
 	for k, v := range gatewayapp.EntitlementsUpstreams(e.st.EntitlementsURL) {
@@ -675,4 +744,59 @@ func TestLastSnapshotKeptWhenRedisOrEntitlementsDown(t *testing.T) {
 		globex := signUp(t, e.env, "globex")
 		wantCode(t, callGated(ctx, e.st.HTTPClient, gwURL, "Insights", globex.access, "globex"), connect.CodeUnavailable)
 	})
+}
+
+// BenchmarkEntitlementPropagation: from the start of an InstallPlugin/UninstallPlugin call (the
+// change is committed inside it) until both gateways' snapshot caches, which is what their
+// plugin checks read, have the new state; ATRIUM_BENCH_TRIALS trials (200), alternating.
+// Run: go test ./devstack/e2e -run '^$' -bench EntitlementPropagation -benchtime 1x
+func BenchmarkEntitlementPropagation(b *testing.B) {
+	e := startEntitlements(b, nil)
+	ctx := context.Background()
+	acme := signUpB(b, e.env, "acme")
+	setPlan(b, e.env, "acme", "team")
+	redisURL, _ := e.redis()
+	second, _ := extraGateway(b, e, redisURL, e.st.EntitlementsURL)
+	gateways := []*gatewayapp.App{e.st.Gateway, second}
+	tid := acme.tenant.GetId()
+	// Warm both caches (the first check fetches).
+	for _, gw := range gateways {
+		if _, err := gw.Entitlements().Get(ctx, tid); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pl := e.plugins(acme.access, "acme")
+	trials := benchInt("ATRIUM_BENCH_TRIALS", 200)
+	for b.Loop() {
+		var lat []time.Duration
+		for i := range trials {
+			install := i%2 == 0
+			t0 := time.Now()
+			var err error
+			if install {
+				_, err = pl.InstallPlugin(ctx, connect.NewRequest(&entv1.InstallPluginRequest{Plugin: "insights"}))
+			} else {
+				_, err = pl.UninstallPlugin(ctx, connect.NewRequest(&entv1.UninstallPluginRequest{Plugin: "insights"}))
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, gw := range gateways {
+				for {
+					if s, ok := gw.Entitlements().Cached(tid); ok && s.Installed("insights") == install {
+						break
+					}
+					if time.Since(t0) > 5*time.Second {
+						b.Fatalf("trial %d: gateway did not see the change within 5 s", i)
+					}
+					time.Sleep(100 * time.Microsecond)
+				}
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		slices.Sort(lat)
+		b.ReportMetric(ms(percentile(lat, 0.50)), "p50-ms")
+		b.ReportMetric(ms(percentile(lat, 0.99)), "p99-ms")
+		b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+	}
 }

@@ -199,6 +199,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		HTTPClient:   H2CClient(),
 		// Derived from the internal key so webhook secrets survive a restart of the stack.
 		SecretKey: devSecretKey(s.InternalKey),
+		// Listening already, so the catalog's first snapshot fetch finds it.
+		EntitlementsURL: s.EntitlementsURL,
 	}
 	if opts.Catalog != nil {
 		opts.Catalog(&catCfg)
@@ -247,16 +249,18 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		TokenKey:     s.TokenKey,
 		InternalKey:  s.InternalKey,
 		Provisioners: map[string]string{"catalog": s.CatalogURL, "entitlements": s.EntitlementsURL},
-		HTTPClient:   s.HTTPClient,
-		DeleteGrace:  opts.DeleteGrace,
-		RedisURL:     opts.RedisURL,
-		RedisPrefix:  opts.RedisPrefix,
-		SMTPURL:      s.Mail.URL(),
-		MailPoll:     200 * time.Millisecond,
-		PortalURL:    "http://{slug}.localhost:" + strconv.Itoa(gatewayLn.Addr().(*net.TCPAddr).Port),
-		Interceptors: []connect.Interceptor{tenTel.ConnectInterceptor()},
-		Logger:       tenLog,
-		Meter:        tenTel.Meter("atrium.dev/services/tenancy"),
+		// Seats follow the tenant's plan.
+		EntitlementsURL: s.EntitlementsURL,
+		HTTPClient:      s.HTTPClient,
+		DeleteGrace:     opts.DeleteGrace,
+		RedisURL:        opts.RedisURL,
+		RedisPrefix:     opts.RedisPrefix,
+		SMTPURL:         s.Mail.URL(),
+		MailPoll:        200 * time.Millisecond,
+		PortalURL:       "http://{slug}.localhost:" + strconv.Itoa(gatewayLn.Addr().(*net.TCPAddr).Port),
+		Interceptors:    []connect.Interceptor{tenTel.ConnectInterceptor()},
+		Logger:          tenLog,
+		Meter:           tenTel.Meter("atrium.dev/services/tenancy"),
 	}
 	if opts.Tenancy != nil {
 		opts.Tenancy(&tenCfg)

@@ -23,6 +23,7 @@ import (
 
 	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
+	"atrium.dev/platform/rpcerr"
 	"connectrpc.com/connect"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
@@ -476,5 +477,21 @@ func (c *Client) poll(ctx context.Context) {
 			c.refreshAll(ctx)
 			last = time.Now()
 		}
+	}
+}
+
+// GrowthCheck adapts CheckLimit to the hooks enforcing services expose ("may the tenant, at
+// current, take one more?"): nil when it may, ResourceExhausted naming the limit when it may
+// not, Unavailable when neither entitlements nor the cache can say.
+func (c *Client) GrowthCheck(limit string) func(ctx context.Context, tenantID string, current int64) error {
+	return func(ctx context.Context, tenantID string, current int64) error {
+		d, err := c.CheckLimit(ctx, tenantID, limit, current, 1)
+		if err != nil {
+			return rpcerr.Unavailable("cannot check the %s limit", limit).WithCause(err)
+		}
+		if !d.Allowed {
+			return rpcerr.ResourceExhausted(0, "%s; upgrade the plan or free one first", d.Reason)
+		}
+		return nil
 	}
 }

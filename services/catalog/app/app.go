@@ -10,12 +10,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 	"atrium.dev/platform/authn"
+	"atrium.dev/platform/entitlements"
 	"atrium.dev/platform/guard"
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/platform/serve"
@@ -50,6 +53,11 @@ type Config struct {
 	TenancyURL string
 	// HTTPClient reaches tenancy (HTTP/2 cleartext); nil: a default h2c client.
 	HTTPClient *http.Client
+	// EntitlementsURL, when set, makes each tenant's plan (catalog_entities) its entity limit;
+	// EntityLimit then applies only while entitlements cannot answer. Without Redis the
+	// snapshots are polled (platform/entitlements), so a plan change reaches the catalog
+	// within its poll interval.
+	EntitlementsURL string
 	// SecretKey (32 bytes) seals integration credentials and derives webhook secrets;
 	// without it both are unavailable.
 	SecretKey []byte
@@ -65,6 +73,8 @@ type Config struct {
 type App struct {
 	cfg     Config
 	shards  *tenantdb.Shards
+	ent     *entitlements.Client
+	entOnce sync.Once
 	store   *store.Store
 	mux     *http.ServeMux
 	fetcher *source.Fetcher
@@ -121,6 +131,21 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a := &App{cfg: cfg, shards: shards, store: st, mux: http.NewServeMux(), fetcher: source.New(cfg.Outbound)}
 	cat := service.NewCatalog(st, cfg.EntityLimit)
+	if cfg.EntitlementsURL != "" {
+		client := cfg.HTTPClient
+		if client == nil {
+			client = serve.H2CClient()
+		}
+		internal := entitlementsv1connect.NewEntitlementsInternalServiceClient(client, cfg.EntitlementsURL,
+			connect.WithInterceptors(guard.NewCallerInterceptor(authn.NewInternalSigner(cfg.InternalKey), "catalog")))
+		if a.ent, err = entitlements.New(entitlements.Config{Internal: internal, Logger: cfg.Logger, Meter: cfg.Meter}); err != nil {
+			shards.Close()
+			return nil, fmt.Errorf("catalog: entitlements: %w", err)
+		}
+		cat.WithPlanLimits(func(ctx context.Context, tenantID string) (int64, error) {
+			return a.ent.Limit(ctx, tenantID, "catalog_entities")
+		})
+	}
 	src := service.NewSources(cat, st, a.fetcher, secrets)
 	a.worker = service.NewWorker(src, cfg.Worker, shards.Pool, cfg.Logger)
 	a.mux.Handle(catalogv1connect.NewCatalogServiceHandler(cat, hopts...))
@@ -173,8 +198,12 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 // Handler serves every endpoint.
 func (a *App) Handler() http.Handler { return a.mux }
 
-// Start runs the source worker (until Close).
+// Start runs the source worker (until Close) and the entitlement snapshot refresh.
 func (a *App) Start(ctx context.Context) {
+	if a.ent != nil {
+		// Until ctx ends: the refresh holds nothing Close must release.
+		a.entOnce.Do(func() { go a.ent.Run(ctx) })
+	}
 	if a.cfg.DisableWorker || a.stop != nil {
 		return
 	}

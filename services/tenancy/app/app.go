@@ -14,8 +14,10 @@ import (
 	"sync"
 	"time"
 
+	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 	"atrium.dev/platform/authn"
+	"atrium.dev/platform/entitlements"
 	"atrium.dev/platform/guard"
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/platform/serve"
@@ -75,6 +77,9 @@ type Config struct {
 	ReadMaxBytes int64
 	// Seats, when set, is asked before a seat is taken (see api.Deps.Seats).
 	Seats func(ctx context.Context, tenantID string, current int64) error
+	// EntitlementsURL, when set and Seats is not, makes the tenant's plan decide seats
+	// (entitlements' CheckLimit "seats", through platform/entitlements).
+	EntitlementsURL string
 
 	// Interceptors run before the platform's (rpcerr, auth, policy) on every handler:
 	// typically the telemetry interceptor.
@@ -182,6 +187,18 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	})
 	if a.mail, err = mail.New(mail.Config{Store: a.store, URL: cfg.SMTPURL, From: cfg.MailFrom, Poll: cfg.MailPoll, Log: a.log}); err != nil {
 		return nil, err
+	}
+	if cfg.Seats == nil && cfg.EntitlementsURL != "" {
+		ent, err := entitlements.New(entitlements.Config{
+			Internal: entitlementsv1connect.NewEntitlementsInternalServiceClient(cfg.HTTPClient, cfg.EntitlementsURL,
+				connect.WithInterceptors(guard.NewCallerInterceptor(signer, "tenancy"))),
+			Logger: a.log, Meter: cfg.Meter,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("tenancy: entitlements: %w", err)
+		}
+		// CheckLimit answers from the service (falling back to the cache), so no Run loop.
+		cfg.Seats = ent.GrowthCheck("seats")
 	}
 	a.deps = &api.Deps{
 		Store: a.store, Shards: a.shards, Provisioner: a.prov, Mover: a.mover, Tokens: authn.NewUserTokenSigner(cfg.TokenKey),

@@ -20,7 +20,7 @@ import (
 	"connectrpc.com/connect"
 )
 
-// EnvEntityLimit overrides the per-tenant entity limit (until plans set it).
+// EnvEntityLimit is the per-tenant entity limit while entitlements cannot say the plan's.
 const EnvEntityLimit = "ATRIUM_CATALOG_ENTITY_LIMIT"
 
 // Settings of Location sources.
@@ -53,6 +53,7 @@ func run() error {
 	otlp := env.URL(config.EnvOTLPEndpoint, "")
 	entityLimit := env.Int(EnvEntityLimit, app.DefaultEntityLimit)
 	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
+	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
 	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
 	var secretKey []byte
 	if s := env.String(EnvSecretKey, ""); s != "" {
@@ -89,16 +90,18 @@ func run() error {
 	log := tel.Logger()
 
 	a, err := app.New(ctx, app.Config{
-		Shards:       shards,
-		InternalKey:  internalKey,
-		EntityLimit:  entityLimit,
-		TenancyURL:   tenancyURL,
-		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
-		Logger:       log,
-		Meter:        tel.Meter("atrium.dev/services/catalog"),
-		SecretKey:    secretKey,
-		Outbound:     outbound,
-		Worker:       service.WorkerConfig{Interval: interval},
+		Shards:      shards,
+		InternalKey: internalKey,
+		EntityLimit: entityLimit,
+		TenancyURL:  tenancyURL,
+		// Plans set each tenant's entity limit; EntityLimit is the cap while they cannot.
+		EntitlementsURL: entitlementsURL,
+		Interceptors:    []connect.Interceptor{tel.ConnectInterceptor()},
+		Logger:          log,
+		Meter:           tel.Meter("atrium.dev/services/catalog"),
+		SecretKey:       secretKey,
+		Outbound:        outbound,
+		Worker:          service.WorkerConfig{Interval: interval},
 	})
 	if err != nil {
 		return err

@@ -37,7 +37,10 @@ const (
 type Catalog struct {
 	store       *store.Store
 	entityLimit int
-	bundle      bundle.Limits
+	// limitFor, when set, gives the tenant's catalog_entities limit from its plan (-1:
+	// unlimited); entityLimit then only applies while it cannot answer.
+	limitFor func(ctx context.Context, tenantID string) (int64, error)
+	bundle   bundle.Limits
 	// written counts entities written per tenant schema since the catalog last refreshed
 	// the planner's statistics (see noteWrites).
 	mu      sync.Mutex
@@ -81,6 +84,29 @@ func (c *Catalog) noteWrites(ctx context.Context, n int) {
 }
 
 var _ catalogv1connect.CatalogServiceHandler = (*Catalog)(nil)
+
+// WithPlanLimits makes the tenant's plan (entitlements' catalog_entities) the entity limit.
+func (c *Catalog) WithPlanLimits(limitFor func(ctx context.Context, tenantID string) (int64, error)) *Catalog {
+	c.limitFor = limitFor
+	return c
+}
+
+// limit is the entity limit for the calling tenant (0: none).
+func (c *Catalog) limit(ctx context.Context) int {
+	id, ok := authn.FromContext(ctx)
+	if c.limitFor == nil || !ok || id.TenantID == "" {
+		return c.entityLimit
+	}
+	v, err := c.limitFor(ctx, id.TenantID)
+	switch {
+	case err != nil:
+		// Entitlements unreachable and nothing cached: the platform-wide cap still holds.
+		return c.entityLimit
+	case v < 0:
+		return 0
+	}
+	return int(v)
+}
 
 // NewCatalog serves st; entityLimit caps each tenant's entities (0: no limit).
 func NewCatalog(st *store.Store, entityLimit int) *Catalog {
@@ -133,7 +159,7 @@ func (c *Catalog) apply(ctx context.Context, docs []ingest.Doc, pol *entity.Poli
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.store.Apply(ctx, drafts, store.ApplyOptions{DryRun: dryRun, EntityLimit: c.entityLimit})
+	res, err := c.store.Apply(ctx, drafts, store.ApplyOptions{DryRun: dryRun, EntityLimit: c.limit(ctx)})
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +224,7 @@ func (c *Catalog) ImportBundle(ctx context.Context, req *connect.Request[catalog
 		out.Problems = append(out.Problems, ProblemOf(v))
 	}
 	if len(drafts) > 0 {
-		applied, err := c.store.Apply(ctx, drafts, store.ApplyOptions{DryRun: req.Msg.GetDryRun(), EntityLimit: c.entityLimit})
+		applied, err := c.store.Apply(ctx, drafts, store.ApplyOptions{DryRun: req.Msg.GetDryRun(), EntityLimit: c.limit(ctx)})
 		if err != nil {
 			return nil, err
 		}

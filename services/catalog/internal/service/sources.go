@@ -270,7 +270,7 @@ func (s *Sources) Refresh(ctx context.Context, id string, force bool) (*RefreshR
 	}
 	out, err := s.store.ApplyLocationRefresh(ctx, store.LocationRefresh{
 		LocationID: id, Drafts: r.Drafts, Revision: r.Snapshot.Revision, Problems: problems,
-		Orphan: orphanDraft, EntityLimit: s.catalog.entityLimit,
+		Orphan: orphanDraft, EntityLimit: s.catalog.limit(ctx),
 	})
 	if err != nil {
 		if rpcerr.KindOf(err) == rpcerr.KindResourceExhausted {

@@ -59,13 +59,15 @@ func run() error {
 		TokenKey:     tokenKey,
 		InternalKey:  internalKey,
 		Provisioners: map[string]string{"catalog": catalogURL, "entitlements": entitlementsURL},
-		HTTPClient:   client,
-		RedisURL:     redisURL,
-		SMTPURL:      smtpURL,
-		PortalURL:    portalURL,
-		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
-		Logger:       log,
-		Meter:        tel.Meter("atrium.dev/services/tenancy"),
+		// Seats follow the tenant's plan.
+		EntitlementsURL: entitlementsURL,
+		HTTPClient:      client,
+		RedisURL:        redisURL,
+		SMTPURL:         smtpURL,
+		PortalURL:       portalURL,
+		Interceptors:    []connect.Interceptor{tel.ConnectInterceptor()},
+		Logger:          log,
+		Meter:           tel.Meter("atrium.dev/services/tenancy"),
 	})
 	if err != nil {
 		return err

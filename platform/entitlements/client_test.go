@@ -1,0 +1,140 @@
+package entitlements
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	entv1 "atrium.dev/gen/atrium/entitlements/v1"
+	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
+	"connectrpc.com/connect"
+)
+
+// fakeInternal answers GetSnapshot from a settable snapshot, or fails while down.
+type fakeInternal struct {
+	entitlementsv1connect.UnimplementedEntitlementsInternalServiceHandler
+	mu    sync.Mutex
+	snap  *entv1.Snapshot
+	down  bool
+	calls atomic.Int64
+}
+
+func (f *fakeInternal) set(s *entv1.Snapshot) { f.mu.Lock(); f.snap = s; f.mu.Unlock() }
+
+func (f *fakeInternal) GetSnapshot(_ context.Context, req *connect.Request[entv1.GetSnapshotRequest]) (*connect.Response[entv1.GetSnapshotResponse], error) {
+	f.calls.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, connect.NewError(connect.CodeUnavailable, errors.New("down"))
+	}
+	return connect.NewResponse(&entv1.GetSnapshotResponse{Snapshot: f.snap}), nil
+}
+
+func (f *fakeInternal) SetPlan(context.Context, *connect.Request[entv1.SetPlanRequest]) (*connect.Response[entv1.SetPlanResponse], error) {
+	return nil, errors.New("unused")
+}
+
+func (f *fakeInternal) CheckLimit(context.Context, *connect.Request[entv1.CheckLimitRequest]) (*connect.Response[entv1.CheckLimitResponse], error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, connect.NewError(connect.CodeUnavailable, errors.New("down"))
+	}
+	return connect.NewResponse(&entv1.CheckLimitResponse{Allowed: true, LimitValue: 5}), nil
+}
+
+func snap(version int64, installed ...string) *entv1.Snapshot {
+	return &entv1.Snapshot{TenantId: "t1", Plan: "team", Version: version, InstalledPlugins: installed,
+		Limits:             map[string]int64{"seats": 5},
+		UnavailablePlugins: []*entv1.PluginUnavailable{{Plugin: "insights", State: entv1.PluginState_PLUGIN_STATE_AVAILABLE}}}
+}
+
+func newTestClient(t testing.TB, f *fakeInternal) *Client {
+	t.Helper()
+	c, err := New(Config{Internal: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestClientCachesAndFollowsVersions(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeInternal{snap: snap(1)}
+	c := newTestClient(t, f)
+	steps := []struct {
+		name      string
+		do        func()
+		installed bool
+		calls     int64
+	}{
+		{"first use fetches", func() {}, false, 1},
+		{"cached", func() {}, false, 1},
+		{"older message ignored", func() { c.Apply(ctx, Change{TenantID: "t1", Version: 1}) }, false, 1},
+		{"newer message fetches", func() { f.set(snap(2, "insights")); c.Apply(ctx, Change{TenantID: "t1", Version: 2}) }, true, 2},
+		{"a stale answer does not move the version back", func() { f.set(snap(1)); c.Apply(ctx, Change{TenantID: "t1", Version: 3}) }, true, 3},
+		{"deleted tenant dropped", func() { f.set(snap(4)); c.Apply(ctx, Change{TenantID: "t1", Version: 0}) }, false, 4},
+	}
+	for _, s := range steps {
+		s.do()
+		u, err := c.Check(ctx, "t1", "insights")
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if (u == nil) != s.installed {
+			t.Fatalf("%s: unavailable = %v, want installed %v", s.name, u, s.installed)
+		}
+		if got := f.calls.Load(); got != s.calls {
+			t.Fatalf("%s: %d fetches, want %d", s.name, got, s.calls)
+		}
+	}
+}
+
+func TestClientKeepsLastSnapshotWhenServiceDown(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeInternal{snap: snap(1, "insights")}
+	c := newTestClient(t, f)
+	if u, err := c.Check(ctx, "t1", "insights"); err != nil || u != nil {
+		t.Fatalf("warm: %v %v", u, err)
+	}
+	f.mu.Lock()
+	f.down = true
+	f.mu.Unlock()
+	c.refreshAll(ctx)
+	if u, err := c.Check(ctx, "t1", "insights"); err != nil || u != nil {
+		t.Fatalf("down: %v %v", u, err)
+	}
+	if !c.Stale() {
+		t.Fatal("not stale while the service is down")
+	}
+	if _, err := c.Check(ctx, "other", "insights"); err == nil {
+		t.Fatal("a tenant never cached cannot be answered while the service is down")
+	}
+	d, err := c.CheckLimit(ctx, "t1", "seats", 5, 1)
+	if err != nil || d.Allowed || d.Limit != 5 {
+		t.Fatalf("CheckLimit from the cached snapshot = %+v, %v", d, err)
+	}
+	if u := (&Snapshot{}).Unavailable("nope"); u.GetState() != entv1.PluginState_PLUGIN_STATE_LOCKED {
+		t.Fatalf("unknown plugin = %v", u)
+	}
+}
+
+// BenchmarkCheckWarm is the per-request cost of the plugin check with a warm cache.
+func BenchmarkCheckWarm(b *testing.B) {
+	ctx := context.Background()
+	c := newTestClient(b, &fakeInternal{snap: snap(1, "catalog", "insights", "search")})
+	if _, err := c.Check(ctx, "t1", "insights"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if u, _ := c.Check(ctx, "t1", "insights"); u != nil {
+				b.Fatal("denied")
+			}
+		}
+	})
+}
