@@ -39,7 +39,7 @@ type gitServer struct {
 	delay time.Duration
 }
 
-func newGitServer(t *testing.T) *gitServer {
+func newGitServer(t testing.TB) *gitServer {
 	t.Helper()
 	g := &gitServer{root: t.TempDir()}
 	backend := &cgi.Handler{
