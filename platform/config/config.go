@@ -70,6 +70,14 @@ const (
 	DefaultEntitlementsURL = "http://127.0.0.1:8083"
 )
 
+// Insights (its own block, like entitlements').
+const (
+	// EnvInsightsURL is where the gateway reaches insights.
+	EnvInsightsURL     = "ATRIUM_INSIGHTS_URL"
+	InsightsPort       = 8084
+	DefaultInsightsURL = "http://127.0.0.1:8084"
+)
+
 // KnownEnv lists every environment variable Atrium processes read.
 func KnownEnv() []string {
 	return []string{
@@ -80,6 +88,7 @@ func KnownEnv() []string {
 		EnvTenancyURL,
 		EnvCatalogURL,
 		EnvEntitlementsURL,
+		EnvInsightsURL,
 		EnvInternalKey,
 		EnvTokenKey,
 		EnvLogLevel,

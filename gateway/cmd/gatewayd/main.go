@@ -37,6 +37,7 @@ func run() error {
 	addr := env.String(config.EnvHTTPAddr, fmt.Sprintf(":%d", config.GatewayPort))
 	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
+	insightsURL := env.URL(config.EnvInsightsURL, config.DefaultInsightsURL)
 	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
 	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
 	otlp := env.String(config.EnvOTLPEndpoint, "")
@@ -61,6 +62,7 @@ func run() error {
 	log := tel.Logger()
 
 	upstreams, rest := app.StandardUpstreams(tenancyURL, catalogURL)
+	app.InsightsUpstreams(upstreams, insightsURL)
 	var domains []string
 	for _, d := range strings.Split(baseDomains, ",") {
 		if d = strings.TrimSpace(d); d != "" {
