@@ -23,6 +23,7 @@ import (
 	"atrium.dev/platform/serve"
 	"atrium.dev/platform/telemetry"
 	catalogapp "atrium.dev/services/catalog/app"
+	insightsapp "atrium.dev/services/insights/app"
 	tenancyapp "atrium.dev/services/tenancy/app"
 	"connectrpc.com/connect"
 )
@@ -42,6 +43,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Ports of the loopback listeners; 0 picks a free one.
 	GatewayPort, TenancyPort, CatalogPort int
+	InsightsPort                          int
 	// KeyDir keeps the signing keys across restarts (make up uses .atrium/keys); "" makes
 	// fresh keys on every start.
 	KeyDir string
@@ -54,6 +56,8 @@ type Options struct {
 	Tenancy func(*tenancyapp.Config)
 	Catalog func(*catalogapp.Config)
 	Gateway func(*gatewayapp.Config)
+	// Insights adjusts insights' config (tests shorten its claim idle time).
+	Insights func(*insightsapp.Config)
 }
 
 // Stack is a running platform.
@@ -61,6 +65,8 @@ type Stack struct {
 	GatewayURL string
 	TenancyURL string
 	CatalogURL string
+	// InsightsURL serves insights (and its pipeline runs in this process).
+	InsightsURL string
 
 	// TokenKey signs user access tokens; InternalKey signs gateway->service tokens. Tests use
 	// them to forge tokens and to call services directly.
@@ -69,6 +75,8 @@ type Stack struct {
 
 	Tenancy *tenancyapp.App
 	Catalog *catalogapp.App
+	// Insights is the insights service.
+	Insights *insightsapp.App
 	Gateway *gatewayapp.App
 
 	// HTTPClient speaks HTTP/2 cleartext, the way the services call each other.
@@ -165,7 +173,39 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.Catalog.Start(runCtx)
 	s.serve(catalogLn, catTel.HTTPMiddleware(s.Catalog.Handler(), "catalog"), catTel)
 
-	// Tenancy: the control plane; provisions through catalog.
+	// Insights: provisions its tenant tables, serves Track and the queries, and runs the
+	// pipeline from the usage stream. Before tenancy, which provisions through it.
+	insightsLn, err := listen(opts.InsightsPort)
+	if err != nil {
+		return nil, closeAll(err, tenancyLn, gatewayLn)
+	}
+	s.InsightsURL = baseURL(insightsLn)
+	insTel, insLog, err := s.telemetry(ctx, opts, "insights")
+	if err != nil {
+		return nil, closeAll(err, insightsLn, tenancyLn, gatewayLn)
+	}
+	insCfg := insightsapp.Config{
+		Shards:       opts.Shards,
+		InternalKey:  s.InternalKey,
+		RedisURL:     opts.RedisURL,
+		RedisPrefix:  opts.RedisPrefix,
+		TenancyURL:   s.TenancyURL,
+		HTTPClient:   H2CClient(),
+		Interceptors: []connect.Interceptor{insTel.ConnectInterceptor()},
+		Logger:       insLog,
+		Meter:        insTel.Meter("atrium.dev/services/insights"),
+	}
+	if opts.Insights != nil {
+		opts.Insights(&insCfg)
+	}
+	if s.Insights, err = insightsapp.New(ctx, insCfg); err != nil {
+		return nil, closeAll(fmt.Errorf("stack: insights: %w", err), insightsLn, tenancyLn, gatewayLn)
+	}
+	s.closers = append(s.closers, s.Insights.Close)
+	s.Insights.Start(runCtx)
+	s.serve(insightsLn, insTel.HTTPMiddleware(s.Insights.Handler(), "insights"), insTel)
+
+	// Tenancy: the control plane; provisions through catalog and insights.
 	tenTel, tenLog, err := s.telemetry(ctx, opts, "tenancy")
 	if err != nil {
 		return nil, closeAll(err, tenancyLn, gatewayLn)
@@ -175,7 +215,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Shards:       opts.Shards,
 		TokenKey:     s.TokenKey,
 		InternalKey:  s.InternalKey,
-		Provisioners: map[string]string{"catalog": s.CatalogURL},
+		Provisioners: map[string]string{"catalog": s.CatalogURL, "insights": s.InsightsURL},
 		HTTPClient:   s.HTTPClient,
 		DeleteGrace:  opts.DeleteGrace,
 		RedisURL:     opts.RedisURL,
@@ -201,6 +241,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.log = gwLog
 	upstreams, rest := gatewayapp.StandardUpstreams(s.TenancyURL, s.CatalogURL)
+	gatewayapp.InsightsUpstreams(upstreams, s.InsightsURL)
 	gwCfg := gatewayapp.Config{
 		TenancyURL:    s.TenancyURL,
 		Upstreams:     upstreams,

@@ -43,6 +43,7 @@ var processes = []process{
 	{name: "gateway", bin: "gatewayd", module: "gateway", port: config.GatewayPort, public: true},
 	{name: "tenancy", bin: "tenancyd", module: "services/tenancy", port: config.TenancyPort},
 	{name: "catalog", bin: "catalogd", module: "services/catalog", port: config.CatalogPort},
+	{name: "insights", bin: "insightsd", module: "services/insights", port: config.InsightsPort},
 }
 
 // tools are binaries infra/Dockerfile builds that serve nothing: no port, no Deployment.

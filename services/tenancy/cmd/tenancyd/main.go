@@ -30,6 +30,7 @@ func run() error {
 	shards := config.Shards(env, config.EnvShards, config.DefaultShardName+"="+dbURL)
 	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
+	insightsURL := env.URL(config.EnvInsightsURL, config.DefaultInsightsURL)
 	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
 	otlp := env.URL(config.EnvOTLPEndpoint, "")
 	tokenKey := config.RequiredEd25519Key(env, config.EnvTokenKey)
@@ -55,7 +56,7 @@ func run() error {
 		Shards:       shards,
 		TokenKey:     tokenKey,
 		InternalKey:  internalKey,
-		Provisioners: map[string]string{"catalog": catalogURL},
+		Provisioners: map[string]string{"catalog": catalogURL, "insights": insightsURL},
 		HTTPClient:   client,
 		RedisURL:     redisURL,
 		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
