@@ -87,5 +87,6 @@ lint: tools ## buf lint, gofmt and go vet on every module
 
 .PHONY: build
 build: ## build every binary into .atrium/bin
-	go build -o $(BIN)/ ./services/tenancy/cmd/tenancyd ./services/catalog/cmd/catalogd ./services/insights/cmd/insightsd \
+	go build -o $(BIN)/ ./services/tenancy/cmd/tenancyd ./services/catalog/cmd/catalogd \
+		./services/entitlements/cmd/entitlementsd ./services/insights/cmd/insightsd \
 		./gateway/cmd/gatewayd ./tenantctl/cmd/tenantctl ./devstack/cmd/devstack

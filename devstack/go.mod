@@ -18,7 +18,10 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
+require github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+
 require (
+	atrium.dev/services/entitlements v0.0.0
 	connectrpc.com/otelconnect v0.8.0 // indirect
 	dario.cat/mergo v1.0.1 // indirect
 	github.com/Masterminds/goutils v1.1.1 // indirect
@@ -80,3 +83,5 @@ replace atrium.dev/services/catalog => ../services/catalog
 replace atrium.dev/services/insights => ../services/insights
 
 replace atrium.dev/gateway => ../gateway
+
+replace atrium.dev/services/entitlements => ../services/entitlements

@@ -31,6 +31,8 @@ type env struct {
 	// without DNS.
 	hostClient *http.Client
 	port       string
+	// redisURL and redisPrefix are the stack's, for tests that start more processes on it.
+	redisURL, redisPrefix string
 }
 
 // start runs a stack on a fresh database and Redis prefix, stopped at the end of tb.
@@ -72,7 +74,7 @@ func start(tb testing.TB, adjust func(*stack.Options)) *env {
 		},
 		MaxIdleConnsPerHost: 32,
 	}}
-	return &env{st: st, db: pool, operator: op, hostClient: hostClient, port: port}
+	return &env{st: st, db: pool, operator: op, hostClient: hostClient, port: port, redisURL: opts.RedisURL, redisPrefix: opts.RedisPrefix}
 }
 
 // testLogger keeps test output quiet: only errors, which always deserve a look.

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"atrium.dev/devstack/stack"
+	gatewayapp "atrium.dev/gateway/app"
 	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	insightsv1 "atrium.dev/gen/atrium/insights/v1"
 	"atrium.dev/gen/atrium/insights/v1/insightsv1connect"
-	gatewayapp "atrium.dev/gateway/app"
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"

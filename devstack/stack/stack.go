@@ -1,4 +1,5 @@
-// Package stack runs the whole of Atrium in one process: tenancy, catalog and the gateway,
+// Package stack runs the whole of Atrium in one process: tenancy, catalog, entitlements, insights and
+// the gateway,
 // each on its own loopback listener, talking to each other over real HTTP/2 cleartext exactly
 // as separate processes would. `make up` (cmd/devstack) and the end-to-end tests and
 // benchmarks start it; nothing here is a shortcut the deployed services do not take.
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +25,7 @@ import (
 	"atrium.dev/platform/serve"
 	"atrium.dev/platform/telemetry"
 	catalogapp "atrium.dev/services/catalog/app"
+	entitlementsapp "atrium.dev/services/entitlements/app"
 	insightsapp "atrium.dev/services/insights/app"
 	tenancyapp "atrium.dev/services/tenancy/app"
 	"connectrpc.com/connect"
@@ -44,6 +47,7 @@ type Options struct {
 	// Ports of the loopback listeners; 0 picks a free one.
 	GatewayPort, TenancyPort, CatalogPort int
 	InsightsPort                          int
+	EntitlementsPort                      int
 	// KeyDir keeps the signing keys across restarts (make up uses .atrium/keys); "" makes
 	// fresh keys on every start.
 	KeyDir string
@@ -55,9 +59,11 @@ type Options struct {
 	// raise rate limits, benchmarks change pool sizes).
 	Tenancy func(*tenancyapp.Config)
 	Catalog func(*catalogapp.Config)
-	Gateway func(*gatewayapp.Config)
 	// Insights adjusts insights' config (tests shorten its claim idle time).
 	Insights func(*insightsapp.Config)
+	// Entitlements adjusts the entitlements service (tests set its clock and trial policy).
+	Entitlements func(*entitlementsapp.Config)
+	Gateway      func(*gatewayapp.Config)
 }
 
 // Stack is a running platform.
@@ -67,6 +73,8 @@ type Stack struct {
 	CatalogURL string
 	// InsightsURL serves insights (and its pipeline runs in this process).
 	InsightsURL string
+	// EntitlementsURL serves plugins, plans and limits (control plane).
+	EntitlementsURL string
 
 	// TokenKey signs user access tokens; InternalKey signs gateway->service tokens. Tests use
 	// them to forge tokens and to call services directly.
@@ -77,7 +85,9 @@ type Stack struct {
 	Catalog *catalogapp.App
 	// Insights is the insights service.
 	Insights *insightsapp.App
-	Gateway *gatewayapp.App
+	// Entitlements is the plugin and plan service; tests call its Sweep after moving its clock.
+	Entitlements *entitlementsapp.App
+	Gateway      *gatewayapp.App
 
 	// HTTPClient speaks HTTP/2 cleartext, the way the services call each other.
 	HTTPClient *http.Client
@@ -147,12 +157,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		tenancyLn.Close()
 		return nil, err
 	}
+	entLn, err := listen(opts.EntitlementsPort)
+	if err != nil {
+		return nil, closeAll(err, catalogLn, tenancyLn, gatewayLn)
+	}
 	s.CatalogURL, s.TenancyURL, s.GatewayURL = baseURL(catalogLn), baseURL(tenancyLn), baseURL(gatewayLn)
+	s.EntitlementsURL = baseURL(entLn)
 
 	// Catalog: provisions tenant tables, serves the catalog.
 	catTel, catLog, err := s.telemetry(ctx, opts, "catalog")
 	if err != nil {
-		return nil, closeAll(err, catalogLn, tenancyLn, gatewayLn)
+		return nil, closeAll(err, catalogLn, tenancyLn, gatewayLn, entLn)
 	}
 	catCfg := catalogapp.Config{
 		Shards:       opts.Shards,
@@ -167,7 +182,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		opts.Catalog(&catCfg)
 	}
 	if s.Catalog, err = catalogapp.New(ctx, catCfg); err != nil {
-		return nil, closeAll(fmt.Errorf("stack: catalog: %w", err), catalogLn, tenancyLn, gatewayLn)
+		return nil, closeAll(fmt.Errorf("stack: catalog: %w", err), catalogLn, tenancyLn, gatewayLn, entLn)
 	}
 	s.closers = append(s.closers, s.Catalog.Close)
 	s.Catalog.Start(runCtx)
@@ -177,35 +192,63 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	// pipeline from the usage stream. Before tenancy, which provisions through it.
 	insightsLn, err := listen(opts.InsightsPort)
 	if err != nil {
-		return nil, closeAll(err, tenancyLn, gatewayLn)
+		return nil, closeAll(err, tenancyLn, gatewayLn, entLn)
 	}
 	s.InsightsURL = baseURL(insightsLn)
 	insTel, insLog, err := s.telemetry(ctx, opts, "insights")
 	if err != nil {
-		return nil, closeAll(err, insightsLn, tenancyLn, gatewayLn)
+		return nil, closeAll(err, insightsLn, tenancyLn, gatewayLn, entLn)
 	}
 	insCfg := insightsapp.Config{
-		Shards:       opts.Shards,
-		InternalKey:  s.InternalKey,
-		RedisURL:     opts.RedisURL,
-		RedisPrefix:  opts.RedisPrefix,
-		TenancyURL:   s.TenancyURL,
-		HTTPClient:   H2CClient(),
-		Interceptors: []connect.Interceptor{insTel.ConnectInterceptor()},
-		Logger:       insLog,
-		Meter:        insTel.Meter("atrium.dev/services/insights"),
+		Shards:      opts.Shards,
+		InternalKey: s.InternalKey,
+		RedisURL:    opts.RedisURL,
+		RedisPrefix: opts.RedisPrefix,
+		TenancyURL:  s.TenancyURL,
+		// Plan limits (monthly events, retention, seats) from entitlements' snapshots.
+		EntitlementsURL: s.EntitlementsURL,
+		HTTPClient:      H2CClient(),
+		Interceptors:    []connect.Interceptor{insTel.ConnectInterceptor()},
+		Logger:          insLog,
+		Meter:           insTel.Meter("atrium.dev/services/insights"),
 	}
 	if opts.Insights != nil {
 		opts.Insights(&insCfg)
 	}
 	if s.Insights, err = insightsapp.New(ctx, insCfg); err != nil {
-		return nil, closeAll(fmt.Errorf("stack: insights: %w", err), insightsLn, tenancyLn, gatewayLn)
+		return nil, closeAll(fmt.Errorf("stack: insights: %w", err), insightsLn, tenancyLn, gatewayLn, entLn)
 	}
 	s.closers = append(s.closers, s.Insights.Close)
 	s.Insights.Start(runCtx)
 	s.serve(insightsLn, insTel.HTTPMiddleware(s.Insights.Handler(), "insights"), insTel)
 
-	// Tenancy: the control plane; provisions through catalog and insights.
+	// Entitlements: plugins, plans and limits; gives each new tenant its plan.
+	entTel, entLog, err := s.telemetry(ctx, opts, "entitlements")
+	if err != nil {
+		return nil, closeAll(err, tenancyLn, gatewayLn, entLn)
+	}
+	entCfg := entitlementsapp.Config{
+		DatabaseURL:  opts.DatabaseURL,
+		InternalKey:  s.InternalKey,
+		TenancyURL:   s.TenancyURL,
+		RedisURL:     opts.RedisURL,
+		RedisPrefix:  opts.RedisPrefix,
+		HTTPClient:   H2CClient(),
+		Interceptors: []connect.Interceptor{entTel.ConnectInterceptor()},
+		Logger:       entLog,
+		Meter:        entTel.Meter("atrium.dev/services/entitlements"),
+	}
+	if opts.Entitlements != nil {
+		opts.Entitlements(&entCfg)
+	}
+	if s.Entitlements, err = entitlementsapp.New(ctx, entCfg); err != nil {
+		return nil, closeAll(fmt.Errorf("stack: entitlements: %w", err), tenancyLn, gatewayLn, entLn)
+	}
+	s.closers = append(s.closers, s.Entitlements.Close)
+	s.Entitlements.Start(runCtx)
+	s.serve(entLn, entTel.HTTPMiddleware(s.Entitlements.Handler(), "entitlements"), entTel)
+
+	// Tenancy: the control plane; provisions through catalog, entitlements and insights.
 	tenTel, tenLog, err := s.telemetry(ctx, opts, "tenancy")
 	if err != nil {
 		return nil, closeAll(err, tenancyLn, gatewayLn)
@@ -215,7 +258,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Shards:       opts.Shards,
 		TokenKey:     s.TokenKey,
 		InternalKey:  s.InternalKey,
-		Provisioners: map[string]string{"catalog": s.CatalogURL, "insights": s.InsightsURL},
+		Provisioners: map[string]string{"catalog": s.CatalogURL, "entitlements": s.EntitlementsURL, "insights": s.InsightsURL},
 		HTTPClient:   s.HTTPClient,
 		DeleteGrace:  opts.DeleteGrace,
 		RedisURL:     opts.RedisURL,
@@ -242,6 +285,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.log = gwLog
 	upstreams, rest := gatewayapp.StandardUpstreams(s.TenancyURL, s.CatalogURL)
 	gatewayapp.InsightsUpstreams(upstreams, s.InsightsURL)
+	maps.Copy(upstreams, gatewayapp.EntitlementsUpstreams(s.EntitlementsURL))
 	gwCfg := gatewayapp.Config{
 		TenancyURL:    s.TenancyURL,
 		Upstreams:     upstreams,
@@ -249,10 +293,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		RedisURL:      opts.RedisURL,
 		RedisPrefix:   opts.RedisPrefix,
 		InternalKey:   s.InternalKey,
-		StaticDir:     opts.StaticDir,
-		HTTPClient:    s.HTTPClient,
-		Telemetry:     gwTel,
-		Logger:        gwLog,
+		// The gateway enforces plugins and plan rates from entitlements' snapshots.
+		EntitlementsURL: s.EntitlementsURL,
+		StaticDir:       opts.StaticDir,
+		HTTPClient:      s.HTTPClient,
+		Telemetry:       gwTel,
+		Logger:          gwLog,
 	}
 	if opts.Gateway != nil {
 		opts.Gateway(&gwCfg)

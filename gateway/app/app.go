@@ -289,3 +289,7 @@ func (a *App) closeRedis() {
 		_ = a.rdb.Close()
 	}
 }
+
+// Entitlements is the gateway's snapshot cache (nil without EntitlementsURL, or when
+// Config.Entitlements replaces it); tests read its staleness.
+func (a *App) Entitlements() *entitlements.Client { return a.entitlements }

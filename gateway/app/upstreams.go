@@ -2,6 +2,7 @@ package app
 
 import (
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
 	"atrium.dev/gen/atrium/insights/v1/insightsv1connect"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 )
@@ -37,4 +38,16 @@ func InsightsUpstreams(rpc map[string]string, url string) {
 	}
 	rpc[insightsv1connect.InsightsServiceName] = url
 	rpc[insightsv1connect.InsightsOperatorServiceName] = url
+}
+
+// EntitlementsUpstreams routes the entitlements service's public APIs (the marketplace and
+// the operator's) to url; empty: none.
+func EntitlementsUpstreams(url string) map[string]string {
+	if url == "" {
+		return map[string]string{}
+	}
+	return map[string]string{
+		entitlementsv1connect.PluginServiceName:               url,
+		entitlementsv1connect.EntitlementsOperatorServiceName: url,
+	}
 }

@@ -44,6 +44,7 @@ var processes = []process{
 	{name: "tenancy", bin: "tenancyd", module: "services/tenancy", port: config.TenancyPort},
 	{name: "catalog", bin: "catalogd", module: "services/catalog", port: config.CatalogPort},
 	{name: "insights", bin: "insightsd", module: "services/insights", port: config.InsightsPort},
+	{name: "entitlements", bin: "entitlementsd", module: "services/entitlements", port: config.EntitlementsPort},
 }
 
 // tools are binaries infra/Dockerfile builds that serve nothing: no port, no Deployment.
@@ -60,9 +61,10 @@ const (
 
 // urlTargets maps each variable that points at an Atrium process to that process.
 var urlTargets = map[string]string{
-	config.EnvTenancyURL: "tenancy",
-	config.EnvCatalogURL: "catalog",
-	envTenantctlURL:      "gateway",
+	config.EnvTenancyURL:      "tenancy",
+	config.EnvCatalogURL:      "catalog",
+	config.EnvEntitlementsURL: "entitlements",
+	envTenantctlURL:           "gateway",
 }
 
 // devPostgresMajor is the Postgres major version of the dev server (scripts/deps.sh installs

@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -38,6 +39,7 @@ func run() error {
 	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
 	insightsURL := env.URL(config.EnvInsightsURL, config.DefaultInsightsURL)
+	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
 	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
 	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
 	otlp := env.String(config.EnvOTLPEndpoint, "")
@@ -63,6 +65,7 @@ func run() error {
 
 	upstreams, rest := app.StandardUpstreams(tenancyURL, catalogURL)
 	app.InsightsUpstreams(upstreams, insightsURL)
+	maps.Copy(upstreams, app.EntitlementsUpstreams(entitlementsURL))
 	var domains []string
 	for _, d := range strings.Split(baseDomains, ",") {
 		if d = strings.TrimSpace(d); d != "" {
@@ -76,10 +79,12 @@ func run() error {
 		RedisURL:      redisURL,
 		RedisPrefix:   redisPrefix,
 		InternalKey:   internalKey,
-		RateLimit:     app.RateLimit{PerSecond: float64(rps), Burst: burst},
-		StaticDir:     staticDir,
-		BaseDomains:   domains,
-		Telemetry:     tel,
+		// Plugin checks and plan rates come from entitlements' snapshots.
+		EntitlementsURL: entitlementsURL,
+		RateLimit:       app.RateLimit{PerSecond: float64(rps), Burst: burst},
+		StaticDir:       staticDir,
+		BaseDomains:     domains,
+		Telemetry:       tel,
 	})
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ func run() error {
 	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
 	insightsURL := env.URL(config.EnvInsightsURL, config.DefaultInsightsURL)
+	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
 	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
 	otlp := env.URL(config.EnvOTLPEndpoint, "")
 	tokenKey := config.RequiredEd25519Key(env, config.EnvTokenKey)
@@ -56,7 +57,7 @@ func run() error {
 		Shards:       shards,
 		TokenKey:     tokenKey,
 		InternalKey:  internalKey,
-		Provisioners: map[string]string{"catalog": catalogURL, "insights": insightsURL},
+		Provisioners: map[string]string{"catalog": catalogURL, "entitlements": entitlementsURL, "insights": insightsURL},
 		HTTPClient:   client,
 		RedisURL:     redisURL,
 		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
