@@ -244,9 +244,17 @@ func (a *App) Close() {
 	if a.cancel != nil {
 		a.cancel()
 	}
-	a.wg.Wait()
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	// A blocked pub/sub read (the entitlements cache's) does not see ctx end; closing Redis
+	// under it ends it, so Close does not hang on it.
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+	}
 	if a.rdb != nil {
 		_ = a.rdb.Close()
 	}
+	<-done
 	a.shards.Close()
 }
