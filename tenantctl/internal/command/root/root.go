@@ -10,6 +10,7 @@ import (
 	"atrium.dev/tenantctl/internal/command/audit"
 	"atrium.dev/tenantctl/internal/command/catalog"
 	"atrium.dev/tenantctl/internal/command/contexts"
+	"atrium.dev/tenantctl/internal/command/insights"
 	"atrium.dev/tenantctl/internal/command/migrate"
 	"atrium.dev/tenantctl/internal/command/shards"
 	"atrium.dev/tenantctl/internal/command/tenants"
@@ -54,6 +55,7 @@ After make up, the context "local" is ready: try tenantctl tenants list.`,
 		audit.NewCommand(inv),
 		contexts.NewCommand(inv),
 		catalog.NewCommand(inv),
+		insights.NewCommand(inv),
 	)
 	return cmd
 }
