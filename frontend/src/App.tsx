@@ -1,11 +1,12 @@
 import { useEffect } from "react";
-import { signOut } from "./api";
+import { signOut, trackPageView } from "./api";
 import { useRoute, useSession } from "./hooks";
 import { isPublicRoute, pageKey, type Route } from "./lib/route";
 import { CatalogPage } from "./pages/CatalogPage";
 import { EntityPage } from "./pages/EntityPage";
 import { HomePage } from "./pages/HomePage";
 import { ImportPage } from "./pages/ImportPage";
+import { InsightsPage } from "./pages/InsightsPage";
 import { LoginPage } from "./pages/LoginPage";
 import { MembersPage } from "./pages/MembersPage";
 import { SignUpPage } from "./pages/SignUpPage";
@@ -21,6 +22,10 @@ export function App() {
   useEffect(() => {
     window.scrollTo(0, 0);
   }, [page]);
+  // One page view per page shown, batched to Insights.
+  useEffect(() => {
+    if (s) trackPageView(shown);
+  }, [page, s !== null]);
   return (
     <>
       <header className="top">
@@ -37,6 +42,9 @@ export function App() {
             </NavLink>
             <NavLink href="#/members" active={route.name === "members"}>
               Members
+            </NavLink>
+            <NavLink href="#/insights" active={route.name === "insights"}>
+              Insights
             </NavLink>
           </nav>
         )}
@@ -94,6 +102,8 @@ function Page({ route }: { route: Route }) {
       return <EntityPage kind={route.kind} namespace={route.namespace} entity={route.entity} />;
     case "import":
       return <ImportPage />;
+    case "insights":
+      return <InsightsPage />;
     case "notFound":
       return (
         <section>

@@ -1,6 +1,8 @@
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { Role } from "./gen/atrium/tenancy/v1/tenancy_pb";
+import { Tracker } from "./lib/analytics";
 import { newClients } from "./lib/clients";
+import type { Route } from "./lib/route";
 import { tenantFromHost } from "./lib/names";
 import { SessionStore } from "./lib/session";
 
@@ -17,6 +19,17 @@ export const tenantClient = clients.tenant;
 export const authClient = clients.auth;
 export const memberClient = clients.member;
 export const catalogClient = clients.catalog;
+export const insightsClient = clients.insights;
+
+// Portal analytics: page views (and later searches, entity views) batched to Track.
+export const tracker = new Tracker({ send: (req) => insightsClient.track(req) });
+tracker.start();
+
+export function trackPageView(r: Route) {
+  const context: { pluginId: string; entityRef?: string } = { pluginId: r.name === "entity" ? "catalog" : r.name };
+  if (r.name === "entity") context.entityRef = `${r.kind}:${r.namespace}/${r.entity}`.toLowerCase();
+  tracker.capture({ action: "navigate", subject: window.location.hash.replace(/^#/, "") || "/", context });
+}
 
 export function expiry(t: Timestamp | undefined): number | undefined {
   return t ? timestampMs(t) : undefined;

@@ -11,6 +11,7 @@ export type Route =
   | { name: "catalog"; search: URLSearchParams }
   | { name: "entity"; kind: string; namespace: string; entity: string }
   | { name: "import" }
+  | { name: "insights" }
   | { name: "notFound"; path: string };
 
 // parseRoute maps location.hash to a route.
@@ -41,6 +42,7 @@ export function parseRoute(hash: string): Route {
     case "signup":
     case "members":
     case "import":
+    case "insights":
       return parts.length === 1 ? { name: parts[0] } : { name: "notFound", path };
     case "catalog":
       if (parts.length === 1) return { name: "catalog", search };
