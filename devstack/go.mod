@@ -6,6 +6,7 @@ require (
 	atrium.dev/gateway v0.0.0
 	atrium.dev/gen v0.0.0
 	atrium.dev/platform v0.0.0
+	atrium.dev/services/billing v0.0.0
 	atrium.dev/services/catalog v0.0.0
 	atrium.dev/services/insights v0.0.0
 	atrium.dev/services/tenancy v0.0.0
@@ -50,6 +51,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/shopspring/decimal v1.4.0 // indirect
 	github.com/spf13/cast v1.7.0 // indirect
+	github.com/stripe/stripe-go/v76 v76.25.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
@@ -77,6 +79,8 @@ replace atrium.dev/gen => ../gen
 replace atrium.dev/platform => ../platform
 
 replace atrium.dev/services/tenancy => ../services/tenancy
+
+replace atrium.dev/services/billing => ../services/billing
 
 replace atrium.dev/services/catalog => ../services/catalog
 

@@ -6,6 +6,7 @@ require (
 	atrium.dev/gen v0.0.0
 	connectrpc.com/connect v1.21.1
 	connectrpc.com/otelconnect v0.8.0
+	github.com/emersion/go-smtp v0.25.1
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/jackc/tern/v2 v2.3.4
@@ -23,6 +24,8 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261019180522-ce908d29299b
 	google.golang.org/protobuf v1.36.12
 )
+
+require github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
 
 require (
 	dario.cat/mergo v1.0.1 // indirect

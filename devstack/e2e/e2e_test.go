@@ -193,12 +193,7 @@ func TestE2E(t *testing.T) {
 
 	t.Run("member calling an admin method is denied", func(t *testing.T) {
 		memberEmail := "dev@acme.example.com"
-		_, err := e.members(acme.access, "acme").AddMember(ctx, connect.NewRequest(&tenancyv1.AddMemberRequest{
-			Email: memberEmail, Role: tenancyv1.Role_ROLE_MEMBER, DisplayName: "Dev", InitialPassword: password,
-		}))
-		if err != nil {
-			t.Fatalf("add member: %v", err)
-		}
+		e.join(t, acme.access, "acme", memberEmail, tenancyv1.Role_ROLE_MEMBER, password)
 		login, err := e.auth("acme").Login(ctx, connect.NewRequest(&tenancyv1.LoginRequest{Email: memberEmail, Password: password}))
 		if err != nil {
 			t.Fatalf("member login: %v", err)
@@ -209,7 +204,7 @@ func TestE2E(t *testing.T) {
 		}
 		_, err = e.tenants(member, "acme").UpdateTenant(ctx, connect.NewRequest(&tenancyv1.UpdateTenantRequest{DisplayName: "Hijacked"}))
 		wantCode(t, err, connect.CodePermissionDenied)
-		_, err = e.members(member, "acme").AddMember(ctx, connect.NewRequest(&tenancyv1.AddMemberRequest{Email: "x@acme.example.com", Role: tenancyv1.Role_ROLE_ADMIN, InitialPassword: password}))
+		_, err = e.members(member, "acme").InviteMember(ctx, connect.NewRequest(&tenancyv1.InviteMemberRequest{Email: "x@acme.example.com", Role: tenancyv1.Role_ROLE_ADMIN}))
 		wantCode(t, err, connect.CodePermissionDenied)
 		// The owner can.
 		if _, err := e.tenants(acme.access, "acme").UpdateTenant(ctx, connect.NewRequest(&tenancyv1.UpdateTenantRequest{DisplayName: "Acme Corporation"})); err != nil {

@@ -392,10 +392,7 @@ func TestPluginMarketplace(t *testing.T) {
 
 	t.Run("members cannot install; other tenants cannot read or change", func(t *testing.T) {
 		setPlan(t, e.env, "acme", "team")
-		if _, err := e.members(acme.access, "acme").AddMember(ctx, connect.NewRequest(&tenancyv1.AddMemberRequest{
-			Email: "dev@acme.example.com", Role: tenancyv1.Role_ROLE_MEMBER, InitialPassword: password})); err != nil {
-			t.Fatal(err)
-		}
+		e.env.join(t, acme.access, "acme", "dev@acme.example.com", tenancyv1.Role_ROLE_MEMBER, password)
 		login, err := e.auth("acme").Login(ctx, connect.NewRequest(&tenancyv1.LoginRequest{Email: "dev@acme.example.com", Password: password}))
 		if err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"atrium.dev/devstack/stack"
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 	"atrium.dev/platform/pgtest"
 	"atrium.dev/platform/redistest"
@@ -144,3 +145,34 @@ func (e *env) catalog(token, tenant string) catalogv1connect.CatalogServiceClien
 
 // hostURL is the gateway's URL with the tenant in the host name, as a browser sees it.
 func (e *env) hostURL(slug string) string { return "http://" + slug + ".localhost:" + e.port }
+
+// invite has adminToken's tenant invite email with role, through the gateway, and returns the
+// token of the mail it caused (read from the stack's SMTP sink).
+func (e *env) invite(tb testing.TB, adminToken, tenant, email string, role tenancyv1.Role) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	before, _ := e.st.Mail.WaitCount(ctx, email, "invited", 0)
+	if _, err := e.members(adminToken, tenant).InviteMember(ctx, connect.NewRequest(&tenancyv1.InviteMemberRequest{Email: email, Role: role})); err != nil {
+		tb.Fatalf("invite %s: %v", email, err)
+	}
+	ms, err := e.st.Mail.WaitCount(ctx, email, "invited", len(before)+1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ms[len(before)].Token()
+}
+
+// join invites email into tenant and accepts with password; it returns the new member's
+// access token and user id.
+func (e *env) join(tb testing.TB, adminToken, tenant, email string, role tenancyv1.Role, password string) (string, string) {
+	tb.Helper()
+	token := e.invite(tb, adminToken, tenant, email, role)
+	res, err := e.auth(tenant).AcceptInvitation(context.Background(), connect.NewRequest(&tenancyv1.AcceptInvitationRequest{
+		Token: token, Password: password,
+	}))
+	if err != nil {
+		tb.Fatalf("accept invitation of %s: %v", email, err)
+	}
+	return res.Msg.GetAccessToken(), res.Msg.GetUser().GetId()
+}

@@ -8,6 +8,7 @@ package stack
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -22,8 +23,10 @@ import (
 
 	gatewayapp "atrium.dev/gateway/app"
 	"atrium.dev/platform/config"
+	"atrium.dev/platform/mailsink"
 	"atrium.dev/platform/serve"
 	"atrium.dev/platform/telemetry"
+	billingapp "atrium.dev/services/billing/app"
 	catalogapp "atrium.dev/services/catalog/app"
 	entitlementsapp "atrium.dev/services/entitlements/app"
 	insightsapp "atrium.dev/services/insights/app"
@@ -48,6 +51,9 @@ type Options struct {
 	GatewayPort, TenancyPort, CatalogPort int
 	InsightsPort                          int
 	EntitlementsPort                      int
+	// SMTPPort is the local SMTP sink's port (0: a free one). Tenancy delivers its mail there
+	// and the gateway listener serves what arrived at /_dev/mail (devstack only).
+	SMTPPort int
 	// KeyDir keeps the signing keys across restarts (make up uses .atrium/keys); "" makes
 	// fresh keys on every start.
 	KeyDir string
@@ -55,16 +61,30 @@ type Options struct {
 	// (0: tenancy's default).
 	DeleteGrace time.Duration
 
-	// Tenancy, Catalog and Gateway may adjust each service's config before it starts (tests
-	// raise rate limits, benchmarks change pool sizes).
+	// StripeURL is the Stripe API billing talks to (make up: stripe-mock on 12111; tests: a
+	// fake). Empty: billing is not started (its methods answer Unimplemented).
+	StripeURL string
+	// StripeWebhookSecret verifies webhook deliveries (default DevStripeWebhookSecret).
+	StripeWebhookSecret string
+	BillingPort         int
+
+	// Tenancy, Catalog, Billing and Gateway may adjust each service's config before it starts
+	// (tests raise rate limits, benchmarks change pool sizes).
 	Tenancy func(*tenancyapp.Config)
 	Catalog func(*catalogapp.Config)
 	// Insights adjusts insights' config (tests shorten its claim idle time).
 	Insights func(*insightsapp.Config)
+	Billing  func(*billingapp.Config)
 	// Entitlements adjusts the entitlements service (tests set its clock and trial policy).
 	Entitlements func(*entitlementsapp.Config)
 	Gateway      func(*gatewayapp.Config)
 }
+
+// Development-only Stripe credentials: stripe-mock accepts any test key.
+const (
+	DevStripeKey           = "sk_test_atrium_devstack"
+	DevStripeWebhookSecret = "whsec_atrium_devstack"
+)
 
 // Stack is a running platform.
 type Stack struct {
@@ -73,6 +93,8 @@ type Stack struct {
 	CatalogURL string
 	// InsightsURL serves insights (and its pipeline runs in this process).
 	InsightsURL string
+	// BillingURL is empty when billing is not running (no StripeURL).
+	BillingURL string
 	// EntitlementsURL serves plugins, plans and limits (control plane).
 	EntitlementsURL string
 
@@ -85,12 +107,15 @@ type Stack struct {
 	Catalog *catalogapp.App
 	// Insights is the insights service.
 	Insights *insightsapp.App
+	Billing  *billingapp.App
 	// Entitlements is the plugin and plan service; tests call its Sweep after moving its clock.
 	Entitlements *entitlementsapp.App
 	Gateway      *gatewayapp.App
 
 	// HTTPClient speaks HTTP/2 cleartext, the way the services call each other.
 	HTTPClient *http.Client
+	// Mail is the SMTP sink tenancy delivers to (invitations, resets); tests read links from it.
+	Mail *mailsink.Sink
 
 	log       *slog.Logger
 	cancel    context.CancelFunc
@@ -163,6 +188,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.CatalogURL, s.TenancyURL, s.GatewayURL = baseURL(catalogLn), baseURL(tenancyLn), baseURL(gatewayLn)
 	s.EntitlementsURL = baseURL(entLn)
+	if s.Mail, err = mailsink.Start(net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.SMTPPort))); err != nil {
+		return nil, closeAll(fmt.Errorf("stack: SMTP sink on port %d: %w", opts.SMTPPort, err), catalogLn, tenancyLn, gatewayLn, entLn)
+	}
+	s.closers = append(s.closers, func() { _ = s.Mail.Close() })
 
 	// Catalog: provisions tenant tables, serves the catalog.
 	catTel, catLog, err := s.telemetry(ctx, opts, "catalog")
@@ -177,6 +206,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Meter:        catTel.Meter("atrium.dev/services/catalog"),
 		TenancyURL:   s.TenancyURL,
 		HTTPClient:   H2CClient(),
+		// Derived from the internal key so webhook secrets survive a restart of the stack.
+		SecretKey: devSecretKey(s.InternalKey),
 	}
 	if opts.Catalog != nil {
 		opts.Catalog(&catCfg)
@@ -263,6 +294,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		DeleteGrace:  opts.DeleteGrace,
 		RedisURL:     opts.RedisURL,
 		RedisPrefix:  opts.RedisPrefix,
+		SMTPURL:      s.Mail.URL(),
+		MailPoll:     200 * time.Millisecond,
+		PortalURL:    "http://{slug}.localhost:" + strconv.Itoa(gatewayLn.Addr().(*net.TCPAddr).Port),
 		Interceptors: []connect.Interceptor{tenTel.ConnectInterceptor()},
 		Logger:       tenLog,
 		Meter:        tenTel.Meter("atrium.dev/services/tenancy"),
@@ -277,6 +311,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.Tenancy.Start(runCtx)
 	s.serve(tenancyLn, tenTel.HTTPMiddleware(s.Tenancy.Handler(), "tenancy"), tenTel)
 
+	// Billing: Stripe subscriptions; tells entitlements the plan and tenancy the hold.
+	if opts.StripeURL != "" {
+		if err := s.startBilling(ctx, runCtx, opts); err != nil {
+			return nil, closeAll(err, gatewayLn)
+		}
+	}
+
 	// Gateway: the one public entry point.
 	gwTel, gwLog, err := s.telemetry(ctx, opts, "gateway")
 	if err != nil {
@@ -286,10 +327,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	upstreams, rest := gatewayapp.StandardUpstreams(s.TenancyURL, s.CatalogURL)
 	gatewayapp.InsightsUpstreams(upstreams, s.InsightsURL)
 	maps.Copy(upstreams, gatewayapp.EntitlementsUpstreams(s.EntitlementsURL))
+	webhooks := map[string]string{}
+	gatewayapp.BillingUpstreams(upstreams, webhooks, s.BillingURL)
 	gwCfg := gatewayapp.Config{
 		TenancyURL:    s.TenancyURL,
 		Upstreams:     upstreams,
 		RESTUpstreams: rest,
+		Webhooks:      webhooks,
 		RedisURL:      opts.RedisURL,
 		RedisPrefix:   opts.RedisPrefix,
 		InternalKey:   s.InternalKey,
@@ -308,12 +352,62 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.closers = append(s.closers, s.Gateway.Close)
 	s.Gateway.Start(runCtx)
-	s.serve(gatewayLn, s.Gateway.Handler(), gwTel)
+	gw := http.NewServeMux()
+	gw.Handle("GET /_dev/mail", s.Mail.Handler())
+	gw.Handle("/", s.Gateway.Handler())
+	s.serve(gatewayLn, gw, gwTel)
 
 	if err := s.waitReady(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// startBilling runs billing on its own listener, against opts.StripeURL.
+func (s *Stack) startBilling(ctx, runCtx context.Context, opts Options) error {
+	ln, err := listen(opts.BillingPort)
+	if err != nil {
+		return err
+	}
+	s.BillingURL = baseURL(ln)
+	tel, log, err := s.telemetry(ctx, opts, "billing")
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	secret := opts.StripeWebhookSecret
+	if secret == "" {
+		secret = DevStripeWebhookSecret
+	}
+	cfg := billingapp.Config{
+		DatabaseURL:     opts.DatabaseURL,
+		InternalKey:     s.InternalKey,
+		StripeKey:       DevStripeKey,
+		StripeURL:       opts.StripeURL,
+		WebhookSecret:   secret,
+		TenancyURL:      s.TenancyURL,
+		EntitlementsURL: s.EntitlementsURL,
+		RedisURL:        opts.RedisURL,
+		RedisPrefix:     opts.RedisPrefix,
+		HTTPClient:      s.HTTPClient,
+		Interceptors:    []connect.Interceptor{tel.ConnectInterceptor()},
+		Logger:          log,
+		Meter:           tel.Meter("atrium.dev/services/billing"),
+	}
+	if opts.GatewayPort != 0 {
+		cfg.PortalURL = "http://{slug}.localhost:" + strconv.Itoa(opts.GatewayPort)
+	}
+	if opts.Billing != nil {
+		opts.Billing(&cfg)
+	}
+	if s.Billing, err = billingapp.New(ctx, cfg); err != nil {
+		ln.Close()
+		return fmt.Errorf("stack: billing: %w", err)
+	}
+	s.closers = append(s.closers, s.Billing.Close)
+	s.Billing.Start(runCtx)
+	s.serve(ln, tel.HTTPMiddleware(s.Billing.Handler(), "billing"), tel)
+	return nil
 }
 
 func listen(port int) (net.Listener, error) {
@@ -428,4 +522,11 @@ func (s *Stack) Close() error {
 		s.HTTPClient.CloseIdleConnections()
 	})
 	return s.closeErr
+}
+
+// devSecretKey derives the catalog's secret key (credentials, webhook secrets) from the
+// stack's internal key: the devstack has no secret store.
+func devSecretKey(k []byte) []byte {
+	sum := sha256.Sum256(append([]byte("atrium devstack catalog secret\x00"), k...))
+	return sum[:]
 }

@@ -2,6 +2,7 @@ import { useEffect } from "react";
 import { signOut, trackPageView } from "./api";
 import { useRoute, useSession } from "./hooks";
 import { isPublicRoute, pageKey, type Route } from "./lib/route";
+import { AcceptInvitationPage, ForgotPasswordPage, ResetPasswordPage } from "./pages/AccountPages";
 import { CatalogPage } from "./pages/CatalogPage";
 import { EntityPage } from "./pages/EntityPage";
 import { HomePage } from "./pages/HomePage";
@@ -104,6 +105,12 @@ function Page({ route }: { route: Route }) {
       return <ImportPage />;
     case "insights":
       return <InsightsPage />;
+    case "acceptInvitation":
+      return <AcceptInvitationPage token={route.token} />;
+    case "forgotPassword":
+      return <ForgotPasswordPage />;
+    case "resetPassword":
+      return <ResetPasswordPage token={route.token} />;
     case "notFound":
       return (
         <section>

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"atrium.dev/gateway/internal/credential"
+	"atrium.dev/gateway/internal/membership"
 	"atrium.dev/gateway/internal/pipeline"
 	"atrium.dev/gateway/internal/proxy"
 	"atrium.dev/gateway/internal/ratelimit"
@@ -40,6 +41,7 @@ type App struct {
 	rdb     *redis.Client
 	keys    *credential.Keys
 	tenants *tenant.Resolver
+	members *membership.Cache
 	usage   *usage.Recorder
 	limiter *ratelimit.Limiter
 	// planLimiters apply plans' request rates; entitlements is the snapshot cache (nil when
@@ -49,6 +51,7 @@ type App struct {
 	pipeline     *pipeline.Gateway
 	static       http.Handler
 	handler      http.Handler
+	webhooks     map[string]*url.URL
 
 	mu      sync.Mutex
 	started bool
@@ -78,7 +81,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		rest[prefix] = u
 	}
 
-	a := &App{cfg: cfg, log: cfg.Logger}
+	webhooks := make(map[string]*url.URL, len(cfg.Webhooks))
+	for path, raw := range cfg.Webhooks {
+		if !strings.HasPrefix(path, "/webhooks/") || strings.HasSuffix(path, "/") {
+			return nil, fmt.Errorf("gateway: webhook path %q: want /webhooks/<name>", path)
+		}
+		u, err := route.ParseUpstream(raw)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: webhook upstream of %s: %w", path, err)
+		}
+		webhooks[path] = u
+	}
+
+	a := &App{cfg: cfg, log: cfg.Logger, webhooks: webhooks}
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -150,11 +165,29 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		ent = a.entitlements
 	}
 	a.planLimiters = ratelimit.NewPlanLimiters(a.rdb, cfg.RedisPrefix, a.log)
+	auth := credential.NewAuthenticator(a.keys, dir, cfg.TokenCacheTTL, a.log)
+	a.members = membership.New(membership.Config{
+		Directory: dir, Redis: a.rdb, Prefix: cfg.RedisPrefix, TTL: cfg.MembershipCacheTTL, Log: a.log,
+		OnChange: func(ch membership.Change) {
+			auth.Revoke(func(c *credential.Credential) bool {
+				switch {
+				case ch.All:
+					return true
+				case ch.OperatorTokenID != "":
+					return c.OperatorTokenID == ch.OperatorTokenID
+				case ch.TokenID != "":
+					return c.TokenID == ch.TokenID
+				}
+				return c.TenantID == ch.TenantID && (ch.UserID == "" || c.UserID == ch.UserID)
+			})
+		},
+	})
 	a.pipeline = pipeline.New(pipeline.Config{
 		Routes:          routes,
 		REST:            rest,
 		Tenants:         a.tenants,
-		Auth:            credential.NewAuthenticator(a.keys, dir, cfg.TokenCacheTTL, a.log),
+		Auth:            auth,
+		Members:         a.members,
 		Limiter:         a.limiter,
 		PlanLimiters:    a.planLimiters,
 		Usage:           a.usage,
@@ -250,6 +283,7 @@ func (a *App) Start(ctx context.Context) {
 	}
 	run(func(ctx context.Context) { a.keys.Run(ctx, a.cfg.KeyRefreshInterval) })
 	run(a.tenants.Listen)
+	run(a.members.Listen)
 	run(a.usage.Run)
 	run(a.limiter.Run)
 	run(a.planLimiters.Run)

@@ -25,6 +25,11 @@ type Config struct {
 	// RESTUpstreams maps a path prefix ("/api/catalog/", starting and ending with "/") to the
 	// base URL serving it; the request path is forwarded unchanged.
 	RESTUpstreams map[string]string
+	// Webhooks maps an exact path ("/webhooks/stripe") to the base URL of the service that
+	// verifies its deliveries. Only POST is routed; no user credential is asked or forwarded.
+	Webhooks map[string]string
+	// WebhookBodyLimit caps webhook bodies (default 256 KiB).
+	WebhookBodyLimit int64
 
 	// RedisURL ("redis://host:port/db") holds rate limits, the shared tenant cache, the tenant
 	// invalidation channel and the usage stream. Empty: no Redis at all (local limits and
@@ -77,6 +82,11 @@ type Config struct {
 	// a minute); TokenCacheTTL that of API/operator token introspections (default 30 s).
 	TenantCacheTTL time.Duration
 	TokenCacheTTL  time.Duration
+	// MembershipCacheTTL bounds how long a (tenant, user) role is believed when tenancy's
+	// atrium:membership-changed message is missed (default 30 s with Redis, 2 s without);
+	// with the message, changes apply within milliseconds. Revoked API and operator tokens
+	// are dropped by the same message.
+	MembershipCacheTTL time.Duration
 	// UsageBuffer is the usage channel's capacity (default 10,000); UsageStreamMaxLen the
 	// approximate cap of the usage stream (default 1,000,000).
 	UsageBuffer       int

@@ -26,6 +26,12 @@ func (a *App) routes() http.Handler {
 	for prefix := range a.cfg.RESTUpstreams {
 		mux.HandleFunc(prefix, a.pipeline.ServeREST)
 	}
+	for path, base := range a.webhooks {
+		mux.Handle("POST "+path, traced(a.webhookHandler(base)))
+	}
+	if _, ok := a.cfg.RESTUpstreams["/api/catalog/"]; ok {
+		mux.HandleFunc(pipeline.GitWebhookPrefix, a.pipeline.ServeGitWebhook)
+	}
 	notFound := traced(http.NotFoundHandler())
 	var static http.Handler
 	if a.static != nil {

@@ -55,10 +55,29 @@ type directory struct {
 	tenants  map[string]*tenancyv1.Tenant // by slug and by id
 	resolves atomic.Int64
 	intros   atomic.Int64
+	// members are the current roles; userToken records the role it issues, and a test may
+	// change one (demotion, removal) with setMember.
+	members map[[2]string]tenancyv1.Role
+}
+
+func (d *directory) setMember(tenantID, userID string, role tenancyv1.Role) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.members[[2]string{tenantID, userID}] = role
+}
+
+func (d *directory) GetMembership(_ context.Context, req *connect.Request[tenancyv1.GetMembershipRequest]) (*connect.Response[tenancyv1.GetMembershipResponse], error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r, ok := d.members[[2]string{req.Msg.GetTenantId(), req.Msg.GetUserId()}]
+	if !ok && req.Msg.GetUserId() == memberAcme && req.Msg.GetTenantId() == "acme1" {
+		r, ok = tenancyv1.Role_ROLE_MEMBER, true // the API token's user
+	}
+	return connect.NewResponse(&tenancyv1.GetMembershipResponse{Member: ok && r != tenancyv1.Role_ROLE_UNSPECIFIED, Role: r}), nil
 }
 
 func newDirectory(jwks []byte) *directory {
-	d := &directory{jwks: jwks, tenants: map[string]*tenancyv1.Tenant{}}
+	d := &directory{jwks: jwks, tenants: map[string]*tenancyv1.Tenant{}, members: map[[2]string]tenancyv1.Role{}}
 	for _, t := range testTenants {
 		d.put(t)
 	}
@@ -345,6 +364,9 @@ func (s *stack) userToken(userID, tenantID string, role authn.Role) string {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	protoRole := map[authn.Role]tenancyv1.Role{authn.RoleOwner: tenancyv1.Role_ROLE_OWNER, authn.RoleAdmin: tenancyv1.Role_ROLE_ADMIN,
+		authn.RoleMember: tenancyv1.Role_ROLE_MEMBER}[role]
+	s.dir.setMember(tenantID, userID, protoRole)
 	return tok
 }
 

@@ -24,6 +24,7 @@ func StandardUpstreams(tenancyURL, catalogURL string) (rpc, rest map[string]stri
 	}
 	if catalogURL != "" {
 		rpc[catalogv1connect.CatalogServiceName] = catalogURL
+		rpc[catalogv1connect.LocationServiceName] = catalogURL
 		rest["/api/catalog/"] = catalogURL
 	}
 	return rpc, rest

@@ -35,9 +35,18 @@ const (
 	EnvHTTPAddr    = "ATRIUM_HTTP_ADDR" // listen address, per process
 	EnvTenancyURL  = "ATRIUM_TENANCY_URL"
 	EnvCatalogURL  = "ATRIUM_CATALOG_URL"
+	EnvBillingURL  = "ATRIUM_BILLING_URL"
 	EnvInternalKey = "ATRIUM_INTERNAL_KEY" // base64 ed25519 seed: gateway -> service tokens
 	EnvTokenKey    = "ATRIUM_TOKEN_KEY"    // base64 ed25519 seed: user access tokens
 	EnvLogLevel    = "ATRIUM_LOG_LEVEL"
+	EnvSMTPURL     = "ATRIUM_SMTP_URL"   // tenancy's mail relay, smtp://[user:password@]host:port
+	EnvPortalURL   = "ATRIUM_PORTAL_URL" // web app base URL in mailed links, "{slug}" replaced
+
+	// Billing's Stripe settings: the secret API key, the API base (stripe-mock in
+	// development: http://127.0.0.1:12111) and the webhook endpoint secret (whsec_...).
+	EnvStripeSecretKey     = "ATRIUM_STRIPE_SECRET_KEY"
+	EnvStripeAPIURL        = "ATRIUM_STRIPE_API_URL"
+	EnvStripeWebhookSecret = "ATRIUM_STRIPE_WEBHOOK_SECRET"
 
 	// Standard OpenTelemetry variables.
 	EnvOTLPEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -55,10 +64,12 @@ const (
 	GatewayPort = 8080
 	TenancyPort = 8081
 	CatalogPort = 8082
+	BillingPort = 8085
 	WebDevPort  = 5173
 
 	DefaultTenancyURL = "http://127.0.0.1:8081"
 	DefaultCatalogURL = "http://127.0.0.1:8082"
+	DefaultBillingURL = "http://127.0.0.1:8085"
 )
 
 // Entitlements (its own block so services added alongside do not realign each other's lines).
@@ -87,11 +98,17 @@ func KnownEnv() []string {
 		EnvHTTPAddr,
 		EnvTenancyURL,
 		EnvCatalogURL,
+		EnvBillingURL,
 		EnvEntitlementsURL,
 		EnvInsightsURL,
 		EnvInternalKey,
 		EnvTokenKey,
 		EnvLogLevel,
+		EnvStripeSecretKey,
+		EnvStripeAPIURL,
+		EnvStripeWebhookSecret,
+		EnvSMTPURL,
+		EnvPortalURL,
 		EnvOTLPEndpoint,
 		EnvServiceName,
 	}

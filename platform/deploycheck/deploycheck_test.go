@@ -45,6 +45,7 @@ var processes = []process{
 	{name: "catalog", bin: "catalogd", module: "services/catalog", port: config.CatalogPort},
 	{name: "insights", bin: "insightsd", module: "services/insights", port: config.InsightsPort},
 	{name: "entitlements", bin: "entitlementsd", module: "services/entitlements", port: config.EntitlementsPort},
+	{name: "billing", bin: "billingd", module: "services/billing", port: config.BillingPort},
 }
 
 // tools are binaries infra/Dockerfile builds that serve nothing: no port, no Deployment.
@@ -64,6 +65,7 @@ var urlTargets = map[string]string{
 	config.EnvTenancyURL:      "tenancy",
 	config.EnvCatalogURL:      "catalog",
 	config.EnvEntitlementsURL: "entitlements",
+	config.EnvBillingURL:      "billing",
 	envTenantctlURL:           "gateway",
 }
 
@@ -157,7 +159,7 @@ func TestChecksCatchDrift(t *testing.T) {
 		{"k8s postgres major", k8sDir + "/postgres-main.yaml", "postgresql:15.10", "postgresql:16.4", "major"},
 		{"k8s database host", k8sDir + "/secrets.yaml", "@atrium-main-rw:", "@atrium-rw:", "ATRIUM_DATABASE_URL"},
 		{"kustomization misses a file", kustomizePath, "  - catalog.yaml\n", "", "catalog.yaml"},
-		{"kustomization names a missing file", kustomizePath, "  - catalog.yaml\n", "  - catalog.yaml\n  - billing.yaml\n", "billing.yaml"},
+		{"kustomization names a missing file", kustomizePath, "  - catalog.yaml\n", "  - catalog.yaml\n  - nosuch.yaml\n", "nosuch.yaml"},
 		{"collector configs differ", collectorPath, "endpoint: 0.0.0.0:8889", "endpoint: 0.0.0.0:9999", "differs"},
 		{"collector OTLP port", collectorPath, "endpoint: 0.0.0.0:4318", "endpoint: 0.0.0.0:4319", "OTEL_EXPORTER_OTLP_ENDPOINT"},
 		{"Dockerfile main package", dockerfilePath, "./services/catalog/cmd/catalogd", "./services/catalog/cmd/catalog", "catalogd"},

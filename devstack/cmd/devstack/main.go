@@ -33,12 +33,17 @@ func main() {
 
 // upConfig is everything `up` needs, from flags and the environment.
 type upConfig struct {
-	DatabaseURL  string
-	Shards       map[string]string
-	RedisURL     string
-	GatewayPort  int
-	TenancyPort  int
-	CatalogPort  int
+	DatabaseURL string
+	Shards      map[string]string
+	RedisURL    string
+	GatewayPort int
+	TenancyPort int
+	CatalogPort int
+	SMTPPort    int
+	BillingPort int
+	// StripeURL is the Stripe API billing uses (stripe-mock, which make up starts); empty:
+	// no billing.
+	StripeURL    string
 	StaticDir    string
 	ExamplesDir  string
 	KeyDir       string
@@ -58,6 +63,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.GatewayPort, "gateway-port", config.GatewayPort, "gateway port")
 	fs.IntVar(&cfg.TenancyPort, "tenancy-port", config.TenancyPort, "tenancy port")
 	fs.IntVar(&cfg.CatalogPort, "catalog-port", config.CatalogPort, "catalog port")
+	fs.IntVar(&cfg.BillingPort, "billing-port", config.BillingPort, "billing port")
+	fs.StringVar(&cfg.StripeURL, "stripe-url", "http://127.0.0.1:12111", "Stripe API for billing (stripe-mock); empty: no billing")
+	fs.IntVar(&cfg.SMTPPort, "smtp-port", 2525, "local SMTP sink port (mail shown at /_dev/mail)")
 	fs.StringVar(&cfg.StaticDir, "static", "frontend/dist", "built web app to serve (skipped when missing)")
 	fs.StringVar(&cfg.ExamplesDir, "examples", "examples/catalog", "example catalog imported into the demo tenant (skipped when missing)")
 	fs.StringVar(&cfg.KeyDir, "keys", ".atrium/keys", "where the signing keys are kept across restarts")
@@ -133,6 +141,9 @@ func up(ctx context.Context, cfg upConfig, warn io.Writer) (*stack.Stack, summar
 		GatewayPort: cfg.GatewayPort,
 		TenancyPort: cfg.TenancyPort,
 		CatalogPort: cfg.CatalogPort,
+		BillingPort: cfg.BillingPort,
+		StripeURL:   cfg.StripeURL,
+		SMTPPort:    cfg.SMTPPort,
 		KeyDir:      cfg.KeyDir,
 	})
 	if err != nil {
@@ -259,6 +270,7 @@ func printBanner(w io.Writer, cfg upConfig, sum summary) {
 	}
 	fmt.Fprintf(&b, "  Try        curl -s %s/atrium.tenancy.v1.AuthService/Login -H 'Atrium-Tenant: %s' \\\n", gw, cfg.Demo.Slug)
 	fmt.Fprintf(&b, "               -H 'Content-Type: application/json' -d '{\"email\":\"%s\",\"password\":\"%s\"}'\n", cfg.Demo.Email, cfg.Demo.Password)
+	fmt.Fprintf(&b, "  Mail       %s/_dev/mail  (invitations and password resets; SMTP sink on 127.0.0.1:%d)\n", gw, cfg.SMTPPort)
 	if cfg.ConfigPath != "" {
 		fmt.Fprintf(&b, "  tenantctl  go run ./tenantctl/cmd/tenantctl tenants list   (context %q in %s)\n", cfg.ContextName, cfg.ConfigPath)
 		if !sum.ContextIsCur {

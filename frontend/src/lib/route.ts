@@ -12,6 +12,10 @@ export type Route =
   | { name: "entity"; kind: string; namespace: string; entity: string }
   | { name: "import" }
   | { name: "insights" }
+  // The links tenancy mails: the one-time token rides in the hash, never sent to a server.
+  | { name: "acceptInvitation"; token: string }
+  | { name: "forgotPassword" }
+  | { name: "resetPassword"; token: string }
   | { name: "notFound"; path: string };
 
 // parseRoute maps location.hash to a route.
@@ -39,6 +43,12 @@ export function parseRoute(hash: string): Route {
       if (created) r.created = created;
       return r;
     }
+    case "accept-invitation":
+      return parts.length === 1 ? { name: "acceptInvitation", token: search.get("token") ?? "" } : { name: "notFound", path };
+    case "reset-password":
+      return parts.length === 1 ? { name: "resetPassword", token: search.get("token") ?? "" } : { name: "notFound", path };
+    case "forgot-password":
+      return parts.length === 1 ? { name: "forgotPassword" } : { name: "notFound", path };
     case "signup":
     case "members":
     case "import":
@@ -70,7 +80,13 @@ export function pageKey(r: Route): string {
 
 // Pages anyone may see without signing in.
 export function isPublicRoute(r: Route): boolean {
-  return r.name === "login" || r.name === "signup";
+  return (
+    r.name === "login" ||
+    r.name === "signup" ||
+    r.name === "acceptInvitation" ||
+    r.name === "forgotPassword" ||
+    r.name === "resetPassword"
+  );
 }
 
 // loginHref links the login page of a freshly created org with its owner's email filled in.

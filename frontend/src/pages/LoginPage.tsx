@@ -93,7 +93,7 @@ export function LoginPage(props: { email?: string; created?: string }) {
         {busy ? "Logging in…" : "Log in"}
       </button>
       <p className="muted">
-        New to Atrium? <a href="#/signup">Create an organization</a>
+        <a href="#/forgot-password">Forgot your password?</a> · New to Atrium? <a href="#/signup">Create an organization</a>
       </p>
     </form>
   );

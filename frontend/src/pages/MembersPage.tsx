@@ -2,7 +2,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { useState, type FormEvent } from "react";
 import { isAdminRole, memberClient, roleName } from "../api";
 import { ErrorBanner, Field, formatTime, Loading, ViolationList } from "../components/ui";
-import { Role, type ApiToken, type ListMembersResponse, type Member } from "../gen/atrium/tenancy/v1/tenancy_pb";
+import { Role, type ApiToken, type Invitation, type ListMembersResponse, type Member } from "../gen/atrium/tenancy/v1/tenancy_pb";
 import { useLoad, useSession } from "../hooks";
 import { assignableRoles, canManage, type RoleName } from "../lib/members";
 import { fieldViolations, formErrorMessage, violationsByField } from "../lib/violations";
@@ -86,6 +86,15 @@ function MemberList({ admin, myRole, myEmail }: { admin: boolean; myRole: string
                   void act(() => memberClient.removeMember({ userId: m.user?.id ?? "" }));
                 }
               }}
+              onTransfer={
+                myRole === "owner" && m.user?.email !== myEmail
+                  ? () => {
+                      if (window.confirm(`Make ${m.user?.email} the owner? You become an admin.`)) {
+                        void act(() => memberClient.transferOwnership({ userId: m.user?.id ?? "" }));
+                      }
+                    }
+                  : undefined
+              }
             />
           ))}
         </tbody>
@@ -95,7 +104,8 @@ function MemberList({ admin, myRole, myEmail }: { admin: boolean; myRole: string
           More
         </button>
       )}
-      {admin && <AddMemberForm roles={assignableRoles(myRole)} onAdded={refresh} />}
+      {admin && <InviteForm roles={assignableRoles(myRole)} onInvited={refresh} />}
+      {admin && <PendingInvitations version={version} />}
     </>
   );
 }
@@ -110,6 +120,7 @@ function MemberRow(props: {
   me: boolean;
   onRole: (r: Role) => void;
   onRemove: () => void;
+  onTransfer?: () => void;
 }) {
   const { member: m, admin } = props;
   return (
@@ -134,6 +145,11 @@ function MemberRow(props: {
       <td>{formatTime(m.createTime && timestampDate(m.createTime))}</td>
       {admin && (
         <td>
+          {props.onTransfer && (
+            <button className="secondary small" onClick={props.onTransfer}>
+              Transfer ownership
+            </button>
+          )}{" "}
           {props.manage && (
             <button className="danger small" onClick={props.onRemove}>
               Remove
@@ -145,27 +161,28 @@ function MemberRow(props: {
   );
 }
 
-const memberFields = ["email", "role", "displayName", "initialPassword"] as const;
+const inviteFields = ["email", "role"] as const;
 
-function AddMemberForm({ roles, onAdded }: { roles: RoleName[]; onAdded: () => void }) {
+// Nobody sets another person's password: an invitation mails a link, and the invitee chooses
+// their own password on the accept-invitation page.
+function InviteForm({ roles, onInvited }: { roles: RoleName[]; onInvited: () => void }) {
   const [email, setEmail] = useState("");
   const [role, setRole] = useState(Role.MEMBER);
-  const [displayName, setDisplayName] = useState("");
-  const [initialPassword, setInitialPassword] = useState("");
   const [error, setError] = useState<unknown>();
+  const [sent, setSent] = useState("");
   const [busy, setBusy] = useState(false);
-  const v = violationsByField(fieldViolations(error), memberFields);
+  const v = violationsByField(fieldViolations(error), inviteFields);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     setBusy(true);
     setError(undefined);
+    setSent("");
     try {
-      await memberClient.addMember({ email, role, displayName, initialPassword });
+      await memberClient.inviteMember({ email, role });
+      setSent(email);
       setEmail("");
-      setDisplayName("");
-      setInitialPassword("");
-      onAdded();
+      onInvited();
     } catch (err) {
       setError(err);
     } finally {
@@ -175,7 +192,8 @@ function AddMemberForm({ roles, onAdded }: { roles: RoleName[]; onAdded: () => v
 
   return (
     <form className="inline-form" onSubmit={submit} noValidate>
-      <h3>Add a member</h3>
+      <h3>Invite a member</h3>
+      {sent && <p role="status">Invitation sent to {sent}.</p>}
       <ErrorBanner error={error} hideViolations message={formErrorMessage(error, v)} />
       <ViolationList violations={v.other} />
       <Field label="Email" errors={v.byField.email}>
@@ -190,16 +208,80 @@ function AddMemberForm({ roles, onAdded }: { roles: RoleName[]; onAdded: () => v
           ))}
         </select>
       </Field>
-      <Field label="Name" errors={v.byField.displayName}>
-        <input value={displayName} onChange={(e) => setDisplayName(e.target.value)} />
-      </Field>
-      <Field label="Initial password" errors={v.byField.initialPassword} hint="Only for people without an account yet">
-        <input type="password" value={initialPassword} onChange={(e) => setInitialPassword(e.target.value)} autoComplete="new-password" />
-      </Field>
       <button type="submit" disabled={busy}>
-        Add
+        Send invitation
       </button>
     </form>
+  );
+}
+
+function PendingInvitations({ version }: { version: number }) {
+  const list = useLoad(() => memberClient.listInvitations({ pageSize: 100 }), String(version));
+  const [error, setError] = useState<unknown>();
+  const [note, setNote] = useState("");
+
+  async function act(f: () => Promise<unknown>, done: string) {
+    setError(undefined);
+    setNote("");
+    try {
+      await f();
+      setNote(done);
+      list.reload();
+    } catch (err) {
+      setError(err);
+    }
+  }
+
+  const invitations: Invitation[] = list.data?.invitations ?? [];
+  return (
+    <>
+      <h3>Pending invitations</h3>
+      <ErrorBanner error={list.error ?? error} />
+      {note && <p role="status">{note}</p>}
+      <table>
+        <thead>
+          <tr>
+            <th>Email</th>
+            <th>Role</th>
+            <th>Sent</th>
+            <th>Expires</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {invitations.map((i) => (
+            <tr key={i.id}>
+              <td>{i.email}</td>
+              <td>{roleName(i.role)}</td>
+              <td>{formatTime(i.sendTime && timestampDate(i.sendTime))}</td>
+              <td>{formatTime(i.expireTime && timestampDate(i.expireTime))}</td>
+              <td>
+                <button className="secondary small" onClick={() => act(() => memberClient.resendInvitation({ id: i.id }), `Sent again to ${i.email}.`)}>
+                  Resend
+                </button>{" "}
+                <button
+                  className="danger small"
+                  onClick={() => {
+                    if (window.confirm(`Revoke the invitation of ${i.email}?`)) {
+                      void act(() => memberClient.revokeInvitation({ id: i.id }), `Invitation of ${i.email} revoked.`);
+                    }
+                  }}
+                >
+                  Revoke
+                </button>
+              </td>
+            </tr>
+          ))}
+          {list.data && invitations.length === 0 && (
+            <tr>
+              <td colSpan={5} className="muted">
+                No pending invitations.
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </>
   );
 }
 

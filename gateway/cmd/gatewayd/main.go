@@ -40,6 +40,9 @@ func run() error {
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
 	insightsURL := env.URL(config.EnvInsightsURL, config.DefaultInsightsURL)
 	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
+	// Billing is optional: without it, its methods answer Unimplemented and no webhook route
+	// exists.
+	billingURL := env.URL(config.EnvBillingURL, "")
 	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
 	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
 	otlp := env.String(config.EnvOTLPEndpoint, "")
@@ -66,6 +69,8 @@ func run() error {
 	upstreams, rest := app.StandardUpstreams(tenancyURL, catalogURL)
 	app.InsightsUpstreams(upstreams, insightsURL)
 	maps.Copy(upstreams, app.EntitlementsUpstreams(entitlementsURL))
+	webhooks := map[string]string{}
+	app.BillingUpstreams(upstreams, webhooks, billingURL)
 	var domains []string
 	for _, d := range strings.Split(baseDomains, ",") {
 		if d = strings.TrimSpace(d); d != "" {
@@ -76,6 +81,7 @@ func run() error {
 		TenancyURL:    tenancyURL,
 		Upstreams:     upstreams,
 		RESTUpstreams: rest,
+		Webhooks:      webhooks,
 		RedisURL:      redisURL,
 		RedisPrefix:   redisPrefix,
 		InternalKey:   internalKey,

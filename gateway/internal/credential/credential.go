@@ -26,7 +26,8 @@ type Credential struct {
 	Role     authn.Role
 	TokenID  string // set for API tokens
 
-	OperatorID string
+	OperatorID      string
+	OperatorTokenID string // the operator credential, for revocation
 }
 
 // Authenticator is safe for concurrent use.
@@ -63,6 +64,13 @@ func NewAuthenticator(keys *Keys, dir tenancyv1connect.DirectoryServiceClient, t
 		opaque: cache.New[string, *Credential](10000), opaqueTT: ttl,
 		verified: cache.New[string, verifiedJWT](50000),
 	}
+}
+
+// Revoke drops cached introspections of opaque tokens that match: a revoked API token (or
+// every token of a removed member, or an operator credential) stops working at once instead
+// of when its cache entry expires. Inactive answers are kept.
+func (a *Authenticator) Revoke(match func(*Credential) bool) int {
+	return a.opaque.DeleteFunc(func(_ string, c *Credential) bool { return c != nil && match(c) })
 }
 
 // Keys returns the key set the authenticator verifies JWTs with.
@@ -149,7 +157,7 @@ func fromIntrospection(m *tenancyv1.IntrospectTokenResponse) *Credential {
 			return nil
 		}
 		// No TokenID: Identity.Actor would call the operator an API token.
-		return &Credential{OperatorID: m.GetOperatorId()}
+		return &Credential{OperatorID: m.GetOperatorId(), OperatorTokenID: m.GetTokenId()}
 	}
 	role := roleOf(m.GetRole())
 	if m.GetUserId() == "" || m.GetTenantId() == "" || role == "" {

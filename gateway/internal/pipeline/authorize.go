@@ -21,6 +21,18 @@ func (g *Gateway) authorize(r *http.Request, c *call) error {
 	if cr := c.cred; cr != nil {
 		id.UserID, id.Role, id.TokenID, id.OperatorID = cr.UserID, cr.Role, cr.TokenID, cr.OperatorID
 	}
+	// The role that counts is the current one, not the token's claim (issued up to 15 minutes
+	// ago): a demoted admin or a removed member is refused at once.
+	if id.UserID != "" && id.TenantID != "" && g.cfg.Members != nil {
+		role, err := g.cfg.Members.Role(r.Context(), id.TenantID, id.UserID)
+		if err != nil {
+			return err
+		}
+		if role == "" {
+			return rpcerr.PermissionDenied("not a member of this organization")
+		}
+		id.Role = role
+	}
 	c.identity = id
 	if err := access.Check(c.rule, &id); err != nil {
 		return err

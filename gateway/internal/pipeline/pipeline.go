@@ -28,6 +28,7 @@ import (
 
 	"atrium.dev/gateway/internal/credential"
 	"atrium.dev/gateway/internal/errwrite"
+	"atrium.dev/gateway/internal/membership"
 	"atrium.dev/gateway/internal/proxy"
 	"atrium.dev/gateway/internal/ratelimit"
 	"atrium.dev/gateway/internal/route"
@@ -54,6 +55,8 @@ type Config struct {
 	REST    map[string]*url.URL // path prefix ("/api/catalog/") -> upstream
 	Tenants *tenant.Resolver
 	Auth    *credential.Authenticator
+	// Members gives the current role per (tenant, user); nil: the token's claim is believed.
+	Members *membership.Cache
 	Limiter *ratelimit.Limiter
 	// PlanLimiters, with Entitlements, applies each tenant's api_requests_per_minute.
 	PlanLimiters    *ratelimit.PlanLimiters

@@ -29,14 +29,17 @@ func (g *Gateway) ServeREST(w http.ResponseWriter, r *http.Request) {
 	g.forward(w, r, c)
 }
 
-// restRule: reads (GET, HEAD, and the POST queries by-query and by-refs) need a member, and
-// pass for suspended tenants; DELETE needs an admin; any other write a member.
+// restRule: reads (GET, HEAD, and the POST queries: by-query, by-refs, entity-facets, and
+// validate-entity and analyze-location, which write nothing) need a member, and pass for
+// suspended tenants; DELETE needs an admin; any other write a member.
 func restRule(method, path string) access.Rule {
 	rule := access.Rule{Procedure: method + " " + path, Level: access.TenantMember}
 	switch {
 	case method == http.MethodGet || method == http.MethodHead:
 		rule.ReadOnly = true
-	case method == http.MethodPost && (strings.HasSuffix(path, "/by-query") || strings.HasSuffix(path, "/by-refs")):
+	case method == http.MethodPost && (strings.HasSuffix(path, "/by-query") || strings.HasSuffix(path, "/by-refs") ||
+		strings.HasSuffix(path, "/entity-facets") || strings.HasSuffix(path, "/validate-entity") ||
+		strings.HasSuffix(path, "/analyze-location")):
 		rule.ReadOnly = true
 	case method == http.MethodDelete:
 		rule.Level = access.TenantAdmin

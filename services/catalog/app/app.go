@@ -22,6 +22,7 @@ import (
 	"atrium.dev/platform/tenantdb"
 	"atrium.dev/services/catalog/internal/rest"
 	"atrium.dev/services/catalog/internal/service"
+	"atrium.dev/services/catalog/internal/source"
 	"atrium.dev/services/catalog/internal/store"
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/metric"
@@ -49,14 +50,27 @@ type Config struct {
 	TenancyURL string
 	// HTTPClient reaches tenancy (HTTP/2 cleartext); nil: a default h2c client.
 	HTTPClient *http.Client
+	// SecretKey (32 bytes) seals integration credentials and derives webhook secrets;
+	// without it both are unavailable.
+	SecretKey []byte
+	// Outbound is the policy of Location fetches (allowed private hosts, size and time).
+	Outbound source.Policy
+	// Worker tunes the source worker; DisableWorker keeps it from running (tests that
+	// refresh by hand).
+	Worker        service.WorkerConfig
+	DisableWorker bool
 }
 
 // App is a running catalog service.
 type App struct {
-	cfg    Config
-	shards *tenantdb.Shards
-	store  *store.Store
-	mux    *http.ServeMux
+	cfg     Config
+	shards  *tenantdb.Shards
+	store   *store.Store
+	mux     *http.ServeMux
+	fetcher *source.Fetcher
+	worker  *service.Worker
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 // New connects to the shards (lazily) and builds the handlers.
@@ -100,10 +114,20 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		// gateway enforces the tighter per-method limits.
 		connect.WithReadMaxBytes(16 << 20),
 	}
-	a := &App{cfg: cfg, shards: shards, store: st, mux: http.NewServeMux()}
-	a.mux.Handle(catalogv1connect.NewCatalogServiceHandler(service.NewCatalog(st, cfg.EntityLimit), hopts...))
+	secrets, err := service.NewSecrets(cfg.SecretKey)
+	if err != nil {
+		shards.Close()
+		return nil, err
+	}
+	a := &App{cfg: cfg, shards: shards, store: st, mux: http.NewServeMux(), fetcher: source.New(cfg.Outbound)}
+	cat := service.NewCatalog(st, cfg.EntityLimit)
+	src := service.NewSources(cat, st, a.fetcher, secrets)
+	a.worker = service.NewWorker(src, cfg.Worker, shards.Pool, cfg.Logger)
+	a.mux.Handle(catalogv1connect.NewCatalogServiceHandler(cat, hopts...))
+	a.mux.Handle(catalogv1connect.NewLocationServiceHandler(service.NewLocations(src), hopts...))
 	a.mux.Handle(tenancyv1connect.NewProvisioningServiceHandler(service.NewProvisioning(st), hopts...))
-	a.mux.Handle(rest.Prefix, rest.New(st, verifier, cfg.Logger))
+	a.mux.Handle(rest.Prefix, rest.New(st, src, verifier, cfg.Logger))
+	a.mux.Handle(rest.WebhookPrefix, rest.NewWebhook(src, verifier, cfg.Logger, a.worker.Kick))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -149,8 +173,28 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 // Handler serves every endpoint.
 func (a *App) Handler() http.Handler { return a.mux }
 
-// Start runs background work; the catalog has none yet.
-func (a *App) Start(context.Context) {}
+// Start runs the source worker (until Close).
+func (a *App) Start(ctx context.Context) {
+	if a.cfg.DisableWorker || a.stop != nil {
+		return
+	}
+	ctx, a.stop = context.WithCancel(context.WithoutCancel(ctx))
+	a.done = make(chan struct{})
+	go func() {
+		defer close(a.done)
+		a.worker.Run(ctx)
+	}()
+}
 
-// Close releases the shard pools.
-func (a *App) Close() { a.shards.Close() }
+// Worker is the source worker (tests kick it).
+func (a *App) Worker() *service.Worker { return a.worker }
+
+// Close stops the worker and releases the shard pools.
+func (a *App) Close() {
+	if a.stop != nil {
+		a.stop()
+		<-a.done
+	}
+	a.fetcher.Close()
+	a.shards.Close()
+}

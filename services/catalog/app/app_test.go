@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -388,8 +389,29 @@ func TestImportBundle(t *testing.T) {
 		}
 	}
 	files["org.yaml"] = "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: escape}\nspec: {target: ../../etc/passwd}\n"
-	_, err = c.ImportBundle(ctx, connect.NewRequest(&catalogv1.ImportBundleRequest{Files: files, DryRun: true}))
+	_, err = c.ImportBundle(ctx, connect.NewRequest(&catalogv1.ImportBundleRequest{Files: files, DryRun: true, Strict: true}))
 	wantViolation(t, err, `files["org.yaml"].documents[0].spec.target`, "leaves the bundle root")
+
+	// Without strict, as Backstage: the bad entity is reported with file, document and
+	// field; the others are imported.
+	files["org.yaml"] = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team-a}\nspec: {type: team, children: []}\n---\n" +
+		"apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: Bad Name}\nspec: {type: team, children: []}\n---\n" +
+		"apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team-z}\nspec: {type: team, children: []}\nrelations: []\n---\n" +
+		"apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team-y}\nspec: {type: team, children: []}\n"
+	res, err = c.ImportBundle(ctx, connect.NewRequest(&catalogv1.ImportBundleRequest{Files: files}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var probs []string
+	for _, p := range res.Msg.GetProblems() {
+		probs = append(probs, fmt.Sprintf("%s#%d.%s", p.GetFile(), p.GetDocument(), p.GetField()))
+	}
+	if !slices.Equal(probs, []string{"org.yaml#1.metadata.name", "org.yaml#2.relations"}) {
+		t.Fatalf("problems = %v", res.Msg.GetProblems())
+	}
+	if _, err := c.GetEntityByRef(ctx, connect.NewRequest(&catalogv1.GetEntityByRefRequest{Ref: "group:team-y"})); err != nil {
+		t.Fatalf("team-y not imported beside the bad ones: %v", err)
+	}
 }
 
 func TestCrossTenant(t *testing.T) {
@@ -443,7 +465,7 @@ func TestProvisioning(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Msg.GetVersion() != 1 {
+		if res.Msg.GetVersion() != 2 {
 			t.Fatalf("version = %d", res.Msg.GetVersion())
 		}
 	}

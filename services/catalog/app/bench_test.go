@@ -309,7 +309,7 @@ func drafts(b *testing.B, cat synth.Catalog) []store.Draft {
 	for i, e := range cat.Entities {
 		docs[i] = ingest.Doc{Index: i, Path: "documents", Entity: e}
 	}
-	ds, err := ingest.Prepare(docs)
+	ds, err := ingest.Prepare(docs, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"atrium.dev/platform/authn"
+	"github.com/klauspost/compress/zstd"
 )
 
 // rest calls the Backstage REST API as id (nil: without a token) and decodes the JSON body.
@@ -144,7 +146,7 @@ func TestREST(t *testing.T) {
 	if st != 200 || !slices.Equal(itemNames(field(v, "items")), []string{"checkout-web", "ledger", "payment-gateway"}) {
 		t.Fatalf("by-query back = %d %v", st, v)
 	}
-	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities/by-query?fullTextFilterTerm=gate", nil)
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/entities/by-query?fullTextFilterTerm=gate&fullTextFilterFields=metadata.name", nil)
 	if st != 200 || !slices.Equal(itemNames(field(v, "items")), []string{"payment-gateway"}) {
 		t.Fatalf("by-query full text = %d %v", st, v)
 	}
@@ -165,10 +167,11 @@ func TestREST(t *testing.T) {
 
 	// by-refs: items in order, null where nothing matches, filter and fields applied.
 	st, _, v = s.rest(t, id, "POST", "/api/catalog/entities/by-refs?filter=kind=component", map[string]any{
-		"entityRefs": []any{"component:default/ledger", "component:default/missing", "group:default/org", "not a ref", "Component:Payment-Gateway"},
+		"entityRefs": []any{"component:default/ledger", "component:default/missing", "group:default/org", "not a ref", "Component:Default/Payment-Gateway", "component:payment-gateway"},
 		"fields":     []any{"metadata.name"},
 	})
-	if st != 200 || !slices.Equal(itemNames(field(v, "items")), []string{"ledger", "<null>", "<null>", "<null>", "payment-gateway"}) {
+	// A short ref is not completed with the default namespace: Backstage returns null.
+	if st != 200 || !slices.Equal(itemNames(field(v, "items")), []string{"ledger", "<null>", "<null>", "<null>", "payment-gateway", "<null>"}) {
 		t.Fatalf("by-refs = %d %v", st, v)
 	}
 	st, _, v = s.rest(t, id, "POST", "/api/catalog/entities/by-refs", map[string]any{})
@@ -191,8 +194,8 @@ func TestREST(t *testing.T) {
 	wantError(t, st, v, 401, "AuthenticationError", "GET", "/api/catalog/entities", "internal token")
 	st, _, v = s.rest(t, id, "DELETE", "/api/catalog/entities/by-uid/"+ledgerUID, nil)
 	wantError(t, st, v, 403, "NotAllowedError", "DELETE", "/api/catalog/entities/by-uid/"+ledgerUID, "admin")
-	st, _, v = s.rest(t, id, "GET", "/api/catalog/locations", nil)
-	wantError(t, st, v, 404, "NotFoundError", "GET", "/api/catalog/locations", "Not found")
+	st, _, v = s.rest(t, id, "GET", "/api/catalog/nowhere", nil)
+	wantError(t, st, v, 404, "NotFoundError", "GET", "/api/catalog/nowhere", "Not found")
 	st, _, v = s.rest(t, &tn.Admin, "DELETE", "/api/catalog/entities/by-uid/"+ledgerUID, nil)
 	if st != 204 || v != nil {
 		t.Fatalf("admin delete = %d %v", st, v)
@@ -228,8 +231,136 @@ func TestRESTCrossTenant(t *testing.T) {
 	}
 }
 
+// TestRESTBackstageParity checks the by-query, by-refs and facet semantics that Backstage's
+// catalog-backend has and Atrium's Connect API deliberately does not.
+func TestRESTBackstageParity(t *testing.T) {
+	s := newServer(t)
+	tn := s.env.Tenant(t, "acme")
+	id := &tn.Identity
+	applyFixture(t, s.catalog(id))
+	q := "/api/catalog/entities/by-query"
+	tests := []struct {
+		name      string
+		method    string
+		path      string
+		body      any
+		want      []string
+		wantTotal any // float64, or nil when omitted
+	}{
+		// spec.memberOf exists on the two users only: the others are left out of the page
+		// and of the total, as Backstage's join on the sort key does.
+		{"order field some lack", "GET", q + "?orderField=spec.memberOf,desc&fields=metadata.name", nil, []string{"bob", "alice"}, float64(2)},
+		{"order field, POST", "POST", q, map[string]any{"orderBy": []any{map[string]any{"field": "spec.system", "order": "asc"}}}, []string{"payment-gateway", "payments-db"}, float64(2)},
+		{"full text without fields matches the order field", "GET", q + "?fullTextFilterTerm=team-b&orderField=spec.owner,asc", nil, []string{"checkout-web"}, float64(1)},
+		{"full text without fields or order matches the uid", "GET", q + "?fullTextFilterTerm=gateway", nil, nil, float64(0)},
+		{"full text fields, comma separated", "GET", q + "?fullTextFilterTerm=PAY&fullTextFilterFields=metadata.name,metadata.title&orderField=metadata.name,asc", nil, []string{"payment-gateway", "payments", "payments-api", "payments-db"}, float64(4)},
+		{"full text over relations", "GET", q + "?fullTextFilterTerm=team-b&fullTextFilterFields=relations.ownedBy", nil, []string{"checkout-web"}, float64(1)},
+		{"full text, POST", "POST", q, map[string]any{"fullTextFilter": map[string]any{"term": "bookkeeping", "fields": []any{"metadata.description"}}}, []string{"ledger"}, float64(1)},
+		{"totalItems=exclude", "GET", q + "?filter=kind=group&totalItems=exclude&orderField=metadata.name,asc", nil, []string{"org", "team-a", "team-b"}, nil},
+		{"totalItems exclude, POST", "POST", q, map[string]any{"query": map[string]any{"kind": "user"}, "totalItems": "exclude", "orderBy": []any{map[string]any{"field": "metadata.name"}}}, []string{"alice", "bob"}, nil},
+		{"$contains on an array", "POST", q, map[string]any{"query": map[string]any{"metadata.tags": map[string]any{"$contains": "java"}}, "orderBy": []any{map[string]any{"field": "metadata.name"}}}, []string{"ledger", "payment-gateway"}, float64(2)},
+		{"$contains on relations", "POST", q, map[string]any{"query": map[string]any{"relations": map[string]any{"$contains": map[string]any{"type": "ownedBy", "targetRef": "group:default/team-b"}}}}, []string{"checkout-web"}, float64(1)},
+		{"$contains a reverse relation", "POST", q, map[string]any{"query": map[string]any{"relations": map[string]any{"$contains": map[string]any{"type": "hasMember", "targetRef": "user:default/alice"}}}}, []string{"team-a"}, float64(1)},
+		{"$contains is not equality on a scalar", "POST", q, map[string]any{"query": map[string]any{"spec.type": map[string]any{"$contains": "service"}}}, nil, float64(0)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, _, v := s.rest(t, id, tc.method, tc.path, tc.body)
+			if st != 200 {
+				t.Fatalf("%d %v", st, v)
+			}
+			got := itemNames(field(v, "items"))
+			if !slices.Equal(got, tc.want) || field(v, "totalItems") != tc.wantTotal {
+				t.Fatalf("got %v total %v, want %v total %v", got, field(v, "totalItems"), tc.want, tc.wantTotal)
+			}
+			if _, has := v.(map[string]any)["totalItems"]; has != (tc.wantTotal != nil) {
+				t.Fatalf("totalItems present = %v", has)
+			}
+		})
+	}
+
+	// by-refs with a predicate query: non-matching refs are null.
+	st, _, v := s.rest(t, id, "POST", "/api/catalog/entities/by-refs", map[string]any{
+		"entityRefs": []any{"component:default/ledger", "api:default/payments-api", "component:default/checkout-web"},
+		"query":      map[string]any{"spec.lifecycle": "production"},
+	})
+	if st != 200 || !slices.Equal(itemNames(field(v, "items")), []string{"<null>", "payments-api", "checkout-web"}) {
+		t.Fatalf("by-refs query = %d %v", st, v)
+	}
+
+	// POST /entity-facets with a predicate.
+	st, _, v = s.rest(t, id, "POST", "/api/catalog/entity-facets", map[string]any{
+		"facets": []any{"spec.type"},
+		"query":  map[string]any{"kind": map[string]any{"$in": []any{"component", "api"}}, "spec.lifecycle": "production"},
+	})
+	want := map[string]any{"facets": map[string]any{"spec.type": []any{
+		map[string]any{"value": "openapi", "count": float64(1)},
+		map[string]any{"value": "service", "count": float64(1)},
+		map[string]any{"value": "website", "count": float64(1)},
+	}}}
+	if st != 200 || !jsonEqual(v, want) {
+		t.Fatalf("POST facets = %d %v", st, v)
+	}
+	st, _, v = s.rest(t, id, "POST", "/api/catalog/entity-facets", map[string]any{"query": map[string]any{"kind": "api"}})
+	wantError(t, st, v, 400, "InputError", "POST", "/api/catalog/entity-facets", "facet")
+	st, _, v = s.rest(t, id, "GET", q+"?totalItems=some", nil)
+	wantError(t, st, v, 400, "InputError", "GET", q+"?totalItems=some", "totalItems")
+	st, _, v = s.rest(t, id, "POST", q, map[string]any{"query": map[string]any{"metadata.tags": map[string]any{"$contains": []any{1}}}})
+	wantError(t, st, v, 400, "InputError", "POST", q, "$contains")
+}
+
 func jsonEqual(a, b any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return bytes.Equal(ja, jb)
+}
+
+// TestRESTCompression: Backstage's catalog compresses its answers; so does Atrium's, with
+// zstd or gzip, past 1 KiB, when the client accepts it.
+func TestRESTCompression(t *testing.T) {
+	s := newServer(t)
+	tn := s.env.Tenant(t, "acme")
+	applyFixture(t, s.catalog(&tn.Identity))
+	tests := []struct{ accept, path, want string }{
+		{"gzip, deflate", "/api/catalog/entities", "gzip"},
+		{"zstd, gzip", "/api/catalog/entities", "zstd"},
+		{"gzip;q=0", "/api/catalog/entities", ""},
+		{"", "/api/catalog/entities", ""},
+		{"gzip", "/api/catalog/entities/by-name/group/default/org", ""}, // under 1 KiB
+	}
+	for _, tc := range tests {
+		req, _ := http.NewRequest("GET", s.url+tc.path, nil)
+		if tc.accept != "" {
+			req.Header.Set("Accept-Encoding", tc.accept)
+		}
+		as{s.signer, &tn.Identity}.header(req.Header)
+		res, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if got := res.Header.Get("Content-Encoding"); got != tc.want || res.StatusCode != 200 {
+			t.Fatalf("%q %s: encoding %q status %d", tc.accept, tc.path, got, res.StatusCode)
+		}
+		var body []byte
+		switch tc.want {
+		case "gzip":
+			zr, err := gzip.NewReader(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(zr)
+		case "zstd":
+			zr, _ := zstd.NewReader(bytes.NewReader(raw))
+			body, _ = io.ReadAll(zr)
+			zr.Close()
+		default:
+			body = raw
+		}
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatalf("%q: body does not decode: %v", tc.accept, err)
+		}
+	}
 }

@@ -6,7 +6,6 @@ package app
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 	"atrium.dev/platform/serve"
 	"atrium.dev/platform/tenantdb"
 	"atrium.dev/services/tenancy/internal/api"
+	"atrium.dev/services/tenancy/internal/mail"
 	"atrium.dev/services/tenancy/internal/notify"
 	"atrium.dev/services/tenancy/internal/provision"
 	"atrium.dev/services/tenancy/internal/store"
@@ -61,6 +61,20 @@ type Config struct {
 	// RedisPrefix+"atrium:tenant-changed") for the gateway's caches.
 	RedisURL    string
 	RedisPrefix string
+	// SMTPURL (ATRIUM_SMTP_URL, smtp://[user:password@]host:port) is where the outbox is
+	// delivered; empty: mail stays queued in tenancy.outbox. MailFrom is the sender address.
+	SMTPURL  string
+	MailFrom string
+	// MailPoll is how often the outbox is checked without a wake-up (default 2 s).
+	MailPoll time.Duration
+	// PortalURL is the web app's base URL in mailed links; "{slug}" is replaced by the
+	// tenant's slug. Default "http://{slug}.localhost:8080".
+	PortalURL string
+	// ReadMaxBytes caps every request body after decompression (default 1 MiB).
+	ReadMaxBytes int64
+	// Seats, when set, is asked before a seat is taken (see api.Deps.Seats).
+	Seats func(ctx context.Context, tenantID string, current int64) error
+
 	// Interceptors run before the platform's (rpcerr, auth, policy) on every handler:
 	// typically the telemetry interceptor.
 	Interceptors []connect.Interceptor
@@ -82,6 +96,10 @@ const (
 	DefaultDeleteGrace       = 7 * 24 * time.Hour
 	DefaultReconcileInterval = 30 * time.Second
 	DefaultStuckAfter        = time.Minute
+	DefaultPortalURL         = "http://{slug}.localhost:8080"
+	// DefaultReadMaxBytes bounds a request after decompression: tenancy's messages are small,
+	// and a gzip bomb must not become gigabytes in memory.
+	DefaultReadMaxBytes = 1 << 20
 )
 
 // App is a running tenancy service.
@@ -93,6 +111,7 @@ type App struct {
 	prov   *provision.Provisioner
 	redis  *redis.Client
 	deps   *api.Deps
+	mail   *mail.Sender
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -149,9 +168,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Store: a.store, Shards: a.shards, Services: services, Notify: pub, Log: a.log, Meter: cfg.Meter,
 		MaxAttempts: cfg.MaxProvisionAttempts, StuckAfter: cfg.StuckAfter, AfterStep: cfg.AfterStep,
 	})
+	if a.mail, err = mail.New(mail.Config{Store: a.store, URL: cfg.SMTPURL, From: cfg.MailFrom, Poll: cfg.MailPoll, Log: a.log}); err != nil {
+		return nil, err
+	}
 	a.deps = &api.Deps{
 		Store: a.store, Shards: a.shards, Provisioner: a.prov, Tokens: authn.NewUserTokenSigner(cfg.TokenKey),
-		Notify: pub, DeleteGrace: cfg.DeleteGrace, Log: a.log,
+		Notify: pub, DeleteGrace: cfg.DeleteGrace, Log: a.log, PortalURL: cfg.PortalURL, Mail: a.mail,
+		Seats: cfg.Seats, Throttle: api.NewThrottle(a.redis, cfg.RedisPrefix),
 	}
 	ok = true
 	return a, nil
@@ -189,6 +212,12 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.PortalURL == "" {
+		c.PortalURL = DefaultPortalURL
+	}
+	if c.ReadMaxBytes <= 0 {
+		c.ReadMaxBytes = DefaultReadMaxBytes
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = H2CClient()
@@ -231,7 +260,8 @@ func (a *App) Handler() http.Handler {
 		guard.NewAuthInterceptor(authn.NewInternalVerifier(a.cfg.InternalKey.Public().(ed25519.PublicKey))),
 		guard.NewPolicyInterceptor(),
 	)
-	opts := connect.WithInterceptors(interceptors...)
+	// The read limit applies after decompression (Connect, gRPC and gRPC-Web alike).
+	opts := connect.WithHandlerOptions(connect.WithInterceptors(interceptors...), connect.WithReadMaxBytes(int(a.cfg.ReadMaxBytes)))
 	mux := http.NewServeMux()
 	mux.Handle(tenancyv1connect.NewTenantServiceHandler(api.NewTenantService(a.deps), opts))
 	mux.Handle(tenancyv1connect.NewAuthServiceHandler(api.NewAuthService(a.deps), opts))
@@ -265,6 +295,7 @@ func (a *App) Start(ctx context.Context) {
 	}
 	a.started = true
 	ctx, a.cancel = context.WithCancel(ctx)
+	a.loops.Go(func() { a.mail.Run(ctx) })
 	a.loops.Go(func() {
 		t := time.NewTicker(a.cfg.ReconcileInterval)
 		defer t.Stop()
@@ -312,28 +343,13 @@ func (a *App) Close() {
 }
 
 // CreateOperatorToken creates (or reuses) the operator name and returns a new secret operator
-// token ("atr_op_...") for it. Only the hash is kept; the secret cannot be shown again.
+// token ("atr_op_...") for it, named name, that never expires: make up's local credential.
+// Credentials for people come from OperatorService.CreateOperator and expire. Only the hash is
+// kept; the secret cannot be shown again.
 func (a *App) CreateOperatorToken(ctx context.Context, name string) (string, error) {
 	if name == "" {
 		return "", errors.New("tenancy: operator name required")
 	}
-	secret, hash := authn.NewOpaqueToken(authn.KindOperatorToken)
-	err := a.store.Tx(ctx, func(tx *store.Store) error {
-		id, err := tx.EnsureOperator(ctx, name)
-		if err != nil {
-			return err
-		}
-		if err := tx.InsertOperatorToken(ctx, id, hash); err != nil {
-			return err
-		}
-		details, err := json.Marshal(map[string]string{"name": name})
-		if err != nil {
-			return err
-		}
-		return tx.Audit(ctx, store.Event{Actor: "system", Action: "operator_token.create", Target: "operator:" + id, Details: details})
-	})
-	if err != nil {
-		return "", err
-	}
-	return secret, nil
+	_, secret, err := api.CreateOperatorToken(ctx, a.store, "system", "", name, name, nil)
+	return secret, err
 }

@@ -20,6 +20,7 @@ import (
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 	"atrium.dev/platform/authn"
 	"atrium.dev/platform/guard"
+	"atrium.dev/platform/mailsink"
 	"atrium.dev/platform/pgtest"
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/platform/tenantdb"
@@ -40,6 +41,7 @@ type stack struct {
 	prov     *testProvisioner
 	db       *pgxpool.Pool
 	dsn      string
+	mail     *mailsink.Sink
 }
 
 func newKey(t testing.TB) ed25519.PrivateKey {
@@ -60,7 +62,14 @@ func newStack(t testing.TB, mods ...func(*app.Config)) *stack {
 	dsn := pgtest.New(t)
 	internalKey := newKey(t)
 	prov := newTestProvisioner(t, internalKey, map[string]string{"main": dsn})
+	sink, err := mailsink.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
 	cfg := app.Config{
+		SMTPURL:      sink.URL(),
+		MailPoll:     100 * time.Millisecond,
 		DatabaseURL:  dsn,
 		Shards:       map[string]string{"main": dsn},
 		TokenKey:     newKey(t),
@@ -73,7 +82,7 @@ func newStack(t testing.TB, mods ...func(*app.Config)) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	s := &stack{t: t, cfg: cfg, internal: authn.NewInternalSigner(internalKey), prov: prov, db: db, dsn: dsn}
+	s := &stack{t: t, cfg: cfg, internal: authn.NewInternalSigner(internalKey), prov: prov, db: db, dsn: dsn, mail: sink}
 	return s.start(mods...)
 }
 
@@ -96,6 +105,7 @@ func (s *stack) start(mods ...func(*app.Config)) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Close)
+	a.Start(context.Background())
 	srv := newH2CServer(t, a.Handler())
 	s.app, s.url = a, srv.URL
 	return s
@@ -224,16 +234,52 @@ func (s *stack) signUp(slug string) owner {
 
 func (o owner) as(s *stack) clients { return s.asUser(o.tenant, o.user.GetId(), authn.RoleOwner) }
 
-// addMember adds a new user with role to o's tenant and returns its id.
+// addMember invites email with role to o's tenant, accepts the mailed invitation with
+// goodPassword and returns the new account's id.
 func (s *stack) addMember(o owner, email string, role tenancyv1.Role) string {
 	s.t.Helper()
-	res, err := o.as(s).Members.AddMember(context.Background(), connect.NewRequest(&tenancyv1.AddMemberRequest{
-		Email: email, Role: role, InitialPassword: goodPassword,
+	token := s.invite(o.as(s), email, role)
+	res, err := s.atTenant(o.tenant).Auth.AcceptInvitation(context.Background(), connect.NewRequest(&tenancyv1.AcceptInvitationRequest{
+		Token: token, Password: goodPassword,
 	}))
 	if err != nil {
-		s.t.Fatalf("add member %s: %v", email, err)
+		s.t.Fatalf("accept invitation of %s: %v", email, err)
 	}
-	return res.Msg.GetMember().GetUser().GetId()
+	return res.Msg.GetUser().GetId()
+}
+
+// invite invites email as c and returns the token of the invitation mail it caused.
+func (s *stack) invite(c clients, email string, role tenancyv1.Role) string {
+	s.t.Helper()
+	before := len(s.mailTo(email, "invited"))
+	if _, err := c.Members.InviteMember(context.Background(), connect.NewRequest(&tenancyv1.InviteMemberRequest{Email: email, Role: role})); err != nil {
+		s.t.Fatalf("invite %s: %v", email, err)
+	}
+	return s.nextMail(email, "invited", before).Token()
+}
+
+func (s *stack) mailTo(to, subject string) []mailsink.Message {
+	var out []mailsink.Message
+	for _, m := range s.mail.Messages() {
+		for _, r := range m.To {
+			if strings.EqualFold(r, to) && strings.Contains(m.Subject, subject) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// nextMail waits for the (before+1)-th message to to about subject.
+func (s *stack) nextMail(to, subject string, before int) mailsink.Message {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ms, err := s.mail.WaitCount(ctx, to, subject, before+1)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return ms[before]
 }
 
 func wantCode(t *testing.T, err error, code connect.Code) {

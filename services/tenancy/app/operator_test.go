@@ -42,14 +42,24 @@ func TestOperatorCreateAndList(t *testing.T) {
 		}
 		ids = append(ids, tn.GetId())
 	}
-	// An operator may name an existing user as owner without its password.
-	if _, err := create("fleet-extra", "boss0@example.com", ""); err != nil {
+	// Without a password the owner is mailed a link to choose one; the operator never knows it.
+	extra, err := create("fleet-extra", "boss0@example.com", "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := create("fleet0", "boss9@example.com", goodPassword)
+	setup := s.nextMail("boss0@example.com", "is ready", 0)
+	if _, err := s.atTenant(extra).Auth.ResetPassword(ctx, connect.NewRequest(&tenancyv1.ResetPasswordRequest{
+		Token: setup.Token(), NewPassword: goodPassword,
+	})); err != nil {
+		t.Fatalf("owner setup link: %v", err)
+	}
+	if _, err := s.atTenant(extra).Auth.Login(ctx, connect.NewRequest(&tenancyv1.LoginRequest{Email: "boss0@example.com", Password: goodPassword})); err != nil {
+		t.Fatalf("owner login after setup: %v", err)
+	}
+	_, err = create("fleet0", "boss9@example.com", goodPassword)
 	wantCode(t, err, connect.CodeAlreadyExists)
 	wantFields(t, err, "slug")
-	_, err = create("new-one", "nobody@example.com", "")
+	_, err = create("new-one", "nobody@example.com", "weakweakweak")
 	wantCode(t, err, connect.CodeInvalidArgument)
 	wantFields(t, err, "admin_password")
 	_, err = op.CreateTenant(ctx, connect.NewRequest(&tenancyv1.CreateTenantRequest{Slug: "www", AdminEmail: "bad", Shard: "main"}))
@@ -425,10 +435,10 @@ func TestAuditEvents(t *testing.T) {
 		actions = append(actions, e.GetAction())
 	}
 	// Newest first.
-	if strings.Join(actions, ",") != "member.add,member.add,tenant.signup" {
+	if strings.Join(actions, ",") != "invitation.accept,invitation.create,invitation.accept,invitation.create,tenant.signup" {
 		t.Fatalf("actions = %v", actions)
 	}
-	add := all[0]
+	add := all[1]
 	var details map[string]any
 	if err := json.Unmarshal([]byte(add.GetDetailsJson()), &details); err != nil || details["email"] != "a2@example.com" {
 		t.Fatalf("details = %s (%v)", add.GetDetailsJson(), err)
@@ -437,7 +447,7 @@ func TestAuditEvents(t *testing.T) {
 		t.Fatalf("event = %v", add)
 	}
 	res, err := op.ListAuditEvents(ctx, connect.NewRequest(&tenancyv1.ListAuditEventsRequest{}))
-	if err != nil || len(res.Msg.GetEvents()) != 4 {
+	if err != nil || len(res.Msg.GetEvents()) != 6 {
 		t.Fatalf("all events = %v, %v", res, err)
 	}
 	_, err = op.ListAuditEvents(ctx, connect.NewRequest(&tenancyv1.ListAuditEventsRequest{Tenant: "nosuch"}))

@@ -90,11 +90,6 @@ func TestSignUpBadInput(t *testing.T) {
 		{"long org name", func(r *tenancyv1.SignUpRequest) { r.OrgName = strings.Repeat("x", 101) }, connect.CodeInvalidArgument, []string{"org_name"}},
 		{"missing fields", func(r *tenancyv1.SignUpRequest) { *r = tenancyv1.SignUpRequest{} }, connect.CodeInvalidArgument,
 			[]string{"org_name", "slug", "admin_email", "admin_password"}},
-		{"existing user, wrong password", func(r *tenancyv1.SignUpRequest) {
-			r.AdminEmail = "owner@taken.example.com"
-			r.AdminPassword = "Another-Good-Pass-7"
-		},
-			connect.CodeAlreadyExists, []string{"admin_email"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,22 +118,23 @@ func TestSignUpBadInput(t *testing.T) {
 	}
 }
 
-func TestSignUpExistingUser(t *testing.T) {
+func TestSignUpSameEmailIsANewAccount(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	first := s.signUp("first")
-	// The same person signs up a second organization with the same email and password: the
-	// account is reused and owns both.
+	// The same person signs up a second organization with the same email and another
+	// password: a second, separate account (each tenant is its own realm).
+	const other = "Another-Password-77"
 	res, err := s.anon().Tenants.SignUp(context.Background(), connect.NewRequest(&tenancyv1.SignUpRequest{
-		OrgName: "Second", Slug: "second", AdminEmail: strings.ToUpper(first.email), AdminPassword: first.password,
+		OrgName: "Second", Slug: "second", AdminEmail: strings.ToUpper(first.email), AdminPassword: other,
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Msg.GetUser().GetId() != first.user.GetId() {
-		t.Fatalf("user %s, want the existing %s", res.Msg.GetUser().GetId(), first.user.GetId())
+	if res.Msg.GetUser().GetId() == first.user.GetId() {
+		t.Fatalf("second tenant reused account %s", first.user.GetId())
 	}
-	if n := s.count(`SELECT count(*) FROM tenancy.memberships WHERE user_id = $1 AND role = 'owner'`, first.user.GetId()); n != 2 {
-		t.Fatalf("owner memberships = %d, want 2", n)
+	if n := s.count(`SELECT count(*) FROM tenancy.users WHERE email = $1`, first.email); n != 2 {
+		t.Fatalf("accounts for %s = %d, want 2", first.email, n)
 	}
 }

@@ -100,3 +100,8 @@ func (h headers) WrapStreamingClient(next connect.StreamingClientFunc) connect.S
 func (h headers) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return next
 }
+
+// Locations returns a client of the tenant's catalog Locations.
+func Locations(t Target) catalogv1connect.LocationServiceClient {
+	return catalogv1connect.NewLocationServiceClient(t.httpClient(), t.baseURL(), t.options()...)
+}

@@ -374,8 +374,12 @@ type ImportBundleRequest struct {
 	// Path (slash separated, relative to the bundle root) to file content.
 	Files map[string]string `protobuf:"bytes,1,rep,name=files,proto3" json:"files,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// The files to start from; empty: every file named catalog-info.yaml at any depth.
-	Roots         []string `protobuf:"bytes,2,rep,name=roots,proto3" json:"roots,omitempty"`
-	DryRun        bool     `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	Roots  []string `protobuf:"bytes,2,rep,name=roots,proto3" json:"roots,omitempty"`
+	DryRun bool     `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// All or nothing: any problem fails the whole import with InvalidArgument. Without it,
+	// the import goes entity by entity as Backstage does: each bad entity (or unreadable
+	// file) is reported in problems and the others are imported.
+	Strict        bool `protobuf:"varint,4,opt,name=strict,proto3" json:"strict,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -431,6 +435,101 @@ func (x *ImportBundleRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *ImportBundleRequest) GetStrict() bool {
+	if x != nil {
+		return x.Strict
+	}
+	return false
+}
+
+// ImportProblem is one thing an import or a Location refresh could not take in.
+type ImportProblem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file (bundle path or URL) and document, when known.
+	File        string `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	Document    int32  `protobuf:"varint,2,opt,name=document,proto3" json:"document,omitempty"`
+	HasDocument bool   `protobuf:"varint,3,opt,name=has_document,json=hasDocument,proto3" json:"has_document,omitempty"`
+	// The field inside the document ("spec.owner"), or the request field when no file.
+	Field   string `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
+	Message string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// The entity's ref when known (conflicts).
+	EntityRef     string `protobuf:"bytes,6,opt,name=entity_ref,json=entityRef,proto3" json:"entity_ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportProblem) Reset() {
+	*x = ImportProblem{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportProblem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportProblem) ProtoMessage() {}
+
+func (x *ImportProblem) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportProblem.ProtoReflect.Descriptor instead.
+func (*ImportProblem) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ImportProblem) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *ImportProblem) GetDocument() int32 {
+	if x != nil {
+		return x.Document
+	}
+	return 0
+}
+
+func (x *ImportProblem) GetHasDocument() bool {
+	if x != nil {
+		return x.HasDocument
+	}
+	return false
+}
+
+func (x *ImportProblem) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *ImportProblem) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ImportProblem) GetEntityRef() string {
+	if x != nil {
+		return x.EntityRef
+	}
+	return ""
+}
+
 type SkippedTarget struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Location      string                 `protobuf:"bytes,1,opt,name=location,proto3" json:"location,omitempty"`
@@ -442,7 +541,7 @@ type SkippedTarget struct {
 
 func (x *SkippedTarget) Reset() {
 	*x = SkippedTarget{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[4]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -454,7 +553,7 @@ func (x *SkippedTarget) String() string {
 func (*SkippedTarget) ProtoMessage() {}
 
 func (x *SkippedTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[4]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -467,7 +566,7 @@ func (x *SkippedTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkippedTarget.ProtoReflect.Descriptor instead.
 func (*SkippedTarget) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{4}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SkippedTarget) GetLocation() string {
@@ -495,16 +594,18 @@ type ImportBundleResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Results []*ApplyResult         `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
 	// Every file read, in the order it was read.
-	FilesRead     []string         `protobuf:"bytes,2,rep,name=files_read,json=filesRead,proto3" json:"files_read,omitempty"`
-	Skipped       []*SkippedTarget `protobuf:"bytes,3,rep,name=skipped,proto3" json:"skipped,omitempty"`
-	DryRun        bool             `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	FilesRead []string         `protobuf:"bytes,2,rep,name=files_read,json=filesRead,proto3" json:"files_read,omitempty"`
+	Skipped   []*SkippedTarget `protobuf:"bytes,3,rep,name=skipped,proto3" json:"skipped,omitempty"`
+	DryRun    bool             `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// What was not imported (only without strict).
+	Problems      []*ImportProblem `protobuf:"bytes,5,rep,name=problems,proto3" json:"problems,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ImportBundleResponse) Reset() {
 	*x = ImportBundleResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[5]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -516,7 +617,7 @@ func (x *ImportBundleResponse) String() string {
 func (*ImportBundleResponse) ProtoMessage() {}
 
 func (x *ImportBundleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[5]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +630,7 @@ func (x *ImportBundleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportBundleResponse.ProtoReflect.Descriptor instead.
 func (*ImportBundleResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{5}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ImportBundleResponse) GetResults() []*ApplyResult {
@@ -560,6 +661,13 @@ func (x *ImportBundleResponse) GetDryRun() bool {
 	return false
 }
 
+func (x *ImportBundleResponse) GetProblems() []*ImportProblem {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
 type GetEntityByRefRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// [kind:][namespace/]name; kind is required, namespace defaults to "default".
@@ -570,7 +678,7 @@ type GetEntityByRefRequest struct {
 
 func (x *GetEntityByRefRequest) Reset() {
 	*x = GetEntityByRefRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[6]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +690,7 @@ func (x *GetEntityByRefRequest) String() string {
 func (*GetEntityByRefRequest) ProtoMessage() {}
 
 func (x *GetEntityByRefRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[6]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +703,7 @@ func (x *GetEntityByRefRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntityByRefRequest.ProtoReflect.Descriptor instead.
 func (*GetEntityByRefRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{6}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetEntityByRefRequest) GetRef() string {
@@ -614,7 +722,7 @@ type GetEntityByRefResponse struct {
 
 func (x *GetEntityByRefResponse) Reset() {
 	*x = GetEntityByRefResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[7]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +734,7 @@ func (x *GetEntityByRefResponse) String() string {
 func (*GetEntityByRefResponse) ProtoMessage() {}
 
 func (x *GetEntityByRefResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[7]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +747,7 @@ func (x *GetEntityByRefResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntityByRefResponse.ProtoReflect.Descriptor instead.
 func (*GetEntityByRefResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{7}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetEntityByRefResponse) GetEntity() *structpb.Struct {
@@ -658,7 +766,7 @@ type GetEntityByUidRequest struct {
 
 func (x *GetEntityByUidRequest) Reset() {
 	*x = GetEntityByUidRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[8]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -670,7 +778,7 @@ func (x *GetEntityByUidRequest) String() string {
 func (*GetEntityByUidRequest) ProtoMessage() {}
 
 func (x *GetEntityByUidRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[8]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -683,7 +791,7 @@ func (x *GetEntityByUidRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntityByUidRequest.ProtoReflect.Descriptor instead.
 func (*GetEntityByUidRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{8}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetEntityByUidRequest) GetUid() string {
@@ -702,7 +810,7 @@ type GetEntityByUidResponse struct {
 
 func (x *GetEntityByUidResponse) Reset() {
 	*x = GetEntityByUidResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[9]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +822,7 @@ func (x *GetEntityByUidResponse) String() string {
 func (*GetEntityByUidResponse) ProtoMessage() {}
 
 func (x *GetEntityByUidResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[9]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +835,7 @@ func (x *GetEntityByUidResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntityByUidResponse.ProtoReflect.Descriptor instead.
 func (*GetEntityByUidResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{9}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetEntityByUidResponse) GetEntity() *structpb.Struct {
@@ -748,7 +856,7 @@ type GetEntitiesByRefsRequest struct {
 
 func (x *GetEntitiesByRefsRequest) Reset() {
 	*x = GetEntitiesByRefsRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[10]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +868,7 @@ func (x *GetEntitiesByRefsRequest) String() string {
 func (*GetEntitiesByRefsRequest) ProtoMessage() {}
 
 func (x *GetEntitiesByRefsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[10]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +881,7 @@ func (x *GetEntitiesByRefsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntitiesByRefsRequest.ProtoReflect.Descriptor instead.
 func (*GetEntitiesByRefsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{10}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetEntitiesByRefsRequest) GetRefs() []string {
@@ -800,7 +908,7 @@ type EntityItem struct {
 
 func (x *EntityItem) Reset() {
 	*x = EntityItem{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[11]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +920,7 @@ func (x *EntityItem) String() string {
 func (*EntityItem) ProtoMessage() {}
 
 func (x *EntityItem) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[11]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +933,7 @@ func (x *EntityItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityItem.ProtoReflect.Descriptor instead.
 func (*EntityItem) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{11}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EntityItem) GetEntity() *structpb.Struct {
@@ -845,7 +953,7 @@ type GetEntitiesByRefsResponse struct {
 
 func (x *GetEntitiesByRefsResponse) Reset() {
 	*x = GetEntitiesByRefsResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[12]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +965,7 @@ func (x *GetEntitiesByRefsResponse) String() string {
 func (*GetEntitiesByRefsResponse) ProtoMessage() {}
 
 func (x *GetEntitiesByRefsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[12]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +978,7 @@ func (x *GetEntitiesByRefsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntitiesByRefsResponse.ProtoReflect.Descriptor instead.
 func (*GetEntitiesByRefsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{12}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetEntitiesByRefsResponse) GetItems() []*EntityItem {
@@ -889,7 +997,7 @@ type DeleteEntityRequest struct {
 
 func (x *DeleteEntityRequest) Reset() {
 	*x = DeleteEntityRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[13]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +1009,7 @@ func (x *DeleteEntityRequest) String() string {
 func (*DeleteEntityRequest) ProtoMessage() {}
 
 func (x *DeleteEntityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[13]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +1022,7 @@ func (x *DeleteEntityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteEntityRequest.ProtoReflect.Descriptor instead.
 func (*DeleteEntityRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{13}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteEntityRequest) GetUid() string {
@@ -932,7 +1040,7 @@ type DeleteEntityResponse struct {
 
 func (x *DeleteEntityResponse) Reset() {
 	*x = DeleteEntityResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[14]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -944,7 +1052,7 @@ func (x *DeleteEntityResponse) String() string {
 func (*DeleteEntityResponse) ProtoMessage() {}
 
 func (x *DeleteEntityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[14]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,7 +1065,7 @@ func (x *DeleteEntityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteEntityResponse.ProtoReflect.Descriptor instead.
 func (*DeleteEntityResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{14}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{15}
 }
 
 type OrderField struct {
@@ -971,7 +1079,7 @@ type OrderField struct {
 
 func (x *OrderField) Reset() {
 	*x = OrderField{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[15]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1091,7 @@ func (x *OrderField) String() string {
 func (*OrderField) ProtoMessage() {}
 
 func (x *OrderField) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[15]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1104,7 @@ func (x *OrderField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderField.ProtoReflect.Descriptor instead.
 func (*OrderField) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{15}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *OrderField) GetField() string {
@@ -1034,7 +1142,7 @@ type ListEntitiesRequest struct {
 
 func (x *ListEntitiesRequest) Reset() {
 	*x = ListEntitiesRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[16]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1154,7 @@ func (x *ListEntitiesRequest) String() string {
 func (*ListEntitiesRequest) ProtoMessage() {}
 
 func (x *ListEntitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[16]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1167,7 @@ func (x *ListEntitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListEntitiesRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{16}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListEntitiesRequest) GetFilter() []string {
@@ -1123,7 +1231,7 @@ type ListEntitiesResponse struct {
 
 func (x *ListEntitiesResponse) Reset() {
 	*x = ListEntitiesResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[17]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1243,7 @@ func (x *ListEntitiesResponse) String() string {
 func (*ListEntitiesResponse) ProtoMessage() {}
 
 func (x *ListEntitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[17]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1256,7 @@ func (x *ListEntitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListEntitiesResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{17}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListEntitiesResponse) GetEntities() []*structpb.Struct {
@@ -1190,7 +1298,7 @@ type GetEntityFacetsRequest struct {
 
 func (x *GetEntityFacetsRequest) Reset() {
 	*x = GetEntityFacetsRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[18]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1310,7 @@ func (x *GetEntityFacetsRequest) String() string {
 func (*GetEntityFacetsRequest) ProtoMessage() {}
 
 func (x *GetEntityFacetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[18]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1323,7 @@ func (x *GetEntityFacetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntityFacetsRequest.ProtoReflect.Descriptor instead.
 func (*GetEntityFacetsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{18}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetEntityFacetsRequest) GetFacets() []string {
@@ -1242,7 +1350,7 @@ type FacetValue struct {
 
 func (x *FacetValue) Reset() {
 	*x = FacetValue{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[19]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1362,7 @@ func (x *FacetValue) String() string {
 func (*FacetValue) ProtoMessage() {}
 
 func (x *FacetValue) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[19]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1375,7 @@ func (x *FacetValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FacetValue.ProtoReflect.Descriptor instead.
 func (*FacetValue) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{19}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FacetValue) GetValue() string {
@@ -1294,7 +1402,7 @@ type Facet struct {
 
 func (x *Facet) Reset() {
 	*x = Facet{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[20]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1414,7 @@ func (x *Facet) String() string {
 func (*Facet) ProtoMessage() {}
 
 func (x *Facet) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[20]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1427,7 @@ func (x *Facet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Facet.ProtoReflect.Descriptor instead.
 func (*Facet) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{20}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Facet) GetFacet() string {
@@ -1345,7 +1453,7 @@ type GetEntityFacetsResponse struct {
 
 func (x *GetEntityFacetsResponse) Reset() {
 	*x = GetEntityFacetsResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[21]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1357,7 +1465,7 @@ func (x *GetEntityFacetsResponse) String() string {
 func (*GetEntityFacetsResponse) ProtoMessage() {}
 
 func (x *GetEntityFacetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[21]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1370,7 +1478,7 @@ func (x *GetEntityFacetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntityFacetsResponse.ProtoReflect.Descriptor instead.
 func (*GetEntityFacetsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{21}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetEntityFacetsResponse) GetFacets() []*Facet {
@@ -1395,7 +1503,7 @@ type GetEntityRelationsRequest struct {
 
 func (x *GetEntityRelationsRequest) Reset() {
 	*x = GetEntityRelationsRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[22]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1515,7 @@ func (x *GetEntityRelationsRequest) String() string {
 func (*GetEntityRelationsRequest) ProtoMessage() {}
 
 func (x *GetEntityRelationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[22]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1528,7 @@ func (x *GetEntityRelationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntityRelationsRequest.ProtoReflect.Descriptor instead.
 func (*GetEntityRelationsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{22}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetEntityRelationsRequest) GetRef() string {
@@ -1462,7 +1570,7 @@ type RelationEdge struct {
 
 func (x *RelationEdge) Reset() {
 	*x = RelationEdge{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[23]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1582,7 @@ func (x *RelationEdge) String() string {
 func (*RelationEdge) ProtoMessage() {}
 
 func (x *RelationEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[23]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1595,7 @@ func (x *RelationEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelationEdge.ProtoReflect.Descriptor instead.
 func (*RelationEdge) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{23}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RelationEdge) GetSourceRef() string {
@@ -1524,7 +1632,7 @@ type GetEntityRelationsResponse struct {
 
 func (x *GetEntityRelationsResponse) Reset() {
 	*x = GetEntityRelationsResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[24]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1644,7 @@ func (x *GetEntityRelationsResponse) String() string {
 func (*GetEntityRelationsResponse) ProtoMessage() {}
 
 func (x *GetEntityRelationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[24]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1657,7 @@ func (x *GetEntityRelationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntityRelationsResponse.ProtoReflect.Descriptor instead.
 func (*GetEntityRelationsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{24}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetEntityRelationsResponse) GetEdges() []*RelationEdge {
@@ -1573,6 +1681,1608 @@ func (x *GetEntityRelationsResponse) GetTruncated() bool {
 	return false
 }
 
+type Location struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// "url".
+	Type   string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Target string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	// The Location entity generated for it (location:default/generated-<sha1>).
+	EntityRef string `protobuf:"bytes,4,opt,name=entity_ref,json=entityRef,proto3" json:"entity_ref,omitempty"`
+	// RFC 3339; empty when never refreshed.
+	RefreshedAt string `protobuf:"bytes,5,opt,name=refreshed_at,json=refreshedAt,proto3" json:"refreshed_at,omitempty"`
+	// The commit or HTTP validator last imported.
+	Revision string `protobuf:"bytes,6,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Why the last refresh failed as a whole; empty when it succeeded.
+	LastError string `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Failures  int32  `protobuf:"varint,8,opt,name=failures,proto3" json:"failures,omitempty"`
+	// Entity-level problems of the last refresh.
+	Problems    []*ImportProblem `protobuf:"bytes,9,rep,name=problems,proto3" json:"problems,omitempty"`
+	EntityCount int32            `protobuf:"varint,10,opt,name=entity_count,json=entityCount,proto3" json:"entity_count,omitempty"`
+	CreatedAt   string           `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When the worker last checked it (this process's view; a check that finds nothing new
+	// writes nothing).
+	CheckedAt     string `protobuf:"bytes,12,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Location) Reset() {
+	*x = Location{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Location) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Location) ProtoMessage() {}
+
+func (x *Location) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Location.ProtoReflect.Descriptor instead.
+func (*Location) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Location) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Location) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Location) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Location) GetEntityRef() string {
+	if x != nil {
+		return x.EntityRef
+	}
+	return ""
+}
+
+func (x *Location) GetRefreshedAt() string {
+	if x != nil {
+		return x.RefreshedAt
+	}
+	return ""
+}
+
+func (x *Location) GetRevision() string {
+	if x != nil {
+		return x.Revision
+	}
+	return ""
+}
+
+func (x *Location) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Location) GetFailures() int32 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *Location) GetProblems() []*ImportProblem {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *Location) GetEntityCount() int32 {
+	if x != nil {
+		return x.EntityCount
+	}
+	return 0
+}
+
+func (x *Location) GetCreatedAt() string {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return ""
+}
+
+func (x *Location) GetCheckedAt() string {
+	if x != nil {
+		return x.CheckedAt
+	}
+	return ""
+}
+
+type CreateLocationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Default "url".
+	Type          string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Target        string `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	DryRun        bool   `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateLocationRequest) Reset() {
+	*x = CreateLocationRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateLocationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateLocationRequest) ProtoMessage() {}
+
+func (x *CreateLocationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateLocationRequest.ProtoReflect.Descriptor instead.
+func (*CreateLocationRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CreateLocationRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *CreateLocationRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *CreateLocationRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type CreateLocationResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Location *Location              `protobuf:"bytes,1,opt,name=location,proto3" json:"location,omitempty"`
+	// dry_run: the entities that would be imported (the Location entity first); else the
+	// entities imported by the first refresh.
+	Entities []*structpb.Struct `protobuf:"bytes,2,rep,name=entities,proto3" json:"entities,omitempty"`
+	// dry_run: whether the same target is already registered.
+	Exists        bool             `protobuf:"varint,3,opt,name=exists,proto3" json:"exists,omitempty"`
+	Problems      []*ImportProblem `protobuf:"bytes,4,rep,name=problems,proto3" json:"problems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateLocationResponse) Reset() {
+	*x = CreateLocationResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateLocationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateLocationResponse) ProtoMessage() {}
+
+func (x *CreateLocationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateLocationResponse.ProtoReflect.Descriptor instead.
+func (*CreateLocationResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CreateLocationResponse) GetLocation() *Location {
+	if x != nil {
+		return x.Location
+	}
+	return nil
+}
+
+func (x *CreateLocationResponse) GetEntities() []*structpb.Struct {
+	if x != nil {
+		return x.Entities
+	}
+	return nil
+}
+
+func (x *CreateLocationResponse) GetExists() bool {
+	if x != nil {
+		return x.Exists
+	}
+	return false
+}
+
+func (x *CreateLocationResponse) GetProblems() []*ImportProblem {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+type ListLocationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exact target to find; empty: all.
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// At most 500; 0 means 100.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLocationsRequest) Reset() {
+	*x = ListLocationsRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLocationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLocationsRequest) ProtoMessage() {}
+
+func (x *ListLocationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLocationsRequest.ProtoReflect.Descriptor instead.
+func (*ListLocationsRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListLocationsRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ListLocationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListLocationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListLocationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Locations     []*Location            `protobuf:"bytes,1,rep,name=locations,proto3" json:"locations,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	TotalItems    int64                  `protobuf:"varint,3,opt,name=total_items,json=totalItems,proto3" json:"total_items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLocationsResponse) Reset() {
+	*x = ListLocationsResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLocationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLocationsResponse) ProtoMessage() {}
+
+func (x *ListLocationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLocationsResponse.ProtoReflect.Descriptor instead.
+func (*ListLocationsResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListLocationsResponse) GetLocations() []*Location {
+	if x != nil {
+		return x.Locations
+	}
+	return nil
+}
+
+func (x *ListLocationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListLocationsResponse) GetTotalItems() int64 {
+	if x != nil {
+		return x.TotalItems
+	}
+	return 0
+}
+
+type GetLocationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLocationRequest) Reset() {
+	*x = GetLocationRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLocationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLocationRequest) ProtoMessage() {}
+
+func (x *GetLocationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLocationRequest.ProtoReflect.Descriptor instead.
+func (*GetLocationRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GetLocationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type GetLocationResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Location *Location              `protobuf:"bytes,1,opt,name=location,proto3" json:"location,omitempty"`
+	// Refs of the entities it yields.
+	EntityRefs    []string `protobuf:"bytes,2,rep,name=entity_refs,json=entityRefs,proto3" json:"entity_refs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLocationResponse) Reset() {
+	*x = GetLocationResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLocationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLocationResponse) ProtoMessage() {}
+
+func (x *GetLocationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLocationResponse.ProtoReflect.Descriptor instead.
+func (*GetLocationResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *GetLocationResponse) GetLocation() *Location {
+	if x != nil {
+		return x.Location
+	}
+	return nil
+}
+
+func (x *GetLocationResponse) GetEntityRefs() []string {
+	if x != nil {
+		return x.EntityRefs
+	}
+	return nil
+}
+
+type UpdateLocationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Target        string                 `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLocationRequest) Reset() {
+	*x = UpdateLocationRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLocationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLocationRequest) ProtoMessage() {}
+
+func (x *UpdateLocationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLocationRequest.ProtoReflect.Descriptor instead.
+func (*UpdateLocationRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *UpdateLocationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateLocationRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *UpdateLocationRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+type UpdateLocationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Location      *Location              `protobuf:"bytes,1,opt,name=location,proto3" json:"location,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLocationResponse) Reset() {
+	*x = UpdateLocationResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLocationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLocationResponse) ProtoMessage() {}
+
+func (x *UpdateLocationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLocationResponse.ProtoReflect.Descriptor instead.
+func (*UpdateLocationResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *UpdateLocationResponse) GetLocation() *Location {
+	if x != nil {
+		return x.Location
+	}
+	return nil
+}
+
+type DeleteLocationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteLocationRequest) Reset() {
+	*x = DeleteLocationRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteLocationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteLocationRequest) ProtoMessage() {}
+
+func (x *DeleteLocationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteLocationRequest.ProtoReflect.Descriptor instead.
+func (*DeleteLocationRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *DeleteLocationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeleteLocationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entities marked as orphans.
+	Orphaned      []string `protobuf:"bytes,1,rep,name=orphaned,proto3" json:"orphaned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteLocationResponse) Reset() {
+	*x = DeleteLocationResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteLocationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteLocationResponse) ProtoMessage() {}
+
+func (x *DeleteLocationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteLocationResponse.ProtoReflect.Descriptor instead.
+func (*DeleteLocationResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *DeleteLocationResponse) GetOrphaned() []string {
+	if x != nil {
+		return x.Orphaned
+	}
+	return nil
+}
+
+type RefreshLocationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshLocationRequest) Reset() {
+	*x = RefreshLocationRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshLocationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshLocationRequest) ProtoMessage() {}
+
+func (x *RefreshLocationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshLocationRequest.ProtoReflect.Descriptor instead.
+func (*RefreshLocationRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *RefreshLocationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RefreshLocationResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Location  *Location              `protobuf:"bytes,1,opt,name=location,proto3" json:"location,omitempty"`
+	Created   int32                  `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	Updated   int32                  `protobuf:"varint,3,opt,name=updated,proto3" json:"updated,omitempty"`
+	Unchanged int32                  `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	Orphaned  []string               `protobuf:"bytes,5,rep,name=orphaned,proto3" json:"orphaned,omitempty"`
+	// The source's revision was the one already imported: nothing was read or written.
+	NotModified   bool `protobuf:"varint,6,opt,name=not_modified,json=notModified,proto3" json:"not_modified,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshLocationResponse) Reset() {
+	*x = RefreshLocationResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshLocationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshLocationResponse) ProtoMessage() {}
+
+func (x *RefreshLocationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshLocationResponse.ProtoReflect.Descriptor instead.
+func (*RefreshLocationResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *RefreshLocationResponse) GetLocation() *Location {
+	if x != nil {
+		return x.Location
+	}
+	return nil
+}
+
+func (x *RefreshLocationResponse) GetCreated() int32 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *RefreshLocationResponse) GetUpdated() int32 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *RefreshLocationResponse) GetUnchanged() int32 {
+	if x != nil {
+		return x.Unchanged
+	}
+	return 0
+}
+
+func (x *RefreshLocationResponse) GetOrphaned() []string {
+	if x != nil {
+		return x.Orphaned
+	}
+	return nil
+}
+
+func (x *RefreshLocationResponse) GetNotModified() bool {
+	if x != nil {
+		return x.NotModified
+	}
+	return false
+}
+
+type GetWebhookSecretRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWebhookSecretRequest) Reset() {
+	*x = GetWebhookSecretRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWebhookSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWebhookSecretRequest) ProtoMessage() {}
+
+func (x *GetWebhookSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWebhookSecretRequest.ProtoReflect.Descriptor instead.
+func (*GetWebhookSecretRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *GetWebhookSecretRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type GetWebhookSecretResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Secret string                 `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	// The path to configure in the Git host, under the gateway's address.
+	Path          string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWebhookSecretResponse) Reset() {
+	*x = GetWebhookSecretResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWebhookSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWebhookSecretResponse) ProtoMessage() {}
+
+func (x *GetWebhookSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWebhookSecretResponse.ProtoReflect.Descriptor instead.
+func (*GetWebhookSecretResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetWebhookSecretResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *GetWebhookSecretResponse) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+type SetCredentialRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Host name (and port, if not the default), e.g. "github.com".
+	Host          string `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCredentialRequest) Reset() {
+	*x = SetCredentialRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCredentialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCredentialRequest) ProtoMessage() {}
+
+func (x *SetCredentialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCredentialRequest.ProtoReflect.Descriptor instead.
+func (*SetCredentialRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *SetCredentialRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *SetCredentialRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type SetCredentialResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCredentialResponse) Reset() {
+	*x = SetCredentialResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCredentialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCredentialResponse) ProtoMessage() {}
+
+func (x *SetCredentialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCredentialResponse.ProtoReflect.Descriptor instead.
+func (*SetCredentialResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{42}
+}
+
+type Credential struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	CreatedAt     string                 `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     string                 `protobuf:"bytes,3,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Credential) Reset() {
+	*x = Credential{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Credential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Credential) ProtoMessage() {}
+
+func (x *Credential) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Credential.ProtoReflect.Descriptor instead.
+func (*Credential) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *Credential) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *Credential) GetCreatedAt() string {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return ""
+}
+
+func (x *Credential) GetUpdatedAt() string {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return ""
+}
+
+type ListCredentialsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCredentialsRequest) Reset() {
+	*x = ListCredentialsRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCredentialsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCredentialsRequest) ProtoMessage() {}
+
+func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
+func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{44}
+}
+
+type ListCredentialsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credentials   []*Credential          `protobuf:"bytes,1,rep,name=credentials,proto3" json:"credentials,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCredentialsResponse) Reset() {
+	*x = ListCredentialsResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCredentialsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCredentialsResponse) ProtoMessage() {}
+
+func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
+func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListCredentialsResponse) GetCredentials() []*Credential {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
+type DeleteCredentialRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCredentialRequest) Reset() {
+	*x = DeleteCredentialRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCredentialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCredentialRequest) ProtoMessage() {}
+
+func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCredentialRequest.ProtoReflect.Descriptor instead.
+func (*DeleteCredentialRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *DeleteCredentialRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+type DeleteCredentialResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCredentialResponse) Reset() {
+	*x = DeleteCredentialResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCredentialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCredentialResponse) ProtoMessage() {}
+
+func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCredentialResponse.ProtoReflect.Descriptor instead.
+func (*DeleteCredentialResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{47}
+}
+
+type CustomKind struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Accepted apiVersions; empty: any well-formed one.
+	ApiVersions []string `protobuf:"bytes,2,rep,name=api_versions,json=apiVersions,proto3" json:"api_versions,omitempty"`
+	// JSON Schema (as JSON text) for the whole entity; empty: none.
+	JsonSchema    string `protobuf:"bytes,3,opt,name=json_schema,json=jsonSchema,proto3" json:"json_schema,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CustomKind) Reset() {
+	*x = CustomKind{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomKind) ProtoMessage() {}
+
+func (x *CustomKind) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomKind.ProtoReflect.Descriptor instead.
+func (*CustomKind) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *CustomKind) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *CustomKind) GetApiVersions() []string {
+	if x != nil {
+		return x.ApiVersions
+	}
+	return nil
+}
+
+func (x *CustomKind) GetJsonSchema() string {
+	if x != nil {
+		return x.JsonSchema
+	}
+	return ""
+}
+
+type SetCustomKindRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          *CustomKind            `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCustomKindRequest) Reset() {
+	*x = SetCustomKindRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCustomKindRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCustomKindRequest) ProtoMessage() {}
+
+func (x *SetCustomKindRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCustomKindRequest.ProtoReflect.Descriptor instead.
+func (*SetCustomKindRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *SetCustomKindRequest) GetKind() *CustomKind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+type SetCustomKindResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCustomKindResponse) Reset() {
+	*x = SetCustomKindResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCustomKindResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCustomKindResponse) ProtoMessage() {}
+
+func (x *SetCustomKindResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCustomKindResponse.ProtoReflect.Descriptor instead.
+func (*SetCustomKindResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{50}
+}
+
+type ListCustomKindsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCustomKindsRequest) Reset() {
+	*x = ListCustomKindsRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCustomKindsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCustomKindsRequest) ProtoMessage() {}
+
+func (x *ListCustomKindsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCustomKindsRequest.ProtoReflect.Descriptor instead.
+func (*ListCustomKindsRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{51}
+}
+
+type ListCustomKindsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kinds         []*CustomKind          `protobuf:"bytes,1,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCustomKindsResponse) Reset() {
+	*x = ListCustomKindsResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCustomKindsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCustomKindsResponse) ProtoMessage() {}
+
+func (x *ListCustomKindsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCustomKindsResponse.ProtoReflect.Descriptor instead.
+func (*ListCustomKindsResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ListCustomKindsResponse) GetKinds() []*CustomKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+type DeleteCustomKindRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCustomKindRequest) Reset() {
+	*x = DeleteCustomKindRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCustomKindRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCustomKindRequest) ProtoMessage() {}
+
+func (x *DeleteCustomKindRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCustomKindRequest.ProtoReflect.Descriptor instead.
+func (*DeleteCustomKindRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *DeleteCustomKindRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+type DeleteCustomKindResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCustomKindResponse) Reset() {
+	*x = DeleteCustomKindResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCustomKindResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCustomKindResponse) ProtoMessage() {}
+
+func (x *DeleteCustomKindResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCustomKindResponse.ProtoReflect.Descriptor instead.
+func (*DeleteCustomKindResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{54}
+}
+
+type SetRefreshIntervalRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 60 to 86400; 0 restores the service default.
+	Seconds       int32 `protobuf:"varint,1,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRefreshIntervalRequest) Reset() {
+	*x = SetRefreshIntervalRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRefreshIntervalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRefreshIntervalRequest) ProtoMessage() {}
+
+func (x *SetRefreshIntervalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRefreshIntervalRequest.ProtoReflect.Descriptor instead.
+func (*SetRefreshIntervalRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *SetRefreshIntervalRequest) GetSeconds() int32 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+type SetRefreshIntervalResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRefreshIntervalResponse) Reset() {
+	*x = SetRefreshIntervalResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRefreshIntervalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRefreshIntervalResponse) ProtoMessage() {}
+
+func (x *SetRefreshIntervalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRefreshIntervalResponse.ProtoReflect.Descriptor instead.
+func (*SetRefreshIntervalResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{56}
+}
+
 var File_atrium_catalog_v1_catalog_proto protoreflect.FileDescriptor
 
 const file_atrium_catalog_v1_catalog_proto_rawDesc = "" +
@@ -1591,25 +3301,35 @@ const file_atrium_catalog_v1_catalog_proto_rawDesc = "" +
 	"\x06action\x18\x05 \x01(\x0e2\x1e.atrium.catalog.v1.ApplyActionR\x06action\"j\n" +
 	"\x15ApplyEntitiesResponse\x128\n" +
 	"\aresults\x18\x01 \x03(\v2\x1e.atrium.catalog.v1.ApplyResultR\aresults\x12\x17\n" +
-	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\xc7\x01\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\xdf\x01\n" +
 	"\x13ImportBundleRequest\x12G\n" +
 	"\x05files\x18\x01 \x03(\v21.atrium.catalog.v1.ImportBundleRequest.FilesEntryR\x05files\x12\x14\n" +
 	"\x05roots\x18\x02 \x03(\tR\x05roots\x12\x17\n" +
-	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x1a8\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x16\n" +
+	"\x06strict\x18\x04 \x01(\bR\x06strict\x1a8\n" +
 	"\n" +
 	"FilesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"[\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x01\n" +
+	"\rImportProblem\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\x12\x1a\n" +
+	"\bdocument\x18\x02 \x01(\x05R\bdocument\x12!\n" +
+	"\fhas_document\x18\x03 \x01(\bR\vhasDocument\x12\x14\n" +
+	"\x05field\x18\x04 \x01(\tR\x05field\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x1d\n" +
+	"\n" +
+	"entity_ref\x18\x06 \x01(\tR\tentityRef\"[\n" +
 	"\rSkippedTarget\x12\x1a\n" +
 	"\blocation\x18\x01 \x01(\tR\blocation\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc4\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x82\x02\n" +
 	"\x14ImportBundleResponse\x128\n" +
 	"\aresults\x18\x01 \x03(\v2\x1e.atrium.catalog.v1.ApplyResultR\aresults\x12\x1d\n" +
 	"\n" +
 	"files_read\x18\x02 \x03(\tR\tfilesRead\x12:\n" +
 	"\askipped\x18\x03 \x03(\v2 .atrium.catalog.v1.SkippedTargetR\askipped\x12\x17\n" +
-	"\adry_run\x18\x04 \x01(\bR\x06dryRun\")\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12<\n" +
+	"\bproblems\x18\x05 \x03(\v2 .atrium.catalog.v1.ImportProblemR\bproblems\")\n" +
 	"\x15GetEntityByRefRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"I\n" +
 	"\x16GetEntityByRefResponse\x12/\n" +
@@ -1675,7 +3395,109 @@ const file_atrium_catalog_v1_catalog_proto_rawDesc = "" +
 	"\x1aGetEntityRelationsResponse\x125\n" +
 	"\x05edges\x18\x01 \x03(\v2\x1f.atrium.catalog.v1.RelationEdgeR\x05edges\x123\n" +
 	"\bentities\x18\x02 \x03(\v2\x17.google.protobuf.StructR\bentities\x12\x1c\n" +
-	"\ttruncated\x18\x03 \x01(\bR\ttruncated*{\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xfe\x02\n" +
+	"\bLocation\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x1d\n" +
+	"\n" +
+	"entity_ref\x18\x04 \x01(\tR\tentityRef\x12!\n" +
+	"\frefreshed_at\x18\x05 \x01(\tR\vrefreshedAt\x12\x1a\n" +
+	"\brevision\x18\x06 \x01(\tR\brevision\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x12\x1a\n" +
+	"\bfailures\x18\b \x01(\x05R\bfailures\x12<\n" +
+	"\bproblems\x18\t \x03(\v2 .atrium.catalog.v1.ImportProblemR\bproblems\x12!\n" +
+	"\fentity_count\x18\n" +
+	" \x01(\x05R\ventityCount\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\v \x01(\tR\tcreatedAt\x12\x1d\n" +
+	"\n" +
+	"checked_at\x18\f \x01(\tR\tcheckedAt\"\\\n" +
+	"\x15CreateLocationRequest\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\xdc\x01\n" +
+	"\x16CreateLocationResponse\x127\n" +
+	"\blocation\x18\x01 \x01(\v2\x1b.atrium.catalog.v1.LocationR\blocation\x123\n" +
+	"\bentities\x18\x02 \x03(\v2\x17.google.protobuf.StructR\bentities\x12\x16\n" +
+	"\x06exists\x18\x03 \x01(\bR\x06exists\x12<\n" +
+	"\bproblems\x18\x04 \x03(\v2 .atrium.catalog.v1.ImportProblemR\bproblems\"j\n" +
+	"\x14ListLocationsRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x9b\x01\n" +
+	"\x15ListLocationsResponse\x129\n" +
+	"\tlocations\x18\x01 \x03(\v2\x1b.atrium.catalog.v1.LocationR\tlocations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1f\n" +
+	"\vtotal_items\x18\x03 \x01(\x03R\n" +
+	"totalItems\"$\n" +
+	"\x12GetLocationRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"o\n" +
+	"\x13GetLocationResponse\x127\n" +
+	"\blocation\x18\x01 \x01(\v2\x1b.atrium.catalog.v1.LocationR\blocation\x12\x1f\n" +
+	"\ventity_refs\x18\x02 \x03(\tR\n" +
+	"entityRefs\"S\n" +
+	"\x15UpdateLocationRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\"Q\n" +
+	"\x16UpdateLocationResponse\x127\n" +
+	"\blocation\x18\x01 \x01(\v2\x1b.atrium.catalog.v1.LocationR\blocation\"'\n" +
+	"\x15DeleteLocationRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"4\n" +
+	"\x16DeleteLocationResponse\x12\x1a\n" +
+	"\borphaned\x18\x01 \x03(\tR\borphaned\"(\n" +
+	"\x16RefreshLocationRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xe3\x01\n" +
+	"\x17RefreshLocationResponse\x127\n" +
+	"\blocation\x18\x01 \x01(\v2\x1b.atrium.catalog.v1.LocationR\blocation\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\x05R\acreated\x12\x18\n" +
+	"\aupdated\x18\x03 \x01(\x05R\aupdated\x12\x1c\n" +
+	"\tunchanged\x18\x04 \x01(\x05R\tunchanged\x12\x1a\n" +
+	"\borphaned\x18\x05 \x03(\tR\borphaned\x12!\n" +
+	"\fnot_modified\x18\x06 \x01(\bR\vnotModified\")\n" +
+	"\x17GetWebhookSecretRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"F\n" +
+	"\x18GetWebhookSecretResponse\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"@\n" +
+	"\x14SetCredentialRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\"\x17\n" +
+	"\x15SetCredentialResponse\"^\n" +
+	"\n" +
+	"Credential\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\x02 \x01(\tR\tcreatedAt\x12\x1d\n" +
+	"\n" +
+	"updated_at\x18\x03 \x01(\tR\tupdatedAt\"\x18\n" +
+	"\x16ListCredentialsRequest\"Z\n" +
+	"\x17ListCredentialsResponse\x12?\n" +
+	"\vcredentials\x18\x01 \x03(\v2\x1d.atrium.catalog.v1.CredentialR\vcredentials\"-\n" +
+	"\x17DeleteCredentialRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\"\x1a\n" +
+	"\x18DeleteCredentialResponse\"d\n" +
+	"\n" +
+	"CustomKind\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12!\n" +
+	"\fapi_versions\x18\x02 \x03(\tR\vapiVersions\x12\x1f\n" +
+	"\vjson_schema\x18\x03 \x01(\tR\n" +
+	"jsonSchema\"I\n" +
+	"\x14SetCustomKindRequest\x121\n" +
+	"\x04kind\x18\x01 \x01(\v2\x1d.atrium.catalog.v1.CustomKindR\x04kind\"\x17\n" +
+	"\x15SetCustomKindResponse\"\x18\n" +
+	"\x16ListCustomKindsRequest\"N\n" +
+	"\x17ListCustomKindsResponse\x123\n" +
+	"\x05kinds\x18\x01 \x03(\v2\x1d.atrium.catalog.v1.CustomKindR\x05kinds\"-\n" +
+	"\x17DeleteCustomKindRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\"\x1a\n" +
+	"\x18DeleteCustomKindResponse\"5\n" +
+	"\x19SetRefreshIntervalRequest\x12\x18\n" +
+	"\aseconds\x18\x01 \x01(\x05R\aseconds\"\x1c\n" +
+	"\x1aSetRefreshIntervalResponse*{\n" +
 	"\vApplyAction\x12\x1c\n" +
 	"\x18APPLY_ACTION_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14APPLY_ACTION_CREATED\x10\x01\x12\x18\n" +
@@ -1699,7 +3521,22 @@ const file_atrium_catalog_v1_catalog_proto_rawDesc = "" +
 	"\fDeleteEntity\x12&.atrium.catalog.v1.DeleteEntityRequest\x1a'.atrium.catalog.v1.DeleteEntityResponse\"\x06\xca\xf3\x18\x02\b\x03\x12j\n" +
 	"\fListEntities\x12&.atrium.catalog.v1.ListEntitiesRequest\x1a'.atrium.catalog.v1.ListEntitiesResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12s\n" +
 	"\x0fGetEntityFacets\x12).atrium.catalog.v1.GetEntityFacetsRequest\x1a*.atrium.catalog.v1.GetEntityFacetsResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12|\n" +
-	"\x12GetEntityRelations\x12,.atrium.catalog.v1.GetEntityRelationsRequest\x1a-.atrium.catalog.v1.GetEntityRelationsResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01B,Z*atrium.dev/gen/atrium/catalog/v1;catalogv1b\x06proto3"
+	"\x12GetEntityRelations\x12,.atrium.catalog.v1.GetEntityRelationsRequest\x1a-.atrium.catalog.v1.GetEntityRelationsResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x012\xc7\f\n" +
+	"\x0fLocationService\x12m\n" +
+	"\x0eCreateLocation\x12(.atrium.catalog.v1.CreateLocationRequest\x1a).atrium.catalog.v1.CreateLocationResponse\"\x06\xca\xf3\x18\x02\b\x02\x12m\n" +
+	"\rListLocations\x12'.atrium.catalog.v1.ListLocationsRequest\x1a(.atrium.catalog.v1.ListLocationsResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12g\n" +
+	"\vGetLocation\x12%.atrium.catalog.v1.GetLocationRequest\x1a&.atrium.catalog.v1.GetLocationResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12m\n" +
+	"\x0eUpdateLocation\x12(.atrium.catalog.v1.UpdateLocationRequest\x1a).atrium.catalog.v1.UpdateLocationResponse\"\x06\xca\xf3\x18\x02\b\x02\x12m\n" +
+	"\x0eDeleteLocation\x12(.atrium.catalog.v1.DeleteLocationRequest\x1a).atrium.catalog.v1.DeleteLocationResponse\"\x06\xca\xf3\x18\x02\b\x03\x12p\n" +
+	"\x0fRefreshLocation\x12).atrium.catalog.v1.RefreshLocationRequest\x1a*.atrium.catalog.v1.RefreshLocationResponse\"\x06\xca\xf3\x18\x02\b\x02\x12v\n" +
+	"\x10GetWebhookSecret\x12*.atrium.catalog.v1.GetWebhookSecretRequest\x1a+.atrium.catalog.v1.GetWebhookSecretResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x01\x12j\n" +
+	"\rSetCredential\x12'.atrium.catalog.v1.SetCredentialRequest\x1a(.atrium.catalog.v1.SetCredentialResponse\"\x06\xca\xf3\x18\x02\b\x03\x12s\n" +
+	"\x0fListCredentials\x12).atrium.catalog.v1.ListCredentialsRequest\x1a*.atrium.catalog.v1.ListCredentialsResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x01\x12s\n" +
+	"\x10DeleteCredential\x12*.atrium.catalog.v1.DeleteCredentialRequest\x1a+.atrium.catalog.v1.DeleteCredentialResponse\"\x06\xca\xf3\x18\x02\b\x03\x12j\n" +
+	"\rSetCustomKind\x12'.atrium.catalog.v1.SetCustomKindRequest\x1a(.atrium.catalog.v1.SetCustomKindResponse\"\x06\xca\xf3\x18\x02\b\x03\x12s\n" +
+	"\x0fListCustomKinds\x12).atrium.catalog.v1.ListCustomKindsRequest\x1a*.atrium.catalog.v1.ListCustomKindsResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12s\n" +
+	"\x10DeleteCustomKind\x12*.atrium.catalog.v1.DeleteCustomKindRequest\x1a+.atrium.catalog.v1.DeleteCustomKindResponse\"\x06\xca\xf3\x18\x02\b\x03\x12y\n" +
+	"\x12SetRefreshInterval\x12,.atrium.catalog.v1.SetRefreshIntervalRequest\x1a-.atrium.catalog.v1.SetRefreshIntervalResponse\"\x06\xca\xf3\x18\x02\b\x03B,Z*atrium.dev/gen/atrium/catalog/v1;catalogv1b\x06proto3"
 
 var (
 	file_atrium_catalog_v1_catalog_proto_rawDescOnce sync.Once
@@ -1714,7 +3551,7 @@ func file_atrium_catalog_v1_catalog_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_catalog_v1_catalog_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_atrium_catalog_v1_catalog_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_atrium_catalog_v1_catalog_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_atrium_catalog_v1_catalog_proto_goTypes = []any{
 	(ApplyAction)(0),                   // 0: atrium.catalog.v1.ApplyAction
 	(SortOrder)(0),                     // 1: atrium.catalog.v1.SortOrder
@@ -1723,72 +3560,144 @@ var file_atrium_catalog_v1_catalog_proto_goTypes = []any{
 	(*ApplyResult)(nil),                // 4: atrium.catalog.v1.ApplyResult
 	(*ApplyEntitiesResponse)(nil),      // 5: atrium.catalog.v1.ApplyEntitiesResponse
 	(*ImportBundleRequest)(nil),        // 6: atrium.catalog.v1.ImportBundleRequest
-	(*SkippedTarget)(nil),              // 7: atrium.catalog.v1.SkippedTarget
-	(*ImportBundleResponse)(nil),       // 8: atrium.catalog.v1.ImportBundleResponse
-	(*GetEntityByRefRequest)(nil),      // 9: atrium.catalog.v1.GetEntityByRefRequest
-	(*GetEntityByRefResponse)(nil),     // 10: atrium.catalog.v1.GetEntityByRefResponse
-	(*GetEntityByUidRequest)(nil),      // 11: atrium.catalog.v1.GetEntityByUidRequest
-	(*GetEntityByUidResponse)(nil),     // 12: atrium.catalog.v1.GetEntityByUidResponse
-	(*GetEntitiesByRefsRequest)(nil),   // 13: atrium.catalog.v1.GetEntitiesByRefsRequest
-	(*EntityItem)(nil),                 // 14: atrium.catalog.v1.EntityItem
-	(*GetEntitiesByRefsResponse)(nil),  // 15: atrium.catalog.v1.GetEntitiesByRefsResponse
-	(*DeleteEntityRequest)(nil),        // 16: atrium.catalog.v1.DeleteEntityRequest
-	(*DeleteEntityResponse)(nil),       // 17: atrium.catalog.v1.DeleteEntityResponse
-	(*OrderField)(nil),                 // 18: atrium.catalog.v1.OrderField
-	(*ListEntitiesRequest)(nil),        // 19: atrium.catalog.v1.ListEntitiesRequest
-	(*ListEntitiesResponse)(nil),       // 20: atrium.catalog.v1.ListEntitiesResponse
-	(*GetEntityFacetsRequest)(nil),     // 21: atrium.catalog.v1.GetEntityFacetsRequest
-	(*FacetValue)(nil),                 // 22: atrium.catalog.v1.FacetValue
-	(*Facet)(nil),                      // 23: atrium.catalog.v1.Facet
-	(*GetEntityFacetsResponse)(nil),    // 24: atrium.catalog.v1.GetEntityFacetsResponse
-	(*GetEntityRelationsRequest)(nil),  // 25: atrium.catalog.v1.GetEntityRelationsRequest
-	(*RelationEdge)(nil),               // 26: atrium.catalog.v1.RelationEdge
-	(*GetEntityRelationsResponse)(nil), // 27: atrium.catalog.v1.GetEntityRelationsResponse
-	nil,                                // 28: atrium.catalog.v1.ImportBundleRequest.FilesEntry
-	(*structpb.Struct)(nil),            // 29: google.protobuf.Struct
+	(*ImportProblem)(nil),              // 7: atrium.catalog.v1.ImportProblem
+	(*SkippedTarget)(nil),              // 8: atrium.catalog.v1.SkippedTarget
+	(*ImportBundleResponse)(nil),       // 9: atrium.catalog.v1.ImportBundleResponse
+	(*GetEntityByRefRequest)(nil),      // 10: atrium.catalog.v1.GetEntityByRefRequest
+	(*GetEntityByRefResponse)(nil),     // 11: atrium.catalog.v1.GetEntityByRefResponse
+	(*GetEntityByUidRequest)(nil),      // 12: atrium.catalog.v1.GetEntityByUidRequest
+	(*GetEntityByUidResponse)(nil),     // 13: atrium.catalog.v1.GetEntityByUidResponse
+	(*GetEntitiesByRefsRequest)(nil),   // 14: atrium.catalog.v1.GetEntitiesByRefsRequest
+	(*EntityItem)(nil),                 // 15: atrium.catalog.v1.EntityItem
+	(*GetEntitiesByRefsResponse)(nil),  // 16: atrium.catalog.v1.GetEntitiesByRefsResponse
+	(*DeleteEntityRequest)(nil),        // 17: atrium.catalog.v1.DeleteEntityRequest
+	(*DeleteEntityResponse)(nil),       // 18: atrium.catalog.v1.DeleteEntityResponse
+	(*OrderField)(nil),                 // 19: atrium.catalog.v1.OrderField
+	(*ListEntitiesRequest)(nil),        // 20: atrium.catalog.v1.ListEntitiesRequest
+	(*ListEntitiesResponse)(nil),       // 21: atrium.catalog.v1.ListEntitiesResponse
+	(*GetEntityFacetsRequest)(nil),     // 22: atrium.catalog.v1.GetEntityFacetsRequest
+	(*FacetValue)(nil),                 // 23: atrium.catalog.v1.FacetValue
+	(*Facet)(nil),                      // 24: atrium.catalog.v1.Facet
+	(*GetEntityFacetsResponse)(nil),    // 25: atrium.catalog.v1.GetEntityFacetsResponse
+	(*GetEntityRelationsRequest)(nil),  // 26: atrium.catalog.v1.GetEntityRelationsRequest
+	(*RelationEdge)(nil),               // 27: atrium.catalog.v1.RelationEdge
+	(*GetEntityRelationsResponse)(nil), // 28: atrium.catalog.v1.GetEntityRelationsResponse
+	(*Location)(nil),                   // 29: atrium.catalog.v1.Location
+	(*CreateLocationRequest)(nil),      // 30: atrium.catalog.v1.CreateLocationRequest
+	(*CreateLocationResponse)(nil),     // 31: atrium.catalog.v1.CreateLocationResponse
+	(*ListLocationsRequest)(nil),       // 32: atrium.catalog.v1.ListLocationsRequest
+	(*ListLocationsResponse)(nil),      // 33: atrium.catalog.v1.ListLocationsResponse
+	(*GetLocationRequest)(nil),         // 34: atrium.catalog.v1.GetLocationRequest
+	(*GetLocationResponse)(nil),        // 35: atrium.catalog.v1.GetLocationResponse
+	(*UpdateLocationRequest)(nil),      // 36: atrium.catalog.v1.UpdateLocationRequest
+	(*UpdateLocationResponse)(nil),     // 37: atrium.catalog.v1.UpdateLocationResponse
+	(*DeleteLocationRequest)(nil),      // 38: atrium.catalog.v1.DeleteLocationRequest
+	(*DeleteLocationResponse)(nil),     // 39: atrium.catalog.v1.DeleteLocationResponse
+	(*RefreshLocationRequest)(nil),     // 40: atrium.catalog.v1.RefreshLocationRequest
+	(*RefreshLocationResponse)(nil),    // 41: atrium.catalog.v1.RefreshLocationResponse
+	(*GetWebhookSecretRequest)(nil),    // 42: atrium.catalog.v1.GetWebhookSecretRequest
+	(*GetWebhookSecretResponse)(nil),   // 43: atrium.catalog.v1.GetWebhookSecretResponse
+	(*SetCredentialRequest)(nil),       // 44: atrium.catalog.v1.SetCredentialRequest
+	(*SetCredentialResponse)(nil),      // 45: atrium.catalog.v1.SetCredentialResponse
+	(*Credential)(nil),                 // 46: atrium.catalog.v1.Credential
+	(*ListCredentialsRequest)(nil),     // 47: atrium.catalog.v1.ListCredentialsRequest
+	(*ListCredentialsResponse)(nil),    // 48: atrium.catalog.v1.ListCredentialsResponse
+	(*DeleteCredentialRequest)(nil),    // 49: atrium.catalog.v1.DeleteCredentialRequest
+	(*DeleteCredentialResponse)(nil),   // 50: atrium.catalog.v1.DeleteCredentialResponse
+	(*CustomKind)(nil),                 // 51: atrium.catalog.v1.CustomKind
+	(*SetCustomKindRequest)(nil),       // 52: atrium.catalog.v1.SetCustomKindRequest
+	(*SetCustomKindResponse)(nil),      // 53: atrium.catalog.v1.SetCustomKindResponse
+	(*ListCustomKindsRequest)(nil),     // 54: atrium.catalog.v1.ListCustomKindsRequest
+	(*ListCustomKindsResponse)(nil),    // 55: atrium.catalog.v1.ListCustomKindsResponse
+	(*DeleteCustomKindRequest)(nil),    // 56: atrium.catalog.v1.DeleteCustomKindRequest
+	(*DeleteCustomKindResponse)(nil),   // 57: atrium.catalog.v1.DeleteCustomKindResponse
+	(*SetRefreshIntervalRequest)(nil),  // 58: atrium.catalog.v1.SetRefreshIntervalRequest
+	(*SetRefreshIntervalResponse)(nil), // 59: atrium.catalog.v1.SetRefreshIntervalResponse
+	nil,                                // 60: atrium.catalog.v1.ImportBundleRequest.FilesEntry
+	(*structpb.Struct)(nil),            // 61: google.protobuf.Struct
 }
 var file_atrium_catalog_v1_catalog_proto_depIdxs = []int32{
-	29, // 0: atrium.catalog.v1.ApplyEntitiesRequest.entities:type_name -> google.protobuf.Struct
+	61, // 0: atrium.catalog.v1.ApplyEntitiesRequest.entities:type_name -> google.protobuf.Struct
 	0,  // 1: atrium.catalog.v1.ApplyResult.action:type_name -> atrium.catalog.v1.ApplyAction
 	4,  // 2: atrium.catalog.v1.ApplyEntitiesResponse.results:type_name -> atrium.catalog.v1.ApplyResult
-	28, // 3: atrium.catalog.v1.ImportBundleRequest.files:type_name -> atrium.catalog.v1.ImportBundleRequest.FilesEntry
+	60, // 3: atrium.catalog.v1.ImportBundleRequest.files:type_name -> atrium.catalog.v1.ImportBundleRequest.FilesEntry
 	4,  // 4: atrium.catalog.v1.ImportBundleResponse.results:type_name -> atrium.catalog.v1.ApplyResult
-	7,  // 5: atrium.catalog.v1.ImportBundleResponse.skipped:type_name -> atrium.catalog.v1.SkippedTarget
-	29, // 6: atrium.catalog.v1.GetEntityByRefResponse.entity:type_name -> google.protobuf.Struct
-	29, // 7: atrium.catalog.v1.GetEntityByUidResponse.entity:type_name -> google.protobuf.Struct
-	29, // 8: atrium.catalog.v1.EntityItem.entity:type_name -> google.protobuf.Struct
-	14, // 9: atrium.catalog.v1.GetEntitiesByRefsResponse.items:type_name -> atrium.catalog.v1.EntityItem
-	1,  // 10: atrium.catalog.v1.OrderField.order:type_name -> atrium.catalog.v1.SortOrder
-	18, // 11: atrium.catalog.v1.ListEntitiesRequest.order:type_name -> atrium.catalog.v1.OrderField
-	29, // 12: atrium.catalog.v1.ListEntitiesResponse.entities:type_name -> google.protobuf.Struct
-	22, // 13: atrium.catalog.v1.Facet.values:type_name -> atrium.catalog.v1.FacetValue
-	23, // 14: atrium.catalog.v1.GetEntityFacetsResponse.facets:type_name -> atrium.catalog.v1.Facet
-	2,  // 15: atrium.catalog.v1.GetEntityRelationsRequest.direction:type_name -> atrium.catalog.v1.RelationDirection
-	26, // 16: atrium.catalog.v1.GetEntityRelationsResponse.edges:type_name -> atrium.catalog.v1.RelationEdge
-	29, // 17: atrium.catalog.v1.GetEntityRelationsResponse.entities:type_name -> google.protobuf.Struct
-	3,  // 18: atrium.catalog.v1.CatalogService.ApplyEntities:input_type -> atrium.catalog.v1.ApplyEntitiesRequest
-	6,  // 19: atrium.catalog.v1.CatalogService.ImportBundle:input_type -> atrium.catalog.v1.ImportBundleRequest
-	9,  // 20: atrium.catalog.v1.CatalogService.GetEntityByRef:input_type -> atrium.catalog.v1.GetEntityByRefRequest
-	11, // 21: atrium.catalog.v1.CatalogService.GetEntityByUid:input_type -> atrium.catalog.v1.GetEntityByUidRequest
-	13, // 22: atrium.catalog.v1.CatalogService.GetEntitiesByRefs:input_type -> atrium.catalog.v1.GetEntitiesByRefsRequest
-	16, // 23: atrium.catalog.v1.CatalogService.DeleteEntity:input_type -> atrium.catalog.v1.DeleteEntityRequest
-	19, // 24: atrium.catalog.v1.CatalogService.ListEntities:input_type -> atrium.catalog.v1.ListEntitiesRequest
-	21, // 25: atrium.catalog.v1.CatalogService.GetEntityFacets:input_type -> atrium.catalog.v1.GetEntityFacetsRequest
-	25, // 26: atrium.catalog.v1.CatalogService.GetEntityRelations:input_type -> atrium.catalog.v1.GetEntityRelationsRequest
-	5,  // 27: atrium.catalog.v1.CatalogService.ApplyEntities:output_type -> atrium.catalog.v1.ApplyEntitiesResponse
-	8,  // 28: atrium.catalog.v1.CatalogService.ImportBundle:output_type -> atrium.catalog.v1.ImportBundleResponse
-	10, // 29: atrium.catalog.v1.CatalogService.GetEntityByRef:output_type -> atrium.catalog.v1.GetEntityByRefResponse
-	12, // 30: atrium.catalog.v1.CatalogService.GetEntityByUid:output_type -> atrium.catalog.v1.GetEntityByUidResponse
-	15, // 31: atrium.catalog.v1.CatalogService.GetEntitiesByRefs:output_type -> atrium.catalog.v1.GetEntitiesByRefsResponse
-	17, // 32: atrium.catalog.v1.CatalogService.DeleteEntity:output_type -> atrium.catalog.v1.DeleteEntityResponse
-	20, // 33: atrium.catalog.v1.CatalogService.ListEntities:output_type -> atrium.catalog.v1.ListEntitiesResponse
-	24, // 34: atrium.catalog.v1.CatalogService.GetEntityFacets:output_type -> atrium.catalog.v1.GetEntityFacetsResponse
-	27, // 35: atrium.catalog.v1.CatalogService.GetEntityRelations:output_type -> atrium.catalog.v1.GetEntityRelationsResponse
-	27, // [27:36] is the sub-list for method output_type
-	18, // [18:27] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	8,  // 5: atrium.catalog.v1.ImportBundleResponse.skipped:type_name -> atrium.catalog.v1.SkippedTarget
+	7,  // 6: atrium.catalog.v1.ImportBundleResponse.problems:type_name -> atrium.catalog.v1.ImportProblem
+	61, // 7: atrium.catalog.v1.GetEntityByRefResponse.entity:type_name -> google.protobuf.Struct
+	61, // 8: atrium.catalog.v1.GetEntityByUidResponse.entity:type_name -> google.protobuf.Struct
+	61, // 9: atrium.catalog.v1.EntityItem.entity:type_name -> google.protobuf.Struct
+	15, // 10: atrium.catalog.v1.GetEntitiesByRefsResponse.items:type_name -> atrium.catalog.v1.EntityItem
+	1,  // 11: atrium.catalog.v1.OrderField.order:type_name -> atrium.catalog.v1.SortOrder
+	19, // 12: atrium.catalog.v1.ListEntitiesRequest.order:type_name -> atrium.catalog.v1.OrderField
+	61, // 13: atrium.catalog.v1.ListEntitiesResponse.entities:type_name -> google.protobuf.Struct
+	23, // 14: atrium.catalog.v1.Facet.values:type_name -> atrium.catalog.v1.FacetValue
+	24, // 15: atrium.catalog.v1.GetEntityFacetsResponse.facets:type_name -> atrium.catalog.v1.Facet
+	2,  // 16: atrium.catalog.v1.GetEntityRelationsRequest.direction:type_name -> atrium.catalog.v1.RelationDirection
+	27, // 17: atrium.catalog.v1.GetEntityRelationsResponse.edges:type_name -> atrium.catalog.v1.RelationEdge
+	61, // 18: atrium.catalog.v1.GetEntityRelationsResponse.entities:type_name -> google.protobuf.Struct
+	7,  // 19: atrium.catalog.v1.Location.problems:type_name -> atrium.catalog.v1.ImportProblem
+	29, // 20: atrium.catalog.v1.CreateLocationResponse.location:type_name -> atrium.catalog.v1.Location
+	61, // 21: atrium.catalog.v1.CreateLocationResponse.entities:type_name -> google.protobuf.Struct
+	7,  // 22: atrium.catalog.v1.CreateLocationResponse.problems:type_name -> atrium.catalog.v1.ImportProblem
+	29, // 23: atrium.catalog.v1.ListLocationsResponse.locations:type_name -> atrium.catalog.v1.Location
+	29, // 24: atrium.catalog.v1.GetLocationResponse.location:type_name -> atrium.catalog.v1.Location
+	29, // 25: atrium.catalog.v1.UpdateLocationResponse.location:type_name -> atrium.catalog.v1.Location
+	29, // 26: atrium.catalog.v1.RefreshLocationResponse.location:type_name -> atrium.catalog.v1.Location
+	46, // 27: atrium.catalog.v1.ListCredentialsResponse.credentials:type_name -> atrium.catalog.v1.Credential
+	51, // 28: atrium.catalog.v1.SetCustomKindRequest.kind:type_name -> atrium.catalog.v1.CustomKind
+	51, // 29: atrium.catalog.v1.ListCustomKindsResponse.kinds:type_name -> atrium.catalog.v1.CustomKind
+	3,  // 30: atrium.catalog.v1.CatalogService.ApplyEntities:input_type -> atrium.catalog.v1.ApplyEntitiesRequest
+	6,  // 31: atrium.catalog.v1.CatalogService.ImportBundle:input_type -> atrium.catalog.v1.ImportBundleRequest
+	10, // 32: atrium.catalog.v1.CatalogService.GetEntityByRef:input_type -> atrium.catalog.v1.GetEntityByRefRequest
+	12, // 33: atrium.catalog.v1.CatalogService.GetEntityByUid:input_type -> atrium.catalog.v1.GetEntityByUidRequest
+	14, // 34: atrium.catalog.v1.CatalogService.GetEntitiesByRefs:input_type -> atrium.catalog.v1.GetEntitiesByRefsRequest
+	17, // 35: atrium.catalog.v1.CatalogService.DeleteEntity:input_type -> atrium.catalog.v1.DeleteEntityRequest
+	20, // 36: atrium.catalog.v1.CatalogService.ListEntities:input_type -> atrium.catalog.v1.ListEntitiesRequest
+	22, // 37: atrium.catalog.v1.CatalogService.GetEntityFacets:input_type -> atrium.catalog.v1.GetEntityFacetsRequest
+	26, // 38: atrium.catalog.v1.CatalogService.GetEntityRelations:input_type -> atrium.catalog.v1.GetEntityRelationsRequest
+	30, // 39: atrium.catalog.v1.LocationService.CreateLocation:input_type -> atrium.catalog.v1.CreateLocationRequest
+	32, // 40: atrium.catalog.v1.LocationService.ListLocations:input_type -> atrium.catalog.v1.ListLocationsRequest
+	34, // 41: atrium.catalog.v1.LocationService.GetLocation:input_type -> atrium.catalog.v1.GetLocationRequest
+	36, // 42: atrium.catalog.v1.LocationService.UpdateLocation:input_type -> atrium.catalog.v1.UpdateLocationRequest
+	38, // 43: atrium.catalog.v1.LocationService.DeleteLocation:input_type -> atrium.catalog.v1.DeleteLocationRequest
+	40, // 44: atrium.catalog.v1.LocationService.RefreshLocation:input_type -> atrium.catalog.v1.RefreshLocationRequest
+	42, // 45: atrium.catalog.v1.LocationService.GetWebhookSecret:input_type -> atrium.catalog.v1.GetWebhookSecretRequest
+	44, // 46: atrium.catalog.v1.LocationService.SetCredential:input_type -> atrium.catalog.v1.SetCredentialRequest
+	47, // 47: atrium.catalog.v1.LocationService.ListCredentials:input_type -> atrium.catalog.v1.ListCredentialsRequest
+	49, // 48: atrium.catalog.v1.LocationService.DeleteCredential:input_type -> atrium.catalog.v1.DeleteCredentialRequest
+	52, // 49: atrium.catalog.v1.LocationService.SetCustomKind:input_type -> atrium.catalog.v1.SetCustomKindRequest
+	54, // 50: atrium.catalog.v1.LocationService.ListCustomKinds:input_type -> atrium.catalog.v1.ListCustomKindsRequest
+	56, // 51: atrium.catalog.v1.LocationService.DeleteCustomKind:input_type -> atrium.catalog.v1.DeleteCustomKindRequest
+	58, // 52: atrium.catalog.v1.LocationService.SetRefreshInterval:input_type -> atrium.catalog.v1.SetRefreshIntervalRequest
+	5,  // 53: atrium.catalog.v1.CatalogService.ApplyEntities:output_type -> atrium.catalog.v1.ApplyEntitiesResponse
+	9,  // 54: atrium.catalog.v1.CatalogService.ImportBundle:output_type -> atrium.catalog.v1.ImportBundleResponse
+	11, // 55: atrium.catalog.v1.CatalogService.GetEntityByRef:output_type -> atrium.catalog.v1.GetEntityByRefResponse
+	13, // 56: atrium.catalog.v1.CatalogService.GetEntityByUid:output_type -> atrium.catalog.v1.GetEntityByUidResponse
+	16, // 57: atrium.catalog.v1.CatalogService.GetEntitiesByRefs:output_type -> atrium.catalog.v1.GetEntitiesByRefsResponse
+	18, // 58: atrium.catalog.v1.CatalogService.DeleteEntity:output_type -> atrium.catalog.v1.DeleteEntityResponse
+	21, // 59: atrium.catalog.v1.CatalogService.ListEntities:output_type -> atrium.catalog.v1.ListEntitiesResponse
+	25, // 60: atrium.catalog.v1.CatalogService.GetEntityFacets:output_type -> atrium.catalog.v1.GetEntityFacetsResponse
+	28, // 61: atrium.catalog.v1.CatalogService.GetEntityRelations:output_type -> atrium.catalog.v1.GetEntityRelationsResponse
+	31, // 62: atrium.catalog.v1.LocationService.CreateLocation:output_type -> atrium.catalog.v1.CreateLocationResponse
+	33, // 63: atrium.catalog.v1.LocationService.ListLocations:output_type -> atrium.catalog.v1.ListLocationsResponse
+	35, // 64: atrium.catalog.v1.LocationService.GetLocation:output_type -> atrium.catalog.v1.GetLocationResponse
+	37, // 65: atrium.catalog.v1.LocationService.UpdateLocation:output_type -> atrium.catalog.v1.UpdateLocationResponse
+	39, // 66: atrium.catalog.v1.LocationService.DeleteLocation:output_type -> atrium.catalog.v1.DeleteLocationResponse
+	41, // 67: atrium.catalog.v1.LocationService.RefreshLocation:output_type -> atrium.catalog.v1.RefreshLocationResponse
+	43, // 68: atrium.catalog.v1.LocationService.GetWebhookSecret:output_type -> atrium.catalog.v1.GetWebhookSecretResponse
+	45, // 69: atrium.catalog.v1.LocationService.SetCredential:output_type -> atrium.catalog.v1.SetCredentialResponse
+	48, // 70: atrium.catalog.v1.LocationService.ListCredentials:output_type -> atrium.catalog.v1.ListCredentialsResponse
+	50, // 71: atrium.catalog.v1.LocationService.DeleteCredential:output_type -> atrium.catalog.v1.DeleteCredentialResponse
+	53, // 72: atrium.catalog.v1.LocationService.SetCustomKind:output_type -> atrium.catalog.v1.SetCustomKindResponse
+	55, // 73: atrium.catalog.v1.LocationService.ListCustomKinds:output_type -> atrium.catalog.v1.ListCustomKindsResponse
+	57, // 74: atrium.catalog.v1.LocationService.DeleteCustomKind:output_type -> atrium.catalog.v1.DeleteCustomKindResponse
+	59, // 75: atrium.catalog.v1.LocationService.SetRefreshInterval:output_type -> atrium.catalog.v1.SetRefreshIntervalResponse
+	53, // [53:76] is the sub-list for method output_type
+	30, // [30:53] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_atrium_catalog_v1_catalog_proto_init() }
@@ -1802,9 +3711,9 @@ func file_atrium_catalog_v1_catalog_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_catalog_v1_catalog_proto_rawDesc), len(file_atrium_catalog_v1_catalog_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   26,
+			NumMessages:   58,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_atrium_catalog_v1_catalog_proto_goTypes,
 		DependencyIndexes: file_atrium_catalog_v1_catalog_proto_depIdxs,

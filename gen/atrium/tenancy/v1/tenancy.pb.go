@@ -1000,6 +1000,312 @@ func (*LogoutResponse) Descriptor() ([]byte, []int) {
 	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{14}
 }
 
+type AcceptInvitationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token from the invitation link.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptInvitationRequest) Reset() {
+	*x = AcceptInvitationRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptInvitationRequest) ProtoMessage() {}
+
+func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptInvitationRequest.ProtoReflect.Descriptor instead.
+func (*AcceptInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AcceptInvitationRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *AcceptInvitationRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *AcceptInvitationRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+type AcceptInvitationResponse struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	AccessToken           string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	RefreshToken          string                 `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	AccessTokenExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=access_token_expire_time,json=accessTokenExpireTime,proto3" json:"access_token_expire_time,omitempty"`
+	User                  *User                  `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	Role                  Role                   `protobuf:"varint,5,opt,name=role,proto3,enum=atrium.tenancy.v1.Role" json:"role,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *AcceptInvitationResponse) Reset() {
+	*x = AcceptInvitationResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptInvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptInvitationResponse) ProtoMessage() {}
+
+func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptInvitationResponse.ProtoReflect.Descriptor instead.
+func (*AcceptInvitationResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AcceptInvitationResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *AcceptInvitationResponse) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *AcceptInvitationResponse) GetAccessTokenExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AccessTokenExpireTime
+	}
+	return nil
+}
+
+func (x *AcceptInvitationResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *AcceptInvitationResponse) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+type RequestPasswordResetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetRequest) Reset() {
+	*x = RequestPasswordResetRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetRequest) ProtoMessage() {}
+
+func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RequestPasswordResetRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+type RequestPasswordResetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetResponse) Reset() {
+	*x = RequestPasswordResetResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetResponse) ProtoMessage() {}
+
+func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{18}
+}
+
+type ResetPasswordRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token from the reset link.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordRequest) Reset() {
+	*x = ResetPasswordRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordRequest) ProtoMessage() {}
+
+func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
+func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ResetPasswordRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *ResetPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+type ResetPasswordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordResponse) Reset() {
+	*x = ResetPasswordResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordResponse) ProtoMessage() {}
+
+func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
+func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{20}
+}
+
 type ListMembersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// At most 500; 0 means 50.
@@ -1011,7 +1317,7 @@ type ListMembersRequest struct {
 
 func (x *ListMembersRequest) Reset() {
 	*x = ListMembersRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1329,7 @@ func (x *ListMembersRequest) String() string {
 func (*ListMembersRequest) ProtoMessage() {}
 
 func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1342,7 @@ func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListMembersRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{15}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListMembersRequest) GetPageSize() int32 {
@@ -1063,7 +1369,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1381,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1394,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{16}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListMembersResponse) GetMembers() []*Member {
@@ -1105,32 +1411,36 @@ func (x *ListMembersResponse) GetNextPageToken() string {
 	return ""
 }
 
-type AddMemberRequest struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Email       string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	Role        Role                   `protobuf:"varint,2,opt,name=role,proto3,enum=atrium.tenancy.v1.Role" json:"role,omitempty"`
-	DisplayName string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// Required when no user with this email exists yet.
-	InitialPassword string `protobuf:"bytes,4,opt,name=initial_password,json=initialPassword,proto3" json:"initial_password,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+type Invitation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Email string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Role  Role                   `protobuf:"varint,3,opt,name=role,proto3,enum=atrium.tenancy.v1.Role" json:"role,omitempty"`
+	// The user id of the admin who invited.
+	InvitedBy  string                 `protobuf:"bytes,4,opt,name=invited_by,json=invitedBy,proto3" json:"invited_by,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// When the link was last sent.
+	SendTime      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=send_time,json=sendTime,proto3" json:"send_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
-func (x *AddMemberRequest) Reset() {
-	*x = AddMemberRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
+func (x *Invitation) Reset() {
+	*x = Invitation{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AddMemberRequest) String() string {
+func (x *Invitation) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AddMemberRequest) ProtoMessage() {}
+func (*Invitation) ProtoMessage() {}
 
-func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
+func (x *Invitation) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,61 +1451,83 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
-func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{17}
+// Deprecated: Use Invitation.ProtoReflect.Descriptor instead.
+func (*Invitation) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{23}
 }
 
-func (x *AddMemberRequest) GetEmail() string {
+func (x *Invitation) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Invitation) GetEmail() string {
 	if x != nil {
 		return x.Email
 	}
 	return ""
 }
 
-func (x *AddMemberRequest) GetRole() Role {
+func (x *Invitation) GetRole() Role {
 	if x != nil {
 		return x.Role
 	}
 	return Role_ROLE_UNSPECIFIED
 }
 
-func (x *AddMemberRequest) GetDisplayName() string {
+func (x *Invitation) GetInvitedBy() string {
 	if x != nil {
-		return x.DisplayName
+		return x.InvitedBy
 	}
 	return ""
 }
 
-func (x *AddMemberRequest) GetInitialPassword() string {
+func (x *Invitation) GetCreateTime() *timestamppb.Timestamp {
 	if x != nil {
-		return x.InitialPassword
+		return x.CreateTime
 	}
-	return ""
+	return nil
 }
 
-type AddMemberResponse struct {
+func (x *Invitation) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *Invitation) GetSendTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SendTime
+	}
+	return nil
+}
+
+type InviteMemberRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	Role          Role                   `protobuf:"varint,2,opt,name=role,proto3,enum=atrium.tenancy.v1.Role" json:"role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *AddMemberResponse) Reset() {
-	*x = AddMemberResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
+func (x *InviteMemberRequest) Reset() {
+	*x = InviteMemberRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AddMemberResponse) String() string {
+func (x *InviteMemberRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AddMemberResponse) ProtoMessage() {}
+func (*InviteMemberRequest) ProtoMessage() {}
 
-func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
+func (x *InviteMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,14 +1538,436 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
-func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{18}
+// Deprecated: Use InviteMemberRequest.ProtoReflect.Descriptor instead.
+func (*InviteMemberRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{24}
 }
 
-func (x *AddMemberResponse) GetMember() *Member {
+func (x *InviteMemberRequest) GetEmail() string {
 	if x != nil {
-		return x.Member
+		return x.Email
+	}
+	return ""
+}
+
+func (x *InviteMemberRequest) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+type InviteMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invitation    *Invitation            `protobuf:"bytes,1,opt,name=invitation,proto3" json:"invitation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InviteMemberResponse) Reset() {
+	*x = InviteMemberResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteMemberResponse) ProtoMessage() {}
+
+func (x *InviteMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteMemberResponse.ProtoReflect.Descriptor instead.
+func (*InviteMemberResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *InviteMemberResponse) GetInvitation() *Invitation {
+	if x != nil {
+		return x.Invitation
+	}
+	return nil
+}
+
+type ListInvitationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 500; 0 means 50.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInvitationsRequest) Reset() {
+	*x = ListInvitationsRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInvitationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInvitationsRequest) ProtoMessage() {}
+
+func (x *ListInvitationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInvitationsRequest.ProtoReflect.Descriptor instead.
+func (*ListInvitationsRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListInvitationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListInvitationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListInvitationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invitations   []*Invitation          `protobuf:"bytes,1,rep,name=invitations,proto3" json:"invitations,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInvitationsResponse) Reset() {
+	*x = ListInvitationsResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInvitationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInvitationsResponse) ProtoMessage() {}
+
+func (x *ListInvitationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInvitationsResponse.ProtoReflect.Descriptor instead.
+func (*ListInvitationsResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListInvitationsResponse) GetInvitations() []*Invitation {
+	if x != nil {
+		return x.Invitations
+	}
+	return nil
+}
+
+func (x *ListInvitationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type ResendInvitationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendInvitationRequest) Reset() {
+	*x = ResendInvitationRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendInvitationRequest) ProtoMessage() {}
+
+func (x *ResendInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendInvitationRequest.ProtoReflect.Descriptor instead.
+func (*ResendInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ResendInvitationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ResendInvitationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invitation    *Invitation            `protobuf:"bytes,1,opt,name=invitation,proto3" json:"invitation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendInvitationResponse) Reset() {
+	*x = ResendInvitationResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendInvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendInvitationResponse) ProtoMessage() {}
+
+func (x *ResendInvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendInvitationResponse.ProtoReflect.Descriptor instead.
+func (*ResendInvitationResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ResendInvitationResponse) GetInvitation() *Invitation {
+	if x != nil {
+		return x.Invitation
+	}
+	return nil
+}
+
+type RevokeInvitationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeInvitationRequest) Reset() {
+	*x = RevokeInvitationRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeInvitationRequest) ProtoMessage() {}
+
+func (x *RevokeInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeInvitationRequest.ProtoReflect.Descriptor instead.
+func (*RevokeInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RevokeInvitationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RevokeInvitationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeInvitationResponse) Reset() {
+	*x = RevokeInvitationResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeInvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeInvitationResponse) ProtoMessage() {}
+
+func (x *RevokeInvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeInvitationResponse.ProtoReflect.Descriptor instead.
+func (*RevokeInvitationResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{31}
+}
+
+type TransferOwnershipRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member who becomes owner.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferOwnershipRequest) Reset() {
+	*x = TransferOwnershipRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferOwnershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferOwnershipRequest) ProtoMessage() {}
+
+func (x *TransferOwnershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferOwnershipRequest.ProtoReflect.Descriptor instead.
+func (*TransferOwnershipRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *TransferOwnershipRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type TransferOwnershipResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new owner's and the former owner's memberships after the transfer.
+	NewOwner      *Member `protobuf:"bytes,1,opt,name=new_owner,json=newOwner,proto3" json:"new_owner,omitempty"`
+	PreviousOwner *Member `protobuf:"bytes,2,opt,name=previous_owner,json=previousOwner,proto3" json:"previous_owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferOwnershipResponse) Reset() {
+	*x = TransferOwnershipResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferOwnershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferOwnershipResponse) ProtoMessage() {}
+
+func (x *TransferOwnershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferOwnershipResponse.ProtoReflect.Descriptor instead.
+func (*TransferOwnershipResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *TransferOwnershipResponse) GetNewOwner() *Member {
+	if x != nil {
+		return x.NewOwner
+	}
+	return nil
+}
+
+func (x *TransferOwnershipResponse) GetPreviousOwner() *Member {
+	if x != nil {
+		return x.PreviousOwner
 	}
 	return nil
 }
@@ -1228,7 +1982,7 @@ type UpdateMemberRoleRequest struct {
 
 func (x *UpdateMemberRoleRequest) Reset() {
 	*x = UpdateMemberRoleRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1994,7 @@ func (x *UpdateMemberRoleRequest) String() string {
 func (*UpdateMemberRoleRequest) ProtoMessage() {}
 
 func (x *UpdateMemberRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +2007,7 @@ func (x *UpdateMemberRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemberRoleRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMemberRoleRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{19}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpdateMemberRoleRequest) GetUserId() string {
@@ -1279,7 +2033,7 @@ type UpdateMemberRoleResponse struct {
 
 func (x *UpdateMemberRoleResponse) Reset() {
 	*x = UpdateMemberRoleResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +2045,7 @@ func (x *UpdateMemberRoleResponse) String() string {
 func (*UpdateMemberRoleResponse) ProtoMessage() {}
 
 func (x *UpdateMemberRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +2058,7 @@ func (x *UpdateMemberRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemberRoleResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMemberRoleResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{20}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpdateMemberRoleResponse) GetMember() *Member {
@@ -1323,7 +2077,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +2089,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +2102,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{21}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RemoveMemberRequest) GetUserId() string {
@@ -1366,7 +2120,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +2132,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +2145,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{22}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{37}
 }
 
 type ApiToken struct {
@@ -1409,7 +2163,7 @@ type ApiToken struct {
 
 func (x *ApiToken) Reset() {
 	*x = ApiToken{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +2175,7 @@ func (x *ApiToken) String() string {
 func (*ApiToken) ProtoMessage() {}
 
 func (x *ApiToken) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +2188,7 @@ func (x *ApiToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiToken.ProtoReflect.Descriptor instead.
 func (*ApiToken) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{23}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ApiToken) GetId() string {
@@ -1490,7 +2244,7 @@ type CreateApiTokenRequest struct {
 
 func (x *CreateApiTokenRequest) Reset() {
 	*x = CreateApiTokenRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +2256,7 @@ func (x *CreateApiTokenRequest) String() string {
 func (*CreateApiTokenRequest) ProtoMessage() {}
 
 func (x *CreateApiTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +2269,7 @@ func (x *CreateApiTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiTokenRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{24}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateApiTokenRequest) GetName() string {
@@ -1542,7 +2296,7 @@ type CreateApiTokenResponse struct {
 
 func (x *CreateApiTokenResponse) Reset() {
 	*x = CreateApiTokenResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +2308,7 @@ func (x *CreateApiTokenResponse) String() string {
 func (*CreateApiTokenResponse) ProtoMessage() {}
 
 func (x *CreateApiTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +2321,7 @@ func (x *CreateApiTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiTokenResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{25}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreateApiTokenResponse) GetToken() *ApiToken {
@@ -1592,7 +2346,7 @@ type ListApiTokensRequest struct {
 
 func (x *ListApiTokensRequest) Reset() {
 	*x = ListApiTokensRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +2358,7 @@ func (x *ListApiTokensRequest) String() string {
 func (*ListApiTokensRequest) ProtoMessage() {}
 
 func (x *ListApiTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +2371,7 @@ func (x *ListApiTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListApiTokensRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{26}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{41}
 }
 
 type ListApiTokensResponse struct {
@@ -1629,7 +2383,7 @@ type ListApiTokensResponse struct {
 
 func (x *ListApiTokensResponse) Reset() {
 	*x = ListApiTokensResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +2395,7 @@ func (x *ListApiTokensResponse) String() string {
 func (*ListApiTokensResponse) ProtoMessage() {}
 
 func (x *ListApiTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +2408,7 @@ func (x *ListApiTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListApiTokensResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{27}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListApiTokensResponse) GetTokens() []*ApiToken {
@@ -1673,7 +2427,7 @@ type RevokeApiTokenRequest struct {
 
 func (x *RevokeApiTokenRequest) Reset() {
 	*x = RevokeApiTokenRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +2439,7 @@ func (x *RevokeApiTokenRequest) String() string {
 func (*RevokeApiTokenRequest) ProtoMessage() {}
 
 func (x *RevokeApiTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +2452,7 @@ func (x *RevokeApiTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiTokenRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{28}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RevokeApiTokenRequest) GetId() string {
@@ -1716,7 +2470,7 @@ type RevokeApiTokenResponse struct {
 
 func (x *RevokeApiTokenResponse) Reset() {
 	*x = RevokeApiTokenResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +2482,7 @@ func (x *RevokeApiTokenResponse) String() string {
 func (*RevokeApiTokenResponse) ProtoMessage() {}
 
 func (x *RevokeApiTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +2495,7 @@ func (x *RevokeApiTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiTokenResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{29}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{44}
 }
 
 type Shard struct {
@@ -1759,7 +2513,7 @@ type Shard struct {
 
 func (x *Shard) Reset() {
 	*x = Shard{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +2525,7 @@ func (x *Shard) String() string {
 func (*Shard) ProtoMessage() {}
 
 func (x *Shard) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +2538,7 @@ func (x *Shard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shard.ProtoReflect.Descriptor instead.
 func (*Shard) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{30}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Shard) GetName() string {
@@ -1840,7 +2594,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1852,7 +2606,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1865,7 +2619,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{31}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -1924,6 +2678,376 @@ func (x *AuditEvent) GetDetailsJson() string {
 	return ""
 }
 
+type OperatorCredential struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The credential's name, e.g. "alice-laptop".
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The operator it acts as.
+	Operator   string                 `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Unset: never expires (only the local credential of make up).
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperatorCredential) Reset() {
+	*x = OperatorCredential{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperatorCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperatorCredential) ProtoMessage() {}
+
+func (x *OperatorCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperatorCredential.ProtoReflect.Descriptor instead.
+func (*OperatorCredential) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *OperatorCredential) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *OperatorCredential) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *OperatorCredential) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *OperatorCredential) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *OperatorCredential) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *OperatorCredential) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+type ListOperatorsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOperatorsRequest) Reset() {
+	*x = ListOperatorsRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOperatorsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOperatorsRequest) ProtoMessage() {}
+
+func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOperatorsRequest.ProtoReflect.Descriptor instead.
+func (*ListOperatorsRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{48}
+}
+
+type ListOperatorsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credentials   []*OperatorCredential  `protobuf:"bytes,1,rep,name=credentials,proto3" json:"credentials,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOperatorsResponse) Reset() {
+	*x = ListOperatorsResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOperatorsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOperatorsResponse) ProtoMessage() {}
+
+func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOperatorsResponse.ProtoReflect.Descriptor instead.
+func (*ListOperatorsResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListOperatorsResponse) GetCredentials() []*OperatorCredential {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
+type CreateOperatorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The operator the credential acts as; empty: the same as name.
+	Operator string `protobuf:"bytes,2,opt,name=operator,proto3" json:"operator,omitempty"`
+	// 1 to 365; 0 means 30.
+	TtlDays       int32 `protobuf:"varint,3,opt,name=ttl_days,json=ttlDays,proto3" json:"ttl_days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOperatorRequest) Reset() {
+	*x = CreateOperatorRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOperatorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOperatorRequest) ProtoMessage() {}
+
+func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOperatorRequest.ProtoReflect.Descriptor instead.
+func (*CreateOperatorRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *CreateOperatorRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateOperatorRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *CreateOperatorRequest) GetTtlDays() int32 {
+	if x != nil {
+		return x.TtlDays
+	}
+	return 0
+}
+
+type CreateOperatorResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credential    *OperatorCredential    `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	Secret        string                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOperatorResponse) Reset() {
+	*x = CreateOperatorResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOperatorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOperatorResponse) ProtoMessage() {}
+
+func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOperatorResponse.ProtoReflect.Descriptor instead.
+func (*CreateOperatorResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *CreateOperatorResponse) GetCredential() *OperatorCredential {
+	if x != nil {
+		return x.Credential
+	}
+	return nil
+}
+
+func (x *CreateOperatorResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type RevokeOperatorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A credential id or name.
+	Credential    string `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOperatorRequest) Reset() {
+	*x = RevokeOperatorRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOperatorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOperatorRequest) ProtoMessage() {}
+
+func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOperatorRequest.ProtoReflect.Descriptor instead.
+func (*RevokeOperatorRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *RevokeOperatorRequest) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
+}
+
+type RevokeOperatorResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credential    *OperatorCredential    `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOperatorResponse) Reset() {
+	*x = RevokeOperatorResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOperatorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOperatorResponse) ProtoMessage() {}
+
+func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOperatorResponse.ProtoReflect.Descriptor instead.
+func (*RevokeOperatorResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *RevokeOperatorResponse) GetCredential() *OperatorCredential {
+	if x != nil {
+		return x.Credential
+	}
+	return nil
+}
+
 type CreateTenantRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Slug          string                 `protobuf:"bytes,1,opt,name=slug,proto3" json:"slug,omitempty"`
@@ -1938,7 +3062,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +3074,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +3087,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{32}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CreateTenantRequest) GetSlug() string {
@@ -2010,7 +3134,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2022,7 +3146,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2035,7 +3159,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{33}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -2058,7 +3182,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2070,7 +3194,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2083,7 +3207,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{34}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListTenantsRequest) GetStatuses() []TenantStatus {
@@ -2118,7 +3242,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +3254,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +3267,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{35}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -2177,7 +3301,7 @@ type LookupTenantRequest struct {
 
 func (x *LookupTenantRequest) Reset() {
 	*x = LookupTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2189,7 +3313,7 @@ func (x *LookupTenantRequest) String() string {
 func (*LookupTenantRequest) ProtoMessage() {}
 
 func (x *LookupTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2202,7 +3326,7 @@ func (x *LookupTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupTenantRequest.ProtoReflect.Descriptor instead.
 func (*LookupTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{36}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *LookupTenantRequest) GetTenant() string {
@@ -2221,7 +3345,7 @@ type LookupTenantResponse struct {
 
 func (x *LookupTenantResponse) Reset() {
 	*x = LookupTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2233,7 +3357,7 @@ func (x *LookupTenantResponse) String() string {
 func (*LookupTenantResponse) ProtoMessage() {}
 
 func (x *LookupTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2246,7 +3370,7 @@ func (x *LookupTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupTenantResponse.ProtoReflect.Descriptor instead.
 func (*LookupTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{37}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *LookupTenantResponse) GetTenant() *Tenant {
@@ -2266,7 +3390,7 @@ type SuspendTenantRequest struct {
 
 func (x *SuspendTenantRequest) Reset() {
 	*x = SuspendTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +3402,7 @@ func (x *SuspendTenantRequest) String() string {
 func (*SuspendTenantRequest) ProtoMessage() {}
 
 func (x *SuspendTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +3415,7 @@ func (x *SuspendTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendTenantRequest.ProtoReflect.Descriptor instead.
 func (*SuspendTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{38}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SuspendTenantRequest) GetTenant() string {
@@ -2317,7 +3441,7 @@ type SuspendTenantResponse struct {
 
 func (x *SuspendTenantResponse) Reset() {
 	*x = SuspendTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2329,7 +3453,7 @@ func (x *SuspendTenantResponse) String() string {
 func (*SuspendTenantResponse) ProtoMessage() {}
 
 func (x *SuspendTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2342,7 +3466,7 @@ func (x *SuspendTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendTenantResponse.ProtoReflect.Descriptor instead.
 func (*SuspendTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{39}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *SuspendTenantResponse) GetTenant() *Tenant {
@@ -2361,7 +3485,7 @@ type ResumeTenantRequest struct {
 
 func (x *ResumeTenantRequest) Reset() {
 	*x = ResumeTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2373,7 +3497,7 @@ func (x *ResumeTenantRequest) String() string {
 func (*ResumeTenantRequest) ProtoMessage() {}
 
 func (x *ResumeTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2386,7 +3510,7 @@ func (x *ResumeTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTenantRequest.ProtoReflect.Descriptor instead.
 func (*ResumeTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{40}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ResumeTenantRequest) GetTenant() string {
@@ -2405,7 +3529,7 @@ type ResumeTenantResponse struct {
 
 func (x *ResumeTenantResponse) Reset() {
 	*x = ResumeTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2417,7 +3541,7 @@ func (x *ResumeTenantResponse) String() string {
 func (*ResumeTenantResponse) ProtoMessage() {}
 
 func (x *ResumeTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2430,7 +3554,7 @@ func (x *ResumeTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTenantResponse.ProtoReflect.Descriptor instead.
 func (*ResumeTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{41}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ResumeTenantResponse) GetTenant() *Tenant {
@@ -2451,7 +3575,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2463,7 +3587,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2476,7 +3600,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{42}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *DeleteTenantRequest) GetTenant() string {
@@ -2502,7 +3626,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +3638,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +3651,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{43}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *DeleteTenantResponse) GetTenant() *Tenant {
@@ -2549,7 +3673,7 @@ type MigrateTenantsRequest struct {
 
 func (x *MigrateTenantsRequest) Reset() {
 	*x = MigrateTenantsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2561,7 +3685,7 @@ func (x *MigrateTenantsRequest) String() string {
 func (*MigrateTenantsRequest) ProtoMessage() {}
 
 func (x *MigrateTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2574,7 +3698,7 @@ func (x *MigrateTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateTenantsRequest.ProtoReflect.Descriptor instead.
 func (*MigrateTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{44}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *MigrateTenantsRequest) GetTenants() []string {
@@ -2604,7 +3728,7 @@ type MigrateTenantsResponse struct {
 
 func (x *MigrateTenantsResponse) Reset() {
 	*x = MigrateTenantsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2616,7 +3740,7 @@ func (x *MigrateTenantsResponse) String() string {
 func (*MigrateTenantsResponse) ProtoMessage() {}
 
 func (x *MigrateTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2629,7 +3753,7 @@ func (x *MigrateTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateTenantsResponse.ProtoReflect.Descriptor instead.
 func (*MigrateTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{45}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *MigrateTenantsResponse) GetTenant() *Tenant {
@@ -2675,7 +3799,7 @@ type ListShardsRequest struct {
 
 func (x *ListShardsRequest) Reset() {
 	*x = ListShardsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2687,7 +3811,7 @@ func (x *ListShardsRequest) String() string {
 func (*ListShardsRequest) ProtoMessage() {}
 
 func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2700,7 +3824,7 @@ func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsRequest.ProtoReflect.Descriptor instead.
 func (*ListShardsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{46}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{68}
 }
 
 type ListShardsResponse struct {
@@ -2712,7 +3836,7 @@ type ListShardsResponse struct {
 
 func (x *ListShardsResponse) Reset() {
 	*x = ListShardsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +3848,7 @@ func (x *ListShardsResponse) String() string {
 func (*ListShardsResponse) ProtoMessage() {}
 
 func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +3861,7 @@ func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsResponse.ProtoReflect.Descriptor instead.
 func (*ListShardsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{47}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ListShardsResponse) GetShards() []*Shard {
@@ -2757,7 +3881,7 @@ type AddShardRequest struct {
 
 func (x *AddShardRequest) Reset() {
 	*x = AddShardRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2769,7 +3893,7 @@ func (x *AddShardRequest) String() string {
 func (*AddShardRequest) ProtoMessage() {}
 
 func (x *AddShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2782,7 +3906,7 @@ func (x *AddShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddShardRequest.ProtoReflect.Descriptor instead.
 func (*AddShardRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{48}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *AddShardRequest) GetName() string {
@@ -2808,7 +3932,7 @@ type AddShardResponse struct {
 
 func (x *AddShardResponse) Reset() {
 	*x = AddShardResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2820,7 +3944,7 @@ func (x *AddShardResponse) String() string {
 func (*AddShardResponse) ProtoMessage() {}
 
 func (x *AddShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2833,7 +3957,7 @@ func (x *AddShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddShardResponse.ProtoReflect.Descriptor instead.
 func (*AddShardResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{49}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *AddShardResponse) GetShard() *Shard {
@@ -2855,7 +3979,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2867,7 +3991,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2880,7 +4004,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{50}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ListAuditEventsRequest) GetTenant() string {
@@ -2914,7 +4038,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2926,7 +4050,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2939,7 +4063,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{51}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -2967,7 +4091,7 @@ type ProvisionRequest struct {
 
 func (x *ProvisionRequest) Reset() {
 	*x = ProvisionRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2979,7 +4103,7 @@ func (x *ProvisionRequest) String() string {
 func (*ProvisionRequest) ProtoMessage() {}
 
 func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2992,7 +4116,7 @@ func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{52}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ProvisionRequest) GetTenantId() string {
@@ -3026,7 +4150,7 @@ type ProvisionResponse struct {
 
 func (x *ProvisionResponse) Reset() {
 	*x = ProvisionResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3038,7 +4162,7 @@ func (x *ProvisionResponse) String() string {
 func (*ProvisionResponse) ProtoMessage() {}
 
 func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3051,7 +4175,7 @@ func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionResponse.ProtoReflect.Descriptor instead.
 func (*ProvisionResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{53}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ProvisionResponse) GetVersion() int64 {
@@ -3072,7 +4196,7 @@ type DeprovisionRequest struct {
 
 func (x *DeprovisionRequest) Reset() {
 	*x = DeprovisionRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3084,7 +4208,7 @@ func (x *DeprovisionRequest) String() string {
 func (*DeprovisionRequest) ProtoMessage() {}
 
 func (x *DeprovisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3097,7 +4221,7 @@ func (x *DeprovisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeprovisionRequest.ProtoReflect.Descriptor instead.
 func (*DeprovisionRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{54}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *DeprovisionRequest) GetTenantId() string {
@@ -3129,7 +4253,7 @@ type DeprovisionResponse struct {
 
 func (x *DeprovisionResponse) Reset() {
 	*x = DeprovisionResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3141,7 +4265,7 @@ func (x *DeprovisionResponse) String() string {
 func (*DeprovisionResponse) ProtoMessage() {}
 
 func (x *DeprovisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3154,7 +4278,7 @@ func (x *DeprovisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeprovisionResponse.ProtoReflect.Descriptor instead.
 func (*DeprovisionResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{55}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{77}
 }
 
 type ResolveTenantRequest struct {
@@ -3167,7 +4291,7 @@ type ResolveTenantRequest struct {
 
 func (x *ResolveTenantRequest) Reset() {
 	*x = ResolveTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3179,7 +4303,7 @@ func (x *ResolveTenantRequest) String() string {
 func (*ResolveTenantRequest) ProtoMessage() {}
 
 func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3192,7 +4316,7 @@ func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantRequest.ProtoReflect.Descriptor instead.
 func (*ResolveTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{56}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ResolveTenantRequest) GetTenant() string {
@@ -3211,7 +4335,7 @@ type ResolveTenantResponse struct {
 
 func (x *ResolveTenantResponse) Reset() {
 	*x = ResolveTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3223,7 +4347,7 @@ func (x *ResolveTenantResponse) String() string {
 func (*ResolveTenantResponse) ProtoMessage() {}
 
 func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3236,7 +4360,7 @@ func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantResponse.ProtoReflect.Descriptor instead.
 func (*ResolveTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{57}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ResolveTenantResponse) GetTenant() *Tenant {
@@ -3255,7 +4379,7 @@ type IntrospectTokenRequest struct {
 
 func (x *IntrospectTokenRequest) Reset() {
 	*x = IntrospectTokenRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3267,7 +4391,7 @@ func (x *IntrospectTokenRequest) String() string {
 func (*IntrospectTokenRequest) ProtoMessage() {}
 
 func (x *IntrospectTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3280,7 +4404,7 @@ func (x *IntrospectTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectTokenRequest.ProtoReflect.Descriptor instead.
 func (*IntrospectTokenRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{58}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *IntrospectTokenRequest) GetToken() string {
@@ -3305,7 +4429,7 @@ type IntrospectTokenResponse struct {
 
 func (x *IntrospectTokenResponse) Reset() {
 	*x = IntrospectTokenResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3317,7 +4441,7 @@ func (x *IntrospectTokenResponse) String() string {
 func (*IntrospectTokenResponse) ProtoMessage() {}
 
 func (x *IntrospectTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3330,7 +4454,7 @@ func (x *IntrospectTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectTokenResponse.ProtoReflect.Descriptor instead.
 func (*IntrospectTokenResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{59}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *IntrospectTokenResponse) GetActive() bool {
@@ -3390,7 +4514,7 @@ type GetSigningKeysRequest struct {
 
 func (x *GetSigningKeysRequest) Reset() {
 	*x = GetSigningKeysRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3402,7 +4526,7 @@ func (x *GetSigningKeysRequest) String() string {
 func (*GetSigningKeysRequest) ProtoMessage() {}
 
 func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3415,7 +4539,7 @@ func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysRequest.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{60}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{82}
 }
 
 type GetSigningKeysResponse struct {
@@ -3428,7 +4552,7 @@ type GetSigningKeysResponse struct {
 
 func (x *GetSigningKeysResponse) Reset() {
 	*x = GetSigningKeysResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3440,7 +4564,7 @@ func (x *GetSigningKeysResponse) String() string {
 func (*GetSigningKeysResponse) ProtoMessage() {}
 
 func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3453,7 +4577,7 @@ func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysResponse.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{61}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *GetSigningKeysResponse) GetJwksJson() string {
@@ -3461,6 +4585,110 @@ func (x *GetSigningKeysResponse) GetJwksJson() string {
 		return x.JwksJson
 	}
 	return ""
+}
+
+type GetMembershipRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMembershipRequest) Reset() {
+	*x = GetMembershipRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMembershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMembershipRequest) ProtoMessage() {}
+
+func (x *GetMembershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMembershipRequest.ProtoReflect.Descriptor instead.
+func (*GetMembershipRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *GetMembershipRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *GetMembershipRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type GetMembershipResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        bool                   `protobuf:"varint,1,opt,name=member,proto3" json:"member,omitempty"`
+	Role          Role                   `protobuf:"varint,2,opt,name=role,proto3,enum=atrium.tenancy.v1.Role" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMembershipResponse) Reset() {
+	*x = GetMembershipResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMembershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMembershipResponse) ProtoMessage() {}
+
+func (x *GetMembershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMembershipResponse.ProtoReflect.Descriptor instead.
+func (*GetMembershipResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *GetMembershipResponse) GetMember() bool {
+	if x != nil {
+		return x.Member
+	}
+	return false
+}
+
+func (x *GetMembershipResponse) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
 }
 
 type ResolveShardRequest struct {
@@ -3472,7 +4700,7 @@ type ResolveShardRequest struct {
 
 func (x *ResolveShardRequest) Reset() {
 	*x = ResolveShardRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3484,7 +4712,7 @@ func (x *ResolveShardRequest) String() string {
 func (*ResolveShardRequest) ProtoMessage() {}
 
 func (x *ResolveShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3497,7 +4725,7 @@ func (x *ResolveShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveShardRequest.ProtoReflect.Descriptor instead.
 func (*ResolveShardRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{62}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ResolveShardRequest) GetName() string {
@@ -3518,7 +4746,7 @@ type ResolveShardResponse struct {
 
 func (x *ResolveShardResponse) Reset() {
 	*x = ResolveShardResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3530,7 +4758,7 @@ func (x *ResolveShardResponse) String() string {
 func (*ResolveShardResponse) ProtoMessage() {}
 
 func (x *ResolveShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3543,7 +4771,7 @@ func (x *ResolveShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveShardResponse.ProtoReflect.Descriptor instead.
 func (*ResolveShardResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{63}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ResolveShardResponse) GetName() string {
@@ -3569,7 +4797,7 @@ type CountMembersRequest struct {
 
 func (x *CountMembersRequest) Reset() {
 	*x = CountMembersRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3581,7 +4809,7 @@ func (x *CountMembersRequest) String() string {
 func (*CountMembersRequest) ProtoMessage() {}
 
 func (x *CountMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3594,7 +4822,7 @@ func (x *CountMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountMembersRequest.ProtoReflect.Descriptor instead.
 func (*CountMembersRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{64}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *CountMembersRequest) GetTenantId() string {
@@ -3613,7 +4841,7 @@ type CountMembersResponse struct {
 
 func (x *CountMembersResponse) Reset() {
 	*x = CountMembersResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3625,7 +4853,7 @@ func (x *CountMembersResponse) String() string {
 func (*CountMembersResponse) ProtoMessage() {}
 
 func (x *CountMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3638,7 +4866,7 @@ func (x *CountMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountMembersResponse.ProtoReflect.Descriptor instead.
 func (*CountMembersResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{65}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *CountMembersResponse) GetCount() int64 {
@@ -3660,7 +4888,7 @@ type SetBillingHoldRequest struct {
 
 func (x *SetBillingHoldRequest) Reset() {
 	*x = SetBillingHoldRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3672,7 +4900,7 @@ func (x *SetBillingHoldRequest) String() string {
 func (*SetBillingHoldRequest) ProtoMessage() {}
 
 func (x *SetBillingHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3685,7 +4913,7 @@ func (x *SetBillingHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBillingHoldRequest.ProtoReflect.Descriptor instead.
 func (*SetBillingHoldRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{66}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *SetBillingHoldRequest) GetTenantId() string {
@@ -3718,7 +4946,7 @@ type SetBillingHoldResponse struct {
 
 func (x *SetBillingHoldResponse) Reset() {
 	*x = SetBillingHoldResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3730,7 +4958,7 @@ func (x *SetBillingHoldResponse) String() string {
 func (*SetBillingHoldResponse) ProtoMessage() {}
 
 func (x *SetBillingHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3743,7 +4971,7 @@ func (x *SetBillingHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBillingHoldResponse.ProtoReflect.Descriptor instead.
 func (*SetBillingHoldResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{67}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *SetBillingHoldResponse) GetTenant() *Tenant {
@@ -3818,21 +5046,71 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x18access_token_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\"4\n" +
 	"\rLogoutRequest\x12#\n" +
 	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x10\n" +
-	"\x0eLogoutResponse\"P\n" +
+	"\x0eLogoutResponse\"n\n" +
+	"\x17AcceptInvitationRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\"\x91\x02\n" +
+	"\x18AcceptInvitationResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
+	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12S\n" +
+	"\x18access_token_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\x12+\n" +
+	"\x04user\x18\x04 \x01(\v2\x17.atrium.tenancy.v1.UserR\x04user\x12+\n" +
+	"\x04role\x18\x05 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\"3\n" +
+	"\x1bRequestPasswordResetRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"\x1e\n" +
+	"\x1cRequestPasswordResetResponse\"O\n" +
+	"\x14ResetPasswordRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12!\n" +
+	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"\x17\n" +
+	"\x15ResetPasswordResponse\"P\n" +
 	"\x12ListMembersRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"r\n" +
 	"\x13ListMembersResponse\x123\n" +
 	"\amembers\x18\x01 \x03(\v2\x19.atrium.tenancy.v1.MemberR\amembers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa3\x01\n" +
-	"\x10AddMemberRequest\x12\x14\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb1\x02\n" +
+	"\n" +
+	"Invitation\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12+\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\x12\x1d\n" +
+	"\n" +
+	"invited_by\x18\x04 \x01(\tR\tinvitedBy\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x127\n" +
+	"\tsend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bsendTime\"X\n" +
+	"\x13InviteMemberRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12+\n" +
-	"\x04role\x18\x02 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\x12!\n" +
-	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12)\n" +
-	"\x10initial_password\x18\x04 \x01(\tR\x0finitialPassword\"F\n" +
-	"\x11AddMemberResponse\x121\n" +
-	"\x06member\x18\x01 \x01(\v2\x19.atrium.tenancy.v1.MemberR\x06member\"_\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\"U\n" +
+	"\x14InviteMemberResponse\x12=\n" +
+	"\n" +
+	"invitation\x18\x01 \x01(\v2\x1d.atrium.tenancy.v1.InvitationR\n" +
+	"invitation\"T\n" +
+	"\x16ListInvitationsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x82\x01\n" +
+	"\x17ListInvitationsResponse\x12?\n" +
+	"\vinvitations\x18\x01 \x03(\v2\x1d.atrium.tenancy.v1.InvitationR\vinvitations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n" +
+	"\x17ResendInvitationRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"Y\n" +
+	"\x18ResendInvitationResponse\x12=\n" +
+	"\n" +
+	"invitation\x18\x01 \x01(\v2\x1d.atrium.tenancy.v1.InvitationR\n" +
+	"invitation\")\n" +
+	"\x17RevokeInvitationRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x1a\n" +
+	"\x18RevokeInvitationResponse\"3\n" +
+	"\x18TransferOwnershipRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"\x95\x01\n" +
+	"\x19TransferOwnershipResponse\x126\n" +
+	"\tnew_owner\x18\x01 \x01(\v2\x19.atrium.tenancy.v1.MemberR\bnewOwner\x12@\n" +
+	"\x0eprevious_owner\x18\x02 \x01(\v2\x19.atrium.tenancy.v1.MemberR\rpreviousOwner\"_\n" +
 	"\x17UpdateMemberRoleRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12+\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\"M\n" +
@@ -3879,7 +5157,37 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x06target\x18\x06 \x01(\tR\x06target\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\a \x01(\tR\trequestId\x12!\n" +
-	"\fdetails_json\x18\b \x01(\tR\vdetailsJson\"\xaa\x01\n" +
+	"\fdetails_json\x18\b \x01(\tR\vdetailsJson\"\x8b\x02\n" +
+	"\x12OperatorCredential\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\boperator\x18\x03 \x01(\tR\boperator\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12;\n" +
+	"\vrevoke_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revokeTime\"\x16\n" +
+	"\x14ListOperatorsRequest\"`\n" +
+	"\x15ListOperatorsResponse\x12G\n" +
+	"\vcredentials\x18\x01 \x03(\v2%.atrium.tenancy.v1.OperatorCredentialR\vcredentials\"b\n" +
+	"\x15CreateOperatorRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\boperator\x18\x02 \x01(\tR\boperator\x12\x19\n" +
+	"\bttl_days\x18\x03 \x01(\x05R\attlDays\"w\n" +
+	"\x16CreateOperatorResponse\x12E\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\v2%.atrium.tenancy.v1.OperatorCredentialR\n" +
+	"credential\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"7\n" +
+	"\x15RevokeOperatorRequest\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\tR\n" +
+	"credential\"_\n" +
+	"\x16RevokeOperatorResponse\x12E\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\v2%.atrium.tenancy.v1.OperatorCredentialR\n" +
+	"credential\"\xaa\x01\n" +
 	"\x13CreateTenantRequest\x12\x12\n" +
 	"\x04slug\x18\x01 \x01(\tR\x04slug\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1f\n" +
@@ -3970,7 +5278,13 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\btoken_id\x18\a \x01(\tR\atokenId\"\x17\n" +
 	"\x15GetSigningKeysRequest\"5\n" +
 	"\x16GetSigningKeysResponse\x12\x1b\n" +
-	"\tjwks_json\x18\x01 \x01(\tR\bjwksJson\")\n" +
+	"\tjwks_json\x18\x01 \x01(\tR\bjwksJson\"L\n" +
+	"\x14GetMembershipRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"\\\n" +
+	"\x15GetMembershipResponse\x12\x16\n" +
+	"\x06member\x18\x01 \x01(\bR\x06member\x12+\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\")\n" +
 	"\x13ResolveShardRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"<\n" +
 	"\x14ResolveShardResponse\x12\x12\n" +
@@ -4004,19 +5318,26 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\rTenantService\x12U\n" +
 	"\x06SignUp\x12 .atrium.tenancy.v1.SignUpRequest\x1a!.atrium.tenancy.v1.SignUpResponse\"\x06\xca\xf3\x18\x02\b\x01\x12a\n" +
 	"\tGetTenant\x12#.atrium.tenancy.v1.GetTenantRequest\x1a$.atrium.tenancy.v1.GetTenantResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12g\n" +
-	"\fUpdateTenant\x12&.atrium.tenancy.v1.UpdateTenantRequest\x1a'.atrium.tenancy.v1.UpdateTenantResponse\"\x06\xca\xf3\x18\x02\b\x032\x92\x02\n" +
+	"\fUpdateTenant\x12&.atrium.tenancy.v1.UpdateTenantRequest\x1a'.atrium.tenancy.v1.UpdateTenantResponse\"\x06\xca\xf3\x18\x02\b\x032\xf4\x04\n" +
 	"\vAuthService\x12R\n" +
 	"\x05Login\x12\x1f.atrium.tenancy.v1.LoginRequest\x1a .atrium.tenancy.v1.LoginResponse\"\x06\xca\xf3\x18\x02\b\x01\x12X\n" +
 	"\aRefresh\x12!.atrium.tenancy.v1.RefreshRequest\x1a\".atrium.tenancy.v1.RefreshResponse\"\x06\xca\xf3\x18\x02\b\x01\x12U\n" +
-	"\x06Logout\x12 .atrium.tenancy.v1.LogoutRequest\x1a!.atrium.tenancy.v1.LogoutResponse\"\x06\xca\xf3\x18\x02\b\x012\x83\x06\n" +
+	"\x06Logout\x12 .atrium.tenancy.v1.LogoutRequest\x1a!.atrium.tenancy.v1.LogoutResponse\"\x06\xca\xf3\x18\x02\b\x01\x12s\n" +
+	"\x10AcceptInvitation\x12*.atrium.tenancy.v1.AcceptInvitationRequest\x1a+.atrium.tenancy.v1.AcceptInvitationResponse\"\x06\xca\xf3\x18\x02\b\x01\x12\x7f\n" +
+	"\x14RequestPasswordReset\x12..atrium.tenancy.v1.RequestPasswordResetRequest\x1a/.atrium.tenancy.v1.RequestPasswordResetResponse\"\x06\xca\xf3\x18\x02\b\x01\x12j\n" +
+	"\rResetPassword\x12'.atrium.tenancy.v1.ResetPasswordRequest\x1a(.atrium.tenancy.v1.ResetPasswordResponse\"\x06\xca\xf3\x18\x02\b\x012\xe3\t\n" +
 	"\rMemberService\x12g\n" +
-	"\vListMembers\x12%.atrium.tenancy.v1.ListMembersRequest\x1a&.atrium.tenancy.v1.ListMembersResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12^\n" +
-	"\tAddMember\x12#.atrium.tenancy.v1.AddMemberRequest\x1a$.atrium.tenancy.v1.AddMemberResponse\"\x06\xca\xf3\x18\x02\b\x03\x12s\n" +
+	"\vListMembers\x12%.atrium.tenancy.v1.ListMembersRequest\x1a&.atrium.tenancy.v1.ListMembersResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12g\n" +
+	"\fInviteMember\x12&.atrium.tenancy.v1.InviteMemberRequest\x1a'.atrium.tenancy.v1.InviteMemberResponse\"\x06\xca\xf3\x18\x02\b\x03\x12s\n" +
+	"\x0fListInvitations\x12).atrium.tenancy.v1.ListInvitationsRequest\x1a*.atrium.tenancy.v1.ListInvitationsResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x01\x12s\n" +
+	"\x10ResendInvitation\x12*.atrium.tenancy.v1.ResendInvitationRequest\x1a+.atrium.tenancy.v1.ResendInvitationResponse\"\x06\xca\xf3\x18\x02\b\x03\x12s\n" +
+	"\x10RevokeInvitation\x12*.atrium.tenancy.v1.RevokeInvitationRequest\x1a+.atrium.tenancy.v1.RevokeInvitationResponse\"\x06\xca\xf3\x18\x02\b\x03\x12v\n" +
+	"\x11TransferOwnership\x12+.atrium.tenancy.v1.TransferOwnershipRequest\x1a,.atrium.tenancy.v1.TransferOwnershipResponse\"\x06\xca\xf3\x18\x02\b\x03\x12s\n" +
 	"\x10UpdateMemberRole\x12*.atrium.tenancy.v1.UpdateMemberRoleRequest\x1a+.atrium.tenancy.v1.UpdateMemberRoleResponse\"\x06\xca\xf3\x18\x02\b\x03\x12g\n" +
 	"\fRemoveMember\x12&.atrium.tenancy.v1.RemoveMemberRequest\x1a'.atrium.tenancy.v1.RemoveMemberResponse\"\x06\xca\xf3\x18\x02\b\x03\x12m\n" +
 	"\x0eCreateApiToken\x12(.atrium.tenancy.v1.CreateApiTokenRequest\x1a).atrium.tenancy.v1.CreateApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x02\x12m\n" +
 	"\rListApiTokens\x12'.atrium.tenancy.v1.ListApiTokensRequest\x1a(.atrium.tenancy.v1.ListApiTokensResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12m\n" +
-	"\x0eRevokeApiToken\x12(.atrium.tenancy.v1.RevokeApiTokenRequest\x1a).atrium.tenancy.v1.RevokeApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x022\xb6\b\n" +
+	"\x0eRevokeApiToken\x12(.atrium.tenancy.v1.RevokeApiTokenRequest\x1a).atrium.tenancy.v1.RevokeApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x022\x83\v\n" +
 	"\x0fOperatorService\x12g\n" +
 	"\fCreateTenant\x12&.atrium.tenancy.v1.CreateTenantRequest\x1a'.atrium.tenancy.v1.CreateTenantResponse\"\x06\xca\xf3\x18\x02\b\x04\x12g\n" +
 	"\vListTenants\x12%.atrium.tenancy.v1.ListTenantsRequest\x1a&.atrium.tenancy.v1.ListTenantsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12j\n" +
@@ -4028,14 +5349,18 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\n" +
 	"ListShards\x12$.atrium.tenancy.v1.ListShardsRequest\x1a%.atrium.tenancy.v1.ListShardsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12[\n" +
 	"\bAddShard\x12\".atrium.tenancy.v1.AddShardRequest\x1a#.atrium.tenancy.v1.AddShardResponse\"\x06\xca\xf3\x18\x02\b\x04\x12s\n" +
-	"\x0fListAuditEvents\x12).atrium.tenancy.v1.ListAuditEventsRequest\x1a*.atrium.tenancy.v1.ListAuditEventsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x012\xdb\x01\n" +
+	"\x0fListAuditEvents\x12).atrium.tenancy.v1.ListAuditEventsRequest\x1a*.atrium.tenancy.v1.ListAuditEventsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12m\n" +
+	"\rListOperators\x12'.atrium.tenancy.v1.ListOperatorsRequest\x1a(.atrium.tenancy.v1.ListOperatorsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12m\n" +
+	"\x0eCreateOperator\x12(.atrium.tenancy.v1.CreateOperatorRequest\x1a).atrium.tenancy.v1.CreateOperatorResponse\"\x06\xca\xf3\x18\x02\b\x04\x12m\n" +
+	"\x0eRevokeOperator\x12(.atrium.tenancy.v1.RevokeOperatorRequest\x1a).atrium.tenancy.v1.RevokeOperatorResponse\"\x06\xca\xf3\x18\x02\b\x042\xdb\x01\n" +
 	"\x13ProvisioningService\x12^\n" +
 	"\tProvision\x12#.atrium.tenancy.v1.ProvisionRequest\x1a$.atrium.tenancy.v1.ProvisionResponse\"\x06\xca\xf3\x18\x02\b\x05\x12d\n" +
-	"\vDeprovision\x12%.atrium.tenancy.v1.DeprovisionRequest\x1a&.atrium.tenancy.v1.DeprovisionResponse\"\x06\xca\xf3\x18\x02\b\x052\xac\x05\n" +
+	"\vDeprovision\x12%.atrium.tenancy.v1.DeprovisionRequest\x1a&.atrium.tenancy.v1.DeprovisionResponse\"\x06\xca\xf3\x18\x02\b\x052\x9b\x06\n" +
 	"\x10DirectoryService\x12m\n" +
 	"\rResolveTenant\x12'.atrium.tenancy.v1.ResolveTenantRequest\x1a(.atrium.tenancy.v1.ResolveTenantResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12p\n" +
 	"\x0fIntrospectToken\x12).atrium.tenancy.v1.IntrospectTokenRequest\x1a*.atrium.tenancy.v1.IntrospectTokenResponse\"\x06\xca\xf3\x18\x02\b\x05\x12p\n" +
-	"\x0eGetSigningKeys\x12(.atrium.tenancy.v1.GetSigningKeysRequest\x1a).atrium.tenancy.v1.GetSigningKeysResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12j\n" +
+	"\x0eGetSigningKeys\x12(.atrium.tenancy.v1.GetSigningKeysRequest\x1a).atrium.tenancy.v1.GetSigningKeysResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12m\n" +
+	"\rGetMembership\x12'.atrium.tenancy.v1.GetMembershipRequest\x1a(.atrium.tenancy.v1.GetMembershipResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12j\n" +
 	"\fResolveShard\x12&.atrium.tenancy.v1.ResolveShardRequest\x1a'.atrium.tenancy.v1.ResolveShardResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12j\n" +
 	"\fCountMembers\x12&.atrium.tenancy.v1.CountMembersRequest\x1a'.atrium.tenancy.v1.CountMembersResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12m\n" +
 	"\x0eSetBillingHold\x12(.atrium.tenancy.v1.SetBillingHoldRequest\x1a).atrium.tenancy.v1.SetBillingHoldResponse\"\x06\xca\xf3\x18\x02\b\x05B,Z*atrium.dev/gen/atrium/tenancy/v1;tenancyv1b\x06proto3"
@@ -4053,190 +5378,254 @@ func file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_tenancy_v1_tenancy_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
 var file_atrium_tenancy_v1_tenancy_proto_goTypes = []any{
-	(TenantStatus)(0),                // 0: atrium.tenancy.v1.TenantStatus
-	(Role)(0),                        // 1: atrium.tenancy.v1.Role
-	(*Tenant)(nil),                   // 2: atrium.tenancy.v1.Tenant
-	(*User)(nil),                     // 3: atrium.tenancy.v1.User
-	(*Member)(nil),                   // 4: atrium.tenancy.v1.Member
-	(*SignUpRequest)(nil),            // 5: atrium.tenancy.v1.SignUpRequest
-	(*SignUpResponse)(nil),           // 6: atrium.tenancy.v1.SignUpResponse
-	(*GetTenantRequest)(nil),         // 7: atrium.tenancy.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),        // 8: atrium.tenancy.v1.GetTenantResponse
-	(*UpdateTenantRequest)(nil),      // 9: atrium.tenancy.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),     // 10: atrium.tenancy.v1.UpdateTenantResponse
-	(*LoginRequest)(nil),             // 11: atrium.tenancy.v1.LoginRequest
-	(*LoginResponse)(nil),            // 12: atrium.tenancy.v1.LoginResponse
-	(*RefreshRequest)(nil),           // 13: atrium.tenancy.v1.RefreshRequest
-	(*RefreshResponse)(nil),          // 14: atrium.tenancy.v1.RefreshResponse
-	(*LogoutRequest)(nil),            // 15: atrium.tenancy.v1.LogoutRequest
-	(*LogoutResponse)(nil),           // 16: atrium.tenancy.v1.LogoutResponse
-	(*ListMembersRequest)(nil),       // 17: atrium.tenancy.v1.ListMembersRequest
-	(*ListMembersResponse)(nil),      // 18: atrium.tenancy.v1.ListMembersResponse
-	(*AddMemberRequest)(nil),         // 19: atrium.tenancy.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),        // 20: atrium.tenancy.v1.AddMemberResponse
-	(*UpdateMemberRoleRequest)(nil),  // 21: atrium.tenancy.v1.UpdateMemberRoleRequest
-	(*UpdateMemberRoleResponse)(nil), // 22: atrium.tenancy.v1.UpdateMemberRoleResponse
-	(*RemoveMemberRequest)(nil),      // 23: atrium.tenancy.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),     // 24: atrium.tenancy.v1.RemoveMemberResponse
-	(*ApiToken)(nil),                 // 25: atrium.tenancy.v1.ApiToken
-	(*CreateApiTokenRequest)(nil),    // 26: atrium.tenancy.v1.CreateApiTokenRequest
-	(*CreateApiTokenResponse)(nil),   // 27: atrium.tenancy.v1.CreateApiTokenResponse
-	(*ListApiTokensRequest)(nil),     // 28: atrium.tenancy.v1.ListApiTokensRequest
-	(*ListApiTokensResponse)(nil),    // 29: atrium.tenancy.v1.ListApiTokensResponse
-	(*RevokeApiTokenRequest)(nil),    // 30: atrium.tenancy.v1.RevokeApiTokenRequest
-	(*RevokeApiTokenResponse)(nil),   // 31: atrium.tenancy.v1.RevokeApiTokenResponse
-	(*Shard)(nil),                    // 32: atrium.tenancy.v1.Shard
-	(*AuditEvent)(nil),               // 33: atrium.tenancy.v1.AuditEvent
-	(*CreateTenantRequest)(nil),      // 34: atrium.tenancy.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),     // 35: atrium.tenancy.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),       // 36: atrium.tenancy.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),      // 37: atrium.tenancy.v1.ListTenantsResponse
-	(*LookupTenantRequest)(nil),      // 38: atrium.tenancy.v1.LookupTenantRequest
-	(*LookupTenantResponse)(nil),     // 39: atrium.tenancy.v1.LookupTenantResponse
-	(*SuspendTenantRequest)(nil),     // 40: atrium.tenancy.v1.SuspendTenantRequest
-	(*SuspendTenantResponse)(nil),    // 41: atrium.tenancy.v1.SuspendTenantResponse
-	(*ResumeTenantRequest)(nil),      // 42: atrium.tenancy.v1.ResumeTenantRequest
-	(*ResumeTenantResponse)(nil),     // 43: atrium.tenancy.v1.ResumeTenantResponse
-	(*DeleteTenantRequest)(nil),      // 44: atrium.tenancy.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),     // 45: atrium.tenancy.v1.DeleteTenantResponse
-	(*MigrateTenantsRequest)(nil),    // 46: atrium.tenancy.v1.MigrateTenantsRequest
-	(*MigrateTenantsResponse)(nil),   // 47: atrium.tenancy.v1.MigrateTenantsResponse
-	(*ListShardsRequest)(nil),        // 48: atrium.tenancy.v1.ListShardsRequest
-	(*ListShardsResponse)(nil),       // 49: atrium.tenancy.v1.ListShardsResponse
-	(*AddShardRequest)(nil),          // 50: atrium.tenancy.v1.AddShardRequest
-	(*AddShardResponse)(nil),         // 51: atrium.tenancy.v1.AddShardResponse
-	(*ListAuditEventsRequest)(nil),   // 52: atrium.tenancy.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),  // 53: atrium.tenancy.v1.ListAuditEventsResponse
-	(*ProvisionRequest)(nil),         // 54: atrium.tenancy.v1.ProvisionRequest
-	(*ProvisionResponse)(nil),        // 55: atrium.tenancy.v1.ProvisionResponse
-	(*DeprovisionRequest)(nil),       // 56: atrium.tenancy.v1.DeprovisionRequest
-	(*DeprovisionResponse)(nil),      // 57: atrium.tenancy.v1.DeprovisionResponse
-	(*ResolveTenantRequest)(nil),     // 58: atrium.tenancy.v1.ResolveTenantRequest
-	(*ResolveTenantResponse)(nil),    // 59: atrium.tenancy.v1.ResolveTenantResponse
-	(*IntrospectTokenRequest)(nil),   // 60: atrium.tenancy.v1.IntrospectTokenRequest
-	(*IntrospectTokenResponse)(nil),  // 61: atrium.tenancy.v1.IntrospectTokenResponse
-	(*GetSigningKeysRequest)(nil),    // 62: atrium.tenancy.v1.GetSigningKeysRequest
-	(*GetSigningKeysResponse)(nil),   // 63: atrium.tenancy.v1.GetSigningKeysResponse
-	(*ResolveShardRequest)(nil),      // 64: atrium.tenancy.v1.ResolveShardRequest
-	(*ResolveShardResponse)(nil),     // 65: atrium.tenancy.v1.ResolveShardResponse
-	(*CountMembersRequest)(nil),      // 66: atrium.tenancy.v1.CountMembersRequest
-	(*CountMembersResponse)(nil),     // 67: atrium.tenancy.v1.CountMembersResponse
-	(*SetBillingHoldRequest)(nil),    // 68: atrium.tenancy.v1.SetBillingHoldRequest
-	(*SetBillingHoldResponse)(nil),   // 69: atrium.tenancy.v1.SetBillingHoldResponse
-	(*timestamppb.Timestamp)(nil),    // 70: google.protobuf.Timestamp
+	(TenantStatus)(0),                    // 0: atrium.tenancy.v1.TenantStatus
+	(Role)(0),                            // 1: atrium.tenancy.v1.Role
+	(*Tenant)(nil),                       // 2: atrium.tenancy.v1.Tenant
+	(*User)(nil),                         // 3: atrium.tenancy.v1.User
+	(*Member)(nil),                       // 4: atrium.tenancy.v1.Member
+	(*SignUpRequest)(nil),                // 5: atrium.tenancy.v1.SignUpRequest
+	(*SignUpResponse)(nil),               // 6: atrium.tenancy.v1.SignUpResponse
+	(*GetTenantRequest)(nil),             // 7: atrium.tenancy.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),            // 8: atrium.tenancy.v1.GetTenantResponse
+	(*UpdateTenantRequest)(nil),          // 9: atrium.tenancy.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),         // 10: atrium.tenancy.v1.UpdateTenantResponse
+	(*LoginRequest)(nil),                 // 11: atrium.tenancy.v1.LoginRequest
+	(*LoginResponse)(nil),                // 12: atrium.tenancy.v1.LoginResponse
+	(*RefreshRequest)(nil),               // 13: atrium.tenancy.v1.RefreshRequest
+	(*RefreshResponse)(nil),              // 14: atrium.tenancy.v1.RefreshResponse
+	(*LogoutRequest)(nil),                // 15: atrium.tenancy.v1.LogoutRequest
+	(*LogoutResponse)(nil),               // 16: atrium.tenancy.v1.LogoutResponse
+	(*AcceptInvitationRequest)(nil),      // 17: atrium.tenancy.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),     // 18: atrium.tenancy.v1.AcceptInvitationResponse
+	(*RequestPasswordResetRequest)(nil),  // 19: atrium.tenancy.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil), // 20: atrium.tenancy.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),         // 21: atrium.tenancy.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),        // 22: atrium.tenancy.v1.ResetPasswordResponse
+	(*ListMembersRequest)(nil),           // 23: atrium.tenancy.v1.ListMembersRequest
+	(*ListMembersResponse)(nil),          // 24: atrium.tenancy.v1.ListMembersResponse
+	(*Invitation)(nil),                   // 25: atrium.tenancy.v1.Invitation
+	(*InviteMemberRequest)(nil),          // 26: atrium.tenancy.v1.InviteMemberRequest
+	(*InviteMemberResponse)(nil),         // 27: atrium.tenancy.v1.InviteMemberResponse
+	(*ListInvitationsRequest)(nil),       // 28: atrium.tenancy.v1.ListInvitationsRequest
+	(*ListInvitationsResponse)(nil),      // 29: atrium.tenancy.v1.ListInvitationsResponse
+	(*ResendInvitationRequest)(nil),      // 30: atrium.tenancy.v1.ResendInvitationRequest
+	(*ResendInvitationResponse)(nil),     // 31: atrium.tenancy.v1.ResendInvitationResponse
+	(*RevokeInvitationRequest)(nil),      // 32: atrium.tenancy.v1.RevokeInvitationRequest
+	(*RevokeInvitationResponse)(nil),     // 33: atrium.tenancy.v1.RevokeInvitationResponse
+	(*TransferOwnershipRequest)(nil),     // 34: atrium.tenancy.v1.TransferOwnershipRequest
+	(*TransferOwnershipResponse)(nil),    // 35: atrium.tenancy.v1.TransferOwnershipResponse
+	(*UpdateMemberRoleRequest)(nil),      // 36: atrium.tenancy.v1.UpdateMemberRoleRequest
+	(*UpdateMemberRoleResponse)(nil),     // 37: atrium.tenancy.v1.UpdateMemberRoleResponse
+	(*RemoveMemberRequest)(nil),          // 38: atrium.tenancy.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),         // 39: atrium.tenancy.v1.RemoveMemberResponse
+	(*ApiToken)(nil),                     // 40: atrium.tenancy.v1.ApiToken
+	(*CreateApiTokenRequest)(nil),        // 41: atrium.tenancy.v1.CreateApiTokenRequest
+	(*CreateApiTokenResponse)(nil),       // 42: atrium.tenancy.v1.CreateApiTokenResponse
+	(*ListApiTokensRequest)(nil),         // 43: atrium.tenancy.v1.ListApiTokensRequest
+	(*ListApiTokensResponse)(nil),        // 44: atrium.tenancy.v1.ListApiTokensResponse
+	(*RevokeApiTokenRequest)(nil),        // 45: atrium.tenancy.v1.RevokeApiTokenRequest
+	(*RevokeApiTokenResponse)(nil),       // 46: atrium.tenancy.v1.RevokeApiTokenResponse
+	(*Shard)(nil),                        // 47: atrium.tenancy.v1.Shard
+	(*AuditEvent)(nil),                   // 48: atrium.tenancy.v1.AuditEvent
+	(*OperatorCredential)(nil),           // 49: atrium.tenancy.v1.OperatorCredential
+	(*ListOperatorsRequest)(nil),         // 50: atrium.tenancy.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil),        // 51: atrium.tenancy.v1.ListOperatorsResponse
+	(*CreateOperatorRequest)(nil),        // 52: atrium.tenancy.v1.CreateOperatorRequest
+	(*CreateOperatorResponse)(nil),       // 53: atrium.tenancy.v1.CreateOperatorResponse
+	(*RevokeOperatorRequest)(nil),        // 54: atrium.tenancy.v1.RevokeOperatorRequest
+	(*RevokeOperatorResponse)(nil),       // 55: atrium.tenancy.v1.RevokeOperatorResponse
+	(*CreateTenantRequest)(nil),          // 56: atrium.tenancy.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),         // 57: atrium.tenancy.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),           // 58: atrium.tenancy.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 59: atrium.tenancy.v1.ListTenantsResponse
+	(*LookupTenantRequest)(nil),          // 60: atrium.tenancy.v1.LookupTenantRequest
+	(*LookupTenantResponse)(nil),         // 61: atrium.tenancy.v1.LookupTenantResponse
+	(*SuspendTenantRequest)(nil),         // 62: atrium.tenancy.v1.SuspendTenantRequest
+	(*SuspendTenantResponse)(nil),        // 63: atrium.tenancy.v1.SuspendTenantResponse
+	(*ResumeTenantRequest)(nil),          // 64: atrium.tenancy.v1.ResumeTenantRequest
+	(*ResumeTenantResponse)(nil),         // 65: atrium.tenancy.v1.ResumeTenantResponse
+	(*DeleteTenantRequest)(nil),          // 66: atrium.tenancy.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 67: atrium.tenancy.v1.DeleteTenantResponse
+	(*MigrateTenantsRequest)(nil),        // 68: atrium.tenancy.v1.MigrateTenantsRequest
+	(*MigrateTenantsResponse)(nil),       // 69: atrium.tenancy.v1.MigrateTenantsResponse
+	(*ListShardsRequest)(nil),            // 70: atrium.tenancy.v1.ListShardsRequest
+	(*ListShardsResponse)(nil),           // 71: atrium.tenancy.v1.ListShardsResponse
+	(*AddShardRequest)(nil),              // 72: atrium.tenancy.v1.AddShardRequest
+	(*AddShardResponse)(nil),             // 73: atrium.tenancy.v1.AddShardResponse
+	(*ListAuditEventsRequest)(nil),       // 74: atrium.tenancy.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),      // 75: atrium.tenancy.v1.ListAuditEventsResponse
+	(*ProvisionRequest)(nil),             // 76: atrium.tenancy.v1.ProvisionRequest
+	(*ProvisionResponse)(nil),            // 77: atrium.tenancy.v1.ProvisionResponse
+	(*DeprovisionRequest)(nil),           // 78: atrium.tenancy.v1.DeprovisionRequest
+	(*DeprovisionResponse)(nil),          // 79: atrium.tenancy.v1.DeprovisionResponse
+	(*ResolveTenantRequest)(nil),         // 80: atrium.tenancy.v1.ResolveTenantRequest
+	(*ResolveTenantResponse)(nil),        // 81: atrium.tenancy.v1.ResolveTenantResponse
+	(*IntrospectTokenRequest)(nil),       // 82: atrium.tenancy.v1.IntrospectTokenRequest
+	(*IntrospectTokenResponse)(nil),      // 83: atrium.tenancy.v1.IntrospectTokenResponse
+	(*GetSigningKeysRequest)(nil),        // 84: atrium.tenancy.v1.GetSigningKeysRequest
+	(*GetSigningKeysResponse)(nil),       // 85: atrium.tenancy.v1.GetSigningKeysResponse
+	(*GetMembershipRequest)(nil),         // 86: atrium.tenancy.v1.GetMembershipRequest
+	(*GetMembershipResponse)(nil),        // 87: atrium.tenancy.v1.GetMembershipResponse
+	(*ResolveShardRequest)(nil),          // 88: atrium.tenancy.v1.ResolveShardRequest
+	(*ResolveShardResponse)(nil),         // 89: atrium.tenancy.v1.ResolveShardResponse
+	(*CountMembersRequest)(nil),          // 90: atrium.tenancy.v1.CountMembersRequest
+	(*CountMembersResponse)(nil),         // 91: atrium.tenancy.v1.CountMembersResponse
+	(*SetBillingHoldRequest)(nil),        // 92: atrium.tenancy.v1.SetBillingHoldRequest
+	(*SetBillingHoldResponse)(nil),       // 93: atrium.tenancy.v1.SetBillingHoldResponse
+	(*timestamppb.Timestamp)(nil),        // 94: google.protobuf.Timestamp
 }
 var file_atrium_tenancy_v1_tenancy_proto_depIdxs = []int32{
-	0,  // 0: atrium.tenancy.v1.Tenant.status:type_name -> atrium.tenancy.v1.TenantStatus
-	70, // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	70, // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	70, // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
-	3,  // 4: atrium.tenancy.v1.Member.user:type_name -> atrium.tenancy.v1.User
-	1,  // 5: atrium.tenancy.v1.Member.role:type_name -> atrium.tenancy.v1.Role
-	70, // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 7: atrium.tenancy.v1.SignUpResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	70, // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,  // 9: atrium.tenancy.v1.SignUpResponse.user:type_name -> atrium.tenancy.v1.User
-	2,  // 10: atrium.tenancy.v1.GetTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 11: atrium.tenancy.v1.UpdateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	70, // 12: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,  // 13: atrium.tenancy.v1.LoginResponse.user:type_name -> atrium.tenancy.v1.User
-	1,  // 14: atrium.tenancy.v1.LoginResponse.role:type_name -> atrium.tenancy.v1.Role
-	70, // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	4,  // 16: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
-	1,  // 17: atrium.tenancy.v1.AddMemberRequest.role:type_name -> atrium.tenancy.v1.Role
-	4,  // 18: atrium.tenancy.v1.AddMemberResponse.member:type_name -> atrium.tenancy.v1.Member
-	1,  // 19: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
-	4,  // 20: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
-	70, // 21: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
-	70, // 22: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
-	70, // 23: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
-	25, // 24: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
-	25, // 25: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
-	70, // 26: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
-	70, // 27: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	2,  // 28: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	0,  // 29: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
-	2,  // 30: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 31: atrium.tenancy.v1.LookupTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 32: atrium.tenancy.v1.SuspendTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 33: atrium.tenancy.v1.ResumeTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 34: atrium.tenancy.v1.DeleteTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,  // 35: atrium.tenancy.v1.MigrateTenantsResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	32, // 36: atrium.tenancy.v1.ListShardsResponse.shards:type_name -> atrium.tenancy.v1.Shard
-	32, // 37: atrium.tenancy.v1.AddShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
-	33, // 38: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
-	2,  // 39: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	1,  // 40: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
-	2,  // 41: atrium.tenancy.v1.SetBillingHoldResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	5,  // 42: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
-	7,  // 43: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
-	9,  // 44: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
-	11, // 45: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
-	13, // 46: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
-	15, // 47: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
-	17, // 48: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
-	19, // 49: atrium.tenancy.v1.MemberService.AddMember:input_type -> atrium.tenancy.v1.AddMemberRequest
-	21, // 50: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
-	23, // 51: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
-	26, // 52: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
-	28, // 53: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
-	30, // 54: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
-	34, // 55: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
-	36, // 56: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
-	38, // 57: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
-	40, // 58: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
-	42, // 59: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
-	44, // 60: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
-	46, // 61: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
-	48, // 62: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
-	50, // 63: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
-	52, // 64: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
-	54, // 65: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
-	56, // 66: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
-	58, // 67: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
-	60, // 68: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
-	62, // 69: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
-	64, // 70: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
-	66, // 71: atrium.tenancy.v1.DirectoryService.CountMembers:input_type -> atrium.tenancy.v1.CountMembersRequest
-	68, // 72: atrium.tenancy.v1.DirectoryService.SetBillingHold:input_type -> atrium.tenancy.v1.SetBillingHoldRequest
-	6,  // 73: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
-	8,  // 74: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
-	10, // 75: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
-	12, // 76: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
-	14, // 77: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
-	16, // 78: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
-	18, // 79: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
-	20, // 80: atrium.tenancy.v1.MemberService.AddMember:output_type -> atrium.tenancy.v1.AddMemberResponse
-	22, // 81: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
-	24, // 82: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
-	27, // 83: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
-	29, // 84: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
-	31, // 85: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
-	35, // 86: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
-	37, // 87: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
-	39, // 88: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
-	41, // 89: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
-	43, // 90: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
-	45, // 91: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
-	47, // 92: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
-	49, // 93: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
-	51, // 94: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
-	53, // 95: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
-	55, // 96: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
-	57, // 97: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
-	59, // 98: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
-	61, // 99: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
-	63, // 100: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
-	65, // 101: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
-	67, // 102: atrium.tenancy.v1.DirectoryService.CountMembers:output_type -> atrium.tenancy.v1.CountMembersResponse
-	69, // 103: atrium.tenancy.v1.DirectoryService.SetBillingHold:output_type -> atrium.tenancy.v1.SetBillingHoldResponse
-	73, // [73:104] is the sub-list for method output_type
-	42, // [42:73] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	0,   // 0: atrium.tenancy.v1.Tenant.status:type_name -> atrium.tenancy.v1.TenantStatus
+	94,  // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	94,  // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	94,  // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
+	3,   // 4: atrium.tenancy.v1.Member.user:type_name -> atrium.tenancy.v1.User
+	1,   // 5: atrium.tenancy.v1.Member.role:type_name -> atrium.tenancy.v1.Role
+	94,  // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
+	2,   // 7: atrium.tenancy.v1.SignUpResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	94,  // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 9: atrium.tenancy.v1.SignUpResponse.user:type_name -> atrium.tenancy.v1.User
+	2,   // 10: atrium.tenancy.v1.GetTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 11: atrium.tenancy.v1.UpdateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	94,  // 12: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 13: atrium.tenancy.v1.LoginResponse.user:type_name -> atrium.tenancy.v1.User
+	1,   // 14: atrium.tenancy.v1.LoginResponse.role:type_name -> atrium.tenancy.v1.Role
+	94,  // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	94,  // 16: atrium.tenancy.v1.AcceptInvitationResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 17: atrium.tenancy.v1.AcceptInvitationResponse.user:type_name -> atrium.tenancy.v1.User
+	1,   // 18: atrium.tenancy.v1.AcceptInvitationResponse.role:type_name -> atrium.tenancy.v1.Role
+	4,   // 19: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
+	1,   // 20: atrium.tenancy.v1.Invitation.role:type_name -> atrium.tenancy.v1.Role
+	94,  // 21: atrium.tenancy.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
+	94,  // 22: atrium.tenancy.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
+	94,  // 23: atrium.tenancy.v1.Invitation.send_time:type_name -> google.protobuf.Timestamp
+	1,   // 24: atrium.tenancy.v1.InviteMemberRequest.role:type_name -> atrium.tenancy.v1.Role
+	25,  // 25: atrium.tenancy.v1.InviteMemberResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
+	25,  // 26: atrium.tenancy.v1.ListInvitationsResponse.invitations:type_name -> atrium.tenancy.v1.Invitation
+	25,  // 27: atrium.tenancy.v1.ResendInvitationResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
+	4,   // 28: atrium.tenancy.v1.TransferOwnershipResponse.new_owner:type_name -> atrium.tenancy.v1.Member
+	4,   // 29: atrium.tenancy.v1.TransferOwnershipResponse.previous_owner:type_name -> atrium.tenancy.v1.Member
+	1,   // 30: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
+	4,   // 31: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
+	94,  // 32: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
+	94,  // 33: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
+	94,  // 34: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
+	40,  // 35: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
+	40,  // 36: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
+	94,  // 37: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
+	94,  // 38: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	94,  // 39: atrium.tenancy.v1.OperatorCredential.create_time:type_name -> google.protobuf.Timestamp
+	94,  // 40: atrium.tenancy.v1.OperatorCredential.expire_time:type_name -> google.protobuf.Timestamp
+	94,  // 41: atrium.tenancy.v1.OperatorCredential.revoke_time:type_name -> google.protobuf.Timestamp
+	49,  // 42: atrium.tenancy.v1.ListOperatorsResponse.credentials:type_name -> atrium.tenancy.v1.OperatorCredential
+	49,  // 43: atrium.tenancy.v1.CreateOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
+	49,  // 44: atrium.tenancy.v1.RevokeOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
+	2,   // 45: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	0,   // 46: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
+	2,   // 47: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 48: atrium.tenancy.v1.LookupTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 49: atrium.tenancy.v1.SuspendTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 50: atrium.tenancy.v1.ResumeTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 51: atrium.tenancy.v1.DeleteTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 52: atrium.tenancy.v1.MigrateTenantsResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	47,  // 53: atrium.tenancy.v1.ListShardsResponse.shards:type_name -> atrium.tenancy.v1.Shard
+	47,  // 54: atrium.tenancy.v1.AddShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
+	48,  // 55: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
+	2,   // 56: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	1,   // 57: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
+	1,   // 58: atrium.tenancy.v1.GetMembershipResponse.role:type_name -> atrium.tenancy.v1.Role
+	2,   // 59: atrium.tenancy.v1.SetBillingHoldResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	5,   // 60: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
+	7,   // 61: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
+	9,   // 62: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
+	11,  // 63: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
+	13,  // 64: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
+	15,  // 65: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
+	17,  // 66: atrium.tenancy.v1.AuthService.AcceptInvitation:input_type -> atrium.tenancy.v1.AcceptInvitationRequest
+	19,  // 67: atrium.tenancy.v1.AuthService.RequestPasswordReset:input_type -> atrium.tenancy.v1.RequestPasswordResetRequest
+	21,  // 68: atrium.tenancy.v1.AuthService.ResetPassword:input_type -> atrium.tenancy.v1.ResetPasswordRequest
+	23,  // 69: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
+	26,  // 70: atrium.tenancy.v1.MemberService.InviteMember:input_type -> atrium.tenancy.v1.InviteMemberRequest
+	28,  // 71: atrium.tenancy.v1.MemberService.ListInvitations:input_type -> atrium.tenancy.v1.ListInvitationsRequest
+	30,  // 72: atrium.tenancy.v1.MemberService.ResendInvitation:input_type -> atrium.tenancy.v1.ResendInvitationRequest
+	32,  // 73: atrium.tenancy.v1.MemberService.RevokeInvitation:input_type -> atrium.tenancy.v1.RevokeInvitationRequest
+	34,  // 74: atrium.tenancy.v1.MemberService.TransferOwnership:input_type -> atrium.tenancy.v1.TransferOwnershipRequest
+	36,  // 75: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
+	38,  // 76: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
+	41,  // 77: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
+	43,  // 78: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
+	45,  // 79: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
+	56,  // 80: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
+	58,  // 81: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
+	60,  // 82: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
+	62,  // 83: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
+	64,  // 84: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
+	66,  // 85: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
+	68,  // 86: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
+	70,  // 87: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
+	72,  // 88: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
+	74,  // 89: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
+	50,  // 90: atrium.tenancy.v1.OperatorService.ListOperators:input_type -> atrium.tenancy.v1.ListOperatorsRequest
+	52,  // 91: atrium.tenancy.v1.OperatorService.CreateOperator:input_type -> atrium.tenancy.v1.CreateOperatorRequest
+	54,  // 92: atrium.tenancy.v1.OperatorService.RevokeOperator:input_type -> atrium.tenancy.v1.RevokeOperatorRequest
+	76,  // 93: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
+	78,  // 94: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
+	80,  // 95: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
+	82,  // 96: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
+	84,  // 97: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
+	86,  // 98: atrium.tenancy.v1.DirectoryService.GetMembership:input_type -> atrium.tenancy.v1.GetMembershipRequest
+	88,  // 99: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
+	90,  // 100: atrium.tenancy.v1.DirectoryService.CountMembers:input_type -> atrium.tenancy.v1.CountMembersRequest
+	92,  // 101: atrium.tenancy.v1.DirectoryService.SetBillingHold:input_type -> atrium.tenancy.v1.SetBillingHoldRequest
+	6,   // 102: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
+	8,   // 103: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
+	10,  // 104: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
+	12,  // 105: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
+	14,  // 106: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
+	16,  // 107: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
+	18,  // 108: atrium.tenancy.v1.AuthService.AcceptInvitation:output_type -> atrium.tenancy.v1.AcceptInvitationResponse
+	20,  // 109: atrium.tenancy.v1.AuthService.RequestPasswordReset:output_type -> atrium.tenancy.v1.RequestPasswordResetResponse
+	22,  // 110: atrium.tenancy.v1.AuthService.ResetPassword:output_type -> atrium.tenancy.v1.ResetPasswordResponse
+	24,  // 111: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
+	27,  // 112: atrium.tenancy.v1.MemberService.InviteMember:output_type -> atrium.tenancy.v1.InviteMemberResponse
+	29,  // 113: atrium.tenancy.v1.MemberService.ListInvitations:output_type -> atrium.tenancy.v1.ListInvitationsResponse
+	31,  // 114: atrium.tenancy.v1.MemberService.ResendInvitation:output_type -> atrium.tenancy.v1.ResendInvitationResponse
+	33,  // 115: atrium.tenancy.v1.MemberService.RevokeInvitation:output_type -> atrium.tenancy.v1.RevokeInvitationResponse
+	35,  // 116: atrium.tenancy.v1.MemberService.TransferOwnership:output_type -> atrium.tenancy.v1.TransferOwnershipResponse
+	37,  // 117: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
+	39,  // 118: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
+	42,  // 119: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
+	44,  // 120: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
+	46,  // 121: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
+	57,  // 122: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
+	59,  // 123: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
+	61,  // 124: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
+	63,  // 125: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
+	65,  // 126: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
+	67,  // 127: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
+	69,  // 128: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
+	71,  // 129: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
+	73,  // 130: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
+	75,  // 131: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
+	51,  // 132: atrium.tenancy.v1.OperatorService.ListOperators:output_type -> atrium.tenancy.v1.ListOperatorsResponse
+	53,  // 133: atrium.tenancy.v1.OperatorService.CreateOperator:output_type -> atrium.tenancy.v1.CreateOperatorResponse
+	55,  // 134: atrium.tenancy.v1.OperatorService.RevokeOperator:output_type -> atrium.tenancy.v1.RevokeOperatorResponse
+	77,  // 135: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
+	79,  // 136: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
+	81,  // 137: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
+	83,  // 138: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
+	85,  // 139: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
+	87,  // 140: atrium.tenancy.v1.DirectoryService.GetMembership:output_type -> atrium.tenancy.v1.GetMembershipResponse
+	89,  // 141: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
+	91,  // 142: atrium.tenancy.v1.DirectoryService.CountMembers:output_type -> atrium.tenancy.v1.CountMembersResponse
+	93,  // 143: atrium.tenancy.v1.DirectoryService.SetBillingHold:output_type -> atrium.tenancy.v1.SetBillingHoldResponse
+	102, // [102:144] is the sub-list for method output_type
+	60,  // [60:102] is the sub-list for method input_type
+	60,  // [60:60] is the sub-list for extension type_name
+	60,  // [60:60] is the sub-list for extension extendee
+	0,   // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_atrium_tenancy_v1_tenancy_proto_init() }
@@ -4250,7 +5639,7 @@ func file_atrium_tenancy_v1_tenancy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_tenancy_v1_tenancy_proto_rawDesc), len(file_atrium_tenancy_v1_tenancy_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   68,
+			NumMessages:   92,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

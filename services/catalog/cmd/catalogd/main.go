@@ -4,20 +4,38 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"atrium.dev/platform/config"
 	"atrium.dev/platform/serve"
 	"atrium.dev/platform/telemetry"
 	"atrium.dev/services/catalog/app"
+	"atrium.dev/services/catalog/internal/service"
+	"atrium.dev/services/catalog/internal/source"
 	"connectrpc.com/connect"
 )
 
 // EnvEntityLimit overrides the per-tenant entity limit (until plans set it).
 const EnvEntityLimit = "ATRIUM_CATALOG_ENTITY_LIMIT"
+
+// Settings of Location sources.
+const (
+	// EnvSecretKey is 32 bytes, base64: seals integration tokens, derives webhook secrets.
+	EnvSecretKey = "ATRIUM_CATALOG_SECRET_KEY"
+	// EnvOutboundAllow lists hosts (or host:port) Location fetches may reach although they
+	// resolve to private, loopback or link-local addresses, comma-separated.
+	EnvOutboundAllow = "ATRIUM_CATALOG_OUTBOUND_ALLOW"
+	// EnvFetchTimeout and EnvFetchMaxBytes bound one fetch.
+	EnvFetchTimeout  = "ATRIUM_CATALOG_FETCH_TIMEOUT"
+	EnvFetchMaxBytes = "ATRIUM_CATALOG_FETCH_MAX_BYTES"
+	// EnvRefreshInterval is the default refresh interval of a Location.
+	EnvRefreshInterval = "ATRIUM_CATALOG_REFRESH_INTERVAL"
+)
 
 func main() {
 	if err := run(); err != nil {
@@ -36,6 +54,26 @@ func run() error {
 	entityLimit := env.Int(EnvEntityLimit, app.DefaultEntityLimit)
 	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
 	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
+	var secretKey []byte
+	if s := env.String(EnvSecretKey, ""); s != "" {
+		k, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(k) != 32 {
+			env.Invalid(EnvSecretKey, "must be 32 bytes, base64")
+		}
+		secretKey = k
+	}
+	var allow []string
+	for _, h := range strings.Split(env.String(EnvOutboundAllow, ""), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			allow = append(allow, h)
+		}
+	}
+	outbound := source.Policy{
+		AllowHosts: allow,
+		Timeout:    env.Duration(EnvFetchTimeout, source.DefaultTimeout),
+		MaxBytes:   int64(env.Int(EnvFetchMaxBytes, source.DefaultMaxBytes)),
+	}
+	interval := env.Duration(EnvRefreshInterval, service.DefaultRefreshInterval)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -58,6 +96,9 @@ func run() error {
 		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
 		Logger:       log,
 		Meter:        tel.Meter("atrium.dev/services/catalog"),
+		SecretKey:    secretKey,
+		Outbound:     outbound,
+		Worker:       service.WorkerConfig{Interval: interval},
 	})
 	if err != nil {
 		return err

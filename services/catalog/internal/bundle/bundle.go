@@ -54,6 +54,8 @@ type Result struct {
 	// FilesRead lists every file read (catalog files and placeholder sources), in order.
 	FilesRead []string
 	Skipped   []Skipped
+	// Problems are the violations a lenient resolution went past (Options.Lenient).
+	Problems []rpcerr.Violation
 }
 
 // LocationRef is how the annotations name a bundle file: "file:<path in the bundle>".
@@ -62,12 +64,48 @@ func LocationRef(p string) string { return "file:" + p }
 // Resolve reads the bundle. Every problem (bad paths, YAML errors, targets or placeholders
 // pointing outside the bundle or at missing files) is collected into one InvalidArgument.
 func Resolve(files map[string]string, roots []string, lim Limits) (Result, error) {
-	r := &resolver{files: map[string]string{}, lim: lim, state: map[string]int{}}
-	if err := r.load(files); err != nil {
+	return ResolveWith(files, roots, lim, Options{})
+}
+
+// Source is a tree of files read lazily (a Git commit): Resolve over a map reads all of
+// them, a repository is read file by file as Locations and placeholders name them.
+type Source interface {
+	// Paths lists the files, slash-separated and relative to the root.
+	Paths() []string
+	// Read returns a file's content.
+	Read(path string) (string, error)
+}
+
+// Options tune a resolution.
+type Options struct {
+	// Lenient keeps going past problems, as Backstage does per entity: the documents that
+	// parsed are returned, and every problem is in Result.Problems instead of an error.
+	Lenient bool
+	// Source, when set, is read instead of the files map.
+	Source Source
+	// LocationRef names a file in the location annotations (default "file:<path>").
+	LocationRef func(path string) string
+	// Local maps an absolute URL to a path of the same source (a remote $text or Location
+	// target inside the same repository); false: another source.
+	Local func(url string) (string, bool)
+}
+
+// ResolveWith is Resolve with options.
+func ResolveWith(files map[string]string, roots []string, lim Limits, opts Options) (Result, error) {
+	r := &resolver{files: map[string]string{}, lim: lim, state: map[string]int{}, opts: opts}
+	if opts.LocationRef == nil {
+		r.opts.LocationRef = LocationRef
+	}
+	if opts.Source != nil {
+		r.src = opts.Source
+		for _, p := range opts.Source.Paths() {
+			r.files[p] = ""
+		}
+	} else if err := r.load(files); err != nil {
 		return Result{}, err
 	}
 	rootPaths := r.roots(roots)
-	if err := r.vs.Err(); err != nil {
+	if err := r.vs.Err(); err != nil && !opts.Lenient {
 		return Result{}, err
 	}
 	for _, root := range rootPaths {
@@ -76,14 +114,33 @@ func Resolve(files map[string]string, roots []string, lim Limits) (Result, error
 			r.read(root, root)
 		}
 	}
+	if opts.Lenient {
+		r.res.Problems = r.vs.List()
+		return r.res, nil
+	}
 	if err := r.vs.Err(); err != nil {
 		return Result{}, err
 	}
 	return r.res, nil
 }
 
+// content returns a file's text (read from the source on demand).
+func (r *resolver) content(p string) string {
+	if r.src == nil {
+		return r.files[p]
+	}
+	s, err := r.src.Read(p)
+	if err != nil {
+		r.vs.Add(fileField(p), err.Error())
+		return ""
+	}
+	return s
+}
+
 type resolver struct {
 	files map[string]string
+	src   Source
+	opts  Options
 	lim   Limits
 	vs    rpcerr.Violations
 	res   Result
@@ -194,7 +251,7 @@ func (r *resolver) read(file, origin string) {
 	r.state[file] = 1
 	defer func() { r.state[file] = 2 }()
 	r.noteRead(file)
-	docs, err := yamldoc.Parse([]byte(r.files[file]), yamldoc.Limits{MaxBytes: r.lim.MaxBytes, MaxDocuments: r.lim.MaxEntities})
+	docs, err := yamldoc.Parse([]byte(r.content(file)), yamldoc.Limits{MaxBytes: r.lim.MaxBytes, MaxDocuments: r.lim.MaxEntities})
 	if err != nil {
 		var errs yamldoc.Errors
 		if errors.As(err, &errs) {
@@ -213,7 +270,7 @@ func (r *resolver) read(file, origin string) {
 			r.vs.Add(docPath, strings.TrimPrefix(err.Error(), "entity: "))
 			continue
 		}
-		stamp(e, LocationRef(file), LocationRef(origin))
+		stamp(e, r.opts.LocationRef(file), r.opts.LocationRef(origin))
 		if len(r.res.Docs) >= r.lim.MaxEntities {
 			if !r.tooMany {
 				r.tooMany = true
@@ -262,8 +319,12 @@ func (r *resolver) follow(e entity.Entity, file, origin, docPath string) {
 	}
 	for i, t := range targets {
 		if isRemote(t) {
-			r.res.Skipped = append(r.res.Skipped, Skipped{Location: file, Target: t, Reason: "remote targets are recorded, not fetched"})
-			continue
+			local, ok := r.local(t)
+			if !ok {
+				r.res.Skipped = append(r.res.Skipped, Skipped{Location: file, Target: t, Reason: "remote targets are recorded, not fetched"})
+				continue
+			}
+			t = local
 		}
 		matches, why := r.resolveTarget(file, t)
 		if why != "" {
@@ -283,6 +344,19 @@ func (r *resolver) follow(e entity.Entity, file, origin, docPath string) {
 	}
 }
 
+// local maps a URL into the source: the result is absolute within it ("/path"), which
+// resolveTarget reads from the root.
+func (r *resolver) local(u string) (string, bool) {
+	if r.opts.Local == nil {
+		return "", false
+	}
+	p, ok := r.opts.Local(u)
+	if !ok {
+		return "", false
+	}
+	return "/" + strings.TrimPrefix(p, "/"), true
+}
+
 func isRemote(t string) bool {
 	lt := strings.ToLower(t)
 	return strings.HasPrefix(lt, "http://") || strings.HasPrefix(lt, "https://")
@@ -294,10 +368,16 @@ func (r *resolver) resolveTarget(from, target string) ([]string, string) {
 	if strings.Contains(target, "://") {
 		return nil, "only relative file targets and http(s) URLs are supported"
 	}
-	if strings.HasPrefix(target, "/") {
+	var joined string
+	switch {
+	case strings.HasPrefix(target, "/") && r.opts.Local != nil:
+		// Only a same-source URL maps to a root-relative path (see local).
+		joined = path.Clean(strings.TrimPrefix(target, "/"))
+	case strings.HasPrefix(target, "/"):
 		return nil, "absolute paths are outside the bundle; use a path relative to this file"
+	default:
+		joined = path.Join(path.Dir(from), target)
 	}
-	joined := path.Join(path.Dir(from), target)
 	if joined == ".." || strings.HasPrefix(joined, "../") || joined == "." {
 		return nil, fmt.Sprintf("%q leaves the bundle root", target)
 	}
@@ -359,8 +439,12 @@ func (r *resolver) placeholder(kind string, arg any, file, docPath string) any {
 		return nil
 	}
 	if isRemote(target) {
-		r.vs.Add(field, fmt.Sprintf("%q is remote; placeholders must point inside the bundle", target))
-		return nil
+		local, ok := r.local(target)
+		if !ok {
+			r.vs.Add(field, fmt.Sprintf("%q is remote; placeholders must point inside the bundle", target))
+			return nil
+		}
+		target = local
 	}
 	matches, why := r.resolveTarget(file, target)
 	if why == "" && len(matches) != 1 {
@@ -370,7 +454,7 @@ func (r *resolver) placeholder(kind string, arg any, file, docPath string) any {
 		r.vs.Add(field, why)
 		return nil
 	}
-	src := r.files[matches[0]]
+	src := r.content(matches[0])
 	r.noteRead(matches[0])
 	switch kind {
 	case "$text":

@@ -113,21 +113,40 @@ func lineOf(line int) string {
 
 // Prepare validates every document and builds its draft. Violations of all documents come
 // back together, named "<doc path>.<field>"; two documents with the same ref are a violation
-// naming both.
-func Prepare(docs []Doc) ([]store.Draft, error) {
+// naming both. pol adds Backstage's ingestion policies (root fields, known kinds); nil
+// applies none beyond Validate.
+func Prepare(docs []Doc, pol *entity.Policy) ([]store.Draft, error) {
+	drafts, _, vs := PrepareEach(docs, pol)
+	if len(vs) > 0 {
+		return nil, rpcerr.Invalid(vs...)
+	}
+	return drafts, nil
+}
+
+// PrepareEach validates document by document, as Backstage processes entities: the valid
+// ones come back as drafts (with their documents, in the same order), each invalid one as
+// its violations, and a later document with the ref of an earlier one as a violation.
+func PrepareEach(docs []Doc, pol *entity.Policy) ([]store.Draft, []Doc, []rpcerr.Violation) {
 	var vs rpcerr.Violations
 	drafts := make([]store.Draft, 0, len(docs))
+	kept := make([]Doc, 0, len(docs))
 	firstByRef := make(map[string]Doc, len(docs))
 	for _, d := range docs {
-		e := entity.Normalize(d.Entity)
 		bad := false
+		if pol != nil {
+			for _, v := range pol.Check(d.Entity) {
+				vs.Add(joinField(d.Path, v.Field), v.Description)
+				bad = true
+			}
+		}
+		e := entity.Normalize(d.Entity)
 		for _, v := range entity.Validate(e) {
-			vs.Add(d.Path+"."+v.Field, v.Description)
+			vs.Add(joinField(d.Path, v.Field), v.Description)
 			bad = true
 		}
 		edges, evs := entity.DeriveEdges(e)
 		for _, v := range evs {
-			vs.Add(d.Path+"."+v.Field, v.Description)
+			vs.Add(joinField(d.Path, v.Field), v.Description)
 			bad = true
 		}
 		if bad {
@@ -140,11 +159,16 @@ func Prepare(docs []Doc) ([]store.Draft, error) {
 		}
 		firstByRef[ref] = d
 		drafts = append(drafts, Draft(e, ref, edges))
+		kept = append(kept, d)
 	}
-	if err := vs.Err(); err != nil {
-		return nil, err
+	return drafts, kept, vs.List()
+}
+
+func joinField(path, field string) string {
+	if field == "" {
+		return path
 	}
-	return drafts, nil
+	return path + "." + field
 }
 
 // Draft builds the store draft of a normalized, valid entity.

@@ -49,7 +49,7 @@ func prepare(structs []*structpb.Struct, files ...string) error {
 	if err != nil {
 		return err
 	}
-	_, err = ingest.Prepare(docs)
+	_, err = ingest.Prepare(docs, nil)
 	return err
 }
 
@@ -133,7 +133,7 @@ spec: {type: service, lifecycle: production, owner: team-a, system: payments}
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := ingest.Prepare(docs)
+	ds, err := ingest.Prepare(docs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"atrium.dev/platform/rpcerr"
+	"atrium.dev/services/catalog/internal/entity"
 	"atrium.dev/services/catalog/internal/filter"
 	"atrium.dev/services/catalog/internal/store"
 )
@@ -111,7 +113,7 @@ func (p *predicateParser) field(key string, v any, path string) (store.Expr, err
 	}
 	obj, ok := v.(map[string]any)
 	if !ok || len(obj) != 1 {
-		return nil, rpcerr.InvalidField(path, "expected a value or one of {$exists}, {$in}, {$hasPrefix}")
+		return nil, rpcerr.InvalidField(path, "expected a value or one of {$exists}, {$in}, {$hasPrefix}, {$contains}")
 	}
 	for op, arg := range obj {
 		switch op {
@@ -142,6 +144,8 @@ func (p *predicateParser) field(key string, v any, path string) (store.Expr, err
 			}
 			p.nodes += len(values)
 			return store.Match{Key: key, Values: values}, nil
+		case "$contains":
+			return p.contains(key, arg, path+".$contains")
 		case "$hasPrefix":
 			s, ok := arg.(string)
 			if !ok || s == "" {
@@ -153,6 +157,65 @@ func (p *predicateParser) field(key string, v any, path string) (store.Expr, err
 		}
 	}
 	return nil, nil // unreachable: obj has one key
+}
+
+// contains compiles {"<array field>": {"$contains": X}}: some item of the array matches X. A
+// value X matches a string item equal to it; an object X matches an object item whose fields
+// match, which the search table answers through the flattened keys "<field>.<sub key>". On
+// relations, {"type": T, "targetRef": R} is a relation of type T to R (or of type T, or to R).
+func (p *predicateParser) contains(key string, arg any, path string) (store.Expr, error) {
+	if s, ok := scalarString(arg); ok {
+		return store.Match{Key: key, Values: []string{s}, Item: true}, nil
+	}
+	obj, ok := arg.(map[string]any)
+	if !ok || len(obj) == 0 {
+		return nil, rpcerr.InvalidField(path, "expected a value or an object of field values")
+	}
+	if key == "relations" {
+		typ, _ := obj["type"].(string)
+		target, hasTarget := scalarString(obj["targetRef"])
+		for k := range obj {
+			if k != "type" && k != "targetRef" {
+				return nil, rpcerr.InvalidField(path+"."+k, "relations have only type and targetRef")
+			}
+		}
+		var values []string
+		if hasTarget {
+			values = []string{target}
+		}
+		if typ != "" {
+			return store.Match{Key: "relations." + strings.ToLower(typ), Values: values}, nil
+		}
+		if !hasTarget {
+			return nil, rpcerr.InvalidField(path, "give type, targetRef or both")
+		}
+		var any store.Or
+		for _, t := range entity.RelationTypes() {
+			any = append(any, store.Match{Key: "relations." + strings.ToLower(t), Values: values})
+		}
+		return any, nil
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var all store.And
+	for _, k := range keys {
+		sub, ferr := filter.NormalizeKey(key + "." + k)
+		if ferr != nil {
+			return nil, rpcerr.InvalidField(path+"."+k, ferr.Description)
+		}
+		x, err := p.field(sub, obj[k], path+"."+k)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, x)
+	}
+	if len(all) == 1 {
+		return all[0], nil
+	}
+	return all, nil
 }
 
 func scalarString(v any) (string, bool) {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/services/catalog/internal/filter"
@@ -40,17 +41,26 @@ type Spec struct {
 	Predicate json.RawMessage `json:"p,omitempty"`
 	FullText  string          `json:"t,omitempty"`
 	Order     []Order         `json:"o,omitempty"`
+	// Backstage selects Backstage's by-query semantics (the REST API): entities lacking an
+	// order field are left out (Backstage joins the search row of the sort key), and the
+	// full-text term is a substring match over TextFields, else over the first order
+	// field, else over metadata.uid, instead of Atrium's word search over name, title,
+	// description and tags (which the Connect API and the portal keep: it finds more).
+	Backstage  bool     `json:"b,omitempty"`
+	TextFields []string `json:"tf,omitempty"`
 }
 
 // IsZero reports whether the spec selects everything in the default order.
 func (s Spec) IsZero() bool {
-	return len(s.Filter) == 0 && len(s.Predicate) == 0 && s.FullText == "" && len(s.Order) == 0
+	return len(s.Filter) == 0 && len(s.Predicate) == 0 && s.FullText == "" && len(s.Order) == 0 &&
+		len(s.TextFields) == 0
 }
 
 // Equal compares two specs.
 func (s Spec) Equal(o Spec) bool {
 	return slices.Equal(s.Filter, o.Filter) && string(s.Predicate) == string(o.Predicate) &&
-		s.FullText == o.FullText && slices.Equal(s.Order, o.Order)
+		s.FullText == o.FullText && slices.Equal(s.Order, o.Order) &&
+		s.Backstage == o.Backstage && slices.Equal(s.TextFields, o.TextFields)
 }
 
 // Compiled is a validated spec.
@@ -92,7 +102,54 @@ func (s Spec) Compile() (Compiled, error) {
 		}
 		c.Order = append(c.Order, store.Order{Field: fo.Field, Desc: fo.Desc})
 	}
+	if s.Backstage {
+		if err := s.backstage(&c); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
+}
+
+// maxTextFields bounds fullTextFilterFields.
+const maxTextFields = 20
+
+// backstage rewrites a compiled spec to Backstage's by-query semantics (see Spec.Backstage).
+func (s Spec) backstage(c *Compiled) error {
+	var extra store.And
+	for _, o := range c.Order {
+		if !store.IsColumnKey(o.Field) {
+			extra = append(extra, store.Match{Key: o.Field})
+		}
+	}
+	if len(s.TextFields) > maxTextFields {
+		return rpcerr.InvalidField("fullTextFilterFields", fmt.Sprintf("at most %d fields", maxTextFields))
+	}
+	if term := strings.TrimSpace(c.FullText); term != "" {
+		fields := s.TextFields
+		if len(fields) == 0 {
+			fields = []string{"metadata.uid"}
+			if len(c.Order) > 0 {
+				fields = []string{c.Order[0].Field}
+			}
+		}
+		var any store.Or
+		for i, f := range fields {
+			key, ferr := filter.NormalizeKey(f)
+			if ferr != nil {
+				return rpcerr.InvalidField(fmt.Sprintf("fullTextFilterFields[%d]", i), ferr.Description)
+			}
+			any = append(any, store.Match{Key: key, Contains: term})
+		}
+		extra = append(extra, any)
+	}
+	c.FullText = ""
+	if len(extra) > 0 {
+		if c.Filter != nil {
+			extra = append(store.And{c.Filter}, extra...)
+		}
+		c.Filter = extra
+	}
+	return nil
 }
 
 // asInvalid turns a filter package error into InvalidArgument.

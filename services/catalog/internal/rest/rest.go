@@ -46,16 +46,18 @@ const (
 // Handler serves the REST API.
 type Handler struct {
 	store    *store.Store
+	src      *service.Sources
 	verifier *authn.InternalVerifier
 	log      *slog.Logger
 }
 
-// New returns the handler; log receives masked internal errors.
-func New(st *store.Store, verifier *authn.InternalVerifier, log *slog.Logger) *Handler {
+// New returns the handler; log receives masked internal errors. src serves the Locations
+// API and everything that reads a source (validate-entity, analyze-location, refresh).
+func New(st *store.Store, src *service.Sources, verifier *authn.InternalVerifier, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{store: st, verifier: verifier, log: log}
+	return &Handler{store: st, src: src, verifier: verifier, log: log}
 }
 
 // route is one endpoint: the Connect method whose access rule applies, and the handler.
@@ -84,12 +86,53 @@ func match(method string, segs []string) (route, []string, bool) {
 		return route{proc("GetEntityByRef"), (*Handler).byName}, segs[2:], true
 	case n == 1 && segs[0] == "entity-facets" && method == http.MethodGet:
 		return route{proc("GetEntityFacets"), (*Handler).facets}, nil, true
+	case n == 1 && segs[0] == "entity-facets" && method == http.MethodPost:
+		return route{proc("GetEntityFacets"), (*Handler).facetsByPredicate}, nil, true
+	case n == 6 && segs[0] == "entities" && segs[1] == "by-name" && segs[5] == "ancestry" && method == http.MethodGet:
+		return route{proc("GetEntityByRef"), (*Handler).ancestry}, segs[2:5], true
+	case n == 1 && segs[0] == "validate-entity" && method == http.MethodPost:
+		return route{proc("GetEntityByRef"), (*Handler).validateEntity}, nil, true
+	case n == 1 && segs[0] == "refresh" && method == http.MethodPost:
+		return route{procL("RefreshLocation"), (*Handler).refresh}, nil, true
+	case n == 1 && segs[0] == "analyze-location" && method == http.MethodPost:
+		return route{procL("ListLocations"), (*Handler).analyzeLocation}, nil, true
+	}
+	return matchLocations(method, segs)
+}
+
+func procL(method string) string { return "/" + catalogv1connect.LocationServiceName + "/" + method }
+
+func matchLocations(method string, segs []string) (route, []string, bool) {
+	n := len(segs)
+	if n == 0 || segs[0] != "locations" {
+		return route{}, nil, false
+	}
+	switch {
+	case n == 1 && method == http.MethodGet:
+		return route{procL("ListLocations"), (*Handler).listLocations}, nil, true
+	case n == 1 && method == http.MethodPost:
+		return route{procL("CreateLocation"), (*Handler).createLocation}, nil, true
+	case n == 2 && segs[1] == "by-query" && method == http.MethodPost:
+		return route{procL("ListLocations"), (*Handler).queryLocations}, nil, true
+	case n == 3 && segs[1] == "by-ref" && method == http.MethodGet:
+		return route{procL("ListLocations"), (*Handler).locationByRef}, segs[2:], true
+	case n == 5 && segs[1] == "by-entity" && method == http.MethodGet:
+		return route{procL("GetLocation"), (*Handler).locationByEntity}, segs[2:], true
+	case n == 2 && method == http.MethodGet:
+		return route{procL("GetLocation"), (*Handler).getLocation}, segs[1:], true
+	case n == 2 && method == http.MethodPut:
+		return route{procL("UpdateLocation"), (*Handler).updateLocation}, segs[1:], true
+	case n == 2 && method == http.MethodDelete:
+		return route{procL("DeleteLocation"), (*Handler).deleteLocation}, segs[1:], true
 	}
 	return route{}, nil, false
 }
 
 // ServeHTTP authenticates, authorizes and dispatches.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cw := newCompressWriter(w, r)
+	defer cw.Close()
+	w = cw
 	ctx := r.Context()
 	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), strings.TrimSuffix(Prefix, "/"))
 	if !ok {
@@ -188,8 +231,11 @@ var statuses = map[connect.Code]struct {
 func (h *Handler) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
 	var body errorBody
 	var nf notFoundError
+	var pi plainInput
 	if errors.As(err, &nf) {
 		body.Error.Name, body.Error.Message, body.Response.StatusCode = "NotFoundError", nf.msg, http.StatusNotFound
+	} else if errors.As(err, &pi) {
+		body.Error.Name, body.Error.Message, body.Response.StatusCode = "InputError", pi.msg, http.StatusBadRequest
 	} else {
 		ce := rpcerr.ToConnect(ctx, h.log, err) // masks and logs internal errors
 		st, ok := statuses[ce.Code()]
@@ -366,6 +412,32 @@ type queryBody struct {
 		Term   string   `json:"term"`
 		Fields []string `json:"fields"`
 	} `json:"fullTextFilter"`
+	// TotalItems is "include" (default) or "exclude" (no count is made).
+	TotalItems string `json:"totalItems"`
+}
+
+// skipTotal reads Backstage's totalItems parameter.
+func skipTotal(v string) (bool, error) {
+	switch v {
+	case "", "include":
+		return false, nil
+	case "exclude":
+		return true, nil
+	}
+	return false, rpcerr.InvalidField("totalItems", "must be include or exclude")
+}
+
+// textFields reads fullTextFilterFields: comma-separated, possibly repeated.
+func textFields(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }
 
 type orderField struct {
@@ -376,11 +448,13 @@ type orderField struct {
 // GET|POST /entities/by-query: Backstage's paginated query.
 func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) error {
 	var (
-		spec   query.Spec
-		fields []string
-		cursor string
-		limit  = defaultQueryLimit
-		offset int
+		spec    = query.Spec{Backstage: true}
+		fields  []string
+		cursor  string
+		limit   = defaultQueryLimit
+		offset  int
+		noTotal bool
+		err     error
 	)
 	if r.Method == http.MethodPost {
 		var body queryBody
@@ -393,6 +467,10 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 		spec.Filter = body.Filter
 		if body.FullTextFilter != nil {
 			spec.FullText = strings.TrimSpace(body.FullTextFilter.Term)
+			spec.TextFields = textFields(body.FullTextFilter.Fields)
+		}
+		if noTotal, err = skipTotal(body.TotalItems); err != nil {
+			return err
 		}
 		orders := append(body.OrderBy, body.OrderFields...)
 		for i, o := range orders {
@@ -419,6 +497,10 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 		q := r.URL.Query()
 		spec.Filter = params(q, "filter")
 		spec.FullText = strings.TrimSpace(q.Get("fullTextFilterTerm"))
+		spec.TextFields = textFields(q["fullTextFilterFields"])
+		if noTotal, err = skipTotal(q.Get("totalItems")); err != nil {
+			return err
+		}
 		for i, of := range params(q, "orderField") {
 			field, dirText, _ := strings.Cut(of, ",")
 			desc, err := direction(fmt.Sprintf("orderField[%d]", i), dirText)
@@ -447,7 +529,7 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 		// The cursor carries the query; like Backstage, what else is given is ignored.
 		spec = query.Spec{}
 	}
-	page, spec, err := query.List(r.Context(), h.store, query.Request{Spec: spec, Token: cursor, TokenField: "cursor", Limit: clampLimit(max(limit, 1)), Offset: offset})
+	page, spec, err := query.List(r.Context(), h.store, query.Request{Spec: spec, Token: cursor, TokenField: "cursor", Limit: clampLimit(max(limit, 1)), Offset: offset, SkipTotal: noTotal})
 	if err != nil {
 		return err
 	}
@@ -463,7 +545,11 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 	if prev != "" {
 		info["prevCursor"] = prev
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "totalItems": page.Total, "pageInfo": info})
+	out := map[string]any{"items": items, "pageInfo": info}
+	if !noTotal {
+		out["totalItems"] = page.Total
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -497,8 +583,9 @@ func readBody(r *http.Request, v any) error {
 // POST /entities/by-refs: {entityRefs, fields} -> {items}, null where no entity matches.
 func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) error {
 	var body struct {
-		EntityRefs []string `json:"entityRefs"`
-		Fields     []string `json:"fields"`
+		EntityRefs []string        `json:"entityRefs"`
+		Fields     []string        `json:"fields"`
+		Query      json.RawMessage `json:"query"`
 	}
 	if err := readBody(r, &body); err != nil {
 		return err
@@ -513,31 +600,30 @@ func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) err
 	if err != nil {
 		return err
 	}
-	node, err := filter.Parse(params(r.URL.Query(), "filter"))
+	spec := query.Spec{Filter: params(r.URL.Query(), "filter")}
+	if len(body.Query) > 0 && string(body.Query) != "null" {
+		spec.Predicate = body.Query
+	}
+	c, err := spec.Compile()
 	if err != nil {
-		var fe *filter.Error
-		if errors.As(err, &fe) {
-			return rpcerr.InvalidField(fe.Field, fe.Description)
-		}
 		return err
 	}
 	refs := make([]string, len(body.EntityRefs))
 	for i, s := range body.EntityRefs {
-		// Backstage looks refs up as given: one that does not parse matches nothing.
-		if ref, err := entity.ParseRef(s, "", entity.DefaultNamespace); err == nil {
-			refs[i] = ref.String()
-		}
+		// Backstage looks refs up exactly as given, lowercased: a short ref
+		// ("component:artist-lookup") is not completed with the default namespace and, like
+		// a ref that does not parse, matches nothing.
+		refs[i] = strings.ToLower(s)
 	}
-	found, err := h.store.GetByRefs(r.Context(), refs)
+	found, err := h.store.GetByRefsWhere(r.Context(), refs, c.Filter)
 	if err != nil {
 		return err
 	}
 	items := make([]any, len(found))
 	for i, e := range found {
-		if e == nil || (node != nil && !filter.Match(node, filter.Flatten(map[string]any(e)))) {
-			continue
+		if e != nil {
+			items[i] = proj.Apply(map[string]any(e))
 		}
-		items[i] = proj.Apply(map[string]any(e))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 	return nil
@@ -584,14 +670,35 @@ func (h *Handler) byName(w http.ResponseWriter, r *http.Request, p []string) err
 	return nil
 }
 
+// POST /entity-facets: {facets, query} (Backstage's request-body twin of the GET form).
+func (h *Handler) facetsByPredicate(w http.ResponseWriter, r *http.Request, _ []string) error {
+	var body struct {
+		Facets []string        `json:"facets"`
+		Query  json.RawMessage `json:"query"`
+		Filter []string        `json:"filter"`
+	}
+	if err := readBody(r, &body); err != nil {
+		return err
+	}
+	spec := query.Spec{Filter: body.Filter}
+	if len(body.Query) > 0 && string(body.Query) != "null" {
+		spec.Predicate = body.Query
+	}
+	return h.writeFacets(w, r, body.Facets, spec)
+}
+
 // GET /entity-facets?facet=kind&facet=spec.type&filter=...
 func (h *Handler) facets(w http.ResponseWriter, r *http.Request, _ []string) error {
 	q := r.URL.Query()
-	names, err := service.Facets(params(q, "facet"), "facet")
+	return h.writeFacets(w, r, params(q, "facet"), query.Spec{Filter: params(q, "filter")})
+}
+
+func (h *Handler) writeFacets(w http.ResponseWriter, r *http.Request, facetNames []string, spec query.Spec) error {
+	names, err := service.Facets(facetNames, "facet")
 	if err != nil {
 		return err
 	}
-	c, err := query.Spec{Filter: params(q, "filter")}.Compile()
+	c, err := spec.Compile()
 	if err != nil {
 		return err
 	}

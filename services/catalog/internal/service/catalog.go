@@ -6,9 +6,13 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
+	"strings"
+	"sync"
 
 	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	"atrium.dev/platform/authn"
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/services/catalog/internal/bundle"
 	"atrium.dev/services/catalog/internal/entity"
@@ -34,6 +38,46 @@ type Catalog struct {
 	store       *store.Store
 	entityLimit int
 	bundle      bundle.Limits
+	// written counts entities written per tenant schema since the catalog last refreshed
+	// the planner's statistics (see noteWrites).
+	mu      sync.Mutex
+	written map[string]int
+}
+
+// AnalyzeAfter is how many written entities make the catalog refresh a tenant's planner
+// statistics itself: a bulk load otherwise leaves filters planned for empty tables until
+// autovacuum (if it runs at all) catches up.
+const AnalyzeAfter = 5000
+
+func countChanged(res []store.Result) int {
+	n := 0
+	for _, r := range res {
+		if r.Action == store.Created || r.Action == store.Updated {
+			n++
+		}
+	}
+	return n
+}
+
+// noteWrites counts written entities and runs ANALYZE when a tenant passed AnalyzeAfter.
+func (c *Catalog) noteWrites(ctx context.Context, n int) {
+	id, ok := authn.FromContext(ctx)
+	if n == 0 || !ok || id == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.written == nil {
+		c.written = map[string]int{}
+	}
+	c.written[id.Schema] += n
+	due := c.written[id.Schema] >= AnalyzeAfter
+	if due {
+		c.written[id.Schema] = 0
+	}
+	c.mu.Unlock()
+	if due {
+		c.store.Analyze(ctx)
+	}
 }
 
 var _ catalogv1connect.CatalogServiceHandler = (*Catalog)(nil)
@@ -51,21 +95,50 @@ func (c *Catalog) ApplyEntities(ctx context.Context, req *connect.Request[catalo
 	if len(docs) == 0 {
 		return nil, rpcerr.InvalidField("documents", "no entities given")
 	}
-	results, err := c.apply(ctx, docs, req.Msg.GetDryRun())
+	pol, err := c.Policy(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	results, err := c.apply(ctx, docs, pol, req.Msg.GetDryRun())
 	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&catalogv1.ApplyEntitiesResponse{Results: results, DryRun: req.Msg.GetDryRun()}), nil
 }
 
-func (c *Catalog) apply(ctx context.Context, docs []ingest.Doc, dryRun bool) ([]*catalogv1.ApplyResult, error) {
-	drafts, err := ingest.Prepare(docs)
+// Policy returns Backstage's ingestion policy with the tenant's custom kinds. readBack
+// accepts relations and status at the root (ApplyEntities takes back what it returned).
+func (c *Catalog) Policy(ctx context.Context, readBack bool) (*entity.Policy, error) {
+	kinds, err := c.store.CustomKinds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pol := &entity.Policy{AllowReadBack: readBack, Custom: make(map[string]entity.CustomKind, len(kinds))}
+	for _, k := range kinds {
+		ck := entity.CustomKind{Kind: k.Kind, APIVersions: k.APIVersions}
+		if len(k.Schema) > 0 {
+			if ck.Schema, err = entity.CompileSchema(k.Kind, k.Schema); err != nil {
+				// Stored schemas compiled when they were set; one that no longer does
+				// (a library change) accepts the kind unchecked rather than blocking writes.
+				ck.Schema = nil
+			}
+		}
+		pol.Custom[strings.ToLower(k.Kind)] = ck
+	}
+	return pol, nil
+}
+
+func (c *Catalog) apply(ctx context.Context, docs []ingest.Doc, pol *entity.Policy, dryRun bool) ([]*catalogv1.ApplyResult, error) {
+	drafts, err := ingest.Prepare(docs, pol)
 	if err != nil {
 		return nil, err
 	}
 	res, err := c.store.Apply(ctx, drafts, store.ApplyOptions{DryRun: dryRun, EntityLimit: c.entityLimit})
 	if err != nil {
 		return nil, err
+	}
+	if !dryRun {
+		c.noteWrites(ctx, countChanged(res))
 	}
 	out := make([]*catalogv1.ApplyResult, len(res))
 	for i, r := range res {
@@ -96,7 +169,12 @@ func (c *Catalog) ImportBundle(ctx context.Context, req *connect.Request[catalog
 	if len(req.Msg.GetFiles()) == 0 {
 		return nil, rpcerr.InvalidField("files", "no files given")
 	}
-	res, err := bundle.Resolve(req.Msg.GetFiles(), req.Msg.GetRoots(), c.bundle)
+	strict := req.Msg.GetStrict()
+	res, err := bundle.ResolveWith(req.Msg.GetFiles(), req.Msg.GetRoots(), c.bundle, bundle.Options{Lenient: !strict})
+	if err != nil {
+		return nil, err
+	}
+	pol, err := c.Policy(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -104,13 +182,54 @@ func (c *Catalog) ImportBundle(ctx context.Context, req *connect.Request[catalog
 	for _, s := range res.Skipped {
 		out.Skipped = append(out.Skipped, &catalogv1.SkippedTarget{Location: s.Location, Target: s.Target, Reason: s.Reason})
 	}
-	if len(res.Docs) > 0 {
-		out.Results, err = c.apply(ctx, res.Docs, req.Msg.GetDryRun())
+	if strict {
+		if len(res.Docs) > 0 {
+			out.Results, err = c.apply(ctx, res.Docs, pol, req.Msg.GetDryRun())
+			if err != nil {
+				return nil, err
+			}
+		}
+		return connect.NewResponse(out), nil
+	}
+	// As Backstage processes a repository: each bad entity is reported with its file,
+	// document and field, and the others are imported.
+	drafts, kept, problems := ingest.PrepareEach(res.Docs, pol)
+	for _, v := range append(res.Problems, problems...) {
+		out.Problems = append(out.Problems, ProblemOf(v))
+	}
+	if len(drafts) > 0 {
+		applied, err := c.store.Apply(ctx, drafts, store.ApplyOptions{DryRun: req.Msg.GetDryRun(), EntityLimit: c.entityLimit})
 		if err != nil {
 			return nil, err
 		}
+		for i, r := range applied {
+			out.Results = append(out.Results, &catalogv1.ApplyResult{
+				DocumentIndex: int32(kept[i].Index), EntityRef: r.Ref, Uid: r.UID, Etag: r.Etag, Action: actionOf(r.Action),
+			})
+		}
 	}
 	return connect.NewResponse(out), nil
+}
+
+// fieldRE splits a violation path files["a/b.yaml"].documents[2].spec.owner into its parts.
+var fieldRE = regexp.MustCompile(`^files\["((?:[^"\\]|\\.)*)"\](?:\.documents\[(\d+)\](?:\.(.*))?)?$`)
+
+// ProblemOf names a violation of a bundle or Location by file, document and field.
+func ProblemOf(v rpcerr.Violation) *catalogv1.ImportProblem {
+	p := &catalogv1.ImportProblem{Field: v.Field, Message: v.Description}
+	if m := fieldRE.FindStringSubmatch(v.Field); m != nil {
+		file, err := strconv.Unquote(`"` + m[1] + `"`)
+		if err != nil {
+			file = m[1]
+		}
+		p.File, p.Field = file, m[3]
+		if m[2] != "" {
+			n, _ := strconv.Atoi(m[2])
+			p.Document = int32(n)
+			p.HasDocument = true
+		}
+	}
+	return p
 }
 
 // parseRef reads a full ref: kind required, namespace defaulting to "default".

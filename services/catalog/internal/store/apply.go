@@ -55,6 +55,8 @@ const (
 	Created Action = iota + 1
 	Updated
 	Unchanged
+	// Conflict: another Location already yields this ref; nothing was written for it.
+	Conflict
 )
 
 func (a Action) String() string {
@@ -65,6 +67,8 @@ func (a Action) String() string {
 		return "updated"
 	case Unchanged:
 		return "unchanged"
+	case Conflict:
+		return "conflict"
 	}
 	return "unknown"
 }
@@ -77,6 +81,8 @@ type Result struct {
 	Action Action
 	// Generation after the apply.
 	Generation int64
+	// ConflictLocation is the id of the Location that owns the ref (Action Conflict).
+	ConflictLocation string
 }
 
 // ApplyOptions tune Apply.
@@ -84,6 +90,11 @@ type ApplyOptions struct {
 	DryRun bool
 	// EntityLimit caps the tenant's entities after the batch; 0 means no limit.
 	EntityLimit int
+	// LocationID, when set, applies the drafts as that Location's entities: a ref another
+	// Location owns is a Conflict (not overwritten, as Backstage reports it on the second
+	// Location), and the others become the Location's. Direct applies (no LocationID)
+	// leave an entity's Location as it is.
+	LocationID string
 }
 
 type existing struct {
@@ -91,6 +102,7 @@ type existing struct {
 	etag       string
 	generation int64
 	specHash   string
+	location   string
 }
 
 // Apply writes drafts all or nothing. Refs must be unique within drafts (the caller reports
@@ -129,14 +141,14 @@ func applyTx(ctx context.Context, tx pgx.Tx, drafts []Draft, opts ApplyOptions) 
 		refs[i] = d.Ref
 	}
 	old := make(map[string]existing, len(drafts))
-	rows, err := tx.Query(ctx, `SELECT ref, uid::text, etag, generation, spec_hash FROM catalog_entities WHERE ref = ANY($1)`, refs)
+	rows, err := tx.Query(ctx, `SELECT ref, uid::text, etag, generation, spec_hash, coalesce(location_id::text, '') FROM catalog_entities WHERE ref = ANY($1)`, refs)
 	if err != nil {
 		return nil, fmt.Errorf("store: read existing: %w", err)
 	}
 	for rows.Next() {
 		var ref string
 		var e existing
-		if err := rows.Scan(&ref, &e.uid, &e.etag, &e.generation, &e.specHash); err != nil {
+		if err := rows.Scan(&ref, &e.uid, &e.etag, &e.generation, &e.specHash, &e.location); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -161,7 +173,9 @@ func applyTx(ctx context.Context, tx pgx.Tx, drafts []Draft, opts ApplyOptions) 
 			results[i] = Result{Ref: d.Ref, UID: uid, Etag: d.Etag, Action: Created, Generation: 1}
 			creates++
 			changed = append(changed, i)
-		case prev.etag == d.Etag:
+		case opts.LocationID != "" && prev.location != "" && prev.location != opts.LocationID:
+			results[i] = Result{Ref: d.Ref, UID: prev.uid, Etag: prev.etag, Action: Conflict, Generation: prev.generation, ConflictLocation: prev.location}
+		case prev.etag == d.Etag && (opts.LocationID == "" || prev.location == opts.LocationID):
 			results[i] = Result{Ref: d.Ref, UID: prev.uid, Etag: prev.etag, Action: Unchanged, Generation: prev.generation}
 		default:
 			gen := prev.generation
@@ -178,7 +192,7 @@ func applyTx(ctx context.Context, tx pgx.Tx, drafts []Draft, opts ApplyOptions) 
 	if opts.DryRun || len(changed) == 0 {
 		return results, nil
 	}
-	if err := writeDrafts(ctx, tx, drafts, results, old, changed); err != nil {
+	if err := writeDrafts(ctx, tx, drafts, results, old, changed, opts.LocationID); err != nil {
 		return nil, err
 	}
 	if creates > 0 {
@@ -191,7 +205,7 @@ func applyTx(ctx context.Context, tx pgx.Tx, drafts []Draft, opts ApplyOptions) 
 
 // writeDrafts upserts the changed entities with one statement over arrays, replaces their
 // search rows and edges with COPY, and appends audit rows with COPY.
-func writeDrafts(ctx context.Context, tx pgx.Tx, drafts []Draft, results []Result, old map[string]existing, changed []int) error {
+func writeDrafts(ctx context.Context, tx pgx.Tx, drafts []Draft, results []Result, old map[string]existing, changed []int, locationID string) error {
 	n := len(changed)
 	var (
 		uids         = make([]string, n)
@@ -226,15 +240,20 @@ func writeDrafts(ctx context.Context, tx pgx.Tx, drafts []Draft, results []Resul
 		}
 	}
 
+	var loc any
+	if locationID != "" {
+		loc = locationID
+	}
 	_, err := tx.Exec(ctx, `
-INSERT INTO catalog_entities (uid, ref, kind, namespace, name, body, etag, generation, spec_hash, search)
-SELECT u.uid, u.ref, u.kind, u.namespace, u.name, u.body::jsonb, u.etag, u.generation, u.spec_hash, to_tsvector('simple', u.words)
+INSERT INTO catalog_entities (uid, ref, kind, namespace, name, body, etag, generation, spec_hash, search, location_id)
+SELECT u.uid, u.ref, u.kind, u.namespace, u.name, u.body::jsonb, u.etag, u.generation, u.spec_hash, to_tsvector('simple', u.words), $11::uuid
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[])
   AS u(uid, ref, kind, namespace, name, body, etag, generation, spec_hash, words)
 ON CONFLICT (ref) DO UPDATE SET
   body = EXCLUDED.body, etag = EXCLUDED.etag, generation = EXCLUDED.generation,
-  spec_hash = EXCLUDED.spec_hash, search = EXCLUDED.search, updated_at = now()`,
-		uids, refs, kinds, nss, names, bodies, etags, gens, hashes, words)
+  spec_hash = EXCLUDED.spec_hash, search = EXCLUDED.search, updated_at = now(),
+  location_id = coalesce(EXCLUDED.location_id, catalog_entities.location_id)`,
+		uids, refs, kinds, nss, names, bodies, etags, gens, hashes, words, loc)
 	if err != nil {
 		return fmt.Errorf("store: write entities: %w", err)
 	}

@@ -21,7 +21,7 @@ func drafts(t *testing.T, yaml ...string) []store.Draft {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := ingest.Prepare(docs)
+	ds, err := ingest.Prepare(docs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

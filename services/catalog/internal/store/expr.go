@@ -32,6 +32,11 @@ type Match struct {
 	Key    string
 	Values []string
 	Prefix string
+	// Contains holds when a value has it as a substring (Backstage's REST full-text filter,
+	// which is a LIKE over search values, not a word search).
+	Contains string
+	// Item restricts Values to string items of an array (the predicate's $contains).
+	Item bool
 }
 
 func (And) isExpr()   {}
@@ -145,6 +150,7 @@ func (b *sqlb) match(m Match) (string, error) {
 	}
 	values := lowerAll(m.Values)
 	prefix := strings.ToLower(m.Prefix)
+	contains := strings.ToLower(m.Contains)
 	// test compares col with the values or prefix; "" for an exists check.
 	test := func(col string) string {
 		switch {
@@ -162,6 +168,8 @@ func (b *sqlb) match(m Match) (string, error) {
 			return col + " = ANY(" + b.arg(values) + "::text[])"
 		case prefix != "":
 			return col + " LIKE " + b.arg(likePrefix(prefix))
+		case contains != "":
+			return col + " LIKE " + b.arg("%"+likePrefix(contains))
 		}
 		return ""
 	}
@@ -192,9 +200,12 @@ func (b *sqlb) match(m Match) (string, error) {
 	if t := test("s.value"); t != "" {
 		q += " AND " + t
 	}
+	if m.Item {
+		q += " AND s.item"
+	}
 	// "<array key>.<item>" (with no value, or true) holds for an array holding the item:
 	// try every split of the key at a dot.
-	if prefix == "" && (len(values) == 0 || slices.Contains(values, "true")) {
+	if prefix == "" && contains == "" && !m.Item && (len(values) == 0 || slices.Contains(values, "true")) {
 		for dot := strings.IndexByte(key, '.'); dot > 0 && dot < len(key)-1; {
 			q += " UNION ALL SELECT s.entity_uid FROM catalog_search s WHERE s.key = " + b.arg(key[:dot]) +
 				" AND s.value = " + b.arg(key[dot+1:]) + " AND s.item"
@@ -291,4 +302,11 @@ func (b *sqlb) backward(typ string) string {
 		c += " AND r.type = " + b.arg(inv)
 	}
 	return c
+}
+
+// IsColumnKey reports whether a (lowercased) key is answered from an entity column, which
+// every entity has.
+func IsColumnKey(key string) bool {
+	_, ok := columnKeys[strings.ToLower(key)]
+	return ok
 }

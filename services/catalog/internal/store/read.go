@@ -102,12 +102,19 @@ func (s *Store) GetByUID(ctx context.Context, uid string) (entity.Entity, error)
 
 // GetByRefs returns one entity per canonical ref, in order; nil where none exists.
 func (s *Store) GetByRefs(ctx context.Context, refs []string) ([]entity.Entity, error) {
+	return s.GetByRefsWhere(ctx, refs, nil)
+}
+
+// GetByRefsWhere is GetByRefs returning only entities that also match filter (nil: all), as
+// Backstage's by-refs with a filter: a ref whose entity does not match is nil like a missing
+// one. The filter runs in SQL, so predicates and filters behave as they do in listings.
+func (s *Store) GetByRefsWhere(ctx context.Context, refs []string, filter Expr) ([]entity.Entity, error) {
 	out := make([]entity.Entity, len(refs))
 	if len(refs) == 0 {
 		return out, nil
 	}
 	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		byRef, err := loadByRefs(ctx, tx, refs)
+		byRef, err := loadByRefsWhere(ctx, tx, refs, filter)
 		if err != nil {
 			return err
 		}
@@ -123,7 +130,21 @@ func (s *Store) GetByRefs(ctx context.Context, refs []string) ([]entity.Entity, 
 }
 
 func loadByRefs(ctx context.Context, tx pgx.Tx, refs []string) (map[string]entity.Entity, error) {
-	rows, err := tx.Query(ctx, `SELECT `+entityColumns+` FROM catalog_entities e WHERE e.ref = ANY($1)`, refs)
+	return loadByRefsWhere(ctx, tx, refs, nil)
+}
+
+func loadByRefsWhere(ctx context.Context, tx pgx.Tx, refs []string, filter Expr) (map[string]entity.Entity, error) {
+	var b sqlb
+	refsArg := b.arg(refs)
+	where := ""
+	if filter != nil {
+		c, err := b.cond(filter)
+		if err != nil {
+			return nil, err
+		}
+		where = " AND " + c
+	}
+	rows, err := tx.Query(ctx, `SELECT `+entityColumns+` FROM catalog_entities e WHERE e.ref = ANY(`+refsArg+`)`+where, customPlan(b.args)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: load entities: %w", err)
 	}

@@ -20,7 +20,7 @@ func TestGenerateIsValidAndDeterministic(t *testing.T) {
 			docs[i] = ingest.Doc{Index: i, Path: "documents", Entity: e}
 			kinds[e.Kind()]++
 		}
-		drafts, err := ingest.Prepare(docs)
+		drafts, err := ingest.Prepare(docs, nil)
 		if err != nil {
 			t.Fatalf("n=%d: %v", n, err)
 		}

@@ -33,6 +33,8 @@ func run() error {
 	insightsURL := env.URL(config.EnvInsightsURL, config.DefaultInsightsURL)
 	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
 	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
+	smtpURL := env.String(config.EnvSMTPURL, "")
+	portalURL := env.String(config.EnvPortalURL, "")
 	otlp := env.URL(config.EnvOTLPEndpoint, "")
 	tokenKey := config.RequiredEd25519Key(env, config.EnvTokenKey)
 	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
@@ -60,6 +62,8 @@ func run() error {
 		Provisioners: map[string]string{"catalog": catalogURL, "entitlements": entitlementsURL, "insights": insightsURL},
 		HTTPClient:   client,
 		RedisURL:     redisURL,
+		SMTPURL:      smtpURL,
+		PortalURL:    portalURL,
 		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
 		Logger:       log,
 		Meter:        tel.Meter("atrium.dev/services/tenancy"),

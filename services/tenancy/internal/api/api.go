@@ -28,7 +28,26 @@ type Deps struct {
 	Notify      notify.Publisher
 	// DeleteGrace is how long a deleted tenant waits before its schema is dropped.
 	DeleteGrace time.Duration
-	Log         *slog.Logger
+	// PortalURL is the web app's base URL in links sent by mail; "{slug}" is replaced by the
+	// tenant's slug ("http://{slug}.localhost:8080").
+	PortalURL string
+	// Mail is woken after a commit that queued mail; nil: the sender's poll finds it.
+	Mail interface{ Wake() }
+	// Seats, when set, decides whether a tenant with current seats (members plus pending
+	// invitations) may take one more (issue 7: entitlements' CheckLimit "seats"). Its error
+	// is the caller's answer (ResourceExhausted or FailedPrecondition).
+	Seats func(ctx context.Context, tenantID string, current int64) error
+	// Throttle, when set, bounds login attempts (see throttle.go); nil: none.
+	Throttle *Throttle
+	Log      *slog.Logger
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only maps of plain values are passed
+	}
+	return b
 }
 
 // caller returns the request's verified identity; the guard interceptors ran before any

@@ -85,28 +85,20 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[tenancyv1.
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.Store.UserByEmail(ctx, email)
-	if rpcerr.KindOf(err) == rpcerr.KindNotFound {
-		// Spend the time a real check takes, so unknown emails cannot be told apart by timing.
-		password.Waste(pw)
-		return nil, badLogin()
+	if s.Throttle != nil {
+		if wait := s.Throttle.Wait(ctx, t.ID, email); wait > 0 {
+			return nil, rpcerr.ResourceExhausted(wait, "too many failed logins for this account; retry later")
+		}
 	}
+	u, m, err := s.checkPassword(ctx, t.ID, email, pw)
 	if err != nil {
+		if s.Throttle != nil && rpcerr.KindOf(err) == rpcerr.KindUnauthenticated {
+			s.Throttle.Failed(ctx, t.ID, email)
+		}
 		return nil, err
 	}
-	ok, err := password.Verify(pw, u.PasswordHash)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, badLogin()
-	}
-	m, err := s.Store.Membership(ctx, t.ID, u.ID)
-	if rpcerr.KindOf(err) == rpcerr.KindNotFound {
-		return nil, badLogin()
-	}
-	if err != nil {
-		return nil, err
+	if s.Throttle != nil {
+		s.Throttle.Succeeded(ctx, t.ID, email)
 	}
 	var tok tokens
 	err = s.Store.Tx(ctx, func(tx *store.Store) error {
@@ -121,6 +113,32 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[tenancyv1.
 		AccessToken: tok.access, RefreshToken: tok.refresh, AccessTokenExpireTime: ts(tok.accessExpiry),
 		User: userProto(u), Role: roleToProto[m.Role],
 	}), nil
+}
+
+// checkPassword finds the tenant's account for email and checks its password and membership.
+// Every failure is badLogin.
+func (s *AuthService) checkPassword(ctx context.Context, tenantID, email, pw string) (store.User, store.Member, error) {
+	u, err := s.Store.UserByEmail(ctx, tenantID, email)
+	if rpcerr.KindOf(err) == rpcerr.KindNotFound {
+		// Spend the time a real check takes, so unknown emails cannot be told apart by timing.
+		password.Waste(pw)
+		return store.User{}, store.Member{}, badLogin()
+	}
+	if err != nil {
+		return store.User{}, store.Member{}, err
+	}
+	ok, err := password.Verify(pw, u.PasswordHash)
+	if err != nil {
+		return store.User{}, store.Member{}, err
+	}
+	if !ok {
+		return store.User{}, store.Member{}, badLogin()
+	}
+	m, err := s.Store.Membership(ctx, tenantID, u.ID)
+	if rpcerr.KindOf(err) == rpcerr.KindNotFound {
+		return store.User{}, store.Member{}, badLogin()
+	}
+	return u, m, err
 }
 
 func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[tenancyv1.RefreshRequest]) (*connect.Response[tenancyv1.RefreshResponse], error) {

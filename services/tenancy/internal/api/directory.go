@@ -52,16 +52,39 @@ func (s *DirectoryService) IntrospectToken(ctx context.Context, req *connect.Req
 			Active: true, TenantId: g.TenantID, UserId: g.UserID, Role: roleToProto[g.Role], TokenId: g.TokenID,
 		}), nil
 	case authn.KindOperatorToken:
-		id, err := s.Store.OperatorByToken(ctx, authn.HashOpaqueToken(secret))
+		id, tokenID, err := s.Store.OperatorByToken(ctx, authn.HashOpaqueToken(secret))
 		if rpcerr.KindOf(err) == rpcerr.KindNotFound {
 			return inactive, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		return connect.NewResponse(&tenancyv1.IntrospectTokenResponse{Active: true, Operator: true, OperatorId: id}), nil
+		return connect.NewResponse(&tenancyv1.IntrospectTokenResponse{Active: true, Operator: true, OperatorId: id, TokenId: tokenID}), nil
 	}
 	return inactive, nil
+}
+
+// GetMembership returns a user's current role in a tenant. The gateway caches the answer per
+// (tenant, user) and drops it on atrium:membership-changed.
+func (s *DirectoryService) GetMembership(ctx context.Context, req *connect.Request[tenancyv1.GetMembershipRequest]) (*connect.Response[tenancyv1.GetMembershipResponse], error) {
+	var v rpcerr.Violations
+	if d := validID(req.Msg.GetTenantId()); d != "" {
+		v.Add("tenant_id", d)
+	}
+	if d := validID(req.Msg.GetUserId()); d != "" {
+		v.Add("user_id", d)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	m, err := s.Store.Membership(ctx, req.Msg.GetTenantId(), req.Msg.GetUserId())
+	if rpcerr.KindOf(err) == rpcerr.KindNotFound {
+		return connect.NewResponse(&tenancyv1.GetMembershipResponse{}), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&tenancyv1.GetMembershipResponse{Member: true, Role: roleToProto[m.Role]}), nil
 }
 
 // GetSigningKeys returns the public keys of user access tokens as a JWK set.

@@ -8,7 +8,7 @@ import (
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/platform/authn"
 	"atrium.dev/platform/rpcerr"
-	"atrium.dev/services/tenancy/internal/password"
+	"atrium.dev/services/tenancy/internal/notify"
 	"atrium.dev/services/tenancy/internal/store"
 	"atrium.dev/services/tenancy/internal/validate"
 	"connectrpc.com/connect"
@@ -53,86 +53,11 @@ func (s *MemberService) ListMembers(ctx context.Context, req *connect.Request[te
 	return connect.NewResponse(out), nil
 }
 
-func (s *MemberService) AddMember(ctx context.Context, req *connect.Request[tenancyv1.AddMemberRequest]) (*connect.Response[tenancyv1.AddMemberResponse], error) {
-	m := req.Msg
-	email := validate.NormalizeEmail(m.GetEmail())
-	name := strings.TrimSpace(m.GetDisplayName())
-	var v rpcerr.Violations
-	if d := validate.Email(email); d != "" {
-		v.Add("email", d)
-	}
-	role, ok := roleFromProto(m.GetRole())
-	if !ok {
-		v.Add("role", "must be owner, admin or member")
-	}
-	if name != "" {
-		if d := validate.DisplayName(name); d != "" {
-			v.Add("display_name", d)
-		}
-	}
-	if err := v.Err(); err != nil {
-		return nil, err
-	}
-	tenantID := caller(ctx).TenantID
-	// Hash outside the transaction: it takes tens of milliseconds.
-	existing, err := s.Store.UserByEmail(ctx, email)
-	var hash string
-	switch {
-	case rpcerr.KindOf(err) == rpcerr.KindNotFound:
-		t, err := s.Store.GetTenant(ctx, tenantID)
-		if err != nil {
-			return nil, err
-		}
-		if d := validate.Password(m.GetInitialPassword(), t.Slug, email); d != "" {
-			if m.GetInitialPassword() == "" {
-				d = "required for a new user"
-			}
-			return nil, rpcerr.InvalidField("initial_password", d)
-		}
-		if hash, err = password.Hash(m.GetInitialPassword()); err != nil {
-			return nil, err
-		}
-	case err != nil:
-		return nil, err
-	}
-
-	var out store.Member
-	err = s.Store.Tx(ctx, func(tx *store.Store) error {
-		me, err := member(ctx, tx, true)
-		if err != nil {
-			return err
-		}
-		if role == "owner" && me.Role != "owner" {
-			return rpcerr.PermissionDenied("only an owner can add an owner")
-		}
-		u := existing
-		if hash != "" {
-			// A concurrent request may have created the user meanwhile: AlreadyExists on email.
-			if u, err = tx.InsertUser(ctx, store.User{ID: store.NewID(), Email: email, DisplayName: name, PasswordHash: hash}); err != nil {
-				return err
-			}
-		}
-		if err := tx.AddMembership(ctx, tenantID, u.ID, role); err != nil {
-			return err
-		}
-		if out, err = tx.Membership(ctx, tenantID, u.ID); err != nil {
-			return err
-		}
-		return audit(ctx, tx, "member.add", tenantID, "user:"+u.ID, map[string]any{
-			"email": email, "role": role, "new_user": hash != "",
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&tenancyv1.AddMemberResponse{Member: memberProto(out)}), nil
-}
-
 func (s *MemberService) UpdateMemberRole(ctx context.Context, req *connect.Request[tenancyv1.UpdateMemberRoleRequest]) (*connect.Response[tenancyv1.UpdateMemberRoleResponse], error) {
 	var v rpcerr.Violations
 	userID := req.Msg.GetUserId()
-	if userID == "" {
-		v.Add("user_id", "required")
+	if d := validID(userID); d != "" {
+		v.Add("user_id", d)
 	}
 	role, ok := roleFromProto(req.Msg.GetRole())
 	if !ok {
@@ -181,13 +106,14 @@ func (s *MemberService) UpdateMemberRole(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
+	s.membershipChanged(ctx, tenantID, userID)
 	return connect.NewResponse(&tenancyv1.UpdateMemberRoleResponse{Member: memberProto(out)}), nil
 }
 
 func (s *MemberService) RemoveMember(ctx context.Context, req *connect.Request[tenancyv1.RemoveMemberRequest]) (*connect.Response[tenancyv1.RemoveMemberResponse], error) {
 	userID := req.Msg.GetUserId()
-	if userID == "" {
-		return nil, rpcerr.InvalidField("user_id", "required")
+	if d := validID(userID); d != "" {
+		return nil, rpcerr.InvalidField("user_id", d)
 	}
 	tenantID := caller(ctx).TenantID
 	err := s.Store.Tx(ctx, func(tx *store.Store) error {
@@ -221,6 +147,7 @@ func (s *MemberService) RemoveMember(ctx context.Context, req *connect.Request[t
 	if err != nil {
 		return nil, err
 	}
+	s.membershipChanged(ctx, tenantID, userID)
 	return connect.NewResponse(&tenancyv1.RemoveMemberResponse{}), nil
 }
 
@@ -285,10 +212,11 @@ func (s *MemberService) ListApiTokens(ctx context.Context, _ *connect.Request[te
 
 func (s *MemberService) RevokeApiToken(ctx context.Context, req *connect.Request[tenancyv1.RevokeApiTokenRequest]) (*connect.Response[tenancyv1.RevokeApiTokenResponse], error) {
 	tokenID := req.Msg.GetId()
-	if tokenID == "" {
-		return nil, rpcerr.InvalidField("id", "required")
+	if d := validID(tokenID); d != "" {
+		return nil, rpcerr.InvalidField("id", d)
 	}
 	id := caller(ctx)
+	var owner string
 	err := s.Store.Tx(ctx, func(tx *store.Store) error {
 		me, err := member(ctx, tx, false)
 		if err != nil {
@@ -306,6 +234,7 @@ func (s *MemberService) RevokeApiToken(ctx context.Context, req *connect.Request
 		if err := tx.RevokeAPIToken(ctx, id.TenantID, tokenID); err != nil {
 			return err
 		}
+		owner = t.UserID
 		return audit(ctx, tx, "api_token.revoke", id.TenantID, "api-token:"+tokenID, map[string]string{
 			"name": t.Name, "user_id": t.UserID,
 		})
@@ -313,5 +242,7 @@ func (s *MemberService) RevokeApiToken(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
+	// The gateway caches token introspections; this drops the revoked one at once.
+	s.Notify.MembershipChanged(ctx, notify.MembershipChange{TenantID: id.TenantID, UserID: owner, TokenID: tokenID})
 	return connect.NewResponse(&tenancyv1.RevokeApiTokenResponse{}), nil
 }

@@ -55,6 +55,20 @@ func (s *OperatorService) CreateTenant(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
+	if in.password == "" {
+		// The owner chooses their password from an emailed link; the operator never knows it.
+		err := s.Store.Tx(ctx, func(tx *store.Store) error {
+			u, err := tx.UserByEmail(ctx, t.ID, in.email)
+			if err != nil {
+				return err
+			}
+			return s.queueReset(ctx, tx, t, u, OwnerSetupTTL, true)
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.mailQueued()
+	}
 	return connect.NewResponse(&tenancyv1.CreateTenantResponse{Tenant: tenantProto(t)}), nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/platform/tenantdb"
 	"atrium.dev/services/tenancy/internal/password"
-	"atrium.dev/services/tenancy/internal/provision"
 	"atrium.dev/services/tenancy/internal/store"
 	"atrium.dev/services/tenancy/internal/validate"
 	"connectrpc.com/connect"
@@ -24,13 +23,13 @@ func NewTenantService(d *Deps) *TenantService { return &TenantService{d} }
 func (s *TenantService) SignUp(ctx context.Context, req *connect.Request[tenancyv1.SignUpRequest]) (*connect.Response[tenancyv1.SignUpResponse], error) {
 	m := req.Msg
 	in := newTenant{
-		slug:          m.GetSlug(),
-		displayName:   strings.TrimSpace(m.GetOrgName()),
-		email:         validate.NormalizeEmail(m.GetAdminEmail()),
-		password:      m.GetAdminPassword(),
-		proveExisting: true,
-		action:        "tenant.signup",
-		fields:        tenantFields{displayName: "org_name"},
+		slug:         m.GetSlug(),
+		displayName:  strings.TrimSpace(m.GetOrgName()),
+		email:        validate.NormalizeEmail(m.GetAdminEmail()),
+		password:     m.GetAdminPassword(),
+		needPassword: true,
+		action:       "tenant.signup",
+		fields:       tenantFields{displayName: "org_name"},
 	}
 	var v rpcerr.Violations
 	in.validate(&v)
@@ -41,7 +40,7 @@ func (s *TenantService) SignUp(ctx context.Context, req *connect.Request[tenancy
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.Store.UserByEmail(ctx, in.email)
+	u, err := s.Store.UserByEmail(ctx, t.ID, in.email)
 	if err != nil {
 		return nil, err
 	}
@@ -62,11 +61,11 @@ type tenantFields struct{ displayName string }
 // newTenant is a tenant to create, from SignUp or OperatorService.CreateTenant.
 type newTenant struct {
 	slug, displayName, email, password, shard string
-	// proveExisting: an existing user named as owner must give its password (sign-up). An
-	// operator may name any user.
-	proveExisting bool
-	action        string
-	fields        tenantFields
+	// needPassword: the owner chooses a password now (sign-up). An operator creating a tenant
+	// may leave it out: the owner is then emailed a link to set one.
+	needPassword bool
+	action       string
+	fields       tenantFields
 }
 
 func (in *newTenant) validate(v *rpcerr.Violations) {
@@ -79,8 +78,7 @@ func (in *newTenant) validate(v *rpcerr.Violations) {
 	if d := validate.Email(in.email); d != "" {
 		v.Add("admin_email", d)
 	}
-	// An operator naming an existing user needs no password; createTenant checks that case.
-	if in.password != "" || in.proveExisting {
+	if in.password != "" || in.needPassword {
 		if d := validate.Password(in.password, in.slug, in.email); d != "" {
 			v.Add("admin_password", d)
 		}
@@ -92,9 +90,9 @@ func (in *newTenant) validate(v *rpcerr.Violations) {
 //
 // A new owner's password is hashed (argon2id, ~25 ms of CPU) from the start, in the background,
 // so that it overlaps the checks, the tenant row, the schema and the services' tables; the
-// owner step waits for it. When a check fails, or the owner turns out to exist (a sign-up then
-// proves that user's password instead), the hash is dropped: its goroutine ends by itself. That
-// waste is rare; making every sign-up wait for the hash first was a third of its time.
+// owner step waits for it. When a check fails the hash is dropped: its goroutine ends by
+// itself. The owner is always a new account of the new tenant: accounts of other tenants are
+// never looked at, so sign-up cannot depend on them (issue 6).
 func (d *Deps) createTenant(ctx context.Context, in newTenant) (store.Tenant, error) {
 	var pending *password.Pending
 	if in.password != "" {
@@ -106,12 +104,13 @@ func (d *Deps) createTenant(ctx context.Context, in newTenant) (store.Tenant, er
 	slugc, shardc := make(chan error, 1), make(chan shardPick, 1)
 	go func() { slugc <- d.slugFree(ctx, in.slug) }()
 	go func() { shardc <- d.pickShard(ctx, in.shard) }()
-	hash, pending, ownerErr := d.ownerPasswordHash(ctx, in, pending)
+	if pending == nil {
+		// An operator left the password out: the owner gets an unguessable one and an emailed
+		// link to choose theirs (see CreateTenant).
+		pending = password.Start(randomPassword())
+	}
 	if err := <-slugc; err != nil {
 		return store.Tenant{}, err
-	}
-	if ownerErr != nil {
-		return store.Tenant{}, ownerErr
 	}
 	pick := <-shardc
 	if pick.err != nil {
@@ -125,7 +124,7 @@ func (d *Deps) createTenant(ctx context.Context, in newTenant) (store.Tenant, er
 		var err error
 		t, err = tx.InsertTenant(ctx, store.Tenant{
 			ID: id, Slug: in.slug, DisplayName: in.displayName, Shard: shard, Schema: tenantdb.SchemaFor(id),
-			AdminEmail: in.email, AdminPasswordHash: hash,
+			AdminEmail: in.email,
 		})
 		if err != nil {
 			return err
@@ -137,11 +136,7 @@ func (d *Deps) createTenant(ctx context.Context, in newTenant) (store.Tenant, er
 	if err != nil {
 		return store.Tenant{}, err
 	}
-	var ownerHash provision.OwnerHash
-	if pending != nil {
-		ownerHash = pending.Wait
-	}
-	t, err = d.Provisioner.Create(ctx, t, ownerHash)
+	t, err = d.Provisioner.Create(ctx, t, pending.Wait)
 	if err != nil {
 		return store.Tenant{}, rpcerr.Unavailable("could not set up the organization; try again").WithCause(err)
 	}
@@ -181,31 +176,10 @@ func (d *Deps) pickShard(ctx context.Context, shard string) shardPick {
 	return shardPick{name: shard}
 }
 
-// ownerPasswordHash returns the password hash the new owner will have: for a new user the
-// hash of in.password being computed (pending, started by the caller), for an existing user
-// the stored one (whose password a sign-up must prove first).
-func (d *Deps) ownerPasswordHash(ctx context.Context, in newTenant, pending *password.Pending) (string, *password.Pending, error) {
-	u, err := d.Store.UserByEmail(ctx, in.email)
-	switch {
-	case rpcerr.KindOf(err) == rpcerr.KindNotFound:
-		if pending == nil {
-			return "", nil, rpcerr.InvalidField("admin_password", "required for a new user")
-		}
-		return "", pending, nil
-	case err != nil:
-		return "", nil, err
-	case in.proveExisting:
-		ok, err := password.Verify(in.password, u.PasswordHash)
-		if err != nil {
-			return "", nil, err
-		}
-		if !ok {
-			e := rpcerr.AlreadyExists("an account with this email exists; sign up with its password")
-			e.Violations = []rpcerr.Violation{{Field: "admin_email", Description: "an account with this email exists; use its password"}}
-			return "", nil, e
-		}
-	}
-	return u.PasswordHash, nil, nil
+// randomPassword is a password nobody knows (256 random bits).
+func randomPassword() string {
+	secret, _ := authn.NewOpaqueToken("pw")
+	return secret
 }
 
 func slugTaken() error {

@@ -1,5 +1,6 @@
-// Package notify tells other processes that a tenant changed (suspended, resumed, deleted), so
-// the gateway drops its cached copy at once instead of when the cache entry expires.
+// Package notify tells other processes that a tenant changed (suspended, resumed, deleted) or
+// that a membership changed (role, removal, API token revoked), so the gateway drops its
+// cached copy at once instead of when the cache entry expires.
 package notify
 
 import (
@@ -21,9 +22,24 @@ type Change struct {
 	Status   string `json:"status"`
 }
 
-// Publisher announces tenant changes.
+// MembershipChannel is the channel of membership changes, under the Redis prefix.
+const MembershipChannel = "atrium:membership-changed"
+
+// MembershipChange is the message published on MembershipChannel, as JSON: the membership of
+// user in tenant changed (role, removal, new account) or, with token_id, one of the user's API
+// tokens was revoked. Receivers drop whatever they cached for (tenant, user).
+type MembershipChange struct {
+	TenantID string `json:"tenant_id"`
+	UserID   string `json:"user_id,omitempty"`
+	TokenID  string `json:"token_id,omitempty"`
+	// OperatorTokenID: an operator credential was revoked.
+	OperatorTokenID string `json:"operator_token_id,omitempty"`
+}
+
+// Publisher announces tenant and membership changes.
 type Publisher interface {
 	TenantChanged(ctx context.Context, c Change)
+	MembershipChanged(ctx context.Context, c MembershipChange)
 }
 
 // Nop drops every change; used when no Redis is configured.
@@ -32,16 +48,34 @@ type Nop struct{}
 // TenantChanged does nothing.
 func (Nop) TenantChanged(context.Context, Change) {}
 
-// Redis publishes changes on prefix+Channel.
+// MembershipChanged does nothing.
+func (Nop) MembershipChanged(context.Context, MembershipChange) {}
+
+// Redis publishes changes on prefix+Channel and prefix+MembershipChannel.
 type Redis struct {
-	client  *redis.Client
-	channel string
-	log     *slog.Logger
+	client            *redis.Client
+	channel           string
+	membershipChannel string
+	log               *slog.Logger
 }
 
 // NewRedis publishes through client under prefix.
 func NewRedis(client *redis.Client, prefix string, log *slog.Logger) *Redis {
-	return &Redis{client: client, channel: prefix + Channel, log: log}
+	return &Redis{client: client, channel: prefix + Channel, membershipChannel: prefix + MembershipChannel, log: log}
+}
+
+// MembershipChanged publishes c, logging a failure (the gateway's cache entries expire on
+// their own within seconds).
+func (r *Redis) MembershipChanged(ctx context.Context, c MembershipChange) {
+	msg, err := json.Marshal(c)
+	if err == nil {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		err = r.client.Publish(pctx, r.membershipChannel, msg).Err()
+		cancel()
+	}
+	if err != nil {
+		r.log.WarnContext(ctx, "publish membership change", "tenant_id", c.TenantID, "user_id", c.UserID, "err", err)
+	}
 }
 
 // TenantChanged publishes c. A failure is logged, not returned: the change itself is already

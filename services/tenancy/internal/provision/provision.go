@@ -246,8 +246,8 @@ func (p *Provisioner) ensureOwner(ctx context.Context, t store.Tenant, ownerHash
 		if err := p.touch(ctx, touch, t.ID, StepOwner); err != nil {
 			return err
 		}
-		// A user that already exists (the sign-up proved its password) is reused as it is.
-		u, err := tx.EnsureUser(ctx, store.User{ID: store.NewID(), Email: t.AdminEmail, PasswordHash: hash})
+		// The owner is an account of this tenant only; a re-run finds the one the first run made.
+		u, err := tx.EnsureUser(ctx, store.User{ID: store.NewID(), TenantID: t.ID, Email: t.AdminEmail, PasswordHash: hash})
 		if err != nil {
 			return err
 		}

@@ -15,11 +15,11 @@ type Member struct {
 	CreatedAt time.Time
 }
 
-const memberCols = `m.tenant_id, m.role, m.created_at, u.id, u.email, u.display_name, u.password_hash, u.created_at`
+const memberCols = `m.tenant_id, m.role, m.created_at, u.id, u.tenant_id, u.email, u.display_name, u.password_hash, u.created_at`
 
 func scanMember(row pgx.Row) (Member, error) {
 	var m Member
-	err := row.Scan(&m.TenantID, &m.Role, &m.CreatedAt, &m.User.ID, &m.User.Email, &m.User.DisplayName,
+	err := row.Scan(&m.TenantID, &m.Role, &m.CreatedAt, &m.User.ID, &m.User.TenantID, &m.User.Email, &m.User.DisplayName,
 		&m.User.PasswordHash, &m.User.CreatedAt)
 	return m, err
 }
@@ -27,7 +27,7 @@ func scanMember(row pgx.Row) (Member, error) {
 // Membership returns the membership of a user in a tenant.
 func (s *Store) Membership(ctx context.Context, tenantID, userID string) (Member, error) {
 	m, err := scanMember(s.db.QueryRow(ctx, `
-		SELECT `+memberCols+` FROM tenancy.memberships m JOIN tenancy.users u ON u.id = m.user_id
+		SELECT `+memberCols+` FROM tenancy.memberships m JOIN tenancy.users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
 		WHERE m.tenant_id = $1 AND m.user_id = $2`, tenantID, userID))
 	return m, translate(err, "member")
 }
@@ -35,7 +35,7 @@ func (s *Store) Membership(ctx context.Context, tenantID, userID string) (Member
 // LockMembership is Membership, locked for update until the transaction ends.
 func (s *Store) LockMembership(ctx context.Context, tenantID, userID string) (Member, error) {
 	m, err := scanMember(s.db.QueryRow(ctx, `
-		SELECT `+memberCols+` FROM tenancy.memberships m JOIN tenancy.users u ON u.id = m.user_id
+		SELECT `+memberCols+` FROM tenancy.memberships m JOIN tenancy.users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
 		WHERE m.tenant_id = $1 AND m.user_id = $2 FOR UPDATE OF m`, tenantID, userID))
 	return m, translate(err, "member")
 }
@@ -64,7 +64,7 @@ func (s *Store) ListMembers(ctx context.Context, tenantID string, after *Cursor,
 		at, id = after.At, after.ID
 	}
 	rows, err := s.db.Query(ctx, `
-		SELECT `+memberCols+` FROM tenancy.memberships m JOIN tenancy.users u ON u.id = m.user_id
+		SELECT `+memberCols+` FROM tenancy.memberships m JOIN tenancy.users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
 		WHERE m.tenant_id = $1 AND ($2::boolean OR (m.created_at, m.user_id) > ($3, $4))
 		ORDER BY m.created_at, m.user_id LIMIT $5`, tenantID, after == nil, at, id, limit)
 	if err != nil {

@@ -127,11 +127,12 @@ type Cursor struct {
 
 // fieldOfConstraint maps unique constraints to the request field that caused the conflict.
 var fieldOfConstraint = map[string]struct{ field, msg string }{
-	"tenants_live_slug":  {"slug", "slug is already taken"},
-	"users_email_key":    {"email", "a user with this email already exists"},
-	"memberships_pkey":   {"email", "already a member of this organization"},
-	"shards_pkey":        {"name", "a shard with this name already exists"},
-	"operators_name_key": {"name", "an operator with this name already exists"},
+	"tenants_live_slug":      {"slug", "slug is already taken"},
+	"users_tenant_email_key": {"email", "an account with this email already exists in this organization"},
+	"invitations_pending":    {"email", "this email already has a pending invitation; resend it instead"},
+	"memberships_pkey":       {"email", "already a member of this organization"},
+	"shards_pkey":            {"name", "a shard with this name already exists"},
+	"operators_name_key":     {"name", "an operator with this name already exists"},
 }
 
 // translate turns Postgres errors callers can act on into domain errors and wraps the rest.

@@ -161,17 +161,60 @@ func (s *Store) EnsureOperator(ctx context.Context, name string) (string, error)
 	return id, translate(err, "operator")
 }
 
-// InsertOperatorToken stores an operator token by hash.
-func (s *Store) InsertOperatorToken(ctx context.Context, operatorID, hash string) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO tenancy.operator_tokens (id, operator_id, hash) VALUES ($1, $2, $3)`,
-		NewID(), operatorID, hash)
-	return translate(err, "operator token")
+// OperatorToken is an operator credential.
+type OperatorToken struct {
+	ID        string
+	Name      string
+	Operator  string // the operator's name
+	CreatedAt time.Time
+	ExpiresAt *time.Time
+	RevokedAt *time.Time
 }
 
-// OperatorByToken returns the operator id of an unrevoked operator token hash.
-func (s *Store) OperatorByToken(ctx context.Context, hash string) (string, error) {
-	var id string
-	err := s.db.QueryRow(ctx, `
-		SELECT operator_id FROM tenancy.operator_tokens WHERE hash = $1 AND revoked_at IS NULL`, hash).Scan(&id)
+// InsertOperatorToken stores an operator credential by hash; a nil expiry never expires (only
+// make up's local credential).
+func (s *Store) InsertOperatorToken(ctx context.Context, operatorID, name, hash string, expires *time.Time) (string, error) {
+	id := NewID()
+	_, err := s.db.Exec(ctx, `INSERT INTO tenancy.operator_tokens (id, operator_id, name, hash, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+		id, operatorID, name, hash, expires)
 	return id, translate(err, "operator token")
+}
+
+const operatorTokenCols = `t.id, t.name, o.name, t.created_at, t.expires_at, t.revoked_at`
+
+func scanOperatorToken(row pgx.Row) (OperatorToken, error) {
+	var t OperatorToken
+	err := row.Scan(&t.ID, &t.Name, &t.Operator, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt)
+	return t, err
+}
+
+// ListOperatorTokens returns every operator credential, newest first.
+func (s *Store) ListOperatorTokens(ctx context.Context) ([]OperatorToken, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+operatorTokenCols+` FROM tenancy.operator_tokens t
+		JOIN tenancy.operators o ON o.id = t.operator_id ORDER BY t.created_at DESC, t.id LIMIT 1000`)
+	if err != nil {
+		return nil, translate(err, "operator tokens")
+	}
+	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OperatorToken, error) { return scanOperatorToken(r) })
+	return ts, translate(err, "operator tokens")
+}
+
+// RevokeOperatorToken revokes the live credential with id or name and returns it.
+func (s *Store) RevokeOperatorToken(ctx context.Context, ref string) (OperatorToken, error) {
+	t, err := scanOperatorToken(s.db.QueryRow(ctx, `
+		WITH r AS (UPDATE tenancy.operator_tokens SET revoked_at = now()
+		           WHERE id = (SELECT id FROM tenancy.operator_tokens WHERE (id = $1 OR (name = $1 AND name <> ''))
+		                       AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1)
+		           RETURNING *)
+		SELECT `+operatorTokenCols+` FROM r t JOIN tenancy.operators o ON o.id = t.operator_id`, ref))
+	return t, translate(err, "operator credential")
+}
+
+// OperatorByToken returns the operator id of a live (unrevoked, unexpired) operator token
+// hash, and the credential's id.
+func (s *Store) OperatorByToken(ctx context.Context, hash string) (operatorID, tokenID string, err error) {
+	err = s.db.QueryRow(ctx, `
+		SELECT operator_id, id FROM tenancy.operator_tokens WHERE hash = $1 AND revoked_at IS NULL
+		AND (expires_at IS NULL OR expires_at > now())`, hash).Scan(&operatorID, &tokenID)
+	return operatorID, tokenID, translate(err, "operator token")
 }

@@ -4,6 +4,7 @@ package catalog
 import (
 	"atrium.dev/tenantctl/internal/command/catalog/catalogexport"
 	"atrium.dev/tenantctl/internal/command/catalog/catalogimport"
+	"atrium.dev/tenantctl/internal/command/catalog/locations"
 	"atrium.dev/tenantctl/internal/invocation"
 	"github.com/spf13/cobra"
 )
@@ -19,6 +20,6 @@ operator token: --token atr_pat_..., ATRIUM_TENANT_TOKEN, or the context's tenan
 		Example: `  tenantctl catalog import --tenant demo examples/catalog
   tenantctl catalog export --tenant demo > demo-catalog.yaml`,
 	})
-	cmd.AddCommand(catalogimport.NewCommand(inv), catalogexport.NewCommand(inv))
+	cmd.AddCommand(catalogimport.NewCommand(inv), catalogexport.NewCommand(inv), locations.NewCommand(inv))
 	return cmd
 }

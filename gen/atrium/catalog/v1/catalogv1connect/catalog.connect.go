@@ -23,6 +23,8 @@ const _ = connect.IsAtLeastVersion1_13_0
 const (
 	// CatalogServiceName is the fully-qualified name of the CatalogService service.
 	CatalogServiceName = "atrium.catalog.v1.CatalogService"
+	// LocationServiceName is the fully-qualified name of the LocationService service.
+	LocationServiceName = "atrium.catalog.v1.LocationService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -60,6 +62,48 @@ const (
 	// CatalogServiceGetEntityRelationsProcedure is the fully-qualified name of the CatalogService's
 	// GetEntityRelations RPC.
 	CatalogServiceGetEntityRelationsProcedure = "/atrium.catalog.v1.CatalogService/GetEntityRelations"
+	// LocationServiceCreateLocationProcedure is the fully-qualified name of the LocationService's
+	// CreateLocation RPC.
+	LocationServiceCreateLocationProcedure = "/atrium.catalog.v1.LocationService/CreateLocation"
+	// LocationServiceListLocationsProcedure is the fully-qualified name of the LocationService's
+	// ListLocations RPC.
+	LocationServiceListLocationsProcedure = "/atrium.catalog.v1.LocationService/ListLocations"
+	// LocationServiceGetLocationProcedure is the fully-qualified name of the LocationService's
+	// GetLocation RPC.
+	LocationServiceGetLocationProcedure = "/atrium.catalog.v1.LocationService/GetLocation"
+	// LocationServiceUpdateLocationProcedure is the fully-qualified name of the LocationService's
+	// UpdateLocation RPC.
+	LocationServiceUpdateLocationProcedure = "/atrium.catalog.v1.LocationService/UpdateLocation"
+	// LocationServiceDeleteLocationProcedure is the fully-qualified name of the LocationService's
+	// DeleteLocation RPC.
+	LocationServiceDeleteLocationProcedure = "/atrium.catalog.v1.LocationService/DeleteLocation"
+	// LocationServiceRefreshLocationProcedure is the fully-qualified name of the LocationService's
+	// RefreshLocation RPC.
+	LocationServiceRefreshLocationProcedure = "/atrium.catalog.v1.LocationService/RefreshLocation"
+	// LocationServiceGetWebhookSecretProcedure is the fully-qualified name of the LocationService's
+	// GetWebhookSecret RPC.
+	LocationServiceGetWebhookSecretProcedure = "/atrium.catalog.v1.LocationService/GetWebhookSecret"
+	// LocationServiceSetCredentialProcedure is the fully-qualified name of the LocationService's
+	// SetCredential RPC.
+	LocationServiceSetCredentialProcedure = "/atrium.catalog.v1.LocationService/SetCredential"
+	// LocationServiceListCredentialsProcedure is the fully-qualified name of the LocationService's
+	// ListCredentials RPC.
+	LocationServiceListCredentialsProcedure = "/atrium.catalog.v1.LocationService/ListCredentials"
+	// LocationServiceDeleteCredentialProcedure is the fully-qualified name of the LocationService's
+	// DeleteCredential RPC.
+	LocationServiceDeleteCredentialProcedure = "/atrium.catalog.v1.LocationService/DeleteCredential"
+	// LocationServiceSetCustomKindProcedure is the fully-qualified name of the LocationService's
+	// SetCustomKind RPC.
+	LocationServiceSetCustomKindProcedure = "/atrium.catalog.v1.LocationService/SetCustomKind"
+	// LocationServiceListCustomKindsProcedure is the fully-qualified name of the LocationService's
+	// ListCustomKinds RPC.
+	LocationServiceListCustomKindsProcedure = "/atrium.catalog.v1.LocationService/ListCustomKinds"
+	// LocationServiceDeleteCustomKindProcedure is the fully-qualified name of the LocationService's
+	// DeleteCustomKind RPC.
+	LocationServiceDeleteCustomKindProcedure = "/atrium.catalog.v1.LocationService/DeleteCustomKind"
+	// LocationServiceSetRefreshIntervalProcedure is the fully-qualified name of the LocationService's
+	// SetRefreshInterval RPC.
+	LocationServiceSetRefreshIntervalProcedure = "/atrium.catalog.v1.LocationService/SetRefreshInterval"
 )
 
 // CatalogServiceClient is a client for the atrium.catalog.v1.CatalogService service.
@@ -356,4 +400,440 @@ func (UnimplementedCatalogServiceHandler) GetEntityFacets(context.Context, *conn
 
 func (UnimplementedCatalogServiceHandler) GetEntityRelations(context.Context, *connect.Request[v1.GetEntityRelationsRequest]) (*connect.Response[v1.GetEntityRelationsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.CatalogService.GetEntityRelations is not implemented"))
+}
+
+// LocationServiceClient is a client for the atrium.catalog.v1.LocationService service.
+type LocationServiceClient interface {
+	// CreateLocation registers a Location and refreshes it once. With dry_run it fetches and
+	// validates, and returns the entities that would be imported, writing nothing.
+	CreateLocation(context.Context, *connect.Request[v1.CreateLocationRequest]) (*connect.Response[v1.CreateLocationResponse], error)
+	ListLocations(context.Context, *connect.Request[v1.ListLocationsRequest]) (*connect.Response[v1.ListLocationsResponse], error)
+	GetLocation(context.Context, *connect.Request[v1.GetLocationRequest]) (*connect.Response[v1.GetLocationResponse], error)
+	UpdateLocation(context.Context, *connect.Request[v1.UpdateLocationRequest]) (*connect.Response[v1.UpdateLocationResponse], error)
+	// DeleteLocation unregisters a Location; its entities stay, marked as orphans.
+	DeleteLocation(context.Context, *connect.Request[v1.DeleteLocationRequest]) (*connect.Response[v1.DeleteLocationResponse], error)
+	// RefreshLocation fetches a Location now.
+	RefreshLocation(context.Context, *connect.Request[v1.RefreshLocationRequest]) (*connect.Response[v1.RefreshLocationResponse], error)
+	// GetWebhookSecret returns the secret that signs a Location's push webhooks
+	// (POST /webhooks/git/{tenant}/{location id}, X-Hub-Signature-256).
+	GetWebhookSecret(context.Context, *connect.Request[v1.GetWebhookSecretRequest]) (*connect.Response[v1.GetWebhookSecretResponse], error)
+	// SetCredential stores a token for a host (sealed; never returned).
+	SetCredential(context.Context, *connect.Request[v1.SetCredentialRequest]) (*connect.Response[v1.SetCredentialResponse], error)
+	ListCredentials(context.Context, *connect.Request[v1.ListCredentialsRequest]) (*connect.Response[v1.ListCredentialsResponse], error)
+	DeleteCredential(context.Context, *connect.Request[v1.DeleteCredentialRequest]) (*connect.Response[v1.DeleteCredentialResponse], error)
+	// SetCustomKind declares a kind beyond Backstage's, with an optional JSON Schema.
+	SetCustomKind(context.Context, *connect.Request[v1.SetCustomKindRequest]) (*connect.Response[v1.SetCustomKindResponse], error)
+	ListCustomKinds(context.Context, *connect.Request[v1.ListCustomKindsRequest]) (*connect.Response[v1.ListCustomKindsResponse], error)
+	DeleteCustomKind(context.Context, *connect.Request[v1.DeleteCustomKindRequest]) (*connect.Response[v1.DeleteCustomKindResponse], error)
+	// SetRefreshInterval sets how often the tenant's Locations are refreshed.
+	SetRefreshInterval(context.Context, *connect.Request[v1.SetRefreshIntervalRequest]) (*connect.Response[v1.SetRefreshIntervalResponse], error)
+}
+
+// NewLocationServiceClient constructs a client for the atrium.catalog.v1.LocationService service.
+// By default, it uses the Connect protocol with the binary Protobuf Codec, asks for gzipped
+// responses, and sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the
+// connect.WithGRPC() or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewLocationServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) LocationServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	locationServiceMethods := v1.File_atrium_catalog_v1_catalog_proto.Services().ByName("LocationService").Methods()
+	return &locationServiceClient{
+		createLocation: connect.NewClient[v1.CreateLocationRequest, v1.CreateLocationResponse](
+			httpClient,
+			baseURL+LocationServiceCreateLocationProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("CreateLocation")),
+			connect.WithClientOptions(opts...),
+		),
+		listLocations: connect.NewClient[v1.ListLocationsRequest, v1.ListLocationsResponse](
+			httpClient,
+			baseURL+LocationServiceListLocationsProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("ListLocations")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getLocation: connect.NewClient[v1.GetLocationRequest, v1.GetLocationResponse](
+			httpClient,
+			baseURL+LocationServiceGetLocationProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("GetLocation")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		updateLocation: connect.NewClient[v1.UpdateLocationRequest, v1.UpdateLocationResponse](
+			httpClient,
+			baseURL+LocationServiceUpdateLocationProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("UpdateLocation")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteLocation: connect.NewClient[v1.DeleteLocationRequest, v1.DeleteLocationResponse](
+			httpClient,
+			baseURL+LocationServiceDeleteLocationProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("DeleteLocation")),
+			connect.WithClientOptions(opts...),
+		),
+		refreshLocation: connect.NewClient[v1.RefreshLocationRequest, v1.RefreshLocationResponse](
+			httpClient,
+			baseURL+LocationServiceRefreshLocationProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("RefreshLocation")),
+			connect.WithClientOptions(opts...),
+		),
+		getWebhookSecret: connect.NewClient[v1.GetWebhookSecretRequest, v1.GetWebhookSecretResponse](
+			httpClient,
+			baseURL+LocationServiceGetWebhookSecretProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("GetWebhookSecret")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		setCredential: connect.NewClient[v1.SetCredentialRequest, v1.SetCredentialResponse](
+			httpClient,
+			baseURL+LocationServiceSetCredentialProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("SetCredential")),
+			connect.WithClientOptions(opts...),
+		),
+		listCredentials: connect.NewClient[v1.ListCredentialsRequest, v1.ListCredentialsResponse](
+			httpClient,
+			baseURL+LocationServiceListCredentialsProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("ListCredentials")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		deleteCredential: connect.NewClient[v1.DeleteCredentialRequest, v1.DeleteCredentialResponse](
+			httpClient,
+			baseURL+LocationServiceDeleteCredentialProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("DeleteCredential")),
+			connect.WithClientOptions(opts...),
+		),
+		setCustomKind: connect.NewClient[v1.SetCustomKindRequest, v1.SetCustomKindResponse](
+			httpClient,
+			baseURL+LocationServiceSetCustomKindProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("SetCustomKind")),
+			connect.WithClientOptions(opts...),
+		),
+		listCustomKinds: connect.NewClient[v1.ListCustomKindsRequest, v1.ListCustomKindsResponse](
+			httpClient,
+			baseURL+LocationServiceListCustomKindsProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("ListCustomKinds")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		deleteCustomKind: connect.NewClient[v1.DeleteCustomKindRequest, v1.DeleteCustomKindResponse](
+			httpClient,
+			baseURL+LocationServiceDeleteCustomKindProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("DeleteCustomKind")),
+			connect.WithClientOptions(opts...),
+		),
+		setRefreshInterval: connect.NewClient[v1.SetRefreshIntervalRequest, v1.SetRefreshIntervalResponse](
+			httpClient,
+			baseURL+LocationServiceSetRefreshIntervalProcedure,
+			connect.WithSchema(locationServiceMethods.ByName("SetRefreshInterval")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// locationServiceClient implements LocationServiceClient.
+type locationServiceClient struct {
+	createLocation     *connect.Client[v1.CreateLocationRequest, v1.CreateLocationResponse]
+	listLocations      *connect.Client[v1.ListLocationsRequest, v1.ListLocationsResponse]
+	getLocation        *connect.Client[v1.GetLocationRequest, v1.GetLocationResponse]
+	updateLocation     *connect.Client[v1.UpdateLocationRequest, v1.UpdateLocationResponse]
+	deleteLocation     *connect.Client[v1.DeleteLocationRequest, v1.DeleteLocationResponse]
+	refreshLocation    *connect.Client[v1.RefreshLocationRequest, v1.RefreshLocationResponse]
+	getWebhookSecret   *connect.Client[v1.GetWebhookSecretRequest, v1.GetWebhookSecretResponse]
+	setCredential      *connect.Client[v1.SetCredentialRequest, v1.SetCredentialResponse]
+	listCredentials    *connect.Client[v1.ListCredentialsRequest, v1.ListCredentialsResponse]
+	deleteCredential   *connect.Client[v1.DeleteCredentialRequest, v1.DeleteCredentialResponse]
+	setCustomKind      *connect.Client[v1.SetCustomKindRequest, v1.SetCustomKindResponse]
+	listCustomKinds    *connect.Client[v1.ListCustomKindsRequest, v1.ListCustomKindsResponse]
+	deleteCustomKind   *connect.Client[v1.DeleteCustomKindRequest, v1.DeleteCustomKindResponse]
+	setRefreshInterval *connect.Client[v1.SetRefreshIntervalRequest, v1.SetRefreshIntervalResponse]
+}
+
+// CreateLocation calls atrium.catalog.v1.LocationService.CreateLocation.
+func (c *locationServiceClient) CreateLocation(ctx context.Context, req *connect.Request[v1.CreateLocationRequest]) (*connect.Response[v1.CreateLocationResponse], error) {
+	return c.createLocation.CallUnary(ctx, req)
+}
+
+// ListLocations calls atrium.catalog.v1.LocationService.ListLocations.
+func (c *locationServiceClient) ListLocations(ctx context.Context, req *connect.Request[v1.ListLocationsRequest]) (*connect.Response[v1.ListLocationsResponse], error) {
+	return c.listLocations.CallUnary(ctx, req)
+}
+
+// GetLocation calls atrium.catalog.v1.LocationService.GetLocation.
+func (c *locationServiceClient) GetLocation(ctx context.Context, req *connect.Request[v1.GetLocationRequest]) (*connect.Response[v1.GetLocationResponse], error) {
+	return c.getLocation.CallUnary(ctx, req)
+}
+
+// UpdateLocation calls atrium.catalog.v1.LocationService.UpdateLocation.
+func (c *locationServiceClient) UpdateLocation(ctx context.Context, req *connect.Request[v1.UpdateLocationRequest]) (*connect.Response[v1.UpdateLocationResponse], error) {
+	return c.updateLocation.CallUnary(ctx, req)
+}
+
+// DeleteLocation calls atrium.catalog.v1.LocationService.DeleteLocation.
+func (c *locationServiceClient) DeleteLocation(ctx context.Context, req *connect.Request[v1.DeleteLocationRequest]) (*connect.Response[v1.DeleteLocationResponse], error) {
+	return c.deleteLocation.CallUnary(ctx, req)
+}
+
+// RefreshLocation calls atrium.catalog.v1.LocationService.RefreshLocation.
+func (c *locationServiceClient) RefreshLocation(ctx context.Context, req *connect.Request[v1.RefreshLocationRequest]) (*connect.Response[v1.RefreshLocationResponse], error) {
+	return c.refreshLocation.CallUnary(ctx, req)
+}
+
+// GetWebhookSecret calls atrium.catalog.v1.LocationService.GetWebhookSecret.
+func (c *locationServiceClient) GetWebhookSecret(ctx context.Context, req *connect.Request[v1.GetWebhookSecretRequest]) (*connect.Response[v1.GetWebhookSecretResponse], error) {
+	return c.getWebhookSecret.CallUnary(ctx, req)
+}
+
+// SetCredential calls atrium.catalog.v1.LocationService.SetCredential.
+func (c *locationServiceClient) SetCredential(ctx context.Context, req *connect.Request[v1.SetCredentialRequest]) (*connect.Response[v1.SetCredentialResponse], error) {
+	return c.setCredential.CallUnary(ctx, req)
+}
+
+// ListCredentials calls atrium.catalog.v1.LocationService.ListCredentials.
+func (c *locationServiceClient) ListCredentials(ctx context.Context, req *connect.Request[v1.ListCredentialsRequest]) (*connect.Response[v1.ListCredentialsResponse], error) {
+	return c.listCredentials.CallUnary(ctx, req)
+}
+
+// DeleteCredential calls atrium.catalog.v1.LocationService.DeleteCredential.
+func (c *locationServiceClient) DeleteCredential(ctx context.Context, req *connect.Request[v1.DeleteCredentialRequest]) (*connect.Response[v1.DeleteCredentialResponse], error) {
+	return c.deleteCredential.CallUnary(ctx, req)
+}
+
+// SetCustomKind calls atrium.catalog.v1.LocationService.SetCustomKind.
+func (c *locationServiceClient) SetCustomKind(ctx context.Context, req *connect.Request[v1.SetCustomKindRequest]) (*connect.Response[v1.SetCustomKindResponse], error) {
+	return c.setCustomKind.CallUnary(ctx, req)
+}
+
+// ListCustomKinds calls atrium.catalog.v1.LocationService.ListCustomKinds.
+func (c *locationServiceClient) ListCustomKinds(ctx context.Context, req *connect.Request[v1.ListCustomKindsRequest]) (*connect.Response[v1.ListCustomKindsResponse], error) {
+	return c.listCustomKinds.CallUnary(ctx, req)
+}
+
+// DeleteCustomKind calls atrium.catalog.v1.LocationService.DeleteCustomKind.
+func (c *locationServiceClient) DeleteCustomKind(ctx context.Context, req *connect.Request[v1.DeleteCustomKindRequest]) (*connect.Response[v1.DeleteCustomKindResponse], error) {
+	return c.deleteCustomKind.CallUnary(ctx, req)
+}
+
+// SetRefreshInterval calls atrium.catalog.v1.LocationService.SetRefreshInterval.
+func (c *locationServiceClient) SetRefreshInterval(ctx context.Context, req *connect.Request[v1.SetRefreshIntervalRequest]) (*connect.Response[v1.SetRefreshIntervalResponse], error) {
+	return c.setRefreshInterval.CallUnary(ctx, req)
+}
+
+// LocationServiceHandler is an implementation of the atrium.catalog.v1.LocationService service.
+type LocationServiceHandler interface {
+	// CreateLocation registers a Location and refreshes it once. With dry_run it fetches and
+	// validates, and returns the entities that would be imported, writing nothing.
+	CreateLocation(context.Context, *connect.Request[v1.CreateLocationRequest]) (*connect.Response[v1.CreateLocationResponse], error)
+	ListLocations(context.Context, *connect.Request[v1.ListLocationsRequest]) (*connect.Response[v1.ListLocationsResponse], error)
+	GetLocation(context.Context, *connect.Request[v1.GetLocationRequest]) (*connect.Response[v1.GetLocationResponse], error)
+	UpdateLocation(context.Context, *connect.Request[v1.UpdateLocationRequest]) (*connect.Response[v1.UpdateLocationResponse], error)
+	// DeleteLocation unregisters a Location; its entities stay, marked as orphans.
+	DeleteLocation(context.Context, *connect.Request[v1.DeleteLocationRequest]) (*connect.Response[v1.DeleteLocationResponse], error)
+	// RefreshLocation fetches a Location now.
+	RefreshLocation(context.Context, *connect.Request[v1.RefreshLocationRequest]) (*connect.Response[v1.RefreshLocationResponse], error)
+	// GetWebhookSecret returns the secret that signs a Location's push webhooks
+	// (POST /webhooks/git/{tenant}/{location id}, X-Hub-Signature-256).
+	GetWebhookSecret(context.Context, *connect.Request[v1.GetWebhookSecretRequest]) (*connect.Response[v1.GetWebhookSecretResponse], error)
+	// SetCredential stores a token for a host (sealed; never returned).
+	SetCredential(context.Context, *connect.Request[v1.SetCredentialRequest]) (*connect.Response[v1.SetCredentialResponse], error)
+	ListCredentials(context.Context, *connect.Request[v1.ListCredentialsRequest]) (*connect.Response[v1.ListCredentialsResponse], error)
+	DeleteCredential(context.Context, *connect.Request[v1.DeleteCredentialRequest]) (*connect.Response[v1.DeleteCredentialResponse], error)
+	// SetCustomKind declares a kind beyond Backstage's, with an optional JSON Schema.
+	SetCustomKind(context.Context, *connect.Request[v1.SetCustomKindRequest]) (*connect.Response[v1.SetCustomKindResponse], error)
+	ListCustomKinds(context.Context, *connect.Request[v1.ListCustomKindsRequest]) (*connect.Response[v1.ListCustomKindsResponse], error)
+	DeleteCustomKind(context.Context, *connect.Request[v1.DeleteCustomKindRequest]) (*connect.Response[v1.DeleteCustomKindResponse], error)
+	// SetRefreshInterval sets how often the tenant's Locations are refreshed.
+	SetRefreshInterval(context.Context, *connect.Request[v1.SetRefreshIntervalRequest]) (*connect.Response[v1.SetRefreshIntervalResponse], error)
+}
+
+// NewLocationServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewLocationServiceHandler(svc LocationServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	locationServiceMethods := v1.File_atrium_catalog_v1_catalog_proto.Services().ByName("LocationService").Methods()
+	locationServiceCreateLocationHandler := connect.NewUnaryHandler(
+		LocationServiceCreateLocationProcedure,
+		svc.CreateLocation,
+		connect.WithSchema(locationServiceMethods.ByName("CreateLocation")),
+		connect.WithHandlerOptions(opts...),
+	)
+	locationServiceListLocationsHandler := connect.NewUnaryHandler(
+		LocationServiceListLocationsProcedure,
+		svc.ListLocations,
+		connect.WithSchema(locationServiceMethods.ByName("ListLocations")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	locationServiceGetLocationHandler := connect.NewUnaryHandler(
+		LocationServiceGetLocationProcedure,
+		svc.GetLocation,
+		connect.WithSchema(locationServiceMethods.ByName("GetLocation")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	locationServiceUpdateLocationHandler := connect.NewUnaryHandler(
+		LocationServiceUpdateLocationProcedure,
+		svc.UpdateLocation,
+		connect.WithSchema(locationServiceMethods.ByName("UpdateLocation")),
+		connect.WithHandlerOptions(opts...),
+	)
+	locationServiceDeleteLocationHandler := connect.NewUnaryHandler(
+		LocationServiceDeleteLocationProcedure,
+		svc.DeleteLocation,
+		connect.WithSchema(locationServiceMethods.ByName("DeleteLocation")),
+		connect.WithHandlerOptions(opts...),
+	)
+	locationServiceRefreshLocationHandler := connect.NewUnaryHandler(
+		LocationServiceRefreshLocationProcedure,
+		svc.RefreshLocation,
+		connect.WithSchema(locationServiceMethods.ByName("RefreshLocation")),
+		connect.WithHandlerOptions(opts...),
+	)
+	locationServiceGetWebhookSecretHandler := connect.NewUnaryHandler(
+		LocationServiceGetWebhookSecretProcedure,
+		svc.GetWebhookSecret,
+		connect.WithSchema(locationServiceMethods.ByName("GetWebhookSecret")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	locationServiceSetCredentialHandler := connect.NewUnaryHandler(
+		LocationServiceSetCredentialProcedure,
+		svc.SetCredential,
+		connect.WithSchema(locationServiceMethods.ByName("SetCredential")),
+		connect.WithHandlerOptions(opts...),
+	)
+	locationServiceListCredentialsHandler := connect.NewUnaryHandler(
+		LocationServiceListCredentialsProcedure,
+		svc.ListCredentials,
+		connect.WithSchema(locationServiceMethods.ByName("ListCredentials")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	locationServiceDeleteCredentialHandler := connect.NewUnaryHandler(
+		LocationServiceDeleteCredentialProcedure,
+		svc.DeleteCredential,
+		connect.WithSchema(locationServiceMethods.ByName("DeleteCredential")),
+		connect.WithHandlerOptions(opts...),
+	)
+	locationServiceSetCustomKindHandler := connect.NewUnaryHandler(
+		LocationServiceSetCustomKindProcedure,
+		svc.SetCustomKind,
+		connect.WithSchema(locationServiceMethods.ByName("SetCustomKind")),
+		connect.WithHandlerOptions(opts...),
+	)
+	locationServiceListCustomKindsHandler := connect.NewUnaryHandler(
+		LocationServiceListCustomKindsProcedure,
+		svc.ListCustomKinds,
+		connect.WithSchema(locationServiceMethods.ByName("ListCustomKinds")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	locationServiceDeleteCustomKindHandler := connect.NewUnaryHandler(
+		LocationServiceDeleteCustomKindProcedure,
+		svc.DeleteCustomKind,
+		connect.WithSchema(locationServiceMethods.ByName("DeleteCustomKind")),
+		connect.WithHandlerOptions(opts...),
+	)
+	locationServiceSetRefreshIntervalHandler := connect.NewUnaryHandler(
+		LocationServiceSetRefreshIntervalProcedure,
+		svc.SetRefreshInterval,
+		connect.WithSchema(locationServiceMethods.ByName("SetRefreshInterval")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/atrium.catalog.v1.LocationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case LocationServiceCreateLocationProcedure:
+			locationServiceCreateLocationHandler.ServeHTTP(w, r)
+		case LocationServiceListLocationsProcedure:
+			locationServiceListLocationsHandler.ServeHTTP(w, r)
+		case LocationServiceGetLocationProcedure:
+			locationServiceGetLocationHandler.ServeHTTP(w, r)
+		case LocationServiceUpdateLocationProcedure:
+			locationServiceUpdateLocationHandler.ServeHTTP(w, r)
+		case LocationServiceDeleteLocationProcedure:
+			locationServiceDeleteLocationHandler.ServeHTTP(w, r)
+		case LocationServiceRefreshLocationProcedure:
+			locationServiceRefreshLocationHandler.ServeHTTP(w, r)
+		case LocationServiceGetWebhookSecretProcedure:
+			locationServiceGetWebhookSecretHandler.ServeHTTP(w, r)
+		case LocationServiceSetCredentialProcedure:
+			locationServiceSetCredentialHandler.ServeHTTP(w, r)
+		case LocationServiceListCredentialsProcedure:
+			locationServiceListCredentialsHandler.ServeHTTP(w, r)
+		case LocationServiceDeleteCredentialProcedure:
+			locationServiceDeleteCredentialHandler.ServeHTTP(w, r)
+		case LocationServiceSetCustomKindProcedure:
+			locationServiceSetCustomKindHandler.ServeHTTP(w, r)
+		case LocationServiceListCustomKindsProcedure:
+			locationServiceListCustomKindsHandler.ServeHTTP(w, r)
+		case LocationServiceDeleteCustomKindProcedure:
+			locationServiceDeleteCustomKindHandler.ServeHTTP(w, r)
+		case LocationServiceSetRefreshIntervalProcedure:
+			locationServiceSetRefreshIntervalHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedLocationServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedLocationServiceHandler struct{}
+
+func (UnimplementedLocationServiceHandler) CreateLocation(context.Context, *connect.Request[v1.CreateLocationRequest]) (*connect.Response[v1.CreateLocationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.CreateLocation is not implemented"))
+}
+
+func (UnimplementedLocationServiceHandler) ListLocations(context.Context, *connect.Request[v1.ListLocationsRequest]) (*connect.Response[v1.ListLocationsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.ListLocations is not implemented"))
+}
+
+func (UnimplementedLocationServiceHandler) GetLocation(context.Context, *connect.Request[v1.GetLocationRequest]) (*connect.Response[v1.GetLocationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.GetLocation is not implemented"))
+}
+
+func (UnimplementedLocationServiceHandler) UpdateLocation(context.Context, *connect.Request[v1.UpdateLocationRequest]) (*connect.Response[v1.UpdateLocationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.UpdateLocation is not implemented"))
+}
+
+func (UnimplementedLocationServiceHandler) DeleteLocation(context.Context, *connect.Request[v1.DeleteLocationRequest]) (*connect.Response[v1.DeleteLocationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.DeleteLocation is not implemented"))
+}
+
+func (UnimplementedLocationServiceHandler) RefreshLocation(context.Context, *connect.Request[v1.RefreshLocationRequest]) (*connect.Response[v1.RefreshLocationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.RefreshLocation is not implemented"))
+}
+
+func (UnimplementedLocationServiceHandler) GetWebhookSecret(context.Context, *connect.Request[v1.GetWebhookSecretRequest]) (*connect.Response[v1.GetWebhookSecretResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.GetWebhookSecret is not implemented"))
+}
+
+func (UnimplementedLocationServiceHandler) SetCredential(context.Context, *connect.Request[v1.SetCredentialRequest]) (*connect.Response[v1.SetCredentialResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.SetCredential is not implemented"))
+}
+
+func (UnimplementedLocationServiceHandler) ListCredentials(context.Context, *connect.Request[v1.ListCredentialsRequest]) (*connect.Response[v1.ListCredentialsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.ListCredentials is not implemented"))
+}
+
+func (UnimplementedLocationServiceHandler) DeleteCredential(context.Context, *connect.Request[v1.DeleteCredentialRequest]) (*connect.Response[v1.DeleteCredentialResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.DeleteCredential is not implemented"))
+}
+
+func (UnimplementedLocationServiceHandler) SetCustomKind(context.Context, *connect.Request[v1.SetCustomKindRequest]) (*connect.Response[v1.SetCustomKindResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.SetCustomKind is not implemented"))
+}
+
+func (UnimplementedLocationServiceHandler) ListCustomKinds(context.Context, *connect.Request[v1.ListCustomKindsRequest]) (*connect.Response[v1.ListCustomKindsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.ListCustomKinds is not implemented"))
+}
+
+func (UnimplementedLocationServiceHandler) DeleteCustomKind(context.Context, *connect.Request[v1.DeleteCustomKindRequest]) (*connect.Response[v1.DeleteCustomKindResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.DeleteCustomKind is not implemented"))
+}
+
+func (UnimplementedLocationServiceHandler) SetRefreshInterval(context.Context, *connect.Request[v1.SetRefreshIntervalRequest]) (*connect.Response[v1.SetRefreshIntervalResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.LocationService.SetRefreshInterval is not implemented"))
 }

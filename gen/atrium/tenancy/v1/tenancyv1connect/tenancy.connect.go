@@ -56,11 +56,33 @@ const (
 	AuthServiceRefreshProcedure = "/atrium.tenancy.v1.AuthService/Refresh"
 	// AuthServiceLogoutProcedure is the fully-qualified name of the AuthService's Logout RPC.
 	AuthServiceLogoutProcedure = "/atrium.tenancy.v1.AuthService/Logout"
+	// AuthServiceAcceptInvitationProcedure is the fully-qualified name of the AuthService's
+	// AcceptInvitation RPC.
+	AuthServiceAcceptInvitationProcedure = "/atrium.tenancy.v1.AuthService/AcceptInvitation"
+	// AuthServiceRequestPasswordResetProcedure is the fully-qualified name of the AuthService's
+	// RequestPasswordReset RPC.
+	AuthServiceRequestPasswordResetProcedure = "/atrium.tenancy.v1.AuthService/RequestPasswordReset"
+	// AuthServiceResetPasswordProcedure is the fully-qualified name of the AuthService's ResetPassword
+	// RPC.
+	AuthServiceResetPasswordProcedure = "/atrium.tenancy.v1.AuthService/ResetPassword"
 	// MemberServiceListMembersProcedure is the fully-qualified name of the MemberService's ListMembers
 	// RPC.
 	MemberServiceListMembersProcedure = "/atrium.tenancy.v1.MemberService/ListMembers"
-	// MemberServiceAddMemberProcedure is the fully-qualified name of the MemberService's AddMember RPC.
-	MemberServiceAddMemberProcedure = "/atrium.tenancy.v1.MemberService/AddMember"
+	// MemberServiceInviteMemberProcedure is the fully-qualified name of the MemberService's
+	// InviteMember RPC.
+	MemberServiceInviteMemberProcedure = "/atrium.tenancy.v1.MemberService/InviteMember"
+	// MemberServiceListInvitationsProcedure is the fully-qualified name of the MemberService's
+	// ListInvitations RPC.
+	MemberServiceListInvitationsProcedure = "/atrium.tenancy.v1.MemberService/ListInvitations"
+	// MemberServiceResendInvitationProcedure is the fully-qualified name of the MemberService's
+	// ResendInvitation RPC.
+	MemberServiceResendInvitationProcedure = "/atrium.tenancy.v1.MemberService/ResendInvitation"
+	// MemberServiceRevokeInvitationProcedure is the fully-qualified name of the MemberService's
+	// RevokeInvitation RPC.
+	MemberServiceRevokeInvitationProcedure = "/atrium.tenancy.v1.MemberService/RevokeInvitation"
+	// MemberServiceTransferOwnershipProcedure is the fully-qualified name of the MemberService's
+	// TransferOwnership RPC.
+	MemberServiceTransferOwnershipProcedure = "/atrium.tenancy.v1.MemberService/TransferOwnership"
 	// MemberServiceUpdateMemberRoleProcedure is the fully-qualified name of the MemberService's
 	// UpdateMemberRole RPC.
 	MemberServiceUpdateMemberRoleProcedure = "/atrium.tenancy.v1.MemberService/UpdateMemberRole"
@@ -106,6 +128,15 @@ const (
 	// OperatorServiceListAuditEventsProcedure is the fully-qualified name of the OperatorService's
 	// ListAuditEvents RPC.
 	OperatorServiceListAuditEventsProcedure = "/atrium.tenancy.v1.OperatorService/ListAuditEvents"
+	// OperatorServiceListOperatorsProcedure is the fully-qualified name of the OperatorService's
+	// ListOperators RPC.
+	OperatorServiceListOperatorsProcedure = "/atrium.tenancy.v1.OperatorService/ListOperators"
+	// OperatorServiceCreateOperatorProcedure is the fully-qualified name of the OperatorService's
+	// CreateOperator RPC.
+	OperatorServiceCreateOperatorProcedure = "/atrium.tenancy.v1.OperatorService/CreateOperator"
+	// OperatorServiceRevokeOperatorProcedure is the fully-qualified name of the OperatorService's
+	// RevokeOperator RPC.
+	OperatorServiceRevokeOperatorProcedure = "/atrium.tenancy.v1.OperatorService/RevokeOperator"
 	// ProvisioningServiceProvisionProcedure is the fully-qualified name of the ProvisioningService's
 	// Provision RPC.
 	ProvisioningServiceProvisionProcedure = "/atrium.tenancy.v1.ProvisioningService/Provision"
@@ -121,6 +152,9 @@ const (
 	// DirectoryServiceGetSigningKeysProcedure is the fully-qualified name of the DirectoryService's
 	// GetSigningKeys RPC.
 	DirectoryServiceGetSigningKeysProcedure = "/atrium.tenancy.v1.DirectoryService/GetSigningKeys"
+	// DirectoryServiceGetMembershipProcedure is the fully-qualified name of the DirectoryService's
+	// GetMembership RPC.
+	DirectoryServiceGetMembershipProcedure = "/atrium.tenancy.v1.DirectoryService/GetMembership"
 	// DirectoryServiceResolveShardProcedure is the fully-qualified name of the DirectoryService's
 	// ResolveShard RPC.
 	DirectoryServiceResolveShardProcedure = "/atrium.tenancy.v1.DirectoryService/ResolveShard"
@@ -265,6 +299,14 @@ type AuthServiceClient interface {
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// Logout revokes the refresh token's family.
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
+	// AcceptInvitation creates the invitee's account in the invitation's tenant (the request's
+	// tenant must be it) with the password the invitee chooses, adds the membership and logs in.
+	AcceptInvitation(context.Context, *connect.Request[v1.AcceptInvitationRequest]) (*connect.Response[v1.AcceptInvitationResponse], error)
+	// RequestPasswordReset emails a one-time link to the account with this email in the
+	// request's tenant. The answer is the same whether or not such an account exists.
+	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
+	// ResetPassword sets a new password with the emailed token (once) and ends every session.
+	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
 }
 
 // NewAuthServiceClient constructs a client for the atrium.tenancy.v1.AuthService service. By
@@ -296,14 +338,35 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(authServiceMethods.ByName("Logout")),
 			connect.WithClientOptions(opts...),
 		),
+		acceptInvitation: connect.NewClient[v1.AcceptInvitationRequest, v1.AcceptInvitationResponse](
+			httpClient,
+			baseURL+AuthServiceAcceptInvitationProcedure,
+			connect.WithSchema(authServiceMethods.ByName("AcceptInvitation")),
+			connect.WithClientOptions(opts...),
+		),
+		requestPasswordReset: connect.NewClient[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse](
+			httpClient,
+			baseURL+AuthServiceRequestPasswordResetProcedure,
+			connect.WithSchema(authServiceMethods.ByName("RequestPasswordReset")),
+			connect.WithClientOptions(opts...),
+		),
+		resetPassword: connect.NewClient[v1.ResetPasswordRequest, v1.ResetPasswordResponse](
+			httpClient,
+			baseURL+AuthServiceResetPasswordProcedure,
+			connect.WithSchema(authServiceMethods.ByName("ResetPassword")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // authServiceClient implements AuthServiceClient.
 type authServiceClient struct {
-	login   *connect.Client[v1.LoginRequest, v1.LoginResponse]
-	refresh *connect.Client[v1.RefreshRequest, v1.RefreshResponse]
-	logout  *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
+	login                *connect.Client[v1.LoginRequest, v1.LoginResponse]
+	refresh              *connect.Client[v1.RefreshRequest, v1.RefreshResponse]
+	logout               *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
+	acceptInvitation     *connect.Client[v1.AcceptInvitationRequest, v1.AcceptInvitationResponse]
+	requestPasswordReset *connect.Client[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse]
+	resetPassword        *connect.Client[v1.ResetPasswordRequest, v1.ResetPasswordResponse]
 }
 
 // Login calls atrium.tenancy.v1.AuthService.Login.
@@ -321,6 +384,21 @@ func (c *authServiceClient) Logout(ctx context.Context, req *connect.Request[v1.
 	return c.logout.CallUnary(ctx, req)
 }
 
+// AcceptInvitation calls atrium.tenancy.v1.AuthService.AcceptInvitation.
+func (c *authServiceClient) AcceptInvitation(ctx context.Context, req *connect.Request[v1.AcceptInvitationRequest]) (*connect.Response[v1.AcceptInvitationResponse], error) {
+	return c.acceptInvitation.CallUnary(ctx, req)
+}
+
+// RequestPasswordReset calls atrium.tenancy.v1.AuthService.RequestPasswordReset.
+func (c *authServiceClient) RequestPasswordReset(ctx context.Context, req *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error) {
+	return c.requestPasswordReset.CallUnary(ctx, req)
+}
+
+// ResetPassword calls atrium.tenancy.v1.AuthService.ResetPassword.
+func (c *authServiceClient) ResetPassword(ctx context.Context, req *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
+	return c.resetPassword.CallUnary(ctx, req)
+}
+
 // AuthServiceHandler is an implementation of the atrium.tenancy.v1.AuthService service.
 type AuthServiceHandler interface {
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
@@ -328,6 +406,14 @@ type AuthServiceHandler interface {
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// Logout revokes the refresh token's family.
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
+	// AcceptInvitation creates the invitee's account in the invitation's tenant (the request's
+	// tenant must be it) with the password the invitee chooses, adds the membership and logs in.
+	AcceptInvitation(context.Context, *connect.Request[v1.AcceptInvitationRequest]) (*connect.Response[v1.AcceptInvitationResponse], error)
+	// RequestPasswordReset emails a one-time link to the account with this email in the
+	// request's tenant. The answer is the same whether or not such an account exists.
+	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
+	// ResetPassword sets a new password with the emailed token (once) and ends every session.
+	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -355,6 +441,24 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(authServiceMethods.ByName("Logout")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceAcceptInvitationHandler := connect.NewUnaryHandler(
+		AuthServiceAcceptInvitationProcedure,
+		svc.AcceptInvitation,
+		connect.WithSchema(authServiceMethods.ByName("AcceptInvitation")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceRequestPasswordResetHandler := connect.NewUnaryHandler(
+		AuthServiceRequestPasswordResetProcedure,
+		svc.RequestPasswordReset,
+		connect.WithSchema(authServiceMethods.ByName("RequestPasswordReset")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceResetPasswordHandler := connect.NewUnaryHandler(
+		AuthServiceResetPasswordProcedure,
+		svc.ResetPassword,
+		connect.WithSchema(authServiceMethods.ByName("ResetPassword")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/atrium.tenancy.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceLoginProcedure:
@@ -363,6 +467,12 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceRefreshHandler.ServeHTTP(w, r)
 		case AuthServiceLogoutProcedure:
 			authServiceLogoutHandler.ServeHTTP(w, r)
+		case AuthServiceAcceptInvitationProcedure:
+			authServiceAcceptInvitationHandler.ServeHTTP(w, r)
+		case AuthServiceRequestPasswordResetProcedure:
+			authServiceRequestPasswordResetHandler.ServeHTTP(w, r)
+		case AuthServiceResetPasswordProcedure:
+			authServiceResetPasswordHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -384,11 +494,31 @@ func (UnimplementedAuthServiceHandler) Logout(context.Context, *connect.Request[
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.AuthService.Logout is not implemented"))
 }
 
+func (UnimplementedAuthServiceHandler) AcceptInvitation(context.Context, *connect.Request[v1.AcceptInvitationRequest]) (*connect.Response[v1.AcceptInvitationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.AuthService.AcceptInvitation is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.AuthService.RequestPasswordReset is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.AuthService.ResetPassword is not implemented"))
+}
+
 // MemberServiceClient is a client for the atrium.tenancy.v1.MemberService service.
 type MemberServiceClient interface {
 	ListMembers(context.Context, *connect.Request[v1.ListMembersRequest]) (*connect.Response[v1.ListMembersResponse], error)
-	// AddMember adds an existing user, or creates one with initial_password, with a role.
-	AddMember(context.Context, *connect.Request[v1.AddMemberRequest]) (*connect.Response[v1.AddMemberResponse], error)
+	// InviteMember creates a pending invitation (7 days) and emails its link. Nobody sets
+	// another person's password: the invitee chooses theirs in AuthService.AcceptInvitation.
+	InviteMember(context.Context, *connect.Request[v1.InviteMemberRequest]) (*connect.Response[v1.InviteMemberResponse], error)
+	// ListInvitations lists the pending (not accepted, not revoked) invitations.
+	ListInvitations(context.Context, *connect.Request[v1.ListInvitationsRequest]) (*connect.Response[v1.ListInvitationsResponse], error)
+	// ResendInvitation emails a new link (the old one stops working) and restarts the expiry.
+	ResendInvitation(context.Context, *connect.Request[v1.ResendInvitationRequest]) (*connect.Response[v1.ResendInvitationResponse], error)
+	RevokeInvitation(context.Context, *connect.Request[v1.RevokeInvitationRequest]) (*connect.Response[v1.RevokeInvitationResponse], error)
+	// TransferOwnership makes another member an owner and the calling owner an admin.
+	TransferOwnership(context.Context, *connect.Request[v1.TransferOwnershipRequest]) (*connect.Response[v1.TransferOwnershipResponse], error)
 	UpdateMemberRole(context.Context, *connect.Request[v1.UpdateMemberRoleRequest]) (*connect.Response[v1.UpdateMemberRoleResponse], error)
 	RemoveMember(context.Context, *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error)
 	// CreateApiToken returns the secret once; only its hash is stored.
@@ -415,10 +545,35 @@ func NewMemberServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
-		addMember: connect.NewClient[v1.AddMemberRequest, v1.AddMemberResponse](
+		inviteMember: connect.NewClient[v1.InviteMemberRequest, v1.InviteMemberResponse](
 			httpClient,
-			baseURL+MemberServiceAddMemberProcedure,
-			connect.WithSchema(memberServiceMethods.ByName("AddMember")),
+			baseURL+MemberServiceInviteMemberProcedure,
+			connect.WithSchema(memberServiceMethods.ByName("InviteMember")),
+			connect.WithClientOptions(opts...),
+		),
+		listInvitations: connect.NewClient[v1.ListInvitationsRequest, v1.ListInvitationsResponse](
+			httpClient,
+			baseURL+MemberServiceListInvitationsProcedure,
+			connect.WithSchema(memberServiceMethods.ByName("ListInvitations")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		resendInvitation: connect.NewClient[v1.ResendInvitationRequest, v1.ResendInvitationResponse](
+			httpClient,
+			baseURL+MemberServiceResendInvitationProcedure,
+			connect.WithSchema(memberServiceMethods.ByName("ResendInvitation")),
+			connect.WithClientOptions(opts...),
+		),
+		revokeInvitation: connect.NewClient[v1.RevokeInvitationRequest, v1.RevokeInvitationResponse](
+			httpClient,
+			baseURL+MemberServiceRevokeInvitationProcedure,
+			connect.WithSchema(memberServiceMethods.ByName("RevokeInvitation")),
+			connect.WithClientOptions(opts...),
+		),
+		transferOwnership: connect.NewClient[v1.TransferOwnershipRequest, v1.TransferOwnershipResponse](
+			httpClient,
+			baseURL+MemberServiceTransferOwnershipProcedure,
+			connect.WithSchema(memberServiceMethods.ByName("TransferOwnership")),
 			connect.WithClientOptions(opts...),
 		),
 		updateMemberRole: connect.NewClient[v1.UpdateMemberRoleRequest, v1.UpdateMemberRoleResponse](
@@ -457,13 +612,17 @@ func NewMemberServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 
 // memberServiceClient implements MemberServiceClient.
 type memberServiceClient struct {
-	listMembers      *connect.Client[v1.ListMembersRequest, v1.ListMembersResponse]
-	addMember        *connect.Client[v1.AddMemberRequest, v1.AddMemberResponse]
-	updateMemberRole *connect.Client[v1.UpdateMemberRoleRequest, v1.UpdateMemberRoleResponse]
-	removeMember     *connect.Client[v1.RemoveMemberRequest, v1.RemoveMemberResponse]
-	createApiToken   *connect.Client[v1.CreateApiTokenRequest, v1.CreateApiTokenResponse]
-	listApiTokens    *connect.Client[v1.ListApiTokensRequest, v1.ListApiTokensResponse]
-	revokeApiToken   *connect.Client[v1.RevokeApiTokenRequest, v1.RevokeApiTokenResponse]
+	listMembers       *connect.Client[v1.ListMembersRequest, v1.ListMembersResponse]
+	inviteMember      *connect.Client[v1.InviteMemberRequest, v1.InviteMemberResponse]
+	listInvitations   *connect.Client[v1.ListInvitationsRequest, v1.ListInvitationsResponse]
+	resendInvitation  *connect.Client[v1.ResendInvitationRequest, v1.ResendInvitationResponse]
+	revokeInvitation  *connect.Client[v1.RevokeInvitationRequest, v1.RevokeInvitationResponse]
+	transferOwnership *connect.Client[v1.TransferOwnershipRequest, v1.TransferOwnershipResponse]
+	updateMemberRole  *connect.Client[v1.UpdateMemberRoleRequest, v1.UpdateMemberRoleResponse]
+	removeMember      *connect.Client[v1.RemoveMemberRequest, v1.RemoveMemberResponse]
+	createApiToken    *connect.Client[v1.CreateApiTokenRequest, v1.CreateApiTokenResponse]
+	listApiTokens     *connect.Client[v1.ListApiTokensRequest, v1.ListApiTokensResponse]
+	revokeApiToken    *connect.Client[v1.RevokeApiTokenRequest, v1.RevokeApiTokenResponse]
 }
 
 // ListMembers calls atrium.tenancy.v1.MemberService.ListMembers.
@@ -471,9 +630,29 @@ func (c *memberServiceClient) ListMembers(ctx context.Context, req *connect.Requ
 	return c.listMembers.CallUnary(ctx, req)
 }
 
-// AddMember calls atrium.tenancy.v1.MemberService.AddMember.
-func (c *memberServiceClient) AddMember(ctx context.Context, req *connect.Request[v1.AddMemberRequest]) (*connect.Response[v1.AddMemberResponse], error) {
-	return c.addMember.CallUnary(ctx, req)
+// InviteMember calls atrium.tenancy.v1.MemberService.InviteMember.
+func (c *memberServiceClient) InviteMember(ctx context.Context, req *connect.Request[v1.InviteMemberRequest]) (*connect.Response[v1.InviteMemberResponse], error) {
+	return c.inviteMember.CallUnary(ctx, req)
+}
+
+// ListInvitations calls atrium.tenancy.v1.MemberService.ListInvitations.
+func (c *memberServiceClient) ListInvitations(ctx context.Context, req *connect.Request[v1.ListInvitationsRequest]) (*connect.Response[v1.ListInvitationsResponse], error) {
+	return c.listInvitations.CallUnary(ctx, req)
+}
+
+// ResendInvitation calls atrium.tenancy.v1.MemberService.ResendInvitation.
+func (c *memberServiceClient) ResendInvitation(ctx context.Context, req *connect.Request[v1.ResendInvitationRequest]) (*connect.Response[v1.ResendInvitationResponse], error) {
+	return c.resendInvitation.CallUnary(ctx, req)
+}
+
+// RevokeInvitation calls atrium.tenancy.v1.MemberService.RevokeInvitation.
+func (c *memberServiceClient) RevokeInvitation(ctx context.Context, req *connect.Request[v1.RevokeInvitationRequest]) (*connect.Response[v1.RevokeInvitationResponse], error) {
+	return c.revokeInvitation.CallUnary(ctx, req)
+}
+
+// TransferOwnership calls atrium.tenancy.v1.MemberService.TransferOwnership.
+func (c *memberServiceClient) TransferOwnership(ctx context.Context, req *connect.Request[v1.TransferOwnershipRequest]) (*connect.Response[v1.TransferOwnershipResponse], error) {
+	return c.transferOwnership.CallUnary(ctx, req)
 }
 
 // UpdateMemberRole calls atrium.tenancy.v1.MemberService.UpdateMemberRole.
@@ -504,8 +683,16 @@ func (c *memberServiceClient) RevokeApiToken(ctx context.Context, req *connect.R
 // MemberServiceHandler is an implementation of the atrium.tenancy.v1.MemberService service.
 type MemberServiceHandler interface {
 	ListMembers(context.Context, *connect.Request[v1.ListMembersRequest]) (*connect.Response[v1.ListMembersResponse], error)
-	// AddMember adds an existing user, or creates one with initial_password, with a role.
-	AddMember(context.Context, *connect.Request[v1.AddMemberRequest]) (*connect.Response[v1.AddMemberResponse], error)
+	// InviteMember creates a pending invitation (7 days) and emails its link. Nobody sets
+	// another person's password: the invitee chooses theirs in AuthService.AcceptInvitation.
+	InviteMember(context.Context, *connect.Request[v1.InviteMemberRequest]) (*connect.Response[v1.InviteMemberResponse], error)
+	// ListInvitations lists the pending (not accepted, not revoked) invitations.
+	ListInvitations(context.Context, *connect.Request[v1.ListInvitationsRequest]) (*connect.Response[v1.ListInvitationsResponse], error)
+	// ResendInvitation emails a new link (the old one stops working) and restarts the expiry.
+	ResendInvitation(context.Context, *connect.Request[v1.ResendInvitationRequest]) (*connect.Response[v1.ResendInvitationResponse], error)
+	RevokeInvitation(context.Context, *connect.Request[v1.RevokeInvitationRequest]) (*connect.Response[v1.RevokeInvitationResponse], error)
+	// TransferOwnership makes another member an owner and the calling owner an admin.
+	TransferOwnership(context.Context, *connect.Request[v1.TransferOwnershipRequest]) (*connect.Response[v1.TransferOwnershipResponse], error)
 	UpdateMemberRole(context.Context, *connect.Request[v1.UpdateMemberRoleRequest]) (*connect.Response[v1.UpdateMemberRoleResponse], error)
 	RemoveMember(context.Context, *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error)
 	// CreateApiToken returns the secret once; only its hash is stored.
@@ -528,10 +715,35 @@ func NewMemberServiceHandler(svc MemberServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
-	memberServiceAddMemberHandler := connect.NewUnaryHandler(
-		MemberServiceAddMemberProcedure,
-		svc.AddMember,
-		connect.WithSchema(memberServiceMethods.ByName("AddMember")),
+	memberServiceInviteMemberHandler := connect.NewUnaryHandler(
+		MemberServiceInviteMemberProcedure,
+		svc.InviteMember,
+		connect.WithSchema(memberServiceMethods.ByName("InviteMember")),
+		connect.WithHandlerOptions(opts...),
+	)
+	memberServiceListInvitationsHandler := connect.NewUnaryHandler(
+		MemberServiceListInvitationsProcedure,
+		svc.ListInvitations,
+		connect.WithSchema(memberServiceMethods.ByName("ListInvitations")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	memberServiceResendInvitationHandler := connect.NewUnaryHandler(
+		MemberServiceResendInvitationProcedure,
+		svc.ResendInvitation,
+		connect.WithSchema(memberServiceMethods.ByName("ResendInvitation")),
+		connect.WithHandlerOptions(opts...),
+	)
+	memberServiceRevokeInvitationHandler := connect.NewUnaryHandler(
+		MemberServiceRevokeInvitationProcedure,
+		svc.RevokeInvitation,
+		connect.WithSchema(memberServiceMethods.ByName("RevokeInvitation")),
+		connect.WithHandlerOptions(opts...),
+	)
+	memberServiceTransferOwnershipHandler := connect.NewUnaryHandler(
+		MemberServiceTransferOwnershipProcedure,
+		svc.TransferOwnership,
+		connect.WithSchema(memberServiceMethods.ByName("TransferOwnership")),
 		connect.WithHandlerOptions(opts...),
 	)
 	memberServiceUpdateMemberRoleHandler := connect.NewUnaryHandler(
@@ -569,8 +781,16 @@ func NewMemberServiceHandler(svc MemberServiceHandler, opts ...connect.HandlerOp
 		switch r.URL.Path {
 		case MemberServiceListMembersProcedure:
 			memberServiceListMembersHandler.ServeHTTP(w, r)
-		case MemberServiceAddMemberProcedure:
-			memberServiceAddMemberHandler.ServeHTTP(w, r)
+		case MemberServiceInviteMemberProcedure:
+			memberServiceInviteMemberHandler.ServeHTTP(w, r)
+		case MemberServiceListInvitationsProcedure:
+			memberServiceListInvitationsHandler.ServeHTTP(w, r)
+		case MemberServiceResendInvitationProcedure:
+			memberServiceResendInvitationHandler.ServeHTTP(w, r)
+		case MemberServiceRevokeInvitationProcedure:
+			memberServiceRevokeInvitationHandler.ServeHTTP(w, r)
+		case MemberServiceTransferOwnershipProcedure:
+			memberServiceTransferOwnershipHandler.ServeHTTP(w, r)
 		case MemberServiceUpdateMemberRoleProcedure:
 			memberServiceUpdateMemberRoleHandler.ServeHTTP(w, r)
 		case MemberServiceRemoveMemberProcedure:
@@ -594,8 +814,24 @@ func (UnimplementedMemberServiceHandler) ListMembers(context.Context, *connect.R
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.MemberService.ListMembers is not implemented"))
 }
 
-func (UnimplementedMemberServiceHandler) AddMember(context.Context, *connect.Request[v1.AddMemberRequest]) (*connect.Response[v1.AddMemberResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.MemberService.AddMember is not implemented"))
+func (UnimplementedMemberServiceHandler) InviteMember(context.Context, *connect.Request[v1.InviteMemberRequest]) (*connect.Response[v1.InviteMemberResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.MemberService.InviteMember is not implemented"))
+}
+
+func (UnimplementedMemberServiceHandler) ListInvitations(context.Context, *connect.Request[v1.ListInvitationsRequest]) (*connect.Response[v1.ListInvitationsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.MemberService.ListInvitations is not implemented"))
+}
+
+func (UnimplementedMemberServiceHandler) ResendInvitation(context.Context, *connect.Request[v1.ResendInvitationRequest]) (*connect.Response[v1.ResendInvitationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.MemberService.ResendInvitation is not implemented"))
+}
+
+func (UnimplementedMemberServiceHandler) RevokeInvitation(context.Context, *connect.Request[v1.RevokeInvitationRequest]) (*connect.Response[v1.RevokeInvitationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.MemberService.RevokeInvitation is not implemented"))
+}
+
+func (UnimplementedMemberServiceHandler) TransferOwnership(context.Context, *connect.Request[v1.TransferOwnershipRequest]) (*connect.Response[v1.TransferOwnershipResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.MemberService.TransferOwnership is not implemented"))
 }
 
 func (UnimplementedMemberServiceHandler) UpdateMemberRole(context.Context, *connect.Request[v1.UpdateMemberRoleRequest]) (*connect.Response[v1.UpdateMemberRoleResponse], error) {
@@ -635,6 +871,13 @@ type OperatorServiceClient interface {
 	ListShards(context.Context, *connect.Request[v1.ListShardsRequest]) (*connect.Response[v1.ListShardsResponse], error)
 	AddShard(context.Context, *connect.Request[v1.AddShardRequest]) (*connect.Response[v1.AddShardResponse], error)
 	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
+	// ListOperators lists operator credentials (never their secrets), revoked ones included.
+	ListOperators(context.Context, *connect.Request[v1.ListOperatorsRequest]) (*connect.Response[v1.ListOperatorsResponse], error)
+	// CreateOperator issues a named, expiring operator credential; the secret is shown once.
+	CreateOperator(context.Context, *connect.Request[v1.CreateOperatorRequest]) (*connect.Response[v1.CreateOperatorResponse], error)
+	// RevokeOperator revokes one credential at once (the gateway stops accepting it within a
+	// second).
+	RevokeOperator(context.Context, *connect.Request[v1.RevokeOperatorRequest]) (*connect.Response[v1.RevokeOperatorResponse], error)
 }
 
 // NewOperatorServiceClient constructs a client for the atrium.tenancy.v1.OperatorService service.
@@ -712,6 +955,25 @@ func NewOperatorServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listOperators: connect.NewClient[v1.ListOperatorsRequest, v1.ListOperatorsResponse](
+			httpClient,
+			baseURL+OperatorServiceListOperatorsProcedure,
+			connect.WithSchema(operatorServiceMethods.ByName("ListOperators")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		createOperator: connect.NewClient[v1.CreateOperatorRequest, v1.CreateOperatorResponse](
+			httpClient,
+			baseURL+OperatorServiceCreateOperatorProcedure,
+			connect.WithSchema(operatorServiceMethods.ByName("CreateOperator")),
+			connect.WithClientOptions(opts...),
+		),
+		revokeOperator: connect.NewClient[v1.RevokeOperatorRequest, v1.RevokeOperatorResponse](
+			httpClient,
+			baseURL+OperatorServiceRevokeOperatorProcedure,
+			connect.WithSchema(operatorServiceMethods.ByName("RevokeOperator")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -727,6 +989,9 @@ type operatorServiceClient struct {
 	listShards      *connect.Client[v1.ListShardsRequest, v1.ListShardsResponse]
 	addShard        *connect.Client[v1.AddShardRequest, v1.AddShardResponse]
 	listAuditEvents *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
+	listOperators   *connect.Client[v1.ListOperatorsRequest, v1.ListOperatorsResponse]
+	createOperator  *connect.Client[v1.CreateOperatorRequest, v1.CreateOperatorResponse]
+	revokeOperator  *connect.Client[v1.RevokeOperatorRequest, v1.RevokeOperatorResponse]
 }
 
 // CreateTenant calls atrium.tenancy.v1.OperatorService.CreateTenant.
@@ -779,6 +1044,21 @@ func (c *operatorServiceClient) ListAuditEvents(ctx context.Context, req *connec
 	return c.listAuditEvents.CallUnary(ctx, req)
 }
 
+// ListOperators calls atrium.tenancy.v1.OperatorService.ListOperators.
+func (c *operatorServiceClient) ListOperators(ctx context.Context, req *connect.Request[v1.ListOperatorsRequest]) (*connect.Response[v1.ListOperatorsResponse], error) {
+	return c.listOperators.CallUnary(ctx, req)
+}
+
+// CreateOperator calls atrium.tenancy.v1.OperatorService.CreateOperator.
+func (c *operatorServiceClient) CreateOperator(ctx context.Context, req *connect.Request[v1.CreateOperatorRequest]) (*connect.Response[v1.CreateOperatorResponse], error) {
+	return c.createOperator.CallUnary(ctx, req)
+}
+
+// RevokeOperator calls atrium.tenancy.v1.OperatorService.RevokeOperator.
+func (c *operatorServiceClient) RevokeOperator(ctx context.Context, req *connect.Request[v1.RevokeOperatorRequest]) (*connect.Response[v1.RevokeOperatorResponse], error) {
+	return c.revokeOperator.CallUnary(ctx, req)
+}
+
 // OperatorServiceHandler is an implementation of the atrium.tenancy.v1.OperatorService service.
 type OperatorServiceHandler interface {
 	CreateTenant(context.Context, *connect.Request[v1.CreateTenantRequest]) (*connect.Response[v1.CreateTenantResponse], error)
@@ -796,6 +1076,13 @@ type OperatorServiceHandler interface {
 	ListShards(context.Context, *connect.Request[v1.ListShardsRequest]) (*connect.Response[v1.ListShardsResponse], error)
 	AddShard(context.Context, *connect.Request[v1.AddShardRequest]) (*connect.Response[v1.AddShardResponse], error)
 	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
+	// ListOperators lists operator credentials (never their secrets), revoked ones included.
+	ListOperators(context.Context, *connect.Request[v1.ListOperatorsRequest]) (*connect.Response[v1.ListOperatorsResponse], error)
+	// CreateOperator issues a named, expiring operator credential; the secret is shown once.
+	CreateOperator(context.Context, *connect.Request[v1.CreateOperatorRequest]) (*connect.Response[v1.CreateOperatorResponse], error)
+	// RevokeOperator revokes one credential at once (the gateway stops accepting it within a
+	// second).
+	RevokeOperator(context.Context, *connect.Request[v1.RevokeOperatorRequest]) (*connect.Response[v1.RevokeOperatorResponse], error)
 }
 
 // NewOperatorServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -869,6 +1156,25 @@ func NewOperatorServiceHandler(svc OperatorServiceHandler, opts ...connect.Handl
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	operatorServiceListOperatorsHandler := connect.NewUnaryHandler(
+		OperatorServiceListOperatorsProcedure,
+		svc.ListOperators,
+		connect.WithSchema(operatorServiceMethods.ByName("ListOperators")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	operatorServiceCreateOperatorHandler := connect.NewUnaryHandler(
+		OperatorServiceCreateOperatorProcedure,
+		svc.CreateOperator,
+		connect.WithSchema(operatorServiceMethods.ByName("CreateOperator")),
+		connect.WithHandlerOptions(opts...),
+	)
+	operatorServiceRevokeOperatorHandler := connect.NewUnaryHandler(
+		OperatorServiceRevokeOperatorProcedure,
+		svc.RevokeOperator,
+		connect.WithSchema(operatorServiceMethods.ByName("RevokeOperator")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/atrium.tenancy.v1.OperatorService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case OperatorServiceCreateTenantProcedure:
@@ -891,6 +1197,12 @@ func NewOperatorServiceHandler(svc OperatorServiceHandler, opts ...connect.Handl
 			operatorServiceAddShardHandler.ServeHTTP(w, r)
 		case OperatorServiceListAuditEventsProcedure:
 			operatorServiceListAuditEventsHandler.ServeHTTP(w, r)
+		case OperatorServiceListOperatorsProcedure:
+			operatorServiceListOperatorsHandler.ServeHTTP(w, r)
+		case OperatorServiceCreateOperatorProcedure:
+			operatorServiceCreateOperatorHandler.ServeHTTP(w, r)
+		case OperatorServiceRevokeOperatorProcedure:
+			operatorServiceRevokeOperatorHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -938,6 +1250,18 @@ func (UnimplementedOperatorServiceHandler) AddShard(context.Context, *connect.Re
 
 func (UnimplementedOperatorServiceHandler) ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.OperatorService.ListAuditEvents is not implemented"))
+}
+
+func (UnimplementedOperatorServiceHandler) ListOperators(context.Context, *connect.Request[v1.ListOperatorsRequest]) (*connect.Response[v1.ListOperatorsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.OperatorService.ListOperators is not implemented"))
+}
+
+func (UnimplementedOperatorServiceHandler) CreateOperator(context.Context, *connect.Request[v1.CreateOperatorRequest]) (*connect.Response[v1.CreateOperatorResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.OperatorService.CreateOperator is not implemented"))
+}
+
+func (UnimplementedOperatorServiceHandler) RevokeOperator(context.Context, *connect.Request[v1.RevokeOperatorRequest]) (*connect.Response[v1.RevokeOperatorResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.OperatorService.RevokeOperator is not implemented"))
 }
 
 // ProvisioningServiceClient is a client for the atrium.tenancy.v1.ProvisioningService service.
@@ -1043,6 +1367,9 @@ type DirectoryServiceClient interface {
 	// IntrospectToken resolves an opaque API or operator token.
 	IntrospectToken(context.Context, *connect.Request[v1.IntrospectTokenRequest]) (*connect.Response[v1.IntrospectTokenResponse], error)
 	GetSigningKeys(context.Context, *connect.Request[v1.GetSigningKeysRequest]) (*connect.Response[v1.GetSigningKeysResponse], error)
+	// GetMembership returns a user's current role in a tenant (or member=false), so the gateway
+	// decides with the current role, not the token's claim.
+	GetMembership(context.Context, *connect.Request[v1.GetMembershipRequest]) (*connect.Response[v1.GetMembershipResponse], error)
 	// ResolveShard returns a shard's connection string, so tenant-plane services reach shards
 	// added at run time (tenantctl shards add) without a restart.
 	ResolveShard(context.Context, *connect.Request[v1.ResolveShardRequest]) (*connect.Response[v1.ResolveShardResponse], error)
@@ -1084,6 +1411,13 @@ func NewDirectoryServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getMembership: connect.NewClient[v1.GetMembershipRequest, v1.GetMembershipResponse](
+			httpClient,
+			baseURL+DirectoryServiceGetMembershipProcedure,
+			connect.WithSchema(directoryServiceMethods.ByName("GetMembership")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		resolveShard: connect.NewClient[v1.ResolveShardRequest, v1.ResolveShardResponse](
 			httpClient,
 			baseURL+DirectoryServiceResolveShardProcedure,
@@ -1112,6 +1446,7 @@ type directoryServiceClient struct {
 	resolveTenant   *connect.Client[v1.ResolveTenantRequest, v1.ResolveTenantResponse]
 	introspectToken *connect.Client[v1.IntrospectTokenRequest, v1.IntrospectTokenResponse]
 	getSigningKeys  *connect.Client[v1.GetSigningKeysRequest, v1.GetSigningKeysResponse]
+	getMembership   *connect.Client[v1.GetMembershipRequest, v1.GetMembershipResponse]
 	resolveShard    *connect.Client[v1.ResolveShardRequest, v1.ResolveShardResponse]
 	countMembers    *connect.Client[v1.CountMembersRequest, v1.CountMembersResponse]
 	setBillingHold  *connect.Client[v1.SetBillingHoldRequest, v1.SetBillingHoldResponse]
@@ -1130,6 +1465,11 @@ func (c *directoryServiceClient) IntrospectToken(ctx context.Context, req *conne
 // GetSigningKeys calls atrium.tenancy.v1.DirectoryService.GetSigningKeys.
 func (c *directoryServiceClient) GetSigningKeys(ctx context.Context, req *connect.Request[v1.GetSigningKeysRequest]) (*connect.Response[v1.GetSigningKeysResponse], error) {
 	return c.getSigningKeys.CallUnary(ctx, req)
+}
+
+// GetMembership calls atrium.tenancy.v1.DirectoryService.GetMembership.
+func (c *directoryServiceClient) GetMembership(ctx context.Context, req *connect.Request[v1.GetMembershipRequest]) (*connect.Response[v1.GetMembershipResponse], error) {
+	return c.getMembership.CallUnary(ctx, req)
 }
 
 // ResolveShard calls atrium.tenancy.v1.DirectoryService.ResolveShard.
@@ -1153,6 +1493,9 @@ type DirectoryServiceHandler interface {
 	// IntrospectToken resolves an opaque API or operator token.
 	IntrospectToken(context.Context, *connect.Request[v1.IntrospectTokenRequest]) (*connect.Response[v1.IntrospectTokenResponse], error)
 	GetSigningKeys(context.Context, *connect.Request[v1.GetSigningKeysRequest]) (*connect.Response[v1.GetSigningKeysResponse], error)
+	// GetMembership returns a user's current role in a tenant (or member=false), so the gateway
+	// decides with the current role, not the token's claim.
+	GetMembership(context.Context, *connect.Request[v1.GetMembershipRequest]) (*connect.Response[v1.GetMembershipResponse], error)
 	// ResolveShard returns a shard's connection string, so tenant-plane services reach shards
 	// added at run time (tenantctl shards add) without a restart.
 	ResolveShard(context.Context, *connect.Request[v1.ResolveShardRequest]) (*connect.Response[v1.ResolveShardResponse], error)
@@ -1190,6 +1533,13 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	directoryServiceGetMembershipHandler := connect.NewUnaryHandler(
+		DirectoryServiceGetMembershipProcedure,
+		svc.GetMembership,
+		connect.WithSchema(directoryServiceMethods.ByName("GetMembership")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	directoryServiceResolveShardHandler := connect.NewUnaryHandler(
 		DirectoryServiceResolveShardProcedure,
 		svc.ResolveShard,
@@ -1218,6 +1568,8 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 			directoryServiceIntrospectTokenHandler.ServeHTTP(w, r)
 		case DirectoryServiceGetSigningKeysProcedure:
 			directoryServiceGetSigningKeysHandler.ServeHTTP(w, r)
+		case DirectoryServiceGetMembershipProcedure:
+			directoryServiceGetMembershipHandler.ServeHTTP(w, r)
 		case DirectoryServiceResolveShardProcedure:
 			directoryServiceResolveShardHandler.ServeHTTP(w, r)
 		case DirectoryServiceCountMembersProcedure:
@@ -1243,6 +1595,10 @@ func (UnimplementedDirectoryServiceHandler) IntrospectToken(context.Context, *co
 
 func (UnimplementedDirectoryServiceHandler) GetSigningKeys(context.Context, *connect.Request[v1.GetSigningKeysRequest]) (*connect.Response[v1.GetSigningKeysResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.DirectoryService.GetSigningKeys is not implemented"))
+}
+
+func (UnimplementedDirectoryServiceHandler) GetMembership(context.Context, *connect.Request[v1.GetMembershipRequest]) (*connect.Response[v1.GetMembershipResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.DirectoryService.GetMembership is not implemented"))
 }
 
 func (UnimplementedDirectoryServiceHandler) ResolveShard(context.Context, *connect.Request[v1.ResolveShardRequest]) (*connect.Response[v1.ResolveShardResponse], error) {

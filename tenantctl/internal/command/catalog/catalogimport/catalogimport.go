@@ -148,6 +148,8 @@ func importBundle(ctx context.Context, inv *invocation.Invocation, cat catalogv1
 		Files:  b.FileMap(),
 		Roots:  b.Roots(),
 		DryRun: f.dryRun,
+		// This command promises all or nothing (the catalog's default is entity by entity).
+		Strict: true,
 	}))
 	if err != nil {
 		prog.Done()

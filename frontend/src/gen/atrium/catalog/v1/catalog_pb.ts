@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file atrium/catalog/v1/catalog.proto.
  */
 export const file_atrium_catalog_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("Ch9hdHJpdW0vY2F0YWxvZy92MS9jYXRhbG9nLnByb3RvEhFhdHJpdW0uY2F0YWxvZy52MSJqChRBcHBseUVudGl0aWVzUmVxdWVzdBIpCghlbnRpdGllcxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFgoOeWFtbF9kb2N1bWVudHMYAiADKAkSDwoHZHJ5X3J1bhgDIAEoCCKEAQoLQXBwbHlSZXN1bHQSFgoOZG9jdW1lbnRfaW5kZXgYASABKAUSEgoKZW50aXR5X3JlZhgCIAEoCRILCgN1aWQYAyABKAkSDAoEZXRhZxgEIAEoCRIuCgZhY3Rpb24YBSABKA4yHi5hdHJpdW0uY2F0YWxvZy52MS5BcHBseUFjdGlvbiJZChVBcHBseUVudGl0aWVzUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmF0cml1bS5jYXRhbG9nLnYxLkFwcGx5UmVzdWx0Eg8KB2RyeV9ydW4YAiABKAgipQEKE0ltcG9ydEJ1bmRsZVJlcXVlc3QSQAoFZmlsZXMYASADKAsyMS5hdHJpdW0uY2F0YWxvZy52MS5JbXBvcnRCdW5kbGVSZXF1ZXN0LkZpbGVzRW50cnkSDQoFcm9vdHMYAiADKAkSDwoHZHJ5X3J1bhgDIAEoCBosCgpGaWxlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQQoNU2tpcHBlZFRhcmdldBIQCghsb2NhdGlvbhgBIAEoCRIOCgZ0YXJnZXQYAiABKAkSDgoGcmVhc29uGAMgASgJIp8BChRJbXBvcnRCdW5kbGVSZXNwb25zZRIvCgdyZXN1bHRzGAEgAygLMh4uYXRyaXVtLmNhdGFsb2cudjEuQXBwbHlSZXN1bHQSEgoKZmlsZXNfcmVhZBgCIAMoCRIxCgdza2lwcGVkGAMgAygLMiAuYXRyaXVtLmNhdGFsb2cudjEuU2tpcHBlZFRhcmdldBIPCgdkcnlfcnVuGAQgASgIIiQKFUdldEVudGl0eUJ5UmVmUmVxdWVzdBILCgNyZWYYASABKAkiQQoWR2V0RW50aXR5QnlSZWZSZXNwb25zZRInCgZlbnRpdHkYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IiQKFUdldEVudGl0eUJ5VWlkUmVxdWVzdBILCgN1aWQYASABKAkiQQoWR2V0RW50aXR5QnlVaWRSZXNwb25zZRInCgZlbnRpdHkYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IjgKGEdldEVudGl0aWVzQnlSZWZzUmVxdWVzdBIMCgRyZWZzGAEgAygJEg4KBmZpZWxkcxgCIAMoCSI1CgpFbnRpdHlJdGVtEicKBmVudGl0eRgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiSQoZR2V0RW50aXRpZXNCeVJlZnNSZXNwb25zZRIsCgVpdGVtcxgBIAMoCzIdLmF0cml1bS5jYXRhbG9nLnYxLkVudGl0eUl0ZW0iIgoTRGVsZXRlRW50aXR5UmVxdWVzdBILCgN1aWQYASABKAkiFgoURGVsZXRlRW50aXR5UmVzcG9uc2UiSAoKT3JkZXJGaWVsZBINCgVmaWVsZBgBIAEoCRIrCgVvcmRlchgCIAEoDjIcLmF0cml1bS5jYXRhbG9nLnYxLlNvcnRPcmRlciK2AQoTTGlzdEVudGl0aWVzUmVxdWVzdBIOCgZmaWx0ZXIYASADKAkSFgoOZnVsbF90ZXh0X3Rlcm0YAiABKAkSLAoFb3JkZXIYAyADKAsyHS5hdHJpdW0uY2F0YWxvZy52MS5PcmRlckZpZWxkEg4KBmZpZWxkcxgEIAMoCRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCRISCgpza2lwX3RvdGFsGAcgASgIIogBChRMaXN0RW50aXRpZXNSZXNwb25zZRIpCghlbnRpdGllcxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoLdG90YWxfaXRlbXMYAiABKAMSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJEhcKD3ByZXZfcGFnZV90b2tlbhgEIAEoCSI4ChZHZXRFbnRpdHlGYWNldHNSZXF1ZXN0Eg4KBmZhY2V0cxgBIAMoCRIOCgZmaWx0ZXIYAiADKAkiKgoKRmFjZXRWYWx1ZRINCgV2YWx1ZRgBIAEoCRINCgVjb3VudBgCIAEoAyJFCgVGYWNldBINCgVmYWNldBgBIAEoCRItCgZ2YWx1ZXMYAiADKAsyHS5hdHJpdW0uY2F0YWxvZy52MS5GYWNldFZhbHVlIkMKF0dldEVudGl0eUZhY2V0c1Jlc3BvbnNlEigKBmZhY2V0cxgBIAMoCzIYLmF0cml1bS5jYXRhbG9nLnYxLkZhY2V0IogBChlHZXRFbnRpdHlSZWxhdGlvbnNSZXF1ZXN0EgsKA3JlZhgBIAEoCRIWCg5yZWxhdGlvbl90eXBlcxgCIAMoCRI3CglkaXJlY3Rpb24YAyABKA4yJC5hdHJpdW0uY2F0YWxvZy52MS5SZWxhdGlvbkRpcmVjdGlvbhINCgVkZXB0aBgEIAEoBSJECgxSZWxhdGlvbkVkZ2USEgoKc291cmNlX3JlZhgBIAEoCRIMCgR0eXBlGAIgASgJEhIKCnRhcmdldF9yZWYYAyABKAkiigEKGkdldEVudGl0eVJlbGF0aW9uc1Jlc3BvbnNlEi4KBWVkZ2VzGAEgAygLMh8uYXRyaXVtLmNhdGFsb2cudjEuUmVsYXRpb25FZGdlEikKCGVudGl0aWVzGAIgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCgl0cnVuY2F0ZWQYAyABKAgqewoLQXBwbHlBY3Rpb24SHAoYQVBQTFlfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGAoUQVBQTFlfQUNUSU9OX0NSRUFURUQQARIYChRBUFBMWV9BQ1RJT05fVVBEQVRFRBACEhoKFkFQUExZX0FDVElPTl9VTkNIQU5HRUQQAypQCglTb3J0T3JkZXISGgoWU09SVF9PUkRFUl9VTlNQRUNJRklFRBAAEhIKDlNPUlRfT1JERVJfQVNDEAESEwoPU09SVF9PUkRFUl9ERVNDEAIqlgEKEVJlbGF0aW9uRGlyZWN0aW9uEiIKHlJFTEFUSU9OX0RJUkVDVElPTl9VTlNQRUNJRklFRBAAEh8KG1JFTEFUSU9OX0RJUkVDVElPTl9PVVRHT0lORxABEh8KG1JFTEFUSU9OX0RJUkVDVElPTl9JTkNPTUlORxACEhsKF1JFTEFUSU9OX0RJUkVDVElPTl9CT1RIEAMyjAgKDkNhdGFsb2dTZXJ2aWNlEmoKDUFwcGx5RW50aXRpZXMSJy5hdHJpdW0uY2F0YWxvZy52MS5BcHBseUVudGl0aWVzUmVxdWVzdBooLmF0cml1bS5jYXRhbG9nLnYxLkFwcGx5RW50aXRpZXNSZXNwb25zZSIGyvMYAggCEmcKDEltcG9ydEJ1bmRsZRImLmF0cml1bS5jYXRhbG9nLnYxLkltcG9ydEJ1bmRsZVJlcXVlc3QaJy5hdHJpdW0uY2F0YWxvZy52MS5JbXBvcnRCdW5kbGVSZXNwb25zZSIGyvMYAggCEnAKDkdldEVudGl0eUJ5UmVmEiguYXRyaXVtLmNhdGFsb2cudjEuR2V0RW50aXR5QnlSZWZSZXF1ZXN0GikuYXRyaXVtLmNhdGFsb2cudjEuR2V0RW50aXR5QnlSZWZSZXNwb25zZSIJkAIByvMYAggCEnAKDkdldEVudGl0eUJ5VWlkEiguYXRyaXVtLmNhdGFsb2cudjEuR2V0RW50aXR5QnlVaWRSZXF1ZXN0GikuYXRyaXVtLmNhdGFsb2cudjEuR2V0RW50aXR5QnlVaWRSZXNwb25zZSIJkAIByvMYAggCEnkKEUdldEVudGl0aWVzQnlSZWZzEisuYXRyaXVtLmNhdGFsb2cudjEuR2V0RW50aXRpZXNCeVJlZnNSZXF1ZXN0GiwuYXRyaXVtLmNhdGFsb2cudjEuR2V0RW50aXRpZXNCeVJlZnNSZXNwb25zZSIJkAIByvMYAggCEmcKDERlbGV0ZUVudGl0eRImLmF0cml1bS5jYXRhbG9nLnYxLkRlbGV0ZUVudGl0eVJlcXVlc3QaJy5hdHJpdW0uY2F0YWxvZy52MS5EZWxldGVFbnRpdHlSZXNwb25zZSIGyvMYAggDEmoKDExpc3RFbnRpdGllcxImLmF0cml1bS5jYXRhbG9nLnYxLkxpc3RFbnRpdGllc1JlcXVlc3QaJy5hdHJpdW0uY2F0YWxvZy52MS5MaXN0RW50aXRpZXNSZXNwb25zZSIJkAIByvMYAggCEnMKD0dldEVudGl0eUZhY2V0cxIpLmF0cml1bS5jYXRhbG9nLnYxLkdldEVudGl0eUZhY2V0c1JlcXVlc3QaKi5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdHlGYWNldHNSZXNwb25zZSIJkAIByvMYAggCEnwKEkdldEVudGl0eVJlbGF0aW9ucxIsLmF0cml1bS5jYXRhbG9nLnYxLkdldEVudGl0eVJlbGF0aW9uc1JlcXVlc3QaLS5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdHlSZWxhdGlvbnNSZXNwb25zZSIJkAIByvMYAggCQixaKmF0cml1bS5kZXYvZ2VuL2F0cml1bS9jYXRhbG9nL3YxO2NhdGFsb2d2MWIGcHJvdG8z", [file_atrium_options_v1_access, file_google_protobuf_struct]);
+  fileDesc("Ch9hdHJpdW0vY2F0YWxvZy92MS9jYXRhbG9nLnByb3RvEhFhdHJpdW0uY2F0YWxvZy52MSJqChRBcHBseUVudGl0aWVzUmVxdWVzdBIpCghlbnRpdGllcxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFgoOeWFtbF9kb2N1bWVudHMYAiADKAkSDwoHZHJ5X3J1bhgDIAEoCCKEAQoLQXBwbHlSZXN1bHQSFgoOZG9jdW1lbnRfaW5kZXgYASABKAUSEgoKZW50aXR5X3JlZhgCIAEoCRILCgN1aWQYAyABKAkSDAoEZXRhZxgEIAEoCRIuCgZhY3Rpb24YBSABKA4yHi5hdHJpdW0uY2F0YWxvZy52MS5BcHBseUFjdGlvbiJZChVBcHBseUVudGl0aWVzUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmF0cml1bS5jYXRhbG9nLnYxLkFwcGx5UmVzdWx0Eg8KB2RyeV9ydW4YAiABKAgitQEKE0ltcG9ydEJ1bmRsZVJlcXVlc3QSQAoFZmlsZXMYASADKAsyMS5hdHJpdW0uY2F0YWxvZy52MS5JbXBvcnRCdW5kbGVSZXF1ZXN0LkZpbGVzRW50cnkSDQoFcm9vdHMYAiADKAkSDwoHZHJ5X3J1bhgDIAEoCBIOCgZzdHJpY3QYBCABKAgaLAoKRmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInkKDUltcG9ydFByb2JsZW0SDAoEZmlsZRgBIAEoCRIQCghkb2N1bWVudBgCIAEoBRIUCgxoYXNfZG9jdW1lbnQYAyABKAgSDQoFZmllbGQYBCABKAkSDwoHbWVzc2FnZRgFIAEoCRISCgplbnRpdHlfcmVmGAYgASgJIkEKDVNraXBwZWRUYXJnZXQSEAoIbG9jYXRpb24YASABKAkSDgoGdGFyZ2V0GAIgASgJEg4KBnJlYXNvbhgDIAEoCSLTAQoUSW1wb3J0QnVuZGxlUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmF0cml1bS5jYXRhbG9nLnYxLkFwcGx5UmVzdWx0EhIKCmZpbGVzX3JlYWQYAiADKAkSMQoHc2tpcHBlZBgDIAMoCzIgLmF0cml1bS5jYXRhbG9nLnYxLlNraXBwZWRUYXJnZXQSDwoHZHJ5X3J1bhgEIAEoCBIyCghwcm9ibGVtcxgFIAMoCzIgLmF0cml1bS5jYXRhbG9nLnYxLkltcG9ydFByb2JsZW0iJAoVR2V0RW50aXR5QnlSZWZSZXF1ZXN0EgsKA3JlZhgBIAEoCSJBChZHZXRFbnRpdHlCeVJlZlJlc3BvbnNlEicKBmVudGl0eRgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiJAoVR2V0RW50aXR5QnlVaWRSZXF1ZXN0EgsKA3VpZBgBIAEoCSJBChZHZXRFbnRpdHlCeVVpZFJlc3BvbnNlEicKBmVudGl0eRgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiOAoYR2V0RW50aXRpZXNCeVJlZnNSZXF1ZXN0EgwKBHJlZnMYASADKAkSDgoGZmllbGRzGAIgAygJIjUKCkVudGl0eUl0ZW0SJwoGZW50aXR5GAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJJChlHZXRFbnRpdGllc0J5UmVmc1Jlc3BvbnNlEiwKBWl0ZW1zGAEgAygLMh0uYXRyaXVtLmNhdGFsb2cudjEuRW50aXR5SXRlbSIiChNEZWxldGVFbnRpdHlSZXF1ZXN0EgsKA3VpZBgBIAEoCSIWChREZWxldGVFbnRpdHlSZXNwb25zZSJICgpPcmRlckZpZWxkEg0KBWZpZWxkGAEgASgJEisKBW9yZGVyGAIgASgOMhwuYXRyaXVtLmNhdGFsb2cudjEuU29ydE9yZGVyIrYBChNMaXN0RW50aXRpZXNSZXF1ZXN0Eg4KBmZpbHRlchgBIAMoCRIWCg5mdWxsX3RleHRfdGVybRgCIAEoCRIsCgVvcmRlchgDIAMoCzIdLmF0cml1bS5jYXRhbG9nLnYxLk9yZGVyRmllbGQSDgoGZmllbGRzGAQgAygJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJEhIKCnNraXBfdG90YWwYByABKAgiiAEKFExpc3RFbnRpdGllc1Jlc3BvbnNlEikKCGVudGl0aWVzGAEgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBITCgt0b3RhbF9pdGVtcxgCIAEoAxIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkSFwoPcHJldl9wYWdlX3Rva2VuGAQgASgJIjgKFkdldEVudGl0eUZhY2V0c1JlcXVlc3QSDgoGZmFjZXRzGAEgAygJEg4KBmZpbHRlchgCIAMoCSIqCgpGYWNldFZhbHVlEg0KBXZhbHVlGAEgASgJEg0KBWNvdW50GAIgASgDIkUKBUZhY2V0Eg0KBWZhY2V0GAEgASgJEi0KBnZhbHVlcxgCIAMoCzIdLmF0cml1bS5jYXRhbG9nLnYxLkZhY2V0VmFsdWUiQwoXR2V0RW50aXR5RmFjZXRzUmVzcG9uc2USKAoGZmFjZXRzGAEgAygLMhguYXRyaXVtLmNhdGFsb2cudjEuRmFjZXQiiAEKGUdldEVudGl0eVJlbGF0aW9uc1JlcXVlc3QSCwoDcmVmGAEgASgJEhYKDnJlbGF0aW9uX3R5cGVzGAIgAygJEjcKCWRpcmVjdGlvbhgDIAEoDjIkLmF0cml1bS5jYXRhbG9nLnYxLlJlbGF0aW9uRGlyZWN0aW9uEg0KBWRlcHRoGAQgASgFIkQKDFJlbGF0aW9uRWRnZRISCgpzb3VyY2VfcmVmGAEgASgJEgwKBHR5cGUYAiABKAkSEgoKdGFyZ2V0X3JlZhgDIAEoCSKKAQoaR2V0RW50aXR5UmVsYXRpb25zUmVzcG9uc2USLgoFZWRnZXMYASADKAsyHy5hdHJpdW0uY2F0YWxvZy52MS5SZWxhdGlvbkVkZ2USKQoIZW50aXRpZXMYAiADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhEKCXRydW5jYXRlZBgDIAEoCCKIAgoITG9jYXRpb24SCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIOCgZ0YXJnZXQYAyABKAkSEgoKZW50aXR5X3JlZhgEIAEoCRIUCgxyZWZyZXNoZWRfYXQYBSABKAkSEAoIcmV2aXNpb24YBiABKAkSEgoKbGFzdF9lcnJvchgHIAEoCRIQCghmYWlsdXJlcxgIIAEoBRIyCghwcm9ibGVtcxgJIAMoCzIgLmF0cml1bS5jYXRhbG9nLnYxLkltcG9ydFByb2JsZW0SFAoMZW50aXR5X2NvdW50GAogASgFEhIKCmNyZWF0ZWRfYXQYCyABKAkSEgoKY2hlY2tlZF9hdBgMIAEoCSJGChVDcmVhdGVMb2NhdGlvblJlcXVlc3QSDAoEdHlwZRgBIAEoCRIOCgZ0YXJnZXQYAiABKAkSDwoHZHJ5X3J1bhgDIAEoCCK2AQoWQ3JlYXRlTG9jYXRpb25SZXNwb25zZRItCghsb2NhdGlvbhgBIAEoCzIbLmF0cml1bS5jYXRhbG9nLnYxLkxvY2F0aW9uEikKCGVudGl0aWVzGAIgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIOCgZleGlzdHMYAyABKAgSMgoIcHJvYmxlbXMYBCADKAsyIC5hdHJpdW0uY2F0YWxvZy52MS5JbXBvcnRQcm9ibGVtIk0KFExpc3RMb2NhdGlvbnNSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJ1ChVMaXN0TG9jYXRpb25zUmVzcG9uc2USLgoJbG9jYXRpb25zGAEgAygLMhsuYXRyaXVtLmNhdGFsb2cudjEuTG9jYXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhMKC3RvdGFsX2l0ZW1zGAMgASgDIiAKEkdldExvY2F0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJZChNHZXRMb2NhdGlvblJlc3BvbnNlEi0KCGxvY2F0aW9uGAEgASgLMhsuYXRyaXVtLmNhdGFsb2cudjEuTG9jYXRpb24SEwoLZW50aXR5X3JlZnMYAiADKAkiQQoVVXBkYXRlTG9jYXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSDgoGdGFyZ2V0GAMgASgJIkcKFlVwZGF0ZUxvY2F0aW9uUmVzcG9uc2USLQoIbG9jYXRpb24YASABKAsyGy5hdHJpdW0uY2F0YWxvZy52MS5Mb2NhdGlvbiIjChVEZWxldGVMb2NhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiKgoWRGVsZXRlTG9jYXRpb25SZXNwb25zZRIQCghvcnBoYW5lZBgBIAMoCSIkChZSZWZyZXNoTG9jYXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIqUBChdSZWZyZXNoTG9jYXRpb25SZXNwb25zZRItCghsb2NhdGlvbhgBIAEoCzIbLmF0cml1bS5jYXRhbG9nLnYxLkxvY2F0aW9uEg8KB2NyZWF0ZWQYAiABKAUSDwoHdXBkYXRlZBgDIAEoBRIRCgl1bmNoYW5nZWQYBCABKAUSEAoIb3JwaGFuZWQYBSADKAkSFAoMbm90X21vZGlmaWVkGAYgASgIIiUKF0dldFdlYmhvb2tTZWNyZXRSZXF1ZXN0EgoKAmlkGAEgASgJIjgKGEdldFdlYmhvb2tTZWNyZXRSZXNwb25zZRIOCgZzZWNyZXQYASABKAkSDAoEcGF0aBgCIAEoCSIzChRTZXRDcmVkZW50aWFsUmVxdWVzdBIMCgRob3N0GAEgASgJEg0KBXRva2VuGAIgASgJIhcKFVNldENyZWRlbnRpYWxSZXNwb25zZSJCCgpDcmVkZW50aWFsEgwKBGhvc3QYASABKAkSEgoKY3JlYXRlZF9hdBgCIAEoCRISCgp1cGRhdGVkX2F0GAMgASgJIhgKFkxpc3RDcmVkZW50aWFsc1JlcXVlc3QiTQoXTGlzdENyZWRlbnRpYWxzUmVzcG9uc2USMgoLY3JlZGVudGlhbHMYASADKAsyHS5hdHJpdW0uY2F0YWxvZy52MS5DcmVkZW50aWFsIicKF0RlbGV0ZUNyZWRlbnRpYWxSZXF1ZXN0EgwKBGhvc3QYASABKAkiGgoYRGVsZXRlQ3JlZGVudGlhbFJlc3BvbnNlIkUKCkN1c3RvbUtpbmQSDAoEa2luZBgBIAEoCRIUCgxhcGlfdmVyc2lvbnMYAiADKAkSEwoLanNvbl9zY2hlbWEYAyABKAkiQwoUU2V0Q3VzdG9tS2luZFJlcXVlc3QSKwoEa2luZBgBIAEoCzIdLmF0cml1bS5jYXRhbG9nLnYxLkN1c3RvbUtpbmQiFwoVU2V0Q3VzdG9tS2luZFJlc3BvbnNlIhgKFkxpc3RDdXN0b21LaW5kc1JlcXVlc3QiRwoXTGlzdEN1c3RvbUtpbmRzUmVzcG9uc2USLAoFa2luZHMYASADKAsyHS5hdHJpdW0uY2F0YWxvZy52MS5DdXN0b21LaW5kIicKF0RlbGV0ZUN1c3RvbUtpbmRSZXF1ZXN0EgwKBGtpbmQYASABKAkiGgoYRGVsZXRlQ3VzdG9tS2luZFJlc3BvbnNlIiwKGVNldFJlZnJlc2hJbnRlcnZhbFJlcXVlc3QSDwoHc2Vjb25kcxgBIAEoBSIcChpTZXRSZWZyZXNoSW50ZXJ2YWxSZXNwb25zZSp7CgtBcHBseUFjdGlvbhIcChhBUFBMWV9BQ1RJT05fVU5TUEVDSUZJRUQQABIYChRBUFBMWV9BQ1RJT05fQ1JFQVRFRBABEhgKFEFQUExZX0FDVElPTl9VUERBVEVEEAISGgoWQVBQTFlfQUNUSU9OX1VOQ0hBTkdFRBADKlAKCVNvcnRPcmRlchIaChZTT1JUX09SREVSX1VOU1BFQ0lGSUVEEAASEgoOU09SVF9PUkRFUl9BU0MQARITCg9TT1JUX09SREVSX0RFU0MQAiqWAQoRUmVsYXRpb25EaXJlY3Rpb24SIgoeUkVMQVRJT05fRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASHwobUkVMQVRJT05fRElSRUNUSU9OX09VVEdPSU5HEAESHwobUkVMQVRJT05fRElSRUNUSU9OX0lOQ09NSU5HEAISGwoXUkVMQVRJT05fRElSRUNUSU9OX0JPVEgQAzKMCAoOQ2F0YWxvZ1NlcnZpY2USagoNQXBwbHlFbnRpdGllcxInLmF0cml1bS5jYXRhbG9nLnYxLkFwcGx5RW50aXRpZXNSZXF1ZXN0GiguYXRyaXVtLmNhdGFsb2cudjEuQXBwbHlFbnRpdGllc1Jlc3BvbnNlIgbK8xgCCAISZwoMSW1wb3J0QnVuZGxlEiYuYXRyaXVtLmNhdGFsb2cudjEuSW1wb3J0QnVuZGxlUmVxdWVzdBonLmF0cml1bS5jYXRhbG9nLnYxLkltcG9ydEJ1bmRsZVJlc3BvbnNlIgbK8xgCCAIScAoOR2V0RW50aXR5QnlSZWYSKC5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdHlCeVJlZlJlcXVlc3QaKS5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdHlCeVJlZlJlc3BvbnNlIgmQAgHK8xgCCAIScAoOR2V0RW50aXR5QnlVaWQSKC5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdHlCeVVpZFJlcXVlc3QaKS5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdHlCeVVpZFJlc3BvbnNlIgmQAgHK8xgCCAISeQoRR2V0RW50aXRpZXNCeVJlZnMSKy5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdGllc0J5UmVmc1JlcXVlc3QaLC5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdGllc0J5UmVmc1Jlc3BvbnNlIgmQAgHK8xgCCAISZwoMRGVsZXRlRW50aXR5EiYuYXRyaXVtLmNhdGFsb2cudjEuRGVsZXRlRW50aXR5UmVxdWVzdBonLmF0cml1bS5jYXRhbG9nLnYxLkRlbGV0ZUVudGl0eVJlc3BvbnNlIgbK8xgCCAMSagoMTGlzdEVudGl0aWVzEiYuYXRyaXVtLmNhdGFsb2cudjEuTGlzdEVudGl0aWVzUmVxdWVzdBonLmF0cml1bS5jYXRhbG9nLnYxLkxpc3RFbnRpdGllc1Jlc3BvbnNlIgmQAgHK8xgCCAIScwoPR2V0RW50aXR5RmFjZXRzEikuYXRyaXVtLmNhdGFsb2cudjEuR2V0RW50aXR5RmFjZXRzUmVxdWVzdBoqLmF0cml1bS5jYXRhbG9nLnYxLkdldEVudGl0eUZhY2V0c1Jlc3BvbnNlIgmQAgHK8xgCCAISfAoSR2V0RW50aXR5UmVsYXRpb25zEiwuYXRyaXVtLmNhdGFsb2cudjEuR2V0RW50aXR5UmVsYXRpb25zUmVxdWVzdBotLmF0cml1bS5jYXRhbG9nLnYxLkdldEVudGl0eVJlbGF0aW9uc1Jlc3BvbnNlIgmQAgHK8xgCCAIyxwwKD0xvY2F0aW9uU2VydmljZRJtCg5DcmVhdGVMb2NhdGlvbhIoLmF0cml1bS5jYXRhbG9nLnYxLkNyZWF0ZUxvY2F0aW9uUmVxdWVzdBopLmF0cml1bS5jYXRhbG9nLnYxLkNyZWF0ZUxvY2F0aW9uUmVzcG9uc2UiBsrzGAIIAhJtCg1MaXN0TG9jYXRpb25zEicuYXRyaXVtLmNhdGFsb2cudjEuTGlzdExvY2F0aW9uc1JlcXVlc3QaKC5hdHJpdW0uY2F0YWxvZy52MS5MaXN0TG9jYXRpb25zUmVzcG9uc2UiCZACAcrzGAIIAhJnCgtHZXRMb2NhdGlvbhIlLmF0cml1bS5jYXRhbG9nLnYxLkdldExvY2F0aW9uUmVxdWVzdBomLmF0cml1bS5jYXRhbG9nLnYxLkdldExvY2F0aW9uUmVzcG9uc2UiCZACAcrzGAIIAhJtCg5VcGRhdGVMb2NhdGlvbhIoLmF0cml1bS5jYXRhbG9nLnYxLlVwZGF0ZUxvY2F0aW9uUmVxdWVzdBopLmF0cml1bS5jYXRhbG9nLnYxLlVwZGF0ZUxvY2F0aW9uUmVzcG9uc2UiBsrzGAIIAhJtCg5EZWxldGVMb2NhdGlvbhIoLmF0cml1bS5jYXRhbG9nLnYxLkRlbGV0ZUxvY2F0aW9uUmVxdWVzdBopLmF0cml1bS5jYXRhbG9nLnYxLkRlbGV0ZUxvY2F0aW9uUmVzcG9uc2UiBsrzGAIIAxJwCg9SZWZyZXNoTG9jYXRpb24SKS5hdHJpdW0uY2F0YWxvZy52MS5SZWZyZXNoTG9jYXRpb25SZXF1ZXN0GiouYXRyaXVtLmNhdGFsb2cudjEuUmVmcmVzaExvY2F0aW9uUmVzcG9uc2UiBsrzGAIIAhJ2ChBHZXRXZWJob29rU2VjcmV0EiouYXRyaXVtLmNhdGFsb2cudjEuR2V0V2ViaG9va1NlY3JldFJlcXVlc3QaKy5hdHJpdW0uY2F0YWxvZy52MS5HZXRXZWJob29rU2VjcmV0UmVzcG9uc2UiCZACAcrzGAIIAxJqCg1TZXRDcmVkZW50aWFsEicuYXRyaXVtLmNhdGFsb2cudjEuU2V0Q3JlZGVudGlhbFJlcXVlc3QaKC5hdHJpdW0uY2F0YWxvZy52MS5TZXRDcmVkZW50aWFsUmVzcG9uc2UiBsrzGAIIAxJzCg9MaXN0Q3JlZGVudGlhbHMSKS5hdHJpdW0uY2F0YWxvZy52MS5MaXN0Q3JlZGVudGlhbHNSZXF1ZXN0GiouYXRyaXVtLmNhdGFsb2cudjEuTGlzdENyZWRlbnRpYWxzUmVzcG9uc2UiCZACAcrzGAIIAxJzChBEZWxldGVDcmVkZW50aWFsEiouYXRyaXVtLmNhdGFsb2cudjEuRGVsZXRlQ3JlZGVudGlhbFJlcXVlc3QaKy5hdHJpdW0uY2F0YWxvZy52MS5EZWxldGVDcmVkZW50aWFsUmVzcG9uc2UiBsrzGAIIAxJqCg1TZXRDdXN0b21LaW5kEicuYXRyaXVtLmNhdGFsb2cudjEuU2V0Q3VzdG9tS2luZFJlcXVlc3QaKC5hdHJpdW0uY2F0YWxvZy52MS5TZXRDdXN0b21LaW5kUmVzcG9uc2UiBsrzGAIIAxJzCg9MaXN0Q3VzdG9tS2luZHMSKS5hdHJpdW0uY2F0YWxvZy52MS5MaXN0Q3VzdG9tS2luZHNSZXF1ZXN0GiouYXRyaXVtLmNhdGFsb2cudjEuTGlzdEN1c3RvbUtpbmRzUmVzcG9uc2UiCZACAcrzGAIIAhJzChBEZWxldGVDdXN0b21LaW5kEiouYXRyaXVtLmNhdGFsb2cudjEuRGVsZXRlQ3VzdG9tS2luZFJlcXVlc3QaKy5hdHJpdW0uY2F0YWxvZy52MS5EZWxldGVDdXN0b21LaW5kUmVzcG9uc2UiBsrzGAIIAxJ5ChJTZXRSZWZyZXNoSW50ZXJ2YWwSLC5hdHJpdW0uY2F0YWxvZy52MS5TZXRSZWZyZXNoSW50ZXJ2YWxSZXF1ZXN0Gi0uYXRyaXVtLmNhdGFsb2cudjEuU2V0UmVmcmVzaEludGVydmFsUmVzcG9uc2UiBsrzGAIIA0IsWiphdHJpdW0uZGV2L2dlbi9hdHJpdW0vY2F0YWxvZy92MTtjYXRhbG9ndjFiBnByb3RvMw", [file_atrium_options_v1_access, file_google_protobuf_struct]);
 
 /**
  * @generated from message atrium.catalog.v1.ApplyEntitiesRequest
@@ -131,6 +131,15 @@ export type ImportBundleRequest = Message<"atrium.catalog.v1.ImportBundleRequest
    * @generated from field: bool dry_run = 3;
    */
   dryRun: boolean;
+
+  /**
+   * All or nothing: any problem fails the whole import with InvalidArgument. Without it,
+   * the import goes entity by entity as Backstage does: each bad entity (or unreadable
+   * file) is reported in problems and the others are imported.
+   *
+   * @generated from field: bool strict = 4;
+   */
+  strict: boolean;
 };
 
 /**
@@ -139,6 +148,56 @@ export type ImportBundleRequest = Message<"atrium.catalog.v1.ImportBundleRequest
  */
 export const ImportBundleRequestSchema: GenMessage<ImportBundleRequest> = /*@__PURE__*/
   messageDesc(file_atrium_catalog_v1_catalog, 3);
+
+/**
+ * ImportProblem is one thing an import or a Location refresh could not take in.
+ *
+ * @generated from message atrium.catalog.v1.ImportProblem
+ */
+export type ImportProblem = Message<"atrium.catalog.v1.ImportProblem"> & {
+  /**
+   * The file (bundle path or URL) and document, when known.
+   *
+   * @generated from field: string file = 1;
+   */
+  file: string;
+
+  /**
+   * @generated from field: int32 document = 2;
+   */
+  document: number;
+
+  /**
+   * @generated from field: bool has_document = 3;
+   */
+  hasDocument: boolean;
+
+  /**
+   * The field inside the document ("spec.owner"), or the request field when no file.
+   *
+   * @generated from field: string field = 4;
+   */
+  field: string;
+
+  /**
+   * @generated from field: string message = 5;
+   */
+  message: string;
+
+  /**
+   * The entity's ref when known (conflicts).
+   *
+   * @generated from field: string entity_ref = 6;
+   */
+  entityRef: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.ImportProblem.
+ * Use `create(ImportProblemSchema)` to create a new message.
+ */
+export const ImportProblemSchema: GenMessage<ImportProblem> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 4);
 
 /**
  * @generated from message atrium.catalog.v1.SkippedTarget
@@ -165,7 +224,7 @@ export type SkippedTarget = Message<"atrium.catalog.v1.SkippedTarget"> & {
  * Use `create(SkippedTargetSchema)` to create a new message.
  */
 export const SkippedTargetSchema: GenMessage<SkippedTarget> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 4);
+  messageDesc(file_atrium_catalog_v1_catalog, 5);
 
 /**
  * @generated from message atrium.catalog.v1.ImportBundleResponse
@@ -192,6 +251,13 @@ export type ImportBundleResponse = Message<"atrium.catalog.v1.ImportBundleRespon
    * @generated from field: bool dry_run = 4;
    */
   dryRun: boolean;
+
+  /**
+   * What was not imported (only without strict).
+   *
+   * @generated from field: repeated atrium.catalog.v1.ImportProblem problems = 5;
+   */
+  problems: ImportProblem[];
 };
 
 /**
@@ -199,7 +265,7 @@ export type ImportBundleResponse = Message<"atrium.catalog.v1.ImportBundleRespon
  * Use `create(ImportBundleResponseSchema)` to create a new message.
  */
 export const ImportBundleResponseSchema: GenMessage<ImportBundleResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 5);
+  messageDesc(file_atrium_catalog_v1_catalog, 6);
 
 /**
  * @generated from message atrium.catalog.v1.GetEntityByRefRequest
@@ -218,7 +284,7 @@ export type GetEntityByRefRequest = Message<"atrium.catalog.v1.GetEntityByRefReq
  * Use `create(GetEntityByRefRequestSchema)` to create a new message.
  */
 export const GetEntityByRefRequestSchema: GenMessage<GetEntityByRefRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 6);
+  messageDesc(file_atrium_catalog_v1_catalog, 7);
 
 /**
  * @generated from message atrium.catalog.v1.GetEntityByRefResponse
@@ -235,7 +301,7 @@ export type GetEntityByRefResponse = Message<"atrium.catalog.v1.GetEntityByRefRe
  * Use `create(GetEntityByRefResponseSchema)` to create a new message.
  */
 export const GetEntityByRefResponseSchema: GenMessage<GetEntityByRefResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 7);
+  messageDesc(file_atrium_catalog_v1_catalog, 8);
 
 /**
  * @generated from message atrium.catalog.v1.GetEntityByUidRequest
@@ -252,7 +318,7 @@ export type GetEntityByUidRequest = Message<"atrium.catalog.v1.GetEntityByUidReq
  * Use `create(GetEntityByUidRequestSchema)` to create a new message.
  */
 export const GetEntityByUidRequestSchema: GenMessage<GetEntityByUidRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 8);
+  messageDesc(file_atrium_catalog_v1_catalog, 9);
 
 /**
  * @generated from message atrium.catalog.v1.GetEntityByUidResponse
@@ -269,7 +335,7 @@ export type GetEntityByUidResponse = Message<"atrium.catalog.v1.GetEntityByUidRe
  * Use `create(GetEntityByUidResponseSchema)` to create a new message.
  */
 export const GetEntityByUidResponseSchema: GenMessage<GetEntityByUidResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 9);
+  messageDesc(file_atrium_catalog_v1_catalog, 10);
 
 /**
  * @generated from message atrium.catalog.v1.GetEntitiesByRefsRequest
@@ -293,7 +359,7 @@ export type GetEntitiesByRefsRequest = Message<"atrium.catalog.v1.GetEntitiesByR
  * Use `create(GetEntitiesByRefsRequestSchema)` to create a new message.
  */
 export const GetEntitiesByRefsRequestSchema: GenMessage<GetEntitiesByRefsRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 10);
+  messageDesc(file_atrium_catalog_v1_catalog, 11);
 
 /**
  * @generated from message atrium.catalog.v1.EntityItem
@@ -312,7 +378,7 @@ export type EntityItem = Message<"atrium.catalog.v1.EntityItem"> & {
  * Use `create(EntityItemSchema)` to create a new message.
  */
 export const EntityItemSchema: GenMessage<EntityItem> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 11);
+  messageDesc(file_atrium_catalog_v1_catalog, 12);
 
 /**
  * @generated from message atrium.catalog.v1.GetEntitiesByRefsResponse
@@ -331,7 +397,7 @@ export type GetEntitiesByRefsResponse = Message<"atrium.catalog.v1.GetEntitiesBy
  * Use `create(GetEntitiesByRefsResponseSchema)` to create a new message.
  */
 export const GetEntitiesByRefsResponseSchema: GenMessage<GetEntitiesByRefsResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 12);
+  messageDesc(file_atrium_catalog_v1_catalog, 13);
 
 /**
  * @generated from message atrium.catalog.v1.DeleteEntityRequest
@@ -348,7 +414,7 @@ export type DeleteEntityRequest = Message<"atrium.catalog.v1.DeleteEntityRequest
  * Use `create(DeleteEntityRequestSchema)` to create a new message.
  */
 export const DeleteEntityRequestSchema: GenMessage<DeleteEntityRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 13);
+  messageDesc(file_atrium_catalog_v1_catalog, 14);
 
 /**
  * @generated from message atrium.catalog.v1.DeleteEntityResponse
@@ -361,7 +427,7 @@ export type DeleteEntityResponse = Message<"atrium.catalog.v1.DeleteEntityRespon
  * Use `create(DeleteEntityResponseSchema)` to create a new message.
  */
 export const DeleteEntityResponseSchema: GenMessage<DeleteEntityResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 14);
+  messageDesc(file_atrium_catalog_v1_catalog, 15);
 
 /**
  * @generated from message atrium.catalog.v1.OrderField
@@ -385,7 +451,7 @@ export type OrderField = Message<"atrium.catalog.v1.OrderField"> & {
  * Use `create(OrderFieldSchema)` to create a new message.
  */
 export const OrderFieldSchema: GenMessage<OrderField> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 15);
+  messageDesc(file_atrium_catalog_v1_catalog, 16);
 
 /**
  * @generated from message atrium.catalog.v1.ListEntitiesRequest
@@ -443,7 +509,7 @@ export type ListEntitiesRequest = Message<"atrium.catalog.v1.ListEntitiesRequest
  * Use `create(ListEntitiesRequestSchema)` to create a new message.
  */
 export const ListEntitiesRequestSchema: GenMessage<ListEntitiesRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 16);
+  messageDesc(file_atrium_catalog_v1_catalog, 17);
 
 /**
  * @generated from message atrium.catalog.v1.ListEntitiesResponse
@@ -475,7 +541,7 @@ export type ListEntitiesResponse = Message<"atrium.catalog.v1.ListEntitiesRespon
  * Use `create(ListEntitiesResponseSchema)` to create a new message.
  */
 export const ListEntitiesResponseSchema: GenMessage<ListEntitiesResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 17);
+  messageDesc(file_atrium_catalog_v1_catalog, 18);
 
 /**
  * @generated from message atrium.catalog.v1.GetEntityFacetsRequest
@@ -499,7 +565,7 @@ export type GetEntityFacetsRequest = Message<"atrium.catalog.v1.GetEntityFacetsR
  * Use `create(GetEntityFacetsRequestSchema)` to create a new message.
  */
 export const GetEntityFacetsRequestSchema: GenMessage<GetEntityFacetsRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 18);
+  messageDesc(file_atrium_catalog_v1_catalog, 19);
 
 /**
  * @generated from message atrium.catalog.v1.FacetValue
@@ -521,7 +587,7 @@ export type FacetValue = Message<"atrium.catalog.v1.FacetValue"> & {
  * Use `create(FacetValueSchema)` to create a new message.
  */
 export const FacetValueSchema: GenMessage<FacetValue> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 19);
+  messageDesc(file_atrium_catalog_v1_catalog, 20);
 
 /**
  * @generated from message atrium.catalog.v1.Facet
@@ -543,7 +609,7 @@ export type Facet = Message<"atrium.catalog.v1.Facet"> & {
  * Use `create(FacetSchema)` to create a new message.
  */
 export const FacetSchema: GenMessage<Facet> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 20);
+  messageDesc(file_atrium_catalog_v1_catalog, 21);
 
 /**
  * @generated from message atrium.catalog.v1.GetEntityFacetsResponse
@@ -560,7 +626,7 @@ export type GetEntityFacetsResponse = Message<"atrium.catalog.v1.GetEntityFacets
  * Use `create(GetEntityFacetsResponseSchema)` to create a new message.
  */
 export const GetEntityFacetsResponseSchema: GenMessage<GetEntityFacetsResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 21);
+  messageDesc(file_atrium_catalog_v1_catalog, 22);
 
 /**
  * @generated from message atrium.catalog.v1.GetEntityRelationsRequest
@@ -598,7 +664,7 @@ export type GetEntityRelationsRequest = Message<"atrium.catalog.v1.GetEntityRela
  * Use `create(GetEntityRelationsRequestSchema)` to create a new message.
  */
 export const GetEntityRelationsRequestSchema: GenMessage<GetEntityRelationsRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 22);
+  messageDesc(file_atrium_catalog_v1_catalog, 23);
 
 /**
  * @generated from message atrium.catalog.v1.RelationEdge
@@ -625,7 +691,7 @@ export type RelationEdge = Message<"atrium.catalog.v1.RelationEdge"> & {
  * Use `create(RelationEdgeSchema)` to create a new message.
  */
 export const RelationEdgeSchema: GenMessage<RelationEdge> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 23);
+  messageDesc(file_atrium_catalog_v1_catalog, 24);
 
 /**
  * @generated from message atrium.catalog.v1.GetEntityRelationsResponse
@@ -656,7 +722,718 @@ export type GetEntityRelationsResponse = Message<"atrium.catalog.v1.GetEntityRel
  * Use `create(GetEntityRelationsResponseSchema)` to create a new message.
  */
 export const GetEntityRelationsResponseSchema: GenMessage<GetEntityRelationsResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 24);
+  messageDesc(file_atrium_catalog_v1_catalog, 25);
+
+/**
+ * @generated from message atrium.catalog.v1.Location
+ */
+export type Location = Message<"atrium.catalog.v1.Location"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * "url".
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string target = 3;
+   */
+  target: string;
+
+  /**
+   * The Location entity generated for it (location:default/generated-<sha1>).
+   *
+   * @generated from field: string entity_ref = 4;
+   */
+  entityRef: string;
+
+  /**
+   * RFC 3339; empty when never refreshed.
+   *
+   * @generated from field: string refreshed_at = 5;
+   */
+  refreshedAt: string;
+
+  /**
+   * The commit or HTTP validator last imported.
+   *
+   * @generated from field: string revision = 6;
+   */
+  revision: string;
+
+  /**
+   * Why the last refresh failed as a whole; empty when it succeeded.
+   *
+   * @generated from field: string last_error = 7;
+   */
+  lastError: string;
+
+  /**
+   * @generated from field: int32 failures = 8;
+   */
+  failures: number;
+
+  /**
+   * Entity-level problems of the last refresh.
+   *
+   * @generated from field: repeated atrium.catalog.v1.ImportProblem problems = 9;
+   */
+  problems: ImportProblem[];
+
+  /**
+   * @generated from field: int32 entity_count = 10;
+   */
+  entityCount: number;
+
+  /**
+   * @generated from field: string created_at = 11;
+   */
+  createdAt: string;
+
+  /**
+   * When the worker last checked it (this process's view; a check that finds nothing new
+   * writes nothing).
+   *
+   * @generated from field: string checked_at = 12;
+   */
+  checkedAt: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.Location.
+ * Use `create(LocationSchema)` to create a new message.
+ */
+export const LocationSchema: GenMessage<Location> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 26);
+
+/**
+ * @generated from message atrium.catalog.v1.CreateLocationRequest
+ */
+export type CreateLocationRequest = Message<"atrium.catalog.v1.CreateLocationRequest"> & {
+  /**
+   * Default "url".
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string target = 2;
+   */
+  target: string;
+
+  /**
+   * @generated from field: bool dry_run = 3;
+   */
+  dryRun: boolean;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.CreateLocationRequest.
+ * Use `create(CreateLocationRequestSchema)` to create a new message.
+ */
+export const CreateLocationRequestSchema: GenMessage<CreateLocationRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 27);
+
+/**
+ * @generated from message atrium.catalog.v1.CreateLocationResponse
+ */
+export type CreateLocationResponse = Message<"atrium.catalog.v1.CreateLocationResponse"> & {
+  /**
+   * @generated from field: atrium.catalog.v1.Location location = 1;
+   */
+  location?: Location | undefined;
+
+  /**
+   * dry_run: the entities that would be imported (the Location entity first); else the
+   * entities imported by the first refresh.
+   *
+   * @generated from field: repeated google.protobuf.Struct entities = 2;
+   */
+  entities: JsonObject[];
+
+  /**
+   * dry_run: whether the same target is already registered.
+   *
+   * @generated from field: bool exists = 3;
+   */
+  exists: boolean;
+
+  /**
+   * @generated from field: repeated atrium.catalog.v1.ImportProblem problems = 4;
+   */
+  problems: ImportProblem[];
+};
+
+/**
+ * Describes the message atrium.catalog.v1.CreateLocationResponse.
+ * Use `create(CreateLocationResponseSchema)` to create a new message.
+ */
+export const CreateLocationResponseSchema: GenMessage<CreateLocationResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 28);
+
+/**
+ * @generated from message atrium.catalog.v1.ListLocationsRequest
+ */
+export type ListLocationsRequest = Message<"atrium.catalog.v1.ListLocationsRequest"> & {
+  /**
+   * Exact target to find; empty: all.
+   *
+   * @generated from field: string target = 1;
+   */
+  target: string;
+
+  /**
+   * At most 500; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.ListLocationsRequest.
+ * Use `create(ListLocationsRequestSchema)` to create a new message.
+ */
+export const ListLocationsRequestSchema: GenMessage<ListLocationsRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 29);
+
+/**
+ * @generated from message atrium.catalog.v1.ListLocationsResponse
+ */
+export type ListLocationsResponse = Message<"atrium.catalog.v1.ListLocationsResponse"> & {
+  /**
+   * @generated from field: repeated atrium.catalog.v1.Location locations = 1;
+   */
+  locations: Location[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * @generated from field: int64 total_items = 3;
+   */
+  totalItems: bigint;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.ListLocationsResponse.
+ * Use `create(ListLocationsResponseSchema)` to create a new message.
+ */
+export const ListLocationsResponseSchema: GenMessage<ListLocationsResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 30);
+
+/**
+ * @generated from message atrium.catalog.v1.GetLocationRequest
+ */
+export type GetLocationRequest = Message<"atrium.catalog.v1.GetLocationRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.GetLocationRequest.
+ * Use `create(GetLocationRequestSchema)` to create a new message.
+ */
+export const GetLocationRequestSchema: GenMessage<GetLocationRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 31);
+
+/**
+ * @generated from message atrium.catalog.v1.GetLocationResponse
+ */
+export type GetLocationResponse = Message<"atrium.catalog.v1.GetLocationResponse"> & {
+  /**
+   * @generated from field: atrium.catalog.v1.Location location = 1;
+   */
+  location?: Location | undefined;
+
+  /**
+   * Refs of the entities it yields.
+   *
+   * @generated from field: repeated string entity_refs = 2;
+   */
+  entityRefs: string[];
+};
+
+/**
+ * Describes the message atrium.catalog.v1.GetLocationResponse.
+ * Use `create(GetLocationResponseSchema)` to create a new message.
+ */
+export const GetLocationResponseSchema: GenMessage<GetLocationResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 32);
+
+/**
+ * @generated from message atrium.catalog.v1.UpdateLocationRequest
+ */
+export type UpdateLocationRequest = Message<"atrium.catalog.v1.UpdateLocationRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string target = 3;
+   */
+  target: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.UpdateLocationRequest.
+ * Use `create(UpdateLocationRequestSchema)` to create a new message.
+ */
+export const UpdateLocationRequestSchema: GenMessage<UpdateLocationRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 33);
+
+/**
+ * @generated from message atrium.catalog.v1.UpdateLocationResponse
+ */
+export type UpdateLocationResponse = Message<"atrium.catalog.v1.UpdateLocationResponse"> & {
+  /**
+   * @generated from field: atrium.catalog.v1.Location location = 1;
+   */
+  location?: Location | undefined;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.UpdateLocationResponse.
+ * Use `create(UpdateLocationResponseSchema)` to create a new message.
+ */
+export const UpdateLocationResponseSchema: GenMessage<UpdateLocationResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 34);
+
+/**
+ * @generated from message atrium.catalog.v1.DeleteLocationRequest
+ */
+export type DeleteLocationRequest = Message<"atrium.catalog.v1.DeleteLocationRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.DeleteLocationRequest.
+ * Use `create(DeleteLocationRequestSchema)` to create a new message.
+ */
+export const DeleteLocationRequestSchema: GenMessage<DeleteLocationRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 35);
+
+/**
+ * @generated from message atrium.catalog.v1.DeleteLocationResponse
+ */
+export type DeleteLocationResponse = Message<"atrium.catalog.v1.DeleteLocationResponse"> & {
+  /**
+   * The entities marked as orphans.
+   *
+   * @generated from field: repeated string orphaned = 1;
+   */
+  orphaned: string[];
+};
+
+/**
+ * Describes the message atrium.catalog.v1.DeleteLocationResponse.
+ * Use `create(DeleteLocationResponseSchema)` to create a new message.
+ */
+export const DeleteLocationResponseSchema: GenMessage<DeleteLocationResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 36);
+
+/**
+ * @generated from message atrium.catalog.v1.RefreshLocationRequest
+ */
+export type RefreshLocationRequest = Message<"atrium.catalog.v1.RefreshLocationRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.RefreshLocationRequest.
+ * Use `create(RefreshLocationRequestSchema)` to create a new message.
+ */
+export const RefreshLocationRequestSchema: GenMessage<RefreshLocationRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 37);
+
+/**
+ * @generated from message atrium.catalog.v1.RefreshLocationResponse
+ */
+export type RefreshLocationResponse = Message<"atrium.catalog.v1.RefreshLocationResponse"> & {
+  /**
+   * @generated from field: atrium.catalog.v1.Location location = 1;
+   */
+  location?: Location | undefined;
+
+  /**
+   * @generated from field: int32 created = 2;
+   */
+  created: number;
+
+  /**
+   * @generated from field: int32 updated = 3;
+   */
+  updated: number;
+
+  /**
+   * @generated from field: int32 unchanged = 4;
+   */
+  unchanged: number;
+
+  /**
+   * @generated from field: repeated string orphaned = 5;
+   */
+  orphaned: string[];
+
+  /**
+   * The source's revision was the one already imported: nothing was read or written.
+   *
+   * @generated from field: bool not_modified = 6;
+   */
+  notModified: boolean;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.RefreshLocationResponse.
+ * Use `create(RefreshLocationResponseSchema)` to create a new message.
+ */
+export const RefreshLocationResponseSchema: GenMessage<RefreshLocationResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 38);
+
+/**
+ * @generated from message atrium.catalog.v1.GetWebhookSecretRequest
+ */
+export type GetWebhookSecretRequest = Message<"atrium.catalog.v1.GetWebhookSecretRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.GetWebhookSecretRequest.
+ * Use `create(GetWebhookSecretRequestSchema)` to create a new message.
+ */
+export const GetWebhookSecretRequestSchema: GenMessage<GetWebhookSecretRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 39);
+
+/**
+ * @generated from message atrium.catalog.v1.GetWebhookSecretResponse
+ */
+export type GetWebhookSecretResponse = Message<"atrium.catalog.v1.GetWebhookSecretResponse"> & {
+  /**
+   * @generated from field: string secret = 1;
+   */
+  secret: string;
+
+  /**
+   * The path to configure in the Git host, under the gateway's address.
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.GetWebhookSecretResponse.
+ * Use `create(GetWebhookSecretResponseSchema)` to create a new message.
+ */
+export const GetWebhookSecretResponseSchema: GenMessage<GetWebhookSecretResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 40);
+
+/**
+ * @generated from message atrium.catalog.v1.SetCredentialRequest
+ */
+export type SetCredentialRequest = Message<"atrium.catalog.v1.SetCredentialRequest"> & {
+  /**
+   * Host name (and port, if not the default), e.g. "github.com".
+   *
+   * @generated from field: string host = 1;
+   */
+  host: string;
+
+  /**
+   * @generated from field: string token = 2;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.SetCredentialRequest.
+ * Use `create(SetCredentialRequestSchema)` to create a new message.
+ */
+export const SetCredentialRequestSchema: GenMessage<SetCredentialRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 41);
+
+/**
+ * @generated from message atrium.catalog.v1.SetCredentialResponse
+ */
+export type SetCredentialResponse = Message<"atrium.catalog.v1.SetCredentialResponse"> & {
+};
+
+/**
+ * Describes the message atrium.catalog.v1.SetCredentialResponse.
+ * Use `create(SetCredentialResponseSchema)` to create a new message.
+ */
+export const SetCredentialResponseSchema: GenMessage<SetCredentialResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 42);
+
+/**
+ * @generated from message atrium.catalog.v1.Credential
+ */
+export type Credential = Message<"atrium.catalog.v1.Credential"> & {
+  /**
+   * @generated from field: string host = 1;
+   */
+  host: string;
+
+  /**
+   * @generated from field: string created_at = 2;
+   */
+  createdAt: string;
+
+  /**
+   * @generated from field: string updated_at = 3;
+   */
+  updatedAt: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.Credential.
+ * Use `create(CredentialSchema)` to create a new message.
+ */
+export const CredentialSchema: GenMessage<Credential> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 43);
+
+/**
+ * @generated from message atrium.catalog.v1.ListCredentialsRequest
+ */
+export type ListCredentialsRequest = Message<"atrium.catalog.v1.ListCredentialsRequest"> & {
+};
+
+/**
+ * Describes the message atrium.catalog.v1.ListCredentialsRequest.
+ * Use `create(ListCredentialsRequestSchema)` to create a new message.
+ */
+export const ListCredentialsRequestSchema: GenMessage<ListCredentialsRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 44);
+
+/**
+ * @generated from message atrium.catalog.v1.ListCredentialsResponse
+ */
+export type ListCredentialsResponse = Message<"atrium.catalog.v1.ListCredentialsResponse"> & {
+  /**
+   * @generated from field: repeated atrium.catalog.v1.Credential credentials = 1;
+   */
+  credentials: Credential[];
+};
+
+/**
+ * Describes the message atrium.catalog.v1.ListCredentialsResponse.
+ * Use `create(ListCredentialsResponseSchema)` to create a new message.
+ */
+export const ListCredentialsResponseSchema: GenMessage<ListCredentialsResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 45);
+
+/**
+ * @generated from message atrium.catalog.v1.DeleteCredentialRequest
+ */
+export type DeleteCredentialRequest = Message<"atrium.catalog.v1.DeleteCredentialRequest"> & {
+  /**
+   * @generated from field: string host = 1;
+   */
+  host: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.DeleteCredentialRequest.
+ * Use `create(DeleteCredentialRequestSchema)` to create a new message.
+ */
+export const DeleteCredentialRequestSchema: GenMessage<DeleteCredentialRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 46);
+
+/**
+ * @generated from message atrium.catalog.v1.DeleteCredentialResponse
+ */
+export type DeleteCredentialResponse = Message<"atrium.catalog.v1.DeleteCredentialResponse"> & {
+};
+
+/**
+ * Describes the message atrium.catalog.v1.DeleteCredentialResponse.
+ * Use `create(DeleteCredentialResponseSchema)` to create a new message.
+ */
+export const DeleteCredentialResponseSchema: GenMessage<DeleteCredentialResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 47);
+
+/**
+ * @generated from message atrium.catalog.v1.CustomKind
+ */
+export type CustomKind = Message<"atrium.catalog.v1.CustomKind"> & {
+  /**
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * Accepted apiVersions; empty: any well-formed one.
+   *
+   * @generated from field: repeated string api_versions = 2;
+   */
+  apiVersions: string[];
+
+  /**
+   * JSON Schema (as JSON text) for the whole entity; empty: none.
+   *
+   * @generated from field: string json_schema = 3;
+   */
+  jsonSchema: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.CustomKind.
+ * Use `create(CustomKindSchema)` to create a new message.
+ */
+export const CustomKindSchema: GenMessage<CustomKind> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 48);
+
+/**
+ * @generated from message atrium.catalog.v1.SetCustomKindRequest
+ */
+export type SetCustomKindRequest = Message<"atrium.catalog.v1.SetCustomKindRequest"> & {
+  /**
+   * @generated from field: atrium.catalog.v1.CustomKind kind = 1;
+   */
+  kind?: CustomKind | undefined;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.SetCustomKindRequest.
+ * Use `create(SetCustomKindRequestSchema)` to create a new message.
+ */
+export const SetCustomKindRequestSchema: GenMessage<SetCustomKindRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 49);
+
+/**
+ * @generated from message atrium.catalog.v1.SetCustomKindResponse
+ */
+export type SetCustomKindResponse = Message<"atrium.catalog.v1.SetCustomKindResponse"> & {
+};
+
+/**
+ * Describes the message atrium.catalog.v1.SetCustomKindResponse.
+ * Use `create(SetCustomKindResponseSchema)` to create a new message.
+ */
+export const SetCustomKindResponseSchema: GenMessage<SetCustomKindResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 50);
+
+/**
+ * @generated from message atrium.catalog.v1.ListCustomKindsRequest
+ */
+export type ListCustomKindsRequest = Message<"atrium.catalog.v1.ListCustomKindsRequest"> & {
+};
+
+/**
+ * Describes the message atrium.catalog.v1.ListCustomKindsRequest.
+ * Use `create(ListCustomKindsRequestSchema)` to create a new message.
+ */
+export const ListCustomKindsRequestSchema: GenMessage<ListCustomKindsRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 51);
+
+/**
+ * @generated from message atrium.catalog.v1.ListCustomKindsResponse
+ */
+export type ListCustomKindsResponse = Message<"atrium.catalog.v1.ListCustomKindsResponse"> & {
+  /**
+   * @generated from field: repeated atrium.catalog.v1.CustomKind kinds = 1;
+   */
+  kinds: CustomKind[];
+};
+
+/**
+ * Describes the message atrium.catalog.v1.ListCustomKindsResponse.
+ * Use `create(ListCustomKindsResponseSchema)` to create a new message.
+ */
+export const ListCustomKindsResponseSchema: GenMessage<ListCustomKindsResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 52);
+
+/**
+ * @generated from message atrium.catalog.v1.DeleteCustomKindRequest
+ */
+export type DeleteCustomKindRequest = Message<"atrium.catalog.v1.DeleteCustomKindRequest"> & {
+  /**
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.DeleteCustomKindRequest.
+ * Use `create(DeleteCustomKindRequestSchema)` to create a new message.
+ */
+export const DeleteCustomKindRequestSchema: GenMessage<DeleteCustomKindRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 53);
+
+/**
+ * @generated from message atrium.catalog.v1.DeleteCustomKindResponse
+ */
+export type DeleteCustomKindResponse = Message<"atrium.catalog.v1.DeleteCustomKindResponse"> & {
+};
+
+/**
+ * Describes the message atrium.catalog.v1.DeleteCustomKindResponse.
+ * Use `create(DeleteCustomKindResponseSchema)` to create a new message.
+ */
+export const DeleteCustomKindResponseSchema: GenMessage<DeleteCustomKindResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 54);
+
+/**
+ * @generated from message atrium.catalog.v1.SetRefreshIntervalRequest
+ */
+export type SetRefreshIntervalRequest = Message<"atrium.catalog.v1.SetRefreshIntervalRequest"> & {
+  /**
+   * 60 to 86400; 0 restores the service default.
+   *
+   * @generated from field: int32 seconds = 1;
+   */
+  seconds: number;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.SetRefreshIntervalRequest.
+ * Use `create(SetRefreshIntervalRequestSchema)` to create a new message.
+ */
+export const SetRefreshIntervalRequestSchema: GenMessage<SetRefreshIntervalRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 55);
+
+/**
+ * @generated from message atrium.catalog.v1.SetRefreshIntervalResponse
+ */
+export type SetRefreshIntervalResponse = Message<"atrium.catalog.v1.SetRefreshIntervalResponse"> & {
+};
+
+/**
+ * Describes the message atrium.catalog.v1.SetRefreshIntervalResponse.
+ * Use `create(SetRefreshIntervalResponseSchema)` to create a new message.
+ */
+export const SetRefreshIntervalResponseSchema: GenMessage<SetRefreshIntervalResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 56);
 
 /**
  * @generated from enum atrium.catalog.v1.ApplyAction
@@ -833,4 +1610,144 @@ export const CatalogService: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_atrium_catalog_v1_catalog, 0);
+
+/**
+ * LocationService keeps catalogs in sync with Git and URLs, as Backstage's Locations do: a
+ * Location names a repository, a folder, one catalog-info.yaml or a glob of them; the
+ * catalog fetches it, imports its entities entity by entity, and refreshes it on a schedule
+ * and on push webhooks.
+ *
+ * @generated from service atrium.catalog.v1.LocationService
+ */
+export const LocationService: GenService<{
+  /**
+   * CreateLocation registers a Location and refreshes it once. With dry_run it fetches and
+   * validates, and returns the entities that would be imported, writing nothing.
+   *
+   * @generated from rpc atrium.catalog.v1.LocationService.CreateLocation
+   */
+  createLocation: {
+    methodKind: "unary";
+    input: typeof CreateLocationRequestSchema;
+    output: typeof CreateLocationResponseSchema;
+  },
+  /**
+   * @generated from rpc atrium.catalog.v1.LocationService.ListLocations
+   */
+  listLocations: {
+    methodKind: "unary";
+    input: typeof ListLocationsRequestSchema;
+    output: typeof ListLocationsResponseSchema;
+  },
+  /**
+   * @generated from rpc atrium.catalog.v1.LocationService.GetLocation
+   */
+  getLocation: {
+    methodKind: "unary";
+    input: typeof GetLocationRequestSchema;
+    output: typeof GetLocationResponseSchema;
+  },
+  /**
+   * @generated from rpc atrium.catalog.v1.LocationService.UpdateLocation
+   */
+  updateLocation: {
+    methodKind: "unary";
+    input: typeof UpdateLocationRequestSchema;
+    output: typeof UpdateLocationResponseSchema;
+  },
+  /**
+   * DeleteLocation unregisters a Location; its entities stay, marked as orphans.
+   *
+   * @generated from rpc atrium.catalog.v1.LocationService.DeleteLocation
+   */
+  deleteLocation: {
+    methodKind: "unary";
+    input: typeof DeleteLocationRequestSchema;
+    output: typeof DeleteLocationResponseSchema;
+  },
+  /**
+   * RefreshLocation fetches a Location now.
+   *
+   * @generated from rpc atrium.catalog.v1.LocationService.RefreshLocation
+   */
+  refreshLocation: {
+    methodKind: "unary";
+    input: typeof RefreshLocationRequestSchema;
+    output: typeof RefreshLocationResponseSchema;
+  },
+  /**
+   * GetWebhookSecret returns the secret that signs a Location's push webhooks
+   * (POST /webhooks/git/{tenant}/{location id}, X-Hub-Signature-256).
+   *
+   * @generated from rpc atrium.catalog.v1.LocationService.GetWebhookSecret
+   */
+  getWebhookSecret: {
+    methodKind: "unary";
+    input: typeof GetWebhookSecretRequestSchema;
+    output: typeof GetWebhookSecretResponseSchema;
+  },
+  /**
+   * SetCredential stores a token for a host (sealed; never returned).
+   *
+   * @generated from rpc atrium.catalog.v1.LocationService.SetCredential
+   */
+  setCredential: {
+    methodKind: "unary";
+    input: typeof SetCredentialRequestSchema;
+    output: typeof SetCredentialResponseSchema;
+  },
+  /**
+   * @generated from rpc atrium.catalog.v1.LocationService.ListCredentials
+   */
+  listCredentials: {
+    methodKind: "unary";
+    input: typeof ListCredentialsRequestSchema;
+    output: typeof ListCredentialsResponseSchema;
+  },
+  /**
+   * @generated from rpc atrium.catalog.v1.LocationService.DeleteCredential
+   */
+  deleteCredential: {
+    methodKind: "unary";
+    input: typeof DeleteCredentialRequestSchema;
+    output: typeof DeleteCredentialResponseSchema;
+  },
+  /**
+   * SetCustomKind declares a kind beyond Backstage's, with an optional JSON Schema.
+   *
+   * @generated from rpc atrium.catalog.v1.LocationService.SetCustomKind
+   */
+  setCustomKind: {
+    methodKind: "unary";
+    input: typeof SetCustomKindRequestSchema;
+    output: typeof SetCustomKindResponseSchema;
+  },
+  /**
+   * @generated from rpc atrium.catalog.v1.LocationService.ListCustomKinds
+   */
+  listCustomKinds: {
+    methodKind: "unary";
+    input: typeof ListCustomKindsRequestSchema;
+    output: typeof ListCustomKindsResponseSchema;
+  },
+  /**
+   * @generated from rpc atrium.catalog.v1.LocationService.DeleteCustomKind
+   */
+  deleteCustomKind: {
+    methodKind: "unary";
+    input: typeof DeleteCustomKindRequestSchema;
+    output: typeof DeleteCustomKindResponseSchema;
+  },
+  /**
+   * SetRefreshInterval sets how often the tenant's Locations are refreshed.
+   *
+   * @generated from rpc atrium.catalog.v1.LocationService.SetRefreshInterval
+   */
+  setRefreshInterval: {
+    methodKind: "unary";
+    input: typeof SetRefreshIntervalRequestSchema;
+    output: typeof SetRefreshIntervalResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_atrium_catalog_v1_catalog, 1);
 

@@ -1,0 +1,135 @@
+package rest
+
+import (
+	"compress/gzip"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// minCompress is the smallest body worth compressing: below it the framing costs more than
+// it saves.
+const minCompress = 1024
+
+var gzipPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed); return w }}
+
+var zstdPool = sync.Pool{New: func() any {
+	w, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	return w
+}}
+
+// negotiate picks zstd or gzip from Accept-Encoding (q=0 refuses a coding).
+func negotiate(accept string) string {
+	var zs, gz bool
+	for _, part := range strings.Split(accept, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.ReplaceAll(strings.TrimSpace(params), " ", "") == "q=0" {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(coding)) {
+		case "zstd":
+			zs = true
+		case "gzip", "x-gzip":
+			gz = true
+		}
+	}
+	switch {
+	case zs:
+		return "zstd"
+	case gz:
+		return "gzip"
+	}
+	return ""
+}
+
+// compressWriter compresses a response once it passes minCompress bytes, as Backstage's
+// catalog (express' compression) does; smaller ones go out as they are.
+type compressWriter struct {
+	http.ResponseWriter
+	coding string
+	status int
+	buf    []byte
+	z      io.WriteCloser
+	closed bool
+}
+
+func newCompressWriter(w http.ResponseWriter, r *http.Request) *compressWriter {
+	w.Header().Add("Vary", "Accept-Encoding")
+	return &compressWriter{ResponseWriter: w, coding: negotiate(r.Header.Get("Accept-Encoding")), status: http.StatusOK}
+}
+
+func (c *compressWriter) WriteHeader(status int) { c.status = status }
+
+func (c *compressWriter) Write(p []byte) (int, error) {
+	if c.z != nil {
+		return c.z.Write(p)
+	}
+	if c.coding == "" || c.status == http.StatusNoContent || c.status == http.StatusNotModified {
+		c.flushHeader()
+		return c.ResponseWriter.Write(p)
+	}
+	c.buf = append(c.buf, p...)
+	if len(c.buf) >= minCompress {
+		if err := c.start(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (c *compressWriter) flushHeader() {
+	if c.status != 0 {
+		c.ResponseWriter.WriteHeader(c.status)
+		c.status = 0
+	}
+}
+
+func (c *compressWriter) start() error {
+	h := c.Header()
+	h.Set("Content-Encoding", c.coding)
+	h.Del("Content-Length")
+	c.flushHeader()
+	switch c.coding {
+	case "zstd":
+		z := zstdPool.Get().(*zstd.Encoder)
+		z.Reset(c.ResponseWriter)
+		c.z = pooled{z, func() { zstdPool.Put(z) }}
+	default:
+		z := gzipPool.Get().(*gzip.Writer)
+		z.Reset(c.ResponseWriter)
+		c.z = pooled{z, func() { gzipPool.Put(z) }}
+	}
+	_, err := c.z.Write(c.buf)
+	c.buf = nil
+	return err
+}
+
+// Close ends the response: a small body goes out uncompressed.
+func (c *compressWriter) Close() {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if c.z != nil {
+		_ = c.z.Close()
+		return
+	}
+	c.flushHeader()
+	if len(c.buf) > 0 {
+		_, _ = c.ResponseWriter.Write(c.buf)
+	}
+}
+
+type pooled struct {
+	io.WriteCloser
+	put func()
+}
+
+func (p pooled) Close() error {
+	err := p.WriteCloser.Close()
+	p.put()
+	return err
+}
