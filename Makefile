@@ -112,5 +112,5 @@ lint: tools ## buf lint, gofmt and go vet on every module
 .PHONY: build
 build: ## build every binary into .atrium/bin
 	go build -o $(BIN)/ ./services/tenancy/cmd/tenancyd ./services/catalog/cmd/catalogd \
-		./services/entitlements/cmd/entitlementsd ./services/billing/cmd/billingd \
+		./services/entitlements/cmd/entitlementsd ./services/billing/cmd/billingd ./services/insights/cmd/insightsd \
 		./gateway/cmd/gatewayd ./tenantctl/cmd/tenantctl ./devstack/cmd/devstack

@@ -8,12 +8,14 @@ require (
 	atrium.dev/platform v0.0.0
 	atrium.dev/services/billing v0.0.0
 	atrium.dev/services/catalog v0.0.0
+	atrium.dev/services/insights v0.0.0
 	atrium.dev/services/tenancy v0.0.0
 	connectrpc.com/connect v1.21.1
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/redis/go-redis/v9 v9.23.0
 	golang.org/x/crypto v0.58.0
+	google.golang.org/protobuf v1.36.12
 	gopkg.in/yaml.v3 v3.0.1
 )
 
@@ -70,7 +72,6 @@ require (
 	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261019180522-ce908d29299b // indirect
 	google.golang.org/grpc v1.83.2 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace atrium.dev/gen => ../gen
@@ -82,6 +83,8 @@ replace atrium.dev/services/tenancy => ../services/tenancy
 replace atrium.dev/services/billing => ../services/billing
 
 replace atrium.dev/services/catalog => ../services/catalog
+
+replace atrium.dev/services/insights => ../services/insights
 
 replace atrium.dev/gateway => ../gateway
 

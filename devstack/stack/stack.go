@@ -1,4 +1,5 @@
-// Package stack runs the whole of Atrium in one process: tenancy, catalog, entitlements and the gateway,
+// Package stack runs the whole of Atrium in one process: tenancy, catalog, entitlements, insights and
+// the gateway,
 // each on its own loopback listener, talking to each other over real HTTP/2 cleartext exactly
 // as separate processes would. `make up` (cmd/devstack) and the end-to-end tests and
 // benchmarks start it; nothing here is a shortcut the deployed services do not take.
@@ -28,6 +29,7 @@ import (
 	billingapp "atrium.dev/services/billing/app"
 	catalogapp "atrium.dev/services/catalog/app"
 	entitlementsapp "atrium.dev/services/entitlements/app"
+	insightsapp "atrium.dev/services/insights/app"
 	tenancyapp "atrium.dev/services/tenancy/app"
 	"connectrpc.com/connect"
 )
@@ -47,6 +49,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Ports of the loopback listeners; 0 picks a free one.
 	GatewayPort, TenancyPort, CatalogPort int
+	InsightsPort                          int
 	EntitlementsPort                      int
 	// SMTPPort is the local SMTP sink's port (0: a free one). Tenancy delivers its mail there
 	// and the gateway listener serves what arrived at /_dev/mail (devstack only).
@@ -69,7 +72,9 @@ type Options struct {
 	// (tests raise rate limits, benchmarks change pool sizes).
 	Tenancy func(*tenancyapp.Config)
 	Catalog func(*catalogapp.Config)
-	Billing func(*billingapp.Config)
+	// Insights adjusts insights' config (tests shorten its claim idle time).
+	Insights func(*insightsapp.Config)
+	Billing  func(*billingapp.Config)
 	// Entitlements adjusts the entitlements service (tests set its clock and trial policy).
 	Entitlements func(*entitlementsapp.Config)
 	Gateway      func(*gatewayapp.Config)
@@ -86,6 +91,8 @@ type Stack struct {
 	GatewayURL string
 	TenancyURL string
 	CatalogURL string
+	// InsightsURL serves insights (and its pipeline runs in this process).
+	InsightsURL string
 	// BillingURL is empty when billing is not running (no StripeURL).
 	BillingURL string
 	// EntitlementsURL serves plugins, plans and limits (control plane).
@@ -98,7 +105,9 @@ type Stack struct {
 
 	Tenancy *tenancyapp.App
 	Catalog *catalogapp.App
-	Billing *billingapp.App
+	// Insights is the insights service.
+	Insights *insightsapp.App
+	Billing  *billingapp.App
 	// Entitlements is the plugin and plan service; tests call its Sweep after moving its clock.
 	Entitlements *entitlementsapp.App
 	Gateway      *gatewayapp.App
@@ -212,6 +221,40 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.Catalog.Start(runCtx)
 	s.serve(catalogLn, catTel.HTTPMiddleware(s.Catalog.Handler(), "catalog"), catTel)
 
+	// Insights: provisions its tenant tables, serves Track and the queries, and runs the
+	// pipeline from the usage stream. Before tenancy, which provisions through it.
+	insightsLn, err := listen(opts.InsightsPort)
+	if err != nil {
+		return nil, closeAll(err, tenancyLn, gatewayLn, entLn)
+	}
+	s.InsightsURL = baseURL(insightsLn)
+	insTel, insLog, err := s.telemetry(ctx, opts, "insights")
+	if err != nil {
+		return nil, closeAll(err, insightsLn, tenancyLn, gatewayLn, entLn)
+	}
+	insCfg := insightsapp.Config{
+		Shards:      opts.Shards,
+		InternalKey: s.InternalKey,
+		RedisURL:    opts.RedisURL,
+		RedisPrefix: opts.RedisPrefix,
+		TenancyURL:  s.TenancyURL,
+		// Plan limits (monthly events, retention, seats) from entitlements' snapshots.
+		EntitlementsURL: s.EntitlementsURL,
+		HTTPClient:      H2CClient(),
+		Interceptors:    []connect.Interceptor{insTel.ConnectInterceptor()},
+		Logger:          insLog,
+		Meter:           insTel.Meter("atrium.dev/services/insights"),
+	}
+	if opts.Insights != nil {
+		opts.Insights(&insCfg)
+	}
+	if s.Insights, err = insightsapp.New(ctx, insCfg); err != nil {
+		return nil, closeAll(fmt.Errorf("stack: insights: %w", err), insightsLn, tenancyLn, gatewayLn, entLn)
+	}
+	s.closers = append(s.closers, s.Insights.Close)
+	s.Insights.Start(runCtx)
+	s.serve(insightsLn, insTel.HTTPMiddleware(s.Insights.Handler(), "insights"), insTel)
+
 	// Entitlements: plugins, plans and limits; gives each new tenant its plan.
 	entTel, entLog, err := s.telemetry(ctx, opts, "entitlements")
 	if err != nil {
@@ -238,7 +281,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.Entitlements.Start(runCtx)
 	s.serve(entLn, entTel.HTTPMiddleware(s.Entitlements.Handler(), "entitlements"), entTel)
 
-	// Tenancy: the control plane; provisions through catalog and entitlements.
+	// Tenancy: the control plane; provisions through catalog, entitlements and insights.
 	tenTel, tenLog, err := s.telemetry(ctx, opts, "tenancy")
 	if err != nil {
 		return nil, closeAll(err, tenancyLn, gatewayLn)
@@ -248,7 +291,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Shards:       opts.Shards,
 		TokenKey:     s.TokenKey,
 		InternalKey:  s.InternalKey,
-		Provisioners: map[string]string{"catalog": s.CatalogURL, "entitlements": s.EntitlementsURL},
+		Provisioners: map[string]string{"catalog": s.CatalogURL, "entitlements": s.EntitlementsURL, "insights": s.InsightsURL},
 		// Seats follow the tenant's plan.
 		EntitlementsURL: s.EntitlementsURL,
 		HTTPClient:      s.HTTPClient,
@@ -286,6 +329,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.log = gwLog
 	upstreams, rest := gatewayapp.StandardUpstreams(s.TenancyURL, s.CatalogURL)
+	gatewayapp.InsightsUpstreams(upstreams, s.InsightsURL)
 	maps.Copy(upstreams, gatewayapp.EntitlementsUpstreams(s.EntitlementsURL))
 	webhooks := map[string]string{}
 	gatewayapp.BillingUpstreams(upstreams, webhooks, s.BillingURL)

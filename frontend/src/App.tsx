@@ -1,5 +1,5 @@
 import { lazy, Suspense, useEffect, useRef, useState, type FormEvent } from "react";
-import { initialRestore, restoreSession, signOut } from "./api";
+import { initialRestore, restoreSession, signOut, trackPageView } from "./api";
 import { ErrorState, Loading } from "./components/ui";
 import { navigate, useRestoring, useRoute, useSession } from "./hooks";
 import { isPublicRoute, pageKey, type Route } from "./lib/route";
@@ -19,6 +19,7 @@ const MembersPage = lazy(() => import("./pages/MembersPage").then((m) => ({ defa
 const ApisPage = lazy(() => import("./pages/ApisPage").then((m) => ({ default: m.ApisPage })));
 const SearchPage = lazy(() => import("./pages/SearchPage").then((m) => ({ default: m.SearchPage })));
 const SettingsPage = lazy(() => import("./pages/SettingsPage").then((m) => ({ default: m.SettingsPage })));
+const InsightsPage = lazy(() => import("./pages/InsightsPage").then((m) => ({ default: m.InsightsPage })));
 
 // The navigation, in order. A feature page adds one entry here and one case in Page; active
 // says which routes light the entry up.
@@ -34,6 +35,7 @@ const navItems: NavItem[] = [
   { href: "#/apis", label: "APIs", active: (r) => r.name === "apis" },
   { href: "#/import", label: "Import", active: (r) => r.name === "import" },
   { href: "#/members", label: "Members", active: (r) => r.name === "members" },
+  { href: "#/insights", label: "Insights", active: (r) => r.name === "insights" },
   { href: "#/settings", label: "Settings", active: (r) => r.name === "settings" || r.name === "audit", adminOnly: true },
 ];
 
@@ -106,7 +108,10 @@ export function App() {
     const t = window.setTimeout(() => focusHeading(), 0);
     return () => window.clearTimeout(t);
   }, [page]);
-
+  // One page view per page shown, batched to Insights.
+  useEffect(() => {
+    if (s) trackPageView(shown);
+  }, [page, s !== null]);
   return (
     <>
       <a className="skip" href="#main" onClick={(e) => (e.preventDefault(), focusHeading())}>
@@ -215,6 +220,8 @@ function Page({ route }: { route: Route }) {
     case "settings":
     case "audit":
       return <SettingsPage audit={route.name === "audit"} />;
+    case "insights":
+      return <InsightsPage />;
     case "acceptInvitation":
       return <AcceptInvitationPage token={route.token} />;
     case "forgotPassword":

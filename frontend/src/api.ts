@@ -1,5 +1,7 @@
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { newClients, roleName, sessionHeaders } from "./lib/clients";
+import { Tracker } from "./lib/analytics";
+import type { Route } from "./lib/route";
 import { tenantFromHost } from "./lib/names";
 import { browserChannel, browserLock, SessionStore } from "./lib/session";
 
@@ -28,6 +30,17 @@ export function restoreSession(): Promise<boolean> {
 export const initialRestore: Promise<boolean> = restoreSession();
 // Another tab signed in to this org: the cookie now holds a session for this tab too.
 session.onRemoteSignIn = () => void refresher.restore().catch(() => undefined);
+export const insightsClient = clients.insights;
+
+// Portal analytics: page views (and later searches, entity views) batched to Track.
+export const tracker = new Tracker({ send: (req) => insightsClient.track(req) });
+tracker.start();
+
+export function trackPageView(r: Route) {
+  const context: { pluginId: string; entityRef?: string } = { pluginId: r.name === "entity" ? "catalog" : r.name };
+  if (r.name === "entity") context.entityRef = `${r.kind}:${r.namespace}/${r.entity}`.toLowerCase();
+  tracker.capture({ action: "navigate", subject: window.location.hash.replace(/^#/, "") || "/", context });
+}
 
 export function expiry(t: Timestamp | undefined): number | undefined {
   return t ? timestampMs(t) : undefined;

@@ -3,6 +3,7 @@ package app
 import (
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
 	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
+	"atrium.dev/gen/atrium/insights/v1/insightsv1connect"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 )
 
@@ -27,6 +28,17 @@ func StandardUpstreams(tenancyURL, catalogURL string) (rpc, rest map[string]stri
 		rest["/api/catalog/"] = catalogURL
 	}
 	return rpc, rest
+}
+
+// InsightsUpstreams adds the insights services at url to rpc (a no-op for an empty url). It
+// is separate from StandardUpstreams so services added in parallel do not change its
+// signature under each other.
+func InsightsUpstreams(rpc map[string]string, url string) {
+	if url == "" {
+		return
+	}
+	rpc[insightsv1connect.InsightsServiceName] = url
+	rpc[insightsv1connect.InsightsOperatorServiceName] = url
 }
 
 // EntitlementsUpstreams routes the entitlements service's public APIs (the marketplace and

@@ -85,6 +85,14 @@ const (
 	DefaultEntitlementsURL = "http://127.0.0.1:8083"
 )
 
+// Insights (its own block, like entitlements').
+const (
+	// EnvInsightsURL is where the gateway reaches insights.
+	EnvInsightsURL     = "ATRIUM_INSIGHTS_URL"
+	InsightsPort       = 8084
+	DefaultInsightsURL = "http://127.0.0.1:8084"
+)
+
 // KnownEnv lists every environment variable Atrium processes read.
 func KnownEnv() []string {
 	return []string{
@@ -96,6 +104,7 @@ func KnownEnv() []string {
 		EnvCatalogURL,
 		EnvBillingURL,
 		EnvEntitlementsURL,
+		EnvInsightsURL,
 		EnvInternalKey,
 		EnvTokenKey,
 		EnvLogLevel,

@@ -45,6 +45,7 @@ var processes = []process{
 	{name: "gateway", bin: "gatewayd", module: "gateway", port: config.GatewayPort, metricsPort: config.GatewayMetricsPort, public: true},
 	{name: "tenancy", bin: "tenancyd", module: "services/tenancy", port: config.TenancyPort},
 	{name: "catalog", bin: "catalogd", module: "services/catalog", port: config.CatalogPort},
+	{name: "insights", bin: "insightsd", module: "services/insights", port: config.InsightsPort},
 	{name: "entitlements", bin: "entitlementsd", module: "services/entitlements", port: config.EntitlementsPort},
 	{name: "billing", bin: "billingd", module: "services/billing", port: config.BillingPort},
 }

@@ -15,6 +15,7 @@ export type Route =
   | { name: "search"; search: URLSearchParams }
   | { name: "settings" }
   | { name: "audit"; search: URLSearchParams }
+  | { name: "insights" }
   // The links tenancy mails: the one-time token rides in the hash, never sent to a server.
   | { name: "acceptInvitation"; token: string }
   | { name: "forgotPassword" }
@@ -59,6 +60,7 @@ export function parseRoute(hash: string): Route {
     case "members":
     case "import":
     case "settings":
+    case "insights":
       return parts.length === 1 ? { name: parts[0] } : { name: "notFound", path };
     case "apis":
     case "search":

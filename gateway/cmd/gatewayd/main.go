@@ -39,6 +39,7 @@ func run() error {
 	metricsAddr := env.String(config.EnvMetricsAddr, fmt.Sprintf(":%d", config.GatewayMetricsPort))
 	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
+	insightsURL := env.URL(config.EnvInsightsURL, config.DefaultInsightsURL)
 	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
 	// Billing is optional: without it, its methods answer Unimplemented and no webhook route
 	// exists.
@@ -67,6 +68,7 @@ func run() error {
 	log := tel.Logger()
 
 	upstreams, rest := app.StandardUpstreams(tenancyURL, catalogURL)
+	app.InsightsUpstreams(upstreams, insightsURL)
 	maps.Copy(upstreams, app.EntitlementsUpstreams(entitlementsURL))
 	webhooks := map[string]string{}
 	app.BillingUpstreams(upstreams, webhooks, billingURL)

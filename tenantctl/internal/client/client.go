@@ -2,6 +2,7 @@
 package client
 
 import (
+	"atrium.dev/gen/atrium/insights/v1/insightsv1connect"
 	"context"
 	"net/http"
 	"strings"
@@ -33,6 +34,11 @@ func Operator(t Target) tenancyv1connect.OperatorServiceClient {
 // Catalog returns a client of the tenant's catalog.
 func Catalog(t Target) catalogv1connect.CatalogServiceClient {
 	return catalogv1connect.NewCatalogServiceClient(t.httpClient(), t.baseURL(), t.options()...)
+}
+
+// InsightsOperator returns a client of the usage pipeline's operator API.
+func InsightsOperator(t Target) insightsv1connect.InsightsOperatorServiceClient {
+	return insightsv1connect.NewInsightsOperatorServiceClient(t.httpClient(), t.baseURL(), t.options()...)
 }
 
 // Members returns a client of the tenant's members and API tokens.

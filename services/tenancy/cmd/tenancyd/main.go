@@ -30,6 +30,7 @@ func run() error {
 	shards := config.Shards(env, config.EnvShards, config.DefaultShardName+"="+dbURL)
 	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
+	insightsURL := env.URL(config.EnvInsightsURL, config.DefaultInsightsURL)
 	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
 	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
 	smtpURL := env.String(config.EnvSMTPURL, "")
@@ -58,7 +59,7 @@ func run() error {
 		Shards:       shards,
 		TokenKey:     tokenKey,
 		InternalKey:  internalKey,
-		Provisioners: map[string]string{"catalog": catalogURL, "entitlements": entitlementsURL},
+		Provisioners: map[string]string{"catalog": catalogURL, "entitlements": entitlementsURL, "insights": insightsURL},
 		// Seats follow the tenant's plan.
 		EntitlementsURL: entitlementsURL,
 		HTTPClient:      client,

@@ -11,6 +11,7 @@ import (
 	"atrium.dev/tenantctl/internal/command/billing"
 	"atrium.dev/tenantctl/internal/command/catalog"
 	"atrium.dev/tenantctl/internal/command/contexts"
+	"atrium.dev/tenantctl/internal/command/insights"
 	"atrium.dev/tenantctl/internal/command/migrate"
 	"atrium.dev/tenantctl/internal/command/shards"
 	"atrium.dev/tenantctl/internal/command/tenants"
@@ -56,6 +57,7 @@ After make up, the context "local" is ready: try tenantctl tenants list.`,
 		billing.NewCommand(inv),
 		contexts.NewCommand(inv),
 		catalog.NewCommand(inv),
+		insights.NewCommand(inv),
 	)
 	return cmd
 }

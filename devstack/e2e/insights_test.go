@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"atrium.dev/devstack/stack"
+	gatewayapp "atrium.dev/gateway/app"
+	entv1 "atrium.dev/gen/atrium/entitlements/v1"
+	insightsv1 "atrium.dev/gen/atrium/insights/v1"
+	"atrium.dev/gen/atrium/insights/v1/insightsv1connect"
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// insightsFor installs the insights plugin for the tenants added to it, and nothing else.
+type insightsFor struct {
+	mu      sync.Mutex
+	tenants map[string]bool
+}
+
+func (f *insightsFor) add(id string) { f.mu.Lock(); f.tenants[id] = true; f.mu.Unlock() }
+
+func (f *insightsFor) Check(_ context.Context, tenantID, plugin string) (*entv1.PluginUnavailable, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if plugin == "insights" && f.tenants[tenantID] {
+		return nil, nil
+	}
+	return &entv1.PluginUnavailable{Plugin: plugin, Message: "not installed"}, nil
+}
+
+func (f *insightsFor) Limit(context.Context, string, string) (int64, error) { return -1, nil }
+
+func (e *env) insights(token, tenant string) insightsv1connect.InsightsServiceClient {
+	return insightsv1connect.NewInsightsServiceClient(e.st.HTTPClient, e.st.GatewayURL, as(token, tenant))
+}
+
+func TestInsightsThroughTheGateway(t *testing.T) {
+	ent := &insightsFor{tenants: map[string]bool{}}
+	e := start(t, func(o *stack.Options) {
+		o.Gateway = func(c *gatewayapp.Config) { c.Entitlements = ent }
+	})
+	acme, globex, initech := signUp(t, e, "acme"), signUp(t, e, "globex"), signUp(t, e, "initech")
+	ent.add(acme.tenant.GetId())
+	ent.add(globex.tenant.GetId())
+	ctx := context.Background()
+	now := time.Now()
+	track := func(u signedUp, evs ...*insightsv1.TrackEvent) error {
+		_, err := e.insights(u.access, u.slug).Track(ctx, connect.NewRequest(&insightsv1.TrackRequest{Events: evs}))
+		return err
+	}
+	view := func(id, ref string) *insightsv1.TrackEvent {
+		return &insightsv1.TrackEvent{Id: id, Time: timestamppb.New(now), Action: "navigate", Subject: "/catalog/" + ref,
+			Context: &insightsv1.TrackContext{PluginId: "catalog", EntityRef: ref}}
+	}
+	search := func(id, term string, results float64) *insightsv1.TrackEvent {
+		return &insightsv1.TrackEvent{Id: id, Time: timestamppb.New(now), Action: "search", Subject: term, Value: proto.Float64(results)}
+	}
+	if err := track(acme, view("a1", "component:default/acme-api"), view("a2", "component:default/acme-api"), search("a3", "kafka", 0)); err != nil {
+		t.Fatal(err)
+	}
+	// The same batch again (a client retry): counted once.
+	if err := track(acme, view("a1", "component:default/acme-api"), view("a2", "component:default/acme-api"), search("a3", "kafka", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := track(globex, view("g1", "component:default/globex-secret"), search("g2", "globex-secret", 3)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Fresh within seconds: acme's views show up in its top entities.
+	q := e.insights(acme.access, acme.slug)
+	var top *insightsv1.GetTopEntitiesResponse
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res, err := q.GetTopEntities(ctx, connect.NewRequest(&insightsv1.GetTopEntitiesRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if top = res.Msg; len(top.GetItems()) > 0 && top.GetItems()[0].GetCount() == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("acme's views not visible after 15 s: %v", top)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(top.GetItems()) != 1 || top.GetItems()[0].GetKey() != "component:default/acme-api" {
+		t.Errorf("acme's top entities = %v", top.GetItems())
+	}
+
+	// Cross-tenant: nothing of globex's in any of acme's answers or exports.
+	searches, err := q.GetTopSearches(ctx, connect.NewRequest(&insightsv1.GetTopSearchesRequest{NoResultsOnly: true}))
+	if err != nil || len(searches.Msg.GetItems()) != 1 || searches.Msg.GetItems()[0].GetKey() != "kafka" || searches.Msg.GetItems()[0].GetNoResults() != 1 {
+		t.Errorf("acme's no-result searches = %v %v", searches, err)
+	}
+	au, err := q.GetActiveUsers(ctx, connect.NewRequest(&insightsv1.GetActiveUsersRequest{}))
+	if err != nil || au.Msg.GetTotalUsers() != 1 {
+		t.Errorf("acme's active users = %v %v", au, err)
+	}
+	for r := insightsv1.Report_REPORT_ACTIVE_USERS; r <= insightsv1.Report_REPORT_RETENTION; r++ {
+		res, err := q.ExportCsv(ctx, connect.NewRequest(&insightsv1.ExportCsvRequest{Report: r}))
+		if err != nil {
+			t.Fatalf("export %v: %v", r, err)
+		}
+		if strings.Contains(res.Msg.GetContent(), "globex") {
+			t.Errorf("acme's %v export shows globex: %s", r, res.Msg.GetContent())
+		}
+	}
+	gtop, err := e.insights(globex.access, globex.slug).GetTopEntities(ctx, connect.NewRequest(&insightsv1.GetTopEntitiesRequest{}))
+	if err == nil && len(gtop.Msg.GetItems()) == 1 && gtop.Msg.GetItems()[0].GetKey() == "component:default/acme-api" {
+		t.Errorf("globex sees acme's entity")
+	}
+	// acme's token with globex's tenant header is refused by the gateway.
+	_, err = e.insights(acme.access, globex.slug).GetTopEntities(ctx, connect.NewRequest(&insightsv1.GetTopEntitiesRequest{}))
+	if err == nil {
+		t.Error("acme's token read globex's numbers")
+	}
+
+	// The operator's view: lag through the gateway, and a replay that finds nothing new.
+	op := insightsv1connect.NewInsightsOperatorServiceClient(e.st.HTTPClient, e.st.GatewayURL, as(e.operator, ""))
+	lag, err := op.GetLag(ctx, connect.NewRequest(&insightsv1.GetLagRequest{}))
+	if err != nil || lag.Msg.GetLength() < 6 || lag.Msg.GetConsumers() == 0 {
+		t.Errorf("GetLag = %v %v", lag, err)
+	}
+	rep, err := op.Replay(ctx, connect.NewRequest(&insightsv1.ReplayRequest{Tenant: "acme", FromTime: timestamppb.New(now.Add(-time.Hour))}))
+	// Only events the pipeline had not reached yet (these very calls' request events) can be
+	// new; acme's Track events were counted already, which the top list below confirms.
+	if err != nil || rep.Msg.GetRead() < 3 || rep.Msg.GetInserted() > rep.Msg.GetRead()-3 {
+		t.Errorf("Replay = %v %v, want >= 3 read, the Track events not new", rep, err)
+	}
+
+	// Without the plugin: refused, with the reason. Track still works (history is kept).
+	_, err = e.insights(initech.access, initech.slug).GetActiveUsers(ctx, connect.NewRequest(&insightsv1.GetActiveUsersRequest{}))
+	wantCode(t, err, connect.CodePermissionDenied)
+	if !strings.Contains(err.Error(), "insights") {
+		t.Errorf("refusal does not name the plugin: %v", err)
+	}
+	if err := track(initech, view("i1", "component:default/x")); err != nil {
+		t.Errorf("Track without the plugin: %v", err)
+	}
+
+	// Bad batches: InvalidArgument with the field, nothing queued.
+	many := make([]*insightsv1.TrackEvent, 101)
+	for i := range many {
+		many[i] = view("m"+string(rune('a'+i%26))+strings.Repeat("x", i/26), "component:default/x")
+	}
+	huge := view("h1", "component:default/x")
+	huge.Attributes = map[string]string{}
+	for i := range 30 {
+		huge.Attributes[strings.Repeat("k", 10)+string(rune('a'+i))] = strings.Repeat("v", 500)
+	}
+	bad := []struct {
+		name  string
+		evs   []*insightsv1.TrackEvent
+		field string
+	}{
+		{"too many", many, "events"},
+		{"too large", []*insightsv1.TrackEvent{huge, huge, huge, huge, huge}, "events"},
+		{"future", []*insightsv1.TrackEvent{{Id: "f1", Time: timestamppb.New(now.Add(time.Hour)), Action: "navigate"}}, "events[0].time"},
+		{"too old", []*insightsv1.TrackEvent{{Id: "o1", Time: timestamppb.New(now.AddDate(0, 0, -40)), Action: "navigate"}}, "events[0].time"},
+		{"unknown action", []*insightsv1.TrackEvent{{Id: "u1", Time: timestamppb.New(now), Action: "explode"}}, "events[0].action"},
+		{"bad id", []*insightsv1.TrackEvent{{Id: "no spaces", Time: timestamppb.New(now), Action: "navigate"}}, "events[0].id"},
+		{"no time", []*insightsv1.TrackEvent{{Id: "n1", Action: "navigate"}}, "events[0].time"},
+	}
+	for _, b := range bad {
+		err := track(acme, b.evs...)
+		wantCode(t, err, connect.CodeInvalidArgument)
+		if !strings.Contains(err.Error(), b.field) && !hasViolation(err, b.field) {
+			t.Errorf("%s: %v does not name %s", b.name, err, b.field)
+		}
+	}
+	// Still exactly acme's first events: none of the bad batches was stored.
+	time.Sleep(time.Second)
+	res, err := q.GetTopEntities(ctx, connect.NewRequest(&insightsv1.GetTopEntitiesRequest{}))
+	if err != nil || len(res.Msg.GetItems()) != 1 || res.Msg.GetItems()[0].GetCount() != 2 {
+		t.Errorf("after bad batches: %v %v", res, err)
+	}
+}
+
+func hasViolation(err error, field string) bool {
+	var ce *connect.Error
+	if !asConnect(err, &ce) {
+		return false
+	}
+	for _, d := range ce.Details() {
+		v, derr := d.Value()
+		if derr == nil && strings.Contains(v.(proto.Message).ProtoReflect().Interface().(interface{ String() string }).String(), field) {
+			return true
+		}
+	}
+	return false
+}
+
+func asConnect(err error, target **connect.Error) bool { return errors.As(err, target) }

@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { Tracker } from "./analytics";
+
+function tracker(fail = false) {
+  const sent: string[][] = [];
+  let n = 0;
+  let failing = fail;
+  const t = new Tracker({
+    send: async (req) => {
+      if (failing) throw new Error("unavailable");
+      sent.push(req.events.map((e) => e.id));
+    },
+    newId: () => `e${n++}`,
+    now: () => 1_700_000_000_000,
+    maxQueued: 250,
+  });
+  return { t, sent, setFailing: (f: boolean) => (failing = f) };
+}
+
+describe("Tracker", () => {
+  it("sends queued events in batches of at most 100", async () => {
+    const { t, sent } = tracker();
+    for (let i = 0; i < 230; i++) t.capture({ action: "navigate", subject: "/x" });
+    await t.flush();
+    expect(sent.map((b) => b.length)).toEqual([100, 100, 30]);
+    expect(t.pending).toBe(0);
+  });
+
+  it("keeps a failed batch and re-sends it with the same ids", async () => {
+    const { t, sent, setFailing } = tracker(true);
+    t.capture({ action: "search", subject: "kafka", value: 0 });
+    await t.flush();
+    expect(t.pending).toBe(1);
+    setFailing(false);
+    await t.flush();
+    expect(sent).toEqual([["e0"]]);
+  });
+
+  it("bounds what it holds and counts what it dropped", () => {
+    const { t } = tracker(true);
+    for (let i = 0; i < 300; i++) t.capture({ action: "click" });
+    expect(t.pending).toBe(250);
+    expect(t.dropped).toBe(50);
+  });
+});

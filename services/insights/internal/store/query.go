@@ -1,0 +1,464 @@
+package store
+
+import (
+	"context"
+	"math/bits"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Grouping of an active-users series.
+type Grouping int
+
+const (
+	ByHour Grouping = iota + 1
+	ByDay
+	ByWeek
+	ByMonth
+)
+
+// Point of an active-users series.
+type Point struct {
+	Time     time.Time
+	Active   int64
+	WAU, MAU int64
+}
+
+// ActiveUsers is GetActiveUsers' answer.
+type ActiveUsers struct {
+	Points []Point
+	Total  int64
+	// MAUAtEnd is the rolling 30-day count on the range's last day (adoption's numerator).
+	MAUAtEnd int64
+}
+
+// userDays is each user's active days as offsets from base (sorted ascending).
+type userDays struct {
+	base  time.Time
+	users map[string][]int
+}
+
+func kindsFilter(includeTokens bool) []int16 {
+	if includeTokens {
+		return []int16{1, 2}
+	}
+	return []int16{1}
+}
+
+// loadDays reads the activity bit masks of [from, to) (UTC days).
+func loadDays(ctx context.Context, tx pgx.Tx, from, to time.Time, kinds []int16) (*userDays, error) {
+	rows, err := tx.Query(ctx, `SELECT user_key, month, days FROM insights_user_months
+		WHERE month >= $1 AND month < $2 AND kind = ANY($3)`, monthUTC(from), to, kinds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ud := &userDays{base: from, users: map[string][]int{}}
+	limit := int(to.Sub(from).Hours() / 24)
+	var (
+		key   string
+		month time.Time
+		mask  int32
+	)
+	for rows.Next() {
+		if err := rows.Scan(&key, &month, &mask); err != nil {
+			return nil, err
+		}
+		off := int(month.Sub(from).Hours() / 24)
+		m := uint32(mask)
+		for m != 0 {
+			b := bits.TrailingZeros32(m)
+			m &= m - 1
+			if d := off + b; d >= 0 && d < limit {
+				ud.users[key] = append(ud.users[key], d)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Rows come in no particular order; each user's days must be ascending for coverage.
+	for k, ds := range ud.users {
+		sort.Ints(ds)
+		ud.users[k] = ds
+	}
+	return ud, nil
+}
+
+// rolling returns, per day offset in [0, n), how many users were active in the window days
+// ending that day: each active day a covers [a, a+window-1], and a user's overlapping
+// coverage is counted once (difference array, linear in active days).
+func (ud *userDays) rolling(n, window int) []int64 {
+	diff := make([]int64, n+window+1)
+	for _, ds := range ud.users {
+		covered := -1 // last day already covered for this user
+		for _, a := range ds {
+			from, to := max(a, covered+1), a+window-1
+			if from > to {
+				continue
+			}
+			diff[from]++
+			diff[to+1]--
+			covered = to
+		}
+	}
+	out := make([]int64, n)
+	var run int64
+	for i := 0; i < n; i++ {
+		run += diff[i]
+		out[i] = run
+	}
+	return out
+}
+
+// ActiveUsersQuery runs GetActiveUsers for [start, end) in the tenant of ctx.
+func (s *Store) ActiveUsersQuery(ctx context.Context, start, end time.Time, g Grouping, includeTokens bool) (*ActiveUsers, error) {
+	start, end = dayUTC(start), dayUTC(end.Add(-time.Nanosecond)).AddDate(0, 0, 1)
+	base := start.AddDate(0, 0, -29) // MAU of the first day looks 29 days back
+	out := &ActiveUsers{}
+	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		ud, err := loadDays(ctx, tx, base, end, kindsFilter(includeTokens))
+		if err != nil {
+			return err
+		}
+		span := int(end.Sub(base).Hours() / 24)
+		first := 29 // offset of start
+		dau, wau, mau := ud.rolling(span, 1), ud.rolling(span, 7), ud.rolling(span, 30)
+		// Distinct users of the whole range.
+		for _, ds := range ud.users {
+			for _, d := range ds {
+				if d >= first {
+					out.Total++
+					break
+				}
+			}
+		}
+		last := span - 1
+		out.MAUAtEnd = mau[last]
+		switch g {
+		case ByHour:
+			return hourly(ctx, tx, start, end, includeTokens, base, wau, mau, out)
+		case ByWeek, ByMonth:
+			type bucket struct {
+				t     time.Time
+				from  int
+				to    int // exclusive offset
+				count int64
+			}
+			var bs []bucket
+			for t := start; t.Before(end); {
+				var next time.Time
+				if g == ByWeek {
+					t0 := t.AddDate(0, 0, -(int(t.Weekday())+6)%7) // Monday
+					next = t0.AddDate(0, 0, 7)
+					t = t0
+				} else {
+					t0 := monthUTC(t)
+					next = t0.AddDate(0, 1, 0)
+					t = t0
+				}
+				from := max(int(t.Sub(base).Hours()/24), first)
+				to := min(int(next.Sub(base).Hours()/24), span)
+				bs = append(bs, bucket{t: t, from: from, to: to})
+				t = next
+			}
+			for _, ds := range ud.users {
+				bi := 0
+				lastCounted := -1
+				for _, d := range ds {
+					for bi < len(bs) && d >= bs[bi].to {
+						bi++
+					}
+					if bi == len(bs) {
+						break
+					}
+					if d >= bs[bi].from && lastCounted != bi {
+						bs[bi].count++
+						lastCounted = bi
+					}
+				}
+			}
+			for _, b := range bs {
+				out.Points = append(out.Points, Point{Time: b.t, Active: b.count, WAU: wau[b.to-1], MAU: mau[b.to-1]})
+			}
+		default:
+			for i := first; i < span; i++ {
+				out.Points = append(out.Points, Point{Time: base.AddDate(0, 0, i), Active: dau[i], WAU: wau[i], MAU: mau[i]})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func hourly(ctx context.Context, tx pgx.Tx, start, end time.Time, includeTokens bool, base time.Time, wau, mau []int64, out *ActiveUsers) error {
+	rows, err := tx.Query(ctx, `SELECT day, hours FROM insights_user_hours WHERE day >= $1 AND day < $2 AND kind = ANY($3)`,
+		start, end, kindsFilter(includeTokens))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	nh := int(end.Sub(start).Hours())
+	counts := make([]int64, nh)
+	var (
+		day  time.Time
+		mask int32
+	)
+	for rows.Next() {
+		if err := rows.Scan(&day, &mask); err != nil {
+			return err
+		}
+		off := int(day.Sub(start).Hours())
+		m := uint32(mask)
+		for m != 0 {
+			h := bits.TrailingZeros32(m)
+			m &= m - 1
+			if i := off + h; i >= 0 && i < nh {
+				counts[i]++
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i := 0; i < nh; i++ {
+		t := start.Add(time.Duration(i) * time.Hour)
+		d := int(dayUTC(t).Sub(base).Hours() / 24)
+		out.Points = append(out.Points, Point{Time: t, Active: counts[i], WAU: wau[d], MAU: mau[d]})
+	}
+	return nil
+}
+
+// Item of a top list.
+type Item struct {
+	Key       string
+	Count     int64
+	NoResults int64
+}
+
+// Top sums a dimension over [start, end): whole ISO weeks from the weekly rollup, the days
+// at either edge from the daily one.
+func (s *Store) Top(ctx context.Context, dim int16, start, end time.Time, limit int, noResultsOnly bool) ([]Item, error) {
+	start, end = dayUTC(start), dayUTC(end.Add(-time.Nanosecond)).AddDate(0, 0, 1)
+	wStart := start.AddDate(0, 0, (8-int(start.Weekday()))%7)  // first Monday >= start
+	wEnd := end.AddDate(0, 0, -((int(end.Weekday()) + 6) % 7)) // last Monday <= end
+	if !wStart.Before(wEnd) {
+		wStart, wEnd = end, end // no whole week: days only
+	}
+	order := "sum(n) DESC"
+	having := ""
+	if noResultsOnly {
+		order, having = "sum(n2) DESC", " HAVING sum(n2) > 0"
+	}
+	lim := ""
+	args := []any{dim, start, wStart, wEnd, end}
+	if limit > 0 {
+		lim = " LIMIT $6"
+		args = append(args, limit)
+	}
+	var items []Item
+	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT key, sum(n)::int8, sum(n2)::int8 FROM insights_counts
+			WHERE dim = $1 AND (
+			  (grain = 'w' AND bucket >= $3 AND bucket < $4) OR
+			  (grain = 'd' AND ((bucket >= $2 AND bucket < $3) OR (bucket >= $4 AND bucket < $5))))
+			GROUP BY key`+having+` ORDER BY `+order+`, key`+lim, args...)
+		if err != nil {
+			return err
+		}
+		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
+			var it Item
+			err := r.Scan(&it.Key, &it.Count, &it.NoResults)
+			return it, err
+		})
+		return err
+	})
+	return items, err
+}
+
+// PluginUse is one plugin's adoption.
+type PluginUse struct {
+	Plugin        string
+	Users         int64
+	Calls, Errors int64
+}
+
+// PluginAdoption counts distinct users (people, not API tokens) and calls per plugin over
+// [start, end), and the distinct active users of the range.
+func (s *Store) PluginAdoption(ctx context.Context, start, end time.Time) ([]PluginUse, int64, error) {
+	start, end = dayUTC(start), dayUTC(end.Add(-time.Nanosecond)).AddDate(0, 0, 1)
+	calls, err := s.Top(ctx, 1, start, end, 0, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	byPlugin := map[string]*PluginUse{}
+	for _, c := range calls {
+		byPlugin[c.Key] = &PluginUse{Plugin: c.Key, Calls: c.Count, Errors: c.NoResults}
+	}
+	// Distinct users per plugin: a user active in two months of the range is one user.
+	if err := s.exactPluginUsers(ctx, start, end, byPlugin); err != nil {
+		return nil, 0, err
+	}
+	au, err := s.ActiveUsersQuery(ctx, start, end, ByDay, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	total := au.Total
+	out := make([]PluginUse, 0, len(byPlugin))
+	for _, p := range byPlugin {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Users != out[j].Users {
+			return out[i].Users > out[j].Users
+		}
+		if out[i].Calls != out[j].Calls {
+			return out[i].Calls > out[j].Calls
+		}
+		return out[i].Plugin < out[j].Plugin
+	})
+	return out, total, nil
+}
+
+func (s *Store) exactPluginUsers(ctx context.Context, start, end time.Time, byPlugin map[string]*PluginUse) error {
+	return s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT plugin, user_key, month, days FROM insights_plugin_users
+			WHERE month >= $1 AND month < $2 AND kind = 1`, monthUTC(start), end)
+		if err != nil {
+			return err
+		}
+		type pk struct{ p, u string }
+		seen := map[pk]bool{}
+		var (
+			plugin, user string
+			month        time.Time
+			mask         int32
+		)
+		for rows.Next() {
+			if err := rows.Scan(&plugin, &user, &month, &mask); err != nil {
+				return err
+			}
+			if uint32(mask)&rangeMask(month, start, end) != 0 {
+				seen[pk{plugin, user}] = true
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, p := range byPlugin {
+			p.Users = 0
+		}
+		for k := range seen {
+			p := byPlugin[k.p]
+			if p == nil {
+				p = &PluginUse{Plugin: k.p}
+				byPlugin[k.p] = p
+			}
+			p.Users++
+		}
+		return nil
+	})
+}
+
+// rangeMask is the bits of a month's day mask that fall in [start, end).
+func rangeMask(month, start, end time.Time) uint32 {
+	var m uint32
+	for d := 0; d < 31; d++ {
+		t := month.AddDate(0, 0, d)
+		if t.Month() != month.Month() {
+			break
+		}
+		if !t.Before(start) && t.Before(end) {
+			m |= 1 << d
+		}
+	}
+	return m
+}
+
+// Cohort of the weekly retention.
+type Cohort struct {
+	Week   time.Time
+	Users  int64
+	Active []int64
+}
+
+// Retention builds weekly cohorts (people only) for the weeks touching [start, end): users
+// first seen in week N, and of them how many were active in week N+k, up to now's week.
+func (s *Store) Retention(ctx context.Context, start, end, now time.Time) ([]Cohort, error) {
+	monday := func(t time.Time) time.Time { t = dayUTC(t); return t.AddDate(0, 0, -((int(t.Weekday()) + 6) % 7)) }
+	w0 := monday(start)
+	wEnd := monday(end.Add(-time.Nanosecond)).AddDate(0, 0, 7)
+	current := monday(now)
+	nWeeks := int(wEnd.Sub(w0).Hours() / (24 * 7))
+	cohorts := make([]Cohort, nWeeks)
+	for i := range cohorts {
+		cohorts[i].Week = w0.AddDate(0, 0, 7*i)
+		k := int(current.Sub(cohorts[i].Week).Hours()/(24*7)) + 1
+		cohorts[i].Active = make([]int64, max(k, 0))
+	}
+	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT u.user_key, u.first_seen, m.month, m.days
+			FROM insights_users u JOIN insights_user_months m ON m.user_key = u.user_key
+			WHERE u.first_seen >= $1 AND u.first_seen < $2 AND u.kind = 1 AND m.month >= $3`,
+			w0, wEnd, monthUTC(w0))
+		if err != nil {
+			return err
+		}
+		type uw struct {
+			u string
+			k int
+		}
+		seen := map[uw]bool{}
+		cohortOf := map[string]int{}
+		var (
+			user         string
+			first, month time.Time
+			mask         int32
+		)
+		for rows.Next() {
+			if err := rows.Scan(&user, &first, &month, &mask); err != nil {
+				return err
+			}
+			ci := int(monday(first).Sub(w0).Hours() / (24 * 7))
+			if ci < 0 || ci >= nWeeks {
+				continue
+			}
+			if _, ok := cohortOf[user]; !ok {
+				cohortOf[user] = ci
+				cohorts[ci].Users++
+			}
+			m := uint32(mask)
+			for m != 0 {
+				b := bits.TrailingZeros32(m)
+				m &= m - 1
+				d := month.AddDate(0, 0, b)
+				k := int(monday(d).Sub(cohorts[ci].Week).Hours() / (24 * 7))
+				if k < 0 || k >= len(cohorts[ci].Active) || seen[uw{user, k}] {
+					continue
+				}
+				seen[uw{user, k}] = true
+				cohorts[ci].Active[k]++
+			}
+		}
+		return rows.Err()
+	})
+	return cohorts, err
+}
+
+// Quota is this month's count.
+func (s *Store) Quota(ctx context.Context, now time.Time) (month time.Time, events, dropped int64, err error) {
+	month = monthUTC(now)
+	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT events, dropped FROM insights_months WHERE month = $1`, month).Scan(&events, &dropped)
+		if err == pgx.ErrNoRows {
+			return nil
+		}
+		return err
+	})
+	return month, events, dropped, err
+}

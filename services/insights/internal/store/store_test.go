@@ -1,0 +1,180 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"atrium.dev/services/insights/internal/event"
+	"atrium.dev/services/insights/internal/insightstest"
+	"atrium.dev/services/insights/internal/store"
+)
+
+var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func ev(id string, t time.Time, user string, plugin string, dim int16, key string) event.Event {
+	e := event.Event{ID: id, Source: event.SourceTrack, Time: t, User: user, Kind: event.KindUser, Plugin: plugin, Action: "navigate", Dim: dim, DimKey: key}
+	if user == "" {
+		e.Kind = event.KindAnonymous
+	}
+	return e
+}
+
+var unlimited = store.Limits{MonthlyEvents: -1, RetentionDays: 90}
+
+func TestIngestCountsEachEventOnce(t *testing.T) {
+	env := insightstest.New(t)
+	acme := env.Tenant(t, "acme")
+	ctx := acme.Ctx()
+	batch := []event.Event{
+		ev("a", now, "u1", "catalog", event.DimEntity, "component:default/a"),
+		ev("b", now, "u2", "catalog", event.DimEntity, "component:default/a"),
+		ev("b", now, "u2", "catalog", event.DimEntity, "component:default/a"), // same batch twice
+		ev("c", now.Add(-24*time.Hour), "u1", "search", event.DimSearch, "kafka"),
+	}
+	res, err := env.Store.Ingest(ctx, batch, unlimited, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.New != 3 || res.Counted != 3 {
+		t.Fatalf("first delivery: %+v, want 3 new", res)
+	}
+	// Redelivery of the whole batch (a worker died before XACK): nothing new.
+	res, err = env.Store.Ingest(ctx, batch, unlimited, now)
+	if err != nil || res.New != 0 {
+		t.Fatalf("redelivery: %+v %v, want 0 new", res, err)
+	}
+	top, err := env.Store.Top(ctx, event.DimEntity, now.AddDate(0, 0, -30), now.Add(time.Hour), 10, false)
+	if err != nil || len(top) != 1 || top[0].Count != 2 {
+		t.Fatalf("top entities = %+v %v, want component:default/a x2", top, err)
+	}
+	au, err := env.Store.ActiveUsersQuery(ctx, now.AddDate(0, 0, -6), now.Add(time.Hour), store.ByDay, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := au.Points[len(au.Points)-1]
+	if last.Active != 2 || last.WAU != 2 || au.Total != 2 || au.Points[len(au.Points)-2].Active != 1 {
+		t.Fatalf("active users = %+v total %d", au.Points, au.Total)
+	}
+}
+
+func TestMonthlyLimitDropsAndCounts(t *testing.T) {
+	env := insightstest.New(t)
+	acme := env.Tenant(t, "acme")
+	ctx := acme.Ctx()
+	lim := store.Limits{MonthlyEvents: 5, RetentionDays: 90}
+	var batch []event.Event
+	for i := range 8 {
+		batch = append(batch, ev(fmt.Sprint("e", i), now.Add(time.Duration(i)*time.Second), "u1", "catalog", 0, ""))
+	}
+	res, err := env.Store.Ingest(ctx, batch, lim, now)
+	if err != nil || res.Counted != 5 || res.Dropped != 3 {
+		t.Fatalf("%+v %v, want 5 counted 3 dropped", res, err)
+	}
+	// A retry of the dropped ones is recognised, not counted as new drops.
+	res, err = env.Store.Ingest(ctx, batch, lim, now)
+	if err != nil || res.New != 0 {
+		t.Fatalf("retry %+v %v", res, err)
+	}
+	_, events, dropped, err := env.Store.Quota(ctx, now)
+	if err != nil || events != 5 || dropped != 3 {
+		t.Fatalf("quota %d/%d %v, want 5 and 3", events, dropped, err)
+	}
+	plugins, _, err := env.Store.PluginAdoption(ctx, now.AddDate(0, 0, -1), now.Add(time.Hour))
+	if err != nil || len(plugins) != 1 || plugins[0].Calls != 5 || plugins[0].Users != 1 {
+		t.Fatalf("plugins %+v %v", plugins, err)
+	}
+}
+
+func TestRetentionDropsRawKeepsRollups(t *testing.T) {
+	env := insightstest.New(t)
+	acme := env.Tenant(t, "acme")
+	ctx := acme.Ctx()
+	old := now.AddDate(0, 0, -20)
+	if _, err := env.Store.Ingest(ctx, []event.Event{ev("old", old, "u1", "catalog", 0, ""), ev("new", now, "u1", "catalog", 0, "")}, unlimited, now); err != nil {
+		t.Fatal(err)
+	}
+	dropped, err := env.Store.DropExpired(ctx, 7, now)
+	if err != nil || len(dropped) != 1 || dropped[0] != "insights_events_"+old.Format("20060102") {
+		t.Fatalf("dropped %v %v", dropped, err)
+	}
+	// Events older than retention are refused (no dedup record could protect them).
+	res, err := env.Store.Ingest(ctx, []event.Event{ev("old2", old, "u1", "catalog", 0, "")}, store.Limits{MonthlyEvents: -1, RetentionDays: 7}, now)
+	if err != nil || res.Expired != 1 || res.New != 0 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	au, err := env.Store.ActiveUsersQuery(ctx, old, now.Add(time.Hour), store.ByDay, false)
+	if err != nil || au.Points[0].Active != 1 {
+		t.Fatalf("rollups of the dropped day are gone: %+v %v", au, err)
+	}
+}
+
+func TestQueriesSeeOnlyTheirTenant(t *testing.T) {
+	env := insightstest.New(t)
+	acme, globex := env.Tenant(t, "acme"), env.Tenant(t, "globex")
+	if _, err := env.Store.Ingest(globex.Ctx(), []event.Event{
+		ev("g1", now, "gu", "catalog", event.DimEntity, "component:default/secret"),
+		ev("g2", now, "gu", "search", event.DimSearch, "secret"),
+	}, unlimited, now); err != nil {
+		t.Fatal(err)
+	}
+	ctx := acme.Ctx()
+	from, to := now.AddDate(0, 0, -7), now.Add(time.Hour)
+	for dim := int16(1); dim <= 5; dim++ {
+		if items, err := env.Store.Top(ctx, dim, from, to, 10, false); err != nil || len(items) != 0 {
+			t.Errorf("dim %d: acme sees %v %v", dim, items, err)
+		}
+	}
+	au, err := env.Store.ActiveUsersQuery(ctx, from, to, store.ByDay, true)
+	if err != nil || au.Total != 0 {
+		t.Errorf("acme sees active users %+v %v", au, err)
+	}
+	if cs, err := env.Store.Retention(ctx, from, to, now); err != nil || cs[len(cs)-1].Users != 0 {
+		t.Errorf("acme sees cohorts %+v %v", cs, err)
+	}
+}
+
+func TestRollingWindowsAndRetention(t *testing.T) {
+	env := insightstest.New(t)
+	acme := env.Tenant(t, "acme")
+	ctx := acme.Ctx()
+	monday := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	var batch []event.Event
+	// u1 active on days 0 and 10; u2 on day 3; u3 (first seen week 1) on days 7 and 14.
+	for i, x := range []struct {
+		u string
+		d int
+	}{{"u1", 0}, {"u1", 10}, {"u2", 3}, {"u3", 7}, {"u3", 14}} {
+		batch = append(batch, ev(fmt.Sprint("r", i), monday.AddDate(0, 0, x.d), x.u, "catalog", 0, ""))
+	}
+	if _, err := env.Store.Ingest(ctx, batch, store.Limits{MonthlyEvents: -1}, now); err != nil {
+		t.Fatal(err)
+	}
+	au, err := env.Store.ActiveUsersQuery(ctx, monday, monday.AddDate(0, 0, 15), store.ByDay, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ day, dau, wau, mau int64 }{
+		{0, 1, 1, 1}, {3, 1, 2, 2}, {7, 1, 2, 3}, {10, 1, 2, 3}, {14, 1, 2, 3},
+	}
+	for _, tt := range tests {
+		p := au.Points[tt.day]
+		if p.Active != tt.dau || p.WAU != tt.wau || p.MAU != tt.mau {
+			t.Errorf("day %d: %+v, want dau %d wau %d mau %d", tt.day, p, tt.dau, tt.wau, tt.mau)
+		}
+	}
+	weeks, err := env.Store.ActiveUsersQuery(ctx, monday, monday.AddDate(0, 0, 21), store.ByWeek, false)
+	if err != nil || len(weeks.Points) != 4 || weeks.Points[0].Active != 2 || weeks.Points[1].Active != 2 || weeks.Points[2].Active != 1 {
+		t.Fatalf("weekly %+v %v", weeks, err)
+	}
+	cs, err := env.Store.Retention(ctx, monday, monday.AddDate(0, 0, 14), monday.AddDate(0, 0, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Week 0: u1, u2 first seen; week 1 active: u1 (day 10). Week 1 cohort: u3, active weeks 1 and 2.
+	if cs[0].Users != 2 || fmt.Sprint(cs[0].Active) != "[2 1 0]" || cs[1].Users != 1 || fmt.Sprint(cs[1].Active) != "[1 1]" {
+		t.Fatalf("cohorts %+v", cs)
+	}
+	_ = context.Background()
+}
