@@ -40,7 +40,6 @@ const (
 
 // Standard ports of the processes devstack runs, before ATRIUM_PORT_OFFSET.
 const (
-	InsightsPort        = 8084
 	SMTPPort            = 2525
 	StripeMockPort      = 12111
 	StripeMockHTTPSPort = 12112

@@ -45,6 +45,7 @@ type upConfig struct {
 	// EntitlementsPort and the ports of services added later come from the same settings.
 	EntitlementsPort int
 	BillingPort      int
+	InsightsPort     int
 	// StripeURL is the Stripe API billing uses (stripe-mock, which make up starts); empty:
 	// no billing.
 	StripeURL    string
@@ -80,6 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&cfg.BillingPort, "billing-port", local.Ports.Billing, "billing port (env "+config.EnvBillingPort+")")
 	fs.StringVar(&cfg.StripeURL, "stripe-url", fmt.Sprintf("http://127.0.0.1:%d", local.Ports.StripeMock), "Stripe API for billing (stripe-mock, env "+config.EnvStripeMockPort+"); empty: no billing")
 	fs.IntVar(&cfg.EntitlementsPort, "entitlements-port", local.Ports.Entitlements, "entitlements port (env "+config.EnvEntitlementsPort+")")
+	fs.IntVar(&cfg.InsightsPort, "insights-port", local.Ports.Insights, "insights port (env "+config.EnvInsightsPort+")")
 	fs.StringVar(&cfg.StaticDir, "static", "frontend/dist", "built web app to serve (skipped when missing)")
 	fs.StringVar(&cfg.ExamplesDir, "examples", "examples/catalog", "example catalog imported into the demo tenant (skipped when missing)")
 	fs.StringVar(&cfg.KeyDir, "keys", filepath.Join(stateDir(getenv), "keys"), "where the signing keys are kept across restarts")
@@ -176,6 +178,7 @@ func up(ctx context.Context, cfg upConfig, warn io.Writer) (*stack.Stack, summar
 		KeyDir:      cfg.KeyDir,
 
 		EntitlementsPort: cfg.EntitlementsPort,
+		InsightsPort:     cfg.InsightsPort,
 	})
 	if err != nil {
 		return nil, sum, err

@@ -39,7 +39,7 @@ func TestTwoStacksSideBySide(t *testing.T) {
 	var stacks []*stackRun
 	for _, name := range []string{"a", "b"} {
 		dir := t.TempDir()
-		ports := freePorts(t, 6)
+		ports := freePorts(t, 7)
 		s := &stackRun{name: name, out: newSyncBuffer(), done: make(chan error, 1)}
 		s.env = map[string]string{
 			config.EnvDatabaseURL:      pgtest.New(t),
@@ -51,6 +51,7 @@ func TestTwoStacksSideBySide(t *testing.T) {
 			config.EnvEntitlementsPort: strconv.Itoa(ports[3]),
 			config.EnvSMTPPort:         strconv.Itoa(ports[4]),
 			config.EnvBillingPort:      strconv.Itoa(ports[5]),
+			config.EnvInsightsPort:     strconv.Itoa(ports[6]),
 			config.EnvConfigPath:       filepath.Join(dir, "tenantctl.yaml"),
 			config.EnvContextName:      "local-" + name,
 			config.EnvStateDir:         dir,
