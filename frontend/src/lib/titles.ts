@@ -12,6 +12,7 @@ const names: Record<Route["name"], string> = {
   search: "Search",
   settings: "Organization settings",
   audit: "Audit log",
+  insights: "Insights",
   notFound: "Not found",
   acceptInvitation: "Accept invitation",
   forgotPassword: "Forgot password",
