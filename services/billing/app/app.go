@@ -315,7 +315,7 @@ func (a *App) Reconcile(ctx context.Context) error {
 	}
 }
 
-// MembershipChannel is issue 6's announcement of member changes (under RedisPrefix).
+// MembershipChannel is tenancy's announcement of member changes (under RedisPrefix).
 const MembershipChannel = "atrium:membership-changed"
 
 // listenMembers marks a tenant's seats dirty on every member change; the seat loop syncs

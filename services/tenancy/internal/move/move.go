@@ -472,12 +472,55 @@ func (j *job) provision(ctx context.Context) error {
 	if err := j.mv.cfg.Provisioner.ProvisionOn(ctx, j.t, j.m.ToShard); err != nil {
 		return fmt.Errorf("provision target: %w", err)
 	}
+	if err := j.copyPartitions(ctx); err != nil {
+		return err
+	}
 	// A table the migration added since capture needs its trigger too.
 	j.tables = nil
 	if err := j.installCapture(ctx, false); err != nil {
 		return err
 	}
 	return j.sameTables(ctx)
+}
+
+// copyPartitions creates on the target the partitions the source has made since its tables
+// were migrated: services create some on demand (insights partitions raw events by day), so
+// provisioning the target alone does not give it them. They are made as the tenant role, so
+// the service keeps owning (and may later drop) them.
+func (j *job) copyPartitions(ctx context.Context) error {
+	rows, err := j.src.Query(ctx, `
+		SELECT c.relname, p.relname, pg_get_expr(c.relpartbound, c.oid)
+		FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_inherits i ON i.inhrelid = c.oid
+		JOIN pg_class p ON p.oid = i.inhparent
+		WHERE n.nspname = $1 AND c.relispartition AND c.relkind IN ('r', 'p')
+		ORDER BY c.relname`, j.t.Schema)
+	if err != nil {
+		return fmt.Errorf("list partitions: %w", err)
+	}
+	type partition struct{ name, parent, bound string }
+	parts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (partition, error) {
+		var p partition
+		return p, r.Scan(&p.name, &p.parent, &p.bound)
+	})
+	if err != nil || len(parts) == 0 {
+		return err
+	}
+	tx, err := j.dst.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+pgx.Identifier{j.t.Schema}.Sanitize()); err != nil {
+		return fmt.Errorf("create partitions: %w", err)
+	}
+	for _, p := range parts {
+		if _, err := tx.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+j.q(p.name)+" PARTITION OF "+j.q(p.parent)+" "+p.bound); err != nil {
+			return fmt.Errorf("create partition %s: %w", p.name, err)
+		}
+	}
+	return tx.Commit(ctx)
 }
 
 // sameTables checks that the target has every source table with the same columns.
