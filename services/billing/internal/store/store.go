@@ -13,11 +13,11 @@ import (
 	"io/fs"
 	"time"
 
+	"atrium.dev/platform/controldb"
 	"atrium.dev/platform/rpcerr"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/tern/v2/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -41,50 +41,15 @@ type Store struct {
 
 // Open connects to the control database and migrates the billing schema.
 func Open(ctx context.Context, dsn string, maxConns int32) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
+	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return nil, fmt.Errorf("store: parse database url: %w", err)
+		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
-	if maxConns > 0 {
-		cfg.MaxConns = maxConns
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := controldb.Open(ctx, dsn, controldb.Schema{Name: "billing", Migrations: sub, MaxConns: maxConns})
 	if err != nil {
-		return nil, fmt.Errorf("store: connect: %w", err)
-	}
-	if err := migrateSchema(ctx, pool); err != nil {
-		pool.Close()
 		return nil, err
 	}
 	return &Store{pool: pool, db: pool}, nil
-}
-
-func migrateSchema(ctx context.Context, pool *pgxpool.Pool) error {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	// tern changes session settings; the connection is dropped rather than handed back.
-	defer func() { _ = conn.Hijack().Close(context.WithoutCancel(ctx)) }()
-	// Processes starting together may race to create the schema; losing is fine.
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS billing`); err != nil && !isCode(err, "23505", "42P06") {
-		return fmt.Errorf("store: create schema: %w", err)
-	}
-	m, err := migrate.NewMigrator(ctx, conn.Conn(), VersionTable)
-	if err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("store: migrations: %w", err)
-	}
-	if err := m.LoadMigrations(sub); err != nil {
-		return fmt.Errorf("store: load migrations: %w", err)
-	}
-	if err := m.Migrate(ctx); err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	return nil
 }
 
 // Close closes the pool.

@@ -13,11 +13,11 @@ import (
 	"io/fs"
 	"time"
 
+	"atrium.dev/platform/controldb"
 	"atrium.dev/platform/rpcerr"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/tern/v2/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -41,49 +41,15 @@ type Store struct {
 
 // Open connects to the control database and migrates the tenancy schema to the latest version.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
+	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return nil, fmt.Errorf("store: parse database url: %w", err)
+		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := controldb.Open(ctx, dsn, controldb.Schema{Name: "tenancy", Migrations: sub})
 	if err != nil {
-		return nil, fmt.Errorf("store: connect: %w", err)
-	}
-	if err := migrateSchema(ctx, pool); err != nil {
-		pool.Close()
 		return nil, err
 	}
 	return &Store{pool: pool, db: pool}, nil
-}
-
-func migrateSchema(ctx context.Context, pool *pgxpool.Pool) error {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	// tern resets session settings between migrations; drop the connection afterwards rather
-	// than hand a connection in an unknown state to the pool.
-	defer func() { _ = conn.Hijack().Close(context.WithoutCancel(ctx)) }()
-	// The version table lives in the schema, so the schema comes first. Processes starting
-	// together may race here; losing the race is fine.
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS tenancy`); err != nil && !isCode(err, "23505", "42P06") {
-		return fmt.Errorf("store: create schema: %w", err)
-	}
-	m, err := migrate.NewMigrator(ctx, conn.Conn(), VersionTable)
-	if err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("store: migrations: %w", err)
-	}
-	if err := m.LoadMigrations(sub); err != nil {
-		return fmt.Errorf("store: load migrations: %w", err)
-	}
-	if err := m.Migrate(ctx); err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	return nil
 }
 
 // Pool is the control database's pool, for work that needs one session (advisory locks).
