@@ -47,7 +47,7 @@ test-short: ## unit tests only (integration tests skip under -short)
 
 .PHONY: test-browser
 test-browser: deps frontend-build chromium ## Playwright + axe in Chromium against a devstack; screenshots in .ci/artifacts/screenshots
-	ATRIUM_BROWSER_E2E=1 go test -count=1 -timeout 6m -run '^TestBrowser$$' -v ./devstack/e2e/
+	go test -tags browser -count=1 -timeout 6m -run '^TestBrowser$$' -v ./devstack/e2e/
 
 # Debian's Chromium for playwright-core (Playwright's own browser download cannot work here).
 .PHONY: chromium
@@ -107,7 +107,7 @@ check-generated: tools frontend-deps ## fail if committed generated code differs
 lint: tools ## buf lint, gofmt and go vet on every module
 	$(BUF) lint
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	go vet $(PKGS)
+	go vet -tags browser $(PKGS)
 
 .PHONY: build
 build: ## build every binary into .atrium/bin
