@@ -284,14 +284,21 @@ func itoa(v int64) string {
 // fetch gets the snapshot from the service, one call per tenant at a time. On failure the
 // cached snapshot (if any) is kept and returned.
 func (c *Client) fetch(ctx context.Context, tenantID string) (*Snapshot, error) {
+	s, _, err := c.fetchOrJoin(ctx, tenantID)
+	return s, err
+}
+
+// fetchOrJoin is fetch that also says whether it joined a fetch already under way (which may
+// have started before the change its caller heard about).
+func (c *Client) fetchOrJoin(ctx context.Context, tenantID string) (_ *Snapshot, joined bool, _ error) {
 	c.mu.Lock()
 	if f, ok := c.inflight[tenantID]; ok {
 		c.mu.Unlock()
 		select {
 		case <-f.done:
-			return f.snap, f.err
+			return f.snap, true, f.err
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, true, ctx.Err()
 		}
 	}
 	f := &fetch{done: make(chan struct{})}
@@ -327,10 +334,10 @@ func (c *Client) fetch(ctx context.Context, tenantID string) (*Snapshot, error) 
 	c.count(ctx, err)
 	if err != nil {
 		c.fetchFailing.Store(true)
-		return f.snap, f.err
+		return f.snap, false, f.err
 	}
 	c.fetchFailing.Store(false)
-	return f.snap, nil
+	return f.snap, false, nil
 }
 
 func (c *Client) count(ctx context.Context, err error) {
@@ -379,7 +386,14 @@ func (c *Client) Apply(ctx context.Context, ch Change) {
 		// Not cached: the first Get fetches it. Already as new: nothing to do.
 		return
 	}
-	if _, err := c.fetch(ctx, ch.TenantID); err != nil {
+	s, joined, err := c.fetchOrJoin(ctx, ch.TenantID)
+	if err == nil && joined && s.GetVersion() < ch.Version {
+		// The fetch we joined began before this change committed (two quick changes: the
+		// first one's fetch was still under way), so its answer is older: fetch once more,
+		// or the cache would keep the older snapshot until the next periodic refresh.
+		_, err = c.fetch(ctx, ch.TenantID)
+	}
+	if err != nil {
 		c.log.WarnContext(ctx, "entitlements: fetch after change", "tenant_id", ch.TenantID, "err", err)
 	}
 }

@@ -3,9 +3,11 @@ package entitlements
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
@@ -19,6 +21,9 @@ type fakeInternal struct {
 	snap  *entv1.Snapshot
 	down  bool
 	calls atomic.Int64
+	// hold, when set, keeps each answer back until it is closed; the snapshot answered is the
+	// one current when the call arrived, as a real fetch reads it when it runs.
+	hold chan struct{}
 }
 
 func (f *fakeInternal) set(s *entv1.Snapshot) { f.mu.Lock(); f.snap = s; f.mu.Unlock() }
@@ -26,11 +31,15 @@ func (f *fakeInternal) set(s *entv1.Snapshot) { f.mu.Lock(); f.snap = s; f.mu.Un
 func (f *fakeInternal) GetSnapshot(_ context.Context, req *connect.Request[entv1.GetSnapshotRequest]) (*connect.Response[entv1.GetSnapshotResponse], error) {
 	f.calls.Add(1)
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.down {
+	down, s, hold := f.down, f.snap, f.hold
+	f.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+	if down {
 		return nil, connect.NewError(connect.CodeUnavailable, errors.New("down"))
 	}
-	return connect.NewResponse(&entv1.GetSnapshotResponse{Snapshot: f.snap}), nil
+	return connect.NewResponse(&entv1.GetSnapshotResponse{Snapshot: s}), nil
 }
 
 func (f *fakeInternal) SetPlan(context.Context, *connect.Request[entv1.SetPlanRequest]) (*connect.Response[entv1.SetPlanResponse], error) {
@@ -90,6 +99,48 @@ func TestClientCachesAndFollowsVersions(t *testing.T) {
 		if got := f.calls.Load(); got != s.calls {
 			t.Fatalf("%s: %d fetches, want %d", s.name, got, s.calls)
 		}
+	}
+}
+
+// Two quick changes: the message of the second arrives while the fetch the first one started
+// is still under way. Joining that fetch gives the older snapshot, so Apply fetches again.
+func TestClientApplyAfterAJoinedOlderFetch(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeInternal{snap: snap(1)}
+	c := newTestClient(t, f)
+	if _, err := c.Get(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	f.mu.Lock()
+	f.snap, f.hold = snap(2), hold
+	f.mu.Unlock()
+	first := make(chan struct{})
+	go func() { c.Apply(ctx, Change{TenantID: "t1", Version: 2}); close(first) }()
+	for f.calls.Load() < 2 { // the fetch for version 2 is under way, answering version 2
+		runtime.Gosched()
+	}
+	f.mu.Lock()
+	f.snap, f.hold = snap(3, "insights"), nil
+	f.mu.Unlock()
+	second := make(chan struct{})
+	go func() { c.Apply(ctx, Change{TenantID: "t1", Version: 3}); close(second) }()
+	for {
+		c.mu.RLock()
+		_, joined := c.inflight["t1"]
+		c.mu.RUnlock()
+		if joined && f.calls.Load() == 2 {
+			break
+		}
+		runtime.Gosched()
+	}
+	time.Sleep(20 * time.Millisecond) // let the second Apply join the fetch under way
+	close(hold)
+	<-first
+	<-second
+	s, _ := c.Cached("t1")
+	if s.GetVersion() != 3 || !s.Installed("insights") {
+		t.Fatalf("cached version %d after change 3 (installed insights: %v)", s.GetVersion(), s.Installed("insights"))
 	}
 }
 
