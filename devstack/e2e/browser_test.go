@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"atrium.dev/devstack/stack"
+	entitlementsapp "atrium.dev/services/entitlements/app"
 )
 
 // TestBrowser runs the portal's Playwright test (frontend/e2e/portal.e2e.mjs) in Debian's
@@ -27,7 +28,12 @@ func TestBrowser(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dist, "index.html")); err != nil {
 		t.Fatalf("no built web app at %s: run make frontend-build", dist)
 	}
-	e := start(t, func(o *stack.Options) { o.StaticDir = dist })
+	e := start(t, func(o *stack.Options) {
+		o.StaticDir = dist
+		// New organizations start on a team trial, so the marketplace has a premium plugin
+		// to install (insights) and one still locked (assistant, enterprise).
+		o.Entitlements = func(c *entitlementsapp.Config) { c.NewTenantPlan = "team" }
+	})
 	shots := os.Getenv("ATRIUM_SCREENSHOTS")
 	if shots == "" {
 		shots = filepath.Join(root, ".ci", "artifacts", "screenshots")

@@ -179,6 +179,44 @@ try {
   await axe(page, "import");
   await shot(page, "desktop-import");
 
+  // Plugins: the marketplace (the org is on a team trial): installed first, a locked plugin
+  // says why and offers the upgrade, and Insights installs through its settings form.
+  await page.goto(`${base}/#/plugins`);
+  await waitHeading(page, "Plugins");
+  const card = (name) => page.locator("article.plugin", { has: page.getByRole("heading", { level: 2, name, exact: true }) });
+  await card("Insights").waitFor();
+  const states = await page.locator("article.plugin header .badge").allInnerTexts();
+  const firstNotInstalled = states.findIndex((s) => s !== "Installed");
+  check(firstNotInstalled > 0 && states.slice(firstNotInstalled).every((s) => s !== "Installed"), `installed plugins come first (${states.join(", ")})`);
+  check(await card("Assistant").getByText(/Requires plan enterprise/i).isVisible(), "a locked plugin names why");
+  // Enterprise is sold, not self-served: the way to it is sales or a trial.
+  check(await card("Assistant").getByRole("link", { name: "Contact sales" }).isVisible(), "a locked plugin offers what unlocks it");
+  check(await card("Assistant").getByRole("link", { name: "Request a trial" }).isVisible(), "a locked premium plugin offers a trial");
+  await card("Insights").getByRole("button", { name: "Install" }).click();
+  const retention = card("Insights").getByLabel(/Keep raw events/);
+  await retention.waitFor({ timeout: 20000 });
+  await axe(page, "plugins-settings");
+  await shot(page, "desktop-plugins-settings");
+  await retention.fill("9999");
+  await card("Insights").getByRole("button", { name: "Install" }).click();
+  await card("Insights").getByText(/730/).first().waitFor();
+  log("ok: the settings form refuses a value past the schema's maximum at the field");
+  await retention.fill("30");
+  await card("Insights").getByRole("button", { name: "Install" }).click();
+  await card("Insights").getByText("Insights installed").waitFor({ timeout: 20000 });
+  await card("Insights").locator("header .badge", { hasText: "Installed" }).waitFor();
+  check(await card("Insights").getByRole("button", { name: "Uninstall" }).isVisible(), "an installed plugin can be uninstalled");
+  await axe(page, "plugins");
+  await shot(page, "desktop-plugins");
+
+  // Home: usage against the plan's limits, the imported entities included.
+  await page.goto(`${base}/#/`);
+  const entitiesBar = page.locator(".usage-bars li", { hasText: "Catalog entities" });
+  await entitiesBar.getByText(/^34 \/ /).waitFor({ timeout: 20000 });
+  check(await page.getByRole("meter", { name: "Seats" }).isVisible(), "seats show as a meter against the limit");
+  await axe(page, "home");
+  await shot(page, "desktop-home");
+
   // Catalog: sorted by the name shown, two pages, paging kept by Back and reload.
   await page.goto(`${base}/#/catalog`);
   await page.getByText("34 entities").waitFor();
@@ -306,6 +344,8 @@ try {
     ["#/members", "Members", "members"],
     ["#/catalog/entity/component/default/svc-01", /svc-01/, "entity"],
     ["#/apis", "APIs", "apis"],
+    ["#/plugins", "Plugins", "plugins"],
+    ["#/", /./, "home"],
   ]) {
     await p.goto(`${base}/${hash}`);
     await waitHeading(p, heading);

@@ -16,6 +16,7 @@ export type Route =
   | { name: "settings" }
   | { name: "audit"; search: URLSearchParams }
   | { name: "insights" }
+  | { name: "plugins" }
   // The links tenancy mails: the one-time token rides in the hash, never sent to a server.
   | { name: "acceptInvitation"; token: string }
   | { name: "forgotPassword" }
@@ -61,6 +62,7 @@ export function parseRoute(hash: string): Route {
     case "import":
     case "settings":
     case "insights":
+    case "plugins":
       return parts.length === 1 ? { name: parts[0] } : { name: "notFound", path };
     case "apis":
     case "search":
