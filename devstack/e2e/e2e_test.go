@@ -35,7 +35,7 @@ type signedUp struct {
 	refresh string
 }
 
-func signUp(t *testing.T, e *env, slug string) signedUp {
+func signUp(t testing.TB, e *env, slug string) signedUp {
 	t.Helper()
 	email := "owner@" + slug + ".example.com"
 	resp, err := e.tenants("", "").SignUp(context.Background(), connect.NewRequest(&tenancyv1.SignUpRequest{

@@ -7,6 +7,7 @@ package bundle
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,15 +27,70 @@ const (
 	AnnotationOriginLocation = "backstage.io/managed-by-origin-location"
 )
 
-// Limits of one bundle.
+// Limits of one bundle. A zero field takes its value from DefaultLimits.
+//
+// Placeholders and Location targets let a small request name a lot of work: one file
+// substituted into many entities multiplies what is stored, and every glob target is matched
+// against every file. The bounds below keep what a bundle costs in proportion to what was
+// sent; going past any of them refuses the whole bundle (even a lenient one).
 type Limits struct {
 	MaxFiles    int
 	MaxBytes    int
 	MaxEntities int
+	// MaxPlaceholders is the most $text/$json/$yaml placeholders in the bundle.
+	MaxPlaceholders int
+	// MaxEntityExpansion is the most bytes substituted into one entity.
+	MaxEntityExpansion int
+	// MaxExpansion is the most bytes substituted over the bundle. A bundle of files sent
+	// with the request may also not expand by more than its own size.
+	MaxExpansion int
+	// MaxTargets is the most Location targets in the bundle, and MaxMatches the most files
+	// they may name in all (a glob names many; each file is read once, the rest are
+	// reported as already read).
+	MaxTargets int
+	MaxMatches int
+	// MaxPatternLength and MaxWildcards bound one glob pattern (wildcards: *, ? and
+	// character classes).
+	MaxPatternLength int
+	MaxWildcards     int
+	// MaxGlobWork bounds the matching work of all glob targets, counted as pattern length
+	// times path length for every (pattern, file) pair that is matched: path.Match commits
+	// to the leftmost match of each chunk and never backtracks, so that product bounds its
+	// cost (about 0.2 ns per unit).
+	MaxGlobWork int64
 }
 
 // DefaultLimits fit the gateway's 8 MiB body limit for ImportBundle.
-var DefaultLimits = Limits{MaxFiles: 2000, MaxBytes: 8 << 20, MaxEntities: 5000}
+var DefaultLimits = Limits{
+	MaxFiles: 2000, MaxBytes: 8 << 20, MaxEntities: 5000,
+	MaxPlaceholders: 5000, MaxEntityExpansion: 1 << 20, MaxExpansion: 8 << 20,
+	MaxTargets: 2000, MaxMatches: 10_000,
+	MaxPatternLength: 256, MaxWildcards: 16,
+	MaxGlobWork: 500_000_000, // about 0.1 s of one core
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	set := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	set(&l.MaxFiles, d.MaxFiles)
+	set(&l.MaxBytes, d.MaxBytes)
+	set(&l.MaxEntities, d.MaxEntities)
+	set(&l.MaxPlaceholders, d.MaxPlaceholders)
+	set(&l.MaxEntityExpansion, d.MaxEntityExpansion)
+	set(&l.MaxExpansion, d.MaxExpansion)
+	set(&l.MaxTargets, d.MaxTargets)
+	set(&l.MaxMatches, d.MaxMatches)
+	set(&l.MaxPatternLength, d.MaxPatternLength)
+	set(&l.MaxWildcards, d.MaxWildcards)
+	if l.MaxGlobWork == 0 {
+		l.MaxGlobWork = d.MaxGlobWork
+	}
+	return l
+}
 
 // RootName is the file an import starts from when no roots are given.
 const RootName = "catalog-info.yaml"
@@ -64,7 +120,7 @@ func LocationRef(p string) string { return "file:" + p }
 // Resolve reads the bundle. Every problem (bad paths, YAML errors, targets or placeholders
 // pointing outside the bundle or at missing files) is collected into one InvalidArgument.
 func Resolve(files map[string]string, roots []string, lim Limits) (Result, error) {
-	return ResolveWith(files, roots, lim, Options{})
+	return ResolveWith(context.Background(), files, roots, lim, Options{})
 }
 
 // Source is a tree of files read lazily (a Git commit): Resolve over a map reads all of
@@ -90,11 +146,17 @@ type Options struct {
 	Local func(url string) (string, bool)
 }
 
-// ResolveWith is Resolve with options.
-func ResolveWith(files map[string]string, roots []string, lim Limits, opts Options) (Result, error) {
-	r := &resolver{files: map[string]string{}, lim: lim, state: map[string]int{}, opts: opts}
+// ResolveWith is Resolve with options. It stops with ctx's error when ctx is done, and
+// with an InvalidArgument naming the file or target when the bundle passes lim.
+func ResolveWith(ctx context.Context, files map[string]string, roots []string, lim Limits, opts Options) (Result, error) {
+	lim = lim.withDefaults()
+	r := &resolver{ctx: ctx, files: map[string]string{}, lim: lim, state: map[string]int{}, opts: opts,
+		expansion: lim.MaxExpansion, expansionLimit: lim.MaxExpansion, globWork: lim.MaxGlobWork, globs: map[string][]string{}}
 	if opts.LocationRef == nil {
 		r.opts.LocationRef = LocationRef
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
 	}
 	if opts.Source != nil {
 		r.src = opts.Source
@@ -110,9 +172,12 @@ func ResolveWith(files map[string]string, roots []string, lim Limits, opts Optio
 	}
 	for _, root := range rootPaths {
 		// A root already reached through another root's Locations keeps that origin.
-		if r.state[root] == 0 {
+		if r.state[root] == 0 && !r.stopped() {
 			r.read(root, root)
 		}
+	}
+	if r.fatal != nil {
+		return Result{}, r.fatal
 	}
 	if opts.Lenient {
 		r.res.Problems = r.vs.List()
@@ -138,6 +203,7 @@ func (r *resolver) content(p string) string {
 }
 
 type resolver struct {
+	ctx   context.Context
 	files map[string]string
 	src   Source
 	opts  Options
@@ -148,6 +214,35 @@ type resolver struct {
 	state   map[string]int
 	readSet map[string]bool
 	tooMany bool
+	// Budgets left (see Limits), and the error that stopped the resolution.
+	expansion      int
+	expansionLimit int
+	placeholders   int
+	targets        int
+	matches        int
+	globWork       int64
+	globs          map[string][]string // matches of each glob pattern already run
+	fatal          error
+}
+
+// stopped reports whether the resolution must end now: the caller is gone or a bound of the
+// whole bundle was passed. The work done so far is thrown away.
+func (r *resolver) stopped() bool {
+	if r.fatal != nil {
+		return true
+	}
+	if err := r.ctx.Err(); err != nil {
+		r.fatal = err
+		return true
+	}
+	return false
+}
+
+// refuse stops the resolution with an InvalidArgument naming field.
+func (r *resolver) refuse(field, format string, args ...any) {
+	if r.fatal == nil {
+		r.fatal = rpcerr.InvalidField(field, fmt.Sprintf(format, args...))
+	}
 }
 
 func fileField(p string) string { return fmt.Sprintf("files[%q]", p) }
@@ -163,6 +258,10 @@ func (r *resolver) load(files map[string]string) error {
 	if total > r.lim.MaxBytes {
 		return rpcerr.InvalidField("files", fmt.Sprintf("the bundle is %d bytes; at most %d", total, r.lim.MaxBytes))
 	}
+	// Placeholders may substitute, in all, as many bytes as were sent: a request of 1 MB
+	// stores at most about 2 MB, whatever it names how often.
+	r.expansion = min(r.expansion, total)
+	r.expansionLimit = r.expansion
 	names := make([]string, 0, len(files))
 	for p := range files {
 		names = append(names, p)
@@ -248,6 +347,9 @@ func (r *resolver) noteRead(p string) {
 
 // read reads one catalog file and, depth first, the files its Location entities target.
 func (r *resolver) read(file, origin string) {
+	if r.stopped() {
+		return
+	}
 	r.state[file] = 1
 	defer func() { r.state[file] = 2 }()
 	r.noteRead(file)
@@ -263,8 +365,15 @@ func (r *resolver) read(file, origin string) {
 		}
 	}
 	for _, d := range docs {
+		if r.stopped() {
+			return
+		}
 		docPath := fmt.Sprintf("%s.documents[%d]", fileField(file), d.Index)
-		v := r.substitute(d.Value, file, docPath, 0)
+		entityBudget := r.lim.MaxEntityExpansion
+		v := r.substitute(d.Value, file, docPath, 0, &entityBudget)
+		if r.stopped() {
+			return
+		}
 		e, err := entity.FromValue(v)
 		if err != nil {
 			r.vs.Add(docPath, strings.TrimPrefix(err.Error(), "entity: "))
@@ -318,6 +427,13 @@ func (r *resolver) follow(e entity.Entity, file, origin, docPath string) {
 		}
 	}
 	for i, t := range targets {
+		if r.stopped() {
+			return
+		}
+		if r.targets++; r.targets > r.lim.MaxTargets {
+			r.refuse(fields[i], "the bundle's Locations name more than %d targets", r.lim.MaxTargets)
+			return
+		}
 		if isRemote(t) {
 			local, ok := r.local(t)
 			if !ok {
@@ -326,10 +442,17 @@ func (r *resolver) follow(e entity.Entity, file, origin, docPath string) {
 			}
 			t = local
 		}
-		matches, why := r.resolveTarget(file, t)
+		matches, why := r.resolveTarget(fields[i], file, t)
+		if r.stopped() {
+			return
+		}
 		if why != "" {
 			r.vs.Add(fields[i], why)
 			continue
+		}
+		if r.matches += len(matches); r.matches > r.lim.MaxMatches {
+			r.refuse(fields[i], "the bundle's Location targets name more than %d files in all", r.lim.MaxMatches)
+			return
 		}
 		for _, m := range matches {
 			switch r.state[m] {
@@ -363,8 +486,9 @@ func isRemote(t string) bool {
 }
 
 // resolveTarget finds the bundle files a target names, relative to the naming file's
-// directory. Glob patterns (path.Match syntax per segment) may match several files.
-func (r *resolver) resolveTarget(from, target string) ([]string, string) {
+// directory. Glob patterns (path.Match syntax per segment) may match several files. field
+// names the target when it passes a bound of the bundle.
+func (r *resolver) resolveTarget(field, from, target string) ([]string, string) {
 	if strings.Contains(target, "://") {
 		return nil, "only relative file targets and http(s) URLs are supported"
 	}
@@ -382,16 +506,10 @@ func (r *resolver) resolveTarget(from, target string) ([]string, string) {
 		return nil, fmt.Sprintf("%q leaves the bundle root", target)
 	}
 	if strings.ContainsAny(joined, "*?[") {
-		if _, err := path.Match(joined, ""); err != nil {
-			return nil, fmt.Sprintf("%q is not a valid pattern", target)
+		out, why := r.glob(field, target, joined)
+		if why != "" || r.fatal != nil {
+			return nil, why
 		}
-		var out []string
-		for p := range r.files {
-			if ok, _ := path.Match(joined, p); ok {
-				out = append(out, p)
-			}
-		}
-		sort.Strings(out)
 		if len(out) == 0 {
 			return nil, fmt.Sprintf("no file in the bundle matches %s", joined)
 		}
@@ -403,10 +521,72 @@ func (r *resolver) resolveTarget(from, target string) ([]string, string) {
 	return []string{joined}, ""
 }
 
+// glob matches a pattern against the bundle's paths, charging the work to the bundle.
+func (r *resolver) glob(field, target, pattern string) ([]string, string) {
+	if len(pattern) > r.lim.MaxPatternLength {
+		r.refuse(field, "the pattern is longer than %d characters", r.lim.MaxPatternLength)
+		return nil, ""
+	}
+	if n := wildcards(pattern); n > r.lim.MaxWildcards {
+		r.refuse(field, "the pattern has %d wildcards; at most %d", n, r.lim.MaxWildcards)
+		return nil, ""
+	}
+	if _, err := path.Match(pattern, ""); err != nil {
+		return nil, fmt.Sprintf("%q is not a valid pattern", target)
+	}
+	if out, ok := r.globs[pattern]; ok {
+		return out, ""
+	}
+	// Wildcards never match a slash, so only paths with as many segments can match, and
+	// only those starting with the literal part before the first wildcard: both tests are
+	// cheap and skip most files of a big repository before path.Match runs.
+	segments := strings.Count(pattern, "/")
+	literal := pattern[:strings.IndexAny(pattern, `*?[\`)]
+	var out []string
+	n := 0
+	for p := range r.files {
+		if n++; n%256 == 0 && r.stopped() {
+			return nil, ""
+		}
+		if !strings.HasPrefix(p, literal) || strings.Count(p, "/") != segments {
+			continue
+		}
+		if r.globWork -= int64(len(pattern)) * int64(len(p)); r.globWork < 0 {
+			r.refuse(field, "the bundle's glob targets take too much matching work; name fewer files, or use fewer or simpler patterns")
+			return nil, ""
+		}
+		if ok, _ := path.Match(pattern, p); ok {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	r.globs[pattern] = out
+	return out, ""
+}
+
+// wildcards counts a pattern's *, ? and character classes.
+func wildcards(p string) int {
+	n := 0
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '*', '?':
+			n++
+		case '[':
+			n++
+			if j := strings.IndexByte(p[i:], ']'); j > 0 {
+				i += j
+			}
+		}
+	}
+	return n
+}
+
 // substitute replaces placeholders: an object with a single key $text, $json or $yaml whose
-// value is a path relative to the file.
-func (r *resolver) substitute(v any, file, docPath string, depth int) any {
-	if depth > 64 {
+// value is a path relative to the file. budget is what the entity may still take in.
+func (r *resolver) substitute(v any, file, docPath string, depth int, budget *int) any {
+	if depth > 64 || r.fatal != nil {
 		return v
 	}
 	switch x := v.(type) {
@@ -414,25 +594,32 @@ func (r *resolver) substitute(v any, file, docPath string, depth int) any {
 		if len(x) == 1 {
 			for k, arg := range x {
 				if k == "$text" || k == "$json" || k == "$yaml" {
-					return r.placeholder(k, arg, file, docPath)
+					return r.placeholder(k, arg, file, docPath, budget)
 				}
 			}
 		}
 		for k, item := range x {
-			x[k] = r.substitute(item, file, docPath, depth+1)
+			x[k] = r.substitute(item, file, docPath, depth+1, budget)
 		}
 		return x
 	case []any:
 		for i, item := range x {
-			x[i] = r.substitute(item, file, docPath, depth+1)
+			x[i] = r.substitute(item, file, docPath, depth+1, budget)
 		}
 		return x
 	}
 	return v
 }
 
-func (r *resolver) placeholder(kind string, arg any, file, docPath string) any {
+func (r *resolver) placeholder(kind string, arg any, file, docPath string, budget *int) any {
 	field := docPath + "." + kind
+	if r.stopped() {
+		return nil
+	}
+	if r.placeholders++; r.placeholders > r.lim.MaxPlaceholders {
+		r.refuse(field, "the bundle holds more than %d placeholders", r.lim.MaxPlaceholders)
+		return nil
+	}
 	target, ok := arg.(string)
 	if !ok || target == "" {
 		r.vs.Add(field, "expected a path relative to the file")
@@ -446,7 +633,10 @@ func (r *resolver) placeholder(kind string, arg any, file, docPath string) any {
 		}
 		target = local
 	}
-	matches, why := r.resolveTarget(file, target)
+	matches, why := r.resolveTarget(field, file, target)
+	if r.fatal != nil {
+		return nil
+	}
 	if why == "" && len(matches) != 1 {
 		why = "a placeholder names exactly one file"
 	}
@@ -455,6 +645,18 @@ func (r *resolver) placeholder(kind string, arg any, file, docPath string) any {
 		return nil
 	}
 	src := r.content(matches[0])
+	// Charged before anything is parsed or copied: an expansion past a bound stops the
+	// bundle here instead of after building it.
+	switch {
+	case len(src) > *budget:
+		r.refuse(field, "%s is %d bytes; placeholders may add at most %d bytes per entity", matches[0], len(src), r.lim.MaxEntityExpansion)
+		return nil
+	case len(src) > r.expansion:
+		r.refuse(field, "%s is %d bytes; the bundle's placeholders may add at most %d bytes in all (no more than the bundle itself)", matches[0], len(src), r.expansionLimit)
+		return nil
+	}
+	*budget -= len(src)
+	r.expansion -= len(src)
 	r.noteRead(matches[0])
 	switch kind {
 	case "$text":

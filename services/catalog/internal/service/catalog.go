@@ -196,7 +196,7 @@ func (c *Catalog) ImportBundle(ctx context.Context, req *connect.Request[catalog
 		return nil, rpcerr.InvalidField("files", "no files given")
 	}
 	strict := req.Msg.GetStrict()
-	res, err := bundle.ResolveWith(req.Msg.GetFiles(), req.Msg.GetRoots(), c.bundle, bundle.Options{Lenient: !strict})
+	res, err := bundle.ResolveWith(ctx, req.Msg.GetFiles(), req.Msg.GetRoots(), c.bundle, bundle.Options{Lenient: !strict})
 	if err != nil {
 		return nil, err
 	}

@@ -152,7 +152,7 @@ func (s *Sources) read(ctx context.Context, typ, target, known string) (*Read, e
 		}
 	}
 	ref := snap.Ref
-	res, err := bundle.ResolveWith(nil, roots, s.limits, bundle.Options{
+	res, err := bundle.ResolveWith(ctx, nil, roots, s.limits, bundle.Options{
 		Lenient:     true,
 		Source:      snap,
 		LocationRef: func(p string) string { return "url:" + t.FileURL(ref, p) },

@@ -12,7 +12,10 @@ import (
 	"atrium.dev/tenantctl/internal/command/catalog"
 	"atrium.dev/tenantctl/internal/command/contexts"
 	"atrium.dev/tenantctl/internal/command/insights"
+	"atrium.dev/tenantctl/internal/command/limits"
 	"atrium.dev/tenantctl/internal/command/migrate"
+	"atrium.dev/tenantctl/internal/command/plans"
+	"atrium.dev/tenantctl/internal/command/plugins"
 	"atrium.dev/tenantctl/internal/command/shards"
 	"atrium.dev/tenantctl/internal/command/tenants"
 	"atrium.dev/tenantctl/internal/invocation"
@@ -58,6 +61,9 @@ After make up, the context "local" is ready: try tenantctl tenants list.`,
 		contexts.NewCommand(inv),
 		catalog.NewCommand(inv),
 		insights.NewCommand(inv),
+		plugins.NewCommand(inv),
+		plans.NewCommand(inv),
+		limits.NewCommand(inv),
 	)
 	return cmd
 }
