@@ -99,10 +99,10 @@ func ruleOf(md protoreflect.MethodDescriptor) (Rule, bool) {
 		return Rule{}, false
 	}
 	return Rule{
-		Procedure: "/" + string(md.Parent().FullName()) + "/" + string(md.Name()),
-		Level:     a.GetLevel(),
-		Plugin:    a.GetPlugin(),
-		ReadOnly:  opts.GetIdempotencyLevel() == descriptorpb.MethodOptions_NO_SIDE_EFFECTS,
+		Procedure:       "/" + string(md.Parent().FullName()) + "/" + string(md.Name()),
+		Level:           a.GetLevel(),
+		Plugin:          a.GetPlugin(),
+		ReadOnly:        opts.GetIdempotencyLevel() == descriptorpb.MethodOptions_NO_SIDE_EFFECTS,
 		Streaming:       md.IsStreamingClient() || md.IsStreamingServer(),
 		ClientStreaming: md.IsStreamingClient(),
 	}, true
