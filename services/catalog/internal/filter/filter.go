@@ -59,7 +59,57 @@ const (
 	MaxOrderFields = 5
 	// MaxFields is the most projected fields.
 	MaxFields = 100
+
+	// The bounds below keep every allowed filter planning and running within 2 s over a
+	// tenant of 100,000 entities (BenchmarkFilterBounds; docs/BENCHMARKS.md). Before them,
+	// one set of 50 keys of 95 segments each compiled to 4,750 subqueries and took 11 s.
+
+	// MaxPathDepth is the most segments of one key. Each dot of an existence key adds a
+	// subquery (the key may name an array item: metadata.tags.java), and real keys have a
+	// handful (metadata.annotations.backstage.io/techdocs-ref has four).
+	MaxPathDepth = 16
+	// MaxKeysPerSet is the most distinct keys ANDed in one filter set.
+	MaxKeysPerSet = 20
+	// MaxSubqueries is the most search-table subqueries one query compiles to, over all
+	// sets (see Subqueries). Under OR each is a hashed subplan that reads every row of its
+	// key: at 100k entities an existence test of a common key costs 30-70 ms, and 44 of them
+	// in two sets took 1.5 s.
+	MaxSubqueries = 32
 )
+
+// columnKeys are answered from entity columns, with no subquery (as the store compiles them).
+var columnKeys = map[string]bool{"kind": true, "metadata.namespace": true, "metadata.name": true, "metadata.uid": true}
+
+// ItemSplits returns the ways a lowercased key splits at a dot into an array key and an
+// item ("metadata.tags.java" is the item java of metadata.tags, or the item tags.java of
+// metadata): an existence test, or a test for "true", also holds for each of them.
+func ItemSplits(key string) [][2]string {
+	var out [][2]string
+	for dot := strings.IndexByte(key, '.'); dot > 0 && dot < len(key)-1; {
+		out = append(out, [2]string{key[:dot], key[dot+1:]})
+		next := strings.IndexByte(key[dot+1:], '.')
+		if next < 0 {
+			break
+		}
+		dot += next + 1
+	}
+	return out
+}
+
+// Subqueries is how many search-table subqueries a test of key compiles to: none for an
+// entity column, two for a relation (its search rows and the stored edges), one otherwise,
+// plus one per ItemSplits when the test is for existence or "true".
+func Subqueries(key string, values []string, exact bool) int {
+	switch {
+	case columnKeys[key]:
+		return 0
+	case strings.HasPrefix(key, "relations.") && len(key) > len("relations."):
+		return 2
+	case exact && (len(values) == 0 || containsString(values, "true")):
+		return 1 + len(ItemSplits(key))
+	}
+	return 1
+}
 
 // Error is a bad query parameter: Field names it ("filter[1]", "order[0]", "fields[2]").
 type Error struct {
@@ -103,7 +153,7 @@ func (Not) node()  {}
 // its values (key=a,key=b is key in (a, b); a bare key with values is just the values).
 func Parse(filters []string) (Node, error) {
 	var sets []Node
-	conditions, values := 0, 0
+	conditions, values, subqueries := 0, 0, 0
 	for i, f := range filters {
 		field := fmt.Sprintf("filter[%d]", i)
 		set, err := parseSet(field, f)
@@ -117,12 +167,20 @@ func Parse(filters []string) (Node, error) {
 		if len(sets) > MaxFilterSets {
 			return nil, errorf(field, "more than %d filter sets", MaxFilterSets)
 		}
+		if len(set.Of) > MaxKeysPerSet {
+			return nil, errorf(field, "more than %d keys in one filter set", MaxKeysPerSet)
+		}
 		conditions += len(set.Of)
 		if conditions > MaxConditions {
 			return nil, errorf(field, "more than %d conditions in all", MaxConditions)
 		}
 		for _, n := range set.Of {
-			values += len(n.(Cond).Values)
+			c := n.(Cond)
+			values += len(c.Values)
+			subqueries += Subqueries(c.Key, c.Values, true)
+		}
+		if subqueries > MaxSubqueries {
+			return nil, errorf(field, "the filter is too costly: it needs %d subqueries, at most %d in all (use fewer sets, fewer keys or shorter keys; each dot of an existence key adds one)", subqueries, MaxSubqueries)
 		}
 		if values > MaxValues {
 			return nil, errorf(field, "more than %d values in all", MaxValues)
@@ -201,10 +259,14 @@ func checkPath(p string) string {
 			return "holds a control character"
 		}
 	}
-	for _, seg := range strings.Split(p, ".") {
+	segs := strings.Split(p, ".")
+	for _, seg := range segs {
 		if seg == "" {
 			return "has an empty path segment"
 		}
+	}
+	if len(segs) > MaxPathDepth {
+		return fmt.Sprintf("has %d path segments; at most %d", len(segs), MaxPathDepth)
 	}
 	return ""
 }

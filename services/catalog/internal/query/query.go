@@ -87,6 +87,10 @@ func (s Spec) Compile() (Compiled, error) {
 		if err != nil {
 			return c, err
 		}
+		// The same budget as filter sets: a predicate compiles to the same subqueries.
+		if n := store.Subqueries(c.Filter); n > filter.MaxSubqueries {
+			return c, rpcerr.InvalidField("query", fmt.Sprintf("the query is too costly: it needs %d subqueries, at most %d (use fewer or shorter keys; each dot of an $exists key adds one)", n, filter.MaxSubqueries))
+		}
 	}
 	if len(s.FullText) > MaxTermLength {
 		return c, rpcerr.InvalidField("full_text_term", fmt.Sprintf("at most %d characters", MaxTermLength))
