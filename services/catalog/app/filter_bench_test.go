@@ -81,11 +81,12 @@ func BenchmarkFilterBounds(b *testing.B) {
 		name    string
 		filters []string
 	}{
-		{"16SetsOfOneCommonKey", many(16, func(i int) string { return common[i%len(common)] })},
-		{"2SetsOf8CommonKeys", many(2, func(i int) string { return strings.Join(common[i:i+8], ",") })},
-		{"8SetsOf2Relations", many(8, func(int) string { return "relations.ownedby,relations.partof" })},
-		{"32SetsOfACommonValue", many(32, func(i int) string { return []string{"spec.lifecycle=production", "spec.type=service"}[i%2] })},
-		{"2KeysOf16Segments", []string{"spec.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o,metadata.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o"}},
+		{"6SetsOfOneCommonKey", many(6, func(i int) string { return common[i%len(common)] })},
+		{"2SetsOf3CommonKeys", many(2, func(i int) string { return strings.Join(common[i*3:i*3+3], ",") })},
+		{"3SetsOf2Relations", many(3, func(int) string { return "relations.ownedby,relations.partof" })},
+		{"12SetsOfACommonValue", many(12, func(i int) string { return []string{"spec.lifecycle=production", "spec.type=service"}[i%2] })},
+		{"1KeyOf12Segments", []string{"spec.a.b.c.d.e.f.g.h.i.j.k"}},
+		{"1SetOf12CommonValues", []string{"spec.lifecycle=production,spec.type=service,metadata.tags=java,spec.owner=x,metadata.description=x,spec.system=x,metadata.links=x,spec.providesapis=x,spec.consumesapis=x,spec.dependson=x,metadata.title=x,spec.profile=x"}},
 		{"50SetsOf4ColumnTests", many(50, func(i int) string {
 			return fmt.Sprintf("kind=component,metadata.namespace=default,metadata.name=c-%d,metadata.uid=00000000-0000-0000-0000-%012d", i, i)
 		})},

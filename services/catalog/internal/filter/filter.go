@@ -69,12 +69,12 @@ const (
 	// handful (metadata.annotations.backstage.io/techdocs-ref has four).
 	MaxPathDepth = 16
 	// MaxKeysPerSet is the most distinct keys ANDed in one filter set.
-	MaxKeysPerSet = 20
+	MaxKeysPerSet = 12
 	// MaxSubqueries is the most search-table subqueries one query compiles to, over all
 	// sets (see Subqueries). Under OR each is a hashed subplan that reads every row of its
-	// key: at 100k entities an existence test of a common key costs 30-70 ms, and 44 of them
-	// in two sets took 1.5 s.
-	MaxSubqueries = 32
+	// key: at 100k entities one over a common key costs 40-120 ms on a busy machine (16 of
+	// them took 1.2-1.7 s at p50, 2.6 s at p99; 44 in two sets 1.5 s on a quieter one).
+	MaxSubqueries = 12
 )
 
 // columnKeys are answered from entity columns, with no subquery (as the store compiles them).
@@ -217,6 +217,9 @@ func parseSet(field, s string) (All, error) {
 		}
 		if !hasValue || value == "" {
 			continue // a bare key, or "key=", is an existence check
+		}
+		if strings.IndexByte(value, 0) >= 0 {
+			return All{}, errorf(field, "the value of %s holds a NUL byte", key)
 		}
 		if len(value) > MaxValueLength {
 			return All{}, errorf(field, "the value of %s is longer than %d characters", key, MaxValueLength)

@@ -96,8 +96,8 @@ func TestParseErrors(t *testing.T) {
 		{"too many keys in a set", many(2, func(i int) string {
 			return strings.Join(many(MaxKeysPerSet+1, func(j int) string { return fmt.Sprintf("spec.k%d=v", j) }), ",")
 		}), "filter[0]", "keys in one filter set"},
-		{"too many subqueries", many(17, func(i int) string { return fmt.Sprintf("spec.k%d", i) }), "filter[16]", "34 subqueries"},
-		{"deep keys use the budget up", []string{deepKey(MaxPathDepth, 0) + "," + deepKey(MaxPathDepth, 1), "spec.type=x"}, "filter[1]", "33 subqueries"},
+		{"too many subqueries", many(7, func(i int) string { return fmt.Sprintf("spec.k%d", i) }), "filter[6]", "14 subqueries"},
+		{"deep keys use the budget up", []string{deepKey(MaxSubqueries, 0), "spec.type=x"}, "filter[1]", "13 subqueries"},
 		{"too many conditions", append(many(MaxFilterSets, func(i int) string {
 			return "kind=a,metadata.namespace=b,metadata.name=c,metadata.uid=d"
 		}), "kind=e"), "filter[50]", "filter sets"},
@@ -117,8 +117,8 @@ func TestParseErrors(t *testing.T) {
 	// At the limits exactly, parsing succeeds.
 	atLimits := [][]string{
 		many(MaxFilterSets, func(i int) string { return "kind=a,metadata.namespace=b,metadata.name=c,metadata.uid=d" }),
-		{deepKey(MaxPathDepth, 0) + "," + deepKey(MaxPathDepth, 1)},
-		many(16, func(i int) string { return fmt.Sprintf("spec.k%d", i) }),
+		{deepKey(MaxSubqueries, 0)},
+		many(MaxSubqueries/2, func(i int) string { return fmt.Sprintf("spec.k%d", i) }),
 		{strings.Join(many(MaxKeysPerSet, func(j int) string { return fmt.Sprintf("spec.k%d=v", j) }), ",")},
 		many(MaxSubqueries/2, func(i int) string { return fmt.Sprintf("relations.r%d", i) }),
 	}

@@ -5,6 +5,7 @@
 package query
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -91,6 +92,9 @@ func (s Spec) Compile() (Compiled, error) {
 		if n := store.Subqueries(c.Filter); n > filter.MaxSubqueries {
 			return c, rpcerr.InvalidField("query", fmt.Sprintf("the query is too costly: it needs %d subqueries, at most %d (use fewer or shorter keys; each dot of an $exists key adds one)", n, filter.MaxSubqueries))
 		}
+	}
+	if strings.IndexByte(s.FullText, 0) >= 0 {
+		return c, rpcerr.InvalidField("full_text_term", "holds a NUL byte")
 	}
 	if len(s.FullText) > MaxTermLength {
 		return c, rpcerr.InvalidField("full_text_term", fmt.Sprintf("at most %d characters", MaxTermLength))
@@ -195,6 +199,10 @@ func DecodeToken(field, s string) (Token, error) {
 		return t, rpcerr.InvalidField(field, "is too long")
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil && bytes.Contains(b, []byte(`\u0000`)) {
+		// Tokens are ours: Encode never writes a NUL, and one in a position would reach SQL.
+		err = errors.New("NUL in token")
+	}
 	if err == nil {
 		err = json.Unmarshal(b, &t)
 	}
