@@ -21,6 +21,7 @@ import (
 	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
 	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
+	insightsv1 "atrium.dev/gen/atrium/insights/v1"
 	optionsv1 "atrium.dev/gen/atrium/options/v1"
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/platform/rpcerr"
@@ -550,6 +551,54 @@ func TestPlanLimits(t *testing.T) {
 			if l.GetName() == "api_requests_per_minute" && (l.GetLimit() != 60 || !l.GetOverridden()) {
 				t.Fatalf("limit = %v", l)
 			}
+		}
+	})
+
+	// Each enforcing service reports its usage (catalog the entities stored, the gateway the
+	// requests this minute, insights the events this month) and GetEntitlements shows it.
+	t.Run("usage against limits", func(t *testing.T) {
+		for _, l := range []string{"catalog_entities", "api_requests_per_minute"} {
+			if _, err := e.entOperator().SetLimitOverride(ctx, connect.NewRequest(&entv1.SetLimitOverrideRequest{Tenant: "acme", Limit: l, Clear: true})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cat := e.catalog(acme.access, "acme")
+		waitFor(t, "the catalog applies past the cleared override", func() error {
+			_, err := cat.ApplyEntities(ctx, connect.NewRequest(&catalogv1.ApplyEntitiesRequest{YamlDocuments: []string{component("b", "team-a"), component("c", "team-a")}}))
+			return err
+		})
+		now := time.Now()
+		if _, err := e.insights(acme.access, "acme").Track(ctx, connect.NewRequest(&insightsv1.TrackRequest{Events: []*insightsv1.TrackEvent{
+			{Id: "usage-1", Time: timestamppb.New(now), Action: "navigate", Subject: "/catalog"},
+			{Id: "usage-2", Time: timestamppb.New(now), Action: "navigate", Subject: "/plugins"},
+		}})); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]func(used int64) bool{
+			"catalog_entities":        func(n int64) bool { return n == 3 }, // a, b, c
+			"api_requests_per_minute": func(n int64) bool { return n >= 1 },
+			"usage_events_per_month":  func(n int64) bool { return n >= 2 }, // the Track events and the requests' own
+			"seats":                   func(n int64) bool { return n == 2 },
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			res, err := e.plugins(acme.access, "acme").GetEntitlements(ctx, connect.NewRequest(&entv1.GetEntitlementsRequest{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var missing []string
+			for _, l := range res.Msg.GetEntitlements().GetLimits() {
+				if ok := want[l.GetName()]; ok != nil && (!l.GetUsedKnown() || !ok(l.GetUsed())) {
+					missing = append(missing, fmt.Sprintf("%s used %d (known %v)", l.GetName(), l.GetUsed(), l.GetUsedKnown()))
+				}
+			}
+			if len(missing) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GetEntitlements does not show the usage: %v", missing)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 }

@@ -80,6 +80,11 @@ type Options struct {
 	Gateway      func(*gatewayapp.Config)
 }
 
+// devUsageReportInterval is how often the stack's services send usage to entitlements: a
+// person watching the portal's usage bars (or a test) sees a change within about a second,
+// at one call per active tenant per second, which one machine's stack does not notice.
+const devUsageReportInterval = time.Second
+
 // Development-only Stripe credentials: stripe-mock accepts any test key.
 const (
 	DevStripeKey           = "sk_test_atrium_devstack"
@@ -210,6 +215,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		SecretKey: devSecretKey(s.InternalKey),
 		// Listening already, so the catalog's first snapshot fetch finds it.
 		EntitlementsURL: s.EntitlementsURL,
+		// Entitlements' change messages: a plan change reaches the catalog at once.
+		RedisURL:    opts.RedisURL,
+		RedisPrefix: opts.RedisPrefix,
+		// Usage (entities, requests, events) reaches GetEntitlements within a second or two.
+		UsageReportInterval: devUsageReportInterval,
 	}
 	if opts.Catalog != nil {
 		opts.Catalog(&catCfg)
@@ -240,10 +250,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		TenancyURL:  s.TenancyURL,
 		// Plan limits (monthly events, retention, seats) from entitlements' snapshots.
 		EntitlementsURL: s.EntitlementsURL,
-		HTTPClient:      H2CClient(),
-		Interceptors:    []connect.Interceptor{insTel.ConnectInterceptor()},
-		Logger:          insLog,
-		Meter:           insTel.Meter("atrium.dev/services/insights"),
+		// Usage (entities, requests, events) reaches GetEntitlements within a second or two.
+		UsageReportInterval: devUsageReportInterval,
+		HTTPClient:          H2CClient(),
+		Interceptors:        []connect.Interceptor{insTel.ConnectInterceptor()},
+		Logger:              insLog,
+		Meter:               insTel.Meter("atrium.dev/services/insights"),
 	}
 	if opts.Insights != nil {
 		opts.Insights(&insCfg)
@@ -343,10 +355,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		InternalKey:   s.InternalKey,
 		// The gateway enforces plugins and plan rates from entitlements' snapshots.
 		EntitlementsURL: s.EntitlementsURL,
-		StaticDir:       opts.StaticDir,
-		HTTPClient:      s.HTTPClient,
-		Telemetry:       gwTel,
-		Logger:          gwLog,
+		// Usage (entities, requests, events) reaches GetEntitlements within a second or two.
+		UsageReportInterval: devUsageReportInterval,
+		StaticDir:           opts.StaticDir,
+		HTTPClient:          s.HTTPClient,
+		Telemetry:           gwTel,
+		Logger:              gwLog,
 	}
 	if opts.Gateway != nil {
 		opts.Gateway(&gwCfg)

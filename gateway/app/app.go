@@ -20,6 +20,7 @@ import (
 	"atrium.dev/gateway/internal/pipeline"
 	"atrium.dev/gateway/internal/proxy"
 	"atrium.dev/gateway/internal/ratelimit"
+	"atrium.dev/gateway/internal/requestcount"
 	"atrium.dev/gateway/internal/route"
 	"atrium.dev/gateway/internal/tenant"
 	"atrium.dev/gateway/internal/usage"
@@ -49,6 +50,8 @@ type App struct {
 	// planLimiters apply plans' request rates; entitlements is the snapshot cache (nil when
 	// Config.Entitlements replaces it or no EntitlementsURL is set).
 	planLimiters *ratelimit.PlanLimiters
+	// requests counts tenants' requests per minute for entitlements' usage (with entitlements).
+	requests     *requestcount.Counter
 	entitlements *entitlements.Client
 	pipeline     *pipeline.Gateway
 	static       http.Handler
@@ -159,12 +162,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		)
 		a.entitlements, err = entitlements.New(entitlements.Config{
 			Internal: internal, Redis: a.rdb, Prefix: cfg.RedisPrefix, Logger: a.log, Meter: cfg.Meter,
+			ReportInterval: cfg.UsageReportInterval,
 		})
 		if err != nil {
 			a.closeRedis()
 			return nil, fmt.Errorf("gateway: entitlements: %w", err)
 		}
 		ent = a.entitlements
+		a.requests = requestcount.New(requestcount.Config{
+			Redis: a.rdb, Prefix: cfg.RedisPrefix, Log: a.log,
+			Report: func(tenantID string, n int64) {
+				a.entitlements.ReportUsage(tenantID, "api_requests_per_minute", n)
+			},
+		})
 	}
 	a.planLimiters = ratelimit.NewPlanLimiters(a.rdb, cfg.RedisPrefix, a.log)
 	auth := credential.NewAuthenticator(a.keys, dir, cfg.TokenCacheTTL, a.log)
@@ -195,6 +205,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		TrustedProxyHops: cfg.TrustedProxyHops,
 		Limiter:          a.limiter,
 		PlanLimiters:     a.planLimiters,
+		Requests:         a.requests,
 		Usage:            a.usage,
 		Signer:           signer,
 		Tokens:           authn.NewInternalTokenCache(signer, 0),
@@ -298,6 +309,7 @@ func (a *App) Start(ctx context.Context) {
 	run(a.planLimiters.Run)
 	if a.entitlements != nil {
 		run(a.entitlements.Run)
+		run(a.requests.Run)
 	}
 }
 

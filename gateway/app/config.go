@@ -76,6 +76,9 @@ type Config struct {
 	// "atrium:entitlements-changed"), refuses methods of plugins a tenant has not installed,
 	// and applies each plan's api_requests_per_minute.
 	EntitlementsURL string
+	// UsageReportInterval is how often usage is sent to entitlements for GetEntitlements
+	// (platform/entitlements' ReportInterval; 0: its default).
+	UsageReportInterval time.Duration
 	// Entitlements, when set, answers instead of a client of EntitlementsURL (tests). With
 	// neither, every method that declares a plugin is PermissionDenied.
 	Entitlements Entitlements

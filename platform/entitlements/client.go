@@ -57,7 +57,9 @@ type Config struct {
 	FetchTimeout time.Duration
 	// MaxTenants bounds the cache; past it the least recently fetched entries are dropped.
 	MaxTenants int
-	Logger     *slog.Logger
+	// ReportInterval is how often usage noted with ReportUsage is sent. Default 10 s.
+	ReportInterval time.Duration
+	Logger         *slog.Logger
 	// Meter, when set, exports atrium.entitlements.cache.stale (1 while stale),
 	// atrium.entitlements.cache.age (seconds since the oldest snapshot was confirmed) and
 	// atrium.entitlements.cache.fetches (by result).
@@ -121,6 +123,10 @@ type Client struct {
 	// fetchFailing is true after a fetch failed, until one succeeds.
 	fetchFailing atomic.Bool
 	fetches      metric.Int64Counter
+
+	usageMu      sync.Mutex
+	usage        map[usageKey]usageValue
+	usageDropped int
 }
 
 type fetch struct {
@@ -146,10 +152,13 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxTenants <= 0 {
 		cfg.MaxTenants = DefaultMaxTenants
 	}
+	if cfg.ReportInterval <= 0 {
+		cfg.ReportInterval = DefaultReportInterval
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger, entries: map[string]*Snapshot{}, inflight: map[string]*fetch{}}
+	c := &Client{cfg: cfg, log: cfg.Logger, entries: map[string]*Snapshot{}, inflight: map[string]*fetch{}, usage: map[usageKey]usageValue{}}
 	if m := cfg.Meter; m != nil {
 		var err error
 		if c.fetches, err = m.Int64Counter("atrium.entitlements.cache.fetches",
@@ -414,9 +423,11 @@ func (c *Client) refreshAll(ctx context.Context) {
 	}
 }
 
-// Run listens for change messages and polls while they cannot be trusted, until ctx ends.
+// Run listens for change messages and polls while they cannot be trusted, and sends reported
+// usage, until ctx ends.
 func (c *Client) Run(ctx context.Context) {
 	go c.poll(ctx)
+	go c.reportUsage(ctx)
 	if c.cfg.Redis == nil {
 		<-ctx.Done()
 		return

@@ -24,6 +24,8 @@ type fakeInternal struct {
 	// hold, when set, keeps each answer back until it is closed; the snapshot answered is the
 	// one current when the call arrived, as a real fetch reads it when it runs.
 	hold chan struct{}
+	// checks are the CheckLimit requests answered.
+	checks []*entv1.CheckLimitRequest
 }
 
 func (f *fakeInternal) set(s *entv1.Snapshot) { f.mu.Lock(); f.snap = s; f.mu.Unlock() }
@@ -46,12 +48,13 @@ func (f *fakeInternal) SetPlan(context.Context, *connect.Request[entv1.SetPlanRe
 	return nil, errors.New("unused")
 }
 
-func (f *fakeInternal) CheckLimit(context.Context, *connect.Request[entv1.CheckLimitRequest]) (*connect.Response[entv1.CheckLimitResponse], error) {
+func (f *fakeInternal) CheckLimit(_ context.Context, req *connect.Request[entv1.CheckLimitRequest]) (*connect.Response[entv1.CheckLimitResponse], error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
 		return nil, connect.NewError(connect.CodeUnavailable, errors.New("down"))
 	}
+	f.checks = append(f.checks, req.Msg)
 	return connect.NewResponse(&entv1.CheckLimitResponse{Allowed: true, LimitValue: 5}), nil
 }
 

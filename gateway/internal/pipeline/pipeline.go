@@ -31,6 +31,7 @@ import (
 	"atrium.dev/gateway/internal/membership"
 	"atrium.dev/gateway/internal/proxy"
 	"atrium.dev/gateway/internal/ratelimit"
+	"atrium.dev/gateway/internal/requestcount"
 	"atrium.dev/gateway/internal/route"
 	"atrium.dev/gateway/internal/tenant"
 	"atrium.dev/gateway/internal/usage"
@@ -63,7 +64,10 @@ type Config struct {
 	TrustedProxyHops int
 	Limiter          *ratelimit.Limiter
 	// PlanLimiters, with Entitlements, applies each tenant's api_requests_per_minute.
-	PlanLimiters    *ratelimit.PlanLimiters
+	PlanLimiters *ratelimit.PlanLimiters
+	// Requests, when set, counts each tenant's requests the plan rate let through (the
+	// "requests this minute" entitlements reports).
+	Requests        *requestcount.Counter
 	Usage           *usage.Recorder
 	Signer          *authn.InternalSigner
 	Tokens          *authn.InternalTokenCache // Signer's tokens, reused per identity

@@ -97,6 +97,9 @@ func (g *Gateway) planRate(r *http.Request, c *call) error {
 	}
 	d := g.cfg.PlanLimiters.Allow(r.Context(), tid, perMinute)
 	if d.Allowed {
+		if g.cfg.Requests != nil {
+			g.cfg.Requests.Add(tid)
+		}
 		return nil
 	}
 	return rpcerr.ResourceExhausted(d.RetryAfter, "the plan's limit of %d API requests per minute is reached; retry later", perMinute)

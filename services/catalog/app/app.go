@@ -29,6 +29,7 @@ import (
 	"atrium.dev/services/catalog/internal/source"
 	"atrium.dev/services/catalog/internal/store"
 	"connectrpc.com/connect"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -55,10 +56,16 @@ type Config struct {
 	// HTTPClient reaches tenancy (HTTP/2 cleartext); nil: a default h2c client.
 	HTTPClient *http.Client
 	// EntitlementsURL, when set, makes each tenant's plan (catalog_entities) its entity limit;
-	// EntityLimit then applies only while entitlements cannot answer. Without Redis the
-	// snapshots are polled (platform/entitlements), so a plan change reaches the catalog
-	// within its poll interval.
+	// EntityLimit then applies only while entitlements cannot answer.
 	EntitlementsURL string
+	// RedisURL, when set, carries entitlements' change messages (under RedisPrefix), so a
+	// plan or limit change reaches the catalog within one message and one fetch, as it reaches
+	// the gateway. Without it the snapshots are polled every 5 s (platform/entitlements).
+	RedisURL    string
+	RedisPrefix string
+	// UsageReportInterval is how often usage is sent to entitlements for GetEntitlements
+	// (platform/entitlements' ReportInterval; 0: its default).
+	UsageReportInterval time.Duration
 	// SecretKey (32 bytes) seals integration credentials and derives webhook secrets;
 	// without it both are unavailable.
 	SecretKey []byte
@@ -75,6 +82,7 @@ type App struct {
 	cfg     Config
 	shards  *tenantdb.Shards
 	ent     *entitlements.Client
+	rdb     *redis.Client
 	entOnce sync.Once
 	store   *store.Store
 	mux     *http.ServeMux
@@ -140,12 +148,26 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 		internal := entitlementsv1connect.NewEntitlementsInternalServiceClient(client, cfg.EntitlementsURL,
 			connect.WithInterceptors(guard.NewCallerInterceptor(authn.NewInternalSigner(cfg.InternalKey), "catalog")))
-		if a.ent, err = entitlements.New(entitlements.Config{Internal: internal, Logger: cfg.Logger, Meter: cfg.Meter}); err != nil {
+		if cfg.RedisURL != "" {
+			ropts, err := redis.ParseURL(cfg.RedisURL)
+			if err != nil {
+				shards.Close()
+				return nil, fmt.Errorf("catalog: RedisURL: %w", err)
+			}
+			a.rdb = redis.NewClient(ropts)
+		}
+		if a.ent, err = entitlements.New(entitlements.Config{Internal: internal, Redis: a.rdb, Prefix: cfg.RedisPrefix,
+			Logger: cfg.Logger, Meter: cfg.Meter, ReportInterval: cfg.UsageReportInterval}); err != nil {
+			a.closeRedis()
 			shards.Close()
 			return nil, fmt.Errorf("catalog: entitlements: %w", err)
 		}
 		cat.WithPlanLimits(func(ctx context.Context, tenantID string) (int64, error) {
 			return a.ent.Limit(ctx, tenantID, "catalog_entities")
+		})
+		// Entities stored, for GetEntitlements: noted after each write, sent periodically.
+		st.OnEntityCount(func(tenantID string, count int64) {
+			a.ent.ReportUsage(tenantID, "catalog_entities", count)
 		})
 	}
 	src := service.NewSources(cat, st, a.fetcher, secrets)
@@ -228,4 +250,12 @@ func (a *App) Close() {
 	}
 	a.fetcher.Close()
 	a.shards.Close()
+	// Also ends the entitlements subscription's blocked read, which does not see its context end.
+	a.closeRedis()
+}
+
+func (a *App) closeRedis() {
+	if a.rdb != nil {
+		_ = a.rdb.Close()
+	}
 }

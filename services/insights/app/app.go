@@ -47,6 +47,9 @@ type Config struct {
 	// insights_retention_days, seats); without it every tenant is unlimited with
 	// DefaultRetentionDays.
 	EntitlementsURL string
+	// UsageReportInterval is how often usage is sent to entitlements for GetEntitlements
+	// (platform/entitlements' ReportInterval; 0: its default).
+	UsageReportInterval time.Duration
 	// Limits overrides the plan lookup (tests).
 	Limits pipeline.Limits
 	// Pipeline tuning (zero: the pipeline's defaults).
@@ -141,6 +144,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.ent, err = entitlements.New(entitlements.Config{
 			Internal: entitlementsv1connect.NewEntitlementsInternalServiceClient(client, cfg.EntitlementsURL, caller),
 			Redis:    a.rdb, Prefix: cfg.RedisPrefix, Logger: cfg.Logger, Meter: cfg.Meter,
+			ReportInterval: cfg.UsageReportInterval,
 		})
 		if err != nil {
 			a.Close()
@@ -148,7 +152,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 		limits = a.ent
 	}
+	var usage func(string, int64)
+	if a.ent != nil {
+		usage = func(tenantID string, n int64) { a.ent.ReportUsage(tenantID, pipeline.LimitMonthlyEvents, n) }
+	}
 	a.pipe, err = pipeline.New(pipeline.Config{
+		Usage: usage,
 		Redis: a.rdb, Stream: Stream(cfg.RedisPrefix), TenantsKey: cfg.RedisPrefix + "atrium:insights:tenants",
 		Store: a.store, Limits: limits, Workers: cfg.Workers, BatchSize: cfg.BatchSize,
 		ClaimIdle: cfg.ClaimIdle, ClaimInterval: cfg.ClaimInterval, DefaultRetentionDays: cfg.RetentionDays,

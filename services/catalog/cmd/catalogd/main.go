@@ -54,6 +54,8 @@ func run() error {
 	entityLimit := env.Int(EnvEntityLimit, app.DefaultEntityLimit)
 	tenancyURL := env.URL(config.EnvTenancyURL, config.DefaultTenancyURL)
 	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
+	redisURL := env.URL(config.EnvRedisURL, config.DefaultRedisURL)
+	redisPrefix := env.String(config.EnvRedisPrefix, "")
 	internalKey := config.RequiredEd25519Key(env, config.EnvInternalKey)
 	var secretKey []byte
 	if s := env.String(EnvSecretKey, ""); s != "" {
@@ -96,12 +98,15 @@ func run() error {
 		TenancyURL:  tenancyURL,
 		// Plans set each tenant's entity limit; EntityLimit is the cap while they cannot.
 		EntitlementsURL: entitlementsURL,
-		Interceptors:    []connect.Interceptor{tel.ConnectInterceptor()},
-		Logger:          log,
-		Meter:           tel.Meter("atrium.dev/services/catalog"),
-		SecretKey:       secretKey,
-		Outbound:        outbound,
-		Worker:          service.WorkerConfig{Interval: interval},
+		// Entitlements' change messages, so plan changes apply at once rather than by polling.
+		RedisURL:     redisURL,
+		RedisPrefix:  redisPrefix,
+		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
+		Logger:       log,
+		Meter:        tel.Meter("atrium.dev/services/catalog"),
+		SecretKey:    secretKey,
+		Outbound:     outbound,
+		Worker:       service.WorkerConfig{Interval: interval},
 	})
 	if err != nil {
 		return err

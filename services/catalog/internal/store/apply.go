@@ -95,6 +95,9 @@ type ApplyOptions struct {
 	// Location), and the others become the Location's. Direct applies (no LocationID)
 	// leave an entity's Location as it is.
 	LocationID string
+	// counted, when set, receives the tenant's entity count after the batch (for the usage
+	// report; set by the store's own callers).
+	counted *int64
 }
 
 type existing struct {
@@ -116,6 +119,8 @@ func (s *Store) Apply(ctx context.Context, drafts []Draft, opts ApplyOptions) ([
 	if opts.DryRun {
 		run = s.shards.InReadTx
 	}
+	var count int64
+	opts.counted = &count
 	err := run(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		results, err = applyTx(ctx, tx, drafts, opts)
@@ -123,6 +128,9 @@ func (s *Store) Apply(ctx context.Context, drafts []Draft, opts ApplyOptions) ([
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !opts.DryRun {
+		s.counted(ctx, count)
 	}
 	return results, nil
 }
@@ -188,6 +196,9 @@ func applyTx(ctx context.Context, tx pgx.Tx, drafts []Draft, opts ApplyOptions) 
 	}
 	if opts.EntityLimit > 0 && count+int64(creates) > int64(opts.EntityLimit) {
 		return nil, rpcerr.ResourceExhausted(0, "entity limit reached: the tenant has %d entities, this batch adds %d, the limit is %d", count, creates, opts.EntityLimit)
+	}
+	if opts.counted != nil {
+		*opts.counted = count + int64(creates)
 	}
 	if opts.DryRun || len(changed) == 0 {
 		return results, nil

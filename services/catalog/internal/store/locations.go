@@ -240,6 +240,7 @@ type RefreshOutcome struct {
 // no longer yielded, and the location's state.
 func (s *Store) ApplyLocationRefresh(ctx context.Context, r LocationRefresh) (RefreshOutcome, error) {
 	var out RefreshOutcome
+	var count int64
 	err := s.shards.InTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var exists bool
 		// Serializes refreshes of one location (the worker and a webhook may race).
@@ -249,7 +250,7 @@ func (s *Store) ApplyLocationRefresh(ctx context.Context, r LocationRefresh) (Re
 			}
 			return err
 		}
-		opts := ApplyOptions{LocationID: r.LocationID, EntityLimit: r.EntityLimit}
+		opts := ApplyOptions{LocationID: r.LocationID, EntityLimit: r.EntityLimit, counted: &count}
 		res, err := applyTx(ctx, tx, r.Drafts, opts)
 		if err != nil {
 			return err
@@ -312,6 +313,9 @@ func (s *Store) ApplyLocationRefresh(ctx context.Context, r LocationRefresh) (Re
 WHERE id = $1`, r.LocationID, r.Revision, pj, owned)
 		return err
 	})
+	if err == nil {
+		s.counted(ctx, count)
+	}
 	return out, err
 }
 

@@ -167,7 +167,8 @@ func (s *Store) Delete(ctx context.Context, uid string) error {
 	if err != nil {
 		return rpcerr.NotFound("no entity with uid %s", uid)
 	}
-	return s.shards.InTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	var count int64
+	err = s.shards.InTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM catalog_state FOR UPDATE`); err != nil {
 			return fmt.Errorf("store: lock catalog: %w", err)
 		}
@@ -185,7 +186,7 @@ func (s *Store) Delete(ctx context.Context, uid string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM catalog_relations WHERE source_ref = $1`, ref); err != nil {
 			return fmt.Errorf("store: delete: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE catalog_state SET entity_count = entity_count - 1`); err != nil {
+		if err := tx.QueryRow(ctx, `UPDATE catalog_state SET entity_count = entity_count - 1 RETURNING entity_count`).Scan(&count); err != nil {
 			return fmt.Errorf("store: delete: %w", err)
 		}
 		actor, rid := actorOf(ctx)
@@ -196,6 +197,10 @@ func (s *Store) Delete(ctx context.Context, uid string) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.counted(ctx, count)
+	}
+	return err
 }
 
 // AuditEntry is one row of the audit log.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 
+	"atrium.dev/platform/authn"
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/platform/tenantdb"
 	"github.com/jackc/pgx/v5"
@@ -38,6 +39,22 @@ var tables = []string{"catalog_audit", "catalog_relations", "catalog_search", "c
 // Store is the catalog of every tenant on a set of shards.
 type Store struct {
 	shards *tenantdb.Shards
+	// onCount, when set, hears each tenant's entity count after every committed write.
+	onCount func(tenantID string, count int64)
+}
+
+// OnEntityCount makes fn hear a tenant's entity count after every committed write (apply,
+// delete, Location refresh), from the count the write itself kept: no extra query. fn runs
+// on the write's goroutine, so it must be cheap (entitlements' ReportUsage is a map write).
+func (s *Store) OnEntityCount(fn func(tenantID string, count int64)) { s.onCount = fn }
+
+func (s *Store) counted(ctx context.Context, count int64) {
+	if s.onCount == nil {
+		return
+	}
+	if id, ok := authn.FromContext(ctx); ok && id.TenantID != "" {
+		s.onCount(id.TenantID, count)
+	}
 }
 
 // New returns a store over shards.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 )
 
 // Limit names, the keys of every limits map (the proto documents the same strings).
@@ -142,4 +143,23 @@ func Describe(v int64) string {
 		return "unlimited"
 	}
 	return fmt.Sprint(v)
+}
+
+// CurrentUse is a reported usage as of now. Request rate and monthly events count within a
+// window (the UTC minute, the UTC month): a value reported in an earlier window says nothing
+// about this one, whose use is 0 until the enforcing service reports again (it reports only
+// while there is use). Other limits are levels and stay as reported.
+func CurrentUse(name string, used int64, reportedAt, now time.Time) int64 {
+	reportedAt, now = reportedAt.UTC(), now.UTC()
+	switch name {
+	case APIRequestsPerMinute:
+		if !reportedAt.Truncate(time.Minute).Equal(now.Truncate(time.Minute)) {
+			return 0
+		}
+	case UsageEventsPerMonth:
+		if reportedAt.Year() != now.Year() || reportedAt.Month() != now.Month() {
+			return 0
+		}
+	}
+	return used
 }

@@ -1,6 +1,9 @@
 package plans
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestWithin(t *testing.T) {
 	tests := []struct {
@@ -36,5 +39,29 @@ func TestPlansRankAndGrow(t *testing.T) {
 				t.Errorf("%s: %s %d is below %s's %d", name, hi.ID, h, lo.ID, l)
 			}
 		}
+	}
+}
+
+func TestCurrentUse(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 30, 20, 0, time.UTC)
+	for _, tt := range []struct {
+		name     string
+		limit    string
+		reported time.Time
+		want     int64
+	}{
+		{"requests this minute", APIRequestsPerMinute, now.Add(-15 * time.Second), 42},
+		{"requests of the minute before", APIRequestsPerMinute, now.Add(-25 * time.Second), 0},
+		{"events this month", UsageEventsPerMonth, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), 42},
+		{"events of last month", UsageEventsPerMonth, time.Date(2026, 11, 30, 23, 59, 0, 0, time.UTC), 0},
+		{"events of this month a year ago", UsageEventsPerMonth, now.AddDate(-1, 0, 0), 0},
+		{"entities are a level", CatalogEntities, now.AddDate(0, -3, 0), 42},
+		{"seats are a level", Seats, now.AddDate(-1, 0, 0), 42},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := CurrentUse(tt.limit, 42, tt.reported, now); got != tt.want {
+				t.Fatalf("CurrentUse = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

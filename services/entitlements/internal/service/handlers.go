@@ -174,7 +174,7 @@ func (e *Engine) entitlements(ctx context.Context, tenantID string) (*entv1.Enti
 		lu := &entv1.LimitUsage{Name: name, Limit: v.limits[name]}
 		_, lu.Overridden = v.st.Overrides[name]
 		if u, ok := usage[name]; ok {
-			lu.Used, lu.UsedKnown, lu.UsedTime = u.Used, true, timestamppb.New(u.ReportedAt)
+			lu.Used, lu.UsedKnown, lu.UsedTime = plans.CurrentUse(name, u.Used, u.ReportedAt, e.now()), true, timestamppb.New(u.ReportedAt)
 		}
 		ent.Limits = append(ent.Limits, lu)
 	}

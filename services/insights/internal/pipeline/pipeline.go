@@ -54,6 +54,9 @@ type Config struct {
 	TenantsKey string
 	Store      *store.Store
 	Limits     Limits
+	// Usage, when set, hears each tenant's events this month after every batch it wrote
+	// (entitlements' ReportUsage: a map write; it sends periodically).
+	Usage func(tenantID string, monthEvents int64)
 	// Resolve returns a tenant's shard; nil: the shard the producer wrote in the event.
 	Resolve func(ctx context.Context, tenantID string) (string, error)
 	// Workers (default 4), BatchSize (entries per XREADGROUP, default 2000), Block (default
@@ -350,6 +353,9 @@ func (p *Pipeline) ingestTenant(ctx context.Context, tenantID string, evs []even
 		res, err := p.ingestOnce(ctx, tenantID, evs)
 		switch {
 		case err == nil:
+			if p.cfg.Usage != nil && res.MonthEvents >= 0 {
+				p.cfg.Usage(tenantID, res.MonthEvents)
+			}
 			p.count(ctx, "new", res.Counted)
 			p.count(ctx, "over_limit", res.Dropped)
 			p.count(ctx, "expired", res.Expired)

@@ -16,6 +16,9 @@ type Result struct {
 	// New events (not seen before); Counted of them went into the rollups, Dropped were over
 	// the monthly limit; Expired were older than the raw retention and were not written.
 	New, Counted, Dropped, Expired int
+	// MonthEvents is the tenant's count of this month's events after the batch (what the
+	// monthly limit compares); -1 when the batch wrote nothing and so did not read it.
+	MonthEvents int64
 }
 
 // Limits of a tenant's ingestion: monthly events (-1 unlimited) and raw retention in days
@@ -92,7 +95,7 @@ SELECT (SELECT count(*) FROM new), (SELECT count(*) FROM c),
 // Ingest writes one tenant's batch in one transaction, as the tenant in ctx. Events of
 // another tenant must not be passed. It returns what was new; on error nothing was written.
 func (s *Store) Ingest(ctx context.Context, events []event.Event, lim Limits, now time.Time) (Result, error) {
-	var res Result
+	res := Result{MonthEvents: -1}
 	id, ok := authn.FromContext(ctx)
 	if !ok || !id.HasTenant() {
 		return res, tenantdb.ErrNoTenant
@@ -201,10 +204,11 @@ func (s *Store) Ingest(ctx context.Context, events []event.Event, lim Limits, no
 			}
 		}
 		res.New, res.Counted, res.Dropped = int(nNew), int(nCounted), len(droppedIDs)
+		res.MonthEvents = counted + nCounted
 		return nil
 	})
 	if err != nil {
-		return Result{Expired: res.Expired}, err
+		return Result{Expired: res.Expired, MonthEvents: -1}, err
 	}
 	s.mu.Lock()
 	for d := range newDays {

@@ -69,12 +69,12 @@ func TestMonthlyLimitDropsAndCounts(t *testing.T) {
 		batch = append(batch, ev(fmt.Sprint("e", i), now.Add(time.Duration(i)*time.Second), "u1", "catalog", 0, ""))
 	}
 	res, err := env.Store.Ingest(ctx, batch, lim, now)
-	if err != nil || res.Counted != 5 || res.Dropped != 3 {
-		t.Fatalf("%+v %v, want 5 counted 3 dropped", res, err)
+	if err != nil || res.Counted != 5 || res.Dropped != 3 || res.MonthEvents != 5 {
+		t.Fatalf("%+v %v, want 5 counted 3 dropped, 5 this month", res, err)
 	}
 	// A retry of the dropped ones is recognised, not counted as new drops.
 	res, err = env.Store.Ingest(ctx, batch, lim, now)
-	if err != nil || res.New != 0 {
+	if err != nil || res.New != 0 || res.MonthEvents != 5 {
 		t.Fatalf("retry %+v %v", res, err)
 	}
 	_, events, dropped, err := env.Store.Quota(ctx, now)
