@@ -81,12 +81,18 @@ func BenchmarkFilterBounds(b *testing.B) {
 		name    string
 		filters []string
 	}{
-		{"6SetsOfOneCommonKey", many(6, func(i int) string { return common[i%len(common)] })},
-		{"2SetsOf3CommonKeys", many(2, func(i int) string { return strings.Join(common[i*3:i*3+3], ",") })},
-		{"3SetsOf2Relations", many(3, func(int) string { return "relations.ownedby,relations.partof" })},
-		{"12SetsOfACommonValue", many(12, func(i int) string { return []string{"spec.lifecycle=production", "spec.type=service"}[i%2] })},
-		{"1KeyOf12Segments", []string{"spec.a.b.c.d.e.f.g.h.i.j.k"}},
-		{"1SetOf12CommonValues", []string{"spec.lifecycle=production,spec.type=service,metadata.tags=java,spec.owner=x,metadata.description=x,spec.system=x,metadata.links=x,spec.providesapis=x,spec.consumesapis=x,spec.dependson=x,metadata.title=x,spec.profile=x"}},
+		{"4SetsOfOneCommonKey", many(4, func(i int) string { return common[i%len(common)] })},
+		{"2SetsOf2CommonKeys", many(2, func(i int) string { return strings.Join(common[i*2:i*2+2], ",") })},
+		{"2SetsOf2Relations", []string{"relations.ownedby,relations.partof", "relations.dependson,relations.providesapi"}},
+		{"8SetsOfACommonValue", []string{"spec.lifecycle=production", "spec.type=service", "spec.lifecycle=experimental", "spec.type=website",
+			"spec.type=library", "spec.lifecycle=deprecated", "metadata.tags=java", "metadata.tags=go"}},
+		// The portal's "owned" view: a set per owner repeating the selection (Simplify makes it
+		// four subqueries).
+		{"20OwnersWithASelection", many(20, func(i int) string {
+			return fmt.Sprintf("kind=component,spec.type=service,spec.lifecycle=production,relations.ownedby=group:default/team-%d", i)
+		})},
+		{"1KeyOf8Segments", []string{"spec.a.b.c.d.e.f.g"}},
+		{"1SetOf12Keys", []string{"kind=component,metadata.namespace=default,metadata.name=x,metadata.uid=x,spec.lifecycle=production,spec.type=service,metadata.tags=java,spec.owner=x,metadata.description=x,spec.system=x,metadata.links=x,spec.providesapis=x"}},
 		{"50SetsOf4ColumnTests", many(50, func(i int) string {
 			return fmt.Sprintf("kind=component,metadata.namespace=default,metadata.name=c-%d,metadata.uid=00000000-0000-0000-0000-%012d", i, i)
 		})},

@@ -71,10 +71,11 @@ const (
 	// MaxKeysPerSet is the most distinct keys ANDed in one filter set.
 	MaxKeysPerSet = 12
 	// MaxSubqueries is the most search-table subqueries one query compiles to, over all
-	// sets (see Subqueries). Under OR each is a hashed subplan that reads every row of its
-	// key: at 100k entities one over a common key costs 40-120 ms on a busy machine (16 of
-	// them took 1.2-1.7 s at p50, 2.6 s at p99; 44 in two sets 1.5 s on a quieter one).
-	MaxSubqueries = 12
+	// sets (see Subqueries), counted after Simplify. Under OR each is a hashed subplan that reads every row of its
+	// key: at 100k entities one over a common key costs 30-150 ms depending on the machine's
+	// load (12 of them in two sets: 1.2 s at p50, 2.1 s at p99 at load average 11 on two
+	// cores; 44 in two sets took 1.5 s on a quieter run). 8 keeps the worst under 2 s.
+	MaxSubqueries = 8
 )
 
 // columnKeys are answered from entity columns, with no subquery (as the store compiles them).
@@ -153,7 +154,8 @@ func (Not) node()  {}
 // its values (key=a,key=b is key in (a, b); a bare key with values is just the values).
 func Parse(filters []string) (Node, error) {
 	var sets []Node
-	conditions, values, subqueries := 0, 0, 0
+	var fields []string
+	conditions, values := 0, 0
 	for i, f := range filters {
 		field := fmt.Sprintf("filter[%d]", i)
 		set, err := parseSet(field, f)
@@ -164,6 +166,7 @@ func Parse(filters []string) (Node, error) {
 			continue
 		}
 		sets = append(sets, set)
+		fields = append(fields, field)
 		if len(sets) > MaxFilterSets {
 			return nil, errorf(field, "more than %d filter sets", MaxFilterSets)
 		}
@@ -175,12 +178,7 @@ func Parse(filters []string) (Node, error) {
 			return nil, errorf(field, "more than %d conditions in all", MaxConditions)
 		}
 		for _, n := range set.Of {
-			c := n.(Cond)
-			values += len(c.Values)
-			subqueries += Subqueries(c.Key, c.Values, true)
-		}
-		if subqueries > MaxSubqueries {
-			return nil, errorf(field, "the filter is too costly: it needs %d subqueries, at most %d in all (use fewer sets, fewer keys or shorter keys; each dot of an existence key adds one)", subqueries, MaxSubqueries)
+			values += len(n.(Cond).Values)
 		}
 		if values > MaxValues {
 			return nil, errorf(field, "more than %d values in all", MaxValues)
@@ -188,6 +186,14 @@ func Parse(filters []string) (Node, error) {
 	}
 	if len(sets) == 0 {
 		return nil, nil
+	}
+	if Cost(Simplify(Any{Of: sets})) > MaxSubqueries {
+		// Name the first set that takes the query past the budget.
+		for i := range sets {
+			if n := Cost(Simplify(Any{Of: sets[:i+1]})); n > MaxSubqueries || i == len(sets)-1 {
+				return nil, errorf(fields[i], "the filter is too costly: it needs %d subqueries, at most %d in all (use fewer sets, fewer keys or shorter keys; each dot of an existence key adds one)", n, MaxSubqueries)
+			}
+		}
 	}
 	return Any{Of: sets}, nil
 }

@@ -82,7 +82,7 @@ func (s Spec) Compile() (Compiled, error) {
 	if err != nil {
 		return c, asInvalid(err)
 	}
-	c.Filter = store.FromFilter(node)
+	c.Filter = store.FromFilter(filter.Simplify(node)) // what the budget counted
 	if len(s.Predicate) > 0 {
 		c.Filter, err = ParsePredicate(s.Predicate)
 		if err != nil {

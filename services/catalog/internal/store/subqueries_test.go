@@ -10,17 +10,20 @@ import (
 // TestSubqueriesCountsCompiled keeps filter's subquery budget honest: Subqueries counts the
 // search and relation subqueries the compiler writes.
 func TestSubqueriesCountsCompiled(t *testing.T) {
-	node, err := filter.Parse([]string{
+	var exprs []Expr
+	for _, f := range []string{
 		"kind=component,spec.type=service,metadata.tags.java,relations.ownedBy=group:default/a",
 		"metadata.annotations.backstage.io/techdocs-ref,spec.lifecycle=true,metadata.name=x",
-	})
-	if err != nil {
-		t.Fatal(err)
+	} {
+		node, err := filter.Parse([]string{f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exprs = append(exprs, FromFilter(node))
 	}
-	exprs := []Expr{
-		FromFilter(node),
+	exprs = append(exprs,
 		Or{Not{X: Match{Key: "spec.owner"}}, Match{Key: "metadata.tags", Values: []string{"go"}, Item: true}, Match{Key: "spec.a.b", Prefix: "x"}},
-	}
+	)
 	for i, x := range exprs {
 		var b sqlb
 		sql, err := b.cond(x)
