@@ -57,10 +57,21 @@ func runWorker() {
 // retry), and returns the unique count per tenant.
 func produce(t *testing.T, rdb *redis.Client, stream string, tenants []string, n int) map[string]int {
 	t.Helper()
+	produceFrom(t, rdb, stream, tenants, 0, n)
+	out := map[string]int{}
+	for _, tn := range tenants {
+		out[tn] = n
+	}
+	return out
+}
+
+// produceFrom writes events [from, to) of each tenant, each fourth one twice.
+func produceFrom(t *testing.T, rdb *redis.Client, stream string, tenants []string, from, to int) {
+	t.Helper()
 	ctx := context.Background()
 	now := time.Now()
 	pl := rdb.Pipeline()
-	for i := range n {
+	for i := from; i < to; i++ {
 		for _, tn := range tenants {
 			fields := []string{"id", fmt.Sprintf("%s-%d", tn, i), "source", "request", "time", strconv.FormatInt(now.Add(-time.Duration(i)*time.Second).UnixMilli(), 10),
 				"tenant", tn, "shard", insightstest.Shard, "user", fmt.Sprint("u", i%7), "user_kind", "user", "plugin", "catalog",
@@ -74,11 +85,6 @@ func produce(t *testing.T, rdb *redis.Client, stream string, tenants []string, n
 	if _, err := pl.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]int{}
-	for _, tn := range tenants {
-		out[tn] = n
-	}
-	return out
 }
 
 func calls(t *testing.T, env *insightstest.Env, tn insightstest.Tenant) (raw, counted int64) {
