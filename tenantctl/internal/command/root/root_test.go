@@ -402,6 +402,8 @@ func TestTenantctl(t *testing.T) {
 	t.Run("plans plugins limits", func(t *testing.T) { testEntitlements(t, c) })
 	t.Run("billing", func(t *testing.T) { testBilling(t, c, c.stripe) })
 
+	t.Run("operators", func(t *testing.T) { testOperators(t, c) })
+
 	t.Run("wrong credentials", func(t *testing.T) {
 		r := c.run(t, "", "--token", "atr_op_"+strings.Repeat("z", 52), "tenants", "list")
 		if r.code != root.ExitError || !strings.Contains(r.stderr, "unauthenticated") {
