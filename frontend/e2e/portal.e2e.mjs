@@ -179,8 +179,9 @@ try {
   await axe(page, "import");
   await shot(page, "desktop-import");
 
-  // Plugins: the marketplace (the org is on a team trial): installed first, a locked plugin
-  // says why and offers the upgrade, and Insights installs through its settings form.
+  // Plugins: the marketplace (the org is on the free plan): installed first, a locked
+  // premium plugin says why and offers the upgrade and a trial; Search uninstalls (its
+  // settings kept) and installs again through its settings form.
   await page.goto(`${base}/#/plugins`);
   await waitHeading(page, "Plugins");
   const card = (name) => page.locator("article.plugin", { has: page.getByRole("heading", { level: 2, name, exact: true }) });
@@ -188,24 +189,26 @@ try {
   const states = await page.locator("article.plugin header .badge").allInnerTexts();
   const firstNotInstalled = states.findIndex((s) => s !== "Installed");
   check(firstNotInstalled > 0 && states.slice(firstNotInstalled).every((s) => s !== "Installed"), `installed plugins come first (${states.join(", ")})`);
-  check(await card("Assistant").getByText(/Requires plan enterprise/i).isVisible(), "a locked plugin names why");
-  // Enterprise is sold, not self-served: the way to it is sales or a trial.
-  check(await card("Assistant").getByRole("link", { name: "Contact sales" }).isVisible(), "a locked plugin offers what unlocks it");
-  check(await card("Assistant").getByRole("link", { name: "Request a trial" }).isVisible(), "a locked premium plugin offers a trial");
-  await card("Insights").getByRole("button", { name: "Install" }).click();
-  const retention = card("Insights").getByLabel(/Keep raw events/);
-  await retention.waitFor({ timeout: 20000 });
+  check(await card("Insights").getByText(/Requires plan team/i).isVisible(), "a locked plugin names why");
+  check((await card("Insights").getByRole("link", { name: "Upgrade to team" }).getAttribute("href")) === "#/billing", "a locked plugin offers the upgrade (Billing)");
+  check(await card("Insights").getByRole("link", { name: "Request a trial" }).isVisible(), "a locked premium plugin offers a trial");
+  await card("Search").getByRole("button", { name: "Uninstall" }).click();
+  await card("Search").getByText(/Search uninstalled/).waitFor({ timeout: 20000 });
+  await card("Search").locator("header .badge", { hasText: "Available" }).waitFor();
+  await card("Search").getByRole("button", { name: "Install" }).click();
+  const pageSize = card("Search").getByLabel(/Results per page/);
+  await pageSize.waitFor({ timeout: 20000 });
   await axe(page, "plugins-settings");
   await shot(page, "desktop-plugins-settings");
-  await retention.fill("9999");
-  await card("Insights").getByRole("button", { name: "Install" }).click();
-  await card("Insights").getByText(/730/).first().waitFor();
+  await pageSize.fill("9999");
+  await card("Search").getByRole("button", { name: "Install" }).click();
+  await card("Search").getByText(/100/).first().waitFor();
   log("ok: the settings form refuses a value past the schema's maximum at the field");
-  await retention.fill("30");
-  await card("Insights").getByRole("button", { name: "Install" }).click();
-  await card("Insights").getByText("Insights installed").waitFor({ timeout: 20000 });
-  await card("Insights").locator("header .badge", { hasText: "Installed" }).waitFor();
-  check(await card("Insights").getByRole("button", { name: "Uninstall" }).isVisible(), "an installed plugin can be uninstalled");
+  await pageSize.fill("50");
+  await card("Search").getByRole("button", { name: "Install" }).click();
+  await card("Search").getByText("Search installed").waitFor({ timeout: 20000 });
+  await card("Search").locator("header .badge", { hasText: "Installed" }).waitFor();
+  check(await card("Search").getByRole("button", { name: "Configure" }).isVisible(), "an installed plugin with settings can be configured");
   await axe(page, "plugins");
   await shot(page, "desktop-plugins");
 
@@ -306,6 +309,17 @@ try {
   check((await page.getByLabel("Token name").getAttribute("aria-invalid")) === "true", "the token name field is aria-invalid");
   await axe(page, "members");
   await shot(page, "desktop-members");
+
+  // Billing (admins): the plan, the comparison table and the upgrade through Stripe Checkout.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Billing" }).click();
+  await waitHeading(page, "Billing");
+  await page.getByTestId("billing-plan").waitFor();
+  check((await page.getByTestId("billing-plan").textContent()) === "Free", "billing shows the current plan (Free)");
+  check(await page.getByRole("button", { name: "Upgrade with Stripe Checkout" }).isVisible(), "billing offers the upgrade through Checkout");
+  check(await page.getByRole("rowheader", { name: "Enterprise" }).isVisible(), "billing compares the plans");
+  await page.getByText("No invoices yet").waitFor();
+  await axe(page, "billing");
+  await shot(page, "desktop-billing");
 
   // A new tab keeps the session (the refresh cookie), a deep link included.
   const tab2 = await desk.newPage();

@@ -22,6 +22,7 @@ export const authClient = clients.auth;
 export const memberClient = clients.member;
 export const catalogClient = clients.catalog;
 export const refresher = clients.refresher;
+export const transport = clients.transport;
 
 // restoreSession brings back the session the cookie holds (new tab, reload, deep link).
 export function restoreSession(): Promise<boolean> {
@@ -32,7 +33,6 @@ export const initialRestore: Promise<boolean> = restoreSession();
 session.onRemoteSignIn = () => void refresher.restore().catch(() => undefined);
 export const insightsClient = clients.insights;
 export const pluginClient = clients.plugins;
-export const transport = clients.transport;
 
 // Portal analytics: page views (and later searches, entity views) batched to Track.
 export const tracker = new Tracker({ send: (req) => insightsClient.track(req) });

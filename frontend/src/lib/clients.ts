@@ -54,13 +54,14 @@ export function newClients(baseUrl: string, store: SessionStore, fetchImpl?: typ
   const auth = createClient(AuthService, transport);
   return {
     refresher,
+    // For clients created in lazily loaded pages (billing), so their generated code stays
+    // out of the first screen's bundle.
+    transport,
     auth,
     tenant: createClient(TenantService, transport),
     member: createClient(MemberService, transport),
     catalog: createClient(CatalogService, transport),
     insights: createClient(InsightsService, transport),
     plugins: createClient(PluginService, transport),
-    // For clients of pages that load on demand (their descriptors stay out of the entry chunk).
-    transport,
   };
 }

@@ -26,8 +26,8 @@ export function tierLabel(t: PluginTier | undefined): string {
 }
 
 // UnlockStep is what the marketplace offers on a locked plugin: a sentence and the action
-// that follows it. "upgrade" starts a checkout of plan; "trial" and "sales" write to Atrium;
-// "dependencies" points at the plugins to install first.
+// that follows it. "upgrade" opens the Billing page (plan comparison and Stripe Checkout);
+// "trial" and "sales" write to Atrium; "dependencies" names the plugins to install first.
 export interface UnlockStep {
   kind: "upgrade" | "dependencies" | "sales" | "trial";
   text: string;
@@ -44,7 +44,7 @@ export function unlockSteps(u: Unlock | undefined): UnlockStep[] {
   const steps: UnlockStep[] = [];
   switch (u.action) {
     case "upgrade_plan":
-      steps.push({ kind: "upgrade", plan: u.plan, text: `Included in the ${u.plan || "higher"} plan.`, action: `Upgrade to ${u.plan || "a higher plan"}` });
+      steps.push({ kind: "upgrade", plan: u.plan, href: "#/billing", text: `Included in the ${u.plan || "higher"} plan.`, action: `Upgrade to ${u.plan || "a higher plan"}` });
       break;
     case "install_dependencies":
       steps.push({ kind: "dependencies", text: `Needs ${u.plugins.join(", ")} installed.`, action: `Install ${u.plugins.join(", ")} first` });

@@ -19,12 +19,20 @@ describe("parseRoute", () => {
     ["#/settings", { name: "settings" }],
     ["#/plugins", { name: "plugins" }],
     ["#/plugins/insights", { name: "notFound", path: "/plugins/insights" }],
+    ["#/billing/extra", { name: "notFound", path: "/billing/extra" }],
     ["#/nope", { name: "notFound", path: "/nope" }],
     ["#/login/extra", { name: "notFound", path: "/login/extra" }],
     ["#/catalog/entity/component/default", { name: "notFound", path: "/catalog/entity/component/default" }],
     ["#/catalog/%E0%A4%A", { name: "notFound", path: "/catalog/%E0%A4%A" }],
   ])("%j", (hash, want) => {
     expect(parseRoute(hash)).toEqual(want);
+  });
+
+  it("keeps the billing query (the return from Stripe Checkout)", () => {
+    const r = parseRoute("#/billing?checkout=success");
+    expect(r.name).toBe("billing");
+    if (r.name !== "billing") return;
+    expect(r.search.get("checkout")).toBe("success");
   });
 
   it("keeps the catalog query", () => {

@@ -14,6 +14,7 @@ const names: Record<Route["name"], string> = {
   audit: "Audit log",
   insights: "Insights",
   plugins: "Plugins",
+  billing: "Billing",
   notFound: "Not found",
   acceptInvitation: "Accept invitation",
   forgotPassword: "Forgot password",

@@ -1,15 +1,10 @@
 import { lazy, Suspense, useState } from "react";
-import { createClient } from "@connectrpc/connect";
-import { isAdminRole, pluginClient, transport } from "../api";
-import { BillingService } from "../gen/atrium/billing/v1/billing_pb";
+import { isAdminRole, pluginClient } from "../api";
 import { ErrorBanner, Loading, ViolationList } from "../components/ui";
 import { PluginState, PluginTier, type TenantPlugin } from "../gen/atrium/entitlements/v1/entitlements_pb";
 import { useLoad, useSession } from "../hooks";
 import { configErrors, sortPlugins, stateLabel, tierLabel, unlockSteps, type ErrorSchema } from "../lib/plugins";
 import { errorMessage, fieldViolations, type FieldViolation } from "../lib/violations";
-
-// Billing's client lives with the one page that starts a checkout.
-const billingClient = createClient(BillingService, transport);
 
 // The schema form (react-jsonschema-form and Ajv) is the heaviest part of the page and only an
 // admin who configures a plugin needs it.
@@ -80,18 +75,6 @@ function PluginCard({ plugin: tp, admin, onChanged }: { plugin: TenantPlugin; ad
     run(`${pl.name} installed`, () => pluginClient.installPlugin(config ? { plugin: id, config: config as never } : { plugin: id }));
   const uninstall = () => run(`${pl.name} uninstalled; its data and settings are kept`, () => pluginClient.uninstallPlugin({ plugin: id }));
   const save = (config: Record<string, unknown>) => run("Settings saved", () => pluginClient.updatePluginConfig({ plugin: id, config: config as never }));
-  async function upgrade(plan: string) {
-    setBusy(true);
-    setError(undefined);
-    try {
-      const r = await billingClient.createCheckoutSession({ plan });
-      window.location.assign(r.url);
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
-  }
-
   const steps = state === PluginState.LOCKED ? unlockSteps(tp.unavailable?.unlock) : [];
   return (
     <article className={`card plugin state-${stateLabel(state).toLowerCase()}`} aria-labelledby={headingId}>
@@ -112,12 +95,8 @@ function PluginCard({ plugin: tp, admin, onChanged }: { plugin: TenantPlugin; ad
           {admin ? (
             <div className="actions">
               {steps.map((st) =>
-                st.kind === "upgrade" && st.plan ? (
-                  <button key={st.kind} type="button" disabled={busy} onClick={() => void upgrade(st.plan ?? "")}>
-                    {st.action}
-                  </button>
-                ) : st.href ? (
-                  <a key={st.kind} className="button secondary" href={st.href}>
+                st.href ? (
+                  <a key={st.kind} className={st.kind === "upgrade" ? "button primary" : "button secondary"} href={st.href}>
                     {st.action}
                   </a>
                 ) : null,
