@@ -311,16 +311,21 @@ ensure_control_db() {
 
 # ---------------------------------------------------------------- Redis
 
+# A server that wants a password (NOAUTH) is up too: the credentials are in ATRIUM_REDIS_URL,
+# for the processes; deps must not start a second server beside it.
 redis_up() {
 	if command -v redis-cli >/dev/null; then
-		[ "$(timeout 3 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]
+		case "$(timeout 3 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null)" in
+		PONG | NOAUTH*) return 0 ;;
+		*) return 1 ;;
+		esac
 	else
 		# shellcheck disable=SC2016 # the inner shell expands $0 and $1
 		timeout 3 bash -c '
 			exec 3<>"/dev/tcp/$0/$1" || exit 1
 			printf "PING\r\n" >&3
 			IFS= read -r line <&3
-			[[ $line == +PONG* ]]' "$REDIS_HOST" "$REDIS_PORT" 2>/dev/null
+			[[ $line == +PONG* || $line == -NOAUTH* ]]' "$REDIS_HOST" "$REDIS_PORT" 2>/dev/null
 	fi
 }
 

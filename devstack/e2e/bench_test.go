@@ -54,14 +54,14 @@ func noLimit(o *stack.Options) {
 
 // BenchmarkSignUp: sign-up latency through the gateway (validation, argon2id, schema, role,
 // catalog tables by Provision, owner, tokens) over ATRIUM_BENCH_SIGNUPS sign-ups (200), beside
-// the same schema + role + catalog DDL done directly in SQL on one connection. The two are
+// the same schema + role + tenant-plane DDL (catalog and insights) done directly in SQL on one connection. The two are
 // interleaved, one of each in turn, so both meet the same machine load; argon2id alone (the
 // deliberate cost of hashing the password, tenancy's parameters) is reported too.
 func BenchmarkSignUp(b *testing.B) {
 	n := benchInt("ATRIUM_BENCH_SIGNUPS", 200)
 	e := start(b, noLimit)
 	ctx := context.Background()
-	ddl := catalogDDL(b)
+	ddl := tenantDDL(b)
 	tenants := e.tenants("", "")
 	conn, err := e.db.Acquire(ctx)
 	if err != nil {
@@ -110,27 +110,30 @@ func argon2idTime() time.Duration {
 	return percentile(ts, 0.5)
 }
 
-// catalogDDL is the catalog's tenant-plane migration SQL, read from the catalog's source: the
-// raw baseline runs exactly what Provision runs, minus tern's bookkeeping.
-func catalogDDL(tb testing.TB) []string {
+// tenantDDL is the tenant-plane migration SQL of every service that has tables in a tenant
+// schema (catalog, insights), read from their source: the raw baseline runs exactly what their
+// Provision calls run, minus tern's bookkeeping.
+func tenantDDL(tb testing.TB) []string {
 	tb.Helper()
-	files, err := filepath.Glob("../../services/catalog/internal/store/migrations/*.sql")
-	if err != nil || len(files) == 0 {
-		tb.Fatalf("catalog migrations not found (run from devstack/e2e): %v", err)
-	}
-	sort.Strings(files)
 	var out []string
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			tb.Fatal(err)
+	for _, dir := range []string{"catalog", "insights"} {
+		files, err := filepath.Glob("../../services/" + dir + "/internal/store/migrations/*.sql")
+		if err != nil || len(files) == 0 {
+			tb.Fatalf("%s migrations not found (run from devstack/e2e): %v", dir, err)
 		}
-		out = append(out, string(data))
+		sort.Strings(files)
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			out = append(out, string(data))
+		}
 	}
 	return out
 }
 
-// rawProvision creates one schema and role with the catalog DDL straight in SQL, the way
+// rawProvision creates one schema and role with the services' DDL straight in SQL, the way
 // tenantdb and tern do it (each statement its own transaction), and returns the time.
 func rawProvision(tb testing.TB, conn *pgx.Conn, ddl []string, name string) time.Duration {
 	tb.Helper()

@@ -35,15 +35,20 @@ type stripeSubs struct {
 }
 
 func (s *stripeSubs) put(id, customer, tenant, status string) {
+	s.putPlan(id, customer, tenant, status, "team")
+}
+
+// putPlan is put on plan ("team" or "enterprise"), one seat paid.
+func (s *stripeSubs) putPlan(id, customer, tenant, status, plan string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.subs[id] = map[string]any{
 		"id": id, "object": "subscription", "customer": customer, "status": status, "created": time.Now().Unix(),
 		"current_period_start": time.Now().Unix(), "current_period_end": time.Now().Add(30 * 24 * time.Hour).Unix(),
-		"metadata": map[string]any{"tenant_id": tenant, "plan": "team"},
+		"metadata": map[string]any{"tenant_id": tenant, "plan": plan},
 		"items": map[string]any{"object": "list", "data": []any{map[string]any{
 			"id": "si_" + id, "object": "subscription_item", "quantity": 1,
-			"price": map[string]any{"id": "price_team_seat", "object": "price", "lookup_key": "atrium_team_seat"},
+			"price": map[string]any{"id": "price_" + plan + "_seat", "object": "price", "lookup_key": "atrium_" + plan + "_seat"},
 		}}},
 	}
 }
@@ -145,6 +150,30 @@ func TestBillingThroughGateway(t *testing.T) {
 	}
 	if _, err := e.billing(globex.access, "globex").GetBilling(ctx, connect.NewRequest(&billingv1.GetBillingRequest{})); err != nil {
 		t.Fatalf("globex's own billing: %v", err)
+	}
+
+	// Inviting past the paid seats (one, the owner's), through the gateway: tenancy asks
+	// billing's CheckSeat. Team adds a seat; enterprise refuses naming the limit, and the
+	// refused invitation is not created.
+	if _, err := e.members(acme.access, "acme").InviteMember(ctx, connect.NewRequest(&tenancyv1.InviteMemberRequest{
+		Email: "second@acme.example.com", Role: tenancyv1.Role_ROLE_MEMBER})); err != nil {
+		t.Fatalf("team invitation past the paid seats (plan adds a seat): %v", err)
+	}
+	e.stripe.putPlan("sub_globex", "cus_globex", globex.tenant.GetId(), "active", "enterprise")
+	e.stripe.mu.Lock()
+	gsub := e.stripe.subs["sub_globex"]
+	e.stripe.mu.Unlock()
+	if s := e.webhook(t, "evt_e2e_g1", "customer.subscription.created", gsub); s != 200 {
+		t.Fatalf("globex webhook status %d", s)
+	}
+	gmem := e.members(globex.access, "globex")
+	_, err = gmem.InviteMember(ctx, connect.NewRequest(&tenancyv1.InviteMemberRequest{
+		Email: "second@globex.example.com", Role: tenancyv1.Role_ROLE_MEMBER}))
+	if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), `limit "seats"`) {
+		t.Fatalf("enterprise invitation past the paid seats: %v; want ResourceExhausted naming the seats limit", err)
+	}
+	if inv, err := gmem.ListInvitations(ctx, connect.NewRequest(&tenancyv1.ListInvitationsRequest{})); err != nil || len(inv.Msg.GetInvitations()) != 0 {
+		t.Fatalf("refused invitation created: %v, %v", inv, err)
 	}
 
 	// Payment fails; the grace period (1 ms here) passes; dunning suspends.

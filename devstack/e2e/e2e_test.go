@@ -71,6 +71,8 @@ func TestE2E(t *testing.T) {
 	acme := signUp(t, e, "acme")
 	globex := signUp(t, e, "globex")
 
+	t.Run("services refuse a decompressed body over their read limit", func(t *testing.T) { testReadLimits(t, e) })
+
 	t.Run("tenant schema and role exist", func(t *testing.T) {
 		for _, tn := range []*tenancyv1.Tenant{acme.tenant, globex.tenant} {
 			if got := tn.GetSchema(); got != "t_"+tn.GetId() {

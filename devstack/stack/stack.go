@@ -293,10 +293,19 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.Entitlements.Start(runCtx)
 	s.serve(entLn, entTel.HTTPMiddleware(s.Entitlements.Handler(), "entitlements"), entTel)
 
+	// Billing's listener opens before tenancy starts: tenancy's invitations ask it for seats.
+	var billingLn net.Listener
+	if opts.StripeURL != "" {
+		if billingLn, err = listen(opts.BillingPort); err != nil {
+			return nil, closeAll(err, tenancyLn, gatewayLn)
+		}
+		s.BillingURL = baseURL(billingLn)
+	}
+
 	// Tenancy: the control plane; provisions through catalog, entitlements and insights.
 	tenTel, tenLog, err := s.telemetry(ctx, opts, "tenancy")
 	if err != nil {
-		return nil, closeAll(err, tenancyLn, gatewayLn)
+		return nil, closeAll(err, tenancyLn, gatewayLn, billingLn)
 	}
 	tenCfg := tenancyapp.Config{
 		DatabaseURL:  opts.DatabaseURL,
@@ -304,8 +313,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		TokenKey:     s.TokenKey,
 		InternalKey:  s.InternalKey,
 		Provisioners: map[string]string{"catalog": s.CatalogURL, "entitlements": s.EntitlementsURL, "insights": s.InsightsURL},
-		// Seats follow the tenant's plan.
+		// Seats follow the tenant's plan, and the paid seats when billing runs.
 		EntitlementsURL: s.EntitlementsURL,
+		BillingURL:      s.BillingURL,
 		HTTPClient:      s.HTTPClient,
 		DeleteGrace:     opts.DeleteGrace,
 		RedisURL:        opts.RedisURL,
@@ -321,15 +331,15 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		opts.Tenancy(&tenCfg)
 	}
 	if s.Tenancy, err = tenancyapp.New(ctx, tenCfg); err != nil {
-		return nil, closeAll(fmt.Errorf("stack: tenancy: %w", err), tenancyLn, gatewayLn)
+		return nil, closeAll(fmt.Errorf("stack: tenancy: %w", err), tenancyLn, gatewayLn, billingLn)
 	}
 	s.closers = append(s.closers, s.Tenancy.Close)
 	s.Tenancy.Start(runCtx)
 	s.serve(tenancyLn, tenTel.HTTPMiddleware(s.Tenancy.Handler(), "tenancy"), tenTel)
 
 	// Billing: Stripe subscriptions; tells entitlements the plan and tenancy the hold.
-	if opts.StripeURL != "" {
-		if err := s.startBilling(ctx, runCtx, opts); err != nil {
+	if billingLn != nil {
+		if err := s.startBilling(ctx, runCtx, opts, billingLn); err != nil {
 			return nil, closeAll(err, gatewayLn)
 		}
 	}
@@ -381,13 +391,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	return s, nil
 }
 
-// startBilling runs billing on its own listener, against opts.StripeURL.
-func (s *Stack) startBilling(ctx, runCtx context.Context, opts Options) error {
-	ln, err := listen(opts.BillingPort)
-	if err != nil {
-		return err
-	}
-	s.BillingURL = baseURL(ln)
+// startBilling runs billing on ln, against opts.StripeURL.
+func (s *Stack) startBilling(ctx, runCtx context.Context, opts Options, ln net.Listener) error {
 	tel, log, err := s.telemetry(ctx, opts, "billing")
 	if err != nil {
 		ln.Close()
@@ -440,7 +445,9 @@ func baseURL(ln net.Listener) string { return "http://" + ln.Addr().String() }
 
 func closeAll(err error, lns ...net.Listener) error {
 	for _, ln := range lns {
-		ln.Close()
+		if ln != nil {
+			ln.Close()
+		}
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -239,6 +240,10 @@ type stack struct {
 	tenantHits      atomic.Int64
 	heldStreamEnded atomic.Bool
 	auth            authService
+	// upstreamRequests and upstreamBytes count what reached the upstream besides the
+	// gateway's own directory calls (requests, body bytes read).
+	upstreamRequests atomic.Int64
+	upstreamBytes    atomic.Int64
 }
 
 type stackOption func(*app.Config)
@@ -274,7 +279,13 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(echoOf(authn.WithIdentity(r.Context(), id), r.Header)))
 	})
-	s.upstream = startH2C(t, mux)
+	s.upstream = startH2C(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/"+tenancyv1connect.DirectoryServiceName+"/") {
+			s.upstreamRequests.Add(1)
+			r.Body = &countedBody{ReadCloser: r.Body, n: &s.upstreamBytes}
+		}
+		mux.ServeHTTP(w, r)
+	}))
 
 	rpc, rest := app.StandardUpstreams(s.upstream.URL, "")
 	rest["/api/catalog/"] = s.upstream.URL
@@ -303,6 +314,17 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 		s.gateway.Close()
 	})
 	return s
+}
+
+type countedBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 func newKey(t testing.TB) ed25519.PrivateKey {

@@ -36,6 +36,9 @@ type Rule struct {
 	ReadOnly bool
 	// Streaming is true for client-, server- or bidi-streaming methods.
 	Streaming bool
+	// ClientStreaming is true when the client may send more than one message: the gateway
+	// cannot read such a body whole before forwarding it.
+	ClientStreaming bool
 }
 
 var cache sync.Map // procedure -> Rule
@@ -96,11 +99,12 @@ func ruleOf(md protoreflect.MethodDescriptor) (Rule, bool) {
 		return Rule{}, false
 	}
 	return Rule{
-		Procedure: "/" + string(md.Parent().FullName()) + "/" + string(md.Name()),
-		Level:     a.GetLevel(),
-		Plugin:    a.GetPlugin(),
-		ReadOnly:  opts.GetIdempotencyLevel() == descriptorpb.MethodOptions_NO_SIDE_EFFECTS,
-		Streaming: md.IsStreamingClient() || md.IsStreamingServer(),
+		Procedure:       "/" + string(md.Parent().FullName()) + "/" + string(md.Name()),
+		Level:           a.GetLevel(),
+		Plugin:          a.GetPlugin(),
+		ReadOnly:        opts.GetIdempotencyLevel() == descriptorpb.MethodOptions_NO_SIDE_EFFECTS,
+		Streaming:       md.IsStreamingClient() || md.IsStreamingServer(),
+		ClientStreaming: md.IsStreamingClient(),
 	}, true
 }
 

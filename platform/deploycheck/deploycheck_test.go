@@ -160,6 +160,12 @@ func TestChecksCatchDrift(t *testing.T) {
 		{"k8s namespace", k8sDir + "/catalog.yaml", "namespace: atrium", "namespace: default", "namespace"},
 		{"k8s postgres major", k8sDir + "/postgres-main.yaml", "postgresql:15.10", "postgresql:16.4", "major"},
 		{"k8s database host", k8sDir + "/secrets.yaml", "@atrium-main-rw:", "@atrium-rw:", "ATRIUM_DATABASE_URL"},
+		{"compose redis without a password", composePath, `"--requirepass", "${ATRIUM_REDIS_PASSWORD:-atrium-dev-redis}"`, `"--port", "6379"`, "without --requirepass"},
+		{"compose redis URL without a password", composePath, "redis://:${ATRIUM_REDIS_PASSWORD:-atrium-dev-redis}@redis", "redis://redis", "ATRIUM_REDIS_URL has no password"},
+		{"compose redis URL with another password", composePath, "redis://:${ATRIUM_REDIS_PASSWORD:-atrium-dev-redis}@redis", "redis://:other@redis", "is not the redis service's --requirepass"},
+		{"compose redis health check password", composePath, "REDISCLI_AUTH: ${ATRIUM_REDIS_PASSWORD:-atrium-dev-redis}", "REDISCLI_AUTH: other", "REDISCLI_AUTH"},
+		{"k8s redis URL without a password", k8sDir + "/secrets.yaml", "redis://:REPLACE_WITH_REDIS_PASSWORD@redis", "redis://redis", "ATRIUM_REDIS_URL has no password"},
+		{"k8s redis URL in the ConfigMap", k8sDir + "/config.yaml", "  ATRIUM_LOG_LEVEL: info", "  ATRIUM_REDIS_URL: redis://:x@redis:6379/0\n  ATRIUM_LOG_LEVEL: info", "is in a ConfigMap"},
 		{"kustomization misses a file", kustomizePath, "  - catalog.yaml\n", "", "catalog.yaml"},
 		{"kustomization names a missing file", kustomizePath, "  - catalog.yaml\n", "  - catalog.yaml\n  - nosuch.yaml\n", "nosuch.yaml"},
 		{"collector configs differ", collectorPath, "endpoint: 0.0.0.0:8889", "endpoint: 0.0.0.0:9999", "differs"},
@@ -269,6 +275,7 @@ var checks = []check{
 	{"kustomization lists every manifest", checkKustomization},
 	{"collector config is the same everywhere", checkCollector},
 	{"every object is in the namespace", checkNamespaces},
+	{"Redis has a password and every Redis URL carries it", checkRedisAuth},
 }
 
 func runChecks(st *stack) []error {
@@ -585,6 +592,63 @@ func checkEnvNames(st *stack) []error {
 	}
 	for _, e := range st.k8sEnv() {
 		unknown(e.where, e.name)
+	}
+	return errs
+}
+
+// checkRedisAuth: compose's Redis runs with --requirepass, its health check authenticates
+// with the same password, and every ATRIUM_REDIS_URL carries it; in Kubernetes the URL has a
+// password and is in a Secret, not the ConfigMap. Values are never echoed.
+func checkRedisAuth(st *stack) []error {
+	var errs []error
+	password := func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil || u.User == nil {
+			return ""
+		}
+		p, _ := u.User.Password()
+		return p
+	}
+	want := ""
+	if svc, ok := st.compose.Services["redis"]; !ok {
+		errs = append(errs, fmt.Errorf("%s: no service redis", composePath))
+	} else {
+		where := composePath + ": service redis"
+		if i := slices.Index(svc.Command, "--requirepass"); i < 0 || i+1 >= len(svc.Command) || interpolate(svc.Command[i+1]) == "" {
+			errs = append(errs, fmt.Errorf("%s: command runs redis-server without --requirepass", where))
+		} else {
+			want = interpolate(svc.Command[i+1])
+		}
+		if interpolate(svc.Environment["REDISCLI_AUTH"]) != want {
+			errs = append(errs, fmt.Errorf("%s: REDISCLI_AUTH (the health check's password) is not the --requirepass password", where))
+		}
+	}
+	for _, name := range sortedKeys(st.compose.Services) {
+		raw, ok := st.compose.Services[name].Environment[config.EnvRedisURL]
+		if !ok {
+			continue
+		}
+		if p := password(interpolate(raw)); p == "" {
+			errs = append(errs, fmt.Errorf("%s: service %s: %s has no password", composePath, name, config.EnvRedisURL))
+		} else if want != "" && p != want {
+			errs = append(errs, fmt.Errorf("%s: service %s: the password in %s is not the redis service's --requirepass", composePath, name, config.EnvRedisURL))
+		}
+	}
+	found := false
+	for _, e := range st.k8sEnv() {
+		if e.name != config.EnvRedisURL {
+			continue
+		}
+		found = true
+		if strings.Contains(e.where, ": ConfigMap ") {
+			errs = append(errs, fmt.Errorf("%s: %s is in a ConfigMap; it carries the password: put it in the Secret", e.where, e.name))
+		}
+		if password(e.value) == "" {
+			errs = append(errs, fmt.Errorf("%s: %s has no password", e.where, e.name))
+		}
+	}
+	if !found {
+		errs = append(errs, fmt.Errorf("%s: no process gets %s", k8sDir, config.EnvRedisURL))
 	}
 	return errs
 }
@@ -951,6 +1015,7 @@ func (f composeFile) hasService(name string) bool {
 
 type composeService struct {
 	Image       string        `yaml:"image"`
+	Command     commandLine   `yaml:"command"`
 	Build       *composeBuild `yaml:"build"`
 	Environment envMap        `yaml:"environment"`
 	Ports       []string      `yaml:"ports"`
@@ -962,6 +1027,23 @@ type composeBuild struct {
 	Context    string            `yaml:"context"`
 	Dockerfile string            `yaml:"dockerfile"`
 	Args       map[string]string `yaml:"args"`
+}
+
+// commandLine is a compose command in either of its forms: a list, or one string split at
+// spaces.
+type commandLine []string
+
+func (c *commandLine) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*c = strings.Fields(n.Value)
+		return nil
+	}
+	var l []string
+	if err := n.Decode(&l); err != nil {
+		return err
+	}
+	*c = l
+	return nil
 }
 
 // envMap is a compose environment in either of its forms: a mapping, or a list of

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -33,12 +34,14 @@ type Server struct {
 	Addr string
 	URL  string
 	dir  string
+	args []string
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
-// StartServer starts a private server; it is stopped at clean-up.
-func StartServer(t testing.TB) *Server {
+// StartServer starts a private server with redis-server's extra args (such as
+// "--requirepass", pw); it is stopped at clean-up.
+func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("redistest: integration test skipped in -short mode")
@@ -49,7 +52,7 @@ func StartServer(t testing.TB) *Server {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	s := &Server{t: t, Addr: addr, URL: "redis://" + addr + "/0", dir: t.TempDir()}
+	s := &Server{t: t, Addr: addr, URL: "redis://" + addr + "/0", dir: t.TempDir(), args: args}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -60,8 +63,9 @@ func StartServer(t testing.TB) *Server {
 func (s *Server) Start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command(ServerBinary(), "--bind", "127.0.0.1", "--port", port, "--dir", s.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "no")
+	args := append([]string{"--bind", "127.0.0.1", "--port", port, "--dir", s.dir,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "no"}, s.args...)
+	s.cmd = exec.Command(ServerBinary(), args...)
 	out, err := os.Create(s.dir + "/redis.log")
 	if err != nil {
 		s.t.Fatal(err)
@@ -80,7 +84,7 @@ func (s *Server) Start() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := c.Ping(ctx).Err()
 		cancel()
-		if err == nil {
+		if err == nil || strings.HasPrefix(err.Error(), "NOAUTH") { // up, and wants a password
 			return
 		}
 		select {

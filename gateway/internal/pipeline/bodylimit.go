@@ -10,10 +10,7 @@ import (
 // one that is not declared; the proxy meets the cap as an *http.MaxBytesError (see
 // upstreamError), answered like the early refusal.
 func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request, c *call) error {
-	limit := g.cfg.BodyLimit
-	if l, ok := g.cfg.BodyLimits[c.limitKey]; ok {
-		limit = l
-	}
+	limit := g.bodyLimit(c)
 	if limit <= 0 {
 		return nil
 	}
@@ -24,6 +21,14 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request, c *call) err
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	return nil
+}
+
+// bodyLimit is the call's body limit (0 or less: none).
+func (g *Gateway) bodyLimit(c *call) int64 {
+	if l, ok := g.cfg.BodyLimits[c.limitKey]; ok {
+		return l
+	}
+	return g.cfg.BodyLimit
 }
 
 func tooLarge(limit int64) error {

@@ -43,10 +43,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 // client left, the upstream timed out or could not be reached.
 func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	c := callFrom(r.Context())
-	var mbe *http.MaxBytesError
+	refusal := expansionRefusal(err) // the body over its limit (see limitBody, limitExpansion)
 	switch {
-	case errors.As(err, &mbe):
-		err = tooLarge(mbe.Limit)
+	case refusal != nil:
+		err = refusal
 	case errors.Is(err, context.DeadlineExceeded):
 		err = connect.NewError(connect.CodeDeadlineExceeded, errors.New("upstream timed out"))
 	case errors.Is(err, context.Canceled):

@@ -8,6 +8,7 @@
 //	credential.go bearer token; its tenant must be the request's tenant
 //	authorize.go  access.Check and plugin entitlement
 //	ratelimit.go  per tenant (per operator, per client address when neither)
+//	expansion.go  compressed RPC messages: each must decompress within the body limit
 //	forward.go    internal token (one per identity, reused) and request id attached, client
 //	              identity headers dropped, proxied over h2c
 //	usage.go      one usage event per request

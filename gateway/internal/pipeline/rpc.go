@@ -29,6 +29,10 @@ func (g *Gateway) ServeRPC(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, c, err)
 		return
 	}
+	if err := g.limitExpansion(r, c); err != nil {
+		g.fail(w, r, c, err)
+		return
+	}
 	if sp, ok := wantsSession(r, c.procedure); ok {
 		g.serveSession(w, r, c, sp)
 		return

@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,5 +121,119 @@ func TestMeterExactlyOnce(t *testing.T) {
 	ts := time.Unix(billed[id].Timestamp, 0)
 	if h.clock.Now().Sub(ts) > meter.Window || ts.After(h.clock.Now()) {
 		t.Fatalf("timestamp %v outside Stripe's window", ts)
+	}
+}
+
+// A billing replica that dies holding usage entries it read but never acknowledged: another
+// replica takes them over once the dead consumer has been idle long enough, counting the ones
+// it had not committed and only acknowledging the ones it had, so every request is counted
+// once. Two replicas taking over at once, and the dead one coming back, count nothing twice.
+// Real Redis; the dead replica's reads are raw XREADGROUPs that are never acknowledged.
+func TestMeterClaimsDeadConsumer(t *testing.T) {
+	t.Parallel()
+	rd := redistest.New(t)
+	h := newHarness(t)
+	ctx := context.Background()
+	rdb := rd.Client
+	stream := rd.Prefix + "atrium:usage"
+	if err := rdb.XGroupCreateMkStream(ctx, stream, "billing", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	tenant := "0tenantcccccccccccccc"
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
+	add := func(n int) {
+		for i := 0; i < n; i++ {
+			if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []string{
+				"time", strconv.FormatInt(day.Add(time.Hour).UnixMilli(), 10), "tenant", tenant, "procedure", "/x"}}).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	reporter := func(name string) *meter.Reporter {
+		return meter.New(meter.Config{Store: h.app.Store(), Redis: rdb, Stream: stream, Consumer: name, ClaimAfter: time.Hour})
+	}
+	// die reads n entries as consumer name and commits the first counted of them (a crash
+	// between commit and acknowledgement), acknowledging none.
+	die := func(name string, n, counted int) {
+		t.Helper()
+		res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "billing", Consumer: name,
+			Streams: []string{stream, ">"}, Count: int64(n), Block: -1}).Result()
+		if err != nil || len(res[0].Messages) != n {
+			t.Fatalf("dead consumer's read: %v, %v", res, err)
+		}
+		if counted == 0 {
+			return
+		}
+		err = h.app.Store().Tx(ctx, func(tx *store.Store) error {
+			if err := tx.AddUsage(ctx, map[[2]string]int64{{tenant, day.Format(time.DateOnly)}: int64(counted)}); err != nil {
+				return err
+			}
+			return tx.SetOffset(ctx, name, res[0].Messages[counted-1].ID)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	requests := func() int64 {
+		t.Helper()
+		u, err := h.app.Store().UsageOn(ctx, day)
+		if err != nil || len(u) > 1 {
+			t.Fatalf("usage %+v, %v", u, err)
+		}
+		if len(u) == 0 {
+			return 0
+		}
+		return u[0].Requests
+	}
+	pending := func() int64 {
+		t.Helper()
+		p, err := rdb.XPending(ctx, stream, "billing").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Count
+	}
+
+	add(30)
+	die("billing-a", 20, 8) // 8 committed, 12 only read
+	b, c := reporter("billing-b"), reporter("billing-c")
+	if n, err := b.ConsumeOnce(ctx, ">", 0); err != nil || n != 10 {
+		t.Fatalf("b's own read: %d, %v", n, err)
+	}
+	// Not idle long enough yet: a slow replica keeps its entries.
+	if n, err := b.ClaimIdle(ctx, time.Hour); err != nil || n != 0 {
+		t.Fatalf("claim before the idle time: %d, %v", n, err)
+	}
+	if got := requests(); got != 18 {
+		t.Fatalf("before the claim: %d requests, want 18 (8 committed by a, 10 by b)", got)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n, err := b.ClaimIdle(ctx, 20*time.Millisecond); err != nil || n != 20 {
+		t.Fatalf("claim: took %d, %v; want a's 20", n, err)
+	}
+	if got, p := requests(), pending(); got != 30 || p != 0 {
+		t.Fatalf("after the claim: %d requests, %d pending; want 30 and 0", got, p)
+	}
+	// The dead replica comes back: nothing of its own is pending any more.
+	if n, err := reporter("billing-a").ConsumeOnce(ctx, "0", 0); err != nil || n != 0 {
+		t.Fatalf("a back: %d, %v", n, err)
+	}
+
+	// Two replicas take over the same dead consumer at once.
+	add(40)
+	die("billing-d", 40, 15)
+	time.Sleep(50 * time.Millisecond)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, r := range []*meter.Reporter{b, c} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, errs[i] = r.ClaimIdle(ctx, 20*time.Millisecond) }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if got, p := requests(), pending(); got != 70 || p != 0 {
+		t.Fatalf("after two claims at once: %d requests, %d pending; want 70 and 0", got, p)
 	}
 }

@@ -4,6 +4,7 @@
 package app
 
 import (
+	"atrium.dev/services/catalog/internal/nulbyte"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -125,6 +126,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		rpcerr.NewInterceptor(cfg.Logger),
 		guard.NewAuthInterceptor(verifier),
 		guard.NewPolicyInterceptor(),
+		nulbyte.Interceptor{},
 	)
 	hopts := []connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),

@@ -27,7 +27,7 @@ import (
 const EnvBenchEntities = "ATRIUM_BENCH_ENTITIES"
 
 // samples is how many timed calls each query benchmark makes per iteration.
-const samples = 300
+var samples = 300
 
 func benchSize(b *testing.B) int {
 	n := 10_000

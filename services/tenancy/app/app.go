@@ -80,6 +80,10 @@ type Config struct {
 	// EntitlementsURL, when set and Seats is not, makes the tenant's plan decide seats
 	// (entitlements' CheckLimit "seats", through platform/entitlements).
 	EntitlementsURL string
+	// BillingURL, when set, makes invitations past the paid seats of a subscription ask
+	// billing (BillingInternalService.CheckSeat: add a seat or refuse, by plan). Empty (no
+	// billing deployed): only the plan's seat limit applies.
+	BillingURL string
 
 	// Interceptors run before the platform's (rpcerr, auth, policy) on every handler:
 	// typically the telemetry interceptor.
@@ -203,7 +207,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.deps = &api.Deps{
 		Store: a.store, Shards: a.shards, Provisioner: a.prov, Mover: a.mover, Tokens: authn.NewUserTokenSigner(cfg.TokenKey),
 		Notify: pub, DeleteGrace: cfg.DeleteGrace, Log: a.log, PortalURL: cfg.PortalURL, Mail: a.mail,
-		Seats: cfg.Seats, Throttle: api.NewThrottle(a.redis, cfg.RedisPrefix),
+		Seats: cfg.Seats, PaidSeats: a.paidSeats(signer), Throttle: api.NewThrottle(a.redis, cfg.RedisPrefix),
 	}
 	ok = true
 	return a, nil

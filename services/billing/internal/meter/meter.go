@@ -26,6 +26,10 @@ import (
 	"github.com/stripe/stripe-go/v76"
 )
 
+// DefaultClaimAfter: a live consumer reads every 2 s (its blocking read), so a minute idle
+// with entries pending is a dead one.
+const DefaultClaimAfter = time.Minute
+
 // Window is how far back Stripe accepts meter event timestamps (35 days); a report older
 // than Window less a margin is given up as expired.
 const Window = 35 * 24 * time.Hour
@@ -49,8 +53,11 @@ type Config struct {
 	// replica (its pending entries are read back under that name). Defaults: "billing" and
 	// the host name.
 	Group, Consumer string
-	Now             func() time.Time
-	Log             *slog.Logger
+	// ClaimAfter is how long another consumer holding pending entries must have been idle
+	// before this one takes them over (default DefaultClaimAfter); Consume checks as often.
+	ClaimAfter time.Duration
+	Now        func() time.Time
+	Log        *slog.Logger
 }
 
 // Reporter counts usage and reports it.
@@ -69,6 +76,9 @@ func New(cfg Config) *Reporter {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ClaimAfter <= 0 {
+		cfg.ClaimAfter = DefaultClaimAfter
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -201,7 +211,14 @@ func (r *Reporter) Consume(ctx context.Context) {
 	}
 	// Our own pending entries first (delivered before a crash, never acknowledged), then new.
 	pending := true
+	nextClaim := time.Now()
 	for ctx.Err() == nil {
+		if time.Now().After(nextClaim) {
+			nextClaim = time.Now().Add(r.cfg.ClaimAfter)
+			if _, err := r.ClaimIdle(ctx, r.cfg.ClaimAfter); err != nil && ctx.Err() == nil {
+				r.cfg.Log.WarnContext(ctx, "usage stream claim", "err", err)
+			}
+		}
 		start := ">"
 		if pending {
 			start = "0"
@@ -225,10 +242,58 @@ func (r *Reporter) Consume(ctx context.Context) {
 // were already counted (the crash came between commit and acknowledgement): they are only
 // acknowledged.
 func (r *Reporter) ConsumeOnce(ctx context.Context, start string, block time.Duration) (int, error) {
+	return r.consumeAs(ctx, r.cfg.Consumer, start, block)
+}
+
+// ClaimIdle drains the pending entries of every other consumer of the group idle for at
+// least minIdle (a billing replica that died holding entries it read but never acknowledged:
+// with pod names as consumer names nothing would ever read them again, and their requests
+// would never be billed). It returns how many entries it took over.
+//
+// It reads them as the dead consumer (XREADGROUP under its name from "0") rather than moving
+// them with XAUTOCLAIM: whether an entry was already counted is decided by the offset of the
+// consumer that read it, and XAUTOCLAIM would drop that owner, so an entry committed but not
+// acknowledged before the crash would be counted twice, or one taken over and then lost in
+// a second crash judged by the wrong offset. Reading refreshes the dead consumer's idle time,
+// so other replicas leave it alone meanwhile, and the offset row is locked while counting,
+// so two replicas (or the dead one coming back) never count an entry twice.
+func (r *Reporter) ClaimIdle(ctx context.Context, minIdle time.Duration) (int, error) {
 	rdb := r.cfg.Redis
-	res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: r.cfg.Group, Consumer: r.cfg.Consumer, Streams: []string{r.cfg.Stream, start}, Count: 1000, Block: block,
-	}).Result()
+	consumers, err := rdb.XInfoConsumers(ctx, r.cfg.Stream, r.cfg.Group).Result()
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	var errs []error
+	for _, c := range consumers {
+		if c.Name == r.cfg.Consumer || c.Pending == 0 || c.Idle < minIdle {
+			continue
+		}
+		for {
+			n, err := r.consumeAs(ctx, c.Name, "0", 0)
+			total += n
+			if err != nil {
+				errs = append(errs, fmt.Errorf("consumer %s: %w", c.Name, err))
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		r.cfg.Log.InfoContext(ctx, "usage stream: took over an idle consumer's entries", "consumer", c.Name, "idle", c.Idle)
+	}
+	return total, errors.Join(errs...)
+}
+
+func (r *Reporter) consumeAs(ctx context.Context, consumer, start string, block time.Duration) (int, error) {
+	rdb := r.cfg.Redis
+	args := &redis.XReadGroupArgs{
+		Group: r.cfg.Group, Consumer: consumer, Streams: []string{r.cfg.Stream, start}, Count: 1000, Block: block,
+	}
+	if block == 0 {
+		args.Block = -1 // go-redis: 0 would block forever; a history read never blocks anyway
+	}
+	res, err := rdb.XReadGroup(ctx, args).Result()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}
@@ -242,37 +307,44 @@ func (r *Reporter) ConsumeOnce(ctx context.Context, start string, block time.Dur
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	offset, err := r.cfg.Store.Offset(ctx, r.cfg.Consumer)
-	if err != nil {
-		return 0, err
-	}
-	counts := map[[2]string]int64{}
-	last := offset
 	var ids []string
 	for _, m := range msgs {
 		ids = append(ids, m.ID)
-		if offset != "" && !after(m.ID, offset) {
-			continue
-		}
-		last = m.ID
-		tenant, _ := m.Values["tenant"].(string)
-		if tenant == "" {
-			continue
-		}
-		ms, _ := strconv.ParseInt(fmt.Sprint(m.Values["time"]), 10, 64)
-		day := time.UnixMilli(ms).UTC().Format(time.DateOnly)
-		counts[[2]string{tenant, day}]++
 	}
-	if last != offset {
-		err = r.cfg.Store.Tx(ctx, func(tx *store.Store) error {
-			if err := tx.AddUsage(ctx, counts); err != nil {
-				return err
-			}
-			return tx.SetOffset(ctx, r.cfg.Consumer, last)
-		})
+	// The offset is read locked, inside the transaction of the counts: a replica taking over
+	// this consumer's entries and the consumer itself never both count one.
+	err = r.cfg.Store.Tx(ctx, func(tx *store.Store) error {
+		offset, err := tx.LockOffset(ctx, consumer)
 		if err != nil {
-			return 0, err
+			return err
 		}
+		counts := map[[2]string]int64{}
+		last := offset
+		for _, m := range msgs {
+			if offset != "" && !after(m.ID, offset) {
+				continue
+			}
+			if last == "" || after(m.ID, last) {
+				last = m.ID
+			}
+			tenant, _ := m.Values["tenant"].(string)
+			if tenant == "" {
+				continue
+			}
+			ms, _ := strconv.ParseInt(fmt.Sprint(m.Values["time"]), 10, 64)
+			day := time.UnixMilli(ms).UTC().Format(time.DateOnly)
+			counts[[2]string{tenant, day}]++
+		}
+		if last == offset {
+			return nil
+		}
+		if err := tx.AddUsage(ctx, counts); err != nil {
+			return err
+		}
+		return tx.SetOffset(ctx, consumer, last)
+	})
+	if err != nil {
+		return 0, err
 	}
 	if err := rdb.XAck(ctx, r.cfg.Stream, r.cfg.Group, ids...).Err(); err != nil {
 		return len(msgs), err

@@ -51,6 +51,18 @@ func (s *Store) Offset(ctx context.Context, consumer string) (string, error) {
 	return id, translate(err, "stream offset")
 }
 
+// LockOffset is Offset read for update inside a transaction (the row is created when
+// missing, so a first batch is locked too): whoever counts a consumer's entries holds it.
+func (s *Store) LockOffset(ctx context.Context, consumer string) (string, error) {
+	if _, err := s.db.Exec(ctx, `INSERT INTO billing.stream_offsets (consumer, last_id) VALUES ($1, '')
+		ON CONFLICT (consumer) DO NOTHING`, consumer); err != nil {
+		return "", translate(err, "stream offset")
+	}
+	var id string
+	err := s.db.QueryRow(ctx, `SELECT last_id FROM billing.stream_offsets WHERE consumer = $1 FOR UPDATE`, consumer).Scan(&id)
+	return id, translate(err, "stream offset")
+}
+
 // SetOffset moves a consumer's offset.
 func (s *Store) SetOffset(ctx context.Context, consumer, id string) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO billing.stream_offsets (consumer, last_id) VALUES ($1, $2)

@@ -36,6 +36,9 @@ func ParseRef(s, defaultKind, defaultNamespace string) (Ref, error) {
 	if s == "" {
 		return Ref{}, &RefError{}
 	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return Ref{}, &RefError{Ref: s, Reason: "holds a NUL byte"}
+	}
 	colon := strings.IndexByte(s, ':')
 	slash := strings.IndexByte(s, '/')
 	if slash != -1 && slash < colon {

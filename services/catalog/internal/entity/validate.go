@@ -1,6 +1,7 @@
 package entity
 
 import (
+	"atrium.dev/services/catalog/internal/nulbyte"
 	"fmt"
 	"math"
 	"net/url"
@@ -24,6 +25,11 @@ func (v Violation) String() string { return v.Field + ": " + v.Description }
 // allows relations and status at the root, which Normalize drops.
 func Validate(e Entity) []Violation {
 	c := &checker{}
+	// Postgres cannot store U+0000 in text or jsonb: one NUL anywhere refuses the entity.
+	if p := nulbyte.Value(map[string]any(e), ""); p != "" {
+		c.add(p, nulbyte.Description)
+		return c.vs
+	}
 	c.root(e)
 	c.metadata(e)
 	c.kind(e)
@@ -55,6 +61,14 @@ const (
 	expectNamespace = "expected sequences of [a-z0-9] separated by [-], at most 63 characters in total"
 	expectTag       = "expected sequences of [a-z0-9:+#] separated by [-], at most 63 characters in total"
 	expectKey       = "expected an optional DNS subdomain prefix and a slash, then sequences of [a-zA-Z0-9] separated by any of [-_.], at most 63 characters"
+)
+
+// Bounds of the strings every listing returns and the full-text document is built from
+// (name, title, description, tags): a 1 MB description passed Postgres' tsvector limit and
+// failed as an internal error. Long text belongs in spec or a $text placeholder.
+const (
+	MaxTitleBytes       = 1 << 10
+	MaxDescriptionBytes = 64 << 10
 )
 
 // IsValidName reports whether s is a valid metadata.name (Backstage isValidObjectName).
@@ -273,6 +287,11 @@ func (c *checker) metadata(e Entity) {
 	}
 	c.optionalString(meta, "metadata", "title", "uid", "etag")
 	c.plainString(meta, "metadata", "description")
+	for key, max := range map[string]int{"title": MaxTitleBytes, "description": MaxDescriptionBytes} {
+		if s, ok := meta[key].(string); ok && len(s) > max {
+			c.addf("metadata."+key, "is %d bytes; at most %d", len(s), max)
+		}
+	}
 	if v, ok := meta["generation"]; ok {
 		if f, isNumber := v.(float64); !isNumber || f < 1 || f != math.Trunc(f) {
 			c.add("metadata.generation", "must be a positive integer")

@@ -59,7 +59,58 @@ const (
 	MaxOrderFields = 5
 	// MaxFields is the most projected fields.
 	MaxFields = 100
+
+	// The bounds below keep every allowed filter planning and running within 2 s over a
+	// tenant of 100,000 entities (BenchmarkFilterBounds; docs/BENCHMARKS.md). Before them,
+	// one set of 50 keys of 95 segments each compiled to 4,750 subqueries and took 11 s.
+
+	// MaxPathDepth is the most segments of one key. Each dot of an existence key adds a
+	// subquery (the key may name an array item: metadata.tags.java), and real keys have a
+	// handful (metadata.annotations.backstage.io/techdocs-ref has four).
+	MaxPathDepth = 16
+	// MaxKeysPerSet is the most distinct keys ANDed in one filter set.
+	MaxKeysPerSet = 12
+	// MaxSubqueries is the most search-table subqueries one query compiles to, over all
+	// sets (see Subqueries), counted after Simplify. Under OR each is a hashed subplan that reads every row of its
+	// key: at 100k entities one over a common key costs 30-150 ms depending on the machine's
+	// load (12 of them in two sets: 1.2 s at p50, 2.1 s at p99 at load average 11 on two
+	// cores; 44 in two sets took 1.5 s on a quieter run). 8 keeps the worst under 2 s.
+	MaxSubqueries = 8
 )
+
+// columnKeys are answered from entity columns, with no subquery (as the store compiles them).
+var columnKeys = map[string]bool{"kind": true, "metadata.namespace": true, "metadata.name": true, "metadata.uid": true}
+
+// ItemSplits returns the ways a lowercased key splits at a dot into an array key and an
+// item ("metadata.tags.java" is the item java of metadata.tags, or the item tags.java of
+// metadata): an existence test, or a test for "true", also holds for each of them.
+func ItemSplits(key string) [][2]string {
+	var out [][2]string
+	for dot := strings.IndexByte(key, '.'); dot > 0 && dot < len(key)-1; {
+		out = append(out, [2]string{key[:dot], key[dot+1:]})
+		next := strings.IndexByte(key[dot+1:], '.')
+		if next < 0 {
+			break
+		}
+		dot += next + 1
+	}
+	return out
+}
+
+// Subqueries is how many search-table subqueries a test of key compiles to: none for an
+// entity column, two for a relation (its search rows and the stored edges), one otherwise,
+// plus one per ItemSplits when the test is for existence or "true".
+func Subqueries(key string, values []string, exact bool) int {
+	switch {
+	case columnKeys[key]:
+		return 0
+	case strings.HasPrefix(key, "relations.") && len(key) > len("relations."):
+		return 2
+	case exact && (len(values) == 0 || containsString(values, "true")):
+		return 1 + len(ItemSplits(key))
+	}
+	return 1
+}
 
 // Error is a bad query parameter: Field names it ("filter[1]", "order[0]", "fields[2]").
 type Error struct {
@@ -103,6 +154,7 @@ func (Not) node()  {}
 // its values (key=a,key=b is key in (a, b); a bare key with values is just the values).
 func Parse(filters []string) (Node, error) {
 	var sets []Node
+	var fields []string
 	conditions, values := 0, 0
 	for i, f := range filters {
 		field := fmt.Sprintf("filter[%d]", i)
@@ -114,8 +166,12 @@ func Parse(filters []string) (Node, error) {
 			continue
 		}
 		sets = append(sets, set)
+		fields = append(fields, field)
 		if len(sets) > MaxFilterSets {
 			return nil, errorf(field, "more than %d filter sets", MaxFilterSets)
+		}
+		if len(set.Of) > MaxKeysPerSet {
+			return nil, errorf(field, "more than %d keys in one filter set", MaxKeysPerSet)
 		}
 		conditions += len(set.Of)
 		if conditions > MaxConditions {
@@ -130,6 +186,14 @@ func Parse(filters []string) (Node, error) {
 	}
 	if len(sets) == 0 {
 		return nil, nil
+	}
+	if Cost(Simplify(Any{Of: sets})) > MaxSubqueries {
+		// Name the first set that takes the query past the budget.
+		for i := range sets {
+			if n := Cost(Simplify(Any{Of: sets[:i+1]})); n > MaxSubqueries || i == len(sets)-1 {
+				return nil, errorf(fields[i], "the filter is too costly: it needs %d subqueries, at most %d in all (use fewer sets, fewer keys or shorter keys; each dot of an existence key adds one)", n, MaxSubqueries)
+			}
+		}
 	}
 	return Any{Of: sets}, nil
 }
@@ -159,6 +223,9 @@ func parseSet(field, s string) (All, error) {
 		}
 		if !hasValue || value == "" {
 			continue // a bare key, or "key=", is an existence check
+		}
+		if strings.IndexByte(value, 0) >= 0 {
+			return All{}, errorf(field, "the value of %s holds a NUL byte", key)
 		}
 		if len(value) > MaxValueLength {
 			return All{}, errorf(field, "the value of %s is longer than %d characters", key, MaxValueLength)
@@ -201,10 +268,14 @@ func checkPath(p string) string {
 			return "holds a control character"
 		}
 	}
-	for _, seg := range strings.Split(p, ".") {
+	segs := strings.Split(p, ".")
+	for _, seg := range segs {
 		if seg == "" {
 			return "has an empty path segment"
 		}
+	}
+	if len(segs) > MaxPathDepth {
+		return fmt.Sprintf("has %d path segments; at most %d", len(segs), MaxPathDepth)
 	}
 	return ""
 }

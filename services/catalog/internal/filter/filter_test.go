@@ -89,9 +89,18 @@ func TestParseErrors(t *testing.T) {
 		{"key too long", []string{strings.Repeat("k", MaxKeyLength+1)}, "filter[0]", "longer than 200"},
 		{"value too long", []string{"kind=" + strings.Repeat("v", MaxValueLength+1)}, "filter[0]", "longer than 200"},
 		{"too many sets", many(MaxFilterSets+1, func(i int) string { return fmt.Sprintf("kind=k%d", i) }), "filter[50]", "filter sets"},
-		{"too many conditions", many(5, func(i int) string {
-			return strings.Join(many(50, func(j int) string { return fmt.Sprintf("k%d=v", j) }), ",")
-		}), "filter[4]", "conditions"},
+		// Issue 6, finding 5: one set of 50 keys of 95 segments compiled to 4,750 subqueries
+		// and took 11 s to plan.
+		{"the finding", []string{strings.Join(many(50, func(j int) string { return deepKey(95, j) }), ",")}, "filter[0]", "95 path segments"},
+		{"key too deep", []string{"kind=x", deepKey(MaxPathDepth+1, 0)}, "filter[1]", "at most 16"},
+		{"too many keys in a set", many(2, func(i int) string {
+			return strings.Join(many(MaxKeysPerSet+1, func(j int) string { return fmt.Sprintf("spec.k%d=v", j) }), ",")
+		}), "filter[0]", "keys in one filter set"},
+		{"too many subqueries", many(5, func(i int) string { return fmt.Sprintf("spec.k%d", i) }), "filter[4]", "10 subqueries"},
+		{"deep keys use the budget up", []string{deepKey(MaxSubqueries, 0), "spec.type=x"}, "filter[1]", "9 subqueries"},
+		{"too many conditions", append(many(MaxFilterSets, func(i int) string {
+			return "kind=a,metadata.namespace=b,metadata.name=c,metadata.uid=d"
+		}), "kind=e"), "filter[50]", "filter sets"},
 		{"too many values", many(2, func(i int) string {
 			return strings.Join(many(600, func(j int) string { return fmt.Sprintf("kind=v%d", j) }), ",")
 		}), "filter[1]", "values"},
@@ -106,6 +115,18 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 	// At the limits exactly, parsing succeeds.
+	atLimits := [][]string{
+		many(MaxFilterSets, func(i int) string { return "kind=a,metadata.namespace=b,metadata.name=c,metadata.uid=d" }),
+		{deepKey(MaxSubqueries, 0)},
+		many(MaxSubqueries/2, func(i int) string { return fmt.Sprintf("spec.k%d", i) }),
+		{"kind=a,metadata.namespace=b,metadata.name=c,metadata.uid=d," + strings.Join(many(MaxKeysPerSet-4, func(j int) string { return fmt.Sprintf("spec.k%d=v", j) }), ",")},
+		many(MaxSubqueries/2, func(i int) string { return fmt.Sprintf("relations.r%d", i) }),
+	}
+	for i, f := range atLimits {
+		if _, err := Parse(f); err != nil {
+			t.Errorf("at limits %d: %v", i, err)
+		}
+	}
 	if _, err := Parse(many(MaxFilterSets, func(i int) string { return "kind=x" })); err != nil {
 		t.Errorf("%d sets: %v", MaxFilterSets, err)
 	}
@@ -220,6 +241,33 @@ func TestMatchTree(t *testing.T) {
 	for i, tt := range tests {
 		if got := Match(tt.n, pairs); got != tt.want {
 			t.Errorf("case %d: Match(%#v) = %v", i, tt.n, got)
+		}
+	}
+}
+
+// deepKey is a key of n segments, the first naming i.
+func deepKey(n, i int) string {
+	return fmt.Sprintf("k%d", i) + strings.Repeat(".a", n-1)
+}
+
+// TestSubqueries: the cost of a condition in subqueries (store's tests check that the
+// compiled SQL has as many).
+func TestSubqueries(t *testing.T) {
+	tests := []struct {
+		key    string
+		values []string
+		want   int
+	}{
+		{"kind", nil, 0}, {"metadata.name", []string{"x"}, 0},
+		{"relations.ownedby", nil, 2},
+		{"spec.type", []string{"service"}, 1},
+		{"spec.type", nil, 2},
+		{"metadata.tags.java", []string{"true"}, 3},
+		{"metadata.annotations.backstage.io/techdocs-ref", nil, 4},
+	}
+	for _, tt := range tests {
+		if got := Subqueries(tt.key, tt.values, true); got != tt.want {
+			t.Errorf("Subqueries(%s, %v) = %d, want %d", tt.key, tt.values, got, tt.want)
 		}
 	}
 }

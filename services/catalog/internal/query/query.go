@@ -5,6 +5,7 @@
 package query
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -81,12 +82,19 @@ func (s Spec) Compile() (Compiled, error) {
 	if err != nil {
 		return c, asInvalid(err)
 	}
-	c.Filter = store.FromFilter(node)
+	c.Filter = store.FromFilter(filter.Simplify(node)) // what the budget counted
 	if len(s.Predicate) > 0 {
 		c.Filter, err = ParsePredicate(s.Predicate)
 		if err != nil {
 			return c, err
 		}
+		// The same budget as filter sets: a predicate compiles to the same subqueries.
+		if n := store.Subqueries(c.Filter); n > filter.MaxSubqueries {
+			return c, rpcerr.InvalidField("query", fmt.Sprintf("the query is too costly: it needs %d subqueries, at most %d (use fewer or shorter keys; each dot of an $exists key adds one)", n, filter.MaxSubqueries))
+		}
+	}
+	if strings.IndexByte(s.FullText, 0) >= 0 {
+		return c, rpcerr.InvalidField("full_text_term", "holds a NUL byte")
 	}
 	if len(s.FullText) > MaxTermLength {
 		return c, rpcerr.InvalidField("full_text_term", fmt.Sprintf("at most %d characters", MaxTermLength))
@@ -191,6 +199,10 @@ func DecodeToken(field, s string) (Token, error) {
 		return t, rpcerr.InvalidField(field, "is too long")
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil && bytes.Contains(b, []byte(`\u0000`)) {
+		// Tokens are ours: Encode never writes a NUL, and one in a position would reach SQL.
+		err = errors.New("NUL in token")
+	}
 	if err == nil {
 		err = json.Unmarshal(b, &t)
 	}

@@ -6,6 +6,7 @@
 package rest
 
 import (
+	"atrium.dev/services/catalog/internal/nulbyte"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -146,7 +147,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(ctx, w, r, rpcerr.InvalidField("path", "malformed escape"))
 			return
 		}
+		if nulbyte.In(u) {
+			h.fail(ctx, w, r, rpcerr.InvalidField("path", nulbyte.Description))
+			return
+		}
 		segs = append(segs, u)
+	}
+	// Postgres cannot hold U+0000: refused here rather than failing in a query.
+	for name, values := range r.URL.Query() {
+		for _, v := range values {
+			if nulbyte.In(name) || nulbyte.In(v) {
+				h.fail(ctx, w, r, rpcerr.InvalidField(name, nulbyte.Description))
+				return
+			}
+		}
 	}
 	rt, params, ok := match(r.Method, segs)
 	if !ok {
@@ -576,6 +590,15 @@ func readBody(r *http.Request, v any) error {
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return rpcerr.InvalidField("body", "is not valid JSON for this endpoint: "+err.Error())
+	}
+	// JSON can only carry a NUL escaped; look for one only then.
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		var decoded any
+		if json.Unmarshal(body, &decoded) == nil {
+			if p := nulbyte.Value(decoded, "body"); p != "" {
+				return rpcerr.InvalidField(p, nulbyte.Description)
+			}
+		}
 	}
 	return nil
 }

@@ -205,18 +205,42 @@ func (b *sqlb) match(m Match) (string, error) {
 	}
 	// "<array key>.<item>" (with no value, or true) holds for an array holding the item:
 	// try every split of the key at a dot.
-	if prefix == "" && contains == "" && !m.Item && (len(values) == 0 || slices.Contains(values, "true")) {
-		for dot := strings.IndexByte(key, '.'); dot > 0 && dot < len(key)-1; {
-			q += " UNION ALL SELECT s.entity_uid FROM catalog_search s WHERE s.key = " + b.arg(key[:dot]) +
-				" AND s.value = " + b.arg(key[dot+1:]) + " AND s.item"
-			next := strings.IndexByte(key[dot+1:], '.')
-			if next < 0 {
-				break
-			}
-			dot += next + 1
+	// filter.Subqueries counts these branches to bound them.
+	if exactTest(m) && (len(values) == 0 || slices.Contains(values, "true")) {
+		for _, sp := range filter.ItemSplits(key) {
+			q += " UNION ALL SELECT s.entity_uid FROM catalog_search s WHERE s.key = " + b.arg(sp[0]) +
+				" AND s.value = " + b.arg(sp[1]) + " AND s.item"
 		}
 	}
 	return q + ")", nil
+}
+
+// exactTest reports whether m tests existence or values (not a prefix, substring or array
+// item), the tests the "<array key>.<item>" form applies to.
+func exactTest(m Match) bool { return m.Prefix == "" && m.Contains == "" && !m.Item }
+
+// Subqueries is how many search-table subqueries x compiles to (see filter.Subqueries).
+func Subqueries(x Expr) int {
+	switch x := x.(type) {
+	case And:
+		n := 0
+		for _, it := range x {
+			n += Subqueries(it)
+		}
+		return n
+	case Or:
+		n := 0
+		for _, it := range x {
+			n += Subqueries(it)
+		}
+		return n
+	case Not:
+		return Subqueries(x.X)
+	case Match:
+		key := strings.ToLower(x.Key)
+		return filter.Subqueries(key, lowerAll(x.Values), exactTest(x))
+	}
+	return 0
 }
 
 // likePrefix escapes LIKE's wildcards in p and appends %.

@@ -32,6 +32,8 @@ func run() error {
 	catalogURL := env.URL(config.EnvCatalogURL, config.DefaultCatalogURL)
 	insightsURL := env.URL(config.EnvInsightsURL, config.DefaultInsightsURL)
 	entitlementsURL := env.URL(config.EnvEntitlementsURL, config.DefaultEntitlementsURL)
+	// Billing is optional (no Stripe, no billing): unset, invitations only meet the plan's limit.
+	billingURL := env.URL(config.EnvBillingURL, "")
 	logLevel := env.String(config.EnvLogLevel, config.DefaultLogLevel)
 	smtpURL := env.String(config.EnvSMTPURL, "")
 	portalURL := env.String(config.EnvPortalURL, "")
@@ -62,13 +64,15 @@ func run() error {
 		Provisioners: map[string]string{"catalog": catalogURL, "entitlements": entitlementsURL, "insights": insightsURL},
 		// Seats follow the tenant's plan.
 		EntitlementsURL: entitlementsURL,
-		HTTPClient:      client,
-		RedisURL:        redisURL,
-		SMTPURL:         smtpURL,
-		PortalURL:       portalURL,
-		Interceptors:    []connect.Interceptor{tel.ConnectInterceptor()},
-		Logger:          log,
-		Meter:           tel.Meter("atrium.dev/services/tenancy"),
+		// Paid seats: invitations past them add a seat or are refused (billing's CheckSeat).
+		BillingURL:   billingURL,
+		HTTPClient:   client,
+		RedisURL:     redisURL,
+		SMTPURL:      smtpURL,
+		PortalURL:    portalURL,
+		Interceptors: []connect.Interceptor{tel.ConnectInterceptor()},
+		Logger:       log,
+		Meter:        tel.Meter("atrium.dev/services/tenancy"),
 	})
 	if err != nil {
 		return err

@@ -39,6 +39,11 @@ type Deps struct {
 	// invitations) may take one more (issue 7: entitlements' CheckLimit "seats"). Its error
 	// is the caller's answer (ResourceExhausted or FailedPrecondition).
 	Seats func(ctx context.Context, tenantID string, current int64) error
+	// PaidSeats, when set, decides whether a tenant with a paid subscription has a seat for
+	// membersAfter (members plus pending invitations, the new one included): billing's
+	// CheckSeat, which adds a seat or refuses naming the limit as the plan says. Its error is
+	// the caller's answer.
+	PaidSeats func(ctx context.Context, tenantID string, membersAfter int64) error
 	// Throttle, when set, bounds login attempts (see throttle.go); nil: none.
 	Throttle *Throttle
 	Log      *slog.Logger

@@ -45,11 +45,13 @@ func (d *Deps) link(slug, path, token string) string {
 	return strings.TrimSuffix(base, "/") + "/#" + path + "?token=" + url.QueryEscape(token)
 }
 
-// checkSeats is the one place a new seat (a member or a pending invitation) is checked
-// against the tenant's "seats" limit. Issue 7's entitlements service answers it through
-// Deps.Seats (CheckLimit("seats", current, 1)); without one every seat is allowed.
+// checkSeats is the one place a new seat (a member or a pending invitation) is checked:
+// against the plan's "seats" limit (entitlements' CheckLimit("seats", current, 1), through
+// Deps.Seats), then against the seats paid for (billing's CheckSeat, through Deps.PaidSeats).
+// Pending invitations count, since accepting one is not checked again. Without either every
+// seat is allowed.
 func (d *Deps) checkSeats(ctx context.Context, tx *store.Store, tenantID string) error {
-	if d.Seats == nil {
+	if d.Seats == nil && d.PaidSeats == nil {
 		return nil
 	}
 	members, err := tx.CountMembers(ctx, tenantID)
@@ -60,7 +62,15 @@ func (d *Deps) checkSeats(ctx context.Context, tx *store.Store, tenantID string)
 	if err != nil {
 		return err
 	}
-	return d.Seats(ctx, tenantID, members+pending)
+	if d.Seats != nil {
+		if err := d.Seats(ctx, tenantID, members+pending); err != nil {
+			return err
+		}
+	}
+	if d.PaidSeats != nil {
+		return d.PaidSeats(ctx, tenantID, members+pending+1)
+	}
+	return nil
 }
 
 // afterCommit runs once a transaction that queued mail or changed a membership committed.

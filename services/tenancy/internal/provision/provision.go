@@ -167,12 +167,25 @@ func (p *Provisioner) forward(ctx context.Context, t store.Tenant, ownerHash Own
 	// less than StuckAfter ago, so a sign-up whose steps take milliseconds spares a commit per
 	// step. The owner and activate steps check in their own statements on the control
 	// database instead.
-	run := func(step string, touch bool, fn func() error) error {
-		if touch && (claimed.IsZero() || p.cfg.StuckAfter <= 0 || time.Since(claimed) >= p.cfg.StuckAfter/4) {
+	// The services' steps run at once (provisionServices): the first of them renews the claim
+	// for all.
+	var claimMu sync.Mutex
+	renew := func(step string) error {
+		claimMu.Lock()
+		defer claimMu.Unlock()
+		if claimed.IsZero() || p.cfg.StuckAfter <= 0 || time.Since(claimed) >= p.cfg.StuckAfter/4 {
 			if err := p.touch(ctx, p.cfg.Store.TouchProvisioning, t.ID, step); err != nil {
 				return err
 			}
 			claimed = time.Now()
+		}
+		return nil
+	}
+	run := func(step string, touch bool, fn func() error) error {
+		if touch {
+			if err := renew(step); err != nil {
+				return err
+			}
 		}
 		if err := fn(); err != nil {
 			var se *stepError
@@ -197,10 +210,8 @@ func (p *Provisioner) forward(ctx context.Context, t store.Tenant, ownerHash Own
 	}); err != nil {
 		return store.Tenant{}, err
 	}
-	for _, svc := range p.cfg.Services {
-		if err := run(StepService(svc.Name), true, func() error { return p.provisionOne(ctx, svc, t) }); err != nil {
-			return store.Tenant{}, err
-		}
+	if err := p.provisionServices(ctx, t, run); err != nil {
+		return store.Tenant{}, err
 	}
 	if err := run(StepOwner, false, func() error { return p.ensureOwner(ctx, t, ownerHash) }); err != nil {
 		return store.Tenant{}, err
@@ -265,6 +276,31 @@ func (p *Provisioner) touch(ctx context.Context, touchFn func(context.Context, s
 	}
 	if !ok {
 		return &stepError{step: step, permanent: true, err: errors.New("tenant is no longer provisioning")}
+	}
+	return nil
+}
+
+// provisionServices calls every service's Provision at once: they are independent (each its
+// own tables, its own version table) and each is an HTTP hop and some DDL, so a sign-up waits
+// for the slowest rather than for their sum (their migrations still take turns on tern's
+// shard-wide lock). The first failure is returned once all have ended, so none outlives the
+// sequence.
+func (p *Provisioner) provisionServices(ctx context.Context, t store.Tenant, run func(string, bool, func() error) error) error {
+	svcs := p.cfg.Services
+	errs := make([]error, len(svcs))
+	var wg sync.WaitGroup
+	for i, svc := range svcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = run(StepService(svc.Name), true, func() error { return p.provisionOne(ctx, svc, t) })
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
