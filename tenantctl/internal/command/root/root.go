@@ -14,6 +14,7 @@ import (
 	"atrium.dev/tenantctl/internal/command/insights"
 	"atrium.dev/tenantctl/internal/command/limits"
 	"atrium.dev/tenantctl/internal/command/migrate"
+	"atrium.dev/tenantctl/internal/command/operators"
 	"atrium.dev/tenantctl/internal/command/plans"
 	"atrium.dev/tenantctl/internal/command/plugins"
 	"atrium.dev/tenantctl/internal/command/shards"
@@ -64,6 +65,7 @@ After make up, the context "local" is ready: try tenantctl tenants list.`,
 		plugins.NewCommand(inv),
 		plans.NewCommand(inv),
 		limits.NewCommand(inv),
+		operators.NewCommand(inv),
 	)
 	return cmd
 }
