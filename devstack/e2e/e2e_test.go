@@ -295,6 +295,8 @@ func TestE2E(t *testing.T) {
 	t.Run("catalog is isolated per tenant", func(t *testing.T) {
 		testCatalogIsolation(t, e, acme, globex)
 	})
+
+	t.Run("catalog refuses costly bundles and filters", func(t *testing.T) { testCatalogBounds(t, e, globex, "globex") })
 }
 
 // eventually retries f for a few seconds, for effects that travel through Redis pub/sub.
