@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -276,3 +277,52 @@ func hasViolation(err error, field string) bool {
 }
 
 func asConnect(err error, target **connect.Error) bool { return errors.As(err, target) }
+
+// BenchmarkInsightsFreshness: a Track event sent through the gateway → visible through the
+// gateway in the tenant's GetTopEntities (a new entity per sample, polled every 5 ms), with the
+// whole stack in one process and insights' pipeline at its defaults.
+func BenchmarkInsightsFreshness(b *testing.B) {
+	ent := &insightsFor{tenants: map[string]bool{}}
+	e := start(b, func(o *stack.Options) {
+		o.Gateway = func(c *gatewayapp.Config) { c.Entitlements = ent }
+	})
+	ctx := context.Background()
+	samples := 90 // a top list holds at most 100: each iteration has a tenant of its own
+	var lat []time.Duration
+	for it := range b.N {
+		b.StopTimer()
+		acme := signUp(b, e, fmt.Sprintf("acme%d", it))
+		ent.add(acme.tenant.GetId())
+		cl := e.insights(acme.access, acme.slug)
+		b.StartTimer()
+		for i := range samples {
+			ref := fmt.Sprintf("component:default/fresh-%d-%d", it, i)
+			start := time.Now()
+			if _, err := cl.Track(ctx, connect.NewRequest(&insightsv1.TrackRequest{Events: []*insightsv1.TrackEvent{{
+				Id: fmt.Sprintf("f%d-%d", it, i), Time: timestamppb.New(start), Action: "navigate",
+				Context: &insightsv1.TrackContext{PluginId: "catalog", EntityRef: ref}}}})); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				res, err := cl.GetTopEntities(ctx, connect.NewRequest(&insightsv1.GetTopEntitiesRequest{Limit: 100}))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(res.Msg.GetItems()) >= i+1 {
+					break
+				}
+				if time.Since(start) > 30*time.Second {
+					b.Fatalf("sample %d not visible after 30 s", i)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+	b.ReportMetric(ms(lat[min(len(lat)-1, len(lat)*99/100)]), "p99-ms")
+	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+}
