@@ -27,7 +27,10 @@ func TestBrowser(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dist, "index.html")); err != nil {
 		t.Fatalf("no built web app at %s: run make frontend-build", dist)
 	}
-	e := start(t, func(o *stack.Options) { o.StaticDir = dist })
+	// Billing runs against the local Stripe-JSON server (billing_test.go), so the Billing page
+	// shows the plan and the upgrade; nothing here reaches Stripe.
+	stripe := serveH2C(t, &stripeSubs{subs: map[string]map[string]any{}})
+	e := start(t, func(o *stack.Options) { o.StaticDir = dist; o.StripeURL = stripe })
 	shots := os.Getenv("ATRIUM_SCREENSHOTS")
 	if shots == "" {
 		shots = filepath.Join(root, ".ci", "artifacts", "screenshots")

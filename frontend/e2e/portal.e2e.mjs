@@ -269,6 +269,17 @@ try {
   await axe(page, "members");
   await shot(page, "desktop-members");
 
+  // Billing (admins): the plan, the comparison table and the upgrade through Stripe Checkout.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Billing" }).click();
+  await waitHeading(page, "Billing");
+  await page.getByTestId("billing-plan").waitFor();
+  check((await page.getByTestId("billing-plan").textContent()) === "Free", "billing shows the current plan (Free)");
+  check(await page.getByRole("button", { name: "Upgrade with Stripe Checkout" }).isVisible(), "billing offers the upgrade through Checkout");
+  check(await page.getByRole("rowheader", { name: "Enterprise" }).isVisible(), "billing compares the plans");
+  await page.getByText("No invoices yet").waitFor();
+  await axe(page, "billing");
+  await shot(page, "desktop-billing");
+
   // A new tab keeps the session (the refresh cookie), a deep link included.
   const tab2 = await desk.newPage();
   await tab2.goto(`${base}/#/members`);

@@ -1,5 +1,5 @@
 import { lazy, Suspense, useEffect, useRef, useState, type FormEvent } from "react";
-import { initialRestore, restoreSession, signOut, trackPageView } from "./api";
+import { initialRestore, isAdminRole, restoreSession, signOut, trackPageView } from "./api";
 import { ErrorState, Loading } from "./components/ui";
 import { navigate, useRestoring, useRoute, useSession } from "./hooks";
 import { isPublicRoute, pageKey, type Route } from "./lib/route";
@@ -20,6 +20,8 @@ const ApisPage = lazy(() => import("./pages/ApisPage").then((m) => ({ default: m
 const SearchPage = lazy(() => import("./pages/SearchPage").then((m) => ({ default: m.SearchPage })));
 const SettingsPage = lazy(() => import("./pages/SettingsPage").then((m) => ({ default: m.SettingsPage })));
 const InsightsPage = lazy(() => import("./pages/InsightsPage").then((m) => ({ default: m.InsightsPage })));
+const BillingPage = lazy(() => import("./pages/BillingPage").then((m) => ({ default: m.BillingPage })));
+const BillingBanner = lazy(() => import("./components/BillingBanner"));
 
 // The navigation, in order. A feature page adds one entry here and one case in Page; active
 // says which routes light the entry up.
@@ -36,6 +38,7 @@ const navItems: NavItem[] = [
   { href: "#/import", label: "Import", active: (r) => r.name === "import" },
   { href: "#/members", label: "Members", active: (r) => r.name === "members" },
   { href: "#/insights", label: "Insights", active: (r) => r.name === "insights" },
+  { href: "#/billing", label: "Billing", active: (r) => r.name === "billing", adminOnly: true },
   { href: "#/settings", label: "Settings", active: (r) => r.name === "settings" || r.name === "audit", adminOnly: true },
 ];
 
@@ -157,6 +160,11 @@ export function App() {
         </div>
       </header>
       <main id="main">
+        {s && isAdminRole(s.role) && shown.name !== "billing" && (
+          <Suspense fallback={null}>
+            <BillingBanner tenant={s.tenant} />
+          </Suspense>
+        )}
         {restoreError !== undefined && !s ? (
           <section>
             <h1 tabIndex={-1}>Cannot reach Atrium</h1>
@@ -222,6 +230,8 @@ function Page({ route }: { route: Route }) {
       return <SettingsPage audit={route.name === "audit"} />;
     case "insights":
       return <InsightsPage />;
+    case "billing":
+      return <BillingPage search={route.search} />;
     case "acceptInvitation":
       return <AcceptInvitationPage token={route.token} />;
     case "forgotPassword":

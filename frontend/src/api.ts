@@ -22,6 +22,7 @@ export const authClient = clients.auth;
 export const memberClient = clients.member;
 export const catalogClient = clients.catalog;
 export const refresher = clients.refresher;
+export const transport = clients.transport;
 
 // restoreSession brings back the session the cookie holds (new tab, reload, deep link).
 export function restoreSession(): Promise<boolean> {

@@ -53,6 +53,9 @@ export function newClients(baseUrl: string, store: SessionStore, fetchImpl?: typ
   const auth = createClient(AuthService, transport);
   return {
     refresher,
+    // For clients created in lazily loaded pages (billing), so their generated code stays
+    // out of the first screen's bundle.
+    transport,
     auth,
     tenant: createClient(TenantService, transport),
     member: createClient(MemberService, transport),

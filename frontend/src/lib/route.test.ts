@@ -17,12 +17,20 @@ describe("parseRoute", () => {
     ["#/catalog/entity/api/default/pay/definition", { name: "entity", kind: "api", namespace: "default", entity: "pay", tab: "definition" }],
     ["#/catalog/entity/api/default/pay/bogus", { name: "notFound", path: "/catalog/entity/api/default/pay/bogus" }],
     ["#/settings", { name: "settings" }],
+    ["#/billing/extra", { name: "notFound", path: "/billing/extra" }],
     ["#/nope", { name: "notFound", path: "/nope" }],
     ["#/login/extra", { name: "notFound", path: "/login/extra" }],
     ["#/catalog/entity/component/default", { name: "notFound", path: "/catalog/entity/component/default" }],
     ["#/catalog/%E0%A4%A", { name: "notFound", path: "/catalog/%E0%A4%A" }],
   ])("%j", (hash, want) => {
     expect(parseRoute(hash)).toEqual(want);
+  });
+
+  it("keeps the billing query (the return from Stripe Checkout)", () => {
+    const r = parseRoute("#/billing?checkout=success");
+    expect(r.name).toBe("billing");
+    if (r.name !== "billing") return;
+    expect(r.search.get("checkout")).toBe("success");
   });
 
   it("keeps the catalog query", () => {

@@ -16,6 +16,8 @@ export type Route =
   | { name: "settings" }
   | { name: "audit"; search: URLSearchParams }
   | { name: "insights" }
+  // Stripe's Checkout returns with checkout=success or checkout=canceled.
+  | { name: "billing"; search: URLSearchParams }
   // The links tenancy mails: the one-time token rides in the hash, never sent to a server.
   | { name: "acceptInvitation"; token: string }
   | { name: "forgotPassword" }
@@ -65,6 +67,7 @@ export function parseRoute(hash: string): Route {
     case "apis":
     case "search":
     case "audit":
+    case "billing":
       return parts.length === 1 ? { name: parts[0], search } : { name: "notFound", path };
     case "catalog":
       if (parts.length === 1) return { name: "catalog", search };

@@ -63,7 +63,9 @@ func tenantOf(ctx context.Context) (*authn.Identity, error) {
 
 func (d *Deps) returnURL(slug, query string) string {
 	base := strings.ReplaceAll(d.PortalURL, "{slug}", slug)
-	return strings.TrimRight(base, "/") + "/billing" + query
+	// The portal routes on the fragment ("#/billing?checkout=success"); the gateway serves
+	// the app at "/" only, so a "/billing" path would be a 404 after paying.
+	return strings.TrimRight(base, "/") + "/#/billing" + query
 }
 
 const maxSeats = 10_000

@@ -29,10 +29,11 @@ import (
 // cli runs tenantctl in-process against a stack, the way a person at a terminal would (minus
 // the terminal: progress is plain lines).
 type cli struct {
-	st  *stack.Stack
-	db  *pgxpool.Pool
-	op  string
-	env map[string]string
+	st     *stack.Stack
+	db     *pgxpool.Pool
+	op     string
+	stripe *fakeStripe
+	env    map[string]string
 }
 
 type result struct {
@@ -69,7 +70,10 @@ func start(t *testing.T) *cli {
 	rd := redistest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// Billing runs against a local server speaking Stripe's JSON (billing_test.go).
+	stripe, stripeURL := newFakeStripe(t)
 	st, err := stack.Start(ctx, stack.Options{
+		StripeURL:   stripeURL,
 		DatabaseURL: dsn,
 		RedisURL:    rd.URL,
 		RedisPrefix: rd.Prefix,
@@ -88,7 +92,7 @@ func start(t *testing.T) *cli {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	return &cli{st: st, db: db, op: op, env: map[string]string{
+	return &cli{st: st, db: db, op: op, stripe: stripe, env: map[string]string{
 		"ATRIUM_CONFIG":         filepath.Join(t.TempDir(), "tenantctl.yaml"),
 		"ATRIUM_URL":            st.GatewayURL,
 		"ATRIUM_OPERATOR_TOKEN": op,
@@ -396,6 +400,7 @@ func TestTenantctl(t *testing.T) {
 	t.Run("catalog", func(t *testing.T) { testCatalog(t, c) })
 
 	t.Run("plans plugins limits", func(t *testing.T) { testEntitlements(t, c) })
+	t.Run("billing", func(t *testing.T) { testBilling(t, c, c.stripe) })
 
 	t.Run("operators", func(t *testing.T) { testOperators(t, c) })
 
