@@ -124,6 +124,10 @@ func TestBillingThroughGateway(t *testing.T) {
 	tid := acme.tenant.GetId()
 	gated := func() error { return callGated(ctx, e.st.HTTPClient, e.st.GatewayURL, "Insights", acme.access, "acme") }
 
+	// Billing runs only with a Stripe, so its read limit is checked here, beside the others'
+	// in TestE2E.
+	readLimited{"billing", e.st.BillingURL, billingv1connect.BillingServiceCreateCheckoutSessionProcedure, 1 << 20}.check(t, e.env)
+
 	if err := wantDenied(entv1.PluginState_PLUGIN_STATE_LOCKED, entv1.LockReason_LOCK_REASON_REQUIRES_PLAN)(gated()); err != nil {
 		t.Fatalf("free plan: %v", err)
 	}

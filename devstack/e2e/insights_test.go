@@ -3,6 +3,10 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -69,7 +73,11 @@ func TestInsightsThroughTheGateway(t *testing.T) {
 	if err := track(acme, view("a1", "component:default/acme-api"), view("a2", "component:default/acme-api"), search("a3", "kafka", 0)); err != nil {
 		t.Fatal(err)
 	}
-	if err := track(globex, view("g1", "component:default/globex-secret"), search("g2", "globex-secret", 3)); err != nil {
+	globexTemplate := &insightsv1.TrackEvent{Id: "g3", Time: timestamppb.New(now), Action: "create",
+		Context: &insightsv1.TrackContext{PluginId: "scaffolder", EntityRef: "template:default/globex-template"}}
+	globexDoc := &insightsv1.TrackEvent{Id: "g4", Time: timestamppb.New(now), Action: "navigate",
+		Context: &insightsv1.TrackContext{PluginId: "techdocs", EntityRef: "component:default/globex-docs"}}
+	if err := track(globex, view("g1", "component:default/globex-secret"), search("g2", "globex-secret", 3), globexTemplate, globexDoc); err != nil {
 		t.Fatal(err)
 	}
 
@@ -110,6 +118,57 @@ func TestInsightsThroughTheGateway(t *testing.T) {
 		}
 		if strings.Contains(res.Msg.GetContent(), "globex") {
 			t.Errorf("acme's %v export shows globex: %s", r, res.Msg.GetContent())
+		}
+	}
+	// Every other query of acme's: nothing of globex's (which has a template run and a doc
+	// view acme has not), while globex's own answers have them.
+	gq := e.insights(globex.access, globex.slug)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		res, err := gq.GetTopDocs(ctx, connect.NewRequest(&insightsv1.GetTopDocsRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(fmt.Sprint(res.Msg), "globex-docs") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("globex's doc view not visible after 15 s: %v", res.Msg)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if res, err := gq.GetTopTemplates(ctx, connect.NewRequest(&insightsv1.GetTopTemplatesRequest{})); err != nil || !strings.Contains(fmt.Sprint(res.Msg), "globex-template") {
+		t.Errorf("globex's top templates = %v %v", res, err)
+	}
+	acmeAnswers := map[string]func() (fmt.Stringer, error){
+		"GetTopDocs": func() (fmt.Stringer, error) {
+			r, err := q.GetTopDocs(ctx, connect.NewRequest(&insightsv1.GetTopDocsRequest{}))
+			return r.Msg, err
+		},
+		"GetTopTemplates": func() (fmt.Stringer, error) {
+			r, err := q.GetTopTemplates(ctx, connect.NewRequest(&insightsv1.GetTopTemplatesRequest{}))
+			return r.Msg, err
+		},
+		"GetPluginAdoption": func() (fmt.Stringer, error) {
+			r, err := q.GetPluginAdoption(ctx, connect.NewRequest(&insightsv1.GetPluginAdoptionRequest{}))
+			return r.Msg, err
+		},
+		"GetRetention": func() (fmt.Stringer, error) {
+			r, err := q.GetRetention(ctx, connect.NewRequest(&insightsv1.GetRetentionRequest{}))
+			return r.Msg, err
+		},
+		"GetTopSearches": func() (fmt.Stringer, error) {
+			r, err := q.GetTopSearches(ctx, connect.NewRequest(&insightsv1.GetTopSearchesRequest{}))
+			return r.Msg, err
+		},
+	}
+	for name, call := range acmeAnswers {
+		msg, err := call()
+		if err != nil {
+			t.Errorf("acme's %s: %v", name, err)
+			continue
+		}
+		if s := msg.String(); strings.Contains(s, "globex") || strings.Contains(s, "scaffolder") || strings.Contains(s, "techdocs") {
+			t.Errorf("acme's %s shows globex's events: %s", name, s)
 		}
 	}
 	gtop, err := e.insights(globex.access, globex.slug).GetTopEntities(ctx, connect.NewRequest(&insightsv1.GetTopEntitiesRequest{}))
@@ -175,6 +234,26 @@ func TestInsightsThroughTheGateway(t *testing.T) {
 			t.Errorf("%s: %v does not name %s", b.name, err, b.field)
 		}
 	}
+	// Wrong types (JSON from a client that does not use the generated code): InvalidArgument.
+	for name, body := range map[string]string{
+		"value as text":    `{"events":[{"id":"w1","time":"` + now.UTC().Format(time.RFC3339) + `","action":"search","value":"lots"}]}`,
+		"time as number":   `{"events":[{"id":"w2","time":12,"action":"navigate"}]}`,
+		"events as object": `{"events":{"id":"w3"}}`,
+	} {
+		req, _ := http.NewRequest(http.MethodPost, e.st.GatewayURL+insightsv1connect.InsightsServiceTrackProcedure, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+acme.access)
+		req.Header.Set("Atrium-Tenant", acme.slug)
+		res, err := e.st.HTTPClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "invalid_argument") {
+			t.Errorf("%s: %d %s, want 400 invalid_argument", name, res.StatusCode, b)
+		}
+	}
 	// Still exactly acme's first events: none of the bad batches was stored.
 	time.Sleep(time.Second)
 	res, err := q.GetTopEntities(ctx, connect.NewRequest(&insightsv1.GetTopEntitiesRequest{}))
@@ -198,3 +277,52 @@ func hasViolation(err error, field string) bool {
 }
 
 func asConnect(err error, target **connect.Error) bool { return errors.As(err, target) }
+
+// BenchmarkInsightsFreshness: a Track event sent through the gateway → visible through the
+// gateway in the tenant's GetTopEntities (a new entity per sample, polled every 5 ms), with the
+// whole stack in one process and insights' pipeline at its defaults.
+func BenchmarkInsightsFreshness(b *testing.B) {
+	ent := &insightsFor{tenants: map[string]bool{}}
+	e := start(b, func(o *stack.Options) {
+		o.Gateway = func(c *gatewayapp.Config) { c.Entitlements = ent }
+	})
+	ctx := context.Background()
+	samples := 90 // a top list holds at most 100: each iteration has a tenant of its own
+	var lat []time.Duration
+	for it := range b.N {
+		b.StopTimer()
+		acme := signUp(b, e, fmt.Sprintf("acme%d", it))
+		ent.add(acme.tenant.GetId())
+		cl := e.insights(acme.access, acme.slug)
+		b.StartTimer()
+		for i := range samples {
+			ref := fmt.Sprintf("component:default/fresh-%d-%d", it, i)
+			start := time.Now()
+			if _, err := cl.Track(ctx, connect.NewRequest(&insightsv1.TrackRequest{Events: []*insightsv1.TrackEvent{{
+				Id: fmt.Sprintf("f%d-%d", it, i), Time: timestamppb.New(start), Action: "navigate",
+				Context: &insightsv1.TrackContext{PluginId: "catalog", EntityRef: ref}}}})); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				res, err := cl.GetTopEntities(ctx, connect.NewRequest(&insightsv1.GetTopEntitiesRequest{Limit: 100}))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(res.Msg.GetItems()) >= i+1 {
+					break
+				}
+				if time.Since(start) > 30*time.Second {
+					b.Fatalf("sample %d not visible after 30 s", i)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+	b.ReportMetric(ms(lat[min(len(lat)-1, len(lat)*99/100)]), "p99-ms")
+	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+}

@@ -180,6 +180,13 @@ func (n *neighbours) quietList(ctx context.Context) (time.Duration, error) {
 // load is BenchmarkNoisyNeighbour's.
 func TestNoisyNeighbour(t *testing.T) {
 	n := startNeighbours(t, 1000, 100)
+	// A's request rate is lowered (an operator override: 20 a second instead of the free
+	// plan's 100) so that its flood passes it however slow the machine running the test is.
+	if _, err := n.e.entOperator().SetLimitOverride(context.Background(), connect.NewRequest(&entv1.SetLimitOverrideRequest{
+		Tenant: "noisy", Limit: "api_requests_per_minute", Value: 1200, Reason: "e2e",
+	})); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	z := &noise{filters: 4, imports: 2, flood: 2}

@@ -20,43 +20,48 @@ import (
 // read (and refused later, for want of an internal token), one a byte over it and a 256 MiB
 // bomb are refused as ResourceExhausted before any handler runs.
 func testReadLimits(t *testing.T, e *env) {
-	services := []struct {
-		name, url, procedure string
-		limit                int
-	}{
+	services := []readLimited{
 		{"tenancy", e.st.TenancyURL, tenancyv1connect.TenantServiceGetTenantProcedure, 1 << 20},
 		{"catalog", e.st.CatalogURL, catalogv1connect.CatalogServiceApplyEntitiesProcedure, 16 << 20},
 		{"entitlements", e.st.EntitlementsURL, entitlementsv1connect.PluginServiceListPluginsProcedure, 1 << 20},
 		{"insights", e.st.InsightsURL, insightsv1connect.InsightsServiceTrackProcedure, 1 << 20},
 	}
-	bomb := gzipBomb()
 	for _, s := range services {
-		t.Run(s.name, func(t *testing.T) {
-			for _, tt := range []struct {
-				name      string
-				body      []byte
-				exhausted bool
-			}{
-				{"just under", gzipped(t, unknownField(s.limit)), false},
-				{"one byte over", gzipped(t, unknownField(s.limit+1)), true},
-				{"256 MiB bomb", bomb, true},
-			} {
-				req, _ := http.NewRequest(http.MethodPost, s.url+s.procedure, bytes.NewReader(tt.body))
-				req.Header.Set("Content-Type", "application/proto")
-				req.Header.Set("Content-Encoding", "gzip")
-				res, err := e.st.HTTPClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var body struct{ Code, Message string }
-				_ = json.NewDecoder(res.Body).Decode(&body)
-				_ = res.Body.Close()
-				exhausted := body.Code == "resource_exhausted" && strings.Contains(body.Message, "larger than configured max")
-				if exhausted != tt.exhausted || body.Code == "" {
-					t.Errorf("%s: status %d, %+v; want exhausted %v", tt.name, res.StatusCode, body, tt.exhausted)
-				}
-			}
-		})
+		t.Run(s.name, func(t *testing.T) { s.check(t, e) })
+	}
+}
+
+// readLimited is one service's procedure and the read limit its handlers have.
+type readLimited struct {
+	name, url, procedure string
+	limit                int
+}
+
+func (s readLimited) check(t *testing.T, e *env) {
+	t.Helper()
+	for _, tt := range []struct {
+		name      string
+		body      []byte
+		exhausted bool
+	}{
+		{"just under", gzipped(t, unknownField(s.limit)), false},
+		{"one byte over", gzipped(t, unknownField(s.limit+1)), true},
+		{"256 MiB bomb", gzipBomb(), true},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, s.url+s.procedure, bytes.NewReader(tt.body))
+		req.Header.Set("Content-Type", "application/proto")
+		req.Header.Set("Content-Encoding", "gzip")
+		res, err := e.st.HTTPClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Code, Message string }
+		_ = json.NewDecoder(res.Body).Decode(&body)
+		_ = res.Body.Close()
+		exhausted := body.Code == "resource_exhausted" && strings.Contains(body.Message, "larger than configured max")
+		if exhausted != tt.exhausted || body.Code == "" {
+			t.Errorf("%s: %s: status %d, %+v; want exhausted %v", s.name, tt.name, res.StatusCode, body, tt.exhausted)
+		}
 	}
 }
 

@@ -60,7 +60,7 @@ func join(path, key string) string {
 // "entities[0].metadata.name" inside a Struct) of the first string holding a NUL.
 func Message(m protoreflect.Message) string {
 	if s, ok := m.Interface().(*structpb.Struct); ok {
-		return Value(s.AsMap(), "")
+		return structFields(s, "") // walked in place: AsMap would copy megabytes of entities
 	}
 	var found string
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
@@ -88,6 +88,36 @@ func Message(m protoreflect.Message) string {
 		return found == ""
 	})
 	return found
+}
+
+func structFields(s *structpb.Struct, path string) string {
+	for key, v := range s.GetFields() {
+		if In(key) {
+			return path + "[" + strconv.Quote(key) + "]"
+		}
+		if p := structValue(v, join(path, key)); p != "" {
+			return p
+		}
+	}
+	return ""
+}
+
+func structValue(v *structpb.Value, path string) string {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		if In(k.StringValue) {
+			return path
+		}
+	case *structpb.Value_StructValue:
+		return structFields(k.StructValue, path)
+	case *structpb.Value_ListValue:
+		for i, item := range k.ListValue.GetValues() {
+			if p := structValue(item, fmt.Sprintf("%s[%d]", path, i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 func scalar(fd protoreflect.FieldDescriptor, v protoreflect.Value, path string) string {

@@ -1,0 +1,188 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"atrium.dev/services/insights/internal/event"
+	"atrium.dev/services/insights/internal/insightstest"
+	"atrium.dev/services/insights/internal/store"
+	"github.com/jackc/pgx/v5"
+)
+
+func benchInt(b *testing.B, name string, def int) int {
+	if s := os.Getenv(name); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			b.Fatalf("%s=%q: want a positive integer", name, s)
+		}
+		return v
+	}
+	return def
+}
+
+// seedSQL fills a tenant's raw events numbered $4 to $5 over the 90 days up to $1 (UTC days),
+// $2 users (activity skewed: a few users make most events) and $3 entities (views skewed the
+// same way): 50 % entity views, 20 % searches, 30 % plain requests, every one under a plugin.
+// It runs as the tenant role with the tenant schema first on the search path.
+const seedSQL = `
+INSERT INTO insights_events (day, event_id, time, source, user_key, kind, plugin, action, subject, code,
+    duration_us, value, dim, dim_key)
+SELECT d, 'e' || i, d + (i % 86400) * interval '1 second', 2, 'u:' || floor($2 * r1 ^ 3)::int, 1,
+       (ARRAY['catalog','techdocs','search','scaffolder','kubernetes','tenancy','insights','api-docs'])[1 + i % 8],
+       CASE WHEN k < 5 THEN 'navigate' WHEN k < 7 THEN 'search' ELSE 'request' END, '', 'ok', NULL, NULL,
+       CASE WHEN k < 5 THEN 2 WHEN k < 7 THEN 3 ELSE 0 END,
+       CASE WHEN k < 5 THEN 'component:default/c' || floor($3 * r2 ^ 4)::int
+            WHEN k < 7 THEN 'term ' || floor(500 * r2 ^ 2)::int ELSE '' END
+FROM (SELECT i, ($1::date - 89 + (i % 90)::int) AS d, random() AS r1, random() AS r2, (i / 90) % 10 AS k
+      FROM generate_series($4::bigint, $5::bigint) i) s`
+
+// rollupSQL builds the rollups from the raw events with the aggregation the pipeline's
+// ingest statement applies batch by batch.
+var rollupSQL = []string{
+	`INSERT INTO insights_users SELECT user_key, max(kind), min(day), max(day) FROM insights_events
+	 WHERE user_key IS NOT NULL GROUP BY user_key`,
+	`INSERT INTO insights_user_months SELECT date_trunc('month', day)::date, user_key, max(kind),
+	 bit_or(1 << (extract(day FROM day)::int - 1)) FROM insights_events WHERE user_key IS NOT NULL GROUP BY 1, 2`,
+	`INSERT INTO insights_user_hours SELECT day, user_key, max(kind), bit_or(1 << extract(hour FROM time AT TIME ZONE 'UTC')::int)
+	 FROM insights_events WHERE user_key IS NOT NULL GROUP BY 1, 2`,
+	`INSERT INTO insights_plugin_users SELECT date_trunc('month', day)::date, plugin, user_key, max(kind),
+	 bit_or(1 << (extract(day FROM day)::int - 1)) FROM insights_events WHERE user_key IS NOT NULL AND plugin <> '' GROUP BY 1, 2, 3`,
+	`INSERT INTO insights_counts (dim, grain, bucket, key, n, n2)
+	 SELECT x.dim, g.grain, g.bucket, x.key, count(*), sum(x.n2) FROM (
+	     SELECT 1::int2 AS dim, plugin AS key, day, (code NOT IN ('', 'ok'))::int AS n2 FROM insights_events WHERE plugin <> ''
+	     UNION ALL
+	     SELECT dim, dim_key, day, coalesce(dim = 3 AND value = 0, false)::int FROM insights_events WHERE dim > 0
+	 ) x CROSS JOIN LATERAL (VALUES ('d'::"char", x.day),
+	                                ('w'::"char", x.day - (extract(isodow FROM x.day)::int - 1))) g(grain, bucket)
+	 GROUP BY 1, 2, 3, 4`,
+	`INSERT INTO insights_months (month, events) SELECT date_trunc('month', day)::date, count(*) FROM insights_events GROUP BY 1`,
+}
+
+// BenchmarkQueries: GetActiveUsers' query (DAU with rolling WAU and MAU over 90 days, by day)
+// and the top 10 entities over 90 days, in one tenant holding ATRIUM_BENCH_INSIGHTS_EVENTS raw
+// events (default 10,000,000, seeded with generate_series and rolled up in SQL), beside the
+// raw SQL a plain table of events would need (count(DISTINCT user) per day; GROUP BY entity
+// ORDER BY count LIMIT 10, over the same raw rows).
+func BenchmarkQueries(b *testing.B) {
+	n := benchInt(b, "ATRIUM_BENCH_INSIGHTS_EVENTS", 10_000_000)
+	users := benchInt(b, "ATRIUM_BENCH_INSIGHTS_USERS", 5_000)
+	entities := benchInt(b, "ATRIUM_BENCH_INSIGHTS_ENTITIES", 20_000)
+	samples := benchInt(b, "ATRIUM_BENCH_SAMPLES", 200)
+	env := insightstest.New(b)
+	acme := env.Tenant(b, "acme")
+	ctx := context.Background()
+	now := time.Now().UTC()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	pool, err := env.Shards.Pool(insightstest.Shard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	schema := pgx.Identifier{acme.Schema}.Sanitize()
+	exec := func(sql string, args ...any) {
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			conn.Release()
+			b.Fatalf("%s: %v", sql[:min(len(sql), 60)], err)
+		}
+	}
+	start := time.Now()
+	// A bulk load's settings for this session only: the rollups' GROUP BYs over millions of
+	// rows spill to disk at the default work_mem.
+	exec("SET work_mem = '256MB'; SET synchronous_commit = off")
+	exec("SET search_path TO " + schema + "; SET ROLE " + schema)
+	for d := range 91 {
+		day := today.AddDate(0, 0, -90+d)
+		exec(fmt.Sprintf(`CREATE TABLE insights_events_%s PARTITION OF insights_events FOR VALUES FROM ('%s') TO ('%s')`,
+			day.Format("20060102"), day.Format(time.DateOnly), day.AddDate(0, 0, 1).Format(time.DateOnly)))
+	}
+	const chunk = 1_000_000
+	for lo := 1; lo <= n; lo += chunk {
+		exec(seedSQL, today, users, entities, lo, min(lo+chunk-1, n))
+	}
+	seeded := time.Since(start)
+	for _, q := range rollupSQL {
+		exec(q)
+	}
+	exec("RESET ROLE; RESET work_mem")
+	exec("VACUUM ANALYZE insights_events, insights_users, insights_user_months, insights_user_hours, insights_plugin_users, insights_counts")
+	var rollupRows int64
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM insights_user_months) + (SELECT count(*) FROM insights_counts WHERE dim = 2)`).Scan(&rollupRows); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%d events seeded in %v, rolled up and analyzed in %v (user-month rows + entity count rows: %d)",
+		n, seeded.Round(time.Millisecond), (time.Since(start) - seeded).Round(time.Millisecond), rollupRows)
+
+	from, to := today.AddDate(0, 0, -89), today.AddDate(0, 0, 1)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	report := func(name string, k int, fn func() error) {
+		lat := make([]time.Duration, 0, k)
+		for range k {
+			t := time.Now()
+			if err := fn(); err != nil {
+				conn.Release()
+				b.Fatalf("%s: %v", name, err)
+			}
+			lat = append(lat, time.Since(t))
+		}
+		slices.Sort(lat)
+		b.ReportMetric(ms(lat[len(lat)/2]), name+"-p50-ms")
+		b.ReportMetric(ms(lat[min(len(lat)-1, len(lat)*99/100)]), name+"-p99-ms")
+	}
+	b.ResetTimer()
+	b.ReportMetric(0, "ns/op")
+	var dau *store.ActiveUsers
+	report("dau", samples*b.N, func() error {
+		var err error
+		dau, err = env.Store.ActiveUsersQuery(acme.Ctx(), from, to, store.ByDay, false)
+		return err
+	})
+	var top []store.Item
+	report("top10", samples*b.N, func() error {
+		var err error
+		top, err = env.Store.Top(acme.Ctx(), event.DimEntity, from, to, 10, false)
+		return err
+	})
+	// The raw baselines read every raw row of the range: a few samples are enough.
+	rawSamples := max(3, samples/40)
+	var rawDays int
+	report("raw-dau", rawSamples, func() error {
+		rows, err := conn.Query(ctx, `SELECT day, count(DISTINCT user_key) FROM `+schema+`.insights_events
+			WHERE day >= $1 AND day < $2 AND kind = 1 GROUP BY day`, from, to)
+		if err != nil {
+			return err
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+			D time.Time
+			N int64
+		}])
+		rawDays = len(got)
+		return err
+	})
+	var rawTop []string
+	report("raw-top10", rawSamples, func() error {
+		rows, err := conn.Query(ctx, `SELECT dim_key FROM `+schema+`.insights_events
+			WHERE dim = 2 AND day >= $1 AND day < $2 GROUP BY dim_key ORDER BY count(*) DESC, dim_key LIMIT 10`, from, to)
+		if err != nil {
+			return err
+		}
+		rawTop, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	conn.Release()
+	b.StopTimer()
+	// Same answers both ways.
+	if len(dau.Points) != 90 || rawDays != 90 || len(top) != 10 || len(rawTop) != 10 || top[0].Key != rawTop[0] {
+		b.Fatalf("answers differ: %d DAU points (raw %d days), top %v vs raw %v", len(dau.Points), rawDays, top, rawTop)
+	}
+	b.Logf("DAU over 90 days: %d users in the range, last day %d active; top entity %s (%d views)",
+		dau.Total, dau.Points[len(dau.Points)-1].Active, top[0].Key, top[0].Count)
+}
