@@ -179,6 +179,47 @@ try {
   await axe(page, "import");
   await shot(page, "desktop-import");
 
+  // Plugins: the marketplace (the org is on the free plan): installed first, a locked
+  // premium plugin says why and offers the upgrade and a trial; Search uninstalls (its
+  // settings kept) and installs again through its settings form.
+  await page.goto(`${base}/#/plugins`);
+  await waitHeading(page, "Plugins");
+  const card = (name) => page.locator("article.plugin", { has: page.getByRole("heading", { level: 2, name, exact: true }) });
+  await card("Insights").waitFor();
+  const states = await page.locator("article.plugin header .badge").allInnerTexts();
+  const firstNotInstalled = states.findIndex((s) => s !== "Installed");
+  check(firstNotInstalled > 0 && states.slice(firstNotInstalled).every((s) => s !== "Installed"), `installed plugins come first (${states.join(", ")})`);
+  check(await card("Insights").getByText(/Requires plan team/i).isVisible(), "a locked plugin names why");
+  check((await card("Insights").getByRole("link", { name: "Upgrade to team" }).getAttribute("href")) === "#/billing", "a locked plugin offers the upgrade (Billing)");
+  check(await card("Insights").getByRole("link", { name: "Request a trial" }).isVisible(), "a locked premium plugin offers a trial");
+  await card("Search").getByRole("button", { name: "Uninstall" }).click();
+  await card("Search").getByText(/Search uninstalled/).waitFor({ timeout: 20000 });
+  await card("Search").locator("header .badge", { hasText: "Available" }).waitFor();
+  await card("Search").getByRole("button", { name: "Install" }).click();
+  const pageSize = card("Search").getByLabel(/Results per page/);
+  await pageSize.waitFor({ timeout: 20000 });
+  await axe(page, "plugins-settings");
+  await shot(page, "desktop-plugins-settings");
+  await pageSize.fill("9999");
+  await card("Search").getByRole("button", { name: "Install" }).click();
+  await card("Search").getByText(/100/).first().waitFor();
+  log("ok: the settings form refuses a value past the schema's maximum at the field");
+  await pageSize.fill("50");
+  await card("Search").getByRole("button", { name: "Install" }).click();
+  await card("Search").getByText("Search installed").waitFor({ timeout: 20000 });
+  await card("Search").locator("header .badge", { hasText: "Installed" }).waitFor();
+  check(await card("Search").getByRole("button", { name: "Configure" }).isVisible(), "an installed plugin with settings can be configured");
+  await axe(page, "plugins");
+  await shot(page, "desktop-plugins");
+
+  // Home: usage against the plan's limits, the imported entities included.
+  await page.goto(`${base}/#/`);
+  const entitiesBar = page.locator(".usage-bars li", { hasText: "Catalog entities" });
+  await entitiesBar.getByText(/^34 \/ /).waitFor({ timeout: 20000 });
+  check(await page.getByRole("meter", { name: "Seats" }).isVisible(), "seats show as a meter against the limit");
+  await axe(page, "home");
+  await shot(page, "desktop-home");
+
   // Catalog: sorted by the name shown, two pages, paging kept by Back and reload.
   await page.goto(`${base}/#/catalog`);
   await page.getByText("34 entities").waitFor();
@@ -317,6 +358,8 @@ try {
     ["#/members", "Members", "members"],
     ["#/catalog/entity/component/default/svc-01", /svc-01/, "entity"],
     ["#/apis", "APIs", "apis"],
+    ["#/plugins", "Plugins", "plugins"],
+    ["#/", /./, "home"],
   ]) {
     await p.goto(`${base}/${hash}`);
     await waitHeading(p, heading);

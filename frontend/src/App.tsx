@@ -20,6 +20,7 @@ const ApisPage = lazy(() => import("./pages/ApisPage").then((m) => ({ default: m
 const SearchPage = lazy(() => import("./pages/SearchPage").then((m) => ({ default: m.SearchPage })));
 const SettingsPage = lazy(() => import("./pages/SettingsPage").then((m) => ({ default: m.SettingsPage })));
 const InsightsPage = lazy(() => import("./pages/InsightsPage").then((m) => ({ default: m.InsightsPage })));
+const PluginsPage = lazy(() => import("./pages/PluginsPage").then((m) => ({ default: m.PluginsPage })));
 const BillingPage = lazy(() => import("./pages/BillingPage").then((m) => ({ default: m.BillingPage })));
 const BillingBanner = lazy(() => import("./components/BillingBanner"));
 
@@ -38,6 +39,7 @@ const navItems: NavItem[] = [
   { href: "#/import", label: "Import", active: (r) => r.name === "import" },
   { href: "#/members", label: "Members", active: (r) => r.name === "members" },
   { href: "#/insights", label: "Insights", active: (r) => r.name === "insights" },
+  { href: "#/plugins", label: "Plugins", active: (r) => r.name === "plugins" },
   { href: "#/billing", label: "Billing", active: (r) => r.name === "billing", adminOnly: true },
   { href: "#/settings", label: "Settings", active: (r) => r.name === "settings" || r.name === "audit", adminOnly: true },
 ];
@@ -230,6 +232,8 @@ function Page({ route }: { route: Route }) {
       return <SettingsPage audit={route.name === "audit"} />;
     case "insights":
       return <InsightsPage />;
+    case "plugins":
+      return <PluginsPage />;
     case "billing":
       return <BillingPage search={route.search} />;
     case "acceptInvitation":

@@ -32,6 +32,7 @@ export const initialRestore: Promise<boolean> = restoreSession();
 // Another tab signed in to this org: the cookie now holds a session for this tab too.
 session.onRemoteSignIn = () => void refresher.restore().catch(() => undefined);
 export const insightsClient = clients.insights;
+export const pluginClient = clients.plugins;
 
 // Portal analytics: page views (and later searches, entity views) batched to Track.
 export const tracker = new Tracker({ send: (req) => insightsClient.track(req) });

@@ -2,6 +2,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { CatalogService } from "../gen/atrium/catalog/v1/catalog_pb";
+import { PluginService } from "../gen/atrium/entitlements/v1/entitlements_pb";
 import { InsightsService } from "../gen/atrium/insights/v1/insights_pb";
 import { AuthService, MemberService, Role, TenantService } from "../gen/atrium/tenancy/v1/tenancy_pb";
 import { authInterceptor } from "./auth";
@@ -61,5 +62,6 @@ export function newClients(baseUrl: string, store: SessionStore, fetchImpl?: typ
     member: createClient(MemberService, transport),
     catalog: createClient(CatalogService, transport),
     insights: createClient(InsightsService, transport),
+    plugins: createClient(PluginService, transport),
   };
 }

@@ -17,6 +17,8 @@ describe("parseRoute", () => {
     ["#/catalog/entity/api/default/pay/definition", { name: "entity", kind: "api", namespace: "default", entity: "pay", tab: "definition" }],
     ["#/catalog/entity/api/default/pay/bogus", { name: "notFound", path: "/catalog/entity/api/default/pay/bogus" }],
     ["#/settings", { name: "settings" }],
+    ["#/plugins", { name: "plugins" }],
+    ["#/plugins/insights", { name: "notFound", path: "/plugins/insights" }],
     ["#/billing/extra", { name: "notFound", path: "/billing/extra" }],
     ["#/nope", { name: "notFound", path: "/nope" }],
     ["#/login/extra", { name: "notFound", path: "/login/extra" }],

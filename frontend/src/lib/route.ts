@@ -16,6 +16,7 @@ export type Route =
   | { name: "settings" }
   | { name: "audit"; search: URLSearchParams }
   | { name: "insights" }
+  | { name: "plugins" }
   // Stripe's Checkout returns with checkout=success or checkout=canceled.
   | { name: "billing"; search: URLSearchParams }
   // The links tenancy mails: the one-time token rides in the hash, never sent to a server.
@@ -63,6 +64,7 @@ export function parseRoute(hash: string): Route {
     case "import":
     case "settings":
     case "insights":
+    case "plugins":
       return parts.length === 1 ? { name: parts[0] } : { name: "notFound", path };
     case "apis":
     case "search":

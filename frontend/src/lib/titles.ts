@@ -13,6 +13,7 @@ const names: Record<Route["name"], string> = {
   settings: "Organization settings",
   audit: "Audit log",
   insights: "Insights",
+  plugins: "Plugins",
   billing: "Billing",
   notFound: "Not found",
   acceptInvitation: "Accept invitation",

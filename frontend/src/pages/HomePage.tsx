@@ -1,6 +1,6 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { useState, type FormEvent } from "react";
-import { tenantClient } from "../api";
+import { isAdminRole, pluginClient, tenantClient } from "../api";
 import { navigate } from "../hooks";
 import { recentVisits } from "../lib/recent";
 import { useStars } from "../lib/stars";
@@ -9,6 +9,7 @@ import { ErrorBanner, Field, formatTime, Loading, ViolationList } from "../compo
 import { TenantStatus, type Tenant } from "../gen/atrium/tenancy/v1/tenancy_pb";
 import { useLoad, useSession } from "../hooks";
 import { fieldViolations, formErrorMessage, violationsByField } from "../lib/violations";
+import { usageOf, type Usage } from "../lib/plugins";
 
 export function HomePage() {
   const s = useSession();
@@ -21,6 +22,7 @@ export function HomePage() {
       {loading && !tenant && <Loading />}
       {tenant && <TenantFacts tenant={tenant} />}
       <HomeSearch />
+      <UsageCard />
       <div className="columns">
         <Starred />
         <Recent />
@@ -40,6 +42,68 @@ export function HomePage() {
         </a>
       </div>
     </section>
+  );
+}
+
+// UsageCard shows the plan's limits against what the organization uses, with what to do when
+// a limit is near.
+function UsageCard() {
+  const s = useSession();
+  const { data, error, reload } = useLoad(() => pluginClient.getEntitlements({}), s?.tenant ?? "");
+  const ent = data?.entitlements;
+  const bars = ent ? usageOf(ent.limits) : [];
+  const trialEnds = ent?.trialEndsAt ? timestampDate(ent.trialEndsAt) : undefined;
+  return (
+    <div className="card usage" aria-labelledby="usage-heading">
+      <h2 id="usage-heading">Usage of your {ent?.plan ?? ""} plan</h2>
+      <ErrorBanner error={error} onRetry={reload} />
+      {trialEnds && <p className="muted">Trial until {trialEnds.toLocaleDateString()}.</p>}
+      <ul className="plain usage-bars">
+        {bars.map((u) => (
+          <UsageBar key={u.name} u={u} admin={isAdminRole(s?.role)} />
+        ))}
+      </ul>
+      <p className="muted">
+        <a href="#/plugins">Plugins</a> shows what your plan includes and what unlocks more.
+      </p>
+    </div>
+  );
+}
+
+function UsageBar({ u, admin }: { u: Usage; admin: boolean }) {
+  const id = `usage-${u.name}`;
+  // Not counted yet: no enforcing service has reported it (seats are counted at the first
+  // invitation).
+  const value = u.known ? u.used.toLocaleString() : "not counted yet";
+  const limit = u.limit === undefined ? "unlimited" : u.limit.toLocaleString();
+  return (
+    <li className={`usage-${u.level}`}>
+      <div className="usage-label">
+        <span id={id}>{u.label}</span>
+        <span className="usage-figure">
+          {value} / {limit}
+        </span>
+      </div>
+      {u.limit !== undefined && (
+        <div
+          className="bar"
+          role="meter"
+          aria-labelledby={id}
+          aria-valuemin={0}
+          aria-valuemax={u.limit}
+          aria-valuenow={Math.min(u.used, u.limit)}
+          aria-valuetext={`${value} of ${limit}`}
+        >
+          <span style={{ width: `${Math.round(u.fraction * 100)}%` }} />
+        </div>
+      )}
+      {u.next && (
+        <p className={u.level === "full" ? "error" : "warn"}>
+          {u.level === "full" ? "Limit reached. " : "Near the limit. "}
+          {u.next} {admin && <a href="#/plugins">See plans and plugins</a>}
+        </p>
+      )}
+    </li>
   );
 }
 
