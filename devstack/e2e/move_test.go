@@ -11,6 +11,7 @@ import (
 	"atrium.dev/devstack/stack"
 	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/platform/pgtest"
 	tenancyapp "atrium.dev/services/tenancy/app"
@@ -25,6 +26,9 @@ func startMove(t *testing.T, afterStep func(step string) error) *env {
 			c.ReconcileInterval = 200 * time.Millisecond
 			c.MoveAfterStep = afterStep
 		}
+		// The clients during a move call as fast as they can; the rate limits are not what
+		// these tests are about (seedTenant lifts the plan's rate too).
+		noLimit(o)
 	})
 	second := pgtest.NewCluster(t)
 	if _, err := e.operatorClient(e.operator).AddShard(context.Background(), connect.NewRequest(&tenancyv1.AddShardRequest{Name: "second", Dsn: second})); err != nil {
@@ -41,6 +45,11 @@ func seedTenant(t *testing.T, e *env, slug string, n int) (catalogv1connect.Cata
 	}))
 	if err != nil {
 		t.Fatalf("create %s: %v", slug, err)
+	}
+	if _, err := e.entOperator().SetLimitOverride(ctx, connect.NewRequest(&entv1.SetLimitOverrideRequest{
+		Tenant: slug, Limit: "api_requests_per_minute", Value: 1 << 40, Reason: "e2e: clients during a move",
+	})); err != nil {
+		t.Fatal(err)
 	}
 	login, err := e.auth(slug).Login(ctx, connect.NewRequest(&tenancyv1.LoginRequest{Email: "owner@" + slug + ".example.com", Password: password}))
 	if err != nil {
