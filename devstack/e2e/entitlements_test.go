@@ -556,6 +556,21 @@ func TestPlanLimits(t *testing.T) {
 
 	// Each enforcing service reports its usage (catalog the entities stored, the gateway the
 	// requests this minute, insights the events this month) and GetEntitlements shows it.
+	t.Run("a new org's seat is counted at sign-up", func(t *testing.T) {
+		// Before, seats were recorded only by the invitation check: a new org's home page said
+		// "not counted yet". SignUp now records the owner's seat before it answers.
+		fresh := signUp(t, e.env, "initech")
+		res, err := e.plugins(fresh.access, "initech").GetEntitlements(ctx, connect.NewRequest(&entv1.GetEntitlementsRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range res.Msg.GetEntitlements().GetLimits() {
+			if l.GetName() == "seats" && (!l.GetUsedKnown() || l.GetUsed() != 1) {
+				t.Fatalf("seats used %d (known %v) right after sign-up; want 1", l.GetUsed(), l.GetUsedKnown())
+			}
+		}
+	})
+
 	t.Run("usage against limits", func(t *testing.T) {
 		for _, l := range []string{"catalog_entities", "api_requests_per_minute"} {
 			if _, err := e.entOperator().SetLimitOverride(ctx, connect.NewRequest(&entv1.SetLimitOverrideRequest{Tenant: "acme", Limit: l, Clear: true})); err != nil {

@@ -192,6 +192,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if a.mail, err = mail.New(mail.Config{Store: a.store, URL: cfg.SMTPURL, From: cfg.MailFrom, Poll: cfg.MailPoll, Log: a.log}); err != nil {
 		return nil, err
 	}
+	var seatsUsed func(context.Context, string, int64)
 	if cfg.Seats == nil && cfg.EntitlementsURL != "" {
 		ent, err := entitlements.New(entitlements.Config{
 			Internal: entitlementsv1connect.NewEntitlementsInternalServiceClient(cfg.HTTPClient, cfg.EntitlementsURL,
@@ -203,11 +204,21 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 		// CheckLimit answers from the service (falling back to the cache), so no Run loop.
 		cfg.Seats = ent.GrowthCheck("seats")
+		// Seats in use are recorded with the same call, increment 0, after each change. In line
+		// rather than in the background, so two quick changes are recorded in their order; one
+		// internal call, bounded, and a failure only means GetEntitlements shows the count late.
+		seatsUsed = func(ctx context.Context, tenantID string, used int64) {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			if _, err := ent.CheckLimit(cctx, tenantID, "seats", used, 0); err != nil {
+				a.log.WarnContext(ctx, "seats in use not recorded", "tenant_id", tenantID, "err", err)
+			}
+		}
 	}
 	a.deps = &api.Deps{
 		Store: a.store, Shards: a.shards, Provisioner: a.prov, Mover: a.mover, Tokens: authn.NewUserTokenSigner(cfg.TokenKey),
 		Notify: pub, DeleteGrace: cfg.DeleteGrace, Log: a.log, PortalURL: cfg.PortalURL, Mail: a.mail,
-		Seats: cfg.Seats, PaidSeats: a.paidSeats(signer), Throttle: api.NewThrottle(a.redis, cfg.RedisPrefix),
+		Seats: cfg.Seats, SeatsUsed: seatsUsed, PaidSeats: a.paidSeats(signer), Throttle: api.NewThrottle(a.redis, cfg.RedisPrefix),
 	}
 	ok = true
 	return a, nil

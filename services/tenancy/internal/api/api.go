@@ -44,6 +44,11 @@ type Deps struct {
 	// CheckSeat, which adds a seat or refuses naming the limit as the plan says. Its error is
 	// the caller's answer.
 	PaidSeats func(ctx context.Context, tenantID string, membersAfter int64) error
+	// SeatsUsed, when set, records a tenant's seats in use (members plus pending invitations)
+	// for GetEntitlements to show. It is called after each commit that changes them and must
+	// not block (the app sends it in the background); nil: seats are recorded only by Seats'
+	// checks.
+	SeatsUsed func(ctx context.Context, tenantID string, used int64)
 	// Throttle, when set, bounds login attempts (see throttle.go); nil: none.
 	Throttle *Throttle
 	Log      *slog.Logger

@@ -82,6 +82,25 @@ func (d *Deps) mailQueued() {
 
 func (d *Deps) membershipChanged(ctx context.Context, tenantID, userID string) {
 	d.Notify.MembershipChanged(ctx, notify.MembershipChange{TenantID: tenantID, UserID: userID})
+	d.seatsChanged(ctx, tenantID)
+}
+
+// seatsChanged records the tenant's seats in use (Deps.SeatsUsed) after a commit that may have
+// changed them: a member joined or left, an invitation was made or revoked, the org was made.
+// Best effort: a count that fails is logged, and the next change records it again.
+func (d *Deps) seatsChanged(ctx context.Context, tenantID string) {
+	if d.SeatsUsed == nil {
+		return
+	}
+	members, err := d.Store.CountMembers(ctx, tenantID)
+	if err == nil {
+		var pending int64
+		if pending, err = d.Store.CountPendingInvitations(ctx, tenantID); err == nil {
+			d.SeatsUsed(ctx, tenantID, members+pending)
+			return
+		}
+	}
+	d.Log.WarnContext(ctx, "seats in use not recorded", "tenant_id", tenantID, "err", err)
 }
 
 func (s *MemberService) InviteMember(ctx context.Context, req *connect.Request[tenancyv1.InviteMemberRequest]) (*connect.Response[tenancyv1.InviteMemberResponse], error) {
@@ -138,6 +157,7 @@ func (s *MemberService) InviteMember(ctx context.Context, req *connect.Request[t
 		return nil, err
 	}
 	s.mailQueued()
+	s.seatsChanged(ctx, tenantID)
 	return connect.NewResponse(&tenancyv1.InviteMemberResponse{Invitation: invitationProto(out)}), nil
 }
 
@@ -249,6 +269,7 @@ func (s *MemberService) RevokeInvitation(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
+	s.seatsChanged(ctx, tenantID)
 	return connect.NewResponse(&tenancyv1.RevokeInvitationResponse{}), nil
 }
 

@@ -140,6 +140,7 @@ func (d *Deps) createTenant(ctx context.Context, in newTenant) (store.Tenant, er
 	if err != nil {
 		return store.Tenant{}, rpcerr.Unavailable("could not set up the organization; try again").WithCause(err)
 	}
+	d.seatsChanged(ctx, t.ID) // the owner's seat, so a new org's usage is not "not counted yet"
 	return t, nil
 }
 
