@@ -9,10 +9,10 @@ import (
 
 	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	"atrium.dev/tenantctl/internal/client"
-	"atrium.dev/tenantctl/internal/command/plugins/plugingrant"
 	"atrium.dev/tenantctl/internal/command/snapshotview"
 	"atrium.dev/tenantctl/internal/invocation"
 	"atrium.dev/tenantctl/internal/output"
+	"atrium.dev/tenantctl/internal/until"
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -50,13 +50,13 @@ func run(ctx context.Context, inv *invocation.Invocation, f *flags) error {
 	if err != nil {
 		return err
 	}
-	until, err := plugingrant.ParseUntil(f.trialUntil, time.Now())
+	ends, err := until.Parse(f.trialUntil, time.Now())
 	if err != nil {
 		return invocation.Usage(fmt.Errorf("--trial-until: %w", err))
 	}
 	req := &entv1.EntitlementsOperatorServiceSetPlanRequest{Tenant: f.tenant, Plan: f.plan, Reason: f.reason}
-	if until != nil {
-		req.TrialEndsAt = timestamppb.New(*until)
+	if ends != nil {
+		req.TrialEndsAt = timestamppb.New(*ends)
 	}
 	target, err := inv.OperatorTarget()
 	if err != nil {

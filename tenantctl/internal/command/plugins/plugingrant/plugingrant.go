@@ -3,10 +3,7 @@ package plugingrant
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	entv1 "atrium.dev/gen/atrium/entitlements/v1"
@@ -14,6 +11,7 @@ import (
 	"atrium.dev/tenantctl/internal/command/snapshotview"
 	"atrium.dev/tenantctl/internal/invocation"
 	"atrium.dev/tenantctl/internal/output"
+	"atrium.dev/tenantctl/internal/until"
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -53,13 +51,13 @@ func run(ctx context.Context, inv *invocation.Invocation, f *flags) error {
 	if err != nil {
 		return err
 	}
-	until, err := ParseUntil(f.until, time.Now())
+	endTime, err := until.Parse(f.until, time.Now())
 	if err != nil {
 		return invocation.Usage(fmt.Errorf("--until: %w", err))
 	}
 	req := &entv1.GrantPluginRequest{Tenant: f.tenant, Plugin: f.plugin, Reason: f.reason}
-	if until != nil {
-		req.ExpireTime = timestamppb.New(*until)
+	if endTime != nil {
+		req.ExpireTime = timestamppb.New(*endTime)
 	}
 	target, err := inv.OperatorTarget()
 	if err != nil {
@@ -79,32 +77,4 @@ func run(ctx context.Context, inv *invocation.Invocation, f *flags) error {
 	}
 	fmt.Fprintf(inv.Stdout, "granted %s to %s until %s\n", g.GetPlugin(), g.GetTenantId(), ends)
 	return snapshotview.Print(p, resp.Msg.GetSnapshot(), nil)
-}
-
-// ParseUntil reads --until: "" is no end; "14d" or a Go duration ("36h", "90m") counts from
-// now; otherwise an RFC 3339 time or a date (midnight UTC). A time not after now is refused:
-// a grant that has already ended would only uninstall.
-func ParseUntil(s string, now time.Time) (*time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, nil
-	}
-	var t time.Time
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a number of days", s)
-		}
-		t = now.Add(time.Duration(n) * 24 * time.Hour)
-	} else if d, err := time.ParseDuration(s); err == nil {
-		t = now.Add(d)
-	} else if t, err = time.Parse(time.RFC3339, s); err != nil {
-		if t, err = time.Parse(time.DateOnly, s); err != nil {
-			return nil, fmt.Errorf("%q is neither a duration (14d, 36h) nor a time (2026-12-31, 2026-12-31T18:00:00Z)", s)
-		}
-	}
-	if !t.After(now) {
-		return nil, errors.New("must be in the future")
-	}
-	return &t, nil
 }

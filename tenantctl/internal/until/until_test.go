@@ -1,11 +1,11 @@
-package plugingrant
+package until
 
 import (
 	"testing"
 	"time"
 )
 
-func TestParseUntil(t *testing.T) {
+func TestParse(t *testing.T) {
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		in      string
@@ -24,16 +24,16 @@ func TestParseUntil(t *testing.T) {
 		{in: "next week", wantErr: true},
 	} {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseUntil(tt.in, now)
+			got, err := Parse(tt.in, now)
 			switch {
 			case tt.wantErr:
 				if err == nil {
-					t.Fatalf("ParseUntil(%q) = %v, want an error", tt.in, got)
+					t.Fatalf("Parse(%q) = %v, want an error", tt.in, got)
 				}
 			case err != nil:
 				t.Fatal(err)
 			case tt.want.IsZero() != (got == nil) || (got != nil && !got.Equal(tt.want)):
-				t.Fatalf("ParseUntil(%q) = %v, want %v", tt.in, got, tt.want)
+				t.Fatalf("Parse(%q) = %v, want %v", tt.in, got, tt.want)
 			}
 		})
 	}
