@@ -82,7 +82,6 @@ func (d *Deps) mailQueued() {
 
 func (d *Deps) membershipChanged(ctx context.Context, tenantID, userID string) {
 	d.Notify.MembershipChanged(ctx, notify.MembershipChange{TenantID: tenantID, UserID: userID})
-	d.seatsChanged(ctx, tenantID)
 }
 
 // seatsChanged records the tenant's seats in use (Deps.SeatsUsed) after a commit that may have
@@ -449,6 +448,7 @@ func (s *AuthService) AcceptInvitation(ctx context.Context, req *connect.Request
 		return nil, err
 	}
 	s.membershipChanged(ctx, t.ID, u.ID)
+	s.seatsChanged(ctx, t.ID)
 	m2, err := s.Store.Membership(ctx, t.ID, u.ID)
 	if err != nil {
 		return nil, err

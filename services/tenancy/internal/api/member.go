@@ -148,6 +148,7 @@ func (s *MemberService) RemoveMember(ctx context.Context, req *connect.Request[t
 		return nil, err
 	}
 	s.membershipChanged(ctx, tenantID, userID)
+	s.seatsChanged(ctx, tenantID)
 	return connect.NewResponse(&tenancyv1.RemoveMemberResponse{}), nil
 }
 
