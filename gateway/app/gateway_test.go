@@ -35,7 +35,9 @@ func TestTenantResolution(t *testing.T) {
 		{"unknown host", call{host: "nosuch", token: acme}, connect.CodeNotFound, ""},
 		{"unknown header", call{tenant: "nosuch", token: acme}, connect.CodeNotFound, ""},
 		{"unknown tenant without token", call{tenant: "nosuch"}, connect.CodeNotFound, ""},
-		{"deleting tenant", call{tenant: "gone", token: acme}, connect.CodeNotFound, ""},
+		// GetTenant reaches a deleting tenant (its owners read the purge time), so the token
+		// of another tenant is what stops it.
+		{"deleting tenant", call{tenant: "gone", token: acme}, connect.CodePermissionDenied, ""},
 		{"provisioning tenant", call{tenant: "baking", token: acme}, connect.CodeUnavailable, ""},
 	}
 	for _, tt := range tests {
@@ -382,4 +384,19 @@ func TestUpstreamFailures(t *testing.T) {
 	if err := stream.Err(); err != nil || n != 3 {
 		t.Errorf("slow stream: %d messages, err %v", n, err)
 	}
+}
+
+// TestDeletingTenant: an organization whose deletion is scheduled takes only the calls its
+// owners need to cancel (sign-in, GetTenant, CancelTenantDeletion); any other call is
+// FailedPrecondition, so a member with an open session learns why.
+func TestDeletingTenant(t *testing.T) {
+	s := newStack(t)
+	gone := s.userToken("u-gone", "gone1", authn.RoleOwner)
+	if _, err := s.getTenant(call{tenant: "gone", token: gone}); err != nil {
+		t.Fatalf("GetTenant of a deleting tenant: %v", err)
+	}
+	_, err := s.updateTenant(call{tenant: "gone", token: gone})
+	wantCode(t, err, connect.CodeFailedPrecondition)
+	_, err = s.updateTenant(call{token: gone}) // the token's tenant, no host or header
+	wantCode(t, err, connect.CodeFailedPrecondition)
 }

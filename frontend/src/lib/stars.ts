@@ -1,69 +1,113 @@
-import { useSyncExternalStore } from "react";
-import { session } from "../api";
-import type { KeyValueStorage } from "./session";
+import { useEffect, useSyncExternalStore } from "react";
 
-// Stars: entity refs a member marked. Kept per member (org + email) in this browser's
-// localStorage for now; the catalog has no per-member store yet (see notes/issue11.md).
+// Stars: entity refs a member marked, kept per member on the server (CatalogService.ListStars
+// and SetStar), so they follow the member to every browser. The store loads them once per
+// session (key: org + member) and applies a toggle at once, undoing it when the server refuses.
 
-export function starKey(tenant: string, email: string): string {
-  return `atrium.stars.${tenant}.${email.toLowerCase()}`;
+export type StarItem = { ref: string; uid: string };
+
+export interface StarApi {
+  list(): Promise<StarItem[]>;
+  set(ref: string, starred: boolean): Promise<StarItem | undefined>;
 }
 
+export type StarState = {
+  // Newest first.
+  items: StarItem[];
+  loading: boolean;
+  error?: unknown;
+};
+
+const empty: StarState = { items: [], loading: true };
+
 export class StarStore {
-  private cache = new Map<string, Set<string>>();
+  private key = "";
+  private state: StarState = empty;
   private listeners = new Set<() => void>();
-  private version = 0;
+  private loadedKey = "";
 
-  constructor(private readonly storage: KeyValueStorage | undefined) {}
+  constructor(private readonly api: StarApi) {}
 
-  private load(key: string): Set<string> {
-    let set = this.cache.get(key);
-    if (set) return set;
-    set = new Set();
-    try {
-      const v: unknown = JSON.parse(this.storage?.getItem(key) ?? "[]");
-      if (Array.isArray(v)) for (const r of v) if (typeof r === "string") set.add(r);
-    } catch {
-      // Corrupt: start empty.
-    }
-    this.cache.set(key, set);
-    return set;
-  }
-
-  refs(key: string): string[] {
-    return [...this.load(key)].sort();
-  }
-
-  has(key: string, ref: string): boolean {
-    return this.load(key).has(ref);
-  }
-
-  toggle(key: string, ref: string): void {
-    const set = this.load(key);
-    if (set.has(ref)) set.delete(ref);
-    else set.add(ref);
-    this.storage?.setItem(key, JSON.stringify([...set]));
-    this.version++;
+  private emit(s: StarState) {
+    this.state = s;
     for (const l of this.listeners) l();
   }
+
+  // use makes the store hold key's stars, loading them when key is new.
+  use(key: string): void {
+    if (key === this.key) return;
+    this.key = key;
+    this.reload();
+  }
+
+  reload(): void {
+    const key = this.key;
+    if (key === "") {
+      this.emit({ items: [], loading: false });
+      return;
+    }
+    this.emit({ items: this.loadedKey === key ? this.state.items : [], loading: true });
+    this.api.list().then(
+      (items) => {
+        if (key !== this.key) return;
+        this.loadedKey = key;
+        this.emit({ items, loading: false });
+      },
+      (error: unknown) => {
+        if (key === this.key) this.emit({ ...this.state, loading: false, error });
+      },
+    );
+  }
+
+  snapshot = (): StarState => this.state;
 
   subscribe = (l: () => void) => {
     this.listeners.add(l);
     return () => this.listeners.delete(l);
   };
 
-  snapshot = () => this.version;
+  has(ref: string): boolean {
+    return this.state.items.some((s) => s.ref === ref);
+  }
+
+  // toggle stars or unstars ref; it resolves with the server's refusal, if any (the star is
+  // then as it was).
+  async toggle(ref: string): Promise<unknown> {
+    const key = this.key;
+    const on = !this.has(ref);
+    const before = this.state.items;
+    this.emit({ ...this.state, items: on ? [{ ref, uid: "" }, ...before] : before.filter((s) => s.ref !== ref), error: undefined });
+    try {
+      const star = await this.api.set(ref, on);
+      if (key !== this.key) return undefined;
+      if (on && star) this.emit({ ...this.state, items: this.state.items.map((s) => (s.ref === ref ? star : s)) });
+      return undefined;
+    } catch (error) {
+      if (key === this.key) this.emit({ ...this.state, items: before, error });
+      return error;
+    }
+  }
 }
 
-export const stars = new StarStore(typeof localStorage !== "undefined" ? localStorage : undefined);
-
-export function useStars() {
-  useSyncExternalStore(stars.subscribe, stars.snapshot, stars.snapshot);
-  const s = session.get();
-  const key = starKey(s?.tenant ?? "", s?.email ?? "");
+// useStarStore subscribes a component to store, loading key's stars.
+export function useStarStore(store: StarStore, key: string) {
+  useEffect(() => store.use(key), [store, key]);
+  const state = useSyncExternalStore(store.subscribe, store.snapshot, store.snapshot);
   return {
-    refs: () => stars.refs(key),
-    has: (ref: string) => stars.has(key, ref),
-    toggle: (ref: string) => stars.toggle(key, ref),
+    ...state,
+    refs: () => state.items.map((s) => s.ref),
+    has: (ref: string) => state.items.some((s) => s.ref === ref),
+    toggle: (ref: string) => store.toggle(ref),
+    reload: () => store.reload(),
   };
+}
+
+// starFilter is the catalog filter of the starred entities that exist: one condition on
+// metadata.uid with every uid (a repeated key matches any of its values), ANDed with each of
+// the selection's filter sets. null: nothing starred exists.
+export function starFilter(items: StarItem[], base: string[]): string[] | null {
+  const uids = [...new Set(items.map((s) => s.uid).filter((u) => u !== ""))];
+  if (uids.length === 0) return null;
+  const cond = uids.map((u) => `metadata.uid=${u}`).join(",");
+  return base.length === 0 ? [cond] : base.map((b) => `${b},${cond}`);
 }

@@ -24,7 +24,9 @@ import {
   type FacetField,
 } from "../lib/filters";
 import { useMyOwners } from "../lib/me";
-import { useStars } from "../lib/stars";
+import { starFilter } from "../lib/stars";
+import { useStars } from "../lib/starsClient";
+import { errorMessage } from "../lib/violations";
 
 const pageSize = 25;
 
@@ -141,17 +143,10 @@ function useRequestFilters(q: CatalogQuery): { filter: string[] | null; note?: s
     return { filter: ownerFilters(base, owners.refs) };
   }
   if (q.show === "starred") {
-    const refs = stars.refs();
-    if (refs.length === 0) return { filter: ["metadata.uid=__none__"] };
-    // Stars are refs: one filter set per starred entity, with the selection.
-    return {
-      filter: refs.flatMap((r) => {
-        const n = parseRef(r);
-        if (!n) return [];
-        const cond = `kind=${n.kind},metadata.namespace=${n.namespace},metadata.name=${n.name}`;
-        return base.length === 0 ? [cond] : base.map((b) => `${b},${cond}`);
-      }),
-    };
+    if (stars.loading && stars.items.length === 0) return { filter: null };
+    // Stars name entities by ref; the filter takes their current uids, one condition.
+    const filter = starFilter(stars.items, base);
+    return { filter: filter ?? ["metadata.uid=__none__"], note: stars.error ? "Your stars could not be loaded." : undefined };
   }
   return { filter: base };
 }
@@ -353,16 +348,28 @@ function Cell({ column, entity }: { column: Column; entity: JsonObject }) {
 export function StarButton({ refStr, label }: { refStr: string; label: string }) {
   const stars = useStars();
   const on = stars.has(refStr);
+  const [problem, setProblem] = useState("");
   return (
-    <button
-      type="button"
-      className={on ? "star on" : "star"}
-      aria-pressed={on}
-      aria-label={on ? `Unstar ${label}` : `Star ${label}`}
-      onClick={() => stars.toggle(refStr)}
-    >
-      <span aria-hidden="true">{on ? "★" : "☆"}</span>
-    </button>
+    <>
+      <button
+        type="button"
+        className={on ? "star on" : "star"}
+        aria-pressed={on}
+        aria-label={on ? `Unstar ${label}` : `Star ${label}`}
+        title={problem || undefined}
+        onClick={() => {
+          setProblem("");
+          void stars.toggle(refStr).then((err) => err && setProblem(errorMessage(err)));
+        }}
+      >
+        <span aria-hidden="true">{on ? "★" : "☆"}</span>
+      </button>
+      {problem && (
+        <span className="star-error" role="alert">
+          {problem}
+        </span>
+      )}
+    </>
   );
 }
 

@@ -3,9 +3,9 @@ import { useState, type FormEvent } from "react";
 import { isAdminRole, pluginClient, tenantClient } from "../api";
 import { navigate } from "../hooks";
 import { recentVisits } from "../lib/recent";
-import { useStars } from "../lib/stars";
+import { useStars } from "../lib/starsClient";
 import { refHref, parseRef } from "../lib/entityRef";
-import { ErrorBanner, Field, formatTime, Loading, ViolationList } from "../components/ui";
+import { ErrorBanner, ErrorState, Field, formatTime, Loading, ViolationList } from "../components/ui";
 import { TenantStatus, type Tenant } from "../gen/atrium/tenancy/v1/tenancy_pb";
 import { useLoad, useSession } from "../hooks";
 import { fieldViolations, formErrorMessage, violationsByField } from "../lib/violations";
@@ -192,17 +192,24 @@ function HomeSearch() {
 
 function Starred() {
   const stars = useStars();
-  const refs = stars.refs();
   return (
     <div className="card">
       <h2>Starred</h2>
-      {refs.length === 0 ? (
+      {stars.error !== undefined && stars.items.length === 0 ? (
+        <ErrorState error={stars.error} onRetry={stars.reload} />
+      ) : stars.loading && stars.items.length === 0 ? (
+        <Loading />
+      ) : stars.items.length === 0 ? (
         <p className="muted">Star entities (☆ in the catalog) to find them here.</p>
       ) : (
         <ul className="plain">
-          {refs.map((r) => (
+          {stars.items.map(({ ref: r, uid }) => (
             <li key={r}>
-              <a href={refHref(r) ?? "#/catalog"}>{parseRef(r)?.name ?? r}</a> <span className="muted">{parseRef(r)?.kind}</span>
+              {uid ? <a href={refHref(r) ?? "#/catalog"}>{parseRef(r)?.name ?? r}</a> : <span>{parseRef(r)?.name ?? r}</span>}{" "}
+              <span className="muted">
+                {parseRef(r)?.kind}
+                {!uid && " · no longer in the catalog"}
+              </span>
             </li>
           ))}
         </ul>

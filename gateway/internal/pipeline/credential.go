@@ -27,7 +27,7 @@ func (g *Gateway) authenticate(r *http.Request, c *call) error {
 		return nil
 	}
 	if c.tenant == nil {
-		t, err := g.tenantByKey(r.Context(), cred.TenantID)
+		t, err := g.tenantByKey(r.Context(), cred.TenantID, c.rule.Procedure)
 		if err != nil {
 			if rpcerr.KindOf(err) == rpcerr.KindNotFound {
 				return rpcerr.Unauthenticated("the token's tenant no longer exists")

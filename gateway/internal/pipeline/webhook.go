@@ -32,7 +32,7 @@ func (g *Gateway) ServeGitWebhook(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, c, err)
 		return
 	}
-	t, err := g.tenantByKey(r.Context(), key)
+	t, err := g.tenantByKey(r.Context(), key, "")
 	if err != nil {
 		g.fail(w, r, c, err)
 		return

@@ -11,6 +11,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	structpb "google.golang.org/protobuf/types/known/structpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1690,6 +1691,247 @@ func (x *GetEntityRelationsResponse) GetTruncated() bool {
 	return false
 }
 
+type Star struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind:namespace/name, lowercased.
+	EntityRef string `protobuf:"bytes,1,opt,name=entity_ref,json=entityRef,proto3" json:"entity_ref,omitempty"`
+	// The starred entity's uid; empty while no entity has the ref.
+	Uid           string                 `protobuf:"bytes,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Star) Reset() {
+	*x = Star{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Star) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Star) ProtoMessage() {}
+
+func (x *Star) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Star.ProtoReflect.Descriptor instead.
+func (*Star) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Star) GetEntityRef() string {
+	if x != nil {
+		return x.EntityRef
+	}
+	return ""
+}
+
+func (x *Star) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *Star) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+type ListStarsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStarsRequest) Reset() {
+	*x = ListStarsRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStarsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStarsRequest) ProtoMessage() {}
+
+func (x *ListStarsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStarsRequest.ProtoReflect.Descriptor instead.
+func (*ListStarsRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{27}
+}
+
+type ListStarsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every star of the caller (at most 500), newest first.
+	Stars         []*Star `protobuf:"bytes,1,rep,name=stars,proto3" json:"stars,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStarsResponse) Reset() {
+	*x = ListStarsResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStarsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStarsResponse) ProtoMessage() {}
+
+func (x *ListStarsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStarsResponse.ProtoReflect.Descriptor instead.
+func (*ListStarsResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListStarsResponse) GetStars() []*Star {
+	if x != nil {
+		return x.Stars
+	}
+	return nil
+}
+
+type SetStarRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// [kind:][namespace/]name; kind is required, namespace defaults to "default".
+	EntityRef     string `protobuf:"bytes,1,opt,name=entity_ref,json=entityRef,proto3" json:"entity_ref,omitempty"`
+	Starred       bool   `protobuf:"varint,2,opt,name=starred,proto3" json:"starred,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetStarRequest) Reset() {
+	*x = SetStarRequest{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetStarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetStarRequest) ProtoMessage() {}
+
+func (x *SetStarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetStarRequest.ProtoReflect.Descriptor instead.
+func (*SetStarRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SetStarRequest) GetEntityRef() string {
+	if x != nil {
+		return x.EntityRef
+	}
+	return ""
+}
+
+func (x *SetStarRequest) GetStarred() bool {
+	if x != nil {
+		return x.Starred
+	}
+	return false
+}
+
+type SetStarResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The star; absent after unstarring.
+	Star          *Star `protobuf:"bytes,1,opt,name=star,proto3" json:"star,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetStarResponse) Reset() {
+	*x = SetStarResponse{}
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetStarResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetStarResponse) ProtoMessage() {}
+
+func (x *SetStarResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetStarResponse.ProtoReflect.Descriptor instead.
+func (*SetStarResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SetStarResponse) GetStar() *Star {
+	if x != nil {
+		return x.Star
+	}
+	return nil
+}
+
 type Location struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1718,7 +1960,7 @@ type Location struct {
 
 func (x *Location) Reset() {
 	*x = Location{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[26]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1972,7 @@ func (x *Location) String() string {
 func (*Location) ProtoMessage() {}
 
 func (x *Location) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[26]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1985,7 @@ func (x *Location) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Location.ProtoReflect.Descriptor instead.
 func (*Location) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{26}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Location) GetId() string {
@@ -1842,7 +2084,7 @@ type CreateLocationRequest struct {
 
 func (x *CreateLocationRequest) Reset() {
 	*x = CreateLocationRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[27]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +2096,7 @@ func (x *CreateLocationRequest) String() string {
 func (*CreateLocationRequest) ProtoMessage() {}
 
 func (x *CreateLocationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[27]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1867,7 +2109,7 @@ func (x *CreateLocationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLocationRequest.ProtoReflect.Descriptor instead.
 func (*CreateLocationRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{27}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateLocationRequest) GetType() string {
@@ -1906,7 +2148,7 @@ type CreateLocationResponse struct {
 
 func (x *CreateLocationResponse) Reset() {
 	*x = CreateLocationResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[28]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1918,7 +2160,7 @@ func (x *CreateLocationResponse) String() string {
 func (*CreateLocationResponse) ProtoMessage() {}
 
 func (x *CreateLocationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[28]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1931,7 +2173,7 @@ func (x *CreateLocationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLocationResponse.ProtoReflect.Descriptor instead.
 func (*CreateLocationResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{28}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateLocationResponse) GetLocation() *Location {
@@ -1975,7 +2217,7 @@ type ListLocationsRequest struct {
 
 func (x *ListLocationsRequest) Reset() {
 	*x = ListLocationsRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[29]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2229,7 @@ func (x *ListLocationsRequest) String() string {
 func (*ListLocationsRequest) ProtoMessage() {}
 
 func (x *ListLocationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[29]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2242,7 @@ func (x *ListLocationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLocationsRequest.ProtoReflect.Descriptor instead.
 func (*ListLocationsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{29}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListLocationsRequest) GetTarget() string {
@@ -2035,7 +2277,7 @@ type ListLocationsResponse struct {
 
 func (x *ListLocationsResponse) Reset() {
 	*x = ListLocationsResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[30]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2047,7 +2289,7 @@ func (x *ListLocationsResponse) String() string {
 func (*ListLocationsResponse) ProtoMessage() {}
 
 func (x *ListLocationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[30]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2060,7 +2302,7 @@ func (x *ListLocationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLocationsResponse.ProtoReflect.Descriptor instead.
 func (*ListLocationsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{30}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListLocationsResponse) GetLocations() []*Location {
@@ -2093,7 +2335,7 @@ type GetLocationRequest struct {
 
 func (x *GetLocationRequest) Reset() {
 	*x = GetLocationRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[31]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2105,7 +2347,7 @@ func (x *GetLocationRequest) String() string {
 func (*GetLocationRequest) ProtoMessage() {}
 
 func (x *GetLocationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[31]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2118,7 +2360,7 @@ func (x *GetLocationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLocationRequest.ProtoReflect.Descriptor instead.
 func (*GetLocationRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{31}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetLocationRequest) GetId() string {
@@ -2139,7 +2381,7 @@ type GetLocationResponse struct {
 
 func (x *GetLocationResponse) Reset() {
 	*x = GetLocationResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[32]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2393,7 @@ func (x *GetLocationResponse) String() string {
 func (*GetLocationResponse) ProtoMessage() {}
 
 func (x *GetLocationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[32]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2406,7 @@ func (x *GetLocationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLocationResponse.ProtoReflect.Descriptor instead.
 func (*GetLocationResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{32}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetLocationResponse) GetLocation() *Location {
@@ -2192,7 +2434,7 @@ type UpdateLocationRequest struct {
 
 func (x *UpdateLocationRequest) Reset() {
 	*x = UpdateLocationRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[33]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2204,7 +2446,7 @@ func (x *UpdateLocationRequest) String() string {
 func (*UpdateLocationRequest) ProtoMessage() {}
 
 func (x *UpdateLocationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[33]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2217,7 +2459,7 @@ func (x *UpdateLocationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLocationRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{33}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UpdateLocationRequest) GetId() string {
@@ -2250,7 +2492,7 @@ type UpdateLocationResponse struct {
 
 func (x *UpdateLocationResponse) Reset() {
 	*x = UpdateLocationResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[34]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2262,7 +2504,7 @@ func (x *UpdateLocationResponse) String() string {
 func (*UpdateLocationResponse) ProtoMessage() {}
 
 func (x *UpdateLocationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[34]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2275,7 +2517,7 @@ func (x *UpdateLocationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocationResponse.ProtoReflect.Descriptor instead.
 func (*UpdateLocationResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{34}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UpdateLocationResponse) GetLocation() *Location {
@@ -2294,7 +2536,7 @@ type DeleteLocationRequest struct {
 
 func (x *DeleteLocationRequest) Reset() {
 	*x = DeleteLocationRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[35]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +2548,7 @@ func (x *DeleteLocationRequest) String() string {
 func (*DeleteLocationRequest) ProtoMessage() {}
 
 func (x *DeleteLocationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[35]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +2561,7 @@ func (x *DeleteLocationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLocationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLocationRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{35}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteLocationRequest) GetId() string {
@@ -2339,7 +2581,7 @@ type DeleteLocationResponse struct {
 
 func (x *DeleteLocationResponse) Reset() {
 	*x = DeleteLocationResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[36]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2593,7 @@ func (x *DeleteLocationResponse) String() string {
 func (*DeleteLocationResponse) ProtoMessage() {}
 
 func (x *DeleteLocationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[36]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2606,7 @@ func (x *DeleteLocationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLocationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteLocationResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{36}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeleteLocationResponse) GetOrphaned() []string {
@@ -2383,7 +2625,7 @@ type RefreshLocationRequest struct {
 
 func (x *RefreshLocationRequest) Reset() {
 	*x = RefreshLocationRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[37]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2395,7 +2637,7 @@ func (x *RefreshLocationRequest) String() string {
 func (*RefreshLocationRequest) ProtoMessage() {}
 
 func (x *RefreshLocationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[37]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2408,7 +2650,7 @@ func (x *RefreshLocationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshLocationRequest.ProtoReflect.Descriptor instead.
 func (*RefreshLocationRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{37}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RefreshLocationRequest) GetId() string {
@@ -2433,7 +2675,7 @@ type RefreshLocationResponse struct {
 
 func (x *RefreshLocationResponse) Reset() {
 	*x = RefreshLocationResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[38]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2445,7 +2687,7 @@ func (x *RefreshLocationResponse) String() string {
 func (*RefreshLocationResponse) ProtoMessage() {}
 
 func (x *RefreshLocationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[38]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2458,7 +2700,7 @@ func (x *RefreshLocationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshLocationResponse.ProtoReflect.Descriptor instead.
 func (*RefreshLocationResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{38}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RefreshLocationResponse) GetLocation() *Location {
@@ -2512,7 +2754,7 @@ type GetWebhookSecretRequest struct {
 
 func (x *GetWebhookSecretRequest) Reset() {
 	*x = GetWebhookSecretRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[39]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2524,7 +2766,7 @@ func (x *GetWebhookSecretRequest) String() string {
 func (*GetWebhookSecretRequest) ProtoMessage() {}
 
 func (x *GetWebhookSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[39]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2537,7 +2779,7 @@ func (x *GetWebhookSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWebhookSecretRequest.ProtoReflect.Descriptor instead.
 func (*GetWebhookSecretRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{39}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetWebhookSecretRequest) GetId() string {
@@ -2558,7 +2800,7 @@ type GetWebhookSecretResponse struct {
 
 func (x *GetWebhookSecretResponse) Reset() {
 	*x = GetWebhookSecretResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[40]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +2812,7 @@ func (x *GetWebhookSecretResponse) String() string {
 func (*GetWebhookSecretResponse) ProtoMessage() {}
 
 func (x *GetWebhookSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[40]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +2825,7 @@ func (x *GetWebhookSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWebhookSecretResponse.ProtoReflect.Descriptor instead.
 func (*GetWebhookSecretResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{40}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetWebhookSecretResponse) GetSecret() string {
@@ -2611,7 +2853,7 @@ type SetCredentialRequest struct {
 
 func (x *SetCredentialRequest) Reset() {
 	*x = SetCredentialRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[41]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2623,7 +2865,7 @@ func (x *SetCredentialRequest) String() string {
 func (*SetCredentialRequest) ProtoMessage() {}
 
 func (x *SetCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[41]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2636,7 +2878,7 @@ func (x *SetCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCredentialRequest.ProtoReflect.Descriptor instead.
 func (*SetCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{41}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SetCredentialRequest) GetHost() string {
@@ -2661,7 +2903,7 @@ type SetCredentialResponse struct {
 
 func (x *SetCredentialResponse) Reset() {
 	*x = SetCredentialResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[42]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2673,7 +2915,7 @@ func (x *SetCredentialResponse) String() string {
 func (*SetCredentialResponse) ProtoMessage() {}
 
 func (x *SetCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[42]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2686,7 +2928,7 @@ func (x *SetCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCredentialResponse.ProtoReflect.Descriptor instead.
 func (*SetCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{42}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{47}
 }
 
 type Credential struct {
@@ -2700,7 +2942,7 @@ type Credential struct {
 
 func (x *Credential) Reset() {
 	*x = Credential{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[43]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +2954,7 @@ func (x *Credential) String() string {
 func (*Credential) ProtoMessage() {}
 
 func (x *Credential) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[43]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +2967,7 @@ func (x *Credential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credential.ProtoReflect.Descriptor instead.
 func (*Credential) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{43}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Credential) GetHost() string {
@@ -2757,7 +2999,7 @@ type ListCredentialsRequest struct {
 
 func (x *ListCredentialsRequest) Reset() {
 	*x = ListCredentialsRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[44]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2769,7 +3011,7 @@ func (x *ListCredentialsRequest) String() string {
 func (*ListCredentialsRequest) ProtoMessage() {}
 
 func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[44]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2782,7 +3024,7 @@ func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{44}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{49}
 }
 
 type ListCredentialsResponse struct {
@@ -2794,7 +3036,7 @@ type ListCredentialsResponse struct {
 
 func (x *ListCredentialsResponse) Reset() {
 	*x = ListCredentialsResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[45]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2806,7 +3048,7 @@ func (x *ListCredentialsResponse) String() string {
 func (*ListCredentialsResponse) ProtoMessage() {}
 
 func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[45]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2819,7 +3061,7 @@ func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{45}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListCredentialsResponse) GetCredentials() []*Credential {
@@ -2838,7 +3080,7 @@ type DeleteCredentialRequest struct {
 
 func (x *DeleteCredentialRequest) Reset() {
 	*x = DeleteCredentialRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[46]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2850,7 +3092,7 @@ func (x *DeleteCredentialRequest) String() string {
 func (*DeleteCredentialRequest) ProtoMessage() {}
 
 func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[46]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2863,7 +3105,7 @@ func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{46}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DeleteCredentialRequest) GetHost() string {
@@ -2881,7 +3123,7 @@ type DeleteCredentialResponse struct {
 
 func (x *DeleteCredentialResponse) Reset() {
 	*x = DeleteCredentialResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[47]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2893,7 +3135,7 @@ func (x *DeleteCredentialResponse) String() string {
 func (*DeleteCredentialResponse) ProtoMessage() {}
 
 func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[47]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2906,7 +3148,7 @@ func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{47}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{52}
 }
 
 type CustomKind struct {
@@ -2922,7 +3164,7 @@ type CustomKind struct {
 
 func (x *CustomKind) Reset() {
 	*x = CustomKind{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[48]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2934,7 +3176,7 @@ func (x *CustomKind) String() string {
 func (*CustomKind) ProtoMessage() {}
 
 func (x *CustomKind) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[48]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2947,7 +3189,7 @@ func (x *CustomKind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomKind.ProtoReflect.Descriptor instead.
 func (*CustomKind) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{48}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CustomKind) GetKind() string {
@@ -2980,7 +3222,7 @@ type SetCustomKindRequest struct {
 
 func (x *SetCustomKindRequest) Reset() {
 	*x = SetCustomKindRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[49]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2992,7 +3234,7 @@ func (x *SetCustomKindRequest) String() string {
 func (*SetCustomKindRequest) ProtoMessage() {}
 
 func (x *SetCustomKindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[49]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3005,7 +3247,7 @@ func (x *SetCustomKindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCustomKindRequest.ProtoReflect.Descriptor instead.
 func (*SetCustomKindRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{49}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SetCustomKindRequest) GetKind() *CustomKind {
@@ -3023,7 +3265,7 @@ type SetCustomKindResponse struct {
 
 func (x *SetCustomKindResponse) Reset() {
 	*x = SetCustomKindResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[50]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3035,7 +3277,7 @@ func (x *SetCustomKindResponse) String() string {
 func (*SetCustomKindResponse) ProtoMessage() {}
 
 func (x *SetCustomKindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[50]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3048,7 +3290,7 @@ func (x *SetCustomKindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCustomKindResponse.ProtoReflect.Descriptor instead.
 func (*SetCustomKindResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{50}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{55}
 }
 
 type ListCustomKindsRequest struct {
@@ -3059,7 +3301,7 @@ type ListCustomKindsRequest struct {
 
 func (x *ListCustomKindsRequest) Reset() {
 	*x = ListCustomKindsRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[51]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3071,7 +3313,7 @@ func (x *ListCustomKindsRequest) String() string {
 func (*ListCustomKindsRequest) ProtoMessage() {}
 
 func (x *ListCustomKindsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[51]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3084,7 +3326,7 @@ func (x *ListCustomKindsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomKindsRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomKindsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{51}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{56}
 }
 
 type ListCustomKindsResponse struct {
@@ -3096,7 +3338,7 @@ type ListCustomKindsResponse struct {
 
 func (x *ListCustomKindsResponse) Reset() {
 	*x = ListCustomKindsResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[52]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3108,7 +3350,7 @@ func (x *ListCustomKindsResponse) String() string {
 func (*ListCustomKindsResponse) ProtoMessage() {}
 
 func (x *ListCustomKindsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[52]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3121,7 +3363,7 @@ func (x *ListCustomKindsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomKindsResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomKindsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{52}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListCustomKindsResponse) GetKinds() []*CustomKind {
@@ -3140,7 +3382,7 @@ type DeleteCustomKindRequest struct {
 
 func (x *DeleteCustomKindRequest) Reset() {
 	*x = DeleteCustomKindRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[53]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3152,7 +3394,7 @@ func (x *DeleteCustomKindRequest) String() string {
 func (*DeleteCustomKindRequest) ProtoMessage() {}
 
 func (x *DeleteCustomKindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[53]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3165,7 +3407,7 @@ func (x *DeleteCustomKindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCustomKindRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCustomKindRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{53}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DeleteCustomKindRequest) GetKind() string {
@@ -3183,7 +3425,7 @@ type DeleteCustomKindResponse struct {
 
 func (x *DeleteCustomKindResponse) Reset() {
 	*x = DeleteCustomKindResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[54]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3195,7 +3437,7 @@ func (x *DeleteCustomKindResponse) String() string {
 func (*DeleteCustomKindResponse) ProtoMessage() {}
 
 func (x *DeleteCustomKindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[54]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3208,7 +3450,7 @@ func (x *DeleteCustomKindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCustomKindResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCustomKindResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{54}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{59}
 }
 
 type SetRefreshIntervalRequest struct {
@@ -3221,7 +3463,7 @@ type SetRefreshIntervalRequest struct {
 
 func (x *SetRefreshIntervalRequest) Reset() {
 	*x = SetRefreshIntervalRequest{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[55]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3233,7 +3475,7 @@ func (x *SetRefreshIntervalRequest) String() string {
 func (*SetRefreshIntervalRequest) ProtoMessage() {}
 
 func (x *SetRefreshIntervalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[55]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3246,7 +3488,7 @@ func (x *SetRefreshIntervalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRefreshIntervalRequest.ProtoReflect.Descriptor instead.
 func (*SetRefreshIntervalRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{55}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SetRefreshIntervalRequest) GetSeconds() int32 {
@@ -3264,7 +3506,7 @@ type SetRefreshIntervalResponse struct {
 
 func (x *SetRefreshIntervalResponse) Reset() {
 	*x = SetRefreshIntervalResponse{}
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[56]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3276,7 +3518,7 @@ func (x *SetRefreshIntervalResponse) String() string {
 func (*SetRefreshIntervalResponse) ProtoMessage() {}
 
 func (x *SetRefreshIntervalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[56]
+	mi := &file_atrium_catalog_v1_catalog_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3289,14 +3531,14 @@ func (x *SetRefreshIntervalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRefreshIntervalResponse.ProtoReflect.Descriptor instead.
 func (*SetRefreshIntervalResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{56}
+	return file_atrium_catalog_v1_catalog_proto_rawDescGZIP(), []int{61}
 }
 
 var File_atrium_catalog_v1_catalog_proto protoreflect.FileDescriptor
 
 const file_atrium_catalog_v1_catalog_proto_rawDesc = "" +
 	"\n" +
-	"\x1fatrium/catalog/v1/catalog.proto\x12\x11atrium.catalog.v1\x1a\x1eatrium/options/v1/access.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x8b\x01\n" +
+	"\x1fatrium/catalog/v1/catalog.proto\x12\x11atrium.catalog.v1\x1a\x1eatrium/options/v1/access.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x01\n" +
 	"\x14ApplyEntitiesRequest\x123\n" +
 	"\bentities\x18\x01 \x03(\v2\x17.google.protobuf.StructR\bentities\x12%\n" +
 	"\x0eyaml_documents\x18\x02 \x03(\tR\ryamlDocuments\x12\x17\n" +
@@ -3405,7 +3647,22 @@ const file_atrium_catalog_v1_catalog_proto_rawDesc = "" +
 	"\x1aGetEntityRelationsResponse\x125\n" +
 	"\x05edges\x18\x01 \x03(\v2\x1f.atrium.catalog.v1.RelationEdgeR\x05edges\x123\n" +
 	"\bentities\x18\x02 \x03(\v2\x17.google.protobuf.StructR\bentities\x12\x1c\n" +
-	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xfe\x02\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"t\n" +
+	"\x04Star\x12\x1d\n" +
+	"\n" +
+	"entity_ref\x18\x01 \x01(\tR\tentityRef\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\tR\x03uid\x12;\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"\x12\n" +
+	"\x10ListStarsRequest\"B\n" +
+	"\x11ListStarsResponse\x12-\n" +
+	"\x05stars\x18\x01 \x03(\v2\x17.atrium.catalog.v1.StarR\x05stars\"I\n" +
+	"\x0eSetStarRequest\x12\x1d\n" +
+	"\n" +
+	"entity_ref\x18\x01 \x01(\tR\tentityRef\x12\x18\n" +
+	"\astarred\x18\x02 \x01(\bR\astarred\">\n" +
+	"\x0fSetStarResponse\x12+\n" +
+	"\x04star\x18\x01 \x01(\v2\x17.atrium.catalog.v1.StarR\x04star\"\xfe\x02\n" +
 	"\bLocation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x16\n" +
@@ -3521,7 +3778,7 @@ const file_atrium_catalog_v1_catalog_proto_rawDesc = "" +
 	"\x1eRELATION_DIRECTION_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bRELATION_DIRECTION_OUTGOING\x10\x01\x12\x1f\n" +
 	"\x1bRELATION_DIRECTION_INCOMING\x10\x02\x12\x1b\n" +
-	"\x17RELATION_DIRECTION_BOTH\x10\x032\x8c\b\n" +
+	"\x17RELATION_DIRECTION_BOTH\x10\x032\xcc\t\n" +
 	"\x0eCatalogService\x12j\n" +
 	"\rApplyEntities\x12'.atrium.catalog.v1.ApplyEntitiesRequest\x1a(.atrium.catalog.v1.ApplyEntitiesResponse\"\x06\xca\xf3\x18\x02\b\x02\x12g\n" +
 	"\fImportBundle\x12&.atrium.catalog.v1.ImportBundleRequest\x1a'.atrium.catalog.v1.ImportBundleResponse\"\x06\xca\xf3\x18\x02\b\x02\x12p\n" +
@@ -3531,7 +3788,9 @@ const file_atrium_catalog_v1_catalog_proto_rawDesc = "" +
 	"\fDeleteEntity\x12&.atrium.catalog.v1.DeleteEntityRequest\x1a'.atrium.catalog.v1.DeleteEntityResponse\"\x06\xca\xf3\x18\x02\b\x03\x12j\n" +
 	"\fListEntities\x12&.atrium.catalog.v1.ListEntitiesRequest\x1a'.atrium.catalog.v1.ListEntitiesResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12s\n" +
 	"\x0fGetEntityFacets\x12).atrium.catalog.v1.GetEntityFacetsRequest\x1a*.atrium.catalog.v1.GetEntityFacetsResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12|\n" +
-	"\x12GetEntityRelations\x12,.atrium.catalog.v1.GetEntityRelationsRequest\x1a-.atrium.catalog.v1.GetEntityRelationsResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x012\xc7\f\n" +
+	"\x12GetEntityRelations\x12,.atrium.catalog.v1.GetEntityRelationsRequest\x1a-.atrium.catalog.v1.GetEntityRelationsResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12a\n" +
+	"\tListStars\x12#.atrium.catalog.v1.ListStarsRequest\x1a$.atrium.catalog.v1.ListStarsResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12[\n" +
+	"\aSetStar\x12!.atrium.catalog.v1.SetStarRequest\x1a\".atrium.catalog.v1.SetStarResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x022\xc7\f\n" +
 	"\x0fLocationService\x12m\n" +
 	"\x0eCreateLocation\x12(.atrium.catalog.v1.CreateLocationRequest\x1a).atrium.catalog.v1.CreateLocationResponse\"\x06\xca\xf3\x18\x02\b\x02\x12m\n" +
 	"\rListLocations\x12'.atrium.catalog.v1.ListLocationsRequest\x1a(.atrium.catalog.v1.ListLocationsResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12g\n" +
@@ -3561,7 +3820,7 @@ func file_atrium_catalog_v1_catalog_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_catalog_v1_catalog_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_atrium_catalog_v1_catalog_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_atrium_catalog_v1_catalog_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_atrium_catalog_v1_catalog_proto_goTypes = []any{
 	(ApplyAction)(0),                   // 0: atrium.catalog.v1.ApplyAction
 	(SortOrder)(0),                     // 1: atrium.catalog.v1.SortOrder
@@ -3592,122 +3851,135 @@ var file_atrium_catalog_v1_catalog_proto_goTypes = []any{
 	(*GetEntityRelationsRequest)(nil),  // 26: atrium.catalog.v1.GetEntityRelationsRequest
 	(*RelationEdge)(nil),               // 27: atrium.catalog.v1.RelationEdge
 	(*GetEntityRelationsResponse)(nil), // 28: atrium.catalog.v1.GetEntityRelationsResponse
-	(*Location)(nil),                   // 29: atrium.catalog.v1.Location
-	(*CreateLocationRequest)(nil),      // 30: atrium.catalog.v1.CreateLocationRequest
-	(*CreateLocationResponse)(nil),     // 31: atrium.catalog.v1.CreateLocationResponse
-	(*ListLocationsRequest)(nil),       // 32: atrium.catalog.v1.ListLocationsRequest
-	(*ListLocationsResponse)(nil),      // 33: atrium.catalog.v1.ListLocationsResponse
-	(*GetLocationRequest)(nil),         // 34: atrium.catalog.v1.GetLocationRequest
-	(*GetLocationResponse)(nil),        // 35: atrium.catalog.v1.GetLocationResponse
-	(*UpdateLocationRequest)(nil),      // 36: atrium.catalog.v1.UpdateLocationRequest
-	(*UpdateLocationResponse)(nil),     // 37: atrium.catalog.v1.UpdateLocationResponse
-	(*DeleteLocationRequest)(nil),      // 38: atrium.catalog.v1.DeleteLocationRequest
-	(*DeleteLocationResponse)(nil),     // 39: atrium.catalog.v1.DeleteLocationResponse
-	(*RefreshLocationRequest)(nil),     // 40: atrium.catalog.v1.RefreshLocationRequest
-	(*RefreshLocationResponse)(nil),    // 41: atrium.catalog.v1.RefreshLocationResponse
-	(*GetWebhookSecretRequest)(nil),    // 42: atrium.catalog.v1.GetWebhookSecretRequest
-	(*GetWebhookSecretResponse)(nil),   // 43: atrium.catalog.v1.GetWebhookSecretResponse
-	(*SetCredentialRequest)(nil),       // 44: atrium.catalog.v1.SetCredentialRequest
-	(*SetCredentialResponse)(nil),      // 45: atrium.catalog.v1.SetCredentialResponse
-	(*Credential)(nil),                 // 46: atrium.catalog.v1.Credential
-	(*ListCredentialsRequest)(nil),     // 47: atrium.catalog.v1.ListCredentialsRequest
-	(*ListCredentialsResponse)(nil),    // 48: atrium.catalog.v1.ListCredentialsResponse
-	(*DeleteCredentialRequest)(nil),    // 49: atrium.catalog.v1.DeleteCredentialRequest
-	(*DeleteCredentialResponse)(nil),   // 50: atrium.catalog.v1.DeleteCredentialResponse
-	(*CustomKind)(nil),                 // 51: atrium.catalog.v1.CustomKind
-	(*SetCustomKindRequest)(nil),       // 52: atrium.catalog.v1.SetCustomKindRequest
-	(*SetCustomKindResponse)(nil),      // 53: atrium.catalog.v1.SetCustomKindResponse
-	(*ListCustomKindsRequest)(nil),     // 54: atrium.catalog.v1.ListCustomKindsRequest
-	(*ListCustomKindsResponse)(nil),    // 55: atrium.catalog.v1.ListCustomKindsResponse
-	(*DeleteCustomKindRequest)(nil),    // 56: atrium.catalog.v1.DeleteCustomKindRequest
-	(*DeleteCustomKindResponse)(nil),   // 57: atrium.catalog.v1.DeleteCustomKindResponse
-	(*SetRefreshIntervalRequest)(nil),  // 58: atrium.catalog.v1.SetRefreshIntervalRequest
-	(*SetRefreshIntervalResponse)(nil), // 59: atrium.catalog.v1.SetRefreshIntervalResponse
-	nil,                                // 60: atrium.catalog.v1.ImportBundleRequest.FilesEntry
-	(*structpb.Struct)(nil),            // 61: google.protobuf.Struct
+	(*Star)(nil),                       // 29: atrium.catalog.v1.Star
+	(*ListStarsRequest)(nil),           // 30: atrium.catalog.v1.ListStarsRequest
+	(*ListStarsResponse)(nil),          // 31: atrium.catalog.v1.ListStarsResponse
+	(*SetStarRequest)(nil),             // 32: atrium.catalog.v1.SetStarRequest
+	(*SetStarResponse)(nil),            // 33: atrium.catalog.v1.SetStarResponse
+	(*Location)(nil),                   // 34: atrium.catalog.v1.Location
+	(*CreateLocationRequest)(nil),      // 35: atrium.catalog.v1.CreateLocationRequest
+	(*CreateLocationResponse)(nil),     // 36: atrium.catalog.v1.CreateLocationResponse
+	(*ListLocationsRequest)(nil),       // 37: atrium.catalog.v1.ListLocationsRequest
+	(*ListLocationsResponse)(nil),      // 38: atrium.catalog.v1.ListLocationsResponse
+	(*GetLocationRequest)(nil),         // 39: atrium.catalog.v1.GetLocationRequest
+	(*GetLocationResponse)(nil),        // 40: atrium.catalog.v1.GetLocationResponse
+	(*UpdateLocationRequest)(nil),      // 41: atrium.catalog.v1.UpdateLocationRequest
+	(*UpdateLocationResponse)(nil),     // 42: atrium.catalog.v1.UpdateLocationResponse
+	(*DeleteLocationRequest)(nil),      // 43: atrium.catalog.v1.DeleteLocationRequest
+	(*DeleteLocationResponse)(nil),     // 44: atrium.catalog.v1.DeleteLocationResponse
+	(*RefreshLocationRequest)(nil),     // 45: atrium.catalog.v1.RefreshLocationRequest
+	(*RefreshLocationResponse)(nil),    // 46: atrium.catalog.v1.RefreshLocationResponse
+	(*GetWebhookSecretRequest)(nil),    // 47: atrium.catalog.v1.GetWebhookSecretRequest
+	(*GetWebhookSecretResponse)(nil),   // 48: atrium.catalog.v1.GetWebhookSecretResponse
+	(*SetCredentialRequest)(nil),       // 49: atrium.catalog.v1.SetCredentialRequest
+	(*SetCredentialResponse)(nil),      // 50: atrium.catalog.v1.SetCredentialResponse
+	(*Credential)(nil),                 // 51: atrium.catalog.v1.Credential
+	(*ListCredentialsRequest)(nil),     // 52: atrium.catalog.v1.ListCredentialsRequest
+	(*ListCredentialsResponse)(nil),    // 53: atrium.catalog.v1.ListCredentialsResponse
+	(*DeleteCredentialRequest)(nil),    // 54: atrium.catalog.v1.DeleteCredentialRequest
+	(*DeleteCredentialResponse)(nil),   // 55: atrium.catalog.v1.DeleteCredentialResponse
+	(*CustomKind)(nil),                 // 56: atrium.catalog.v1.CustomKind
+	(*SetCustomKindRequest)(nil),       // 57: atrium.catalog.v1.SetCustomKindRequest
+	(*SetCustomKindResponse)(nil),      // 58: atrium.catalog.v1.SetCustomKindResponse
+	(*ListCustomKindsRequest)(nil),     // 59: atrium.catalog.v1.ListCustomKindsRequest
+	(*ListCustomKindsResponse)(nil),    // 60: atrium.catalog.v1.ListCustomKindsResponse
+	(*DeleteCustomKindRequest)(nil),    // 61: atrium.catalog.v1.DeleteCustomKindRequest
+	(*DeleteCustomKindResponse)(nil),   // 62: atrium.catalog.v1.DeleteCustomKindResponse
+	(*SetRefreshIntervalRequest)(nil),  // 63: atrium.catalog.v1.SetRefreshIntervalRequest
+	(*SetRefreshIntervalResponse)(nil), // 64: atrium.catalog.v1.SetRefreshIntervalResponse
+	nil,                                // 65: atrium.catalog.v1.ImportBundleRequest.FilesEntry
+	(*structpb.Struct)(nil),            // 66: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),      // 67: google.protobuf.Timestamp
 }
 var file_atrium_catalog_v1_catalog_proto_depIdxs = []int32{
-	61, // 0: atrium.catalog.v1.ApplyEntitiesRequest.entities:type_name -> google.protobuf.Struct
+	66, // 0: atrium.catalog.v1.ApplyEntitiesRequest.entities:type_name -> google.protobuf.Struct
 	0,  // 1: atrium.catalog.v1.ApplyResult.action:type_name -> atrium.catalog.v1.ApplyAction
 	4,  // 2: atrium.catalog.v1.ApplyEntitiesResponse.results:type_name -> atrium.catalog.v1.ApplyResult
-	60, // 3: atrium.catalog.v1.ImportBundleRequest.files:type_name -> atrium.catalog.v1.ImportBundleRequest.FilesEntry
+	65, // 3: atrium.catalog.v1.ImportBundleRequest.files:type_name -> atrium.catalog.v1.ImportBundleRequest.FilesEntry
 	4,  // 4: atrium.catalog.v1.ImportBundleResponse.results:type_name -> atrium.catalog.v1.ApplyResult
 	8,  // 5: atrium.catalog.v1.ImportBundleResponse.skipped:type_name -> atrium.catalog.v1.SkippedTarget
 	7,  // 6: atrium.catalog.v1.ImportBundleResponse.problems:type_name -> atrium.catalog.v1.ImportProblem
-	61, // 7: atrium.catalog.v1.GetEntityByRefResponse.entity:type_name -> google.protobuf.Struct
-	61, // 8: atrium.catalog.v1.GetEntityByUidResponse.entity:type_name -> google.protobuf.Struct
-	61, // 9: atrium.catalog.v1.EntityItem.entity:type_name -> google.protobuf.Struct
+	66, // 7: atrium.catalog.v1.GetEntityByRefResponse.entity:type_name -> google.protobuf.Struct
+	66, // 8: atrium.catalog.v1.GetEntityByUidResponse.entity:type_name -> google.protobuf.Struct
+	66, // 9: atrium.catalog.v1.EntityItem.entity:type_name -> google.protobuf.Struct
 	15, // 10: atrium.catalog.v1.GetEntitiesByRefsResponse.items:type_name -> atrium.catalog.v1.EntityItem
 	1,  // 11: atrium.catalog.v1.OrderField.order:type_name -> atrium.catalog.v1.SortOrder
 	19, // 12: atrium.catalog.v1.ListEntitiesRequest.order:type_name -> atrium.catalog.v1.OrderField
-	61, // 13: atrium.catalog.v1.ListEntitiesResponse.entities:type_name -> google.protobuf.Struct
+	66, // 13: atrium.catalog.v1.ListEntitiesResponse.entities:type_name -> google.protobuf.Struct
 	23, // 14: atrium.catalog.v1.Facet.values:type_name -> atrium.catalog.v1.FacetValue
 	24, // 15: atrium.catalog.v1.GetEntityFacetsResponse.facets:type_name -> atrium.catalog.v1.Facet
 	2,  // 16: atrium.catalog.v1.GetEntityRelationsRequest.direction:type_name -> atrium.catalog.v1.RelationDirection
 	27, // 17: atrium.catalog.v1.GetEntityRelationsResponse.edges:type_name -> atrium.catalog.v1.RelationEdge
-	61, // 18: atrium.catalog.v1.GetEntityRelationsResponse.entities:type_name -> google.protobuf.Struct
-	7,  // 19: atrium.catalog.v1.Location.problems:type_name -> atrium.catalog.v1.ImportProblem
-	29, // 20: atrium.catalog.v1.CreateLocationResponse.location:type_name -> atrium.catalog.v1.Location
-	61, // 21: atrium.catalog.v1.CreateLocationResponse.entities:type_name -> google.protobuf.Struct
-	7,  // 22: atrium.catalog.v1.CreateLocationResponse.problems:type_name -> atrium.catalog.v1.ImportProblem
-	29, // 23: atrium.catalog.v1.ListLocationsResponse.locations:type_name -> atrium.catalog.v1.Location
-	29, // 24: atrium.catalog.v1.GetLocationResponse.location:type_name -> atrium.catalog.v1.Location
-	29, // 25: atrium.catalog.v1.UpdateLocationResponse.location:type_name -> atrium.catalog.v1.Location
-	29, // 26: atrium.catalog.v1.RefreshLocationResponse.location:type_name -> atrium.catalog.v1.Location
-	46, // 27: atrium.catalog.v1.ListCredentialsResponse.credentials:type_name -> atrium.catalog.v1.Credential
-	51, // 28: atrium.catalog.v1.SetCustomKindRequest.kind:type_name -> atrium.catalog.v1.CustomKind
-	51, // 29: atrium.catalog.v1.ListCustomKindsResponse.kinds:type_name -> atrium.catalog.v1.CustomKind
-	3,  // 30: atrium.catalog.v1.CatalogService.ApplyEntities:input_type -> atrium.catalog.v1.ApplyEntitiesRequest
-	6,  // 31: atrium.catalog.v1.CatalogService.ImportBundle:input_type -> atrium.catalog.v1.ImportBundleRequest
-	10, // 32: atrium.catalog.v1.CatalogService.GetEntityByRef:input_type -> atrium.catalog.v1.GetEntityByRefRequest
-	12, // 33: atrium.catalog.v1.CatalogService.GetEntityByUid:input_type -> atrium.catalog.v1.GetEntityByUidRequest
-	14, // 34: atrium.catalog.v1.CatalogService.GetEntitiesByRefs:input_type -> atrium.catalog.v1.GetEntitiesByRefsRequest
-	17, // 35: atrium.catalog.v1.CatalogService.DeleteEntity:input_type -> atrium.catalog.v1.DeleteEntityRequest
-	20, // 36: atrium.catalog.v1.CatalogService.ListEntities:input_type -> atrium.catalog.v1.ListEntitiesRequest
-	22, // 37: atrium.catalog.v1.CatalogService.GetEntityFacets:input_type -> atrium.catalog.v1.GetEntityFacetsRequest
-	26, // 38: atrium.catalog.v1.CatalogService.GetEntityRelations:input_type -> atrium.catalog.v1.GetEntityRelationsRequest
-	30, // 39: atrium.catalog.v1.LocationService.CreateLocation:input_type -> atrium.catalog.v1.CreateLocationRequest
-	32, // 40: atrium.catalog.v1.LocationService.ListLocations:input_type -> atrium.catalog.v1.ListLocationsRequest
-	34, // 41: atrium.catalog.v1.LocationService.GetLocation:input_type -> atrium.catalog.v1.GetLocationRequest
-	36, // 42: atrium.catalog.v1.LocationService.UpdateLocation:input_type -> atrium.catalog.v1.UpdateLocationRequest
-	38, // 43: atrium.catalog.v1.LocationService.DeleteLocation:input_type -> atrium.catalog.v1.DeleteLocationRequest
-	40, // 44: atrium.catalog.v1.LocationService.RefreshLocation:input_type -> atrium.catalog.v1.RefreshLocationRequest
-	42, // 45: atrium.catalog.v1.LocationService.GetWebhookSecret:input_type -> atrium.catalog.v1.GetWebhookSecretRequest
-	44, // 46: atrium.catalog.v1.LocationService.SetCredential:input_type -> atrium.catalog.v1.SetCredentialRequest
-	47, // 47: atrium.catalog.v1.LocationService.ListCredentials:input_type -> atrium.catalog.v1.ListCredentialsRequest
-	49, // 48: atrium.catalog.v1.LocationService.DeleteCredential:input_type -> atrium.catalog.v1.DeleteCredentialRequest
-	52, // 49: atrium.catalog.v1.LocationService.SetCustomKind:input_type -> atrium.catalog.v1.SetCustomKindRequest
-	54, // 50: atrium.catalog.v1.LocationService.ListCustomKinds:input_type -> atrium.catalog.v1.ListCustomKindsRequest
-	56, // 51: atrium.catalog.v1.LocationService.DeleteCustomKind:input_type -> atrium.catalog.v1.DeleteCustomKindRequest
-	58, // 52: atrium.catalog.v1.LocationService.SetRefreshInterval:input_type -> atrium.catalog.v1.SetRefreshIntervalRequest
-	5,  // 53: atrium.catalog.v1.CatalogService.ApplyEntities:output_type -> atrium.catalog.v1.ApplyEntitiesResponse
-	9,  // 54: atrium.catalog.v1.CatalogService.ImportBundle:output_type -> atrium.catalog.v1.ImportBundleResponse
-	11, // 55: atrium.catalog.v1.CatalogService.GetEntityByRef:output_type -> atrium.catalog.v1.GetEntityByRefResponse
-	13, // 56: atrium.catalog.v1.CatalogService.GetEntityByUid:output_type -> atrium.catalog.v1.GetEntityByUidResponse
-	16, // 57: atrium.catalog.v1.CatalogService.GetEntitiesByRefs:output_type -> atrium.catalog.v1.GetEntitiesByRefsResponse
-	18, // 58: atrium.catalog.v1.CatalogService.DeleteEntity:output_type -> atrium.catalog.v1.DeleteEntityResponse
-	21, // 59: atrium.catalog.v1.CatalogService.ListEntities:output_type -> atrium.catalog.v1.ListEntitiesResponse
-	25, // 60: atrium.catalog.v1.CatalogService.GetEntityFacets:output_type -> atrium.catalog.v1.GetEntityFacetsResponse
-	28, // 61: atrium.catalog.v1.CatalogService.GetEntityRelations:output_type -> atrium.catalog.v1.GetEntityRelationsResponse
-	31, // 62: atrium.catalog.v1.LocationService.CreateLocation:output_type -> atrium.catalog.v1.CreateLocationResponse
-	33, // 63: atrium.catalog.v1.LocationService.ListLocations:output_type -> atrium.catalog.v1.ListLocationsResponse
-	35, // 64: atrium.catalog.v1.LocationService.GetLocation:output_type -> atrium.catalog.v1.GetLocationResponse
-	37, // 65: atrium.catalog.v1.LocationService.UpdateLocation:output_type -> atrium.catalog.v1.UpdateLocationResponse
-	39, // 66: atrium.catalog.v1.LocationService.DeleteLocation:output_type -> atrium.catalog.v1.DeleteLocationResponse
-	41, // 67: atrium.catalog.v1.LocationService.RefreshLocation:output_type -> atrium.catalog.v1.RefreshLocationResponse
-	43, // 68: atrium.catalog.v1.LocationService.GetWebhookSecret:output_type -> atrium.catalog.v1.GetWebhookSecretResponse
-	45, // 69: atrium.catalog.v1.LocationService.SetCredential:output_type -> atrium.catalog.v1.SetCredentialResponse
-	48, // 70: atrium.catalog.v1.LocationService.ListCredentials:output_type -> atrium.catalog.v1.ListCredentialsResponse
-	50, // 71: atrium.catalog.v1.LocationService.DeleteCredential:output_type -> atrium.catalog.v1.DeleteCredentialResponse
-	53, // 72: atrium.catalog.v1.LocationService.SetCustomKind:output_type -> atrium.catalog.v1.SetCustomKindResponse
-	55, // 73: atrium.catalog.v1.LocationService.ListCustomKinds:output_type -> atrium.catalog.v1.ListCustomKindsResponse
-	57, // 74: atrium.catalog.v1.LocationService.DeleteCustomKind:output_type -> atrium.catalog.v1.DeleteCustomKindResponse
-	59, // 75: atrium.catalog.v1.LocationService.SetRefreshInterval:output_type -> atrium.catalog.v1.SetRefreshIntervalResponse
-	53, // [53:76] is the sub-list for method output_type
-	30, // [30:53] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	66, // 18: atrium.catalog.v1.GetEntityRelationsResponse.entities:type_name -> google.protobuf.Struct
+	67, // 19: atrium.catalog.v1.Star.create_time:type_name -> google.protobuf.Timestamp
+	29, // 20: atrium.catalog.v1.ListStarsResponse.stars:type_name -> atrium.catalog.v1.Star
+	29, // 21: atrium.catalog.v1.SetStarResponse.star:type_name -> atrium.catalog.v1.Star
+	7,  // 22: atrium.catalog.v1.Location.problems:type_name -> atrium.catalog.v1.ImportProblem
+	34, // 23: atrium.catalog.v1.CreateLocationResponse.location:type_name -> atrium.catalog.v1.Location
+	66, // 24: atrium.catalog.v1.CreateLocationResponse.entities:type_name -> google.protobuf.Struct
+	7,  // 25: atrium.catalog.v1.CreateLocationResponse.problems:type_name -> atrium.catalog.v1.ImportProblem
+	34, // 26: atrium.catalog.v1.ListLocationsResponse.locations:type_name -> atrium.catalog.v1.Location
+	34, // 27: atrium.catalog.v1.GetLocationResponse.location:type_name -> atrium.catalog.v1.Location
+	34, // 28: atrium.catalog.v1.UpdateLocationResponse.location:type_name -> atrium.catalog.v1.Location
+	34, // 29: atrium.catalog.v1.RefreshLocationResponse.location:type_name -> atrium.catalog.v1.Location
+	51, // 30: atrium.catalog.v1.ListCredentialsResponse.credentials:type_name -> atrium.catalog.v1.Credential
+	56, // 31: atrium.catalog.v1.SetCustomKindRequest.kind:type_name -> atrium.catalog.v1.CustomKind
+	56, // 32: atrium.catalog.v1.ListCustomKindsResponse.kinds:type_name -> atrium.catalog.v1.CustomKind
+	3,  // 33: atrium.catalog.v1.CatalogService.ApplyEntities:input_type -> atrium.catalog.v1.ApplyEntitiesRequest
+	6,  // 34: atrium.catalog.v1.CatalogService.ImportBundle:input_type -> atrium.catalog.v1.ImportBundleRequest
+	10, // 35: atrium.catalog.v1.CatalogService.GetEntityByRef:input_type -> atrium.catalog.v1.GetEntityByRefRequest
+	12, // 36: atrium.catalog.v1.CatalogService.GetEntityByUid:input_type -> atrium.catalog.v1.GetEntityByUidRequest
+	14, // 37: atrium.catalog.v1.CatalogService.GetEntitiesByRefs:input_type -> atrium.catalog.v1.GetEntitiesByRefsRequest
+	17, // 38: atrium.catalog.v1.CatalogService.DeleteEntity:input_type -> atrium.catalog.v1.DeleteEntityRequest
+	20, // 39: atrium.catalog.v1.CatalogService.ListEntities:input_type -> atrium.catalog.v1.ListEntitiesRequest
+	22, // 40: atrium.catalog.v1.CatalogService.GetEntityFacets:input_type -> atrium.catalog.v1.GetEntityFacetsRequest
+	26, // 41: atrium.catalog.v1.CatalogService.GetEntityRelations:input_type -> atrium.catalog.v1.GetEntityRelationsRequest
+	30, // 42: atrium.catalog.v1.CatalogService.ListStars:input_type -> atrium.catalog.v1.ListStarsRequest
+	32, // 43: atrium.catalog.v1.CatalogService.SetStar:input_type -> atrium.catalog.v1.SetStarRequest
+	35, // 44: atrium.catalog.v1.LocationService.CreateLocation:input_type -> atrium.catalog.v1.CreateLocationRequest
+	37, // 45: atrium.catalog.v1.LocationService.ListLocations:input_type -> atrium.catalog.v1.ListLocationsRequest
+	39, // 46: atrium.catalog.v1.LocationService.GetLocation:input_type -> atrium.catalog.v1.GetLocationRequest
+	41, // 47: atrium.catalog.v1.LocationService.UpdateLocation:input_type -> atrium.catalog.v1.UpdateLocationRequest
+	43, // 48: atrium.catalog.v1.LocationService.DeleteLocation:input_type -> atrium.catalog.v1.DeleteLocationRequest
+	45, // 49: atrium.catalog.v1.LocationService.RefreshLocation:input_type -> atrium.catalog.v1.RefreshLocationRequest
+	47, // 50: atrium.catalog.v1.LocationService.GetWebhookSecret:input_type -> atrium.catalog.v1.GetWebhookSecretRequest
+	49, // 51: atrium.catalog.v1.LocationService.SetCredential:input_type -> atrium.catalog.v1.SetCredentialRequest
+	52, // 52: atrium.catalog.v1.LocationService.ListCredentials:input_type -> atrium.catalog.v1.ListCredentialsRequest
+	54, // 53: atrium.catalog.v1.LocationService.DeleteCredential:input_type -> atrium.catalog.v1.DeleteCredentialRequest
+	57, // 54: atrium.catalog.v1.LocationService.SetCustomKind:input_type -> atrium.catalog.v1.SetCustomKindRequest
+	59, // 55: atrium.catalog.v1.LocationService.ListCustomKinds:input_type -> atrium.catalog.v1.ListCustomKindsRequest
+	61, // 56: atrium.catalog.v1.LocationService.DeleteCustomKind:input_type -> atrium.catalog.v1.DeleteCustomKindRequest
+	63, // 57: atrium.catalog.v1.LocationService.SetRefreshInterval:input_type -> atrium.catalog.v1.SetRefreshIntervalRequest
+	5,  // 58: atrium.catalog.v1.CatalogService.ApplyEntities:output_type -> atrium.catalog.v1.ApplyEntitiesResponse
+	9,  // 59: atrium.catalog.v1.CatalogService.ImportBundle:output_type -> atrium.catalog.v1.ImportBundleResponse
+	11, // 60: atrium.catalog.v1.CatalogService.GetEntityByRef:output_type -> atrium.catalog.v1.GetEntityByRefResponse
+	13, // 61: atrium.catalog.v1.CatalogService.GetEntityByUid:output_type -> atrium.catalog.v1.GetEntityByUidResponse
+	16, // 62: atrium.catalog.v1.CatalogService.GetEntitiesByRefs:output_type -> atrium.catalog.v1.GetEntitiesByRefsResponse
+	18, // 63: atrium.catalog.v1.CatalogService.DeleteEntity:output_type -> atrium.catalog.v1.DeleteEntityResponse
+	21, // 64: atrium.catalog.v1.CatalogService.ListEntities:output_type -> atrium.catalog.v1.ListEntitiesResponse
+	25, // 65: atrium.catalog.v1.CatalogService.GetEntityFacets:output_type -> atrium.catalog.v1.GetEntityFacetsResponse
+	28, // 66: atrium.catalog.v1.CatalogService.GetEntityRelations:output_type -> atrium.catalog.v1.GetEntityRelationsResponse
+	31, // 67: atrium.catalog.v1.CatalogService.ListStars:output_type -> atrium.catalog.v1.ListStarsResponse
+	33, // 68: atrium.catalog.v1.CatalogService.SetStar:output_type -> atrium.catalog.v1.SetStarResponse
+	36, // 69: atrium.catalog.v1.LocationService.CreateLocation:output_type -> atrium.catalog.v1.CreateLocationResponse
+	38, // 70: atrium.catalog.v1.LocationService.ListLocations:output_type -> atrium.catalog.v1.ListLocationsResponse
+	40, // 71: atrium.catalog.v1.LocationService.GetLocation:output_type -> atrium.catalog.v1.GetLocationResponse
+	42, // 72: atrium.catalog.v1.LocationService.UpdateLocation:output_type -> atrium.catalog.v1.UpdateLocationResponse
+	44, // 73: atrium.catalog.v1.LocationService.DeleteLocation:output_type -> atrium.catalog.v1.DeleteLocationResponse
+	46, // 74: atrium.catalog.v1.LocationService.RefreshLocation:output_type -> atrium.catalog.v1.RefreshLocationResponse
+	48, // 75: atrium.catalog.v1.LocationService.GetWebhookSecret:output_type -> atrium.catalog.v1.GetWebhookSecretResponse
+	50, // 76: atrium.catalog.v1.LocationService.SetCredential:output_type -> atrium.catalog.v1.SetCredentialResponse
+	53, // 77: atrium.catalog.v1.LocationService.ListCredentials:output_type -> atrium.catalog.v1.ListCredentialsResponse
+	55, // 78: atrium.catalog.v1.LocationService.DeleteCredential:output_type -> atrium.catalog.v1.DeleteCredentialResponse
+	58, // 79: atrium.catalog.v1.LocationService.SetCustomKind:output_type -> atrium.catalog.v1.SetCustomKindResponse
+	60, // 80: atrium.catalog.v1.LocationService.ListCustomKinds:output_type -> atrium.catalog.v1.ListCustomKindsResponse
+	62, // 81: atrium.catalog.v1.LocationService.DeleteCustomKind:output_type -> atrium.catalog.v1.DeleteCustomKindResponse
+	64, // 82: atrium.catalog.v1.LocationService.SetRefreshInterval:output_type -> atrium.catalog.v1.SetRefreshIntervalResponse
+	58, // [58:83] is the sub-list for method output_type
+	33, // [33:58] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_atrium_catalog_v1_catalog_proto_init() }
@@ -3721,7 +3993,7 @@ func file_atrium_catalog_v1_catalog_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_catalog_v1_catalog_proto_rawDesc), len(file_atrium_catalog_v1_catalog_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   58,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

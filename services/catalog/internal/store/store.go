@@ -33,7 +33,7 @@ func Migrations() fs.FS {
 const VersionTable = "catalog_schema_version"
 
 // tables are dropped by Deprovision, children first.
-var tables = []string{"catalog_audit", "catalog_relations", "catalog_search", "catalog_entities", "catalog_state",
+var tables = []string{"catalog_stars", "catalog_audit", "catalog_relations", "catalog_search", "catalog_entities", "catalog_state",
 	"catalog_locations", "catalog_custom_kinds", "catalog_credentials", VersionTable}
 
 // Store is the catalog of every tenant on a set of shards.

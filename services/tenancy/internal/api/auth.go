@@ -79,7 +79,7 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[tenancyv1.
 		return nil, err
 	}
 	t, err := tenantOf(ctx, s.Store)
-	if rpcerr.KindOf(err) == rpcerr.KindNotFound || (err == nil && !usable(t)) {
+	if rpcerr.KindOf(err) == rpcerr.KindNotFound || (err == nil && !usable(t) && !reopenable(t, time.Now())) {
 		return nil, rpcerr.FailedPrecondition("organization is not available")
 	}
 	if err != nil {
@@ -99,6 +99,11 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[tenancyv1.
 	}
 	if s.Throttle != nil {
 		s.Throttle.Succeeded(ctx, t.ID, email)
+	}
+	if !mayEnter(t, m.Role) {
+		// The password was right: say why, and when, rather than "not available".
+		return nil, rpcerr.FailedPrecondition("this organization is scheduled for deletion on %s; only its owners can sign in, to cancel it",
+			t.PurgeAt.UTC().Format("2 January 2006 15:04 UTC"))
 	}
 	var tok tokens
 	err = s.Store.Tx(ctx, func(tx *store.Store) error {
@@ -181,7 +186,7 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[tenancyv
 			return err
 		}
 		m, err := tx.Membership(ctx, rt.TenantID, rt.UserID)
-		if rpcerr.KindOf(err) == rpcerr.KindNotFound || (err == nil && !usable(t)) {
+		if rpcerr.KindOf(err) == rpcerr.KindNotFound || (err == nil && !mayEnter(t, m.Role)) {
 			return badRefresh()
 		}
 		if err != nil {

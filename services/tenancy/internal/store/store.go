@@ -102,6 +102,7 @@ var fieldOfConstraint = map[string]struct{ field, msg string }{
 	"memberships_pkey":       {"email", "already a member of this organization"},
 	"shards_pkey":            {"name", "a shard with this name already exists"},
 	"operators_name_key":     {"name", "an operator with this name already exists"},
+	"api_tokens_member_name": {"name", "you already have a token with this name; choose another or revoke that one"},
 }
 
 // translate turns Postgres errors callers can act on into domain errors and wraps the rest.

@@ -62,6 +62,11 @@ const (
 	// CatalogServiceGetEntityRelationsProcedure is the fully-qualified name of the CatalogService's
 	// GetEntityRelations RPC.
 	CatalogServiceGetEntityRelationsProcedure = "/atrium.catalog.v1.CatalogService/GetEntityRelations"
+	// CatalogServiceListStarsProcedure is the fully-qualified name of the CatalogService's ListStars
+	// RPC.
+	CatalogServiceListStarsProcedure = "/atrium.catalog.v1.CatalogService/ListStars"
+	// CatalogServiceSetStarProcedure is the fully-qualified name of the CatalogService's SetStar RPC.
+	CatalogServiceSetStarProcedure = "/atrium.catalog.v1.CatalogService/SetStar"
 	// LocationServiceCreateLocationProcedure is the fully-qualified name of the LocationService's
 	// CreateLocation RPC.
 	LocationServiceCreateLocationProcedure = "/atrium.catalog.v1.LocationService/CreateLocation"
@@ -120,6 +125,13 @@ type CatalogServiceClient interface {
 	ListEntities(context.Context, *connect.Request[v1.ListEntitiesRequest]) (*connect.Response[v1.ListEntitiesResponse], error)
 	GetEntityFacets(context.Context, *connect.Request[v1.GetEntityFacetsRequest]) (*connect.Response[v1.GetEntityFacetsResponse], error)
 	GetEntityRelations(context.Context, *connect.Request[v1.GetEntityRelationsRequest]) (*connect.Response[v1.GetEntityRelationsResponse], error)
+	// ListStars lists the entities the calling member starred, newest first. Stars are kept per
+	// member in the tenant's catalog; a star outlives its entity (uid then empty), so an entity
+	// that comes back from its source is starred again.
+	ListStars(context.Context, *connect.Request[v1.ListStarsRequest]) (*connect.Response[v1.ListStarsResponse], error)
+	// SetStar stars (starred) or unstars an entity for the calling member; idempotent. Starring
+	// needs an entity with the ref and fewer than 500 stars (InvalidArgument on entity_ref).
+	SetStar(context.Context, *connect.Request[v1.SetStarRequest]) (*connect.Response[v1.SetStarResponse], error)
 }
 
 // NewCatalogServiceClient constructs a client for the atrium.catalog.v1.CatalogService service. By
@@ -193,6 +205,20 @@ func NewCatalogServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listStars: connect.NewClient[v1.ListStarsRequest, v1.ListStarsResponse](
+			httpClient,
+			baseURL+CatalogServiceListStarsProcedure,
+			connect.WithSchema(catalogServiceMethods.ByName("ListStars")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		setStar: connect.NewClient[v1.SetStarRequest, v1.SetStarResponse](
+			httpClient,
+			baseURL+CatalogServiceSetStarProcedure,
+			connect.WithSchema(catalogServiceMethods.ByName("SetStar")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -207,6 +233,8 @@ type catalogServiceClient struct {
 	listEntities       *connect.Client[v1.ListEntitiesRequest, v1.ListEntitiesResponse]
 	getEntityFacets    *connect.Client[v1.GetEntityFacetsRequest, v1.GetEntityFacetsResponse]
 	getEntityRelations *connect.Client[v1.GetEntityRelationsRequest, v1.GetEntityRelationsResponse]
+	listStars          *connect.Client[v1.ListStarsRequest, v1.ListStarsResponse]
+	setStar            *connect.Client[v1.SetStarRequest, v1.SetStarResponse]
 }
 
 // ApplyEntities calls atrium.catalog.v1.CatalogService.ApplyEntities.
@@ -254,6 +282,16 @@ func (c *catalogServiceClient) GetEntityRelations(ctx context.Context, req *conn
 	return c.getEntityRelations.CallUnary(ctx, req)
 }
 
+// ListStars calls atrium.catalog.v1.CatalogService.ListStars.
+func (c *catalogServiceClient) ListStars(ctx context.Context, req *connect.Request[v1.ListStarsRequest]) (*connect.Response[v1.ListStarsResponse], error) {
+	return c.listStars.CallUnary(ctx, req)
+}
+
+// SetStar calls atrium.catalog.v1.CatalogService.SetStar.
+func (c *catalogServiceClient) SetStar(ctx context.Context, req *connect.Request[v1.SetStarRequest]) (*connect.Response[v1.SetStarResponse], error) {
+	return c.setStar.CallUnary(ctx, req)
+}
+
 // CatalogServiceHandler is an implementation of the atrium.catalog.v1.CatalogService service.
 type CatalogServiceHandler interface {
 	// ApplyEntities creates or updates a batch, all or nothing. On invalid input it fails with
@@ -268,6 +306,13 @@ type CatalogServiceHandler interface {
 	ListEntities(context.Context, *connect.Request[v1.ListEntitiesRequest]) (*connect.Response[v1.ListEntitiesResponse], error)
 	GetEntityFacets(context.Context, *connect.Request[v1.GetEntityFacetsRequest]) (*connect.Response[v1.GetEntityFacetsResponse], error)
 	GetEntityRelations(context.Context, *connect.Request[v1.GetEntityRelationsRequest]) (*connect.Response[v1.GetEntityRelationsResponse], error)
+	// ListStars lists the entities the calling member starred, newest first. Stars are kept per
+	// member in the tenant's catalog; a star outlives its entity (uid then empty), so an entity
+	// that comes back from its source is starred again.
+	ListStars(context.Context, *connect.Request[v1.ListStarsRequest]) (*connect.Response[v1.ListStarsResponse], error)
+	// SetStar stars (starred) or unstars an entity for the calling member; idempotent. Starring
+	// needs an entity with the ref and fewer than 500 stars (InvalidArgument on entity_ref).
+	SetStar(context.Context, *connect.Request[v1.SetStarRequest]) (*connect.Response[v1.SetStarResponse], error)
 }
 
 // NewCatalogServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -337,6 +382,20 @@ func NewCatalogServiceHandler(svc CatalogServiceHandler, opts ...connect.Handler
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	catalogServiceListStarsHandler := connect.NewUnaryHandler(
+		CatalogServiceListStarsProcedure,
+		svc.ListStars,
+		connect.WithSchema(catalogServiceMethods.ByName("ListStars")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	catalogServiceSetStarHandler := connect.NewUnaryHandler(
+		CatalogServiceSetStarProcedure,
+		svc.SetStar,
+		connect.WithSchema(catalogServiceMethods.ByName("SetStar")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/atrium.catalog.v1.CatalogService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CatalogServiceApplyEntitiesProcedure:
@@ -357,6 +416,10 @@ func NewCatalogServiceHandler(svc CatalogServiceHandler, opts ...connect.Handler
 			catalogServiceGetEntityFacetsHandler.ServeHTTP(w, r)
 		case CatalogServiceGetEntityRelationsProcedure:
 			catalogServiceGetEntityRelationsHandler.ServeHTTP(w, r)
+		case CatalogServiceListStarsProcedure:
+			catalogServiceListStarsHandler.ServeHTTP(w, r)
+		case CatalogServiceSetStarProcedure:
+			catalogServiceSetStarHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -400,6 +463,14 @@ func (UnimplementedCatalogServiceHandler) GetEntityFacets(context.Context, *conn
 
 func (UnimplementedCatalogServiceHandler) GetEntityRelations(context.Context, *connect.Request[v1.GetEntityRelationsRequest]) (*connect.Response[v1.GetEntityRelationsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.CatalogService.GetEntityRelations is not implemented"))
+}
+
+func (UnimplementedCatalogServiceHandler) ListStars(context.Context, *connect.Request[v1.ListStarsRequest]) (*connect.Response[v1.ListStarsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.CatalogService.ListStars is not implemented"))
+}
+
+func (UnimplementedCatalogServiceHandler) SetStar(context.Context, *connect.Request[v1.SetStarRequest]) (*connect.Response[v1.SetStarResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.catalog.v1.CatalogService.SetStar is not implemented"))
 }
 
 // LocationServiceClient is a client for the atrium.catalog.v1.LocationService service.

@@ -50,6 +50,15 @@ const (
 	// TenantServiceUpdateTenantProcedure is the fully-qualified name of the TenantService's
 	// UpdateTenant RPC.
 	TenantServiceUpdateTenantProcedure = "/atrium.tenancy.v1.TenantService/UpdateTenant"
+	// TenantServiceListTenantAuditEventsProcedure is the fully-qualified name of the TenantService's
+	// ListTenantAuditEvents RPC.
+	TenantServiceListTenantAuditEventsProcedure = "/atrium.tenancy.v1.TenantService/ListTenantAuditEvents"
+	// TenantServiceScheduleTenantDeletionProcedure is the fully-qualified name of the TenantService's
+	// ScheduleTenantDeletion RPC.
+	TenantServiceScheduleTenantDeletionProcedure = "/atrium.tenancy.v1.TenantService/ScheduleTenantDeletion"
+	// TenantServiceCancelTenantDeletionProcedure is the fully-qualified name of the TenantService's
+	// CancelTenantDeletion RPC.
+	TenantServiceCancelTenantDeletionProcedure = "/atrium.tenancy.v1.TenantService/CancelTenantDeletion"
 	// AuthServiceLoginProcedure is the fully-qualified name of the AuthService's Login RPC.
 	AuthServiceLoginProcedure = "/atrium.tenancy.v1.AuthService/Login"
 	// AuthServiceRefreshProcedure is the fully-qualified name of the AuthService's Refresh RPC.
@@ -181,6 +190,16 @@ type TenantServiceClient interface {
 	SignUp(context.Context, *connect.Request[v1.SignUpRequest]) (*connect.Response[v1.SignUpResponse], error)
 	GetTenant(context.Context, *connect.Request[v1.GetTenantRequest]) (*connect.Response[v1.GetTenantResponse], error)
 	UpdateTenant(context.Context, *connect.Request[v1.UpdateTenantRequest]) (*connect.Response[v1.UpdateTenantResponse], error)
+	// ListTenantAuditEvents lists the caller's own organization's audit events, newest first,
+	// filtered by actor, action and time. It never returns another organization's events.
+	ListTenantAuditEvents(context.Context, *connect.Request[v1.ListTenantAuditEventsRequest]) (*connect.Response[v1.ListTenantAuditEventsResponse], error)
+	// ScheduleTenantDeletion deletes the organization after a grace period (owners only; the
+	// slug must be typed to confirm). From then on the organization is closed to everyone
+	// (members' and API tokens' calls fail with FailedPrecondition) except its owners, who may
+	// sign in and cancel until purge_time; then its data is dropped for good.
+	ScheduleTenantDeletion(context.Context, *connect.Request[v1.ScheduleTenantDeletionRequest]) (*connect.Response[v1.ScheduleTenantDeletionResponse], error)
+	// CancelTenantDeletion reopens an organization whose deletion is scheduled (owners only).
+	CancelTenantDeletion(context.Context, *connect.Request[v1.CancelTenantDeletionRequest]) (*connect.Response[v1.CancelTenantDeletionResponse], error)
 }
 
 // NewTenantServiceClient constructs a client for the atrium.tenancy.v1.TenantService service. By
@@ -213,14 +232,36 @@ func NewTenantServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(tenantServiceMethods.ByName("UpdateTenant")),
 			connect.WithClientOptions(opts...),
 		),
+		listTenantAuditEvents: connect.NewClient[v1.ListTenantAuditEventsRequest, v1.ListTenantAuditEventsResponse](
+			httpClient,
+			baseURL+TenantServiceListTenantAuditEventsProcedure,
+			connect.WithSchema(tenantServiceMethods.ByName("ListTenantAuditEvents")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		scheduleTenantDeletion: connect.NewClient[v1.ScheduleTenantDeletionRequest, v1.ScheduleTenantDeletionResponse](
+			httpClient,
+			baseURL+TenantServiceScheduleTenantDeletionProcedure,
+			connect.WithSchema(tenantServiceMethods.ByName("ScheduleTenantDeletion")),
+			connect.WithClientOptions(opts...),
+		),
+		cancelTenantDeletion: connect.NewClient[v1.CancelTenantDeletionRequest, v1.CancelTenantDeletionResponse](
+			httpClient,
+			baseURL+TenantServiceCancelTenantDeletionProcedure,
+			connect.WithSchema(tenantServiceMethods.ByName("CancelTenantDeletion")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // tenantServiceClient implements TenantServiceClient.
 type tenantServiceClient struct {
-	signUp       *connect.Client[v1.SignUpRequest, v1.SignUpResponse]
-	getTenant    *connect.Client[v1.GetTenantRequest, v1.GetTenantResponse]
-	updateTenant *connect.Client[v1.UpdateTenantRequest, v1.UpdateTenantResponse]
+	signUp                 *connect.Client[v1.SignUpRequest, v1.SignUpResponse]
+	getTenant              *connect.Client[v1.GetTenantRequest, v1.GetTenantResponse]
+	updateTenant           *connect.Client[v1.UpdateTenantRequest, v1.UpdateTenantResponse]
+	listTenantAuditEvents  *connect.Client[v1.ListTenantAuditEventsRequest, v1.ListTenantAuditEventsResponse]
+	scheduleTenantDeletion *connect.Client[v1.ScheduleTenantDeletionRequest, v1.ScheduleTenantDeletionResponse]
+	cancelTenantDeletion   *connect.Client[v1.CancelTenantDeletionRequest, v1.CancelTenantDeletionResponse]
 }
 
 // SignUp calls atrium.tenancy.v1.TenantService.SignUp.
@@ -238,12 +279,37 @@ func (c *tenantServiceClient) UpdateTenant(ctx context.Context, req *connect.Req
 	return c.updateTenant.CallUnary(ctx, req)
 }
 
+// ListTenantAuditEvents calls atrium.tenancy.v1.TenantService.ListTenantAuditEvents.
+func (c *tenantServiceClient) ListTenantAuditEvents(ctx context.Context, req *connect.Request[v1.ListTenantAuditEventsRequest]) (*connect.Response[v1.ListTenantAuditEventsResponse], error) {
+	return c.listTenantAuditEvents.CallUnary(ctx, req)
+}
+
+// ScheduleTenantDeletion calls atrium.tenancy.v1.TenantService.ScheduleTenantDeletion.
+func (c *tenantServiceClient) ScheduleTenantDeletion(ctx context.Context, req *connect.Request[v1.ScheduleTenantDeletionRequest]) (*connect.Response[v1.ScheduleTenantDeletionResponse], error) {
+	return c.scheduleTenantDeletion.CallUnary(ctx, req)
+}
+
+// CancelTenantDeletion calls atrium.tenancy.v1.TenantService.CancelTenantDeletion.
+func (c *tenantServiceClient) CancelTenantDeletion(ctx context.Context, req *connect.Request[v1.CancelTenantDeletionRequest]) (*connect.Response[v1.CancelTenantDeletionResponse], error) {
+	return c.cancelTenantDeletion.CallUnary(ctx, req)
+}
+
 // TenantServiceHandler is an implementation of the atrium.tenancy.v1.TenantService service.
 type TenantServiceHandler interface {
 	// SignUp creates a tenant, its schema and its first owner, and logs the owner in.
 	SignUp(context.Context, *connect.Request[v1.SignUpRequest]) (*connect.Response[v1.SignUpResponse], error)
 	GetTenant(context.Context, *connect.Request[v1.GetTenantRequest]) (*connect.Response[v1.GetTenantResponse], error)
 	UpdateTenant(context.Context, *connect.Request[v1.UpdateTenantRequest]) (*connect.Response[v1.UpdateTenantResponse], error)
+	// ListTenantAuditEvents lists the caller's own organization's audit events, newest first,
+	// filtered by actor, action and time. It never returns another organization's events.
+	ListTenantAuditEvents(context.Context, *connect.Request[v1.ListTenantAuditEventsRequest]) (*connect.Response[v1.ListTenantAuditEventsResponse], error)
+	// ScheduleTenantDeletion deletes the organization after a grace period (owners only; the
+	// slug must be typed to confirm). From then on the organization is closed to everyone
+	// (members' and API tokens' calls fail with FailedPrecondition) except its owners, who may
+	// sign in and cancel until purge_time; then its data is dropped for good.
+	ScheduleTenantDeletion(context.Context, *connect.Request[v1.ScheduleTenantDeletionRequest]) (*connect.Response[v1.ScheduleTenantDeletionResponse], error)
+	// CancelTenantDeletion reopens an organization whose deletion is scheduled (owners only).
+	CancelTenantDeletion(context.Context, *connect.Request[v1.CancelTenantDeletionRequest]) (*connect.Response[v1.CancelTenantDeletionResponse], error)
 }
 
 // NewTenantServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -272,6 +338,25 @@ func NewTenantServiceHandler(svc TenantServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(tenantServiceMethods.ByName("UpdateTenant")),
 		connect.WithHandlerOptions(opts...),
 	)
+	tenantServiceListTenantAuditEventsHandler := connect.NewUnaryHandler(
+		TenantServiceListTenantAuditEventsProcedure,
+		svc.ListTenantAuditEvents,
+		connect.WithSchema(tenantServiceMethods.ByName("ListTenantAuditEvents")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	tenantServiceScheduleTenantDeletionHandler := connect.NewUnaryHandler(
+		TenantServiceScheduleTenantDeletionProcedure,
+		svc.ScheduleTenantDeletion,
+		connect.WithSchema(tenantServiceMethods.ByName("ScheduleTenantDeletion")),
+		connect.WithHandlerOptions(opts...),
+	)
+	tenantServiceCancelTenantDeletionHandler := connect.NewUnaryHandler(
+		TenantServiceCancelTenantDeletionProcedure,
+		svc.CancelTenantDeletion,
+		connect.WithSchema(tenantServiceMethods.ByName("CancelTenantDeletion")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/atrium.tenancy.v1.TenantService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case TenantServiceSignUpProcedure:
@@ -280,6 +365,12 @@ func NewTenantServiceHandler(svc TenantServiceHandler, opts ...connect.HandlerOp
 			tenantServiceGetTenantHandler.ServeHTTP(w, r)
 		case TenantServiceUpdateTenantProcedure:
 			tenantServiceUpdateTenantHandler.ServeHTTP(w, r)
+		case TenantServiceListTenantAuditEventsProcedure:
+			tenantServiceListTenantAuditEventsHandler.ServeHTTP(w, r)
+		case TenantServiceScheduleTenantDeletionProcedure:
+			tenantServiceScheduleTenantDeletionHandler.ServeHTTP(w, r)
+		case TenantServiceCancelTenantDeletionProcedure:
+			tenantServiceCancelTenantDeletionHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -299,6 +390,18 @@ func (UnimplementedTenantServiceHandler) GetTenant(context.Context, *connect.Req
 
 func (UnimplementedTenantServiceHandler) UpdateTenant(context.Context, *connect.Request[v1.UpdateTenantRequest]) (*connect.Response[v1.UpdateTenantResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.TenantService.UpdateTenant is not implemented"))
+}
+
+func (UnimplementedTenantServiceHandler) ListTenantAuditEvents(context.Context, *connect.Request[v1.ListTenantAuditEventsRequest]) (*connect.Response[v1.ListTenantAuditEventsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.TenantService.ListTenantAuditEvents is not implemented"))
+}
+
+func (UnimplementedTenantServiceHandler) ScheduleTenantDeletion(context.Context, *connect.Request[v1.ScheduleTenantDeletionRequest]) (*connect.Response[v1.ScheduleTenantDeletionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.TenantService.ScheduleTenantDeletion is not implemented"))
+}
+
+func (UnimplementedTenantServiceHandler) CancelTenantDeletion(context.Context, *connect.Request[v1.CancelTenantDeletionRequest]) (*connect.Response[v1.CancelTenantDeletionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.TenantService.CancelTenantDeletion is not implemented"))
 }
 
 // AuthServiceClient is a client for the atrium.tenancy.v1.AuthService service.
@@ -534,7 +637,8 @@ type MemberServiceClient interface {
 	TransferOwnership(context.Context, *connect.Request[v1.TransferOwnershipRequest]) (*connect.Response[v1.TransferOwnershipResponse], error)
 	UpdateMemberRole(context.Context, *connect.Request[v1.UpdateMemberRoleRequest]) (*connect.Response[v1.UpdateMemberRoleResponse], error)
 	RemoveMember(context.Context, *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error)
-	// CreateApiToken returns the secret once; only its hash is stored.
+	// CreateApiToken returns the secret once; only its hash is stored. A name the caller already
+	// gives an unrevoked token (case-insensitively) is AlreadyExists with a violation on name.
 	CreateApiToken(context.Context, *connect.Request[v1.CreateApiTokenRequest]) (*connect.Response[v1.CreateApiTokenResponse], error)
 	ListApiTokens(context.Context, *connect.Request[v1.ListApiTokensRequest]) (*connect.Response[v1.ListApiTokensResponse], error)
 	RevokeApiToken(context.Context, *connect.Request[v1.RevokeApiTokenRequest]) (*connect.Response[v1.RevokeApiTokenResponse], error)
@@ -708,7 +812,8 @@ type MemberServiceHandler interface {
 	TransferOwnership(context.Context, *connect.Request[v1.TransferOwnershipRequest]) (*connect.Response[v1.TransferOwnershipResponse], error)
 	UpdateMemberRole(context.Context, *connect.Request[v1.UpdateMemberRoleRequest]) (*connect.Response[v1.UpdateMemberRoleResponse], error)
 	RemoveMember(context.Context, *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error)
-	// CreateApiToken returns the secret once; only its hash is stored.
+	// CreateApiToken returns the secret once; only its hash is stored. A name the caller already
+	// gives an unrevoked token (case-insensitively) is AlreadyExists with a violation on name.
 	CreateApiToken(context.Context, *connect.Request[v1.CreateApiTokenRequest]) (*connect.Response[v1.CreateApiTokenResponse], error)
 	ListApiTokens(context.Context, *connect.Request[v1.ListApiTokensRequest]) (*connect.Response[v1.ListApiTokensResponse], error)
 	RevokeApiToken(context.Context, *connect.Request[v1.RevokeApiTokenRequest]) (*connect.Response[v1.RevokeApiTokenResponse], error)

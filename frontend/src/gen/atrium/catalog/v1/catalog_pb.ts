@@ -5,14 +5,15 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_atrium_options_v1_access } from "../../options/v1/access_pb";
-import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file atrium/catalog/v1/catalog.proto.
  */
 export const file_atrium_catalog_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("Ch9hdHJpdW0vY2F0YWxvZy92MS9jYXRhbG9nLnByb3RvEhFhdHJpdW0uY2F0YWxvZy52MSJqChRBcHBseUVudGl0aWVzUmVxdWVzdBIpCghlbnRpdGllcxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFgoOeWFtbF9kb2N1bWVudHMYAiADKAkSDwoHZHJ5X3J1bhgDIAEoCCKEAQoLQXBwbHlSZXN1bHQSFgoOZG9jdW1lbnRfaW5kZXgYASABKAUSEgoKZW50aXR5X3JlZhgCIAEoCRILCgN1aWQYAyABKAkSDAoEZXRhZxgEIAEoCRIuCgZhY3Rpb24YBSABKA4yHi5hdHJpdW0uY2F0YWxvZy52MS5BcHBseUFjdGlvbiJZChVBcHBseUVudGl0aWVzUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmF0cml1bS5jYXRhbG9nLnYxLkFwcGx5UmVzdWx0Eg8KB2RyeV9ydW4YAiABKAgitQEKE0ltcG9ydEJ1bmRsZVJlcXVlc3QSQAoFZmlsZXMYASADKAsyMS5hdHJpdW0uY2F0YWxvZy52MS5JbXBvcnRCdW5kbGVSZXF1ZXN0LkZpbGVzRW50cnkSDQoFcm9vdHMYAiADKAkSDwoHZHJ5X3J1bhgDIAEoCBIOCgZzdHJpY3QYBCABKAgaLAoKRmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInkKDUltcG9ydFByb2JsZW0SDAoEZmlsZRgBIAEoCRIQCghkb2N1bWVudBgCIAEoBRIUCgxoYXNfZG9jdW1lbnQYAyABKAgSDQoFZmllbGQYBCABKAkSDwoHbWVzc2FnZRgFIAEoCRISCgplbnRpdHlfcmVmGAYgASgJIkEKDVNraXBwZWRUYXJnZXQSEAoIbG9jYXRpb24YASABKAkSDgoGdGFyZ2V0GAIgASgJEg4KBnJlYXNvbhgDIAEoCSLTAQoUSW1wb3J0QnVuZGxlUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmF0cml1bS5jYXRhbG9nLnYxLkFwcGx5UmVzdWx0EhIKCmZpbGVzX3JlYWQYAiADKAkSMQoHc2tpcHBlZBgDIAMoCzIgLmF0cml1bS5jYXRhbG9nLnYxLlNraXBwZWRUYXJnZXQSDwoHZHJ5X3J1bhgEIAEoCBIyCghwcm9ibGVtcxgFIAMoCzIgLmF0cml1bS5jYXRhbG9nLnYxLkltcG9ydFByb2JsZW0iJAoVR2V0RW50aXR5QnlSZWZSZXF1ZXN0EgsKA3JlZhgBIAEoCSJBChZHZXRFbnRpdHlCeVJlZlJlc3BvbnNlEicKBmVudGl0eRgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiJAoVR2V0RW50aXR5QnlVaWRSZXF1ZXN0EgsKA3VpZBgBIAEoCSJBChZHZXRFbnRpdHlCeVVpZFJlc3BvbnNlEicKBmVudGl0eRgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiOAoYR2V0RW50aXRpZXNCeVJlZnNSZXF1ZXN0EgwKBHJlZnMYASADKAkSDgoGZmllbGRzGAIgAygJIjUKCkVudGl0eUl0ZW0SJwoGZW50aXR5GAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJJChlHZXRFbnRpdGllc0J5UmVmc1Jlc3BvbnNlEiwKBWl0ZW1zGAEgAygLMh0uYXRyaXVtLmNhdGFsb2cudjEuRW50aXR5SXRlbSIiChNEZWxldGVFbnRpdHlSZXF1ZXN0EgsKA3VpZBgBIAEoCSIWChREZWxldGVFbnRpdHlSZXNwb25zZSJICgpPcmRlckZpZWxkEg0KBWZpZWxkGAEgASgJEisKBW9yZGVyGAIgASgOMhwuYXRyaXVtLmNhdGFsb2cudjEuU29ydE9yZGVyIrYBChNMaXN0RW50aXRpZXNSZXF1ZXN0Eg4KBmZpbHRlchgBIAMoCRIWCg5mdWxsX3RleHRfdGVybRgCIAEoCRIsCgVvcmRlchgDIAMoCzIdLmF0cml1bS5jYXRhbG9nLnYxLk9yZGVyRmllbGQSDgoGZmllbGRzGAQgAygJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJEhIKCnNraXBfdG90YWwYByABKAgiiAEKFExpc3RFbnRpdGllc1Jlc3BvbnNlEikKCGVudGl0aWVzGAEgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBITCgt0b3RhbF9pdGVtcxgCIAEoAxIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkSFwoPcHJldl9wYWdlX3Rva2VuGAQgASgJIlAKFkdldEVudGl0eUZhY2V0c1JlcXVlc3QSDgoGZmFjZXRzGAEgAygJEg4KBmZpbHRlchgCIAMoCRIWCg5mdWxsX3RleHRfdGVybRgDIAEoCSIqCgpGYWNldFZhbHVlEg0KBXZhbHVlGAEgASgJEg0KBWNvdW50GAIgASgDIkUKBUZhY2V0Eg0KBWZhY2V0GAEgASgJEi0KBnZhbHVlcxgCIAMoCzIdLmF0cml1bS5jYXRhbG9nLnYxLkZhY2V0VmFsdWUiQwoXR2V0RW50aXR5RmFjZXRzUmVzcG9uc2USKAoGZmFjZXRzGAEgAygLMhguYXRyaXVtLmNhdGFsb2cudjEuRmFjZXQiiAEKGUdldEVudGl0eVJlbGF0aW9uc1JlcXVlc3QSCwoDcmVmGAEgASgJEhYKDnJlbGF0aW9uX3R5cGVzGAIgAygJEjcKCWRpcmVjdGlvbhgDIAEoDjIkLmF0cml1bS5jYXRhbG9nLnYxLlJlbGF0aW9uRGlyZWN0aW9uEg0KBWRlcHRoGAQgASgFIkQKDFJlbGF0aW9uRWRnZRISCgpzb3VyY2VfcmVmGAEgASgJEgwKBHR5cGUYAiABKAkSEgoKdGFyZ2V0X3JlZhgDIAEoCSKKAQoaR2V0RW50aXR5UmVsYXRpb25zUmVzcG9uc2USLgoFZWRnZXMYASADKAsyHy5hdHJpdW0uY2F0YWxvZy52MS5SZWxhdGlvbkVkZ2USKQoIZW50aXRpZXMYAiADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhEKCXRydW5jYXRlZBgDIAEoCCKIAgoITG9jYXRpb24SCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIOCgZ0YXJnZXQYAyABKAkSEgoKZW50aXR5X3JlZhgEIAEoCRIUCgxyZWZyZXNoZWRfYXQYBSABKAkSEAoIcmV2aXNpb24YBiABKAkSEgoKbGFzdF9lcnJvchgHIAEoCRIQCghmYWlsdXJlcxgIIAEoBRIyCghwcm9ibGVtcxgJIAMoCzIgLmF0cml1bS5jYXRhbG9nLnYxLkltcG9ydFByb2JsZW0SFAoMZW50aXR5X2NvdW50GAogASgFEhIKCmNyZWF0ZWRfYXQYCyABKAkSEgoKY2hlY2tlZF9hdBgMIAEoCSJGChVDcmVhdGVMb2NhdGlvblJlcXVlc3QSDAoEdHlwZRgBIAEoCRIOCgZ0YXJnZXQYAiABKAkSDwoHZHJ5X3J1bhgDIAEoCCK2AQoWQ3JlYXRlTG9jYXRpb25SZXNwb25zZRItCghsb2NhdGlvbhgBIAEoCzIbLmF0cml1bS5jYXRhbG9nLnYxLkxvY2F0aW9uEikKCGVudGl0aWVzGAIgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIOCgZleGlzdHMYAyABKAgSMgoIcHJvYmxlbXMYBCADKAsyIC5hdHJpdW0uY2F0YWxvZy52MS5JbXBvcnRQcm9ibGVtIk0KFExpc3RMb2NhdGlvbnNSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJ1ChVMaXN0TG9jYXRpb25zUmVzcG9uc2USLgoJbG9jYXRpb25zGAEgAygLMhsuYXRyaXVtLmNhdGFsb2cudjEuTG9jYXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhMKC3RvdGFsX2l0ZW1zGAMgASgDIiAKEkdldExvY2F0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJZChNHZXRMb2NhdGlvblJlc3BvbnNlEi0KCGxvY2F0aW9uGAEgASgLMhsuYXRyaXVtLmNhdGFsb2cudjEuTG9jYXRpb24SEwoLZW50aXR5X3JlZnMYAiADKAkiQQoVVXBkYXRlTG9jYXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSDgoGdGFyZ2V0GAMgASgJIkcKFlVwZGF0ZUxvY2F0aW9uUmVzcG9uc2USLQoIbG9jYXRpb24YASABKAsyGy5hdHJpdW0uY2F0YWxvZy52MS5Mb2NhdGlvbiIjChVEZWxldGVMb2NhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiKgoWRGVsZXRlTG9jYXRpb25SZXNwb25zZRIQCghvcnBoYW5lZBgBIAMoCSIkChZSZWZyZXNoTG9jYXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIqUBChdSZWZyZXNoTG9jYXRpb25SZXNwb25zZRItCghsb2NhdGlvbhgBIAEoCzIbLmF0cml1bS5jYXRhbG9nLnYxLkxvY2F0aW9uEg8KB2NyZWF0ZWQYAiABKAUSDwoHdXBkYXRlZBgDIAEoBRIRCgl1bmNoYW5nZWQYBCABKAUSEAoIb3JwaGFuZWQYBSADKAkSFAoMbm90X21vZGlmaWVkGAYgASgIIiUKF0dldFdlYmhvb2tTZWNyZXRSZXF1ZXN0EgoKAmlkGAEgASgJIjgKGEdldFdlYmhvb2tTZWNyZXRSZXNwb25zZRIOCgZzZWNyZXQYASABKAkSDAoEcGF0aBgCIAEoCSIzChRTZXRDcmVkZW50aWFsUmVxdWVzdBIMCgRob3N0GAEgASgJEg0KBXRva2VuGAIgASgJIhcKFVNldENyZWRlbnRpYWxSZXNwb25zZSJCCgpDcmVkZW50aWFsEgwKBGhvc3QYASABKAkSEgoKY3JlYXRlZF9hdBgCIAEoCRISCgp1cGRhdGVkX2F0GAMgASgJIhgKFkxpc3RDcmVkZW50aWFsc1JlcXVlc3QiTQoXTGlzdENyZWRlbnRpYWxzUmVzcG9uc2USMgoLY3JlZGVudGlhbHMYASADKAsyHS5hdHJpdW0uY2F0YWxvZy52MS5DcmVkZW50aWFsIicKF0RlbGV0ZUNyZWRlbnRpYWxSZXF1ZXN0EgwKBGhvc3QYASABKAkiGgoYRGVsZXRlQ3JlZGVudGlhbFJlc3BvbnNlIkUKCkN1c3RvbUtpbmQSDAoEa2luZBgBIAEoCRIUCgxhcGlfdmVyc2lvbnMYAiADKAkSEwoLanNvbl9zY2hlbWEYAyABKAkiQwoUU2V0Q3VzdG9tS2luZFJlcXVlc3QSKwoEa2luZBgBIAEoCzIdLmF0cml1bS5jYXRhbG9nLnYxLkN1c3RvbUtpbmQiFwoVU2V0Q3VzdG9tS2luZFJlc3BvbnNlIhgKFkxpc3RDdXN0b21LaW5kc1JlcXVlc3QiRwoXTGlzdEN1c3RvbUtpbmRzUmVzcG9uc2USLAoFa2luZHMYASADKAsyHS5hdHJpdW0uY2F0YWxvZy52MS5DdXN0b21LaW5kIicKF0RlbGV0ZUN1c3RvbUtpbmRSZXF1ZXN0EgwKBGtpbmQYASABKAkiGgoYRGVsZXRlQ3VzdG9tS2luZFJlc3BvbnNlIiwKGVNldFJlZnJlc2hJbnRlcnZhbFJlcXVlc3QSDwoHc2Vjb25kcxgBIAEoBSIcChpTZXRSZWZyZXNoSW50ZXJ2YWxSZXNwb25zZSp7CgtBcHBseUFjdGlvbhIcChhBUFBMWV9BQ1RJT05fVU5TUEVDSUZJRUQQABIYChRBUFBMWV9BQ1RJT05fQ1JFQVRFRBABEhgKFEFQUExZX0FDVElPTl9VUERBVEVEEAISGgoWQVBQTFlfQUNUSU9OX1VOQ0hBTkdFRBADKlAKCVNvcnRPcmRlchIaChZTT1JUX09SREVSX1VOU1BFQ0lGSUVEEAASEgoOU09SVF9PUkRFUl9BU0MQARITCg9TT1JUX09SREVSX0RFU0MQAiqWAQoRUmVsYXRpb25EaXJlY3Rpb24SIgoeUkVMQVRJT05fRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASHwobUkVMQVRJT05fRElSRUNUSU9OX09VVEdPSU5HEAESHwobUkVMQVRJT05fRElSRUNUSU9OX0lOQ09NSU5HEAISGwoXUkVMQVRJT05fRElSRUNUSU9OX0JPVEgQAzKMCAoOQ2F0YWxvZ1NlcnZpY2USagoNQXBwbHlFbnRpdGllcxInLmF0cml1bS5jYXRhbG9nLnYxLkFwcGx5RW50aXRpZXNSZXF1ZXN0GiguYXRyaXVtLmNhdGFsb2cudjEuQXBwbHlFbnRpdGllc1Jlc3BvbnNlIgbK8xgCCAISZwoMSW1wb3J0QnVuZGxlEiYuYXRyaXVtLmNhdGFsb2cudjEuSW1wb3J0QnVuZGxlUmVxdWVzdBonLmF0cml1bS5jYXRhbG9nLnYxLkltcG9ydEJ1bmRsZVJlc3BvbnNlIgbK8xgCCAIScAoOR2V0RW50aXR5QnlSZWYSKC5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdHlCeVJlZlJlcXVlc3QaKS5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdHlCeVJlZlJlc3BvbnNlIgmQAgHK8xgCCAIScAoOR2V0RW50aXR5QnlVaWQSKC5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdHlCeVVpZFJlcXVlc3QaKS5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdHlCeVVpZFJlc3BvbnNlIgmQAgHK8xgCCAISeQoRR2V0RW50aXRpZXNCeVJlZnMSKy5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdGllc0J5UmVmc1JlcXVlc3QaLC5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdGllc0J5UmVmc1Jlc3BvbnNlIgmQAgHK8xgCCAISZwoMRGVsZXRlRW50aXR5EiYuYXRyaXVtLmNhdGFsb2cudjEuRGVsZXRlRW50aXR5UmVxdWVzdBonLmF0cml1bS5jYXRhbG9nLnYxLkRlbGV0ZUVudGl0eVJlc3BvbnNlIgbK8xgCCAMSagoMTGlzdEVudGl0aWVzEiYuYXRyaXVtLmNhdGFsb2cudjEuTGlzdEVudGl0aWVzUmVxdWVzdBonLmF0cml1bS5jYXRhbG9nLnYxLkxpc3RFbnRpdGllc1Jlc3BvbnNlIgmQAgHK8xgCCAIScwoPR2V0RW50aXR5RmFjZXRzEikuYXRyaXVtLmNhdGFsb2cudjEuR2V0RW50aXR5RmFjZXRzUmVxdWVzdBoqLmF0cml1bS5jYXRhbG9nLnYxLkdldEVudGl0eUZhY2V0c1Jlc3BvbnNlIgmQAgHK8xgCCAISfAoSR2V0RW50aXR5UmVsYXRpb25zEiwuYXRyaXVtLmNhdGFsb2cudjEuR2V0RW50aXR5UmVsYXRpb25zUmVxdWVzdBotLmF0cml1bS5jYXRhbG9nLnYxLkdldEVudGl0eVJlbGF0aW9uc1Jlc3BvbnNlIgmQAgHK8xgCCAIyxwwKD0xvY2F0aW9uU2VydmljZRJtCg5DcmVhdGVMb2NhdGlvbhIoLmF0cml1bS5jYXRhbG9nLnYxLkNyZWF0ZUxvY2F0aW9uUmVxdWVzdBopLmF0cml1bS5jYXRhbG9nLnYxLkNyZWF0ZUxvY2F0aW9uUmVzcG9uc2UiBsrzGAIIAhJtCg1MaXN0TG9jYXRpb25zEicuYXRyaXVtLmNhdGFsb2cudjEuTGlzdExvY2F0aW9uc1JlcXVlc3QaKC5hdHJpdW0uY2F0YWxvZy52MS5MaXN0TG9jYXRpb25zUmVzcG9uc2UiCZACAcrzGAIIAhJnCgtHZXRMb2NhdGlvbhIlLmF0cml1bS5jYXRhbG9nLnYxLkdldExvY2F0aW9uUmVxdWVzdBomLmF0cml1bS5jYXRhbG9nLnYxLkdldExvY2F0aW9uUmVzcG9uc2UiCZACAcrzGAIIAhJtCg5VcGRhdGVMb2NhdGlvbhIoLmF0cml1bS5jYXRhbG9nLnYxLlVwZGF0ZUxvY2F0aW9uUmVxdWVzdBopLmF0cml1bS5jYXRhbG9nLnYxLlVwZGF0ZUxvY2F0aW9uUmVzcG9uc2UiBsrzGAIIAhJtCg5EZWxldGVMb2NhdGlvbhIoLmF0cml1bS5jYXRhbG9nLnYxLkRlbGV0ZUxvY2F0aW9uUmVxdWVzdBopLmF0cml1bS5jYXRhbG9nLnYxLkRlbGV0ZUxvY2F0aW9uUmVzcG9uc2UiBsrzGAIIAxJwCg9SZWZyZXNoTG9jYXRpb24SKS5hdHJpdW0uY2F0YWxvZy52MS5SZWZyZXNoTG9jYXRpb25SZXF1ZXN0GiouYXRyaXVtLmNhdGFsb2cudjEuUmVmcmVzaExvY2F0aW9uUmVzcG9uc2UiBsrzGAIIAhJ2ChBHZXRXZWJob29rU2VjcmV0EiouYXRyaXVtLmNhdGFsb2cudjEuR2V0V2ViaG9va1NlY3JldFJlcXVlc3QaKy5hdHJpdW0uY2F0YWxvZy52MS5HZXRXZWJob29rU2VjcmV0UmVzcG9uc2UiCZACAcrzGAIIAxJqCg1TZXRDcmVkZW50aWFsEicuYXRyaXVtLmNhdGFsb2cudjEuU2V0Q3JlZGVudGlhbFJlcXVlc3QaKC5hdHJpdW0uY2F0YWxvZy52MS5TZXRDcmVkZW50aWFsUmVzcG9uc2UiBsrzGAIIAxJzCg9MaXN0Q3JlZGVudGlhbHMSKS5hdHJpdW0uY2F0YWxvZy52MS5MaXN0Q3JlZGVudGlhbHNSZXF1ZXN0GiouYXRyaXVtLmNhdGFsb2cudjEuTGlzdENyZWRlbnRpYWxzUmVzcG9uc2UiCZACAcrzGAIIAxJzChBEZWxldGVDcmVkZW50aWFsEiouYXRyaXVtLmNhdGFsb2cudjEuRGVsZXRlQ3JlZGVudGlhbFJlcXVlc3QaKy5hdHJpdW0uY2F0YWxvZy52MS5EZWxldGVDcmVkZW50aWFsUmVzcG9uc2UiBsrzGAIIAxJqCg1TZXRDdXN0b21LaW5kEicuYXRyaXVtLmNhdGFsb2cudjEuU2V0Q3VzdG9tS2luZFJlcXVlc3QaKC5hdHJpdW0uY2F0YWxvZy52MS5TZXRDdXN0b21LaW5kUmVzcG9uc2UiBsrzGAIIAxJzCg9MaXN0Q3VzdG9tS2luZHMSKS5hdHJpdW0uY2F0YWxvZy52MS5MaXN0Q3VzdG9tS2luZHNSZXF1ZXN0GiouYXRyaXVtLmNhdGFsb2cudjEuTGlzdEN1c3RvbUtpbmRzUmVzcG9uc2UiCZACAcrzGAIIAhJzChBEZWxldGVDdXN0b21LaW5kEiouYXRyaXVtLmNhdGFsb2cudjEuRGVsZXRlQ3VzdG9tS2luZFJlcXVlc3QaKy5hdHJpdW0uY2F0YWxvZy52MS5EZWxldGVDdXN0b21LaW5kUmVzcG9uc2UiBsrzGAIIAxJ5ChJTZXRSZWZyZXNoSW50ZXJ2YWwSLC5hdHJpdW0uY2F0YWxvZy52MS5TZXRSZWZyZXNoSW50ZXJ2YWxSZXF1ZXN0Gi0uYXRyaXVtLmNhdGFsb2cudjEuU2V0UmVmcmVzaEludGVydmFsUmVzcG9uc2UiBsrzGAIIA0IsWiphdHJpdW0uZGV2L2dlbi9hdHJpdW0vY2F0YWxvZy92MTtjYXRhbG9ndjFiBnByb3RvMw", [file_atrium_options_v1_access, file_google_protobuf_struct]);
+  fileDesc("Ch9hdHJpdW0vY2F0YWxvZy92MS9jYXRhbG9nLnByb3RvEhFhdHJpdW0uY2F0YWxvZy52MSJqChRBcHBseUVudGl0aWVzUmVxdWVzdBIpCghlbnRpdGllcxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFgoOeWFtbF9kb2N1bWVudHMYAiADKAkSDwoHZHJ5X3J1bhgDIAEoCCKEAQoLQXBwbHlSZXN1bHQSFgoOZG9jdW1lbnRfaW5kZXgYASABKAUSEgoKZW50aXR5X3JlZhgCIAEoCRILCgN1aWQYAyABKAkSDAoEZXRhZxgEIAEoCRIuCgZhY3Rpb24YBSABKA4yHi5hdHJpdW0uY2F0YWxvZy52MS5BcHBseUFjdGlvbiJZChVBcHBseUVudGl0aWVzUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmF0cml1bS5jYXRhbG9nLnYxLkFwcGx5UmVzdWx0Eg8KB2RyeV9ydW4YAiABKAgitQEKE0ltcG9ydEJ1bmRsZVJlcXVlc3QSQAoFZmlsZXMYASADKAsyMS5hdHJpdW0uY2F0YWxvZy52MS5JbXBvcnRCdW5kbGVSZXF1ZXN0LkZpbGVzRW50cnkSDQoFcm9vdHMYAiADKAkSDwoHZHJ5X3J1bhgDIAEoCBIOCgZzdHJpY3QYBCABKAgaLAoKRmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInkKDUltcG9ydFByb2JsZW0SDAoEZmlsZRgBIAEoCRIQCghkb2N1bWVudBgCIAEoBRIUCgxoYXNfZG9jdW1lbnQYAyABKAgSDQoFZmllbGQYBCABKAkSDwoHbWVzc2FnZRgFIAEoCRISCgplbnRpdHlfcmVmGAYgASgJIkEKDVNraXBwZWRUYXJnZXQSEAoIbG9jYXRpb24YASABKAkSDgoGdGFyZ2V0GAIgASgJEg4KBnJlYXNvbhgDIAEoCSLTAQoUSW1wb3J0QnVuZGxlUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmF0cml1bS5jYXRhbG9nLnYxLkFwcGx5UmVzdWx0EhIKCmZpbGVzX3JlYWQYAiADKAkSMQoHc2tpcHBlZBgDIAMoCzIgLmF0cml1bS5jYXRhbG9nLnYxLlNraXBwZWRUYXJnZXQSDwoHZHJ5X3J1bhgEIAEoCBIyCghwcm9ibGVtcxgFIAMoCzIgLmF0cml1bS5jYXRhbG9nLnYxLkltcG9ydFByb2JsZW0iJAoVR2V0RW50aXR5QnlSZWZSZXF1ZXN0EgsKA3JlZhgBIAEoCSJBChZHZXRFbnRpdHlCeVJlZlJlc3BvbnNlEicKBmVudGl0eRgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiJAoVR2V0RW50aXR5QnlVaWRSZXF1ZXN0EgsKA3VpZBgBIAEoCSJBChZHZXRFbnRpdHlCeVVpZFJlc3BvbnNlEicKBmVudGl0eRgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiOAoYR2V0RW50aXRpZXNCeVJlZnNSZXF1ZXN0EgwKBHJlZnMYASADKAkSDgoGZmllbGRzGAIgAygJIjUKCkVudGl0eUl0ZW0SJwoGZW50aXR5GAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJJChlHZXRFbnRpdGllc0J5UmVmc1Jlc3BvbnNlEiwKBWl0ZW1zGAEgAygLMh0uYXRyaXVtLmNhdGFsb2cudjEuRW50aXR5SXRlbSIiChNEZWxldGVFbnRpdHlSZXF1ZXN0EgsKA3VpZBgBIAEoCSIWChREZWxldGVFbnRpdHlSZXNwb25zZSJICgpPcmRlckZpZWxkEg0KBWZpZWxkGAEgASgJEisKBW9yZGVyGAIgASgOMhwuYXRyaXVtLmNhdGFsb2cudjEuU29ydE9yZGVyIrYBChNMaXN0RW50aXRpZXNSZXF1ZXN0Eg4KBmZpbHRlchgBIAMoCRIWCg5mdWxsX3RleHRfdGVybRgCIAEoCRIsCgVvcmRlchgDIAMoCzIdLmF0cml1bS5jYXRhbG9nLnYxLk9yZGVyRmllbGQSDgoGZmllbGRzGAQgAygJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJEhIKCnNraXBfdG90YWwYByABKAgiiAEKFExpc3RFbnRpdGllc1Jlc3BvbnNlEikKCGVudGl0aWVzGAEgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBITCgt0b3RhbF9pdGVtcxgCIAEoAxIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkSFwoPcHJldl9wYWdlX3Rva2VuGAQgASgJIlAKFkdldEVudGl0eUZhY2V0c1JlcXVlc3QSDgoGZmFjZXRzGAEgAygJEg4KBmZpbHRlchgCIAMoCRIWCg5mdWxsX3RleHRfdGVybRgDIAEoCSIqCgpGYWNldFZhbHVlEg0KBXZhbHVlGAEgASgJEg0KBWNvdW50GAIgASgDIkUKBUZhY2V0Eg0KBWZhY2V0GAEgASgJEi0KBnZhbHVlcxgCIAMoCzIdLmF0cml1bS5jYXRhbG9nLnYxLkZhY2V0VmFsdWUiQwoXR2V0RW50aXR5RmFjZXRzUmVzcG9uc2USKAoGZmFjZXRzGAEgAygLMhguYXRyaXVtLmNhdGFsb2cudjEuRmFjZXQiiAEKGUdldEVudGl0eVJlbGF0aW9uc1JlcXVlc3QSCwoDcmVmGAEgASgJEhYKDnJlbGF0aW9uX3R5cGVzGAIgAygJEjcKCWRpcmVjdGlvbhgDIAEoDjIkLmF0cml1bS5jYXRhbG9nLnYxLlJlbGF0aW9uRGlyZWN0aW9uEg0KBWRlcHRoGAQgASgFIkQKDFJlbGF0aW9uRWRnZRISCgpzb3VyY2VfcmVmGAEgASgJEgwKBHR5cGUYAiABKAkSEgoKdGFyZ2V0X3JlZhgDIAEoCSKKAQoaR2V0RW50aXR5UmVsYXRpb25zUmVzcG9uc2USLgoFZWRnZXMYASADKAsyHy5hdHJpdW0uY2F0YWxvZy52MS5SZWxhdGlvbkVkZ2USKQoIZW50aXRpZXMYAiADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhEKCXRydW5jYXRlZBgDIAEoCCJYCgRTdGFyEhIKCmVudGl0eV9yZWYYASABKAkSCwoDdWlkGAIgASgJEi8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCISChBMaXN0U3RhcnNSZXF1ZXN0IjsKEUxpc3RTdGFyc1Jlc3BvbnNlEiYKBXN0YXJzGAEgAygLMhcuYXRyaXVtLmNhdGFsb2cudjEuU3RhciI1Cg5TZXRTdGFyUmVxdWVzdBISCgplbnRpdHlfcmVmGAEgASgJEg8KB3N0YXJyZWQYAiABKAgiOAoPU2V0U3RhclJlc3BvbnNlEiUKBHN0YXIYASABKAsyFy5hdHJpdW0uY2F0YWxvZy52MS5TdGFyIogCCghMb2NhdGlvbhIKCgJpZBgBIAEoCRIMCgR0eXBlGAIgASgJEg4KBnRhcmdldBgDIAEoCRISCgplbnRpdHlfcmVmGAQgASgJEhQKDHJlZnJlc2hlZF9hdBgFIAEoCRIQCghyZXZpc2lvbhgGIAEoCRISCgpsYXN0X2Vycm9yGAcgASgJEhAKCGZhaWx1cmVzGAggASgFEjIKCHByb2JsZW1zGAkgAygLMiAuYXRyaXVtLmNhdGFsb2cudjEuSW1wb3J0UHJvYmxlbRIUCgxlbnRpdHlfY291bnQYCiABKAUSEgoKY3JlYXRlZF9hdBgLIAEoCRISCgpjaGVja2VkX2F0GAwgASgJIkYKFUNyZWF0ZUxvY2F0aW9uUmVxdWVzdBIMCgR0eXBlGAEgASgJEg4KBnRhcmdldBgCIAEoCRIPCgdkcnlfcnVuGAMgASgIIrYBChZDcmVhdGVMb2NhdGlvblJlc3BvbnNlEi0KCGxvY2F0aW9uGAEgASgLMhsuYXRyaXVtLmNhdGFsb2cudjEuTG9jYXRpb24SKQoIZW50aXRpZXMYAiADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBmV4aXN0cxgDIAEoCBIyCghwcm9ibGVtcxgEIAMoCzIgLmF0cml1bS5jYXRhbG9nLnYxLkltcG9ydFByb2JsZW0iTQoUTGlzdExvY2F0aW9uc1JlcXVlc3QSDgoGdGFyZ2V0GAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJInUKFUxpc3RMb2NhdGlvbnNSZXNwb25zZRIuCglsb2NhdGlvbnMYASADKAsyGy5hdHJpdW0uY2F0YWxvZy52MS5Mb2NhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEwoLdG90YWxfaXRlbXMYAyABKAMiIAoSR2V0TG9jYXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIlkKE0dldExvY2F0aW9uUmVzcG9uc2USLQoIbG9jYXRpb24YASABKAsyGy5hdHJpdW0uY2F0YWxvZy52MS5Mb2NhdGlvbhITCgtlbnRpdHlfcmVmcxgCIAMoCSJBChVVcGRhdGVMb2NhdGlvblJlcXVlc3QSCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIOCgZ0YXJnZXQYAyABKAkiRwoWVXBkYXRlTG9jYXRpb25SZXNwb25zZRItCghsb2NhdGlvbhgBIAEoCzIbLmF0cml1bS5jYXRhbG9nLnYxLkxvY2F0aW9uIiMKFURlbGV0ZUxvY2F0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIqChZEZWxldGVMb2NhdGlvblJlc3BvbnNlEhAKCG9ycGhhbmVkGAEgAygJIiQKFlJlZnJlc2hMb2NhdGlvblJlcXVlc3QSCgoCaWQYASABKAkipQEKF1JlZnJlc2hMb2NhdGlvblJlc3BvbnNlEi0KCGxvY2F0aW9uGAEgASgLMhsuYXRyaXVtLmNhdGFsb2cudjEuTG9jYXRpb24SDwoHY3JlYXRlZBgCIAEoBRIPCgd1cGRhdGVkGAMgASgFEhEKCXVuY2hhbmdlZBgEIAEoBRIQCghvcnBoYW5lZBgFIAMoCRIUCgxub3RfbW9kaWZpZWQYBiABKAgiJQoXR2V0V2ViaG9va1NlY3JldFJlcXVlc3QSCgoCaWQYASABKAkiOAoYR2V0V2ViaG9va1NlY3JldFJlc3BvbnNlEg4KBnNlY3JldBgBIAEoCRIMCgRwYXRoGAIgASgJIjMKFFNldENyZWRlbnRpYWxSZXF1ZXN0EgwKBGhvc3QYASABKAkSDQoFdG9rZW4YAiABKAkiFwoVU2V0Q3JlZGVudGlhbFJlc3BvbnNlIkIKCkNyZWRlbnRpYWwSDAoEaG9zdBgBIAEoCRISCgpjcmVhdGVkX2F0GAIgASgJEhIKCnVwZGF0ZWRfYXQYAyABKAkiGAoWTGlzdENyZWRlbnRpYWxzUmVxdWVzdCJNChdMaXN0Q3JlZGVudGlhbHNSZXNwb25zZRIyCgtjcmVkZW50aWFscxgBIAMoCzIdLmF0cml1bS5jYXRhbG9nLnYxLkNyZWRlbnRpYWwiJwoXRGVsZXRlQ3JlZGVudGlhbFJlcXVlc3QSDAoEaG9zdBgBIAEoCSIaChhEZWxldGVDcmVkZW50aWFsUmVzcG9uc2UiRQoKQ3VzdG9tS2luZBIMCgRraW5kGAEgASgJEhQKDGFwaV92ZXJzaW9ucxgCIAMoCRITCgtqc29uX3NjaGVtYRgDIAEoCSJDChRTZXRDdXN0b21LaW5kUmVxdWVzdBIrCgRraW5kGAEgASgLMh0uYXRyaXVtLmNhdGFsb2cudjEuQ3VzdG9tS2luZCIXChVTZXRDdXN0b21LaW5kUmVzcG9uc2UiGAoWTGlzdEN1c3RvbUtpbmRzUmVxdWVzdCJHChdMaXN0Q3VzdG9tS2luZHNSZXNwb25zZRIsCgVraW5kcxgBIAMoCzIdLmF0cml1bS5jYXRhbG9nLnYxLkN1c3RvbUtpbmQiJwoXRGVsZXRlQ3VzdG9tS2luZFJlcXVlc3QSDAoEa2luZBgBIAEoCSIaChhEZWxldGVDdXN0b21LaW5kUmVzcG9uc2UiLAoZU2V0UmVmcmVzaEludGVydmFsUmVxdWVzdBIPCgdzZWNvbmRzGAEgASgFIhwKGlNldFJlZnJlc2hJbnRlcnZhbFJlc3BvbnNlKnsKC0FwcGx5QWN0aW9uEhwKGEFQUExZX0FDVElPTl9VTlNQRUNJRklFRBAAEhgKFEFQUExZX0FDVElPTl9DUkVBVEVEEAESGAoUQVBQTFlfQUNUSU9OX1VQREFURUQQAhIaChZBUFBMWV9BQ1RJT05fVU5DSEFOR0VEEAMqUAoJU29ydE9yZGVyEhoKFlNPUlRfT1JERVJfVU5TUEVDSUZJRUQQABISCg5TT1JUX09SREVSX0FTQxABEhMKD1NPUlRfT1JERVJfREVTQxACKpYBChFSZWxhdGlvbkRpcmVjdGlvbhIiCh5SRUxBVElPTl9ESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIfChtSRUxBVElPTl9ESVJFQ1RJT05fT1VUR09JTkcQARIfChtSRUxBVElPTl9ESVJFQ1RJT05fSU5DT01JTkcQAhIbChdSRUxBVElPTl9ESVJFQ1RJT05fQk9USBADMswJCg5DYXRhbG9nU2VydmljZRJqCg1BcHBseUVudGl0aWVzEicuYXRyaXVtLmNhdGFsb2cudjEuQXBwbHlFbnRpdGllc1JlcXVlc3QaKC5hdHJpdW0uY2F0YWxvZy52MS5BcHBseUVudGl0aWVzUmVzcG9uc2UiBsrzGAIIAhJnCgxJbXBvcnRCdW5kbGUSJi5hdHJpdW0uY2F0YWxvZy52MS5JbXBvcnRCdW5kbGVSZXF1ZXN0GicuYXRyaXVtLmNhdGFsb2cudjEuSW1wb3J0QnVuZGxlUmVzcG9uc2UiBsrzGAIIAhJwCg5HZXRFbnRpdHlCeVJlZhIoLmF0cml1bS5jYXRhbG9nLnYxLkdldEVudGl0eUJ5UmVmUmVxdWVzdBopLmF0cml1bS5jYXRhbG9nLnYxLkdldEVudGl0eUJ5UmVmUmVzcG9uc2UiCZACAcrzGAIIAhJwCg5HZXRFbnRpdHlCeVVpZBIoLmF0cml1bS5jYXRhbG9nLnYxLkdldEVudGl0eUJ5VWlkUmVxdWVzdBopLmF0cml1bS5jYXRhbG9nLnYxLkdldEVudGl0eUJ5VWlkUmVzcG9uc2UiCZACAcrzGAIIAhJ5ChFHZXRFbnRpdGllc0J5UmVmcxIrLmF0cml1bS5jYXRhbG9nLnYxLkdldEVudGl0aWVzQnlSZWZzUmVxdWVzdBosLmF0cml1bS5jYXRhbG9nLnYxLkdldEVudGl0aWVzQnlSZWZzUmVzcG9uc2UiCZACAcrzGAIIAhJnCgxEZWxldGVFbnRpdHkSJi5hdHJpdW0uY2F0YWxvZy52MS5EZWxldGVFbnRpdHlSZXF1ZXN0GicuYXRyaXVtLmNhdGFsb2cudjEuRGVsZXRlRW50aXR5UmVzcG9uc2UiBsrzGAIIAxJqCgxMaXN0RW50aXRpZXMSJi5hdHJpdW0uY2F0YWxvZy52MS5MaXN0RW50aXRpZXNSZXF1ZXN0GicuYXRyaXVtLmNhdGFsb2cudjEuTGlzdEVudGl0aWVzUmVzcG9uc2UiCZACAcrzGAIIAhJzCg9HZXRFbnRpdHlGYWNldHMSKS5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdHlGYWNldHNSZXF1ZXN0GiouYXRyaXVtLmNhdGFsb2cudjEuR2V0RW50aXR5RmFjZXRzUmVzcG9uc2UiCZACAcrzGAIIAhJ8ChJHZXRFbnRpdHlSZWxhdGlvbnMSLC5hdHJpdW0uY2F0YWxvZy52MS5HZXRFbnRpdHlSZWxhdGlvbnNSZXF1ZXN0Gi0uYXRyaXVtLmNhdGFsb2cudjEuR2V0RW50aXR5UmVsYXRpb25zUmVzcG9uc2UiCZACAcrzGAIIAhJhCglMaXN0U3RhcnMSIy5hdHJpdW0uY2F0YWxvZy52MS5MaXN0U3RhcnNSZXF1ZXN0GiQuYXRyaXVtLmNhdGFsb2cudjEuTGlzdFN0YXJzUmVzcG9uc2UiCZACAcrzGAIIAhJbCgdTZXRTdGFyEiEuYXRyaXVtLmNhdGFsb2cudjEuU2V0U3RhclJlcXVlc3QaIi5hdHJpdW0uY2F0YWxvZy52MS5TZXRTdGFyUmVzcG9uc2UiCZACAsrzGAIIAjLHDAoPTG9jYXRpb25TZXJ2aWNlEm0KDkNyZWF0ZUxvY2F0aW9uEiguYXRyaXVtLmNhdGFsb2cudjEuQ3JlYXRlTG9jYXRpb25SZXF1ZXN0GikuYXRyaXVtLmNhdGFsb2cudjEuQ3JlYXRlTG9jYXRpb25SZXNwb25zZSIGyvMYAggCEm0KDUxpc3RMb2NhdGlvbnMSJy5hdHJpdW0uY2F0YWxvZy52MS5MaXN0TG9jYXRpb25zUmVxdWVzdBooLmF0cml1bS5jYXRhbG9nLnYxLkxpc3RMb2NhdGlvbnNSZXNwb25zZSIJkAIByvMYAggCEmcKC0dldExvY2F0aW9uEiUuYXRyaXVtLmNhdGFsb2cudjEuR2V0TG9jYXRpb25SZXF1ZXN0GiYuYXRyaXVtLmNhdGFsb2cudjEuR2V0TG9jYXRpb25SZXNwb25zZSIJkAIByvMYAggCEm0KDlVwZGF0ZUxvY2F0aW9uEiguYXRyaXVtLmNhdGFsb2cudjEuVXBkYXRlTG9jYXRpb25SZXF1ZXN0GikuYXRyaXVtLmNhdGFsb2cudjEuVXBkYXRlTG9jYXRpb25SZXNwb25zZSIGyvMYAggCEm0KDkRlbGV0ZUxvY2F0aW9uEiguYXRyaXVtLmNhdGFsb2cudjEuRGVsZXRlTG9jYXRpb25SZXF1ZXN0GikuYXRyaXVtLmNhdGFsb2cudjEuRGVsZXRlTG9jYXRpb25SZXNwb25zZSIGyvMYAggDEnAKD1JlZnJlc2hMb2NhdGlvbhIpLmF0cml1bS5jYXRhbG9nLnYxLlJlZnJlc2hMb2NhdGlvblJlcXVlc3QaKi5hdHJpdW0uY2F0YWxvZy52MS5SZWZyZXNoTG9jYXRpb25SZXNwb25zZSIGyvMYAggCEnYKEEdldFdlYmhvb2tTZWNyZXQSKi5hdHJpdW0uY2F0YWxvZy52MS5HZXRXZWJob29rU2VjcmV0UmVxdWVzdBorLmF0cml1bS5jYXRhbG9nLnYxLkdldFdlYmhvb2tTZWNyZXRSZXNwb25zZSIJkAIByvMYAggDEmoKDVNldENyZWRlbnRpYWwSJy5hdHJpdW0uY2F0YWxvZy52MS5TZXRDcmVkZW50aWFsUmVxdWVzdBooLmF0cml1bS5jYXRhbG9nLnYxLlNldENyZWRlbnRpYWxSZXNwb25zZSIGyvMYAggDEnMKD0xpc3RDcmVkZW50aWFscxIpLmF0cml1bS5jYXRhbG9nLnYxLkxpc3RDcmVkZW50aWFsc1JlcXVlc3QaKi5hdHJpdW0uY2F0YWxvZy52MS5MaXN0Q3JlZGVudGlhbHNSZXNwb25zZSIJkAIByvMYAggDEnMKEERlbGV0ZUNyZWRlbnRpYWwSKi5hdHJpdW0uY2F0YWxvZy52MS5EZWxldGVDcmVkZW50aWFsUmVxdWVzdBorLmF0cml1bS5jYXRhbG9nLnYxLkRlbGV0ZUNyZWRlbnRpYWxSZXNwb25zZSIGyvMYAggDEmoKDVNldEN1c3RvbUtpbmQSJy5hdHJpdW0uY2F0YWxvZy52MS5TZXRDdXN0b21LaW5kUmVxdWVzdBooLmF0cml1bS5jYXRhbG9nLnYxLlNldEN1c3RvbUtpbmRSZXNwb25zZSIGyvMYAggDEnMKD0xpc3RDdXN0b21LaW5kcxIpLmF0cml1bS5jYXRhbG9nLnYxLkxpc3RDdXN0b21LaW5kc1JlcXVlc3QaKi5hdHJpdW0uY2F0YWxvZy52MS5MaXN0Q3VzdG9tS2luZHNSZXNwb25zZSIJkAIByvMYAggCEnMKEERlbGV0ZUN1c3RvbUtpbmQSKi5hdHJpdW0uY2F0YWxvZy52MS5EZWxldGVDdXN0b21LaW5kUmVxdWVzdBorLmF0cml1bS5jYXRhbG9nLnYxLkRlbGV0ZUN1c3RvbUtpbmRSZXNwb25zZSIGyvMYAggDEnkKElNldFJlZnJlc2hJbnRlcnZhbBIsLmF0cml1bS5jYXRhbG9nLnYxLlNldFJlZnJlc2hJbnRlcnZhbFJlcXVlc3QaLS5hdHJpdW0uY2F0YWxvZy52MS5TZXRSZWZyZXNoSW50ZXJ2YWxSZXNwb25zZSIGyvMYAggDQixaKmF0cml1bS5kZXYvZ2VuL2F0cml1bS9jYXRhbG9nL3YxO2NhdGFsb2d2MWIGcHJvdG8z", [file_atrium_options_v1_access, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message atrium.catalog.v1.ApplyEntitiesRequest
@@ -732,6 +733,112 @@ export const GetEntityRelationsResponseSchema: GenMessage<GetEntityRelationsResp
   messageDesc(file_atrium_catalog_v1_catalog, 25);
 
 /**
+ * @generated from message atrium.catalog.v1.Star
+ */
+export type Star = Message<"atrium.catalog.v1.Star"> & {
+  /**
+   * kind:namespace/name, lowercased.
+   *
+   * @generated from field: string entity_ref = 1;
+   */
+  entityRef: string;
+
+  /**
+   * The starred entity's uid; empty while no entity has the ref.
+   *
+   * @generated from field: string uid = 2;
+   */
+  uid: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp create_time = 3;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.Star.
+ * Use `create(StarSchema)` to create a new message.
+ */
+export const StarSchema: GenMessage<Star> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 26);
+
+/**
+ * @generated from message atrium.catalog.v1.ListStarsRequest
+ */
+export type ListStarsRequest = Message<"atrium.catalog.v1.ListStarsRequest"> & {
+};
+
+/**
+ * Describes the message atrium.catalog.v1.ListStarsRequest.
+ * Use `create(ListStarsRequestSchema)` to create a new message.
+ */
+export const ListStarsRequestSchema: GenMessage<ListStarsRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 27);
+
+/**
+ * @generated from message atrium.catalog.v1.ListStarsResponse
+ */
+export type ListStarsResponse = Message<"atrium.catalog.v1.ListStarsResponse"> & {
+  /**
+   * Every star of the caller (at most 500), newest first.
+   *
+   * @generated from field: repeated atrium.catalog.v1.Star stars = 1;
+   */
+  stars: Star[];
+};
+
+/**
+ * Describes the message atrium.catalog.v1.ListStarsResponse.
+ * Use `create(ListStarsResponseSchema)` to create a new message.
+ */
+export const ListStarsResponseSchema: GenMessage<ListStarsResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 28);
+
+/**
+ * @generated from message atrium.catalog.v1.SetStarRequest
+ */
+export type SetStarRequest = Message<"atrium.catalog.v1.SetStarRequest"> & {
+  /**
+   * [kind:][namespace/]name; kind is required, namespace defaults to "default".
+   *
+   * @generated from field: string entity_ref = 1;
+   */
+  entityRef: string;
+
+  /**
+   * @generated from field: bool starred = 2;
+   */
+  starred: boolean;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.SetStarRequest.
+ * Use `create(SetStarRequestSchema)` to create a new message.
+ */
+export const SetStarRequestSchema: GenMessage<SetStarRequest> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 29);
+
+/**
+ * @generated from message atrium.catalog.v1.SetStarResponse
+ */
+export type SetStarResponse = Message<"atrium.catalog.v1.SetStarResponse"> & {
+  /**
+   * The star; absent after unstarring.
+   *
+   * @generated from field: atrium.catalog.v1.Star star = 1;
+   */
+  star?: Star | undefined;
+};
+
+/**
+ * Describes the message atrium.catalog.v1.SetStarResponse.
+ * Use `create(SetStarResponseSchema)` to create a new message.
+ */
+export const SetStarResponseSchema: GenMessage<SetStarResponse> = /*@__PURE__*/
+  messageDesc(file_atrium_catalog_v1_catalog, 30);
+
+/**
  * @generated from message atrium.catalog.v1.Location
  */
 export type Location = Message<"atrium.catalog.v1.Location"> & {
@@ -816,7 +923,7 @@ export type Location = Message<"atrium.catalog.v1.Location"> & {
  * Use `create(LocationSchema)` to create a new message.
  */
 export const LocationSchema: GenMessage<Location> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 26);
+  messageDesc(file_atrium_catalog_v1_catalog, 31);
 
 /**
  * @generated from message atrium.catalog.v1.CreateLocationRequest
@@ -845,7 +952,7 @@ export type CreateLocationRequest = Message<"atrium.catalog.v1.CreateLocationReq
  * Use `create(CreateLocationRequestSchema)` to create a new message.
  */
 export const CreateLocationRequestSchema: GenMessage<CreateLocationRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 27);
+  messageDesc(file_atrium_catalog_v1_catalog, 32);
 
 /**
  * @generated from message atrium.catalog.v1.CreateLocationResponse
@@ -882,7 +989,7 @@ export type CreateLocationResponse = Message<"atrium.catalog.v1.CreateLocationRe
  * Use `create(CreateLocationResponseSchema)` to create a new message.
  */
 export const CreateLocationResponseSchema: GenMessage<CreateLocationResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 28);
+  messageDesc(file_atrium_catalog_v1_catalog, 33);
 
 /**
  * @generated from message atrium.catalog.v1.ListLocationsRequest
@@ -913,7 +1020,7 @@ export type ListLocationsRequest = Message<"atrium.catalog.v1.ListLocationsReque
  * Use `create(ListLocationsRequestSchema)` to create a new message.
  */
 export const ListLocationsRequestSchema: GenMessage<ListLocationsRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 29);
+  messageDesc(file_atrium_catalog_v1_catalog, 34);
 
 /**
  * @generated from message atrium.catalog.v1.ListLocationsResponse
@@ -940,7 +1047,7 @@ export type ListLocationsResponse = Message<"atrium.catalog.v1.ListLocationsResp
  * Use `create(ListLocationsResponseSchema)` to create a new message.
  */
 export const ListLocationsResponseSchema: GenMessage<ListLocationsResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 30);
+  messageDesc(file_atrium_catalog_v1_catalog, 35);
 
 /**
  * @generated from message atrium.catalog.v1.GetLocationRequest
@@ -957,7 +1064,7 @@ export type GetLocationRequest = Message<"atrium.catalog.v1.GetLocationRequest">
  * Use `create(GetLocationRequestSchema)` to create a new message.
  */
 export const GetLocationRequestSchema: GenMessage<GetLocationRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 31);
+  messageDesc(file_atrium_catalog_v1_catalog, 36);
 
 /**
  * @generated from message atrium.catalog.v1.GetLocationResponse
@@ -981,7 +1088,7 @@ export type GetLocationResponse = Message<"atrium.catalog.v1.GetLocationResponse
  * Use `create(GetLocationResponseSchema)` to create a new message.
  */
 export const GetLocationResponseSchema: GenMessage<GetLocationResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 32);
+  messageDesc(file_atrium_catalog_v1_catalog, 37);
 
 /**
  * @generated from message atrium.catalog.v1.UpdateLocationRequest
@@ -1008,7 +1115,7 @@ export type UpdateLocationRequest = Message<"atrium.catalog.v1.UpdateLocationReq
  * Use `create(UpdateLocationRequestSchema)` to create a new message.
  */
 export const UpdateLocationRequestSchema: GenMessage<UpdateLocationRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 33);
+  messageDesc(file_atrium_catalog_v1_catalog, 38);
 
 /**
  * @generated from message atrium.catalog.v1.UpdateLocationResponse
@@ -1025,7 +1132,7 @@ export type UpdateLocationResponse = Message<"atrium.catalog.v1.UpdateLocationRe
  * Use `create(UpdateLocationResponseSchema)` to create a new message.
  */
 export const UpdateLocationResponseSchema: GenMessage<UpdateLocationResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 34);
+  messageDesc(file_atrium_catalog_v1_catalog, 39);
 
 /**
  * @generated from message atrium.catalog.v1.DeleteLocationRequest
@@ -1042,7 +1149,7 @@ export type DeleteLocationRequest = Message<"atrium.catalog.v1.DeleteLocationReq
  * Use `create(DeleteLocationRequestSchema)` to create a new message.
  */
 export const DeleteLocationRequestSchema: GenMessage<DeleteLocationRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 35);
+  messageDesc(file_atrium_catalog_v1_catalog, 40);
 
 /**
  * @generated from message atrium.catalog.v1.DeleteLocationResponse
@@ -1061,7 +1168,7 @@ export type DeleteLocationResponse = Message<"atrium.catalog.v1.DeleteLocationRe
  * Use `create(DeleteLocationResponseSchema)` to create a new message.
  */
 export const DeleteLocationResponseSchema: GenMessage<DeleteLocationResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 36);
+  messageDesc(file_atrium_catalog_v1_catalog, 41);
 
 /**
  * @generated from message atrium.catalog.v1.RefreshLocationRequest
@@ -1078,7 +1185,7 @@ export type RefreshLocationRequest = Message<"atrium.catalog.v1.RefreshLocationR
  * Use `create(RefreshLocationRequestSchema)` to create a new message.
  */
 export const RefreshLocationRequestSchema: GenMessage<RefreshLocationRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 37);
+  messageDesc(file_atrium_catalog_v1_catalog, 42);
 
 /**
  * @generated from message atrium.catalog.v1.RefreshLocationResponse
@@ -1122,7 +1229,7 @@ export type RefreshLocationResponse = Message<"atrium.catalog.v1.RefreshLocation
  * Use `create(RefreshLocationResponseSchema)` to create a new message.
  */
 export const RefreshLocationResponseSchema: GenMessage<RefreshLocationResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 38);
+  messageDesc(file_atrium_catalog_v1_catalog, 43);
 
 /**
  * @generated from message atrium.catalog.v1.GetWebhookSecretRequest
@@ -1139,7 +1246,7 @@ export type GetWebhookSecretRequest = Message<"atrium.catalog.v1.GetWebhookSecre
  * Use `create(GetWebhookSecretRequestSchema)` to create a new message.
  */
 export const GetWebhookSecretRequestSchema: GenMessage<GetWebhookSecretRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 39);
+  messageDesc(file_atrium_catalog_v1_catalog, 44);
 
 /**
  * @generated from message atrium.catalog.v1.GetWebhookSecretResponse
@@ -1163,7 +1270,7 @@ export type GetWebhookSecretResponse = Message<"atrium.catalog.v1.GetWebhookSecr
  * Use `create(GetWebhookSecretResponseSchema)` to create a new message.
  */
 export const GetWebhookSecretResponseSchema: GenMessage<GetWebhookSecretResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 40);
+  messageDesc(file_atrium_catalog_v1_catalog, 45);
 
 /**
  * @generated from message atrium.catalog.v1.SetCredentialRequest
@@ -1187,7 +1294,7 @@ export type SetCredentialRequest = Message<"atrium.catalog.v1.SetCredentialReque
  * Use `create(SetCredentialRequestSchema)` to create a new message.
  */
 export const SetCredentialRequestSchema: GenMessage<SetCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 41);
+  messageDesc(file_atrium_catalog_v1_catalog, 46);
 
 /**
  * @generated from message atrium.catalog.v1.SetCredentialResponse
@@ -1200,7 +1307,7 @@ export type SetCredentialResponse = Message<"atrium.catalog.v1.SetCredentialResp
  * Use `create(SetCredentialResponseSchema)` to create a new message.
  */
 export const SetCredentialResponseSchema: GenMessage<SetCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 42);
+  messageDesc(file_atrium_catalog_v1_catalog, 47);
 
 /**
  * @generated from message atrium.catalog.v1.Credential
@@ -1227,7 +1334,7 @@ export type Credential = Message<"atrium.catalog.v1.Credential"> & {
  * Use `create(CredentialSchema)` to create a new message.
  */
 export const CredentialSchema: GenMessage<Credential> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 43);
+  messageDesc(file_atrium_catalog_v1_catalog, 48);
 
 /**
  * @generated from message atrium.catalog.v1.ListCredentialsRequest
@@ -1240,7 +1347,7 @@ export type ListCredentialsRequest = Message<"atrium.catalog.v1.ListCredentialsR
  * Use `create(ListCredentialsRequestSchema)` to create a new message.
  */
 export const ListCredentialsRequestSchema: GenMessage<ListCredentialsRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 44);
+  messageDesc(file_atrium_catalog_v1_catalog, 49);
 
 /**
  * @generated from message atrium.catalog.v1.ListCredentialsResponse
@@ -1257,7 +1364,7 @@ export type ListCredentialsResponse = Message<"atrium.catalog.v1.ListCredentials
  * Use `create(ListCredentialsResponseSchema)` to create a new message.
  */
 export const ListCredentialsResponseSchema: GenMessage<ListCredentialsResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 45);
+  messageDesc(file_atrium_catalog_v1_catalog, 50);
 
 /**
  * @generated from message atrium.catalog.v1.DeleteCredentialRequest
@@ -1274,7 +1381,7 @@ export type DeleteCredentialRequest = Message<"atrium.catalog.v1.DeleteCredentia
  * Use `create(DeleteCredentialRequestSchema)` to create a new message.
  */
 export const DeleteCredentialRequestSchema: GenMessage<DeleteCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 46);
+  messageDesc(file_atrium_catalog_v1_catalog, 51);
 
 /**
  * @generated from message atrium.catalog.v1.DeleteCredentialResponse
@@ -1287,7 +1394,7 @@ export type DeleteCredentialResponse = Message<"atrium.catalog.v1.DeleteCredenti
  * Use `create(DeleteCredentialResponseSchema)` to create a new message.
  */
 export const DeleteCredentialResponseSchema: GenMessage<DeleteCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 47);
+  messageDesc(file_atrium_catalog_v1_catalog, 52);
 
 /**
  * @generated from message atrium.catalog.v1.CustomKind
@@ -1318,7 +1425,7 @@ export type CustomKind = Message<"atrium.catalog.v1.CustomKind"> & {
  * Use `create(CustomKindSchema)` to create a new message.
  */
 export const CustomKindSchema: GenMessage<CustomKind> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 48);
+  messageDesc(file_atrium_catalog_v1_catalog, 53);
 
 /**
  * @generated from message atrium.catalog.v1.SetCustomKindRequest
@@ -1335,7 +1442,7 @@ export type SetCustomKindRequest = Message<"atrium.catalog.v1.SetCustomKindReque
  * Use `create(SetCustomKindRequestSchema)` to create a new message.
  */
 export const SetCustomKindRequestSchema: GenMessage<SetCustomKindRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 49);
+  messageDesc(file_atrium_catalog_v1_catalog, 54);
 
 /**
  * @generated from message atrium.catalog.v1.SetCustomKindResponse
@@ -1348,7 +1455,7 @@ export type SetCustomKindResponse = Message<"atrium.catalog.v1.SetCustomKindResp
  * Use `create(SetCustomKindResponseSchema)` to create a new message.
  */
 export const SetCustomKindResponseSchema: GenMessage<SetCustomKindResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 50);
+  messageDesc(file_atrium_catalog_v1_catalog, 55);
 
 /**
  * @generated from message atrium.catalog.v1.ListCustomKindsRequest
@@ -1361,7 +1468,7 @@ export type ListCustomKindsRequest = Message<"atrium.catalog.v1.ListCustomKindsR
  * Use `create(ListCustomKindsRequestSchema)` to create a new message.
  */
 export const ListCustomKindsRequestSchema: GenMessage<ListCustomKindsRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 51);
+  messageDesc(file_atrium_catalog_v1_catalog, 56);
 
 /**
  * @generated from message atrium.catalog.v1.ListCustomKindsResponse
@@ -1378,7 +1485,7 @@ export type ListCustomKindsResponse = Message<"atrium.catalog.v1.ListCustomKinds
  * Use `create(ListCustomKindsResponseSchema)` to create a new message.
  */
 export const ListCustomKindsResponseSchema: GenMessage<ListCustomKindsResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 52);
+  messageDesc(file_atrium_catalog_v1_catalog, 57);
 
 /**
  * @generated from message atrium.catalog.v1.DeleteCustomKindRequest
@@ -1395,7 +1502,7 @@ export type DeleteCustomKindRequest = Message<"atrium.catalog.v1.DeleteCustomKin
  * Use `create(DeleteCustomKindRequestSchema)` to create a new message.
  */
 export const DeleteCustomKindRequestSchema: GenMessage<DeleteCustomKindRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 53);
+  messageDesc(file_atrium_catalog_v1_catalog, 58);
 
 /**
  * @generated from message atrium.catalog.v1.DeleteCustomKindResponse
@@ -1408,7 +1515,7 @@ export type DeleteCustomKindResponse = Message<"atrium.catalog.v1.DeleteCustomKi
  * Use `create(DeleteCustomKindResponseSchema)` to create a new message.
  */
 export const DeleteCustomKindResponseSchema: GenMessage<DeleteCustomKindResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 54);
+  messageDesc(file_atrium_catalog_v1_catalog, 59);
 
 /**
  * @generated from message atrium.catalog.v1.SetRefreshIntervalRequest
@@ -1427,7 +1534,7 @@ export type SetRefreshIntervalRequest = Message<"atrium.catalog.v1.SetRefreshInt
  * Use `create(SetRefreshIntervalRequestSchema)` to create a new message.
  */
 export const SetRefreshIntervalRequestSchema: GenMessage<SetRefreshIntervalRequest> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 55);
+  messageDesc(file_atrium_catalog_v1_catalog, 60);
 
 /**
  * @generated from message atrium.catalog.v1.SetRefreshIntervalResponse
@@ -1440,7 +1547,7 @@ export type SetRefreshIntervalResponse = Message<"atrium.catalog.v1.SetRefreshIn
  * Use `create(SetRefreshIntervalResponseSchema)` to create a new message.
  */
 export const SetRefreshIntervalResponseSchema: GenMessage<SetRefreshIntervalResponse> = /*@__PURE__*/
-  messageDesc(file_atrium_catalog_v1_catalog, 56);
+  messageDesc(file_atrium_catalog_v1_catalog, 61);
 
 /**
  * @generated from enum atrium.catalog.v1.ApplyAction
@@ -1614,6 +1721,29 @@ export const CatalogService: GenService<{
     methodKind: "unary";
     input: typeof GetEntityRelationsRequestSchema;
     output: typeof GetEntityRelationsResponseSchema;
+  },
+  /**
+   * ListStars lists the entities the calling member starred, newest first. Stars are kept per
+   * member in the tenant's catalog; a star outlives its entity (uid then empty), so an entity
+   * that comes back from its source is starred again.
+   *
+   * @generated from rpc atrium.catalog.v1.CatalogService.ListStars
+   */
+  listStars: {
+    methodKind: "unary";
+    input: typeof ListStarsRequestSchema;
+    output: typeof ListStarsResponseSchema;
+  },
+  /**
+   * SetStar stars (starred) or unstars an entity for the calling member; idempotent. Starring
+   * needs an entity with the ref and fewer than 500 stars (InvalidArgument on entity_ref).
+   *
+   * @generated from rpc atrium.catalog.v1.CatalogService.SetStar
+   */
+  setStar: {
+    methodKind: "unary";
+    input: typeof SetStarRequestSchema;
+    output: typeof SetStarResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_atrium_catalog_v1_catalog, 0);
