@@ -276,6 +276,21 @@ try {
   const owned = await page.locator(".result-count").innerText();
   check(/^\s*(\d+)/.test(owned) && Number(owned.match(/(\d+)/)[1]) >= 5, `Owned by me finds the billing group's entities (${owned})`);
 
+  // Stars are kept on the server: star from the list, the Starred filter and Home find it,
+  // and the phone (another browser) sees it too.
+  await page.goto(`${base}/#/catalog?kind=component`);
+  await page.getByRole("button", { name: "Star svc-03" }).click();
+  await page.getByRole("button", { name: "Unstar svc-03" }).waitFor();
+  await page.goto(`${base}/#/catalog?show=starred`);
+  await page.locator(".result-count", { hasText: "1 entity" }).waitFor({ timeout: 20000 });
+  check((await page.locator("table.entities tbody tr").count()) === 1, "the Starred filter lists the starred entity only");
+  await page.reload();
+  await page.locator(".result-count", { hasText: "1 entity" }).waitFor({ timeout: 20000 });
+  log("ok: the star survives a reload");
+  await page.goto(`${base}/#/`);
+  await page.locator(".card", { has: page.getByRole("heading", { name: "Starred" }) }).getByRole("link", { name: "svc-03" }).waitFor();
+  log("ok: Home lists the starred entity");
+
   // Entity tabs: Overview with View source/Edit, Relations graph, OpenAPI definition.
   await page.goto(`${base}/#/catalog/entity/component/default/svc-02`);
   await waitHeading(page, /svc-02/);
@@ -296,7 +311,12 @@ try {
   await page.getByRole("link", { name: "invoices-api" }).waitFor();
   await axe(page, "apis");
 
-  // Members and tokens.
+  // Members and tokens. A second tab loads the token list first: it cannot know the name
+  // is taken, so the server refuses it, at the field.
+  const stale = await desk.newPage();
+  await stale.goto(`${base}/#/members`);
+  await waitHeading(stale, "Members");
+  await stale.getByText("No tokens yet.").waitFor();
   await page.goto(`${base}/#/members`);
   await waitHeading(page, "Members");
   await page.getByLabel("Token name").fill("ci");
@@ -309,6 +329,29 @@ try {
   check((await page.getByLabel("Token name").getAttribute("aria-invalid")) === "true", "the token name field is aria-invalid");
   await axe(page, "members");
   await shot(page, "desktop-members");
+  await stale.getByLabel("Token name").fill("CI");
+  expectedHttpErrors++;
+  await stale.getByRole("button", { name: "Create token" }).click();
+  await stale.getByText(/already have a token with this name; choose another/).waitFor();
+  check((await stale.getByLabel("Token name").getAttribute("aria-invalid")) === "true", "the server's duplicate-name refusal shows at the name field");
+  await stale.close();
+
+  // Audit log (admins): the org's own events, filtered by action and time; empty state.
+  await page.goto(`${base}/#/audit`);
+  await waitHeading(page, "Audit log");
+  await page.locator("table.audit tbody tr").first().waitFor({ timeout: 20000 });
+  const actions = await page.locator("table.audit tbody td[data-label=Action]").allInnerTexts();
+  check(actions.includes("api_token.create") && actions.includes("tenant.signup"), `the audit log lists the org's events (${actions.join(", ")})`);
+  await page.getByLabel("Action").fill("api_token.");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForURL(/action=api_token/);
+  await page.waitForFunction(() => [...document.querySelectorAll("table.audit td[data-label=Action]")].every((td) => td.textContent.startsWith("api_token.")));
+  log("ok: the action filter keeps only api_token.* events");
+  await axe(page, "audit");
+  await shot(page, "desktop-audit");
+  await page.goto(`${base}/#/audit?from=2001-01-01&to=2001-01-02`);
+  await page.getByText("No events match these filters.").waitFor({ timeout: 20000 });
+  log("ok: the audit log says when nothing matches");
 
   // Billing (admins): the plan, the comparison table and the upgrade through Stripe Checkout.
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Billing" }).click();
@@ -371,11 +414,38 @@ try {
   await p.locator("table.entities").waitFor();
   const searchTop = await p.getByRole("searchbox", { name: "Search", exact: true }).boundingBox();
   check(searchTop && searchTop.y < 400, `the search box is near the top on a phone (y=${searchTop?.y})`);
+  await p.goto(`${base}/#/`);
+  await p.locator(".card", { has: p.getByRole("heading", { name: "Starred" }) }).getByRole("link", { name: "svc-03" }).waitFor({ timeout: 20000 });
+  log("ok: the star made on the desktop is on the phone (kept on the server)");
   await p.goto(`${base}/#/members`);
   await waitHeading(p, "Members");
   const revoke = p.getByRole("button", { name: /^Revoke/ }).first();
   const box = await revoke.boundingBox();
   check(box && box.x + box.width <= 390, "Revoke is on screen on a phone");
+
+  // Deleting the org: the owner types the slug, is told what happens, the portal closes;
+  // signing in again (owners may) shows the deletion, and cancelling brings the org back.
+  await p.goto(`${base}/#/settings`);
+  await waitHeading(p, "Organization settings");
+  const del = p.getByRole("button", { name: "Delete organization" });
+  check(await del.isDisabled(), "Delete stays disabled until the slug is typed");
+  check(await p.getByText(/removed for good/).isVisible(), "the settings page says what deleting does");
+  await p.getByLabel(`Type ${slug} to confirm`).fill(slug);
+  await axe(p, "settings");
+  await shot(p, "phone-settings");
+  await del.click();
+  await waitHeading(p, /is scheduled for deletion/);
+  check(!(await p.getByRole("navigation", { name: "Main" }).isVisible()), "the portal's navigation is gone while the org is being deleted");
+  await axe(p, "deletion-pending");
+  await shot(p, "phone-deletion-pending");
+  await p.reload();
+  await waitHeading(p, /is scheduled for deletion/);
+  log("ok: the owner's session survives a reload while the org is being deleted");
+  await p.getByRole("button", { name: "Cancel the deletion" }).click();
+  await p.getByRole("navigation", { name: "Main" }).waitFor();
+  await p.goto(`${base}/#/catalog`);
+  await p.getByText("34 entities").waitFor({ timeout: 20000 });
+  log("ok: cancelling the deletion brings the org back as it was");
   await phone.close();
 } catch (e) {
   problems.unshift(String(e?.stack || e));

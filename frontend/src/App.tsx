@@ -3,6 +3,8 @@ import { initialRestore, isAdminRole, restoreSession, signOut, trackPageView } f
 import { ErrorState, Loading } from "./components/ui";
 import { navigate, useRestoring, useRoute, useSession } from "./hooks";
 import { isPublicRoute, pageKey, type Route } from "./lib/route";
+import { useOrg } from "./lib/orgClient";
+import { TenantStatus } from "./gen/atrium/tenancy/v1/tenancy_pb";
 import { restoreScroll, ScrollMemory } from "./lib/scroll";
 import { pageTitle } from "./lib/titles";
 import { AcceptInvitationPage, ForgotPasswordPage, ResetPasswordPage } from "./pages/AccountPages";
@@ -19,6 +21,7 @@ const MembersPage = lazy(() => import("./pages/MembersPage").then((m) => ({ defa
 const ApisPage = lazy(() => import("./pages/ApisPage").then((m) => ({ default: m.ApisPage })));
 const SearchPage = lazy(() => import("./pages/SearchPage").then((m) => ({ default: m.SearchPage })));
 const SettingsPage = lazy(() => import("./pages/SettingsPage").then((m) => ({ default: m.SettingsPage })));
+const DeletionPending = lazy(() => import("./pages/SettingsPage").then((m) => ({ default: m.DeletionPending })));
 const InsightsPage = lazy(() => import("./pages/InsightsPage").then((m) => ({ default: m.InsightsPage })));
 const PluginsPage = lazy(() => import("./pages/PluginsPage").then((m) => ({ default: m.PluginsPage })));
 const BillingPage = lazy(() => import("./pages/BillingPage").then((m) => ({ default: m.BillingPage })));
@@ -76,6 +79,12 @@ export function App() {
     (tick === 0 ? initialRestore : restoreSession()).catch((e: unknown) => setRestoreError(e));
   }, [tick]);
   const waiting = !s && restoring;
+  // The organization: while it is being deleted, its page replaces the portal.
+  const org = useOrg();
+  const deleting = s && org.tenant?.status === TenantStatus.DELETING ? org.tenant : undefined;
+  // Until the organization is known a page would call methods a deleting org refuses; a
+  // failed load does not hold the portal back.
+  const orgPending = s !== null && org.tenant === undefined && org.error === undefined;
   // Signed-out visitors see the login page wherever they were headed; a session that ends
   // (refresh token revoked) lands here too.
   const shown: Route = !s && !isPublicRoute(route) ? { name: "login" } : route;
@@ -126,7 +135,7 @@ export function App() {
         <a className="brand" href="#/">
           Atrium
         </a>
-        {s && (
+        {s && !deleting && (
           <nav aria-label="Main">
             {navItems
               .filter((n) => !n.adminOnly || s.role === "owner" || s.role === "admin")
@@ -137,7 +146,7 @@ export function App() {
               ))}
           </nav>
         )}
-        {s && <QuickSearch />}
+        {s && !deleting && <QuickSearch />}
         <div className="who">
           {s ? (
             <>
@@ -162,7 +171,7 @@ export function App() {
         </div>
       </header>
       <main id="main">
-        {s && isAdminRole(s.role) && shown.name !== "billing" && (
+        {s && !deleting && isAdminRole(s.role) && shown.name !== "billing" && (
           <Suspense fallback={null}>
             <BillingBanner tenant={s.tenant} />
           </Suspense>
@@ -174,6 +183,12 @@ export function App() {
           </section>
         ) : waiting && !isPublicRoute(route) ? (
           <Loading label="Restoring your session…" />
+        ) : orgPending && !isPublicRoute(route) ? (
+          <Loading label="Opening your organization…" />
+        ) : deleting && !isPublicRoute(route) ? (
+          <Suspense fallback={<Loading />}>
+            <DeletionPending tenant={deleting} />
+          </Suspense>
         ) : (
           <Suspense fallback={<Loading />}>
             <Page route={shown} />
@@ -229,7 +244,7 @@ function Page({ route }: { route: Route }) {
       return <SearchPage search={route.search} />;
     case "settings":
     case "audit":
-      return <SettingsPage audit={route.name === "audit"} />;
+      return <SettingsPage audit={route.name === "audit"} search={route.name === "audit" ? route.search : undefined} />;
     case "insights":
       return <InsightsPage />;
     case "plugins":

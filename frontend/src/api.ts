@@ -35,7 +35,13 @@ export const insightsClient = clients.insights;
 export const pluginClient = clients.plugins;
 
 // Portal analytics: page views (and later searches, entity views) batched to Track.
-export const tracker = new Tracker({ send: (req) => insightsClient.track(req) });
+export const tracker = new Tracker({
+  send: (req) => insightsClient.track(req),
+  session: () => {
+    const s = session.get();
+    return s ? `${s.tenant}/${s.email.toLowerCase()}` : "";
+  },
+});
 tracker.start();
 
 export function trackPageView(r: Route) {
@@ -55,8 +61,15 @@ export function isAdminRole(role: string | undefined): boolean {
 // signOut ends the session here, in the other tabs (SessionStore's channel) and on the
 // server, which revokes the cookie's refresh token family and clears the cookie.
 export async function signOut(): Promise<void> {
-  const had = session.get() !== null;
+  const ending = session.get();
+  const had = ending !== null;
+  // What this session viewed and the timer has not sent yet goes with the ending session's
+  // token; after signOut the tracker sends nothing (see Tracker's session).
+  const events = tracker.drain();
   session.signOut();
+  if (ending && events.length > 0) {
+    void insightsClient.track({ events }, { headers: { Authorization: `Bearer ${ending.accessToken}` } }).catch(() => undefined);
+  }
   if (!had) return;
   try {
     await authClient.logout({}, { headers: sessionHeaders });

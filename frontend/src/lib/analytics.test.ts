@@ -43,3 +43,25 @@ describe("Tracker", () => {
     expect(t.dropped).toBe(50);
   });
 });
+
+describe("Tracker sessions", () => {
+  it("never sends after the session ended, nor one member's events as another's", async () => {
+    let who = "acme/ann@x.io";
+    const sent: string[][] = [];
+    let n = 0;
+    const t = new Tracker({ send: async (req) => void sent.push(req.events.map((e) => e.id)), newId: () => `e${n++}`, session: () => who });
+    t.capture({ action: "navigate", subject: "/catalog" });
+    who = ""; // signed out (here or in another tab) before the timer's flush
+    await t.flush();
+    expect(sent).toEqual([]);
+    expect(t.pending).toBe(0);
+    t.capture({ action: "navigate", subject: "/login" }); // signed out: not kept
+    expect(t.pending).toBe(0);
+    who = "acme/ann@x.io";
+    t.capture({ action: "navigate", subject: "/a" });
+    who = "acme/bob@x.io";
+    t.capture({ action: "navigate", subject: "/b" });
+    await t.flush();
+    expect(sent).toEqual([["e2"]]); // bob's only; ann's was dropped at the switch
+  });
+});

@@ -27,6 +27,11 @@ export interface TrackerOptions {
   maxQueued?: number;
   now?: () => number;
   newId?: () => string;
+  // The session events are captured in ("tenant/email"; "" signed out). Events are sent
+  // only in the session they were captured in: after a sign-out (here or in another tab)
+  // the queue is dropped rather than sent without a token, which the gateway answered with a
+  // 401 (a console error after logout in the browser test), or under the next member's.
+  session?: () => string;
 }
 
 // Track takes at most 100 events per call.
@@ -34,6 +39,8 @@ export const maxBatch = 100;
 
 export class Tracker {
   private queue: TrackEvent[] = [];
+  // The session of the queued events.
+  private owner = "";
   private sending = false;
   private timer: ReturnType<typeof setInterval> | undefined;
   dropped = 0;
@@ -41,6 +48,12 @@ export class Tracker {
   constructor(private readonly opts: TrackerOptions) {}
 
   capture(e: CaptureInput) {
+    const who = this.opts.session?.() ?? "";
+    if (this.opts.session && who === "") return; // nobody to attribute it to
+    if (who !== this.owner) {
+      this.queue = [];
+      this.owner = who;
+    }
     const now = this.opts.now?.() ?? Date.now();
     const id = this.opts.newId?.() ?? crypto.randomUUID();
     this.queue.push(
@@ -68,6 +81,10 @@ export class Tracker {
   // flush sends everything queued, a batch at a time; a failed batch stays queued.
   async flush(): Promise<void> {
     if (this.sending) return;
+    if (this.opts.session && this.opts.session() !== this.owner) {
+      this.queue = []; // the session they belong to has ended
+      return;
+    }
     this.sending = true;
     try {
       while (this.queue.length > 0) {
@@ -82,6 +99,14 @@ export class Tracker {
     } finally {
       this.sending = false;
     }
+  }
+
+  // drain takes what is queued (at most one batch) for a last send by the caller, which
+  // holds the ending session's token.
+  drain(): TrackEvent[] {
+    const batch = this.queue.slice(-maxBatch);
+    this.queue = [];
+    return batch;
   }
 
   // start flushes on a timer and when the page is hidden (the last chance before unload).

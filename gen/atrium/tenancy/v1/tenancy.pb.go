@@ -557,10 +557,13 @@ func (*GetTenantRequest) Descriptor() ([]byte, []int) {
 }
 
 type GetTenantResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tenant        *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// How long a deleted organization is kept, and can be restored by an owner, before its
+	// data is dropped (ScheduleTenantDeletion).
+	DeletionGraceSeconds int64 `protobuf:"varint,2,opt,name=deletion_grace_seconds,json=deletionGraceSeconds,proto3" json:"deletion_grace_seconds,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *GetTenantResponse) Reset() {
@@ -598,6 +601,13 @@ func (x *GetTenantResponse) GetTenant() *Tenant {
 		return x.Tenant
 	}
 	return nil
+}
+
+func (x *GetTenantResponse) GetDeletionGraceSeconds() int64 {
+	if x != nil {
+		return x.DeletionGraceSeconds
+	}
+	return 0
 }
 
 type UpdateTenantRequest struct {
@@ -5814,9 +5824,10 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\rrefresh_token\x18\x03 \x01(\tR\frefreshToken\x12S\n" +
 	"\x18access_token_expire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\x12+\n" +
 	"\x04user\x18\x05 \x01(\v2\x17.atrium.tenancy.v1.UserR\x04user\"\x12\n" +
-	"\x10GetTenantRequest\"F\n" +
+	"\x10GetTenantRequest\"|\n" +
 	"\x11GetTenantResponse\x121\n" +
-	"\x06tenant\x18\x01 \x01(\v2\x19.atrium.tenancy.v1.TenantR\x06tenant\"8\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x19.atrium.tenancy.v1.TenantR\x06tenant\x124\n" +
+	"\x16deletion_grace_seconds\x18\x02 \x01(\x03R\x14deletionGraceSeconds\"8\n" +
 	"\x13UpdateTenantRequest\x12!\n" +
 	"\fdisplay_name\x18\x01 \x01(\tR\vdisplayName\"I\n" +
 	"\x14UpdateTenantResponse\x121\n" +

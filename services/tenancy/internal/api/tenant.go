@@ -202,7 +202,7 @@ func (s *TenantService) GetTenant(ctx context.Context, _ *connect.Request[tenanc
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&tenancyv1.GetTenantResponse{Tenant: tenantProto(t)}), nil
+	return connect.NewResponse(&tenancyv1.GetTenantResponse{Tenant: tenantProto(t), DeletionGraceSeconds: int64(s.DeleteGrace.Seconds())}), nil
 }
 
 func (s *TenantService) UpdateTenant(ctx context.Context, req *connect.Request[tenancyv1.UpdateTenantRequest]) (*connect.Response[tenancyv1.UpdateTenantResponse], error) {
