@@ -107,7 +107,7 @@ func BenchmarkBackstage(b *testing.B) {
 			if got[0] != got[1] {
 				b.Errorf("%s, variant %d (%s): answers differ\n  Backstage: %s\n  Atrium:    %s", q.name, i, q.req(i).path, got[0], got[1])
 			} else if i == 0 {
-				b.Logf("%s: both answer %s", q.name, got[0])
+				b.Logf("%s: both answer %.160s", q.name, got[0])
 			}
 		}
 	}

@@ -69,14 +69,14 @@ count() {
 		"$url/entities/by-query?limit=1&filter=kind=component&filter=kind=api&filter=kind=resource&filter=kind=system&filter=kind=domain&filter=kind=group&filter=kind=user" 2>/dev/null |
 		sed -n 's/.*"totalItems":\([0-9]*\).*/\1/p'
 }
-last=
+shown=0
 while :; do
 	if ! kill -0 "$pid" 2>/dev/null; then
 		log "Backstage's backend exited:"; tail -50 "$state/backend.log" >&2; exit 1
 	fi
 	c=$(count || true)
 	if [ "${c:-0}" -ge "$n" ]; then break; fi
-	if [ "$c" != "$last" ]; then log "ingested ${c:-0}/$n"; last=$c; fi
+	if [ $((SECONDS - shown)) -ge 30 ]; then log "ingested ${c:-0}/$n ($(cut -d' ' -f1-3 /proc/loadavg))"; shown=$SECONDS; fi
 	sleep 1
 done
 t1=$(date +%s.%N)
