@@ -43,6 +43,9 @@ func NewSources(c *Catalog, st *store.Store, f *source.Fetcher, secrets *Secrets
 	return &Sources{catalog: c, store: st, fetch: f, secrets: secrets, limits: bundle.DefaultLimits}
 }
 
+// SetLimits sets the bounds of reading one Location (zero fields: bundle.DefaultLimits).
+func (s *Sources) SetLimits(l bundle.Limits) { s.limits = l }
+
 // Secrets returns the sealer (nil without a key).
 func (s *Sources) Secrets() *Secrets { return s.secrets }
 
@@ -117,6 +120,9 @@ type Read struct {
 	Kept     []ingest.Doc
 	Problems []rpcerr.Violation
 	Skipped  []bundle.Skipped
+	// keep: location refs whose stored entities are not orphaned; noOrphans: none is.
+	keep      []string
+	noOrphans bool
 }
 
 // auth returns the tenant's credential for a host.
@@ -146,20 +152,27 @@ func (s *Sources) read(ctx context.Context, typ, target, known string) (*Read, e
 	if len(roots) == 0 {
 		return nil, fmt.Errorf("no file in %s matches %s", t.Repo, t.Path)
 	}
-	for _, r := range roots {
-		if _, err := snap.Read(r); err != nil {
+	// One file named by the target: when it cannot be read the refresh fails as a whole (and
+	// keeps what it imported before). A glob's files are reported one by one.
+	if !t.IsGlob() {
+		if _, err := snap.Read(roots[0]); err != nil {
 			return nil, fmt.Errorf("%s: %w", target, err)
 		}
 	}
 	ref := snap.Ref
 	res, err := bundle.ResolveWith(ctx, nil, roots, s.limits, bundle.Options{
-		Lenient:     true,
-		Source:      snap,
-		LocationRef: func(p string) string { return "url:" + t.FileURL(ref, p) },
-		Local:       t.Local(ref),
+		Lenient:       true,
+		BoundsPerItem: true,
+		Source:        snap,
+		LocationRef:   func(p string) string { return "url:" + t.FileURL(ref, p) },
+		Local:         t.Local(ref),
 	})
 	if err != nil {
 		return nil, err
+	}
+	if snap.Truncated {
+		res.Problems = append(res.Problems, rpcerr.Violation{Field: "target", Description: fmt.Sprintf(
+			"the repository has more than %d files; only the first %d were looked at, and no entity was marked an orphan", source.MaxTreeFiles, source.MaxTreeFiles)})
 	}
 	origin := typ + ":" + target
 	docs := make([]ingest.Doc, 0, len(res.Docs)+1)
@@ -179,7 +192,31 @@ func (s *Sources) read(ctx context.Context, typ, target, known string) (*Read, e
 		return nil, err
 	}
 	drafts, kept, problems := ingest.PrepareEach(docs, pol)
-	return &Read{Snapshot: snap, Docs: docs, Drafts: drafts, Kept: kept, Problems: append(res.Problems, problems...), Skipped: res.Skipped}, nil
+	rd := &Read{Snapshot: snap, Docs: docs, Drafts: drafts, Kept: kept, Problems: append(res.Problems, problems...), Skipped: res.Skipped}
+	rd.keep, rd.noOrphans = keepOnProblems(rd.Problems, func(p string) string { return "url:" + t.FileURL(ref, p) })
+	rd.noOrphans = rd.noOrphans || snap.Truncated
+	return rd, nil
+}
+
+// keepOnProblems says which stored entities a refresh with problems must not mark as
+// orphans, as Backstage keeps what a failed processing step emitted before: the entities of
+// a file with a problem (an entity that is invalid now keeps its last good version), and,
+// when a whole file or a Location target could not be read (what it yields is unknown),
+// every entity.
+func keepOnProblems(vs []rpcerr.Violation, locationRef func(string) string) (keep []string, all bool) {
+	seen := map[string]bool{}
+	for _, v := range vs {
+		p := ProblemOf(v)
+		if p.File == "" || !p.HasDocument || strings.HasPrefix(p.Field, "spec.target") {
+			all = true
+			continue
+		}
+		if ref := locationRef(p.File); !seen[ref] {
+			seen[ref] = true
+			keep = append(keep, ref)
+		}
+	}
+	return keep, all
 }
 
 // DryRun reads a target and reports what registering it would import, writing nothing.
@@ -270,7 +307,7 @@ func (s *Sources) Refresh(ctx context.Context, id string, force bool) (*RefreshR
 	}
 	out, err := s.store.ApplyLocationRefresh(ctx, store.LocationRefresh{
 		LocationID: id, Drafts: r.Drafts, Revision: r.Snapshot.Revision, Problems: problems,
-		Orphan: orphanDraft, EntityLimit: s.catalog.limit(ctx),
+		Orphan: orphanDraft, EntityLimit: s.catalog.limit(ctx), KeepLocations: r.keep, KeepAll: r.noOrphans,
 	})
 	if err != nil {
 		if rpcerr.KindOf(err) == rpcerr.KindResourceExhausted {
