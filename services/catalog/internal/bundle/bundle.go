@@ -112,6 +112,8 @@ type Result struct {
 	Skipped   []Skipped
 	// Problems are the violations a lenient resolution went past (Options.Lenient).
 	Problems []rpcerr.Violation
+	// Remote are the targets in other sources (Options.FollowRemote), in the order named.
+	Remote []Remote
 }
 
 // LocationRef is how the annotations name a bundle file: "file:<path in the bundle>".
@@ -150,6 +152,16 @@ type Options struct {
 	// Backstage reads it, entity by entity. The bounds still hold: what passes one is not
 	// read.
 	BoundsPerItem bool
+	// FollowRemote collects Location targets in other sources into Result.Remote (the
+	// caller fetches them) instead of reporting them as skipped.
+	FollowRemote bool
+}
+
+// Remote is a Location target in another source (another repository or URL).
+type Remote struct {
+	File   string // the file naming it
+	Field  string // its field, files["<file>"].documents[n].spec.targets[i]
+	Target string
 }
 
 // ResolveWith is Resolve with options. It stops with ctx's error when ctx is done, and
@@ -470,6 +482,10 @@ func (r *resolver) follow(e entity.Entity, file, origin, docPath string) {
 		if isRemote(t) {
 			local, ok := r.local(t)
 			if !ok {
+				if r.opts.FollowRemote {
+					r.res.Remote = append(r.res.Remote, Remote{File: file, Field: fields[i], Target: t})
+					continue
+				}
 				r.res.Skipped = append(r.res.Skipped, Skipped{Location: file, Target: t, Reason: "remote targets are recorded, not fetched"})
 				continue
 			}
