@@ -45,6 +45,16 @@ test-go: deps ## Go tests of every module, against the real Postgres and Redis
 test-short: ## unit tests only (integration tests skip under -short)
 	go test -short $(PKGS)
 
+# Lighthouse (npm package, pinned) and the catalog's interactive time at 10k synthetic
+# entities, in Debian's Chromium against a devstack; fails on a missed budget. Run it on a
+# quiet machine (the figures go to docs/BENCHMARKS.md "Portal"); not part of make test.
+.PHONY: portal-budgets
+portal-budgets: deps frontend-build chromium ## Lighthouse + catalog interactive time at 10k entities (docs/BENCHMARKS.md "Portal")
+	go test -tags browser -count=1 -timeout 12m -run '^TestPortalBudgets$$' -v ./devstack/e2e/
+
+.PHONY: lighthouse
+lighthouse: portal-budgets ## the same as portal-budgets
+
 .PHONY: test-browser
 test-browser: deps frontend-build chromium ## Playwright + axe in Chromium against a devstack; screenshots in .ci/artifacts/screenshots
 	go test -tags browser -count=1 -timeout 6m -run '^TestBrowser$$' -v ./devstack/e2e/

@@ -47,14 +47,4 @@ func TestBrowser(t *testing.T) {
 	}
 	t.Logf("browser test passed in %s; screenshots in %s", time.Since(start).Round(time.Second), shots)
 
-	// The 10k-entity timing is a figure for docs/BENCHMARKS.md, not a check: opt-in.
-	if os.Getenv("ATRIUM_E2E_10K") != "" {
-		big := exec.CommandContext(ctx, "node", "e2e/catalog-10k.mjs")
-		big.Dir = cmd.Dir
-		big.Env = cmd.Env
-		big.Stdout, big.Stderr = os.Stdout, os.Stderr
-		if err := big.Run(); err != nil {
-			t.Fatalf("10k catalog timing: %v", err)
-		}
-	}
 }

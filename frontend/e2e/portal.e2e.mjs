@@ -100,8 +100,10 @@ const browser = await chromium.launch({
 });
 
 // watch records console errors and page errors of every page of a context.
+const openPages = [];
 function watch(context, name) {
   context.on("page", (page) => {
+    openPages.push([name, page]);
     page.on("console", (m) => {
       if (m.type() === "error" && expectedHttpErrors > 0 && /status of 4\d\d/.test(m.text())) {
         expectedHttpErrors--;
@@ -449,6 +451,10 @@ try {
   await phone.close();
 } catch (e) {
   problems.unshift(String(e?.stack || e));
+  // What each open page showed when the check failed.
+  for (const [i, [name, pg]] of openPages.entries()) {
+    if (!pg.isClosed()) await pg.screenshot({ path: join(shots, `failure-${i}-${name}.png`), fullPage: true }).catch(() => undefined);
+  }
 } finally {
   await browser.close();
 }
