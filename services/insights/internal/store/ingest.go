@@ -29,84 +29,20 @@ type Limits struct {
 	RetentionDays int
 }
 
-// ingestSQL writes the raw events and, from the rows it actually inserted (ON CONFLICT DO
-// NOTHING ... RETURNING), every rollup, in one statement: the dedup record and the effect
-// commit together or not at all. $16 is the monthly limit (-1: none) and $17 this month; the
-// new events beyond what the limit still allows (the limit less the month row's count, which
-// the caller has locked) stay in raw, so that a retry is still recognised, and count as
-// dropped.
-const ingestSQL = `
-WITH new AS (
-    INSERT INTO insights_events (day, event_id, time, source, user_key, kind, plugin, action,
-        subject, code, duration_us, value, dim, dim_key, attrs)
-    SELECT * FROM unnest($1::date[], $2::text[], $3::timestamptz[], $4::int2[], $5::text[],
-        $6::int2[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[], $12::float8[],
-        $13::int2[], $14::text[], $15::jsonb[])
-    ON CONFLICT DO NOTHING
-    RETURNING day, event_id, time, user_key, kind, plugin, code, dim, dim_key, value
-), lim AS (
-    SELECT CASE WHEN $16::bigint < 0 THEN -1::bigint
-                ELSE greatest($16::bigint - coalesce((SELECT events FROM insights_months WHERE month = $17), 0), 0) END AS allow
-), ranked AS (
-    SELECT new.*, row_number() OVER (ORDER BY time, event_id) AS rn, (lim.allow >= 0 AND row_number() OVER (ORDER BY time, event_id) > lim.allow) AS over
-    FROM new, lim
-), c AS (
-    SELECT *, day - (extract(day FROM day)::int - 1) AS month,
-           1 << (extract(day FROM day)::int - 1) AS daybit
-    FROM ranked WHERE NOT over
-), u AS (
-    INSERT INTO insights_users (user_key, kind, first_seen, last_seen)
-    SELECT user_key, max(kind), min(day), max(day) FROM c WHERE user_key IS NOT NULL GROUP BY user_key
-    ON CONFLICT (user_key) DO UPDATE SET
-        first_seen = least(insights_users.first_seen, excluded.first_seen),
-        last_seen = greatest(insights_users.last_seen, excluded.last_seen)
-    WHERE excluded.first_seen < insights_users.first_seen OR excluded.last_seen > insights_users.last_seen
-), um AS (
-    INSERT INTO insights_user_months (month, user_key, kind, days)
-    SELECT month, user_key, max(kind), bit_or(daybit) FROM c WHERE user_key IS NOT NULL GROUP BY 1, 2
-    ON CONFLICT (month, user_key) DO UPDATE SET days = insights_user_months.days | excluded.days
-    WHERE insights_user_months.days | excluded.days <> insights_user_months.days
-), uh AS (
-    INSERT INTO insights_user_hours (day, user_key, kind, hours)
-    SELECT day, user_key, max(kind), bit_or(1 << extract(hour FROM time AT TIME ZONE 'UTC')::int)
-    FROM c WHERE user_key IS NOT NULL GROUP BY 1, 2
-    ON CONFLICT (day, user_key) DO UPDATE SET hours = insights_user_hours.hours | excluded.hours
-    WHERE insights_user_hours.hours | excluded.hours <> insights_user_hours.hours
-), pu AS (
-    INSERT INTO insights_plugin_users (month, plugin, user_key, kind, days)
-    SELECT month, plugin, user_key, max(kind), bit_or(daybit) FROM c
-    WHERE user_key IS NOT NULL AND plugin <> '' GROUP BY 1, 2, 3
-    ON CONFLICT (month, plugin, user_key) DO UPDATE SET days = insights_plugin_users.days | excluded.days
-    WHERE insights_plugin_users.days | excluded.days <> insights_plugin_users.days
-), cnt AS (
-    INSERT INTO insights_counts (dim, grain, bucket, key, n, n2)
-    SELECT x.dim, g.grain, g.bucket, x.key, count(*), sum(x.n2) FROM (
-        SELECT 1::int2 AS dim, plugin AS key, day, (code NOT IN ('', 'ok'))::int AS n2 FROM c WHERE plugin <> ''
-        UNION ALL
-        SELECT dim, dim_key, day, coalesce(dim = 3 AND value = 0, false)::int FROM c WHERE dim > 0
-    ) x CROSS JOIN LATERAL (VALUES ('d'::"char", x.day),
-                                   ('w'::"char", x.day - (extract(isodow FROM x.day)::int - 1))) g(grain, bucket)
-    GROUP BY 1, 2, 3, 4
-    ON CONFLICT (dim, grain, bucket, key) DO UPDATE SET
-        n = insights_counts.n + excluded.n, n2 = insights_counts.n2 + excluded.n2
-), m AS (
-    UPDATE insights_months SET
-        events = events + (SELECT count(*) FROM c),
-        dropped = dropped + (SELECT count(*) FROM new) - (SELECT count(*) FROM c)
-    WHERE month = $17
-)
-SELECT (SELECT count(*) FROM new), (SELECT count(*) FROM c),
-       coalesce((SELECT array_agg(event_id) FROM ranked WHERE over), '{}'),
-       coalesce((SELECT array_agg(day) FROM ranked WHERE over), '{}')`
+// ingestSQL writes one tenant's part of a batch: raw events deduplicated on their id and,
+// from the rows actually inserted, every rollup, in one statement of the caller's transaction
+// (the tenant schema's insights_ingest function, migration 002), so the dedup record and the
+// effect commit together or not at all. $16 is the monthly limit (-1: none), $17 this month;
+// new events beyond what the limit still allows stay in raw (a retry is still recognised),
+// flagged dropped, and count nowhere. It returns the month's count before the part, how many
+// events were new and how many of them were counted, and the dropped ones.
+const ingestSQL = `SELECT o_month_events, o_new, o_counted, o_dropped_ids FROM insights_ingest($1, $2, $3, $4,
+	$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 
 // monthSQL makes this month's row and locks it: the lock serializes one tenant's batches
 // (partition DDL and the monthly count would race otherwise); it returns the month's count.
 const monthSQL = `INSERT INTO insights_months (month) VALUES ($1)
 	ON CONFLICT (month) DO UPDATE SET month = excluded.month RETURNING events`
-
-// markDroppedSQL flags the raw rows of events over the monthly limit.
-const markDroppedSQL = `UPDATE insights_events SET dropped = true
-	WHERE (day, event_id) IN (SELECT * FROM unnest($1::date[], $2::text[]))`
 
 // rows is one tenant's batch as the ingest statement's arrays.
 type rows struct {
@@ -207,26 +143,23 @@ func (s *Store) Ingest(ctx context.Context, events []event.Event, lim Limits, no
 	}
 	month := monthUTC(now)
 	err := s.shards.InTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		// The month row first: its lock serializes this tenant's batches.
-		var counted int64
-		if err := tx.QueryRow(ctx, monthSQL, month).Scan(&counted); err != nil {
-			return fmt.Errorf("store: month: %w", err)
-		}
-		for _, d := range r.newDays {
-			if err := createPartition(ctx, tx, d); err != nil {
-				return err
+		if len(r.newDays) > 0 {
+			// The month row first: its lock serializes this tenant's batches, so two cannot
+			// race on the partition DDL.
+			var counted int64
+			if err := tx.QueryRow(ctx, monthSQL, month).Scan(&counted); err != nil {
+				return fmt.Errorf("store: month: %w", err)
+			}
+			for _, d := range r.newDays {
+				if err := createPartition(ctx, tx, d); err != nil {
+					return err
+				}
 			}
 		}
-		var nNew, nCounted int64
+		var counted, nNew, nCounted int64
 		var droppedIDs []string
-		var droppedDays []time.Time
-		if err := tx.QueryRow(ctx, ingestSQL, r.params(lim, month)...).Scan(&nNew, &nCounted, &droppedIDs, &droppedDays); err != nil {
+		if err := tx.QueryRow(ctx, ingestSQL, r.params(lim, month)...).Scan(&counted, &nNew, &nCounted, &droppedIDs); err != nil {
 			return fmt.Errorf("store: ingest: %w", err)
-		}
-		if len(droppedIDs) > 0 {
-			if _, err := tx.Exec(ctx, markDroppedSQL, droppedDays, droppedIDs); err != nil {
-				return fmt.Errorf("store: mark dropped: %w", err)
-			}
 		}
 		res.New, res.Counted, res.Dropped = int(nNew), int(nCounted), len(droppedIDs)
 		res.MonthEvents = counted + nCounted
@@ -262,7 +195,6 @@ func (s *Store) IngestMany(ctx context.Context, shard string, parts []Part, now 
 		nNew    int64
 		nCount  int64
 		dIDs    []string
-		dDays   []time.Time
 	}
 	results := make([]Result, len(parts))
 	jobs := make([]*job, 0, len(parts))
@@ -295,31 +227,11 @@ func (s *Store) IngestMany(ctx context.Context, shard string, parts []Part, now 
 			if err := mt.Enter(p.Tenant); err != nil {
 				return err
 			}
-			q, err := mt.Queue(ctx, monthSQL, month)
+			q, err := mt.Queue(ctx, ingestSQL, j.r.params(p.Limits, month)...)
 			if err != nil {
 				return err
 			}
-			q.QueryRow(func(row pgx.Row) error { return row.Scan(&j.counted) })
-			if q, err = mt.Queue(ctx, ingestSQL, j.r.params(p.Limits, month)...); err != nil {
-				return err
-			}
-			q.QueryRow(func(row pgx.Row) error { return row.Scan(&j.nNew, &j.nCount, &j.dIDs, &j.dDays) })
-		}
-		if err := mt.Flush(ctx); err != nil {
-			return fmt.Errorf("store: ingest: %w", err)
-		}
-		// Over the monthly limit: the raw rows are kept for dedup, flagged (rare: a second
-		// round trip only for the tenants it concerns).
-		for _, j := range jobs {
-			if len(j.dIDs) == 0 {
-				continue
-			}
-			if err := mt.Enter(parts[j.i].Tenant); err != nil {
-				return err
-			}
-			if _, err := mt.Queue(ctx, markDroppedSQL, j.dDays, j.dIDs); err != nil {
-				return err
-			}
+			q.QueryRow(func(row pgx.Row) error { return row.Scan(&j.counted, &j.nNew, &j.nCount, &j.dIDs) })
 		}
 		return nil
 	})
