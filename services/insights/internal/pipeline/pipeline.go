@@ -64,6 +64,9 @@ type Config struct {
 	// 1 s), ClaimIdle (default 30 s), ClaimInterval (default 5 s).
 	Workers   int
 	BatchSize int
+	// Writers (default 2) write the batches the workers read, each for its own share of the
+	// tenants (by hash).
+	Writers int
 	// PerTenantBatch bounds one tenant's events in a batch's first transaction (default
 	// 1000); the excess is written after the other tenants' events committed.
 	PerTenantBatch int
@@ -95,6 +98,7 @@ type Pipeline struct {
 	// last entries-added/entries-read seen by the monitor, to count trimming deltas.
 	lastUnreadGap atomic.Int64
 	tenants       sync.Map // tenant id -> shard, recorded in TenantsKey once per process
+	writers       []chan *writeJob
 }
 
 // New returns a pipeline; Run runs it.
@@ -110,6 +114,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 2000
+	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = 2
 	}
 	if cfg.PerTenantBatch <= 0 {
 		cfg.PerTenantBatch = 1000
@@ -140,6 +147,9 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.Now = time.Now
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Log}
+	for range cfg.Writers {
+		p.writers = append(p.writers, make(chan *writeJob))
+	}
 	var err error
 	if p.results, err = cfg.Meter.Int64Counter("atrium_insights_events",
 		metric.WithDescription("Stream entries processed, by result: new, duplicate, over_limit, expired, malformed, no_tenant, tenant_gone.")); err != nil {
@@ -181,6 +191,13 @@ func New(cfg Config) (*Pipeline, error) {
 // processed when ctx ends are left pending (another worker claims them).
 func (p *Pipeline) Run(ctx context.Context) {
 	var wg sync.WaitGroup
+	for _, ch := range p.writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.writer(ctx, ch)
+		}()
+	}
 	for i := range p.cfg.Workers {
 		wg.Add(1)
 		go func() {
@@ -379,9 +396,99 @@ type tenantPart struct {
 	events []event.Event
 }
 
-// ingestParts writes tenants' parts, one multi-tenant transaction per shard, falling back to
-// one transaction per tenant when that fails. It returns an error only when ctx ends.
+// writeJob is a batch's parts for one writer.
+type writeJob struct {
+	parts []tenantPart
+	done  chan error // buffered: the writer never waits on it
+}
+
+// ingestParts hands the parts to the writers that own their tenants (a tenant hash picks the
+// writer, so two writers of this process never wait on each other's tenant rows) and waits
+// until they are written. It returns an error only when ctx ends.
 func (p *Pipeline) ingestParts(ctx context.Context, parts []tenantPart) error {
+	if len(p.writers) == 0 {
+		return p.writeParts(ctx, parts)
+	}
+	split := make([][]tenantPart, len(p.writers))
+	for _, tp := range parts {
+		w := writerOf(tp.tenant, len(p.writers))
+		split[w] = append(split[w], tp)
+	}
+	var jobs []*writeJob
+	for w, ps := range split {
+		if len(ps) == 0 {
+			continue
+		}
+		j := &writeJob{parts: ps, done: make(chan error, 1)}
+		select {
+		case p.writers[w] <- j:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		jobs = append(jobs, j)
+	}
+	for _, j := range jobs {
+		select {
+		case err := <-j.done:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// writerOf is the writer that owns a tenant (FNV-1a of its id).
+func writerOf(tenantID string, n int) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(tenantID); i++ {
+		h = (h ^ uint32(tenantID[i])) * 16777619
+	}
+	return int(h % uint32(n))
+}
+
+// writer writes the jobs of its tenants. Jobs that queued up while it wrote the last ones
+// (from several readers) go into one transaction together, up to 2 x BatchSize events: under
+// a backlog, fewer and fuller commits.
+func (p *Pipeline) writer(ctx context.Context, jobs <-chan *writeJob) {
+	for {
+		var first *writeJob
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-jobs:
+		}
+		batch := []*writeJob{first}
+		parts := append([]tenantPart(nil), first.parts...)
+		n := 0
+		for _, tp := range first.parts {
+			n += len(tp.events)
+		}
+	more:
+		for n < 2*p.cfg.BatchSize {
+			select {
+			case j := <-jobs:
+				batch = append(batch, j)
+				parts = append(parts, j.parts...)
+				for _, tp := range j.parts {
+					n += len(tp.events)
+				}
+			default:
+				break more
+			}
+		}
+		err := p.writeParts(ctx, parts)
+		for _, j := range batch {
+			j.done <- err
+		}
+	}
+}
+
+// writeParts writes tenants' parts, one multi-tenant transaction per shard, falling back to
+// one transaction per tenant when that fails. It returns an error only when ctx ends.
+func (p *Pipeline) writeParts(ctx context.Context, parts []tenantPart) error {
 	byShard := map[string][]store.Part{}
 	var shards []string
 	var single []tenantPart
