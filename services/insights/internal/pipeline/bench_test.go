@@ -154,7 +154,7 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 	var wwg sync.WaitGroup
-	for c := range 4 { // the pool's connections (pgx: max(4, CPUs))
+	for range 4 { // the pool's connections (pgx: max(4, CPUs))
 		wwg.Add(1)
 		go func() {
 			defer wwg.Done()
@@ -164,7 +164,6 @@ func BenchmarkIngest(b *testing.B) {
 				parts[i] = store.Part{Tenant: &id, Limits: store.Limits{MonthlyEvents: -1},
 					Events: []event.Event{{ID: "warm", Source: event.SourceRequest, Time: time.Now(), Kind: event.KindAnonymous}}}
 			}
-			_ = c
 			if _, err := env.Store.IngestMany(ctx, insightstest.Shard, parts, time.Now()); err != nil {
 				b.Error(err)
 			}
