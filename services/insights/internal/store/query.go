@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/bits"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -241,15 +242,128 @@ type Item struct {
 	NoResults int64
 }
 
-// Top sums a dimension over [start, end): whole ISO weeks from the weekly rollup, the days
-// at either edge from the daily one.
-func (s *Store) Top(ctx context.Context, dim int16, start, end time.Time, limit int, noResultsOnly bool) ([]Item, error) {
-	start, end = dayUTC(start), dayUTC(end.Add(-time.Nanosecond)).AddDate(0, 0, 1)
-	wStart := start.AddDate(0, 0, (8-int(start.Weekday()))%7)  // first Monday >= start
-	wEnd := end.AddDate(0, 0, -((int(end.Weekday()) + 6) % 7)) // last Monday <= end
+// topBuckets are the rollup buckets that tile [start, end): whole ISO weeks from the weekly
+// grain, the days at either edge from the daily one.
+func topBuckets(start, end time.Time) (wStart, wEnd time.Time, grains []string, buckets []time.Time) {
+	wStart = start.AddDate(0, 0, (8-int(start.Weekday()))%7)  // first Monday >= start
+	wEnd = end.AddDate(0, 0, -((int(end.Weekday()) + 6) % 7)) // last Monday <= end
 	if !wStart.Before(wEnd) {
 		wStart, wEnd = end, end // no whole week: days only
 	}
+	for d := start; d.Before(wStart); d = d.AddDate(0, 0, 1) {
+		grains, buckets = append(grains, "d"), append(buckets, d)
+	}
+	for w := wStart; w.Before(wEnd); w = w.AddDate(0, 0, 7) {
+		grains, buckets = append(grains, "w"), append(buckets, w)
+	}
+	for d := wEnd; d.Before(end); d = d.AddDate(0, 0, 1) {
+		grains, buckets = append(grains, "d"), append(buckets, d)
+	}
+	return wStart, wEnd, grains, buckets
+}
+
+// topLeadersAnswered counts the top lists topByLeaders answered (tests read it).
+var topLeadersAnswered atomic.Int64
+
+// topK is how many leaders per bucket a top list of limit reads first.
+func topK(limit int) int { return max(3*limit, 30) }
+
+// Top sums a dimension over [start, end) and returns its limit biggest keys (by count, then
+// key). With a limit and by count it reads each bucket's leaders only (insights_counts_rank):
+// the candidates are the keys among any bucket's K leaders, their exact sums are read by key,
+// and a key outside every bucket's leaders has at most the sum of the buckets' K-th counts
+// (0 for a bucket with fewer than K keys): when the limit-th candidate is above that bound
+// the list is exact. Otherwise (flat distributions, ties at the bound) it sums every key of
+// the range, as without the index.
+func (s *Store) Top(ctx context.Context, dim int16, start, end time.Time, limit int, noResultsOnly bool) ([]Item, error) {
+	start, end = dayUTC(start), dayUTC(end.Add(-time.Nanosecond)).AddDate(0, 0, 1)
+	var items []Item
+	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if limit > 0 && !noResultsOnly {
+			var ok bool
+			var err error
+			items, ok, err = topByLeaders(ctx, tx, dim, start, end, limit)
+			if err != nil || ok {
+				return err
+			}
+		}
+		var err error
+		items, err = topBySum(ctx, tx, dim, start, end, limit, noResultsOnly)
+		return err
+	})
+	return items, err
+}
+
+func topByLeaders(ctx context.Context, tx pgx.Tx, dim int16, start, end time.Time, limit int) ([]Item, bool, error) {
+	_, _, grains, buckets := topBuckets(start, end)
+	k := topK(limit)
+	rows, err := tx.Query(ctx, `SELECT b.i, t.key, t.n FROM unnest($2::"char"[], $3::date[]) WITH ORDINALITY b(grain, bucket, i)
+		CROSS JOIN LATERAL (SELECT key, n FROM insights_counts c
+			WHERE c.dim = $1 AND c.grain = b.grain AND c.bucket = b.bucket ORDER BY n DESC LIMIT $4) t`,
+		dim, grains, buckets, k)
+	if err != nil {
+		return nil, false, err
+	}
+	seen := make([]int, len(buckets)+1)
+	kth := make([]int64, len(buckets)+1)
+	cands := map[string]bool{}
+	var (
+		bi  int
+		key string
+		n   int64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&bi, &key, &n); err != nil {
+			return nil, false, err
+		}
+		cands[key] = true
+		if seen[bi] == 0 || n < kth[bi] {
+			kth[bi] = n // the bucket's smallest leader: its K-th when it has K
+		}
+		seen[bi]++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	var bound int64 // the most a key outside every bucket's leaders can have
+	for i := range seen {
+		if seen[i] == k {
+			bound += kth[i]
+		}
+	}
+	if len(cands) == 0 {
+		return nil, true, nil
+	}
+	keys := make([]string, 0, len(cands))
+	for c := range cands {
+		keys = append(keys, c)
+	}
+	rows, err = tx.Query(ctx, `SELECT c.key, sum(c.n)::int8, sum(c.n2)::int8
+		FROM unnest($2::"char"[], $3::date[]) b(grain, bucket) CROSS JOIN unnest($4::text[]) k(key)
+		JOIN insights_counts c ON c.dim = $1 AND c.grain = b.grain AND c.bucket = b.bucket AND c.key = k.key
+		GROUP BY c.key`, dim, grains, buckets, keys)
+	if err != nil {
+		return nil, false, err
+	}
+	items, err := pgx.CollectRows(rows, scanItem)
+	if err != nil {
+		return nil, false, err
+	}
+	sortItems(items)
+	if len(items) > limit {
+		items = items[:limit]
+	}
+	// Exact when no outsider can reach the list: every key was seen (bound 0), or the last
+	// listed count is above the bound (equal could tie and win on the key).
+	if bound == 0 || (len(items) == limit && items[limit-1].Count > bound) {
+		topLeadersAnswered.Add(1)
+		return items, true, nil
+	}
+	return nil, false, nil
+}
+
+func topBySum(ctx context.Context, tx pgx.Tx, dim int16, start, end time.Time, limit int, noResultsOnly bool) ([]Item, error) {
+	wStart, wEnd, _, _ := topBuckets(start, end)
 	order := "sum(n) DESC"
 	having := ""
 	if noResultsOnly {
@@ -261,24 +375,31 @@ func (s *Store) Top(ctx context.Context, dim int16, start, end time.Time, limit 
 		lim = " LIMIT $6"
 		args = append(args, limit)
 	}
-	var items []Item
-	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT key, sum(n)::int8, sum(n2)::int8 FROM insights_counts
-			WHERE dim = $1 AND (
-			  (grain = 'w' AND bucket >= $3 AND bucket < $4) OR
-			  (grain = 'd' AND ((bucket >= $2 AND bucket < $3) OR (bucket >= $4 AND bucket < $5))))
-			GROUP BY key`+having+` ORDER BY `+order+`, key`+lim, args...)
-		if err != nil {
-			return err
+	rows, err := tx.Query(ctx, `SELECT key, sum(n)::int8, sum(n2)::int8 FROM insights_counts
+		WHERE dim = $1 AND (
+		  (grain = 'w' AND bucket >= $3 AND bucket < $4) OR
+		  (grain = 'd' AND ((bucket >= $2 AND bucket < $3) OR (bucket >= $4 AND bucket < $5))))
+		GROUP BY key`+having+` ORDER BY `+order+`, key`+lim, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanItem)
+}
+
+func scanItem(r pgx.CollectableRow) (Item, error) {
+	var it Item
+	err := r.Scan(&it.Key, &it.Count, &it.NoResults)
+	return it, err
+}
+
+// sortItems orders a top list: count descending, then key.
+func sortItems(items []Item) {
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].Count != items[j].Count {
+			return items[i].Count > items[j].Count
 		}
-		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
-			var it Item
-			err := r.Scan(&it.Key, &it.Count, &it.NoResults)
-			return it, err
-		})
-		return err
+		return items[i].Key < items[j].Key
 	})
-	return items, err
 }
 
 // PluginUse is one plugin's adoption.

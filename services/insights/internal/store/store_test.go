@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -177,4 +179,63 @@ func TestRollingWindowsAndRetention(t *testing.T) {
 		t.Fatalf("cohorts %+v", cs)
 	}
 	_ = context.Background()
+}
+
+// TestTopIsExact: the top list read from each bucket's leaders equals the full sum's, for
+// skewed keys (the leaders path answers), flat ones (it falls back) and ranges from a day to
+// two months, with data written through IngestMany (several tenants per transaction).
+func TestTopIsExact(t *testing.T) {
+	env := insightstest.New(t)
+	skewed, flat := env.Tenant(t, "skewed"), env.Tenant(t, "flat")
+	r := rand.New(rand.NewPCG(7, 8))
+	for day := range 60 {
+		var parts []store.Part
+		for ti, tn := range []insightstest.Tenant{skewed, flat} {
+			evs := make([]event.Event, 0, 300)
+			for i := range 300 {
+				k := int(200 * math.Pow(r.Float64(), 3))
+				if ti == 1 {
+					k = r.IntN(200)
+				}
+				evs = append(evs, ev(fmt.Sprintf("%d-%d", day, i), now.AddDate(0, 0, -day), fmt.Sprintf("u%d", i%9), "catalog",
+					event.DimEntity, fmt.Sprintf("component:default/c%03d", k)))
+			}
+			id := tn.Admin
+			parts = append(parts, store.Part{Tenant: &id, Events: evs, Limits: unlimited})
+		}
+		res, err := env.Store.IngestMany(context.Background(), insightstest.Shard, parts, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Counted != 300 || res[1].Counted != 300 {
+			t.Fatalf("day %d: %+v", day, res)
+		}
+	}
+	for _, tn := range []insightstest.Tenant{skewed, flat} {
+		before := store.TopLeadersAnswered.Load()
+		for _, days := range []int{1, 3, 10, 17, 30, 59} {
+			from, to := now.AddDate(0, 0, -days+1), now.Add(time.Hour)
+			all, err := env.Store.Top(tn.Ctx(), event.DimEntity, from, to, 0, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, limit := range []int{1, 5, 10, 25} {
+				got, err := env.Store.Top(tn.Ctx(), event.DimEntity, from, to, limit, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := all[:min(limit, len(all))]
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("%s, %d days, top %d:\n got %v\nwant %v", tn.Slug, days, limit, got, want)
+				}
+			}
+		}
+		// Both ways were taken: the skewed tenant's lists nearly all from the leaders, the
+		// flat tenant's long ones by the full sum.
+		n := store.TopLeadersAnswered.Load() - before
+		t.Logf("%s: %d of 24 lists answered from the leaders", tn.Slug, n)
+		if (tn.Slug == "skewed" && n < 20) || (tn.Slug == "flat" && n > 16) {
+			t.Errorf("%s: %d of 24 lists answered from the leaders", tn.Slug, n)
+		}
+	}
 }
