@@ -35,10 +35,15 @@ type ActiveUsers struct {
 	MAUAtEnd int64
 }
 
-// userDays is each user's active days as offsets from base (sorted ascending).
+// userDays is each user's active days in [base, base+n days) as a bit set: user u's day d
+// is bit d%64 of word u*words + d/64. Bit sets make the rolling windows a few shifts and ORs
+// per user, with no per-day allocation.
 type userDays struct {
 	base  time.Time
-	users map[string][]int
+	n     int
+	words int
+	bits  []uint64
+	users int
 }
 
 func kindsFilter(includeTokens bool) []int16 {
@@ -56,10 +61,11 @@ func loadDays(ctx context.Context, tx pgx.Tx, from, to time.Time, kinds []int16)
 		return nil, err
 	}
 	defer rows.Close()
-	ud := &userDays{base: from, users: map[string][]int{}}
-	limit := int(to.Sub(from).Hours() / 24)
+	n := int(to.Sub(from).Hours() / 24)
+	ud := &userDays{base: from, n: n, words: (n + 63) / 64}
+	index := map[string]int{}
 	var (
-		key   string
+		key   []byte
 		month time.Time
 		mask  int32
 	)
@@ -67,51 +73,84 @@ func loadDays(ctx context.Context, tx pgx.Tx, from, to time.Time, kinds []int16)
 		if err := rows.Scan(&key, &month, &mask); err != nil {
 			return nil, err
 		}
+		u, ok := index[string(key)]
+		if !ok {
+			u = ud.users
+			index[string(key)] = u
+			ud.users++
+			ud.bits = append(ud.bits, make([]uint64, ud.words)...)
+		}
 		off := int(month.Sub(from).Hours() / 24)
+		w := ud.bits[u*ud.words : (u+1)*ud.words]
 		m := uint32(mask)
 		for m != 0 {
 			b := bits.TrailingZeros32(m)
 			m &= m - 1
-			if d := off + b; d >= 0 && d < limit {
-				ud.users[key] = append(ud.users[key], d)
+			if d := off + b; d >= 0 && d < n {
+				w[d/64] |= 1 << (d % 64)
 			}
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+	return ud, rows.Err()
+}
+
+// user returns user u's words.
+func (ud *userDays) user(u int) []uint64 { return ud.bits[u*ud.words : (u+1)*ud.words] }
+
+// shiftOr sets dst = src | src << k (towards later days), in place when dst is src.
+func shiftOr(dst, src []uint64, k int) {
+	ws, bs := k/64, uint(k%64)
+	for i := len(src) - 1; i >= 0; i-- {
+		var v uint64
+		if j := i - ws; j >= 0 {
+			v = src[j] << bs
+			if bs > 0 && j > 0 {
+				v |= src[j-1] >> (64 - bs)
+			}
+		}
+		dst[i] = src[i] | v
 	}
-	// Rows come in no particular order; each user's days must be ascending for coverage.
-	for k, ds := range ud.users {
-		sort.Ints(ds)
-		ud.users[k] = ds
-	}
-	return ud, nil
 }
 
 // rolling returns, per day offset in [0, n), how many users were active in the window days
-// ending that day: each active day a covers [a, a+window-1], and a user's overlapping
-// coverage is counted once (difference array, linear in active days).
-func (ud *userDays) rolling(n, window int) []int64 {
-	diff := make([]int64, n+window+1)
-	for _, ds := range ud.users {
-		covered := -1 // last day already covered for this user
-		for _, a := range ds {
-			from, to := max(a, covered+1), a+window-1
-			if from > to {
-				continue
+// ending that day: a user's coverage is its active days smeared forward over window-1 days
+// (shift-ORs doubling the covered length), then counted bit by bit.
+func (ud *userDays) rolling(window int) []int64 {
+	out := make([]int64, ud.n)
+	cov := make([]uint64, ud.words)
+	for u := range ud.users {
+		copy(cov, ud.user(u))
+		for l := 1; l < window; {
+			step := min(l, window-l)
+			shiftOr(cov, cov, step)
+			l += step
+		}
+		for i, w := range cov {
+			for w != 0 {
+				b := bits.TrailingZeros64(w)
+				w &= w - 1
+				if d := i*64 + b; d < ud.n {
+					out[d]++
+				}
 			}
-			diff[from]++
-			diff[to+1]--
-			covered = to
 		}
 	}
-	out := make([]int64, n)
-	var run int64
-	for i := 0; i < n; i++ {
-		run += diff[i]
-		out[i] = run
-	}
 	return out
+}
+
+// anyIn reports whether user u was active on a day offset in [from, to).
+func (ud *userDays) anyIn(u, from, to int) bool {
+	w := ud.user(u)
+	for d := from; d < to; {
+		i, b := d/64, d%64
+		width := min(64-b, to-d)
+		m := ^uint64(0) >> (64 - width) << b
+		if w[i]&m != 0 {
+			return true
+		}
+		d += width
+	}
+	return false
 }
 
 // ActiveUsersQuery runs GetActiveUsers for [start, end) in the tenant of ctx.
@@ -124,16 +163,13 @@ func (s *Store) ActiveUsersQuery(ctx context.Context, start, end time.Time, g Gr
 		if err != nil {
 			return err
 		}
-		span := int(end.Sub(base).Hours() / 24)
+		span := ud.n
 		first := 29 // offset of start
-		dau, wau, mau := ud.rolling(span, 1), ud.rolling(span, 7), ud.rolling(span, 30)
+		dau, wau, mau := ud.rolling(1), ud.rolling(7), ud.rolling(30)
 		// Distinct users of the whole range.
-		for _, ds := range ud.users {
-			for _, d := range ds {
-				if d >= first {
-					out.Total++
-					break
-				}
+		for u := range ud.users {
+			if ud.anyIn(u, first, span) {
+				out.Total++
 			}
 		}
 		last := span - 1
@@ -165,19 +201,10 @@ func (s *Store) ActiveUsersQuery(ctx context.Context, start, end time.Time, g Gr
 				bs = append(bs, bucket{t: t, from: from, to: to})
 				t = next
 			}
-			for _, ds := range ud.users {
-				bi := 0
-				lastCounted := -1
-				for _, d := range ds {
-					for bi < len(bs) && d >= bs[bi].to {
-						bi++
-					}
-					if bi == len(bs) {
-						break
-					}
-					if d >= bs[bi].from && lastCounted != bi {
-						bs[bi].count++
-						lastCounted = bi
+			for u := range ud.users {
+				for i := range bs {
+					if bs[i].from < bs[i].to && ud.anyIn(u, bs[i].from, bs[i].to) {
+						bs[i].count++
 					}
 				}
 			}
