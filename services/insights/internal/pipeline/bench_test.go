@@ -176,6 +176,7 @@ func BenchmarkIngest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer insightstest.BenchLock(b)()
 	b.ResetTimer()
 	for it := range b.N {
 		// Raw baselines first, on the same data: pipelined XADD into a scratch stream, and COPY

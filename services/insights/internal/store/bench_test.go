@@ -122,6 +122,7 @@ func BenchmarkQueries(b *testing.B) {
 		n, seeded.Round(time.Millisecond), (time.Since(start) - seeded).Round(time.Millisecond), rollupRows)
 
 	from, to := today.AddDate(0, 0, -89), today.AddDate(0, 0, 1)
+	defer insightstest.BenchLock(b)()
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	report := func(name string, k int, fn func() error) {
 		lat := make([]time.Duration, 0, k)
