@@ -91,9 +91,18 @@ func BenchmarkFleet(b *testing.B) {
 		b.Fatal(err)
 	}
 	e := startOn(b, dsn, func(o *stack.Options) {
-		o.Gateway = func(c *gatewayapp.Config) { c.RateLimit = gatewayapp.RateLimit{PerSecond: 1e6, Burst: 1e6} }
+		o.Gateway = func(c *gatewayapp.Config) {
+			c.RateLimit = gatewayapp.RateLimit{PerSecond: 1e6, Burst: 1e6}
+			// The sample's owners sign in one after the other from one address.
+			c.AuthRateLimit = gatewayapp.RateLimit{PerSecond: -1}
+		}
 	})
-	f := &fleet{b: b, e: e, srv: srv, dsn: dsn}
+	// The fleet is bigger than a shard's default capacity on purpose.
+	noLimit := int32(0)
+	if _, err := e.operatorClient(e.operator).UpdateShard(ctx, connect.NewRequest(&tenancyv1.UpdateShardRequest{Name: "main", MaxTenants: &noLimit})); err != nil {
+		b.Fatal(err)
+	}
+	f := &fleet{b: b, e: e, srv: srv, dsn: dsn, run: fmt.Sprintf("%04x", rand.IntN(1<<16))}
 	for _, n := range stages {
 		t0 := time.Now()
 		made := f.provision(n, conc)
@@ -166,7 +175,15 @@ type fleet struct {
 	e   *env
 	srv *pgtest.Server
 	dsn string
-	raw int // raw-SQL schemas made so far (names must not repeat across stages)
+	raw int    // raw-SQL schemas made so far (names must not repeat across stages)
+	run string // tells this run's sign-ups from an earlier run's on a kept server
+}
+
+// logf logs to the benchmark and, at once, to stderr: a benchmark's log shows only at its end,
+// and a fleet run takes an hour.
+func (f *fleet) logf(format string, args ...any) {
+	f.b.Logf(format, args...)
+	fmt.Fprintf(os.Stderr, time.Now().UTC().Format("15:04:05 ")+format+"\n", args...)
 }
 
 func (f *fleet) count() int {
@@ -208,7 +225,7 @@ func (f *fleet) provision(n, conc int) int {
 					return
 				}
 				if m := made.Add(1); m%500 == 0 {
-					f.b.Logf("fleet: %d tenants (%.1f/s)", have+int(m), float64(m)/time.Since(t0).Seconds())
+					f.logf("fleet: %d tenants (%.1f/s)", have+int(m), float64(m)/time.Since(t0).Seconds())
 				}
 			}
 		})
@@ -226,12 +243,36 @@ func (f *fleet) report(n int, name string, v float64) {
 }
 
 func (f *fleet) measure(n int) {
-	f.b.Logf("fleet %d: measuring", n)
+	f.logf("fleet %d: measuring", n)
 	f.signUps(n)
 	f.reads(n)
 	f.memory(n)
 	f.disk(n)
 	f.migrate(n)
+	f.backends(n)
+}
+
+// backends reads the private memory of the services' connections to the shard after the
+// stage's work (migrate --all has had them enter every tenant schema).
+func (f *fleet) backends(n int) {
+	ctx := context.Background()
+	rows, err := f.e.db.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()`)
+	if err != nil {
+		f.b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		f.b.Fatal(err)
+	}
+	var sum, top int64
+	for _, pid := range pids {
+		p := privateMem(pid)
+		sum += p
+		top = max(top, p)
+	}
+	f.logf("fleet %d: %d service connections to the shard hold %.1f MiB of private memory, the largest %.1f MiB", n, len(pids), mib(sum), mib(top))
+	f.report(n, "conns-private-MiB", mib(sum))
+	f.report(n, "conn-private-max-MiB", mib(top))
 }
 
 // signUps times sign-ups through the gateway beside the raw SQL of one tenant's provisioning.
@@ -248,7 +289,7 @@ func (f *fleet) signUps(n int) {
 	var ups, raws []time.Duration
 	var rawNames []string
 	for i := range s {
-		slug := fmt.Sprintf("s%d-%04d", n, i)
+		slug := fmt.Sprintf("s%d-%s-%04d", n, f.run, i)
 		t0 := time.Now()
 		_, err := tenants.SignUp(ctx, connect.NewRequest(&tenancyv1.SignUpRequest{
 			OrgName: slug, Slug: slug, AdminEmail: "owner@" + slug + ".example.com", AdminPassword: password,
@@ -261,7 +302,7 @@ func (f *fleet) signUps(n int) {
 			ups = append(ups, d)
 		}
 		f.raw++
-		name := fmt.Sprintf("raw%06d", f.raw+int(time.Now().Unix()%100000)*1000)
+		name := fmt.Sprintf("raw%s%06d", f.run, f.raw)
 		rawNames = append(rawNames, name)
 		raws = append(raws, rawProvision(f.b, conn, ddl, name))
 	}
@@ -274,7 +315,7 @@ func (f *fleet) signUps(n int) {
 	}
 	slices.Sort(ups)
 	slices.Sort(raws)
-	f.b.Logf("fleet %d: sign-up p50 %.1f ms p99 %.1f ms (%d); raw SQL p50 %.1f ms p99 %.1f ms", n,
+	f.logf("fleet %d: sign-up p50 %.1f ms p99 %.1f ms (%d); raw SQL p50 %.1f ms p99 %.1f ms", n,
 		ms(percentile(ups, .5)), ms(percentile(ups, .99)), len(ups), ms(percentile(raws, .5)), ms(percentile(raws, .99)))
 	f.report(n, "signup-p50-ms", ms(percentile(ups, .5)))
 	f.report(n, "signup-p99-ms", ms(percentile(ups, .99)))
@@ -341,7 +382,7 @@ func (f *fleet) reads(n int) {
 	}
 	slices.Sort(gw)
 	slices.Sort(raw)
-	f.b.Logf("fleet %d: ListEntities p50 %.2f ms p99 %.2f ms; raw SQL p50 %.2f ms p99 %.2f ms", n,
+	f.logf("fleet %d: ListEntities p50 %.2f ms p99 %.2f ms; raw SQL p50 %.2f ms p99 %.2f ms", n,
 		ms(percentile(gw, .5)), ms(percentile(gw, .99)), ms(percentile(raw, .5)), ms(percentile(raw, .99)))
 	f.report(n, "list-p50-ms", ms(percentile(gw, .5)))
 	f.report(n, "list-p99-ms", ms(percentile(gw, .99)))
@@ -428,7 +469,7 @@ func (f *fleet) memory(n int) {
 			per = float64(m.total-prev.total) / float64(max(1, k-prev.k)) / 1024
 		}
 		m.k = touched
-		f.b.Logf("fleet %d: connection after %5d schemas: contexts %7.1f MiB (cache %7.1f MiB), private %7.1f MiB, rss %7.1f MiB; %.1f KiB per schema of this step; %s per schema",
+		f.logf("fleet %d: connection after %5d schemas: contexts %7.1f MiB (cache %7.1f MiB), private %7.1f MiB, rss %7.1f MiB; %.1f KiB per schema of this step; %s per schema",
 			n, touched, mib(m.total), mib(m.cache), mib(m.private), mib(m.rss), per, (took / time.Duration(max(1, k-prev.k))).Round(time.Microsecond))
 		f.report(n, fmt.Sprintf("mem-%d-schemas-MiB", touched), mib(m.total))
 		prev = m
@@ -439,7 +480,7 @@ func (f *fleet) memory(n int) {
 }
 
 type backendMem struct {
-	k                           int
+	k                          int
 	total, cache, private, rss int64
 }
 
@@ -454,31 +495,42 @@ func readBackendMem(tb testing.TB, conn *pgx.Conn, pid int) backendMem {
 		FROM pg_backend_memory_contexts`).Scan(&m.total, &m.cache); err != nil {
 		tb.Fatal(err)
 	}
-	// The backend's own pages (not the shared buffers it has touched): Private_Clean +
-	// Private_Dirty of smaps_rollup. Readable when the benchmark runs as root or as postgres.
-	if fh, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "smaps_rollup")); err == nil {
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			fs := strings.Fields(sc.Text())
-			if len(fs) < 2 {
-				continue
-			}
-			kb, _ := strconv.ParseInt(fs[1], 10, 64)
-			switch fs[0] {
-			case "Private_Clean:", "Private_Dirty:":
-				m.private += kb << 10
-			case "Rss:":
-				m.rss = kb << 10
-			}
-		}
-		fh.Close()
-	}
+	m.private, m.rss = procMem(pid)
 	return m
+}
+
+func privateMem(pid int) int64 { p, _ := procMem(pid); return p }
+
+// procMem reads a backend's own pages (not the shared buffers it has touched: Private_Clean +
+// Private_Dirty of smaps_rollup) and its RSS. Readable when the benchmark runs as root or as
+// the server's user; 0 otherwise.
+func procMem(pid int) (private, rss int64) {
+	fh, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "smaps_rollup"))
+	if err != nil {
+		return 0, 0
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(fs[1], 10, 64)
+		switch fs[0] {
+		case "Private_Clean:", "Private_Dirty:":
+			private += kb << 10
+		case "Rss:":
+			rss = kb << 10
+		}
+	}
+	return private, rss
 }
 
 // disk reports the database's size per tenant and the system catalogs' size.
 func (f *fleet) disk(n int) {
 	ctx := context.Background()
+	live := f.count()
 	var dbSize, classRows, attRows, catalogSize, deadClass, deadAtt int64
 	var schemaRels, schemaSize int64
 	if err := f.e.db.QueryRow(ctx, `SELECT pg_database_size(current_database()),
@@ -496,10 +548,11 @@ func (f *fleet) disk(n int) {
 		Scan(&schemaRels, &schemaSize); err != nil {
 		f.b.Fatal(err)
 	}
-	f.b.Logf("fleet %d: database %.0f MiB (%.0f KiB per tenant); one empty tenant: %d relations, %.0f KiB; pg_class %d rows (%d dead), pg_attribute %d rows (%d dead); system catalogs %.0f MiB",
-		n, mib(dbSize), float64(dbSize)/float64(n)/1024, schemaRels, float64(schemaSize)/1024, classRows, deadClass, attRows, deadAtt, mib(catalogSize))
+	f.logf("fleet %d: %d tenants; database %.0f MiB (%.0f KiB per tenant); one empty tenant: %d relations, %.0f KiB; pg_class %d rows (%d dead), pg_attribute %d rows (%d dead); system catalogs %.0f MiB",
+		n, live, mib(dbSize), float64(dbSize)/float64(live)/1024, schemaRels, float64(schemaSize)/1024, classRows, deadClass, attRows, deadAtt, mib(catalogSize))
 	f.report(n, "db-MiB", mib(dbSize))
-	f.report(n, "db-KiB/tenant", float64(dbSize)/float64(n)/1024)
+	f.report(n, "db-KiB/tenant", float64(dbSize)/float64(live)/1024)
+	f.report(n, "tenants", float64(live))
 	f.report(n, "relations/tenant", float64(schemaRels))
 	f.report(n, "pg_class-rows", float64(classRows))
 	f.report(n, "syscatalog-MiB", mib(catalogSize))
@@ -513,7 +566,7 @@ func (f *fleet) migrate(n int) {
 	rollout := min(benchInt("ATRIUM_BENCH_FLEET_ROLLOUT", 1000), n)
 	f.deprovisionCatalog(rollout)
 	roll := f.migrateAll(n)
-	f.b.Logf("fleet %d: migrate --all no-op %s (%.2f ms per tenant); with the catalog's tables to make in %d tenants %s",
+	f.logf("fleet %d: migrate --all no-op %s (%.2f ms per tenant); with the catalog's tables to make in %d tenants %s",
 		n, again.Round(time.Millisecond), ms(again)/float64(n), rollout, roll.Round(time.Millisecond))
 	f.report(n, "migrate-noop-s", again.Seconds())
 	f.report(n, fmt.Sprintf("migrate-rollout%d-s", rollout), roll.Seconds())
@@ -533,7 +586,7 @@ func (f *fleet) migrateAll(n int) time.Duration {
 		if !m.GetOk() {
 			failed++
 			if failed < 5 {
-				f.b.Logf("migrate %s: %s", m.GetTenant().GetSlug(), m.GetError())
+				f.logf("migrate %s: %s", m.GetTenant().GetSlug(), m.GetError())
 			}
 		}
 		done = int(m.GetDone())
