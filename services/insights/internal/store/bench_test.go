@@ -152,6 +152,25 @@ func BenchmarkQueries(b *testing.B) {
 		top, err = env.Store.Top(acme.Ctx(), event.DimEntity, from, to, 10, false)
 		return err
 	})
+	// The other queries of the service, at the same data (GetTopSearches with and without
+	// "no results only", GetPluginAdoption, GetRetention), fewer samples.
+	other := max(20, samples/4)
+	report("top-searches", other, func() error {
+		_, err := env.Store.Top(acme.Ctx(), event.DimSearch, from, to, 10, false)
+		return err
+	})
+	report("top-searches-noresult", other, func() error {
+		_, err := env.Store.Top(acme.Ctx(), event.DimSearch, from, to, 10, true)
+		return err
+	})
+	report("plugin-adoption", other, func() error {
+		_, _, err := env.Store.PluginAdoption(acme.Ctx(), from, to)
+		return err
+	})
+	report("retention", other, func() error {
+		_, err := env.Store.Retention(acme.Ctx(), from, to, now)
+		return err
+	})
 	// The raw baselines read every raw row of the range: a few samples are enough.
 	rawSamples := max(3, samples/40)
 	var rawDays int
