@@ -448,15 +448,12 @@ func (s *Store) PluginAdoption(ctx context.Context, start, end time.Time) ([]Plu
 	for _, c := range calls {
 		byPlugin[c.Key] = &PluginUse{Plugin: c.Key, Calls: c.Count, Errors: c.NoResults}
 	}
-	// Distinct users per plugin: a user active in two months of the range is one user.
-	if err := s.exactPluginUsers(ctx, start, end, byPlugin); err != nil {
-		return nil, 0, err
-	}
-	au, err := s.ActiveUsersQuery(ctx, start, end, ByDay, false)
+	// Distinct users per plugin, and of the range: a user active in two months of the range
+	// is one user.
+	total, err := s.exactPluginUsers(ctx, start, end, byPlugin)
 	if err != nil {
 		return nil, 0, err
 	}
-	total := au.Total
 	out := make([]PluginUse, 0, len(byPlugin))
 	for _, p := range byPlugin {
 		out = append(out, *p)
@@ -473,44 +470,48 @@ func (s *Store) PluginAdoption(ctx context.Context, start, end time.Time) ([]Plu
 	return out, total, nil
 }
 
-func (s *Store) exactPluginUsers(ctx context.Context, start, end time.Time, byPlugin map[string]*PluginUse) error {
-	return s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT plugin, user_key, month, days FROM insights_plugin_users
-			WHERE month >= $1 AND month < $2 AND kind = 1`, monthUTC(start), end)
+// exactPluginUsers counts in SQL, from the monthly day masks cut to the range: per plugin,
+// and in all (people only).
+func (s *Store) exactPluginUsers(ctx context.Context, start, end time.Time, byPlugin map[string]*PluginUse) (int64, error) {
+	var months []time.Time
+	var masks []int32
+	for m := monthUTC(start); m.Before(end); m = m.AddDate(0, 1, 0) {
+		months, masks = append(months, m), append(masks, int32(rangeMask(m, start, end)))
+	}
+	var total int64
+	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT p.plugin, count(DISTINCT p.user_key)
+			FROM unnest($1::date[], $2::int4[]) m(month, mask)
+			JOIN insights_plugin_users p ON p.month = m.month
+			WHERE p.kind = 1 AND p.days & m.mask <> 0 GROUP BY p.plugin`, months, masks)
 		if err != nil {
 			return err
 		}
-		type pk struct{ p, u string }
-		seen := map[pk]bool{}
 		var (
-			plugin, user string
-			month        time.Time
-			mask         int32
+			plugin string
+			n      int64
 		)
-		for rows.Next() {
-			if err := rows.Scan(&plugin, &user, &month, &mask); err != nil {
-				return err
-			}
-			if uint32(mask)&rangeMask(month, start, end) != 0 {
-				seen[pk{plugin, user}] = true
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
 		for _, p := range byPlugin {
 			p.Users = 0
 		}
-		for k := range seen {
-			p := byPlugin[k.p]
+		_, err = pgx.ForEachRow(rows, []any{&plugin, &n}, func() error {
+			p := byPlugin[plugin]
 			if p == nil {
-				p = &PluginUse{Plugin: k.p}
-				byPlugin[k.p] = p
+				p = &PluginUse{Plugin: plugin}
+				byPlugin[plugin] = p
 			}
-			p.Users++
+			p.Users = n
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
+		return tx.QueryRow(ctx, `SELECT count(DISTINCT u.user_key)
+			FROM unnest($1::date[], $2::int4[]) m(month, mask)
+			JOIN insights_user_months u ON u.month = m.month
+			WHERE u.kind = 1 AND u.days & m.mask <> 0`, months, masks).Scan(&total)
 	})
+	return total, err
 }
 
 // rangeMask is the bits of a month's day mask that fall in [start, end).
