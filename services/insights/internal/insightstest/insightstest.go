@@ -41,6 +41,24 @@ func New(t testing.TB) *Env {
 	return &Env{DSN: dsn, Shards: shards, Store: store.New(shards)}
 }
 
+// Open uses an existing database (benchmarks reusing an earlier run's data).
+func Open(t testing.TB, dsn string) *Env {
+	t.Helper()
+	shards, err := tenantdb.Open(context.Background(), map[string]string{Shard: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(shards.Close)
+	return &Env{DSN: dsn, Shards: shards, Store: store.New(shards)}
+}
+
+// Existing is a tenant provisioned earlier, by id.
+func Existing(id, slug string) Tenant {
+	schema := tenantdb.SchemaFor(id)
+	admin := authn.Identity{TenantID: id, TenantSlug: slug, Schema: schema, Shard: Shard, UserID: "admin-" + slug, Role: authn.RoleAdmin}
+	return Tenant{ID: id, Slug: slug, Schema: schema, Admin: admin}
+}
+
 // Tenant is a provisioned tenant.
 type Tenant struct {
 	ID, Slug, Schema string
