@@ -560,40 +560,49 @@ func (s *Store) Retention(ctx context.Context, start, end, now time.Time) ([]Coh
 		if err != nil {
 			return err
 		}
-		type uw struct {
-			u string
-			k int
-		}
-		seen := map[uw]bool{}
-		cohortOf := map[string]int{}
+		// Integer day arithmetic from w0 (a Monday): week = days / 7. Each user's weeks seen
+		// are a bit set, so a week counts once however many days and months show it.
+		seen := map[string][]uint64{}
 		var (
 			user         string
 			first, month time.Time
 			mask         int32
 		)
+		days := func(t time.Time) int { return int(t.Sub(w0).Hours()) / 24 }
 		for rows.Next() {
 			if err := rows.Scan(&user, &first, &month, &mask); err != nil {
 				return err
 			}
-			ci := int(monday(first).Sub(w0).Hours() / (24 * 7))
-			if ci < 0 || ci >= nWeeks {
+			fd := days(first)
+			if fd < 0 {
 				continue
 			}
-			if _, ok := cohortOf[user]; !ok {
-				cohortOf[user] = ci
+			ci := fd / 7
+			if ci >= nWeeks {
+				continue
+			}
+			act := cohorts[ci].Active
+			ws, ok := seen[user]
+			if !ok {
+				ws = make([]uint64, (len(act)+63)/64)
+				seen[user] = ws
 				cohorts[ci].Users++
 			}
+			md := days(month)
 			m := uint32(mask)
 			for m != 0 {
 				b := bits.TrailingZeros32(m)
 				m &= m - 1
-				d := month.AddDate(0, 0, b)
-				k := int(monday(d).Sub(cohorts[ci].Week).Hours() / (24 * 7))
-				if k < 0 || k >= len(cohorts[ci].Active) || seen[uw{user, k}] {
+				d := md + b
+				if d < 0 {
 					continue
 				}
-				seen[uw{user, k}] = true
-				cohorts[ci].Active[k]++
+				k := d/7 - ci
+				if k < 0 || k >= len(act) || ws[k/64]&(1<<(k%64)) != 0 {
+					continue
+				}
+				ws[k/64] |= 1 << (k % 64)
+				act[k]++
 			}
 		}
 		return rows.Err()
