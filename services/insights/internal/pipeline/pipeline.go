@@ -486,6 +486,9 @@ func (p *Pipeline) writer(ctx context.Context, jobs <-chan *writeJob) {
 	}
 }
 
+// maxTenantsPerTx bounds the tenants of one multi-tenant transaction (see writeParts).
+const maxTenantsPerTx = 32
+
 // writeParts writes tenants' parts, one multi-tenant transaction per shard, falling back to
 // one transaction per tenant when that fails. It returns an error only when ctx ends.
 func (p *Pipeline) writeParts(ctx context.Context, parts []tenantPart) error {
@@ -505,8 +508,22 @@ func (p *Pipeline) writeParts(ctx context.Context, parts []tenantPart) error {
 		id := &authn.Identity{TenantID: tp.tenant, Schema: tenantdb.SchemaFor(tp.tenant), Shard: shard, Service: "insights"}
 		byShard[shard] = append(byShard[shard], store.Part{Tenant: id, Events: tp.events, Limits: p.limits(ctx, tp.tenant)})
 	}
+	// A transaction locks every table, index and partition it touches until commit, about 15
+	// per tenant, in the server's shared lock table (max_locks_per_transaction x connections,
+	// 6,400 by default): 400 tenants in one transaction exhausted it ("out of shared memory",
+	// which also fails other sessions' transactions). So at most maxTenantsPerTx per transaction.
+	var chunks []string
 	for _, shard := range shards {
-		sp := byShard[shard]
+		all := byShard[shard]
+		for lo := 0; lo < len(all); lo += maxTenantsPerTx {
+			key := fmt.Sprintf("%s#%d", shard, lo)
+			byShard[key] = all[lo:min(lo+maxTenantsPerTx, len(all))]
+			chunks = append(chunks, key)
+		}
+	}
+	for _, key := range chunks {
+		sp := byShard[key]
+		shard := sp[0].Tenant.Shard
 		results, err := p.cfg.Store.IngestMany(ctx, shard, sp, p.cfg.Now())
 		if err == nil {
 			for i, res := range results {
