@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -250,4 +251,61 @@ func TestTenantConcurrencyCap(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Code != "57014" {
 		t.Fatalf("long statement: %v, want statement timeout (57014)", err)
 	}
+}
+
+// TestTenantConcurrencyShare: a tenant uses its whole cap only while it is alone; while another
+// tenant has a transaction in flight, it starts new ones only below half of the cap, and gets
+// the rest back when the other is done.
+func TestTenantConcurrencyShare(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.New(t)
+	shards, err := tenantdb.Open(ctx, map[string]string{"main": dsn}, tenantdb.WithTenantConcurrency(4, 2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(shards.Close)
+	ctxFor := func(base string) context.Context {
+		id := base + randomSuffix(t)
+		if err := shards.CreateTenant(ctx, "main", tenantdb.SchemaFor(id)); err != nil {
+			t.Fatal(err)
+		}
+		return authn.WithIdentity(ctx, &authn.Identity{TenantID: id, Schema: tenantdb.SchemaFor(id), Shard: "main", UserID: "u", Role: authn.RoleMember})
+	}
+	a, b := ctxFor("1a"), ctxFor("1b")
+	holdA, holdB := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	var entered atomic.Int32
+	enterA := func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = shards.InTx(a, func(context.Context, pgx.Tx) error { entered.Add(1); <-holdA; return nil })
+		}()
+	}
+	// b in flight: a gets its share (2 of 4), not more.
+	bIn := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = shards.InTx(b, func(context.Context, pgx.Tx) error { close(bIn); <-holdB; return nil })
+	}()
+	<-bIn
+	for range 3 {
+		enterA()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := entered.Load(); n != 2 {
+		t.Fatalf("a has %d transactions in flight beside b, want its share of 2", n)
+	}
+	// b done: a is alone and gets the third.
+	close(holdB)
+	deadline := time.Now().Add(time.Second)
+	for entered.Load() != 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := entered.Load(); n != 3 {
+		t.Fatalf("a has %d transactions in flight alone, want 3", n)
+	}
+	close(holdA)
+	wg.Wait()
 }
