@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io/fs"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -308,4 +310,62 @@ func TestTenantConcurrencyShare(t *testing.T) {
 	}
 	close(holdA)
 	wg.Wait()
+}
+
+// TestMigrateConcurrentAndStepwise: migrations of one schema and service run at once take turns
+// (each ends at the latest version, the tables made once); a schema at version 1 gets only
+// the newer files; a second service's version table in the same schema is its own.
+func TestMigrateConcurrentAndStepwise(t *testing.T) {
+	ctx := context.Background()
+	shards, err := tenantdb.Open(ctx, map[string]string{"main": pgtest.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(shards.Close)
+	schema := tenantdb.SchemaFor("mig" + randomSuffix(t))
+	if err := shards.CreateTenant(ctx, "main", schema); err != nil {
+		t.Fatal(err)
+	}
+	first := fstest.MapFS{"001_items.sql": migrations["001_items.sql"]}
+	if v, err := shards.Migrate(ctx, "main", schema, first, "test_schema_version"); err != nil || v != 1 {
+		t.Fatalf("first file: version %d, %v", v, err)
+	}
+	other := fstest.MapFS{"001_other.sql": {Data: []byte("-- a comment on the last line, no newline\nCREATE TABLE other_items (id int);\n-- end")}}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var fsys fs.FS = migrations
+			table, want := "test_schema_version", int64(2)
+			if i%2 == 1 {
+				fsys, table, want = other, "other_schema_version", 1
+			}
+			v, err := shards.Migrate(ctx, "main", schema, fsys, table)
+			if err == nil && v != want {
+				err = fmt.Errorf("%s: version %d, want %d", table, v, want)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool, err := shards.Pool("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var owner string
+	if err := pool.QueryRow(ctx, `SELECT tableowner FROM pg_tables WHERE schemaname = $1 AND tablename = 'other_items'`, schema).Scan(&owner); err != nil || owner != schema {
+		t.Fatalf("other_items owned by %q (%v), want the tenant role", owner, err)
+	}
+	var cols int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'items'`, schema).Scan(&cols); err != nil || cols != 3 {
+		t.Fatalf("items has %d columns (%v), want 3", cols, err)
+	}
 }
