@@ -121,6 +121,7 @@ func (s *Shards) Migrate(ctx context.Context, shard, schema string, fsys fs.FS, 
 		return 0, fmt.Errorf("tenantdb: migrate %s: %w", schema, err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	s.enteredSchema(conn.Conn(), schema)
 	q := pgx.Identifier{schema}.Sanitize()
 	vt := pgx.Identifier{schema, versionTable}.Sanitize()
 	h := fnv.New64a()

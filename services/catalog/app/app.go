@@ -5,10 +5,12 @@ package app
 
 import (
 	"atrium.dev/services/catalog/internal/nulbyte"
+	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -25,6 +27,7 @@ import (
 	"atrium.dev/platform/serve"
 	"atrium.dev/platform/tenantdb"
 	"atrium.dev/services/catalog/internal/lane"
+	"atrium.dev/services/catalog/internal/bundle"
 	"atrium.dev/services/catalog/internal/rest"
 	"atrium.dev/services/catalog/internal/service"
 	"atrium.dev/services/catalog/internal/source"
@@ -82,6 +85,9 @@ type Config struct {
 	// (0: 5 s).
 	HeavyPerTenant int
 	HeavyWait      time.Duration
+	// SourceLimits bounds what one Location read may name (zero: bundle.DefaultLimits); a
+	// file, target or placeholder past a bound is reported on its own, the rest imported.
+	SourceLimits bundle.Limits
 }
 
 // App is a running catalog service.
@@ -141,6 +147,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		// ApplyEntities and ImportBundle carry up to 4 MiB of entities plus encoding; the
 		// gateway enforces the tighter per-method limits.
 		connect.WithReadMaxBytes(16 << 20),
+		// Responses are gzipped at the fastest level, and only past 1 KiB: the profile of reads
+		// through the gateway (docs/BENCHMARKS.md) had the default level's deflate at ~8 % of
+		// the process's CPU for pages of entities that BestSpeed shrinks nearly as well.
+		connect.WithCompression("gzip",
+			func() connect.Decompressor { return &gzip.Reader{} },
+			func() connect.Compressor { w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed); return w }),
+		connect.WithCompressMinBytes(1 << 10),
 	}
 	secrets, err := service.NewSecrets(cfg.SecretKey)
 	if err != nil {
@@ -179,6 +192,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		})
 	}
 	src := service.NewSources(cat, st, a.fetcher, secrets)
+	if cfg.SourceLimits != (bundle.Limits{}) {
+		src.SetLimits(cfg.SourceLimits)
+	}
 	a.worker = service.NewWorker(src, cfg.Worker, shards.Pool, cfg.Logger)
 	a.mux.Handle(catalogv1connect.NewCatalogServiceHandler(cat, hopts...))
 	a.mux.Handle(catalogv1connect.NewLocationServiceHandler(service.NewLocations(src), hopts...))
