@@ -7,6 +7,7 @@ import (
 	"atrium.dev/tenantctl/internal/command/tenants/tenantget"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantlist"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantmove"
+	"atrium.dev/tenantctl/internal/command/tenants/tenantmoves"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantresume"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantsuspend"
 	"atrium.dev/tenantctl/internal/invocation"
@@ -30,6 +31,7 @@ func NewCommand(inv *invocation.Invocation) *cobra.Command {
 		tenantresume.NewCommand(inv),
 		tenantdelete.NewCommand(inv),
 		tenantmove.NewCommand(inv),
+		tenantmoves.NewCommand(inv),
 	)
 	return cmd
 }
