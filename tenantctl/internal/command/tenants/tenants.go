@@ -4,7 +4,9 @@ package tenants
 import (
 	"atrium.dev/tenantctl/internal/command/tenants/tenantcreate"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantdelete"
+	"atrium.dev/tenantctl/internal/command/tenants/tenantexport"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantget"
+	"atrium.dev/tenantctl/internal/command/tenants/tenantimport"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantlist"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantmove"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantmoves"
@@ -19,7 +21,7 @@ func NewCommand(inv *invocation.Invocation) *cobra.Command {
 	cmd := invocation.Group(&cobra.Command{
 		Use:     "tenants",
 		Aliases: []string{"tenant"},
-		Short:   "Create, list, inspect, suspend, resume, delete and move tenants",
+		Short:   "Create, list, inspect, suspend, resume, delete, move, export and import tenants",
 		Example: `  tenantctl tenants list
   tenantctl tenants create acme --display-name "Acme Inc" --admin-email admin@acme.example`,
 	})
@@ -32,6 +34,8 @@ func NewCommand(inv *invocation.Invocation) *cobra.Command {
 		tenantdelete.NewCommand(inv),
 		tenantmove.NewCommand(inv),
 		tenantmoves.NewCommand(inv),
+		tenantexport.NewCommand(inv),
+		tenantimport.NewCommand(inv),
 	)
 	return cmd
 }
