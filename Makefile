@@ -64,6 +64,10 @@ test-frontend: frontend-deps ## web app unit tests and type-checked build
 bench: deps ## benchmarks; figures go to docs/BENCHMARKS.md
 	go test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 60m $(PKGS)
 
+.PHONY: bench-backstage
+bench-backstage: deps ## Backstage's own catalog backend beside Atrium, same catalog and queries (npm, ~10 min)
+	tools/backstagebench/run.sh
+
 .PHONY: deps
 deps: ## ensure Postgres and Redis are running (starts or installs them when not)
 	@scripts/deps.sh

@@ -24,6 +24,7 @@ import (
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/platform/serve"
 	"atrium.dev/platform/tenantdb"
+	"atrium.dev/services/catalog/internal/bundle"
 	"atrium.dev/services/catalog/internal/rest"
 	"atrium.dev/services/catalog/internal/service"
 	"atrium.dev/services/catalog/internal/source"
@@ -75,6 +76,9 @@ type Config struct {
 	// refresh by hand).
 	Worker        service.WorkerConfig
 	DisableWorker bool
+	// SourceLimits bounds what one Location read may name (zero: bundle.DefaultLimits); a
+	// file, target or placeholder past a bound is reported on its own, the rest imported.
+	SourceLimits bundle.Limits
 }
 
 // App is a running catalog service.
@@ -171,6 +175,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		})
 	}
 	src := service.NewSources(cat, st, a.fetcher, secrets)
+	if cfg.SourceLimits != (bundle.Limits{}) {
+		src.SetLimits(cfg.SourceLimits)
+	}
 	a.worker = service.NewWorker(src, cfg.Worker, shards.Pool, cfg.Logger)
 	a.mux.Handle(catalogv1connect.NewCatalogServiceHandler(cat, hopts...))
 	a.mux.Handle(catalogv1connect.NewLocationServiceHandler(service.NewLocations(src), hopts...))

@@ -112,6 +112,8 @@ type Result struct {
 	Skipped   []Skipped
 	// Problems are the violations a lenient resolution went past (Options.Lenient).
 	Problems []rpcerr.Violation
+	// Remote are the targets in other sources (Options.FollowRemote), in the order named.
+	Remote []Remote
 }
 
 // LocationRef is how the annotations name a bundle file: "file:<path in the bundle>".
@@ -144,6 +146,22 @@ type Options struct {
 	// Local maps an absolute URL to a path of the same source (a remote $text or Location
 	// target inside the same repository); false: another source.
 	Local func(url string) (string, bool)
+	// BoundsPerItem (with Lenient) reports a bound passed by one target, placeholder or file
+	// as a problem of that item and goes on with the rest, instead of refusing the whole
+	// bundle: a repository the catalog fetches was not sent by the caller, so it is read as
+	// Backstage reads it, entity by entity. The bounds still hold: what passes one is not
+	// read.
+	BoundsPerItem bool
+	// FollowRemote collects Location targets in other sources into Result.Remote (the
+	// caller fetches them) instead of reporting them as skipped.
+	FollowRemote bool
+}
+
+// Remote is a Location target in another source (another repository or URL).
+type Remote struct {
+	File   string // the file naming it
+	Field  string // its field, files["<file>"].documents[n].spec.targets[i]
+	Target string
 }
 
 // ResolveWith is Resolve with options. It stops with ctx's error when ctx is done, and
@@ -223,6 +241,9 @@ type resolver struct {
 	globWork       int64
 	globs          map[string][]string // matches of each glob pattern already run
 	fatal          error
+	// docBad is set when the document being substituted had a placeholder that failed: the
+	// entity is reported, not imported with the placeholder missing.
+	docBad bool
 }
 
 // stopped reports whether the resolution must end now: the caller is gone or a bound of the
@@ -238,12 +259,32 @@ func (r *resolver) stopped() bool {
 	return false
 }
 
-// refuse stops the resolution with an InvalidArgument naming field.
+// refuse stops the resolution with an InvalidArgument naming field. With BoundsPerItem it
+// records the problem on field instead and the resolution goes on without that item.
 func (r *resolver) refuse(field, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if r.perItem() {
+		r.vs.Add(field, msg)
+		r.docBad = true
+		return
+	}
 	if r.fatal == nil {
-		r.fatal = rpcerr.InvalidField(field, fmt.Sprintf(format, args...))
+		r.fatal = rpcerr.InvalidField(field, msg)
 	}
 }
+
+// bound is refuse for a caller that reports its own problem: with BoundsPerItem it returns
+// the message (the caller records it on its item), else it stops the resolution and
+// returns "".
+func (r *resolver) bound(field, format string, args ...any) string {
+	if r.perItem() {
+		return fmt.Sprintf(format, args...)
+	}
+	r.refuse(field, format, args...)
+	return ""
+}
+
+func (r *resolver) perItem() bool { return r.opts.Lenient && r.opts.BoundsPerItem }
 
 func fileField(p string) string { return fmt.Sprintf("files[%q]", p) }
 
@@ -370,9 +411,13 @@ func (r *resolver) read(file, origin string) {
 		}
 		docPath := fmt.Sprintf("%s.documents[%d]", fileField(file), d.Index)
 		entityBudget := r.lim.MaxEntityExpansion
+		r.docBad = false
 		v := r.substitute(d.Value, file, docPath, 0, &entityBudget)
 		if r.stopped() {
 			return
+		}
+		if r.docBad {
+			continue // its placeholder's problem is reported; the entity is not imported half-read
 		}
 		e, err := entity.FromValue(v)
 		if err != nil {
@@ -437,6 +482,10 @@ func (r *resolver) follow(e entity.Entity, file, origin, docPath string) {
 		if isRemote(t) {
 			local, ok := r.local(t)
 			if !ok {
+				if r.opts.FollowRemote {
+					r.res.Remote = append(r.res.Remote, Remote{File: file, Field: fields[i], Target: t})
+					continue
+				}
 				r.res.Skipped = append(r.res.Skipped, Skipped{Location: file, Target: t, Reason: "remote targets are recorded, not fetched"})
 				continue
 			}
@@ -524,12 +573,10 @@ func (r *resolver) resolveTarget(field, from, target string) ([]string, string) 
 // glob matches a pattern against the bundle's paths, charging the work to the bundle.
 func (r *resolver) glob(field, target, pattern string) ([]string, string) {
 	if len(pattern) > r.lim.MaxPatternLength {
-		r.refuse(field, "the pattern is longer than %d characters", r.lim.MaxPatternLength)
-		return nil, ""
+		return nil, r.bound(field, "the pattern is longer than %d characters", r.lim.MaxPatternLength)
 	}
 	if n := wildcards(pattern); n > r.lim.MaxWildcards {
-		r.refuse(field, "the pattern has %d wildcards; at most %d", n, r.lim.MaxWildcards)
-		return nil, ""
+		return nil, r.bound(field, "the pattern has %d wildcards; at most %d", n, r.lim.MaxWildcards)
 	}
 	if _, err := path.Match(pattern, ""); err != nil {
 		return nil, fmt.Sprintf("%q is not a valid pattern", target)
@@ -552,8 +599,7 @@ func (r *resolver) glob(field, target, pattern string) ([]string, string) {
 			continue
 		}
 		if r.globWork -= int64(len(pattern)) * int64(len(p)); r.globWork < 0 {
-			r.refuse(field, "the bundle's glob targets take too much matching work; name fewer files, or use fewer or simpler patterns")
-			return nil, ""
+			return nil, r.bound(field, "the bundle's glob targets take too much matching work; name fewer files, or use fewer or simpler patterns")
 		}
 		if ok, _ := path.Match(pattern, p); ok {
 			out = append(out, p)
@@ -622,13 +668,13 @@ func (r *resolver) placeholder(kind string, arg any, file, docPath string, budge
 	}
 	target, ok := arg.(string)
 	if !ok || target == "" {
-		r.vs.Add(field, "expected a path relative to the file")
+		r.fail(field, "expected a path relative to the file")
 		return nil
 	}
 	if isRemote(target) {
 		local, ok := r.local(target)
 		if !ok {
-			r.vs.Add(field, fmt.Sprintf("%q is remote; placeholders must point inside the bundle", target))
+			r.fail(field, fmt.Sprintf("%q is remote; placeholders must point inside the bundle", target))
 			return nil
 		}
 		target = local
@@ -641,7 +687,7 @@ func (r *resolver) placeholder(kind string, arg any, file, docPath string, budge
 		why = "a placeholder names exactly one file"
 	}
 	if why != "" {
-		r.vs.Add(field, why)
+		r.fail(field, why)
 		return nil
 	}
 	src := r.content(matches[0])
@@ -666,14 +712,14 @@ func (r *resolver) placeholder(kind string, arg any, file, docPath string, budge
 		dec.UseNumber()
 		var v any
 		if err := dec.Decode(&v); err != nil {
-			r.vs.Add(field, fmt.Sprintf("%s is not valid JSON: %v", matches[0], err))
+			r.fail(field, fmt.Sprintf("%s is not valid JSON: %v", matches[0], err))
 			return nil
 		}
 		return v
 	default:
 		docs, err := yamldoc.Parse([]byte(src), yamldoc.Limits{MaxBytes: r.lim.MaxBytes, MaxDocuments: 1})
 		if err != nil {
-			r.vs.Add(field, fmt.Sprintf("%s: %v", matches[0], err))
+			r.fail(field, fmt.Sprintf("%s: %v", matches[0], err))
 			return nil
 		}
 		if len(docs) == 0 {
@@ -681,4 +727,10 @@ func (r *resolver) placeholder(kind string, arg any, file, docPath string, budge
 		}
 		return docs[0].Value
 	}
+}
+
+// fail records a placeholder's problem: its entity is reported, not imported.
+func (r *resolver) fail(field, msg string) {
+	r.vs.Add(field, msg)
+	r.docBad = true
 }

@@ -39,7 +39,7 @@ func rfc3339(t time.Time) string {
 func (s *Sources) LocationProto(l store.Location) *catalogv1.Location {
 	out := &catalogv1.Location{
 		Id: l.ID, Type: l.Type, Target: l.Target, EntityRef: l.EntityRef,
-		RefreshedAt: rfc3339(l.RefreshedAt), Revision: l.Revision, LastError: l.LastError,
+		RefreshedAt: rfc3339(l.RefreshedAt), Revision: strings.SplitN(l.Revision, "\n", 2)[0], LastError: l.LastError,
 		Failures: int32(l.Failures), EntityCount: int32(l.EntityCount), CreatedAt: rfc3339(l.CreatedAt),
 		CheckedAt: rfc3339(s.CheckedAt(l.ID)),
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,9 @@ type Sources struct {
 func NewSources(c *Catalog, st *store.Store, f *source.Fetcher, secrets *Secrets) *Sources {
 	return &Sources{catalog: c, store: st, fetch: f, secrets: secrets, limits: bundle.DefaultLimits}
 }
+
+// SetLimits sets the bounds of reading one Location (zero fields: bundle.DefaultLimits).
+func (s *Sources) SetLimits(l bundle.Limits) { s.limits = l }
 
 // Secrets returns the sealer (nil without a key).
 func (s *Sources) Secrets() *Secrets { return s.secrets }
@@ -117,6 +121,12 @@ type Read struct {
 	Kept     []ingest.Doc
 	Problems []rpcerr.Violation
 	Skipped  []bundle.Skipped
+	// Revision is what the refresh stores: the registered source's revision, then those of
+	// the other sources its Locations named.
+	Revision string
+	// keep: location refs whose stored entities are not orphaned; noOrphans: none is.
+	keep      []string
+	noOrphans bool
 }
 
 // auth returns the tenant's credential for a host.
@@ -131,14 +141,32 @@ func (s *Sources) auth(ctx context.Context) source.Auth {
 	}
 }
 
-// read fetches a target and validates its entities one by one. known is the revision already
-// imported (source.ErrNotModified when unchanged).
+// maxRemoteSources bounds the other repositories and URLs one Location's files may name
+// (each is one more fetch of the refresh), and maxRemoteDepth how far such targets chain.
+const (
+	maxRemoteSources = 20
+	maxRemoteDepth   = 3
+)
+
+// read fetches a target and validates its entities one by one, following Location targets in
+// other repositories and URLs as Backstage does (each is fetched with the tenant's
+// credentials and the same outbound policy). known is the revision already imported
+// (source.ErrNotModified when neither the target nor any source it names has changed).
 func (s *Sources) read(ctx context.Context, typ, target, known string) (*Read, error) {
 	t, err := CheckInput(typ, target)
 	if err != nil {
 		return nil, err
 	}
-	snap, err := s.fetch.Fetch(ctx, t, s.auth(ctx), known)
+	rootKnown, remoteKnown := splitRevision(known)
+	auth := s.auth(ctx)
+	snap, err := s.fetch.Fetch(ctx, t, auth, rootKnown)
+	if errors.Is(err, source.ErrNotModified) && len(remoteKnown) > 0 {
+		// The root is unchanged; read it again only when a source it names has changed.
+		if s.remotesUnchanged(ctx, remoteKnown, auth) {
+			return &Read{Snapshot: snap}, err
+		}
+		snap, err = s.fetch.Fetch(ctx, t, auth, "")
+	}
 	if err != nil {
 		return &Read{Snapshot: snap}, err
 	}
@@ -146,20 +174,88 @@ func (s *Sources) read(ctx context.Context, typ, target, known string) (*Read, e
 	if len(roots) == 0 {
 		return nil, fmt.Errorf("no file in %s matches %s", t.Repo, t.Path)
 	}
-	for _, r := range roots {
-		if _, err := snap.Read(r); err != nil {
+	// One file named by the target: when it cannot be read the refresh fails as a whole (and
+	// keeps what it imported before). A glob's files are reported one by one.
+	if !t.IsGlob() {
+		if _, err := snap.Read(roots[0]); err != nil {
 			return nil, fmt.Errorf("%s: %w", target, err)
 		}
 	}
-	ref := snap.Ref
-	res, err := bundle.ResolveWith(ctx, nil, roots, s.limits, bundle.Options{
-		Lenient:     true,
-		Source:      snap,
-		LocationRef: func(p string) string { return "url:" + t.FileURL(ref, p) },
-		Local:       t.Local(ref),
-	})
+	res, err := s.resolve(ctx, snap, roots, nil)
 	if err != nil {
 		return nil, err
+	}
+	revision := snap.Revision
+	// Targets in other sources, breadth first: each source is read once (a cycle or a second
+	// mention is reported as already read), within maxRemoteSources and maxRemoteDepth.
+	seen := map[string]bool{sourceKey(t): true}
+	pending := res.Remote
+	res.Remote = nil
+	var remoteRevs []string
+	for depth := 1; len(pending) > 0; depth++ {
+		var next []bundle.Remote
+		for _, rt := range pending {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			rtgt, err := source.ParseTarget(rt.Target)
+			switch {
+			case err != nil:
+				res.Problems = append(res.Problems, rpcerr.Violation{Field: rt.Field, Description: err.Error()})
+				continue
+			case seen[sourceKey(rtgt)]:
+				res.Skipped = append(res.Skipped, bundle.Skipped{Location: rt.File, Target: rt.Target, Reason: "already read"})
+				continue
+			case depth > maxRemoteDepth:
+				res.Problems = append(res.Problems, rpcerr.Violation{Field: rt.Field, Description: fmt.Sprintf("not read: Locations in other repositories chain more than %d deep", maxRemoteDepth)})
+				continue
+			case len(seen) > maxRemoteSources:
+				res.Problems = append(res.Problems, rpcerr.Violation{Field: rt.Field, Description: fmt.Sprintf("not read: the Location names more than %d other repositories or URLs", maxRemoteSources)})
+				continue
+			}
+			seen[sourceKey(rtgt)] = true
+			rsnap, err := s.fetch.Fetch(ctx, rtgt, auth, "")
+			if err != nil {
+				res.Problems = append(res.Problems, rpcerr.Violation{Field: rt.Field, Description: strings.TrimPrefix(err.Error(), "source: ")})
+				continue
+			}
+			remoteRevs = append(remoteRevs, rt.Target+"\t"+rsnap.Revision)
+			rroots := rsnap.Roots()
+			if len(rroots) == 0 {
+				res.Problems = append(res.Problems, rpcerr.Violation{Field: rt.Field, Description: fmt.Sprintf("no file in %s matches %s", rtgt.Repo, rtgt.Path)})
+				continue
+			}
+			if _, err := rsnap.Read(rroots[0]); err != nil && !rtgt.IsGlob() {
+				res.Problems = append(res.Problems, rpcerr.Violation{Field: rt.Field, Description: err.Error()})
+				continue
+			}
+			sub, err := s.resolve(ctx, rsnap, rroots, rtgt.FileURL)
+			if err != nil {
+				if rpcerr.KindOf(err) == kindNone {
+					return nil, err // the caller is gone
+				}
+				res.Problems = append(res.Problems, rpcerr.Violation{Field: rt.Field, Description: err.Error()})
+				continue
+			}
+			for _, d := range sub.Docs {
+				d.Index = len(res.Docs)
+				res.Docs = append(res.Docs, d)
+			}
+			res.Problems = append(res.Problems, sub.Problems...)
+			res.Skipped = append(res.Skipped, sub.Skipped...)
+			if sub.Truncated {
+				snap.Truncated = true
+			}
+			next = append(next, sub.Remote...)
+		}
+		pending = next
+	}
+	if len(remoteRevs) > 0 {
+		revision += "\n" + strings.Join(remoteRevs, "\n")
+	}
+	if snap.Truncated {
+		res.Problems = append(res.Problems, rpcerr.Violation{Field: "target", Description: fmt.Sprintf(
+			"the repository has more than %d files; only the first %d were looked at, and no entity was marked an orphan", source.MaxTreeFiles, source.MaxTreeFiles)})
 	}
 	origin := typ + ":" + target
 	docs := make([]ingest.Doc, 0, len(res.Docs)+1)
@@ -171,7 +267,7 @@ func (s *Sources) read(ctx context.Context, typ, target, known string) (*Read, e
 				ann[bundle.AnnotationOriginLocation] = origin
 			}
 		}
-		d.Index++
+		d.Index = len(docs)
 		docs = append(docs, d)
 	}
 	pol, err := s.catalog.Policy(ctx, false)
@@ -179,7 +275,133 @@ func (s *Sources) read(ctx context.Context, typ, target, known string) (*Read, e
 		return nil, err
 	}
 	drafts, kept, problems := ingest.PrepareEach(docs, pol)
-	return &Read{Snapshot: snap, Docs: docs, Drafts: drafts, Kept: kept, Problems: append(res.Problems, problems...), Skipped: res.Skipped}, nil
+	rd := &Read{Snapshot: snap, Revision: revision, Docs: docs, Drafts: drafts, Kept: kept, Problems: append(res.Problems, problems...), Skipped: res.Skipped}
+	ref := snap.Ref
+	rd.keep, rd.noOrphans = keepOnProblems(rd.Problems, func(p string) string {
+		if isURL(p) {
+			return "url:" + p
+		}
+		return "url:" + t.FileURL(ref, p)
+	})
+	rd.noOrphans = rd.noOrphans || snap.Truncated
+	return rd, nil
+}
+
+// resolved is one source's resolution.
+type resolved struct {
+	bundle.Result
+	Truncated bool
+}
+
+// resolve reads a snapshot's entities from its roots. fileURL, for a source other than the
+// registered one, names its files by URL in the problems and document paths (a path alone
+// would be ambiguous beside the registered repository's).
+func (s *Sources) resolve(ctx context.Context, snap *source.Snapshot, roots []string, fileURL func(ref, p string) string) (*resolved, error) {
+	t, ref := snap.Target, snap.Ref
+	res, err := bundle.ResolveWith(ctx, nil, roots, s.limits, bundle.Options{
+		Lenient:       true,
+		BoundsPerItem: true,
+		FollowRemote:  true,
+		Source:        snap,
+		LocationRef:   func(p string) string { return "url:" + t.FileURL(ref, p) },
+		Local:         t.Local(ref),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if fileURL != nil {
+		name := func(p string) string { return fileURL(ref, p) }
+		for i := range res.Docs {
+			res.Docs[i].Path = rebaseField(res.Docs[i].Path, name)
+		}
+		for i := range res.Problems {
+			res.Problems[i].Field = rebaseField(res.Problems[i].Field, name)
+		}
+		for i := range res.Remote {
+			res.Remote[i].Field = rebaseField(res.Remote[i].Field, name)
+			res.Remote[i].File = name(res.Remote[i].File)
+		}
+		for i := range res.Skipped {
+			res.Skipped[i].Location = name(res.Skipped[i].Location)
+		}
+	}
+	return &resolved{Result: res, Truncated: snap.Truncated}, nil
+}
+
+// rebaseField renames the file of a field path files["<path>"]....
+func rebaseField(field string, name func(string) string) string {
+	rest, ok := strings.CutPrefix(field, "files[")
+	if !ok {
+		return field
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return field
+	}
+	p, _ := strconv.Unquote(q)
+	return fmt.Sprintf("files[%q]", name(p)) + rest[len(q):]
+}
+
+func isURL(s string) bool { return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://") }
+
+// sourceKey identifies what one fetch reads (a repository at a ref and path, or a URL).
+func sourceKey(t source.Target) string {
+	if !t.Git {
+		return t.Raw
+	}
+	return strings.TrimSuffix(t.Repo, ".git") + "@" + t.Ref + ":" + t.Path
+}
+
+// splitRevision reads a stored revision: the registered source's, then one line per other
+// source ("<target>\t<revision>").
+func splitRevision(rev string) (string, map[string]string) {
+	lines := strings.Split(rev, "\n")
+	var remote map[string]string
+	for _, l := range lines[1:] {
+		if tgt, r, ok := strings.Cut(l, "\t"); ok {
+			if remote == nil {
+				remote = map[string]string{}
+			}
+			remote[tgt] = r
+		}
+	}
+	return lines[0], remote
+}
+
+// remotesUnchanged checks the other sources a Location read last time (a ref listing or a
+// conditional GET each); any change or failure means the Location is read again.
+func (s *Sources) remotesUnchanged(ctx context.Context, known map[string]string, auth source.Auth) bool {
+	for tgt, rev := range known {
+		t, err := source.ParseTarget(tgt)
+		if err != nil {
+			return false
+		}
+		if _, err := s.fetch.Fetch(ctx, t, auth, rev); !errors.Is(err, source.ErrNotModified) {
+			return false
+		}
+	}
+	return true
+}
+
+// keepOnProblems says which stored entities a refresh with problems must not mark as
+// orphans, as Backstage keeps what a failed processing step emitted before: the entities of
+// a file with a problem (an entity that is invalid now keeps its last good version), and,
+// when a whole file or a Location target could not be read (what it yields is unknown),
+// every entity.
+func keepOnProblems(vs []rpcerr.Violation, locationRef func(string) string) (keep []string, all bool) {
+	seen := map[string]bool{}
+	for _, v := range vs {
+		p := ProblemOf(v)
+		if p.File == "" || !p.HasDocument || strings.HasPrefix(p.Field, "spec.target") {
+			all = true
+			continue
+		}
+		if ref := locationRef(p.File); !seen[ref] {
+			seen[ref] = true
+			keep = append(keep, ref)
+		}
+	}
+	return keep, all
 }
 
 // DryRun reads a target and reports what registering it would import, writing nothing.
@@ -269,8 +491,8 @@ func (s *Sources) Refresh(ctx context.Context, id string, force bool) (*RefreshR
 		problems = append(problems, store.Problem{File: sk.Location, Message: "target " + sk.Target + " not read: " + sk.Reason})
 	}
 	out, err := s.store.ApplyLocationRefresh(ctx, store.LocationRefresh{
-		LocationID: id, Drafts: r.Drafts, Revision: r.Snapshot.Revision, Problems: problems,
-		Orphan: orphanDraft, EntityLimit: s.catalog.limit(ctx),
+		LocationID: id, Drafts: r.Drafts, Revision: r.Revision, Problems: problems,
+		Orphan: orphanDraft, EntityLimit: s.catalog.limit(ctx), KeepLocations: r.keep, KeepAll: r.noOrphans,
 	})
 	if err != nil {
 		if rpcerr.KindOf(err) == rpcerr.KindResourceExhausted {

@@ -17,6 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/memory"
@@ -142,10 +143,13 @@ type Snapshot struct {
 	Revision string
 	// Ref is the branch or tag the commit is on (the default branch's name when the target
 	// named none).
-	Ref   string
-	files map[string]*object.File
-	paths []string
-	plain map[string]string
+	Ref string
+	// Truncated is set when the commit has more files than the catalog looks at
+	// (maxTreeFiles): the first ones in tree order were kept, the rest are not in Paths.
+	Truncated bool
+	files     map[string]*object.File
+	paths     []string
+	plain     map[string]string
 }
 
 // Paths lists the snapshot's files.
@@ -319,7 +323,8 @@ func (f *Fetcher) fetchGit(ctx context.Context, t Target, token, known string) (
 	s := &Snapshot{Target: t, Revision: rev, Ref: refName, files: map[string]*object.File{}}
 	err = tree.Files().ForEach(func(file *object.File) error {
 		if len(s.paths) >= maxTreeFiles {
-			return errTreeTooLarge
+			s.Truncated = true
+			return storer.ErrStop
 		}
 		s.files[file.Name] = file
 		s.paths = append(s.paths, file.Name)
@@ -335,7 +340,8 @@ func (f *Fetcher) fetchGit(ctx context.Context, t Target, token, known string) (
 // maxTreeFiles bounds the files of one commit the catalog looks at.
 const maxTreeFiles = 50_000
 
-var errTreeTooLarge = fmt.Errorf("the repository has more than %d files", maxTreeFiles)
+// MaxTreeFiles is that bound, for messages.
+const MaxTreeFiles = maxTreeFiles
 
 func gitError(t Target, err error) error {
 	switch {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"atrium.dev/platform/rpcerr"
@@ -227,6 +228,11 @@ type LocationRefresh struct {
 	// orphan (nil, false: it already is).
 	Orphan      func(e entity.Entity) (Draft, bool, error)
 	EntityLimit int
+	// KeepLocations lists backstage.io/managed-by-location values whose stored entities
+	// stay as they are when not yielded (their file had a problem); KeepAll keeps every one
+	// (a file or target could not be read at all).
+	KeepLocations []string
+	KeepAll       bool
 }
 
 // RefreshOutcome reports what a refresh wrote.
@@ -282,10 +288,16 @@ func (s *Store) ApplyLocationRefresh(ctx context.Context, r LocationRefresh) (Re
 				return err
 			}
 			owned++
+			if r.KeepAll {
+				continue
+			}
 			e, err := decodeBody(ref, body)
 			if err != nil {
 				rows.Close()
 				return err
+			}
+			if slices.Contains(r.KeepLocations, e.Annotations()[entity.AnnotationManagedByLocation]) {
+				continue
 			}
 			d, mark, err := r.Orphan(e)
 			if err != nil {
