@@ -71,7 +71,7 @@ var servicePorts = []servicePort{
 	{EnvSMTPPort, SMTPPort, "SMTP sink (devstack only; mail shown at <gateway>/_dev/mail)", func(p *Ports) *int { return &p.SMTP }},
 	{EnvStripeMockPort, StripeMockPort, "stripe-mock HTTP", func(p *Ports) *int { return &p.StripeMock }},
 	{EnvStripeMockTLSPort, StripeMockHTTPSPort, "stripe-mock HTTPS", func(p *Ports) *int { return &p.StripeMockHTTPS }},
-	{EnvWebDevPort, WebDevPort, "Vite dev server (`npm run dev` in frontend/)", func(p *Ports) *int { return &p.WebDev }},
+	{EnvWebDevPort, WebDevPort, "Vite dev server (`npm run dev` in frontend/; it forwards the API to `ATRIUM_GATEWAY_PORT`)", func(p *Ports) *int { return &p.WebDev }},
 }
 
 // ReadPorts resolves every local port: its own variable, else standard + ATRIUM_PORT_OFFSET.
