@@ -101,6 +101,7 @@ func (s *Shards) Migrate(ctx context.Context, shard, schema string, fsys fs.FS, 
 		// Session settings could not be reset: do not hand this connection to anyone else.
 		_ = conn.Hijack().Close(context.WithoutCancel(ctx))
 	}()
+	s.enteredSchema(conn.Conn(), schema)
 	q := pgx.Identifier{schema}.Sanitize()
 	if _, err := conn.Exec(ctx, "SET search_path TO "+q+"; SET ROLE "+q, pgx.QueryExecModeSimpleProtocol); err != nil {
 		return 0, fmt.Errorf("tenantdb: migrate %s: enter schema: %w", schema, err)

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,8 +42,14 @@ type Shards struct {
 	mu    sync.RWMutex
 	dsns  map[string]string
 	pools map[string]*pgxpool.Pool
-	// MaxConns caps each shard pool (0: pgx default).
+	// MaxConns caps each shard pool (0: pgx default) unless the shard's DSN sets
+	// pool_max_conns itself.
 	maxConns int32
+	// Connection recycling (see DefaultMaxConnLifetime and DefaultMaxSchemasPerConn).
+	connLifetime time.Duration
+	maxSchemas   int
+	connsMu      sync.Mutex
+	conns        map[*pgx.Conn]*connSchemas
 	// resolve finds the DSN of a shard this process was not configured with.
 	resolve Resolver
 
@@ -72,8 +79,42 @@ func WithResolver(r Resolver) Option { return func(s *Shards) { s.resolve = r } 
 // Option tunes Open.
 type Option func(*Shards)
 
-// WithMaxConns caps each shard's pool.
+// WithMaxConns caps each shard's pool. A shard whose DSN sets pool_max_conns keeps its own
+// size: pool sizes are per shard in ATRIUM_SHARDS and tenantctl shards add, this is the default.
 func WithMaxConns(n int32) Option { return func(s *Shards) { s.maxConns = n } }
+
+// WithConnRecycling sets how long a pooled connection lives (jittered by a tenth either way,
+// so a pool's connections do not all reconnect at once) and after how many distinct tenant
+// schemas it is closed on release; 0 keeps the default, a negative schema count lifts that
+// bound. A shard's DSN may set pool_max_conn_lifetime and pool_max_conn_lifetime_jitter itself.
+func WithConnRecycling(lifetime time.Duration, maxSchemas int) Option {
+	return func(s *Shards) {
+		if lifetime > 0 {
+			s.connLifetime = lifetime
+		}
+		if maxSchemas != 0 {
+			s.maxSchemas = maxSchemas
+		}
+	}
+}
+
+// Connection recycling defaults. Postgres keeps, for a connection's whole life, every relation
+// descriptor and catalog row it has looked up (relcache, catcache), and a tenant transaction
+// looks up its schema's tables and indexes: a connection that has served every tenant of a
+// 10,000-tenant shard holds hundreds of MiB (measured in docs/BENCHMARKS.md, "Fleet at 1k and
+// 10k tenants"). A connection is therefore closed once it has entered DefaultMaxSchemasPerConn
+// distinct schemas, which bounds that memory whatever the fleet's size, and in any case after
+// DefaultMaxConnLifetime (pgx's default is one hour without jitter).
+const (
+	DefaultMaxConnLifetime   = 30 * time.Minute
+	DefaultMaxSchemasPerConn = 500
+)
+
+// connSchemas is what one pooled connection has entered.
+type connSchemas struct {
+	seen map[string]struct{}
+	full bool
+}
 
 // WithTenantConcurrency caps one tenant's concurrent transactions in this process (default:
 // half of its shard pool's connections, at least 1; negative: no cap) and how long a transaction over the cap waits before it is
@@ -107,7 +148,8 @@ var ErrSchemaMismatch = errors.New("tenantdb: identity schema does not belong to
 // Open prepares pools for the shards (name to DSN). Connections are made lazily.
 func Open(ctx context.Context, dsns map[string]string, opts ...Option) (*Shards, error) {
 	s := &Shards{dsns: map[string]string{}, pools: map[string]*pgxpool.Pool{}, sems: map[string]*tenantSem{},
-		tenantWait: DefaultTenantWait, stmtTimeout: DefaultStatementTimeout}
+		tenantWait: DefaultTenantWait, stmtTimeout: DefaultStatementTimeout,
+		connLifetime: DefaultMaxConnLifetime, maxSchemas: DefaultMaxSchemasPerConn, conns: map[*pgx.Conn]*connSchemas{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -135,9 +177,15 @@ func (s *Shards) Add(ctx context.Context, name, dsn string) error {
 	if err != nil {
 		return fmt.Errorf("tenantdb: shard %q: %w", name, err)
 	}
-	if s.maxConns > 0 {
+	if s.maxConns > 0 && !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = s.maxConns
 	}
+	if !strings.Contains(dsn, "pool_max_conn_lifetime") {
+		cfg.MaxConnLifetime = s.connLifetime
+		cfg.MaxConnLifetimeJitter = s.connLifetime / 10
+	}
+	cfg.AfterRelease = s.keepConn
+	cfg.BeforeClose = s.forgetConn
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("tenantdb: shard %q: %w", name, err)
@@ -145,6 +193,43 @@ func (s *Shards) Add(ctx context.Context, name, dsn string) error {
 	s.dsns[name] = dsn
 	s.pools[name] = pool
 	return nil
+}
+
+// enteredSchema records that conn has entered schema; past the bound the connection is closed
+// when it is next released instead of going back to the pool.
+func (s *Shards) enteredSchema(conn *pgx.Conn, schema string) {
+	if s.maxSchemas < 0 {
+		return
+	}
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	cs := s.conns[conn]
+	if cs == nil {
+		cs = &connSchemas{seen: map[string]struct{}{}}
+		s.conns[conn] = cs
+	}
+	if cs.full {
+		return
+	}
+	cs.seen[schema] = struct{}{}
+	if len(cs.seen) >= s.maxSchemas {
+		cs.full, cs.seen = true, nil
+	}
+}
+
+// keepConn is the pools' AfterRelease: false closes the connection.
+func (s *Shards) keepConn(conn *pgx.Conn) bool {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	cs := s.conns[conn]
+	return cs == nil || !cs.full
+}
+
+// forgetConn is the pools' BeforeClose.
+func (s *Shards) forgetConn(conn *pgx.Conn) {
+	s.connsMu.Lock()
+	delete(s.conns, conn)
+	s.connsMu.Unlock()
 }
 
 // Names lists the shard names, sorted.
@@ -236,7 +321,13 @@ func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx conte
 		return err
 	}
 	defer release()
-	tx, err := pool.BeginTx(ctx, opts)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("tenantdb: begin: %w", err)
+	}
+	defer conn.Release()
+	s.enteredSchema(conn.Conn(), id.Schema)
+	tx, err := conn.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("tenantdb: begin: %w", err)
 	}

@@ -251,3 +251,71 @@ func TestTenantConcurrencyCap(t *testing.T) {
 		t.Fatalf("long statement: %v, want statement timeout (57014)", err)
 	}
 }
+
+// TestConnRecycledAfterSchemas: a pooled connection that has entered the configured number of
+// distinct tenant schemas is closed when released (its relcache grows with every schema), while
+// one that keeps serving the same tenants stays; a shard's DSN sizes its own pool and sets its
+// own connection lifetime, and the process-wide defaults apply to the others.
+func TestConnRecycledAfterSchemas(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.New(t)
+	shards, err := tenantdb.Open(ctx, map[string]string{"main": dsn, "sized": dsn + "&pool_max_conns=7&pool_max_conn_lifetime=90s"},
+		tenantdb.WithMaxConns(1), tenantdb.WithConnRecycling(time.Hour, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(shards.Close)
+	var ctxs []context.Context
+	for i := range 4 {
+		id := "rc" + string(rune('a'+i)) + randomSuffix(t)
+		if err := shards.CreateTenant(ctx, "main", tenantdb.SchemaFor(id)); err != nil {
+			t.Fatal(err)
+		}
+		ctxs = append(ctxs, authn.WithIdentity(ctx, &authn.Identity{TenantID: id, Schema: tenantdb.SchemaFor(id), Shard: "main", UserID: "u", Role: authn.RoleMember}))
+	}
+	pid := func(c context.Context) int {
+		var p int
+		if err := shards.InReadTx(c, func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&p)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	first := pid(ctxs[0])
+	// The same two tenants again and again: two schemas, under the bound of three.
+	for range 5 {
+		if p := pid(ctxs[1]); p != first {
+			t.Fatalf("connection replaced after 2 schemas (pid %d, was %d)", p, first)
+		}
+		if p := pid(ctxs[0]); p != first {
+			t.Fatalf("connection replaced after 2 schemas (pid %d, was %d)", p, first)
+		}
+	}
+	// The third distinct schema reaches the bound: that transaction still runs on the old
+	// connection, which is then closed instead of pooled.
+	if p := pid(ctxs[2]); p != first {
+		t.Fatalf("third schema on pid %d, want the pooled %d", p, first)
+	}
+	if p := pid(ctxs[3]); p == first {
+		t.Fatalf("connection %d kept after entering 3 schemas", p)
+	}
+
+	mainPool, _ := shards.Pool("main")
+	sized, _ := shards.Pool("sized")
+	if got := mainPool.Config().MaxConns; got != 1 {
+		t.Errorf("main pool: %d connections, want the default 1", got)
+	}
+	if got := mainPool.Config().MaxConnLifetime; got != time.Hour {
+		t.Errorf("main pool: lifetime %v, want 1h", got)
+	}
+	if got := mainPool.Config().MaxConnLifetimeJitter; got != 6*time.Minute {
+		t.Errorf("main pool: lifetime jitter %v, want 6m", got)
+	}
+	if got := sized.Config().MaxConns; got != 7 {
+		t.Errorf("sized pool: %d connections, want the DSN's 7", got)
+	}
+	if got := sized.Config().MaxConnLifetime; got != 90*time.Second {
+		t.Errorf("sized pool: lifetime %v, want the DSN's 90s", got)
+	}
+}
