@@ -5,10 +5,12 @@ package app
 
 import (
 	"atrium.dev/services/catalog/internal/nulbyte"
+	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -137,6 +139,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		// ApplyEntities and ImportBundle carry up to 4 MiB of entities plus encoding; the
 		// gateway enforces the tighter per-method limits.
 		connect.WithReadMaxBytes(16 << 20),
+		// Responses are gzipped at the fastest level, and only past 1 KiB: the profile of reads
+		// through the gateway (docs/BENCHMARKS.md) had the default level's deflate at ~8 % of
+		// the process's CPU for pages of entities that BestSpeed shrinks nearly as well.
+		connect.WithCompression("gzip",
+			func() connect.Decompressor { return &gzip.Reader{} },
+			func() connect.Compressor { w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed); return w }),
+		connect.WithCompressMinBytes(1 << 10),
 	}
 	secrets, err := service.NewSecrets(cfg.SecretKey)
 	if err != nil {
