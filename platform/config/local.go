@@ -148,7 +148,7 @@ func Settings() []Setting {
 		Setting{EnvPGPort, strconv.Itoa(PostgresPort), "Postgres port `make deps` checks and, when nothing answers, starts a server on"},
 		Setting{EnvRedisPort, strconv.Itoa(RedisPort), "Redis port, likewise"},
 		Setting{EnvDatabaseURL, strings.Replace(LocalDatabaseURL(PostgresPort, "atrium"), "5432", "$ATRIUM_PG_PORT", 1), "control database (created when missing); its host and port override ATRIUM_PG_PORT"},
-		Setting{EnvShards, "main=$ATRIUM_DATABASE_URL", "tenant-plane shards, `name=dsn;name2=dsn2`"},
+		Setting{EnvShards, "main=$ATRIUM_DATABASE_URL", "tenant-plane shards, `name=dsn;name2=dsn2`; a DSN may size its own pool (`pool_max_conns=20`, `pool_max_conn_lifetime=30m`)"},
 		Setting{EnvRedisURL, "redis://127.0.0.1:$ATRIUM_REDIS_PORT/0", "Redis; its port overrides ATRIUM_REDIS_PORT"},
 		Setting{EnvRedisPrefix, "(empty)", "put before every Redis key and channel (`b:` gives `b:atrium:tenant-changed`)"},
 		Setting{EnvWebOrigin, "http://localhost:$ATRIUM_GATEWAY_PORT", "the portal's public origin, in printed links and mail"},
