@@ -91,5 +91,6 @@ log "building the benchmark"
 cd "$root/devstack/e2e"
 ATRIUM_BENCH_BACKSTAGE_URL=$url ATRIUM_BENCH_BACKSTAGE_TOKEN=$BACKSTAGE_TOKEN \
 	ATRIUM_BENCH_BACKSTAGE_CATALOG=$catdir ATRIUM_BENCH_BACKSTAGE_INGEST=$ingest \
+	ATRIUM_BENCH_BACKSTAGE_PID=$pid ATRIUM_BENCH_BACKSTAGE_DB=$db \
 	flock "$lock" "$state/e2e.test" -test.run '^$' -test.bench '^BenchmarkBackstage$' -test.benchtime 1x \
 	-test.timeout 30m -test.v
