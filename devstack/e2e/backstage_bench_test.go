@@ -147,9 +147,12 @@ func BenchmarkBackstage(b *testing.B) {
 	load1 := loadavg()
 
 	bsIngest := os.Getenv("ATRIUM_BENCH_BACKSTAGE_INGEST")
+	if v, err := strconv.ParseFloat(bsIngest, 64); err == nil {
+		bsIngest = fmt.Sprintf("%.1f s", v)
+	}
 	var out strings.Builder
 	fmt.Fprintf(&out, "\n%d entities; load average before %s, after %s; gzip: Backstage %v, Atrium %v\n", len(refs), load0, load1, gz[0], gz[1])
-	fmt.Fprintf(&out, "ingest: Atrium %.1f s (%d ApplyEntities calls through the gateway); Backstage %s s (process start to all entities visible)\n",
+	fmt.Fprintf(&out, "ingest: Atrium %.1f s (%d ApplyEntities calls through the gateway); Backstage %s (process start to all entities visible)\n",
 		ingest.Seconds(), len(files), bsIngest)
 	fmt.Fprintf(&out, "| query | Backstage p50 / p99 ms | Atrium p50 / p99 ms | p50 ratio | p99 ratio |\n|---|---|---|---|---|\n")
 	for qi, q := range queries {

@@ -11,7 +11,8 @@
 #  5. under flock /work/bench.lock (or $BENCH_LOCK): BenchmarkBackstage (devstack/e2e), which
 #     starts Atrium's stack, loads the same files into a tenant through the gateway, analyzes
 #     it, and runs the queries against both in alternating blocks;
-#  6. Backstage stopped, its database dropped (BACKSTAGE_KEEP=1 keeps both running/kept).
+#  6. Backstage stopped, its database dropped (BACKSTAGE_KEEP=1 keeps both; a later run with
+#     BACKSTAGE_REUSE=1 measures again against them, e.g. after Atrium changed).
 #
 # Settings: ATRIUM_BENCH_ENTITIES (10000), ATRIUM_BENCH_CALLS (per query and side, 300),
 # BACKSTAGE_PORT (7007), PGHOST/PGPORT/PGUSER (127.0.0.1/5432/postgres), BENCH_LOCK.
@@ -51,6 +52,24 @@ log "synthetic catalog of $n entities into $catdir"
 	done
 } >"$state/app-config.locations.yaml"
 
+# Ingested: every synthetic entity is in the catalog's answers (Location entities aside).
+count() {
+	curl -fsS -H "Authorization: Bearer $BACKSTAGE_TOKEN" \
+		"$url/entities/by-query?limit=0&filter=kind=component&filter=kind=api&filter=kind=resource&filter=kind=system&filter=kind=domain&filter=kind=group&filter=kind=user" 2>/dev/null |
+		sed -n 's/.*"totalItems":\([0-9]*\).*/\1/p'
+}
+
+# BACKSTAGE_REUSE=1: measure again against the backend a BACKSTAGE_KEEP=1 run left running
+# (same catalog), without a new ingest.
+if [ -n "${BACKSTAGE_REUSE:-}" ]; then
+	pid=$(cat "$state/backend.pid")
+	c=$(count || true)
+	if ! kill -0 "$pid" 2>/dev/null || [ "${c:-0}" -ne "$n" ]; then
+		log "BACKSTAGE_REUSE: no Backstage with $n entities at $url (pid $pid, count ${c:-none})"; exit 1
+	fi
+	ingest="(reused; see the run that ingested)"
+else
+
 # 3. Backstage on a fresh database.
 psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 cleanup() {
@@ -63,12 +82,7 @@ t0=$(date +%s.%N)
 (cd "$state" && NODE_ENV=production LOG_LEVEL=${LOG_LEVEL:-warn} exec node backend.js \
 	--config app-config.yaml --config app-config.locations.yaml) >"$state/backend.log" 2>&1 &
 pid=$!
-# Ingested: every synthetic entity is in the catalog's answers (Location entities aside).
-count() {
-	curl -fsS -H "Authorization: Bearer $BACKSTAGE_TOKEN" \
-		"$url/entities/by-query?limit=1&filter=kind=component&filter=kind=api&filter=kind=resource&filter=kind=system&filter=kind=domain&filter=kind=group&filter=kind=user" 2>/dev/null |
-		sed -n 's/.*"totalItems":\([0-9]*\).*/\1/p'
-}
+echo "$pid" >"$state/backend.pid"
 shown=0
 while :; do
 	if ! kill -0 "$pid" 2>/dev/null; then
@@ -83,6 +97,7 @@ t1=$(date +%s.%N)
 ingest=$(echo "$t1 - $t0" | bc)
 log "Backstage ingested $n entities in ${ingest}s (from process start)"
 psql -qX -d "$db" -c "VACUUM ANALYZE"
+fi
 
 # 5. The measurement, under the bench lock.
 log "uptime: $(uptime)"
