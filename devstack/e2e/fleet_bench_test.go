@@ -203,8 +203,15 @@ func (f *fleet) provision(n, conc int) int {
 	}
 	ctx := context.Background()
 	op := f.e.operatorClient(f.e.operator)
+	// A run stopped halfway may have left a tenant that the reconciler then rolled back:
+	// continue after the highest number made so far.
+	var from int
+	if err := f.e.db.QueryRow(ctx, `SELECT coalesce(max(substr(slug, 2)::int) + 1, 0) FROM tenancy.tenants WHERE slug ~ '^f[0-9]{5}$'`).Scan(&from); err != nil {
+		f.b.Fatal(err)
+	}
+	last := from + n - have
 	var next atomic.Int64
-	next.Store(int64(have))
+	next.Store(int64(from))
 	var made atomic.Int64
 	var wg sync.WaitGroup
 	errc := make(chan error, conc)
@@ -213,7 +220,7 @@ func (f *fleet) provision(n, conc int) int {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= n {
+				if i >= last {
 					return
 				}
 				slug := fmt.Sprintf("f%05d", i)
@@ -336,15 +343,24 @@ func (f *fleet) reads(n int) {
 	k := min(benchInt("ATRIUM_BENCH_FLEET_SAMPLE", 200), n)
 	calls := benchInt("ATRIUM_BENCH_FLEET_READS", 2000)
 	rng := rand.New(rand.NewPCG(uint64(n), 7))
+	rows, err := f.e.db.Query(ctx, `SELECT slug FROM tenancy.tenants WHERE status = 'active' AND slug ~ '^f[0-9]{5}$'`)
+	if err != nil {
+		f.b.Fatal(err)
+	}
+	slugs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		f.b.Fatal(err)
+	}
+	k = min(k, len(slugs))
 	var sample []sampled
 	seen := map[int]bool{}
 	for len(sample) < k {
-		i := rng.IntN(n)
+		i := rng.IntN(len(slugs))
 		if seen[i] {
 			continue
 		}
 		seen[i] = true
-		slug := fmt.Sprintf("f%05d", i)
+		slug := slugs[i]
 		login, err := f.e.auth(slug).Login(ctx, connect.NewRequest(&tenancyv1.LoginRequest{Email: "owner@" + slug + ".example.com", Password: password}))
 		if err != nil {
 			f.b.Fatalf("login %s: %v", slug, err)

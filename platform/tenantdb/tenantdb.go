@@ -295,6 +295,12 @@ func (s *Shards) InReadTx(ctx context.Context, fn func(ctx context.Context, tx p
 	return s.inTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly}, fn)
 }
 
+// InSnapshotTx is InReadTx at repeatable read: every statement sees the same snapshot, as an
+// export of several tables needs.
+func (s *Shards) InSnapshotTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return s.inTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, fn)
+}
+
 func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	id, ok := authn.FromContext(ctx)
 	if !ok || !id.HasTenant() {

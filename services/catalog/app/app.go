@@ -191,6 +191,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.mux.Handle(catalogv1connect.NewCatalogServiceHandler(cat, hopts...))
 	a.mux.Handle(catalogv1connect.NewLocationServiceHandler(service.NewLocations(src), hopts...))
 	a.mux.Handle(tenancyv1connect.NewProvisioningServiceHandler(service.NewProvisioning(st), hopts...))
+	a.mux.Handle(tenancyv1connect.NewTenantDataServiceHandler(service.NewTenantData(st, secrets), hopts...))
 	a.mux.Handle(rest.Prefix, rest.New(st, src, verifier, cfg.Logger))
 	a.mux.Handle(rest.WebhookPrefix, rest.NewWebhook(src, verifier, cfg.Logger, a.worker.Kick))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -613,6 +613,10 @@ func (j *job) copyAll(ctx context.Context) error {
 				return err
 			}
 		}
+		rebuild, err := j.dropSecondaryIndexes(ctx, dstTx)
+		if err != nil {
+			return err
+		}
 		for _, tb := range j.tables {
 			n, err := pipe(ctx, srcTx.Conn().PgConn(), dstTx.Conn().PgConn(),
 				`COPY `+j.q(tb.name)+` (`+j.colList(tb)+`) TO STDOUT (FORMAT binary)`,
@@ -623,8 +627,54 @@ func (j *job) copyAll(ctx context.Context) error {
 			j.m.RowsCopied += n
 			j.progress(j.m, "copied "+tb.name)
 		}
+		for _, def := range rebuild {
+			if _, err := dstTx.Exec(ctx, def); err != nil {
+				return fmt.Errorf("rebuild index: %w", err)
+			}
+		}
+		j.progress(j.m, fmt.Sprintf("built %d indexes", len(rebuild)))
 		return nil
 	})
+}
+
+// dropSecondaryIndexes drops the target's indexes that no constraint needs (in the copy's
+// transaction) and returns the statements that build them again: one build after the copy
+// costs a fraction of keeping them up to date row by row (the catalog's GIN index most; a
+// 100k-entity tenant took 10 minutes to copy with them, pg_dump | psql 22 s). Indexes of
+// partitions stay: they belong to their parent's index.
+func (j *job) dropSecondaryIndexes(ctx context.Context, tx pgx.Tx) ([]string, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT format('%I.%I', n.nspname, ic.relname), pg_get_indexdef(i.indexrelid)
+		FROM pg_index i
+		JOIN pg_class ic ON ic.oid = i.indexrelid
+		JOIN pg_class c ON c.oid = i.indrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relkind = 'r' AND NOT c.relispartition AND c.relname NOT LIKE 'atrium\_move\_%'
+			AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+			AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+		ORDER BY 1`, j.t.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("list target indexes: %w", err)
+	}
+	type index struct{ name, def string }
+	idx, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (index, error) {
+		var x index
+		return x, r.Scan(&x.name, &x.def)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list target indexes: %w", err)
+	}
+	defs := make([]string, len(idx))
+	for i, x := range idx {
+		if _, err := tx.Exec(ctx, `DROP INDEX `+x.name); err != nil {
+			return nil, fmt.Errorf("drop index %s: %w", x.name, err)
+		}
+		defs[i] = x.def
+	}
+	if _, err := tx.Exec(ctx, `SET LOCAL maintenance_work_mem = '256MB'`); err != nil {
+		return nil, err
+	}
+	return defs, nil
 }
 
 // inTarget runs fn in a target transaction with triggers and foreign keys off
