@@ -62,7 +62,9 @@ function ArchiveButton({ slug }: { slug: string }) {
       a.href = URL.createObjectURL(blob);
       a.download = archiveFileName(slug, new Date());
       a.click();
-      URL.revokeObjectURL(a.href);
+      // Revoked later: a URL revoked at once can cancel the download it started.
+      const href = a.href;
+      setTimeout(() => URL.revokeObjectURL(href), 60_000);
       setDone({ bytes: r.bytes, records: r.records });
     } catch (e) {
       setError(e);

@@ -334,8 +334,8 @@ func (p *Provisioner) touch(ctx context.Context, touchFn func(context.Context, s
 
 // provisionServices calls every service's Provision at once: they are independent (each its
 // own tables, its own version table) and each is an HTTP hop and some DDL, so a sign-up waits
-// for the slowest rather than for their sum (their migrations still take turns on tern's
-// shard-wide lock). The first failure is returned once all have ended, so none outlives the
+// for the slowest rather than for their sum (tenantdb.Migrate locks only one schema and
+// service, so their migrations run side by side too). The first failure is returned once all have ended, so none outlives the
 // sequence.
 func (p *Provisioner) provisionServices(ctx context.Context, t store.Tenant, run func(string, bool, func() error) error) error {
 	svcs := p.cfg.Services
