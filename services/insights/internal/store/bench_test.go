@@ -122,6 +122,7 @@ func BenchmarkQueries(b *testing.B) {
 		n, seeded.Round(time.Millisecond), (time.Since(start) - seeded).Round(time.Millisecond), rollupRows)
 
 	from, to := today.AddDate(0, 0, -89), today.AddDate(0, 0, 1)
+	defer insightstest.BenchLock(b)()
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	report := func(name string, k int, fn func() error) {
 		lat := make([]time.Duration, 0, k)
@@ -185,4 +186,61 @@ func BenchmarkQueries(b *testing.B) {
 	}
 	b.Logf("DAU over 90 days: %d users in the range, last day %d active; top entity %s (%d views)",
 		dau.Total, dau.Points[len(dau.Points)-1].Active, top[0].Key, top[0].Count)
+}
+
+// BenchmarkIngestMany: one multi-tenant transaction (IngestMany) of ATRIUM_BENCH_PARTS
+// tenants (default 100) with ATRIUM_BENCH_PER_PART events each (default 5), against the same
+// parts written one transaction per tenant (Ingest), on warm partitions. Reports µs per part.
+func BenchmarkIngestMany(b *testing.B) {
+	nParts := benchInt(b, "ATRIUM_BENCH_PARTS", 100)
+	per := benchInt(b, "ATRIUM_BENCH_PER_PART", 5)
+	env := insightstest.New(b)
+	tenants := make([]insightstest.Tenant, nParts)
+	for i := range tenants {
+		tenants[i] = env.Tenant(b, fmt.Sprintf("m%d", i))
+	}
+	now := time.Now().UTC()
+	mk := func(round, ti int) []event.Event {
+		evs := make([]event.Event, per)
+		for k := range evs {
+			evs[k] = event.Event{ID: fmt.Sprintf("r%d-%d-%d", round, ti, k), Source: event.SourceTrack, Time: now,
+				Kind: event.KindUser, User: fmt.Sprintf("u%d", k%7), Plugin: "catalog", Action: "navigate",
+				Dim: event.DimEntity, DimKey: fmt.Sprintf("component:default/c%d", k%11)}
+		}
+		return evs
+	}
+	lim := store.Limits{MonthlyEvents: -1}
+	for i, tn := range tenants { // warm: partitions
+		if _, err := env.Store.Ingest(tn.Ctx(), mk(-1, i), lim, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	var many, single time.Duration
+	for it := range b.N {
+		parts := make([]store.Part, nParts)
+		for i, tn := range tenants {
+			id := tn.Admin
+			parts[i] = store.Part{Tenant: &id, Events: mk(2*it, i), Limits: lim}
+		}
+		t := time.Now()
+		res, err := env.Store.IngestMany(context.Background(), insightstest.Shard, parts, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		many += time.Since(t)
+		if res[0].Counted != per {
+			b.Fatalf("counted %d, want %d", res[0].Counted, per)
+		}
+		t = time.Now()
+		for i, tn := range tenants {
+			if _, err := env.Store.Ingest(tn.Ctx(), mk(2*it+1, i), lim, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+		single += time.Since(t)
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(many.Microseconds())/float64(b.N*nParts), "many-us/part")
+	b.ReportMetric(float64(single.Microseconds())/float64(b.N*nParts), "single-us/part")
 }
