@@ -58,13 +58,16 @@ func (s *Shards) DropTenant(ctx context.Context, shard, schema string) error {
 		return err
 	}
 	q := pgx.Identifier{schema}.Sanitize()
-	for _, st := range []string{
-		`DROP SCHEMA IF EXISTS ` + q + ` CASCADE`,
-		`DROP ROLE IF EXISTS ` + q,
-	} {
-		if _, err := pool.Exec(ctx, st); err != nil {
-			return fmt.Errorf("tenantdb: drop tenant %s: %w", schema, err)
-		}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("drop:" + schema))
+	lock := strconv.FormatInt(int64(h.Sum64()), 10)
+	// Two droppers of one tenant (an operator's immediate delete and another process's purge
+	// loop) made Postgres fail the second with "tuple concurrently deleted"; the lock makes the
+	// second wait, then find nothing left to drop.
+	_, err = pool.Exec(ctx, `BEGIN; SELECT pg_advisory_xact_lock(`+lock+`); DROP SCHEMA IF EXISTS `+q+` CASCADE; DROP ROLE IF EXISTS `+q+`; COMMIT`,
+		pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		return fmt.Errorf("tenantdb: drop tenant %s: %w", schema, err)
 	}
 	return nil
 }

@@ -515,6 +515,11 @@ func (p *Provisioner) PurgeTenant(ctx context.Context, t store.Tenant) (store.Te
 		return tx.Audit(ctx, store.Event{Actor: "system", Action: "tenant.purge", TenantID: t.ID, Target: "tenant:" + t.Slug})
 	})
 	if err != nil {
+		// Another process's purge loop may have claimed and finished the same tenant while this
+		// one worked (DeleteTenant with now races the loop): the purge is done, not failed.
+		if done, gerr := p.cfg.Store.GetTenant(ctx, t.ID); gerr == nil && done.Status == store.StatusDeleted {
+			return done, nil
+		}
 		return store.Tenant{}, err
 	}
 	p.cfg.Notify.TenantChanged(ctx, notify.Change{TenantID: out.ID, Slug: out.Slug, Status: string(out.Status)})
