@@ -14,10 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"atrium.dev/devstack/stack"
 	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
 	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	catalogapp "atrium.dev/services/catalog/app"
+	insightsapp "atrium.dev/services/insights/app"
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -33,7 +35,15 @@ import (
 func BenchmarkCatalogReads(b *testing.B) {
 	n := benchInt("ATRIUM_BENCH_ENTITIES", 10_000)
 	samples := benchInt("ATRIUM_BENCH_SAMPLES", 300)
-	e := start(b, noLimit)
+	e := start(b, func(o *stack.Options) {
+		noLimit(o)
+		// As in BenchmarkGatewayOverhead: insights' ingest of every request's usage event
+		// would share this process's two cores (another process in production);
+		// ATRIUM_BENCH_INSIGHTS=1 keeps it in.
+		if os.Getenv("ATRIUM_BENCH_INSIGHTS") == "" {
+			o.Insights = func(c *insightsapp.Config) { c.DisablePipeline = true }
+		}
+	})
 	ctx := context.Background()
 	acme := signUp(b, e, "reads")
 	for _, l := range []string{"api_requests_per_minute", "catalog_entities"} {

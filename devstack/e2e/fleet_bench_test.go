@@ -582,8 +582,9 @@ func (f *fleet) migrate(n int) {
 	rollout := min(benchInt("ATRIUM_BENCH_FLEET_ROLLOUT", 1000), n)
 	f.deprovisionCatalog(rollout)
 	roll := f.migrateAll(n)
-	f.logf("fleet %d: migrate --all no-op %s (%.2f ms per tenant); with the catalog's tables to make in %d tenants %s",
-		n, again.Round(time.Millisecond), ms(again)/float64(n), rollout, roll.Round(time.Millisecond))
+	live := f.count()
+	f.logf("fleet %d: migrate --all over %d tenants: no-op %s (%.2f ms per tenant); with the catalog's tables to make in %d of them %s",
+		n, live, again.Round(time.Millisecond), ms(again)/float64(live), rollout, roll.Round(time.Millisecond))
 	f.report(n, "migrate-noop-s", again.Seconds())
 	f.report(n, fmt.Sprintf("migrate-rollout%d-s", rollout), roll.Seconds())
 	_ = ctx

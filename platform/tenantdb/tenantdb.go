@@ -54,19 +54,21 @@ type Shards struct {
 	resolve Resolver
 
 	// Fairness (issue 6): one tenant's heavy queries must not take every pooled connection.
-	// At most tenantConc transactions per tenant run at once in this process; more wait up to
-	// tenantWait, then get ResourceExhausted. Every statement of a tenant transaction is
+	// At most tenantConc transactions per tenant run at once in this process, half of that
+	// while other tenants have some (acquire); more wait up to tenantWait, then get
+	// ResourceExhausted. Every statement of a tenant transaction is
 	// bounded by stmtTimeout.
 	tenantConc  int
 	tenantWait  time.Duration
 	stmtTimeout time.Duration
 	semMu       sync.Mutex
-	sems        map[string]*tenantSem
+	sems        map[string]*tenantSem // tenants with transactions in flight or waiting
+	semFree     chan struct{}         // closed when a slot frees or a tenant leaves sems
 }
 
 type tenantSem struct {
-	ch    chan struct{}
-	users int // transactions holding or waiting; the entry goes when it drops to 0
+	inFlight int // transactions holding a slot
+	users    int // transactions holding or waiting; the entry goes when it drops to 0
 }
 
 // Resolver returns the DSN of a shard by name. Services that do not own the shard list
@@ -117,8 +119,10 @@ type connSchemas struct {
 }
 
 // WithTenantConcurrency caps one tenant's concurrent transactions in this process (default:
-// half of its shard pool's connections, at least 1; negative: no cap) and how long a transaction over the cap waits before it is
-// refused with ResourceExhausted (default DefaultTenantWait).
+// half of its shard pool's connections, at least 1; negative: no cap) and how long a
+// transaction over the cap waits before it is refused with ResourceExhausted (default
+// DefaultTenantWait). While other tenants have transactions in flight or waiting, a tenant
+// starts new ones only below half of its cap (see acquire).
 func WithTenantConcurrency(n int, wait time.Duration) Option {
 	return func(s *Shards) {
 		if n != 0 {
@@ -295,6 +299,12 @@ func (s *Shards) InReadTx(ctx context.Context, fn func(ctx context.Context, tx p
 	return s.inTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly}, fn)
 }
 
+// InSnapshotTx is InReadTx at repeatable read: every statement sees the same snapshot, as an
+// export of several tables needs.
+func (s *Shards) InSnapshotTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return s.inTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, fn)
+}
+
 func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	id, ok := authn.FromContext(ctx)
 	if !ok || !id.HasTenant() {
@@ -345,6 +355,13 @@ func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx conte
 }
 
 // acquire takes one of the tenant's transaction slots, waiting at most tenantWait.
+//
+// The cap n is work-conserving: a tenant may have n transactions in flight while it is the
+// only tenant of this process with transactions in flight or waiting, but while another one
+// has, it starts a new one only below its fair share, half the cap (at least 1). A tenant
+// that floods therefore keeps the database busy when no one else needs it, and another
+// tenant's transaction never waits behind more than a share of it: on a two-core database
+// with the default pool of 4, one heavy transaction instead of two.
 func (s *Shards) acquire(ctx context.Context, tenantID string, pool *pgxpool.Pool) (func(), error) {
 	n := s.tenantConc
 	if n < 0 {
@@ -353,37 +370,67 @@ func (s *Shards) acquire(ctx context.Context, tenantID string, pool *pgxpool.Poo
 	if n == 0 {
 		n = max(1, int(pool.Config().MaxConns)/2)
 	}
+	share := max(1, n/2)
 	s.semMu.Lock()
-	sem := s.sems[tenantID]
-	if sem == nil {
-		sem = &tenantSem{ch: make(chan struct{}, n)}
-		s.sems[tenantID] = sem
+	t := s.sems[tenantID]
+	if t == nil {
+		t = &tenantSem{}
+		s.sems[tenantID] = t
 	}
-	sem.users++
-	s.semMu.Unlock()
-	done := func() {
-		s.semMu.Lock()
-		if sem.users--; sem.users == 0 {
+	t.users++
+	// leave ends the call's part in the bookkeeping; the caller holds semMu.
+	leave := func(held bool) {
+		if held {
+			t.inFlight--
+		}
+		if t.users--; t.users == 0 {
 			delete(s.sems, tenantID)
 		}
+		if s.semFree != nil {
+			close(s.semFree) // waiters look again
+			s.semFree = nil
+		}
+	}
+	release := func() {
+		s.semMu.Lock()
+		leave(true)
 		s.semMu.Unlock()
 	}
-	select {
-	case sem.ch <- struct{}{}:
-		return func() { <-sem.ch; done() }, nil
-	default:
-	}
-	t := time.NewTimer(s.tenantWait)
-	defer t.Stop()
-	select {
-	case sem.ch <- struct{}{}:
-		return func() { <-sem.ch; done() }, nil
-	case <-t.C:
-		done()
-		return nil, rpcerr.ResourceExhausted(time.Second, "too many concurrent requests for this organization; retry shortly")
-	case <-ctx.Done():
-		done()
-		return nil, ctx.Err()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		// Other tenants with transactions in flight or waiting: every entry of sems but t.
+		if t.inFlight < share || (t.inFlight < n && len(s.sems) == 1) {
+			t.inFlight++
+			s.semMu.Unlock()
+			return release, nil
+		}
+		if s.semFree == nil {
+			s.semFree = make(chan struct{})
+		}
+		free := s.semFree
+		s.semMu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(s.tenantWait)
+		}
+		select {
+		case <-free:
+			s.semMu.Lock()
+		case <-timer.C:
+			s.semMu.Lock()
+			leave(false)
+			s.semMu.Unlock()
+			return nil, rpcerr.ResourceExhausted(time.Second, "too many concurrent requests for this organization; retry shortly")
+		case <-ctx.Done():
+			s.semMu.Lock()
+			leave(false)
+			s.semMu.Unlock()
+			return nil, ctx.Err()
+		}
 	}
 }
 

@@ -376,6 +376,161 @@ func (x *Member) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+type ExportTenantRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTenantRequest) Reset() {
+	*x = ExportTenantRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTenantRequest) ProtoMessage() {}
+
+func (x *ExportTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTenantRequest.ProtoReflect.Descriptor instead.
+func (*ExportTenantRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{3}
+}
+
+type ExportTenantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Piece         *TenantArchivePiece    `protobuf:"bytes,1,opt,name=piece,proto3" json:"piece,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTenantResponse) Reset() {
+	*x = ExportTenantResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTenantResponse) ProtoMessage() {}
+
+func (x *ExportTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTenantResponse.ProtoReflect.Descriptor instead.
+func (*ExportTenantResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ExportTenantResponse) GetPiece() *TenantArchivePiece {
+	if x != nil {
+		return x.Piece
+	}
+	return nil
+}
+
+// One piece of an export: progress while the services are read, then the archive's bytes in
+// order (concatenated they are the .tar.gz file). The archive holds manifest.json (format
+// "atrium.tenant-archive", version, source tenant, and per service part its file, record
+// count, size and SHA-256) and one JSONL file per service.
+type TenantArchivePiece struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Progress: the service being read and the records read so far in all.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Records int64  `protobuf:"varint,2,opt,name=records,proto3" json:"records,omitempty"`
+	// A piece of the archive; empty in progress messages.
+	Chunk []byte `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// Set on the last message: the archive's manifest (the same JSON as its manifest.json).
+	Manifest      string `protobuf:"bytes,4,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantArchivePiece) Reset() {
+	*x = TenantArchivePiece{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantArchivePiece) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantArchivePiece) ProtoMessage() {}
+
+func (x *TenantArchivePiece) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantArchivePiece.ProtoReflect.Descriptor instead.
+func (*TenantArchivePiece) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TenantArchivePiece) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *TenantArchivePiece) GetRecords() int64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *TenantArchivePiece) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+func (x *TenantArchivePiece) GetManifest() string {
+	if x != nil {
+		return x.Manifest
+	}
+	return ""
+}
+
 type SignUpRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OrgName       string                 `protobuf:"bytes,1,opt,name=org_name,json=orgName,proto3" json:"org_name,omitempty"`
@@ -388,7 +543,7 @@ type SignUpRequest struct {
 
 func (x *SignUpRequest) Reset() {
 	*x = SignUpRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[3]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +555,7 @@ func (x *SignUpRequest) String() string {
 func (*SignUpRequest) ProtoMessage() {}
 
 func (x *SignUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[3]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +568,7 @@ func (x *SignUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUpRequest.ProtoReflect.Descriptor instead.
 func (*SignUpRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{3}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SignUpRequest) GetOrgName() string {
@@ -457,7 +612,7 @@ type SignUpResponse struct {
 
 func (x *SignUpResponse) Reset() {
 	*x = SignUpResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[4]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +624,7 @@ func (x *SignUpResponse) String() string {
 func (*SignUpResponse) ProtoMessage() {}
 
 func (x *SignUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[4]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +637,7 @@ func (x *SignUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUpResponse.ProtoReflect.Descriptor instead.
 func (*SignUpResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{4}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SignUpResponse) GetTenant() *Tenant {
@@ -528,7 +683,7 @@ type GetTenantRequest struct {
 
 func (x *GetTenantRequest) Reset() {
 	*x = GetTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[5]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +695,7 @@ func (x *GetTenantRequest) String() string {
 func (*GetTenantRequest) ProtoMessage() {}
 
 func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[5]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +708,7 @@ func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{5}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{8}
 }
 
 type GetTenantResponse struct {
@@ -565,7 +720,7 @@ type GetTenantResponse struct {
 
 func (x *GetTenantResponse) Reset() {
 	*x = GetTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[6]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +732,7 @@ func (x *GetTenantResponse) String() string {
 func (*GetTenantResponse) ProtoMessage() {}
 
 func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[6]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +745,7 @@ func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{6}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetTenantResponse) GetTenant() *Tenant {
@@ -609,7 +764,7 @@ type UpdateTenantRequest struct {
 
 func (x *UpdateTenantRequest) Reset() {
 	*x = UpdateTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[7]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +776,7 @@ func (x *UpdateTenantRequest) String() string {
 func (*UpdateTenantRequest) ProtoMessage() {}
 
 func (x *UpdateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[7]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +789,7 @@ func (x *UpdateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{7}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateTenantRequest) GetDisplayName() string {
@@ -653,7 +808,7 @@ type UpdateTenantResponse struct {
 
 func (x *UpdateTenantResponse) Reset() {
 	*x = UpdateTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[8]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +820,7 @@ func (x *UpdateTenantResponse) String() string {
 func (*UpdateTenantResponse) ProtoMessage() {}
 
 func (x *UpdateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[8]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +833,7 @@ func (x *UpdateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{8}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateTenantResponse) GetTenant() *Tenant {
@@ -698,7 +853,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[9]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +865,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[9]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +878,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{9}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LoginRequest) GetEmail() string {
@@ -753,7 +908,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[10]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +920,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[10]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +933,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{10}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LoginResponse) GetAccessToken() string {
@@ -825,7 +980,7 @@ type RefreshRequest struct {
 
 func (x *RefreshRequest) Reset() {
 	*x = RefreshRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[11]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -837,7 +992,7 @@ func (x *RefreshRequest) String() string {
 func (*RefreshRequest) ProtoMessage() {}
 
 func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[11]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -850,7 +1005,7 @@ func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshRequest.ProtoReflect.Descriptor instead.
 func (*RefreshRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{11}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RefreshRequest) GetRefreshToken() string {
@@ -875,7 +1030,7 @@ type RefreshResponse struct {
 
 func (x *RefreshResponse) Reset() {
 	*x = RefreshResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[12]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +1042,7 @@ func (x *RefreshResponse) String() string {
 func (*RefreshResponse) ProtoMessage() {}
 
 func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[12]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +1055,7 @@ func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshResponse.ProtoReflect.Descriptor instead.
 func (*RefreshResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{12}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RefreshResponse) GetAccessToken() string {
@@ -947,7 +1102,7 @@ type LogoutRequest struct {
 
 func (x *LogoutRequest) Reset() {
 	*x = LogoutRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[13]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1114,7 @@ func (x *LogoutRequest) String() string {
 func (*LogoutRequest) ProtoMessage() {}
 
 func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[13]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1127,7 @@ func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
 func (*LogoutRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{13}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LogoutRequest) GetRefreshToken() string {
@@ -990,7 +1145,7 @@ type LogoutResponse struct {
 
 func (x *LogoutResponse) Reset() {
 	*x = LogoutResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[14]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1157,7 @@ func (x *LogoutResponse) String() string {
 func (*LogoutResponse) ProtoMessage() {}
 
 func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[14]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1170,7 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{14}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{17}
 }
 
 type AcceptInvitationRequest struct {
@@ -1030,7 +1185,7 @@ type AcceptInvitationRequest struct {
 
 func (x *AcceptInvitationRequest) Reset() {
 	*x = AcceptInvitationRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1197,7 @@ func (x *AcceptInvitationRequest) String() string {
 func (*AcceptInvitationRequest) ProtoMessage() {}
 
 func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1210,7 @@ func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationRequest.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{15}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AcceptInvitationRequest) GetToken() string {
@@ -1092,7 +1247,7 @@ type AcceptInvitationResponse struct {
 
 func (x *AcceptInvitationResponse) Reset() {
 	*x = AcceptInvitationResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1259,7 @@ func (x *AcceptInvitationResponse) String() string {
 func (*AcceptInvitationResponse) ProtoMessage() {}
 
 func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1272,7 @@ func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationResponse.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{16}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AcceptInvitationResponse) GetAccessToken() string {
@@ -1164,7 +1319,7 @@ type RequestPasswordResetRequest struct {
 
 func (x *RequestPasswordResetRequest) Reset() {
 	*x = RequestPasswordResetRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1331,7 @@ func (x *RequestPasswordResetRequest) String() string {
 func (*RequestPasswordResetRequest) ProtoMessage() {}
 
 func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1344,7 @@ func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{17}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RequestPasswordResetRequest) GetEmail() string {
@@ -1207,7 +1362,7 @@ type RequestPasswordResetResponse struct {
 
 func (x *RequestPasswordResetResponse) Reset() {
 	*x = RequestPasswordResetResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1374,7 @@ func (x *RequestPasswordResetResponse) String() string {
 func (*RequestPasswordResetResponse) ProtoMessage() {}
 
 func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1387,7 @@ func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{18}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{21}
 }
 
 type ResetPasswordRequest struct {
@@ -1246,7 +1401,7 @@ type ResetPasswordRequest struct {
 
 func (x *ResetPasswordRequest) Reset() {
 	*x = ResetPasswordRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1258,7 +1413,7 @@ func (x *ResetPasswordRequest) String() string {
 func (*ResetPasswordRequest) ProtoMessage() {}
 
 func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +1426,7 @@ func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{19}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ResetPasswordRequest) GetToken() string {
@@ -1296,7 +1451,7 @@ type ResetPasswordResponse struct {
 
 func (x *ResetPasswordResponse) Reset() {
 	*x = ResetPasswordResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1463,7 @@ func (x *ResetPasswordResponse) String() string {
 func (*ResetPasswordResponse) ProtoMessage() {}
 
 func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1476,7 @@ func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{20}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{23}
 }
 
 type ListMembersRequest struct {
@@ -1335,7 +1490,7 @@ type ListMembersRequest struct {
 
 func (x *ListMembersRequest) Reset() {
 	*x = ListMembersRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1502,7 @@ func (x *ListMembersRequest) String() string {
 func (*ListMembersRequest) ProtoMessage() {}
 
 func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1515,7 @@ func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListMembersRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{21}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListMembersRequest) GetPageSize() int32 {
@@ -1387,7 +1542,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1554,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1567,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{22}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListMembersResponse) GetMembers() []*Member {
@@ -1446,7 +1601,7 @@ type Invitation struct {
 
 func (x *Invitation) Reset() {
 	*x = Invitation{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1613,7 @@ func (x *Invitation) String() string {
 func (*Invitation) ProtoMessage() {}
 
 func (x *Invitation) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1626,7 @@ func (x *Invitation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invitation.ProtoReflect.Descriptor instead.
 func (*Invitation) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{23}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Invitation) GetId() string {
@@ -1533,7 +1688,7 @@ type InviteMemberRequest struct {
 
 func (x *InviteMemberRequest) Reset() {
 	*x = InviteMemberRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1700,7 @@ func (x *InviteMemberRequest) String() string {
 func (*InviteMemberRequest) ProtoMessage() {}
 
 func (x *InviteMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1713,7 @@ func (x *InviteMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteMemberRequest.ProtoReflect.Descriptor instead.
 func (*InviteMemberRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{24}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *InviteMemberRequest) GetEmail() string {
@@ -1584,7 +1739,7 @@ type InviteMemberResponse struct {
 
 func (x *InviteMemberResponse) Reset() {
 	*x = InviteMemberResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1751,7 @@ func (x *InviteMemberResponse) String() string {
 func (*InviteMemberResponse) ProtoMessage() {}
 
 func (x *InviteMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1764,7 @@ func (x *InviteMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteMemberResponse.ProtoReflect.Descriptor instead.
 func (*InviteMemberResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{25}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *InviteMemberResponse) GetInvitation() *Invitation {
@@ -1630,7 +1785,7 @@ type ListInvitationsRequest struct {
 
 func (x *ListInvitationsRequest) Reset() {
 	*x = ListInvitationsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1797,7 @@ func (x *ListInvitationsRequest) String() string {
 func (*ListInvitationsRequest) ProtoMessage() {}
 
 func (x *ListInvitationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1810,7 @@ func (x *ListInvitationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvitationsRequest.ProtoReflect.Descriptor instead.
 func (*ListInvitationsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{26}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListInvitationsRequest) GetPageSize() int32 {
@@ -1682,7 +1837,7 @@ type ListInvitationsResponse struct {
 
 func (x *ListInvitationsResponse) Reset() {
 	*x = ListInvitationsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1694,7 +1849,7 @@ func (x *ListInvitationsResponse) String() string {
 func (*ListInvitationsResponse) ProtoMessage() {}
 
 func (x *ListInvitationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1707,7 +1862,7 @@ func (x *ListInvitationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvitationsResponse.ProtoReflect.Descriptor instead.
 func (*ListInvitationsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{27}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListInvitationsResponse) GetInvitations() []*Invitation {
@@ -1733,7 +1888,7 @@ type ResendInvitationRequest struct {
 
 func (x *ResendInvitationRequest) Reset() {
 	*x = ResendInvitationRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1745,7 +1900,7 @@ func (x *ResendInvitationRequest) String() string {
 func (*ResendInvitationRequest) ProtoMessage() {}
 
 func (x *ResendInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +1913,7 @@ func (x *ResendInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendInvitationRequest.ProtoReflect.Descriptor instead.
 func (*ResendInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{28}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ResendInvitationRequest) GetId() string {
@@ -1777,7 +1932,7 @@ type ResendInvitationResponse struct {
 
 func (x *ResendInvitationResponse) Reset() {
 	*x = ResendInvitationResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +1944,7 @@ func (x *ResendInvitationResponse) String() string {
 func (*ResendInvitationResponse) ProtoMessage() {}
 
 func (x *ResendInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +1957,7 @@ func (x *ResendInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendInvitationResponse.ProtoReflect.Descriptor instead.
 func (*ResendInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{29}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ResendInvitationResponse) GetInvitation() *Invitation {
@@ -1821,7 +1976,7 @@ type RevokeInvitationRequest struct {
 
 func (x *RevokeInvitationRequest) Reset() {
 	*x = RevokeInvitationRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +1988,7 @@ func (x *RevokeInvitationRequest) String() string {
 func (*RevokeInvitationRequest) ProtoMessage() {}
 
 func (x *RevokeInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +2001,7 @@ func (x *RevokeInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeInvitationRequest.ProtoReflect.Descriptor instead.
 func (*RevokeInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{30}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RevokeInvitationRequest) GetId() string {
@@ -1864,7 +2019,7 @@ type RevokeInvitationResponse struct {
 
 func (x *RevokeInvitationResponse) Reset() {
 	*x = RevokeInvitationResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +2031,7 @@ func (x *RevokeInvitationResponse) String() string {
 func (*RevokeInvitationResponse) ProtoMessage() {}
 
 func (x *RevokeInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +2044,7 @@ func (x *RevokeInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeInvitationResponse.ProtoReflect.Descriptor instead.
 func (*RevokeInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{31}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{34}
 }
 
 type TransferOwnershipRequest struct {
@@ -1902,7 +2057,7 @@ type TransferOwnershipRequest struct {
 
 func (x *TransferOwnershipRequest) Reset() {
 	*x = TransferOwnershipRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +2069,7 @@ func (x *TransferOwnershipRequest) String() string {
 func (*TransferOwnershipRequest) ProtoMessage() {}
 
 func (x *TransferOwnershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +2082,7 @@ func (x *TransferOwnershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferOwnershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferOwnershipRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{32}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TransferOwnershipRequest) GetUserId() string {
@@ -1948,7 +2103,7 @@ type TransferOwnershipResponse struct {
 
 func (x *TransferOwnershipResponse) Reset() {
 	*x = TransferOwnershipResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2115,7 @@ func (x *TransferOwnershipResponse) String() string {
 func (*TransferOwnershipResponse) ProtoMessage() {}
 
 func (x *TransferOwnershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2128,7 @@ func (x *TransferOwnershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferOwnershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferOwnershipResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{33}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TransferOwnershipResponse) GetNewOwner() *Member {
@@ -2000,7 +2155,7 @@ type UpdateMemberRoleRequest struct {
 
 func (x *UpdateMemberRoleRequest) Reset() {
 	*x = UpdateMemberRoleRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2167,7 @@ func (x *UpdateMemberRoleRequest) String() string {
 func (*UpdateMemberRoleRequest) ProtoMessage() {}
 
 func (x *UpdateMemberRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2180,7 @@ func (x *UpdateMemberRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemberRoleRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMemberRoleRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{34}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UpdateMemberRoleRequest) GetUserId() string {
@@ -2051,7 +2206,7 @@ type UpdateMemberRoleResponse struct {
 
 func (x *UpdateMemberRoleResponse) Reset() {
 	*x = UpdateMemberRoleResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2063,7 +2218,7 @@ func (x *UpdateMemberRoleResponse) String() string {
 func (*UpdateMemberRoleResponse) ProtoMessage() {}
 
 func (x *UpdateMemberRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2076,7 +2231,7 @@ func (x *UpdateMemberRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemberRoleResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMemberRoleResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{35}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UpdateMemberRoleResponse) GetMember() *Member {
@@ -2095,7 +2250,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2107,7 +2262,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2120,7 +2275,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{36}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RemoveMemberRequest) GetUserId() string {
@@ -2138,7 +2293,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2150,7 +2305,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2163,7 +2318,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{37}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{40}
 }
 
 type ApiToken struct {
@@ -2181,7 +2336,7 @@ type ApiToken struct {
 
 func (x *ApiToken) Reset() {
 	*x = ApiToken{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2193,7 +2348,7 @@ func (x *ApiToken) String() string {
 func (*ApiToken) ProtoMessage() {}
 
 func (x *ApiToken) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2206,7 +2361,7 @@ func (x *ApiToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiToken.ProtoReflect.Descriptor instead.
 func (*ApiToken) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{38}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ApiToken) GetId() string {
@@ -2262,7 +2417,7 @@ type CreateApiTokenRequest struct {
 
 func (x *CreateApiTokenRequest) Reset() {
 	*x = CreateApiTokenRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2274,7 +2429,7 @@ func (x *CreateApiTokenRequest) String() string {
 func (*CreateApiTokenRequest) ProtoMessage() {}
 
 func (x *CreateApiTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2287,7 +2442,7 @@ func (x *CreateApiTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiTokenRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{39}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CreateApiTokenRequest) GetName() string {
@@ -2314,7 +2469,7 @@ type CreateApiTokenResponse struct {
 
 func (x *CreateApiTokenResponse) Reset() {
 	*x = CreateApiTokenResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2481,7 @@ func (x *CreateApiTokenResponse) String() string {
 func (*CreateApiTokenResponse) ProtoMessage() {}
 
 func (x *CreateApiTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2494,7 @@ func (x *CreateApiTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiTokenResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{40}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CreateApiTokenResponse) GetToken() *ApiToken {
@@ -2364,7 +2519,7 @@ type ListApiTokensRequest struct {
 
 func (x *ListApiTokensRequest) Reset() {
 	*x = ListApiTokensRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2376,7 +2531,7 @@ func (x *ListApiTokensRequest) String() string {
 func (*ListApiTokensRequest) ProtoMessage() {}
 
 func (x *ListApiTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2389,7 +2544,7 @@ func (x *ListApiTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListApiTokensRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{41}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{44}
 }
 
 type ListApiTokensResponse struct {
@@ -2401,7 +2556,7 @@ type ListApiTokensResponse struct {
 
 func (x *ListApiTokensResponse) Reset() {
 	*x = ListApiTokensResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2413,7 +2568,7 @@ func (x *ListApiTokensResponse) String() string {
 func (*ListApiTokensResponse) ProtoMessage() {}
 
 func (x *ListApiTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2426,7 +2581,7 @@ func (x *ListApiTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListApiTokensResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{42}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListApiTokensResponse) GetTokens() []*ApiToken {
@@ -2445,7 +2600,7 @@ type RevokeApiTokenRequest struct {
 
 func (x *RevokeApiTokenRequest) Reset() {
 	*x = RevokeApiTokenRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2457,7 +2612,7 @@ func (x *RevokeApiTokenRequest) String() string {
 func (*RevokeApiTokenRequest) ProtoMessage() {}
 
 func (x *RevokeApiTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2470,7 +2625,7 @@ func (x *RevokeApiTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiTokenRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{43}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RevokeApiTokenRequest) GetId() string {
@@ -2488,7 +2643,7 @@ type RevokeApiTokenResponse struct {
 
 func (x *RevokeApiTokenResponse) Reset() {
 	*x = RevokeApiTokenResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2655,7 @@ func (x *RevokeApiTokenResponse) String() string {
 func (*RevokeApiTokenResponse) ProtoMessage() {}
 
 func (x *RevokeApiTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2668,7 @@ func (x *RevokeApiTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiTokenResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{44}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{47}
 }
 
 type Shard struct {
@@ -2533,7 +2688,7 @@ type Shard struct {
 
 func (x *Shard) Reset() {
 	*x = Shard{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2545,7 +2700,7 @@ func (x *Shard) String() string {
 func (*Shard) ProtoMessage() {}
 
 func (x *Shard) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2558,7 +2713,7 @@ func (x *Shard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shard.ProtoReflect.Descriptor instead.
 func (*Shard) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{45}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Shard) GetName() string {
@@ -2621,7 +2776,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2633,7 +2788,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2646,7 +2801,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{46}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -2722,7 +2877,7 @@ type OperatorCredential struct {
 
 func (x *OperatorCredential) Reset() {
 	*x = OperatorCredential{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2734,7 +2889,7 @@ func (x *OperatorCredential) String() string {
 func (*OperatorCredential) ProtoMessage() {}
 
 func (x *OperatorCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2747,7 +2902,7 @@ func (x *OperatorCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorCredential.ProtoReflect.Descriptor instead.
 func (*OperatorCredential) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{47}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *OperatorCredential) GetId() string {
@@ -2800,7 +2955,7 @@ type ListOperatorsRequest struct {
 
 func (x *ListOperatorsRequest) Reset() {
 	*x = ListOperatorsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2812,7 +2967,7 @@ func (x *ListOperatorsRequest) String() string {
 func (*ListOperatorsRequest) ProtoMessage() {}
 
 func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2825,7 +2980,7 @@ func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperatorsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{48}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{51}
 }
 
 type ListOperatorsResponse struct {
@@ -2837,7 +2992,7 @@ type ListOperatorsResponse struct {
 
 func (x *ListOperatorsResponse) Reset() {
 	*x = ListOperatorsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +3004,7 @@ func (x *ListOperatorsResponse) String() string {
 func (*ListOperatorsResponse) ProtoMessage() {}
 
 func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +3017,7 @@ func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperatorsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{49}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListOperatorsResponse) GetCredentials() []*OperatorCredential {
@@ -2885,7 +3040,7 @@ type CreateOperatorRequest struct {
 
 func (x *CreateOperatorRequest) Reset() {
 	*x = CreateOperatorRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2897,7 +3052,7 @@ func (x *CreateOperatorRequest) String() string {
 func (*CreateOperatorRequest) ProtoMessage() {}
 
 func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2910,7 +3065,7 @@ func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*CreateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{50}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CreateOperatorRequest) GetName() string {
@@ -2944,7 +3099,7 @@ type CreateOperatorResponse struct {
 
 func (x *CreateOperatorResponse) Reset() {
 	*x = CreateOperatorResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2956,7 +3111,7 @@ func (x *CreateOperatorResponse) String() string {
 func (*CreateOperatorResponse) ProtoMessage() {}
 
 func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2969,7 +3124,7 @@ func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*CreateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{51}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CreateOperatorResponse) GetCredential() *OperatorCredential {
@@ -2996,7 +3151,7 @@ type RevokeOperatorRequest struct {
 
 func (x *RevokeOperatorRequest) Reset() {
 	*x = RevokeOperatorRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3008,7 +3163,7 @@ func (x *RevokeOperatorRequest) String() string {
 func (*RevokeOperatorRequest) ProtoMessage() {}
 
 func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3021,7 +3176,7 @@ func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorRequest.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{52}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RevokeOperatorRequest) GetCredential() string {
@@ -3040,7 +3195,7 @@ type RevokeOperatorResponse struct {
 
 func (x *RevokeOperatorResponse) Reset() {
 	*x = RevokeOperatorResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3052,7 +3207,7 @@ func (x *RevokeOperatorResponse) String() string {
 func (*RevokeOperatorResponse) ProtoMessage() {}
 
 func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3065,7 +3220,7 @@ func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorResponse.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{53}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RevokeOperatorResponse) GetCredential() *OperatorCredential {
@@ -3089,7 +3244,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3101,7 +3256,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3114,7 +3269,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{54}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CreateTenantRequest) GetSlug() string {
@@ -3161,7 +3316,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3173,7 +3328,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3186,7 +3341,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{55}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -3209,7 +3364,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3221,7 +3376,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3234,7 +3389,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{56}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListTenantsRequest) GetStatuses() []TenantStatus {
@@ -3269,7 +3424,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3281,7 +3436,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3294,7 +3449,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{57}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -3328,7 +3483,7 @@ type LookupTenantRequest struct {
 
 func (x *LookupTenantRequest) Reset() {
 	*x = LookupTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3340,7 +3495,7 @@ func (x *LookupTenantRequest) String() string {
 func (*LookupTenantRequest) ProtoMessage() {}
 
 func (x *LookupTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3353,7 +3508,7 @@ func (x *LookupTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupTenantRequest.ProtoReflect.Descriptor instead.
 func (*LookupTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{58}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *LookupTenantRequest) GetTenant() string {
@@ -3372,7 +3527,7 @@ type LookupTenantResponse struct {
 
 func (x *LookupTenantResponse) Reset() {
 	*x = LookupTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3384,7 +3539,7 @@ func (x *LookupTenantResponse) String() string {
 func (*LookupTenantResponse) ProtoMessage() {}
 
 func (x *LookupTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3397,7 +3552,7 @@ func (x *LookupTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupTenantResponse.ProtoReflect.Descriptor instead.
 func (*LookupTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{59}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *LookupTenantResponse) GetTenant() *Tenant {
@@ -3417,7 +3572,7 @@ type SuspendTenantRequest struct {
 
 func (x *SuspendTenantRequest) Reset() {
 	*x = SuspendTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3429,7 +3584,7 @@ func (x *SuspendTenantRequest) String() string {
 func (*SuspendTenantRequest) ProtoMessage() {}
 
 func (x *SuspendTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3442,7 +3597,7 @@ func (x *SuspendTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendTenantRequest.ProtoReflect.Descriptor instead.
 func (*SuspendTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{60}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SuspendTenantRequest) GetTenant() string {
@@ -3468,7 +3623,7 @@ type SuspendTenantResponse struct {
 
 func (x *SuspendTenantResponse) Reset() {
 	*x = SuspendTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3480,7 +3635,7 @@ func (x *SuspendTenantResponse) String() string {
 func (*SuspendTenantResponse) ProtoMessage() {}
 
 func (x *SuspendTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3493,7 +3648,7 @@ func (x *SuspendTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendTenantResponse.ProtoReflect.Descriptor instead.
 func (*SuspendTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{61}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SuspendTenantResponse) GetTenant() *Tenant {
@@ -3512,7 +3667,7 @@ type ResumeTenantRequest struct {
 
 func (x *ResumeTenantRequest) Reset() {
 	*x = ResumeTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3524,7 +3679,7 @@ func (x *ResumeTenantRequest) String() string {
 func (*ResumeTenantRequest) ProtoMessage() {}
 
 func (x *ResumeTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3537,7 +3692,7 @@ func (x *ResumeTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTenantRequest.ProtoReflect.Descriptor instead.
 func (*ResumeTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{62}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ResumeTenantRequest) GetTenant() string {
@@ -3556,7 +3711,7 @@ type ResumeTenantResponse struct {
 
 func (x *ResumeTenantResponse) Reset() {
 	*x = ResumeTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3568,7 +3723,7 @@ func (x *ResumeTenantResponse) String() string {
 func (*ResumeTenantResponse) ProtoMessage() {}
 
 func (x *ResumeTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3581,7 +3736,7 @@ func (x *ResumeTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTenantResponse.ProtoReflect.Descriptor instead.
 func (*ResumeTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{63}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ResumeTenantResponse) GetTenant() *Tenant {
@@ -3602,7 +3757,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3614,7 +3769,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3627,7 +3782,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{64}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *DeleteTenantRequest) GetTenant() string {
@@ -3653,7 +3808,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3665,7 +3820,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3678,7 +3833,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{65}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *DeleteTenantResponse) GetTenant() *Tenant {
@@ -3700,7 +3855,7 @@ type MigrateTenantsRequest struct {
 
 func (x *MigrateTenantsRequest) Reset() {
 	*x = MigrateTenantsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3712,7 +3867,7 @@ func (x *MigrateTenantsRequest) String() string {
 func (*MigrateTenantsRequest) ProtoMessage() {}
 
 func (x *MigrateTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3725,7 +3880,7 @@ func (x *MigrateTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateTenantsRequest.ProtoReflect.Descriptor instead.
 func (*MigrateTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{66}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *MigrateTenantsRequest) GetTenants() []string {
@@ -3755,7 +3910,7 @@ type MigrateTenantsResponse struct {
 
 func (x *MigrateTenantsResponse) Reset() {
 	*x = MigrateTenantsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3767,7 +3922,7 @@ func (x *MigrateTenantsResponse) String() string {
 func (*MigrateTenantsResponse) ProtoMessage() {}
 
 func (x *MigrateTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3780,7 +3935,7 @@ func (x *MigrateTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateTenantsResponse.ProtoReflect.Descriptor instead.
 func (*MigrateTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{67}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *MigrateTenantsResponse) GetTenant() *Tenant {
@@ -3826,7 +3981,7 @@ type ListShardsRequest struct {
 
 func (x *ListShardsRequest) Reset() {
 	*x = ListShardsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3838,7 +3993,7 @@ func (x *ListShardsRequest) String() string {
 func (*ListShardsRequest) ProtoMessage() {}
 
 func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3851,7 +4006,7 @@ func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsRequest.ProtoReflect.Descriptor instead.
 func (*ListShardsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{68}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{71}
 }
 
 type ListShardsResponse struct {
@@ -3863,7 +4018,7 @@ type ListShardsResponse struct {
 
 func (x *ListShardsResponse) Reset() {
 	*x = ListShardsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3875,7 +4030,7 @@ func (x *ListShardsResponse) String() string {
 func (*ListShardsResponse) ProtoMessage() {}
 
 func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3888,7 +4043,7 @@ func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsResponse.ProtoReflect.Descriptor instead.
 func (*ListShardsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{69}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ListShardsResponse) GetShards() []*Shard {
@@ -3910,7 +4065,7 @@ type AddShardRequest struct {
 
 func (x *AddShardRequest) Reset() {
 	*x = AddShardRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3922,7 +4077,7 @@ func (x *AddShardRequest) String() string {
 func (*AddShardRequest) ProtoMessage() {}
 
 func (x *AddShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3935,7 +4090,7 @@ func (x *AddShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddShardRequest.ProtoReflect.Descriptor instead.
 func (*AddShardRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{70}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *AddShardRequest) GetName() string {
@@ -3968,7 +4123,7 @@ type AddShardResponse struct {
 
 func (x *AddShardResponse) Reset() {
 	*x = AddShardResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3980,7 +4135,7 @@ func (x *AddShardResponse) String() string {
 func (*AddShardResponse) ProtoMessage() {}
 
 func (x *AddShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3993,7 +4148,7 @@ func (x *AddShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddShardResponse.ProtoReflect.Descriptor instead.
 func (*AddShardResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{71}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *AddShardResponse) GetShard() *Shard {
@@ -4015,7 +4170,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4027,7 +4182,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4040,7 +4195,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{72}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListAuditEventsRequest) GetTenant() string {
@@ -4074,7 +4229,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4086,7 +4241,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4099,7 +4254,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{73}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -4127,7 +4282,7 @@ type ProvisionRequest struct {
 
 func (x *ProvisionRequest) Reset() {
 	*x = ProvisionRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4139,7 +4294,7 @@ func (x *ProvisionRequest) String() string {
 func (*ProvisionRequest) ProtoMessage() {}
 
 func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4152,7 +4307,7 @@ func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{74}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ProvisionRequest) GetTenantId() string {
@@ -4186,7 +4341,7 @@ type ProvisionResponse struct {
 
 func (x *ProvisionResponse) Reset() {
 	*x = ProvisionResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[75]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4198,7 +4353,7 @@ func (x *ProvisionResponse) String() string {
 func (*ProvisionResponse) ProtoMessage() {}
 
 func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[75]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4211,7 +4366,7 @@ func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionResponse.ProtoReflect.Descriptor instead.
 func (*ProvisionResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{75}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ProvisionResponse) GetVersion() int64 {
@@ -4232,7 +4387,7 @@ type DeprovisionRequest struct {
 
 func (x *DeprovisionRequest) Reset() {
 	*x = DeprovisionRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[76]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4244,7 +4399,7 @@ func (x *DeprovisionRequest) String() string {
 func (*DeprovisionRequest) ProtoMessage() {}
 
 func (x *DeprovisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[76]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4257,7 +4412,7 @@ func (x *DeprovisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeprovisionRequest.ProtoReflect.Descriptor instead.
 func (*DeprovisionRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{76}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *DeprovisionRequest) GetTenantId() string {
@@ -4289,7 +4444,7 @@ type DeprovisionResponse struct {
 
 func (x *DeprovisionResponse) Reset() {
 	*x = DeprovisionResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[77]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4301,7 +4456,7 @@ func (x *DeprovisionResponse) String() string {
 func (*DeprovisionResponse) ProtoMessage() {}
 
 func (x *DeprovisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[77]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4314,7 +4469,259 @@ func (x *DeprovisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeprovisionResponse.ProtoReflect.Descriptor instead.
 func (*DeprovisionResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{77}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{80}
+}
+
+type ExportTenantDataRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Schema        string                 `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	Shard         string                 `protobuf:"bytes,3,opt,name=shard,proto3" json:"shard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTenantDataRequest) Reset() {
+	*x = ExportTenantDataRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTenantDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTenantDataRequest) ProtoMessage() {}
+
+func (x *ExportTenantDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTenantDataRequest.ProtoReflect.Descriptor instead.
+func (*ExportTenantDataRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *ExportTenantDataRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ExportTenantDataRequest) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *ExportTenantDataRequest) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+type ExportTenantDataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// JSON objects, one per record, in the order the import needs them.
+	Records       []string `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTenantDataResponse) Reset() {
+	*x = ExportTenantDataResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTenantDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTenantDataResponse) ProtoMessage() {}
+
+func (x *ExportTenantDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTenantDataResponse.ProtoReflect.Descriptor instead.
+func (*ExportTenantDataResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *ExportTenantDataResponse) GetRecords() []string {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+type ImportTenantDataRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Read from the first message only: the new tenant.
+	TenantId string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Schema   string `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	Shard    string `protobuf:"bytes,3,opt,name=shard,proto3" json:"shard,omitempty"`
+	// The archive's tenant (ids and schema), for data bound to it (sealed credentials).
+	SourceTenantId string `protobuf:"bytes,4,opt,name=source_tenant_id,json=sourceTenantId,proto3" json:"source_tenant_id,omitempty"`
+	SourceSchema   string `protobuf:"bytes,5,opt,name=source_schema,json=sourceSchema,proto3" json:"source_schema,omitempty"`
+	// Old user id -> new user id, for data that names users.
+	UserIds       map[string]string `protobuf:"bytes,6,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Records       []string          `protobuf:"bytes,7,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportTenantDataRequest) Reset() {
+	*x = ImportTenantDataRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportTenantDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportTenantDataRequest) ProtoMessage() {}
+
+func (x *ImportTenantDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportTenantDataRequest.ProtoReflect.Descriptor instead.
+func (*ImportTenantDataRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *ImportTenantDataRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ImportTenantDataRequest) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *ImportTenantDataRequest) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+func (x *ImportTenantDataRequest) GetSourceTenantId() string {
+	if x != nil {
+		return x.SourceTenantId
+	}
+	return ""
+}
+
+func (x *ImportTenantDataRequest) GetSourceSchema() string {
+	if x != nil {
+		return x.SourceSchema
+	}
+	return ""
+}
+
+func (x *ImportTenantDataRequest) GetUserIds() map[string]string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+func (x *ImportTenantDataRequest) GetRecords() []string {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+type ImportTenantDataResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Records       int64                  `protobuf:"varint,1,opt,name=records,proto3" json:"records,omitempty"`
+	Notes         []string               `protobuf:"bytes,2,rep,name=notes,proto3" json:"notes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportTenantDataResponse) Reset() {
+	*x = ImportTenantDataResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportTenantDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportTenantDataResponse) ProtoMessage() {}
+
+func (x *ImportTenantDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportTenantDataResponse.ProtoReflect.Descriptor instead.
+func (*ImportTenantDataResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *ImportTenantDataResponse) GetRecords() int64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *ImportTenantDataResponse) GetNotes() []string {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
 }
 
 type ResolveTenantRequest struct {
@@ -4327,7 +4734,7 @@ type ResolveTenantRequest struct {
 
 func (x *ResolveTenantRequest) Reset() {
 	*x = ResolveTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[78]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4339,7 +4746,7 @@ func (x *ResolveTenantRequest) String() string {
 func (*ResolveTenantRequest) ProtoMessage() {}
 
 func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[78]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4352,7 +4759,7 @@ func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantRequest.ProtoReflect.Descriptor instead.
 func (*ResolveTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{78}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ResolveTenantRequest) GetTenant() string {
@@ -4371,7 +4778,7 @@ type ResolveTenantResponse struct {
 
 func (x *ResolveTenantResponse) Reset() {
 	*x = ResolveTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[79]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4383,7 +4790,7 @@ func (x *ResolveTenantResponse) String() string {
 func (*ResolveTenantResponse) ProtoMessage() {}
 
 func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[79]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4396,7 +4803,7 @@ func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantResponse.ProtoReflect.Descriptor instead.
 func (*ResolveTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{79}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ResolveTenantResponse) GetTenant() *Tenant {
@@ -4415,7 +4822,7 @@ type IntrospectTokenRequest struct {
 
 func (x *IntrospectTokenRequest) Reset() {
 	*x = IntrospectTokenRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[80]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4427,7 +4834,7 @@ func (x *IntrospectTokenRequest) String() string {
 func (*IntrospectTokenRequest) ProtoMessage() {}
 
 func (x *IntrospectTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[80]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4440,7 +4847,7 @@ func (x *IntrospectTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectTokenRequest.ProtoReflect.Descriptor instead.
 func (*IntrospectTokenRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{80}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *IntrospectTokenRequest) GetToken() string {
@@ -4465,7 +4872,7 @@ type IntrospectTokenResponse struct {
 
 func (x *IntrospectTokenResponse) Reset() {
 	*x = IntrospectTokenResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[81]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4477,7 +4884,7 @@ func (x *IntrospectTokenResponse) String() string {
 func (*IntrospectTokenResponse) ProtoMessage() {}
 
 func (x *IntrospectTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[81]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4490,7 +4897,7 @@ func (x *IntrospectTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectTokenResponse.ProtoReflect.Descriptor instead.
 func (*IntrospectTokenResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{81}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *IntrospectTokenResponse) GetActive() bool {
@@ -4550,7 +4957,7 @@ type GetSigningKeysRequest struct {
 
 func (x *GetSigningKeysRequest) Reset() {
 	*x = GetSigningKeysRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[82]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4562,7 +4969,7 @@ func (x *GetSigningKeysRequest) String() string {
 func (*GetSigningKeysRequest) ProtoMessage() {}
 
 func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[82]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4575,7 +4982,7 @@ func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysRequest.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{82}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{89}
 }
 
 type GetSigningKeysResponse struct {
@@ -4588,7 +4995,7 @@ type GetSigningKeysResponse struct {
 
 func (x *GetSigningKeysResponse) Reset() {
 	*x = GetSigningKeysResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[83]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4600,7 +5007,7 @@ func (x *GetSigningKeysResponse) String() string {
 func (*GetSigningKeysResponse) ProtoMessage() {}
 
 func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[83]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4613,7 +5020,7 @@ func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysResponse.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{83}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *GetSigningKeysResponse) GetJwksJson() string {
@@ -4633,7 +5040,7 @@ type GetMembershipRequest struct {
 
 func (x *GetMembershipRequest) Reset() {
 	*x = GetMembershipRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[84]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4645,7 +5052,7 @@ func (x *GetMembershipRequest) String() string {
 func (*GetMembershipRequest) ProtoMessage() {}
 
 func (x *GetMembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[84]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4658,7 +5065,7 @@ func (x *GetMembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMembershipRequest.ProtoReflect.Descriptor instead.
 func (*GetMembershipRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{84}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *GetMembershipRequest) GetTenantId() string {
@@ -4685,7 +5092,7 @@ type GetMembershipResponse struct {
 
 func (x *GetMembershipResponse) Reset() {
 	*x = GetMembershipResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[85]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4697,7 +5104,7 @@ func (x *GetMembershipResponse) String() string {
 func (*GetMembershipResponse) ProtoMessage() {}
 
 func (x *GetMembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[85]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4710,7 +5117,7 @@ func (x *GetMembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMembershipResponse.ProtoReflect.Descriptor instead.
 func (*GetMembershipResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{85}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *GetMembershipResponse) GetMember() bool {
@@ -4736,7 +5143,7 @@ type ResolveShardRequest struct {
 
 func (x *ResolveShardRequest) Reset() {
 	*x = ResolveShardRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[86]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4748,7 +5155,7 @@ func (x *ResolveShardRequest) String() string {
 func (*ResolveShardRequest) ProtoMessage() {}
 
 func (x *ResolveShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[86]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4761,7 +5168,7 @@ func (x *ResolveShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveShardRequest.ProtoReflect.Descriptor instead.
 func (*ResolveShardRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{86}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ResolveShardRequest) GetName() string {
@@ -4782,7 +5189,7 @@ type ResolveShardResponse struct {
 
 func (x *ResolveShardResponse) Reset() {
 	*x = ResolveShardResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[87]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4794,7 +5201,7 @@ func (x *ResolveShardResponse) String() string {
 func (*ResolveShardResponse) ProtoMessage() {}
 
 func (x *ResolveShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[87]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4807,7 +5214,7 @@ func (x *ResolveShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveShardResponse.ProtoReflect.Descriptor instead.
 func (*ResolveShardResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{87}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *ResolveShardResponse) GetName() string {
@@ -4838,7 +5245,7 @@ type MoveTenantRequest struct {
 
 func (x *MoveTenantRequest) Reset() {
 	*x = MoveTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4850,7 +5257,7 @@ func (x *MoveTenantRequest) String() string {
 func (*MoveTenantRequest) ProtoMessage() {}
 
 func (x *MoveTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4863,7 +5270,7 @@ func (x *MoveTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveTenantRequest.ProtoReflect.Descriptor instead.
 func (*MoveTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{88}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *MoveTenantRequest) GetTenant() string {
@@ -4898,7 +5305,7 @@ type MoveTenantResponse struct {
 
 func (x *MoveTenantResponse) Reset() {
 	*x = MoveTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4910,7 +5317,7 @@ func (x *MoveTenantResponse) String() string {
 func (*MoveTenantResponse) ProtoMessage() {}
 
 func (x *MoveTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4923,7 +5330,7 @@ func (x *MoveTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveTenantResponse.ProtoReflect.Descriptor instead.
 func (*MoveTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{89}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *MoveTenantResponse) GetMove() *TenantMove {
@@ -4963,7 +5370,7 @@ type TenantMove struct {
 
 func (x *TenantMove) Reset() {
 	*x = TenantMove{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4975,7 +5382,7 @@ func (x *TenantMove) String() string {
 func (*TenantMove) ProtoMessage() {}
 
 func (x *TenantMove) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4988,7 +5395,7 @@ func (x *TenantMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantMove.ProtoReflect.Descriptor instead.
 func (*TenantMove) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{90}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *TenantMove) GetId() string {
@@ -5075,6 +5482,229 @@ func (x *TenantMove) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+type ExportTenantArchiveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An id or a slug.
+	Tenant        string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTenantArchiveRequest) Reset() {
+	*x = ExportTenantArchiveRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTenantArchiveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTenantArchiveRequest) ProtoMessage() {}
+
+func (x *ExportTenantArchiveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTenantArchiveRequest.ProtoReflect.Descriptor instead.
+func (*ExportTenantArchiveRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *ExportTenantArchiveRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type ExportTenantArchiveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Piece         *TenantArchivePiece    `protobuf:"bytes,1,opt,name=piece,proto3" json:"piece,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTenantArchiveResponse) Reset() {
+	*x = ExportTenantArchiveResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTenantArchiveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTenantArchiveResponse) ProtoMessage() {}
+
+func (x *ExportTenantArchiveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTenantArchiveResponse.ProtoReflect.Descriptor instead.
+func (*ExportTenantArchiveResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *ExportTenantArchiveResponse) GetPiece() *TenantArchivePiece {
+	if x != nil {
+		return x.Piece
+	}
+	return nil
+}
+
+type ImportTenantArchiveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Read from the first message only: the new tenant's slug (empty: the archive's) and shard
+	// (empty: placement picks one).
+	Slug  string `protobuf:"bytes,1,opt,name=slug,proto3" json:"slug,omitempty"`
+	Shard string `protobuf:"bytes,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	// The archive's bytes, in order, over as many messages as needed.
+	Chunk         []byte `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportTenantArchiveRequest) Reset() {
+	*x = ImportTenantArchiveRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportTenantArchiveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportTenantArchiveRequest) ProtoMessage() {}
+
+func (x *ImportTenantArchiveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportTenantArchiveRequest.ProtoReflect.Descriptor instead.
+func (*ImportTenantArchiveRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *ImportTenantArchiveRequest) GetSlug() string {
+	if x != nil {
+		return x.Slug
+	}
+	return ""
+}
+
+func (x *ImportTenantArchiveRequest) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+func (x *ImportTenantArchiveRequest) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+type ImportTenantArchiveResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Records restored, by service.
+	Records map[string]int64 `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// What the archive could not bring back and needs doing by hand (a credential to set again).
+	Notes []string `protobuf:"bytes,3,rep,name=notes,proto3" json:"notes,omitempty"`
+	// Members mailed a link to set their password.
+	MembersInvited int32 `protobuf:"varint,4,opt,name=members_invited,json=membersInvited,proto3" json:"members_invited,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ImportTenantArchiveResponse) Reset() {
+	*x = ImportTenantArchiveResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportTenantArchiveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportTenantArchiveResponse) ProtoMessage() {}
+
+func (x *ImportTenantArchiveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportTenantArchiveResponse.ProtoReflect.Descriptor instead.
+func (*ImportTenantArchiveResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *ImportTenantArchiveResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
+func (x *ImportTenantArchiveResponse) GetRecords() map[string]int64 {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *ImportTenantArchiveResponse) GetNotes() []string {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
+}
+
+func (x *ImportTenantArchiveResponse) GetMembersInvited() int32 {
+	if x != nil {
+		return x.MembersInvited
+	}
+	return 0
+}
+
 type ListTenantMovesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// An id or slug; empty: every tenant.
@@ -5085,7 +5715,7 @@ type ListTenantMovesRequest struct {
 
 func (x *ListTenantMovesRequest) Reset() {
 	*x = ListTenantMovesRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5097,7 +5727,7 @@ func (x *ListTenantMovesRequest) String() string {
 func (*ListTenantMovesRequest) ProtoMessage() {}
 
 func (x *ListTenantMovesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5110,7 +5740,7 @@ func (x *ListTenantMovesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantMovesRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantMovesRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{91}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *ListTenantMovesRequest) GetTenant() string {
@@ -5130,7 +5760,7 @@ type ListTenantMovesResponse struct {
 
 func (x *ListTenantMovesResponse) Reset() {
 	*x = ListTenantMovesResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[92]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5142,7 +5772,7 @@ func (x *ListTenantMovesResponse) String() string {
 func (*ListTenantMovesResponse) ProtoMessage() {}
 
 func (x *ListTenantMovesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[92]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5155,7 +5785,7 @@ func (x *ListTenantMovesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantMovesResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantMovesResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{92}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *ListTenantMovesResponse) GetMoves() []*TenantMove {
@@ -5177,7 +5807,7 @@ type UpdateShardRequest struct {
 
 func (x *UpdateShardRequest) Reset() {
 	*x = UpdateShardRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[93]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5189,7 +5819,7 @@ func (x *UpdateShardRequest) String() string {
 func (*UpdateShardRequest) ProtoMessage() {}
 
 func (x *UpdateShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[93]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5202,7 +5832,7 @@ func (x *UpdateShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateShardRequest.ProtoReflect.Descriptor instead.
 func (*UpdateShardRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{93}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *UpdateShardRequest) GetName() string {
@@ -5235,7 +5865,7 @@ type UpdateShardResponse struct {
 
 func (x *UpdateShardResponse) Reset() {
 	*x = UpdateShardResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[94]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5247,7 +5877,7 @@ func (x *UpdateShardResponse) String() string {
 func (*UpdateShardResponse) ProtoMessage() {}
 
 func (x *UpdateShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[94]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5260,7 +5890,7 @@ func (x *UpdateShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateShardResponse.ProtoReflect.Descriptor instead.
 func (*UpdateShardResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{94}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *UpdateShardResponse) GetShard() *Shard {
@@ -5279,7 +5909,7 @@ type CountMembersRequest struct {
 
 func (x *CountMembersRequest) Reset() {
 	*x = CountMembersRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[95]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5291,7 +5921,7 @@ func (x *CountMembersRequest) String() string {
 func (*CountMembersRequest) ProtoMessage() {}
 
 func (x *CountMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[95]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5304,7 +5934,7 @@ func (x *CountMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountMembersRequest.ProtoReflect.Descriptor instead.
 func (*CountMembersRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{95}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *CountMembersRequest) GetTenantId() string {
@@ -5323,7 +5953,7 @@ type CountMembersResponse struct {
 
 func (x *CountMembersResponse) Reset() {
 	*x = CountMembersResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[96]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5335,7 +5965,7 @@ func (x *CountMembersResponse) String() string {
 func (*CountMembersResponse) ProtoMessage() {}
 
 func (x *CountMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[96]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5348,7 +5978,7 @@ func (x *CountMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountMembersResponse.ProtoReflect.Descriptor instead.
 func (*CountMembersResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{96}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *CountMembersResponse) GetCount() int64 {
@@ -5370,7 +6000,7 @@ type SetBillingHoldRequest struct {
 
 func (x *SetBillingHoldRequest) Reset() {
 	*x = SetBillingHoldRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[97]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5382,7 +6012,7 @@ func (x *SetBillingHoldRequest) String() string {
 func (*SetBillingHoldRequest) ProtoMessage() {}
 
 func (x *SetBillingHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[97]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5395,7 +6025,7 @@ func (x *SetBillingHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBillingHoldRequest.ProtoReflect.Descriptor instead.
 func (*SetBillingHoldRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{97}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *SetBillingHoldRequest) GetTenantId() string {
@@ -5428,7 +6058,7 @@ type SetBillingHoldResponse struct {
 
 func (x *SetBillingHoldResponse) Reset() {
 	*x = SetBillingHoldResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[98]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5440,7 +6070,7 @@ func (x *SetBillingHoldResponse) String() string {
 func (*SetBillingHoldResponse) ProtoMessage() {}
 
 func (x *SetBillingHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[98]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5453,7 +6083,7 @@ func (x *SetBillingHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBillingHoldResponse.ProtoReflect.Descriptor instead.
 func (*SetBillingHoldResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{98}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *SetBillingHoldResponse) GetTenant() *Tenant {
@@ -5491,7 +6121,15 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\v2\x17.atrium.tenancy.v1.UserR\x04user\x12+\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\x12;\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x86\x01\n" +
+	"createTime\"\x15\n" +
+	"\x13ExportTenantRequest\"S\n" +
+	"\x14ExportTenantResponse\x12;\n" +
+	"\x05piece\x18\x01 \x01(\v2%.atrium.tenancy.v1.TenantArchivePieceR\x05piece\"z\n" +
+	"\x12TenantArchivePiece\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x18\n" +
+	"\arecords\x18\x02 \x01(\x03R\arecords\x12\x14\n" +
+	"\x05chunk\x18\x03 \x01(\fR\x05chunk\x12\x1a\n" +
+	"\bmanifest\x18\x04 \x01(\tR\bmanifest\"\x86\x01\n" +
 	"\rSignUpRequest\x12\x19\n" +
 	"\borg_name\x18\x01 \x01(\tR\aorgName\x12\x12\n" +
 	"\x04slug\x18\x02 \x01(\tR\x04slug\x12\x1f\n" +
@@ -5748,7 +6386,27 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x14\n" +
 	"\x05shard\x18\x03 \x01(\tR\x05shard\"\x15\n" +
-	"\x13DeprovisionResponse\".\n" +
+	"\x13DeprovisionResponse\"d\n" +
+	"\x17ExportTenantDataRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x16\n" +
+	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x14\n" +
+	"\x05shard\x18\x03 \x01(\tR\x05shard\"4\n" +
+	"\x18ExportTenantDataResponse\x12\x18\n" +
+	"\arecords\x18\x01 \x03(\tR\arecords\"\xdd\x02\n" +
+	"\x17ImportTenantDataRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x16\n" +
+	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x14\n" +
+	"\x05shard\x18\x03 \x01(\tR\x05shard\x12(\n" +
+	"\x10source_tenant_id\x18\x04 \x01(\tR\x0esourceTenantId\x12#\n" +
+	"\rsource_schema\x18\x05 \x01(\tR\fsourceSchema\x12R\n" +
+	"\buser_ids\x18\x06 \x03(\v27.atrium.tenancy.v1.ImportTenantDataRequest.UserIdsEntryR\auserIds\x12\x18\n" +
+	"\arecords\x18\a \x03(\tR\arecords\x1a:\n" +
+	"\fUserIdsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"J\n" +
+	"\x18ImportTenantDataResponse\x12\x18\n" +
+	"\arecords\x18\x01 \x01(\x03R\arecords\x12\x14\n" +
+	"\x05notes\x18\x02 \x03(\tR\x05notes\".\n" +
 	"\x14ResolveTenantRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"J\n" +
 	"\x15ResolveTenantResponse\x121\n" +
@@ -5804,7 +6462,23 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"0\n" +
+	"updateTime\"4\n" +
+	"\x1aExportTenantArchiveRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"Z\n" +
+	"\x1bExportTenantArchiveResponse\x12;\n" +
+	"\x05piece\x18\x01 \x01(\v2%.atrium.tenancy.v1.TenantArchivePieceR\x05piece\"\\\n" +
+	"\x1aImportTenantArchiveRequest\x12\x12\n" +
+	"\x04slug\x18\x01 \x01(\tR\x04slug\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\tR\x05shard\x12\x14\n" +
+	"\x05chunk\x18\x03 \x01(\fR\x05chunk\"\xa2\x02\n" +
+	"\x1bImportTenantArchiveResponse\x121\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x19.atrium.tenancy.v1.TenantR\x06tenant\x12U\n" +
+	"\arecords\x18\x02 \x03(\v2;.atrium.tenancy.v1.ImportTenantArchiveResponse.RecordsEntryR\arecords\x12\x14\n" +
+	"\x05notes\x18\x03 \x03(\tR\x05notes\x12'\n" +
+	"\x0fmembers_invited\x18\x04 \x01(\x05R\x0emembersInvited\x1a:\n" +
+	"\fRecordsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"0\n" +
 	"\x16ListTenantMovesRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"N\n" +
 	"\x17ListTenantMovesResponse\x123\n" +
@@ -5842,11 +6516,12 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"ROLE_OWNER\x10\x01\x12\x0e\n" +
 	"\n" +
 	"ROLE_ADMIN\x10\x02\x12\x0f\n" +
-	"\vROLE_MEMBER\x10\x032\xb2\x02\n" +
+	"\vROLE_MEMBER\x10\x032\xa0\x03\n" +
 	"\rTenantService\x12U\n" +
 	"\x06SignUp\x12 .atrium.tenancy.v1.SignUpRequest\x1a!.atrium.tenancy.v1.SignUpResponse\"\x06\xca\xf3\x18\x02\b\x01\x12a\n" +
 	"\tGetTenant\x12#.atrium.tenancy.v1.GetTenantRequest\x1a$.atrium.tenancy.v1.GetTenantResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12g\n" +
-	"\fUpdateTenant\x12&.atrium.tenancy.v1.UpdateTenantRequest\x1a'.atrium.tenancy.v1.UpdateTenantResponse\"\x06\xca\xf3\x18\x02\b\x032\xf4\x04\n" +
+	"\fUpdateTenant\x12&.atrium.tenancy.v1.UpdateTenantRequest\x1a'.atrium.tenancy.v1.UpdateTenantResponse\"\x06\xca\xf3\x18\x02\b\x03\x12l\n" +
+	"\fExportTenant\x12&.atrium.tenancy.v1.ExportTenantRequest\x1a'.atrium.tenancy.v1.ExportTenantResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x010\x012\xf4\x04\n" +
 	"\vAuthService\x12R\n" +
 	"\x05Login\x12\x1f.atrium.tenancy.v1.LoginRequest\x1a .atrium.tenancy.v1.LoginResponse\"\x06\xca\xf3\x18\x02\b\x01\x12X\n" +
 	"\aRefresh\x12!.atrium.tenancy.v1.RefreshRequest\x1a\".atrium.tenancy.v1.RefreshResponse\"\x06\xca\xf3\x18\x02\b\x01\x12U\n" +
@@ -5865,7 +6540,7 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\fRemoveMember\x12&.atrium.tenancy.v1.RemoveMemberRequest\x1a'.atrium.tenancy.v1.RemoveMemberResponse\"\x06\xca\xf3\x18\x02\b\x03\x12m\n" +
 	"\x0eCreateApiToken\x12(.atrium.tenancy.v1.CreateApiTokenRequest\x1a).atrium.tenancy.v1.CreateApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x02\x12m\n" +
 	"\rListApiTokens\x12'.atrium.tenancy.v1.ListApiTokensRequest\x1a(.atrium.tenancy.v1.ListApiTokensResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12m\n" +
-	"\x0eRevokeApiToken\x12(.atrium.tenancy.v1.RevokeApiTokenRequest\x1a).atrium.tenancy.v1.RevokeApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x022\xc3\r\n" +
+	"\x0eRevokeApiToken\x12(.atrium.tenancy.v1.RevokeApiTokenRequest\x1a).atrium.tenancy.v1.RevokeApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x022\xc7\x0f\n" +
 	"\x0fOperatorService\x12g\n" +
 	"\fCreateTenant\x12&.atrium.tenancy.v1.CreateTenantRequest\x1a'.atrium.tenancy.v1.CreateTenantResponse\"\x06\xca\xf3\x18\x02\b\x04\x12g\n" +
 	"\vListTenants\x12%.atrium.tenancy.v1.ListTenantsRequest\x1a&.atrium.tenancy.v1.ListTenantsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12j\n" +
@@ -5884,10 +6559,15 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\vUpdateShard\x12%.atrium.tenancy.v1.UpdateShardRequest\x1a&.atrium.tenancy.v1.UpdateShardResponse\"\x06\xca\xf3\x18\x02\b\x04\x12m\n" +
 	"\rListOperators\x12'.atrium.tenancy.v1.ListOperatorsRequest\x1a(.atrium.tenancy.v1.ListOperatorsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12m\n" +
 	"\x0eCreateOperator\x12(.atrium.tenancy.v1.CreateOperatorRequest\x1a).atrium.tenancy.v1.CreateOperatorResponse\"\x06\xca\xf3\x18\x02\b\x04\x12m\n" +
-	"\x0eRevokeOperator\x12(.atrium.tenancy.v1.RevokeOperatorRequest\x1a).atrium.tenancy.v1.RevokeOperatorResponse\"\x06\xca\xf3\x18\x02\b\x042\xdb\x01\n" +
+	"\x0eRevokeOperator\x12(.atrium.tenancy.v1.RevokeOperatorRequest\x1a).atrium.tenancy.v1.RevokeOperatorResponse\"\x06\xca\xf3\x18\x02\b\x04\x12\x81\x01\n" +
+	"\x13ExportTenantArchive\x12-.atrium.tenancy.v1.ExportTenantArchiveRequest\x1a..atrium.tenancy.v1.ExportTenantArchiveResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x010\x01\x12~\n" +
+	"\x13ImportTenantArchive\x12-.atrium.tenancy.v1.ImportTenantArchiveRequest\x1a..atrium.tenancy.v1.ImportTenantArchiveResponse\"\x06\xca\xf3\x18\x02\b\x04(\x012\xdb\x01\n" +
 	"\x13ProvisioningService\x12^\n" +
 	"\tProvision\x12#.atrium.tenancy.v1.ProvisionRequest\x1a$.atrium.tenancy.v1.ProvisionResponse\"\x06\xca\xf3\x18\x02\b\x05\x12d\n" +
-	"\vDeprovision\x12%.atrium.tenancy.v1.DeprovisionRequest\x1a&.atrium.tenancy.v1.DeprovisionResponse\"\x06\xca\xf3\x18\x02\b\x052\x9b\x06\n" +
+	"\vDeprovision\x12%.atrium.tenancy.v1.DeprovisionRequest\x1a&.atrium.tenancy.v1.DeprovisionResponse\"\x06\xca\xf3\x18\x02\b\x052\x84\x02\n" +
+	"\x11TenantDataService\x12x\n" +
+	"\x10ExportTenantData\x12*.atrium.tenancy.v1.ExportTenantDataRequest\x1a+.atrium.tenancy.v1.ExportTenantDataResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x010\x01\x12u\n" +
+	"\x10ImportTenantData\x12*.atrium.tenancy.v1.ImportTenantDataRequest\x1a+.atrium.tenancy.v1.ImportTenantDataResponse\"\x06\xca\xf3\x18\x02\b\x05(\x012\x9b\x06\n" +
 	"\x10DirectoryService\x12m\n" +
 	"\rResolveTenant\x12'.atrium.tenancy.v1.ResolveTenantRequest\x1a(.atrium.tenancy.v1.ResolveTenantResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12p\n" +
 	"\x0fIntrospectToken\x12).atrium.tenancy.v1.IntrospectTokenRequest\x1a*.atrium.tenancy.v1.IntrospectTokenResponse\"\x06\xca\xf3\x18\x02\b\x05\x12p\n" +
@@ -5910,275 +6590,303 @@ func file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_tenancy_v1_tenancy_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
+var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 112)
 var file_atrium_tenancy_v1_tenancy_proto_goTypes = []any{
 	(TenantStatus)(0),                    // 0: atrium.tenancy.v1.TenantStatus
 	(Role)(0),                            // 1: atrium.tenancy.v1.Role
 	(*Tenant)(nil),                       // 2: atrium.tenancy.v1.Tenant
 	(*User)(nil),                         // 3: atrium.tenancy.v1.User
 	(*Member)(nil),                       // 4: atrium.tenancy.v1.Member
-	(*SignUpRequest)(nil),                // 5: atrium.tenancy.v1.SignUpRequest
-	(*SignUpResponse)(nil),               // 6: atrium.tenancy.v1.SignUpResponse
-	(*GetTenantRequest)(nil),             // 7: atrium.tenancy.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),            // 8: atrium.tenancy.v1.GetTenantResponse
-	(*UpdateTenantRequest)(nil),          // 9: atrium.tenancy.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),         // 10: atrium.tenancy.v1.UpdateTenantResponse
-	(*LoginRequest)(nil),                 // 11: atrium.tenancy.v1.LoginRequest
-	(*LoginResponse)(nil),                // 12: atrium.tenancy.v1.LoginResponse
-	(*RefreshRequest)(nil),               // 13: atrium.tenancy.v1.RefreshRequest
-	(*RefreshResponse)(nil),              // 14: atrium.tenancy.v1.RefreshResponse
-	(*LogoutRequest)(nil),                // 15: atrium.tenancy.v1.LogoutRequest
-	(*LogoutResponse)(nil),               // 16: atrium.tenancy.v1.LogoutResponse
-	(*AcceptInvitationRequest)(nil),      // 17: atrium.tenancy.v1.AcceptInvitationRequest
-	(*AcceptInvitationResponse)(nil),     // 18: atrium.tenancy.v1.AcceptInvitationResponse
-	(*RequestPasswordResetRequest)(nil),  // 19: atrium.tenancy.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil), // 20: atrium.tenancy.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),         // 21: atrium.tenancy.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),        // 22: atrium.tenancy.v1.ResetPasswordResponse
-	(*ListMembersRequest)(nil),           // 23: atrium.tenancy.v1.ListMembersRequest
-	(*ListMembersResponse)(nil),          // 24: atrium.tenancy.v1.ListMembersResponse
-	(*Invitation)(nil),                   // 25: atrium.tenancy.v1.Invitation
-	(*InviteMemberRequest)(nil),          // 26: atrium.tenancy.v1.InviteMemberRequest
-	(*InviteMemberResponse)(nil),         // 27: atrium.tenancy.v1.InviteMemberResponse
-	(*ListInvitationsRequest)(nil),       // 28: atrium.tenancy.v1.ListInvitationsRequest
-	(*ListInvitationsResponse)(nil),      // 29: atrium.tenancy.v1.ListInvitationsResponse
-	(*ResendInvitationRequest)(nil),      // 30: atrium.tenancy.v1.ResendInvitationRequest
-	(*ResendInvitationResponse)(nil),     // 31: atrium.tenancy.v1.ResendInvitationResponse
-	(*RevokeInvitationRequest)(nil),      // 32: atrium.tenancy.v1.RevokeInvitationRequest
-	(*RevokeInvitationResponse)(nil),     // 33: atrium.tenancy.v1.RevokeInvitationResponse
-	(*TransferOwnershipRequest)(nil),     // 34: atrium.tenancy.v1.TransferOwnershipRequest
-	(*TransferOwnershipResponse)(nil),    // 35: atrium.tenancy.v1.TransferOwnershipResponse
-	(*UpdateMemberRoleRequest)(nil),      // 36: atrium.tenancy.v1.UpdateMemberRoleRequest
-	(*UpdateMemberRoleResponse)(nil),     // 37: atrium.tenancy.v1.UpdateMemberRoleResponse
-	(*RemoveMemberRequest)(nil),          // 38: atrium.tenancy.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),         // 39: atrium.tenancy.v1.RemoveMemberResponse
-	(*ApiToken)(nil),                     // 40: atrium.tenancy.v1.ApiToken
-	(*CreateApiTokenRequest)(nil),        // 41: atrium.tenancy.v1.CreateApiTokenRequest
-	(*CreateApiTokenResponse)(nil),       // 42: atrium.tenancy.v1.CreateApiTokenResponse
-	(*ListApiTokensRequest)(nil),         // 43: atrium.tenancy.v1.ListApiTokensRequest
-	(*ListApiTokensResponse)(nil),        // 44: atrium.tenancy.v1.ListApiTokensResponse
-	(*RevokeApiTokenRequest)(nil),        // 45: atrium.tenancy.v1.RevokeApiTokenRequest
-	(*RevokeApiTokenResponse)(nil),       // 46: atrium.tenancy.v1.RevokeApiTokenResponse
-	(*Shard)(nil),                        // 47: atrium.tenancy.v1.Shard
-	(*AuditEvent)(nil),                   // 48: atrium.tenancy.v1.AuditEvent
-	(*OperatorCredential)(nil),           // 49: atrium.tenancy.v1.OperatorCredential
-	(*ListOperatorsRequest)(nil),         // 50: atrium.tenancy.v1.ListOperatorsRequest
-	(*ListOperatorsResponse)(nil),        // 51: atrium.tenancy.v1.ListOperatorsResponse
-	(*CreateOperatorRequest)(nil),        // 52: atrium.tenancy.v1.CreateOperatorRequest
-	(*CreateOperatorResponse)(nil),       // 53: atrium.tenancy.v1.CreateOperatorResponse
-	(*RevokeOperatorRequest)(nil),        // 54: atrium.tenancy.v1.RevokeOperatorRequest
-	(*RevokeOperatorResponse)(nil),       // 55: atrium.tenancy.v1.RevokeOperatorResponse
-	(*CreateTenantRequest)(nil),          // 56: atrium.tenancy.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),         // 57: atrium.tenancy.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),           // 58: atrium.tenancy.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),          // 59: atrium.tenancy.v1.ListTenantsResponse
-	(*LookupTenantRequest)(nil),          // 60: atrium.tenancy.v1.LookupTenantRequest
-	(*LookupTenantResponse)(nil),         // 61: atrium.tenancy.v1.LookupTenantResponse
-	(*SuspendTenantRequest)(nil),         // 62: atrium.tenancy.v1.SuspendTenantRequest
-	(*SuspendTenantResponse)(nil),        // 63: atrium.tenancy.v1.SuspendTenantResponse
-	(*ResumeTenantRequest)(nil),          // 64: atrium.tenancy.v1.ResumeTenantRequest
-	(*ResumeTenantResponse)(nil),         // 65: atrium.tenancy.v1.ResumeTenantResponse
-	(*DeleteTenantRequest)(nil),          // 66: atrium.tenancy.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),         // 67: atrium.tenancy.v1.DeleteTenantResponse
-	(*MigrateTenantsRequest)(nil),        // 68: atrium.tenancy.v1.MigrateTenantsRequest
-	(*MigrateTenantsResponse)(nil),       // 69: atrium.tenancy.v1.MigrateTenantsResponse
-	(*ListShardsRequest)(nil),            // 70: atrium.tenancy.v1.ListShardsRequest
-	(*ListShardsResponse)(nil),           // 71: atrium.tenancy.v1.ListShardsResponse
-	(*AddShardRequest)(nil),              // 72: atrium.tenancy.v1.AddShardRequest
-	(*AddShardResponse)(nil),             // 73: atrium.tenancy.v1.AddShardResponse
-	(*ListAuditEventsRequest)(nil),       // 74: atrium.tenancy.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),      // 75: atrium.tenancy.v1.ListAuditEventsResponse
-	(*ProvisionRequest)(nil),             // 76: atrium.tenancy.v1.ProvisionRequest
-	(*ProvisionResponse)(nil),            // 77: atrium.tenancy.v1.ProvisionResponse
-	(*DeprovisionRequest)(nil),           // 78: atrium.tenancy.v1.DeprovisionRequest
-	(*DeprovisionResponse)(nil),          // 79: atrium.tenancy.v1.DeprovisionResponse
-	(*ResolveTenantRequest)(nil),         // 80: atrium.tenancy.v1.ResolveTenantRequest
-	(*ResolveTenantResponse)(nil),        // 81: atrium.tenancy.v1.ResolveTenantResponse
-	(*IntrospectTokenRequest)(nil),       // 82: atrium.tenancy.v1.IntrospectTokenRequest
-	(*IntrospectTokenResponse)(nil),      // 83: atrium.tenancy.v1.IntrospectTokenResponse
-	(*GetSigningKeysRequest)(nil),        // 84: atrium.tenancy.v1.GetSigningKeysRequest
-	(*GetSigningKeysResponse)(nil),       // 85: atrium.tenancy.v1.GetSigningKeysResponse
-	(*GetMembershipRequest)(nil),         // 86: atrium.tenancy.v1.GetMembershipRequest
-	(*GetMembershipResponse)(nil),        // 87: atrium.tenancy.v1.GetMembershipResponse
-	(*ResolveShardRequest)(nil),          // 88: atrium.tenancy.v1.ResolveShardRequest
-	(*ResolveShardResponse)(nil),         // 89: atrium.tenancy.v1.ResolveShardResponse
-	(*MoveTenantRequest)(nil),            // 90: atrium.tenancy.v1.MoveTenantRequest
-	(*MoveTenantResponse)(nil),           // 91: atrium.tenancy.v1.MoveTenantResponse
-	(*TenantMove)(nil),                   // 92: atrium.tenancy.v1.TenantMove
-	(*ListTenantMovesRequest)(nil),       // 93: atrium.tenancy.v1.ListTenantMovesRequest
-	(*ListTenantMovesResponse)(nil),      // 94: atrium.tenancy.v1.ListTenantMovesResponse
-	(*UpdateShardRequest)(nil),           // 95: atrium.tenancy.v1.UpdateShardRequest
-	(*UpdateShardResponse)(nil),          // 96: atrium.tenancy.v1.UpdateShardResponse
-	(*CountMembersRequest)(nil),          // 97: atrium.tenancy.v1.CountMembersRequest
-	(*CountMembersResponse)(nil),         // 98: atrium.tenancy.v1.CountMembersResponse
-	(*SetBillingHoldRequest)(nil),        // 99: atrium.tenancy.v1.SetBillingHoldRequest
-	(*SetBillingHoldResponse)(nil),       // 100: atrium.tenancy.v1.SetBillingHoldResponse
-	(*timestamppb.Timestamp)(nil),        // 101: google.protobuf.Timestamp
+	(*ExportTenantRequest)(nil),          // 5: atrium.tenancy.v1.ExportTenantRequest
+	(*ExportTenantResponse)(nil),         // 6: atrium.tenancy.v1.ExportTenantResponse
+	(*TenantArchivePiece)(nil),           // 7: atrium.tenancy.v1.TenantArchivePiece
+	(*SignUpRequest)(nil),                // 8: atrium.tenancy.v1.SignUpRequest
+	(*SignUpResponse)(nil),               // 9: atrium.tenancy.v1.SignUpResponse
+	(*GetTenantRequest)(nil),             // 10: atrium.tenancy.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),            // 11: atrium.tenancy.v1.GetTenantResponse
+	(*UpdateTenantRequest)(nil),          // 12: atrium.tenancy.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),         // 13: atrium.tenancy.v1.UpdateTenantResponse
+	(*LoginRequest)(nil),                 // 14: atrium.tenancy.v1.LoginRequest
+	(*LoginResponse)(nil),                // 15: atrium.tenancy.v1.LoginResponse
+	(*RefreshRequest)(nil),               // 16: atrium.tenancy.v1.RefreshRequest
+	(*RefreshResponse)(nil),              // 17: atrium.tenancy.v1.RefreshResponse
+	(*LogoutRequest)(nil),                // 18: atrium.tenancy.v1.LogoutRequest
+	(*LogoutResponse)(nil),               // 19: atrium.tenancy.v1.LogoutResponse
+	(*AcceptInvitationRequest)(nil),      // 20: atrium.tenancy.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),     // 21: atrium.tenancy.v1.AcceptInvitationResponse
+	(*RequestPasswordResetRequest)(nil),  // 22: atrium.tenancy.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil), // 23: atrium.tenancy.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),         // 24: atrium.tenancy.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),        // 25: atrium.tenancy.v1.ResetPasswordResponse
+	(*ListMembersRequest)(nil),           // 26: atrium.tenancy.v1.ListMembersRequest
+	(*ListMembersResponse)(nil),          // 27: atrium.tenancy.v1.ListMembersResponse
+	(*Invitation)(nil),                   // 28: atrium.tenancy.v1.Invitation
+	(*InviteMemberRequest)(nil),          // 29: atrium.tenancy.v1.InviteMemberRequest
+	(*InviteMemberResponse)(nil),         // 30: atrium.tenancy.v1.InviteMemberResponse
+	(*ListInvitationsRequest)(nil),       // 31: atrium.tenancy.v1.ListInvitationsRequest
+	(*ListInvitationsResponse)(nil),      // 32: atrium.tenancy.v1.ListInvitationsResponse
+	(*ResendInvitationRequest)(nil),      // 33: atrium.tenancy.v1.ResendInvitationRequest
+	(*ResendInvitationResponse)(nil),     // 34: atrium.tenancy.v1.ResendInvitationResponse
+	(*RevokeInvitationRequest)(nil),      // 35: atrium.tenancy.v1.RevokeInvitationRequest
+	(*RevokeInvitationResponse)(nil),     // 36: atrium.tenancy.v1.RevokeInvitationResponse
+	(*TransferOwnershipRequest)(nil),     // 37: atrium.tenancy.v1.TransferOwnershipRequest
+	(*TransferOwnershipResponse)(nil),    // 38: atrium.tenancy.v1.TransferOwnershipResponse
+	(*UpdateMemberRoleRequest)(nil),      // 39: atrium.tenancy.v1.UpdateMemberRoleRequest
+	(*UpdateMemberRoleResponse)(nil),     // 40: atrium.tenancy.v1.UpdateMemberRoleResponse
+	(*RemoveMemberRequest)(nil),          // 41: atrium.tenancy.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),         // 42: atrium.tenancy.v1.RemoveMemberResponse
+	(*ApiToken)(nil),                     // 43: atrium.tenancy.v1.ApiToken
+	(*CreateApiTokenRequest)(nil),        // 44: atrium.tenancy.v1.CreateApiTokenRequest
+	(*CreateApiTokenResponse)(nil),       // 45: atrium.tenancy.v1.CreateApiTokenResponse
+	(*ListApiTokensRequest)(nil),         // 46: atrium.tenancy.v1.ListApiTokensRequest
+	(*ListApiTokensResponse)(nil),        // 47: atrium.tenancy.v1.ListApiTokensResponse
+	(*RevokeApiTokenRequest)(nil),        // 48: atrium.tenancy.v1.RevokeApiTokenRequest
+	(*RevokeApiTokenResponse)(nil),       // 49: atrium.tenancy.v1.RevokeApiTokenResponse
+	(*Shard)(nil),                        // 50: atrium.tenancy.v1.Shard
+	(*AuditEvent)(nil),                   // 51: atrium.tenancy.v1.AuditEvent
+	(*OperatorCredential)(nil),           // 52: atrium.tenancy.v1.OperatorCredential
+	(*ListOperatorsRequest)(nil),         // 53: atrium.tenancy.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil),        // 54: atrium.tenancy.v1.ListOperatorsResponse
+	(*CreateOperatorRequest)(nil),        // 55: atrium.tenancy.v1.CreateOperatorRequest
+	(*CreateOperatorResponse)(nil),       // 56: atrium.tenancy.v1.CreateOperatorResponse
+	(*RevokeOperatorRequest)(nil),        // 57: atrium.tenancy.v1.RevokeOperatorRequest
+	(*RevokeOperatorResponse)(nil),       // 58: atrium.tenancy.v1.RevokeOperatorResponse
+	(*CreateTenantRequest)(nil),          // 59: atrium.tenancy.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),         // 60: atrium.tenancy.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),           // 61: atrium.tenancy.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 62: atrium.tenancy.v1.ListTenantsResponse
+	(*LookupTenantRequest)(nil),          // 63: atrium.tenancy.v1.LookupTenantRequest
+	(*LookupTenantResponse)(nil),         // 64: atrium.tenancy.v1.LookupTenantResponse
+	(*SuspendTenantRequest)(nil),         // 65: atrium.tenancy.v1.SuspendTenantRequest
+	(*SuspendTenantResponse)(nil),        // 66: atrium.tenancy.v1.SuspendTenantResponse
+	(*ResumeTenantRequest)(nil),          // 67: atrium.tenancy.v1.ResumeTenantRequest
+	(*ResumeTenantResponse)(nil),         // 68: atrium.tenancy.v1.ResumeTenantResponse
+	(*DeleteTenantRequest)(nil),          // 69: atrium.tenancy.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 70: atrium.tenancy.v1.DeleteTenantResponse
+	(*MigrateTenantsRequest)(nil),        // 71: atrium.tenancy.v1.MigrateTenantsRequest
+	(*MigrateTenantsResponse)(nil),       // 72: atrium.tenancy.v1.MigrateTenantsResponse
+	(*ListShardsRequest)(nil),            // 73: atrium.tenancy.v1.ListShardsRequest
+	(*ListShardsResponse)(nil),           // 74: atrium.tenancy.v1.ListShardsResponse
+	(*AddShardRequest)(nil),              // 75: atrium.tenancy.v1.AddShardRequest
+	(*AddShardResponse)(nil),             // 76: atrium.tenancy.v1.AddShardResponse
+	(*ListAuditEventsRequest)(nil),       // 77: atrium.tenancy.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),      // 78: atrium.tenancy.v1.ListAuditEventsResponse
+	(*ProvisionRequest)(nil),             // 79: atrium.tenancy.v1.ProvisionRequest
+	(*ProvisionResponse)(nil),            // 80: atrium.tenancy.v1.ProvisionResponse
+	(*DeprovisionRequest)(nil),           // 81: atrium.tenancy.v1.DeprovisionRequest
+	(*DeprovisionResponse)(nil),          // 82: atrium.tenancy.v1.DeprovisionResponse
+	(*ExportTenantDataRequest)(nil),      // 83: atrium.tenancy.v1.ExportTenantDataRequest
+	(*ExportTenantDataResponse)(nil),     // 84: atrium.tenancy.v1.ExportTenantDataResponse
+	(*ImportTenantDataRequest)(nil),      // 85: atrium.tenancy.v1.ImportTenantDataRequest
+	(*ImportTenantDataResponse)(nil),     // 86: atrium.tenancy.v1.ImportTenantDataResponse
+	(*ResolveTenantRequest)(nil),         // 87: atrium.tenancy.v1.ResolveTenantRequest
+	(*ResolveTenantResponse)(nil),        // 88: atrium.tenancy.v1.ResolveTenantResponse
+	(*IntrospectTokenRequest)(nil),       // 89: atrium.tenancy.v1.IntrospectTokenRequest
+	(*IntrospectTokenResponse)(nil),      // 90: atrium.tenancy.v1.IntrospectTokenResponse
+	(*GetSigningKeysRequest)(nil),        // 91: atrium.tenancy.v1.GetSigningKeysRequest
+	(*GetSigningKeysResponse)(nil),       // 92: atrium.tenancy.v1.GetSigningKeysResponse
+	(*GetMembershipRequest)(nil),         // 93: atrium.tenancy.v1.GetMembershipRequest
+	(*GetMembershipResponse)(nil),        // 94: atrium.tenancy.v1.GetMembershipResponse
+	(*ResolveShardRequest)(nil),          // 95: atrium.tenancy.v1.ResolveShardRequest
+	(*ResolveShardResponse)(nil),         // 96: atrium.tenancy.v1.ResolveShardResponse
+	(*MoveTenantRequest)(nil),            // 97: atrium.tenancy.v1.MoveTenantRequest
+	(*MoveTenantResponse)(nil),           // 98: atrium.tenancy.v1.MoveTenantResponse
+	(*TenantMove)(nil),                   // 99: atrium.tenancy.v1.TenantMove
+	(*ExportTenantArchiveRequest)(nil),   // 100: atrium.tenancy.v1.ExportTenantArchiveRequest
+	(*ExportTenantArchiveResponse)(nil),  // 101: atrium.tenancy.v1.ExportTenantArchiveResponse
+	(*ImportTenantArchiveRequest)(nil),   // 102: atrium.tenancy.v1.ImportTenantArchiveRequest
+	(*ImportTenantArchiveResponse)(nil),  // 103: atrium.tenancy.v1.ImportTenantArchiveResponse
+	(*ListTenantMovesRequest)(nil),       // 104: atrium.tenancy.v1.ListTenantMovesRequest
+	(*ListTenantMovesResponse)(nil),      // 105: atrium.tenancy.v1.ListTenantMovesResponse
+	(*UpdateShardRequest)(nil),           // 106: atrium.tenancy.v1.UpdateShardRequest
+	(*UpdateShardResponse)(nil),          // 107: atrium.tenancy.v1.UpdateShardResponse
+	(*CountMembersRequest)(nil),          // 108: atrium.tenancy.v1.CountMembersRequest
+	(*CountMembersResponse)(nil),         // 109: atrium.tenancy.v1.CountMembersResponse
+	(*SetBillingHoldRequest)(nil),        // 110: atrium.tenancy.v1.SetBillingHoldRequest
+	(*SetBillingHoldResponse)(nil),       // 111: atrium.tenancy.v1.SetBillingHoldResponse
+	nil,                                  // 112: atrium.tenancy.v1.ImportTenantDataRequest.UserIdsEntry
+	nil,                                  // 113: atrium.tenancy.v1.ImportTenantArchiveResponse.RecordsEntry
+	(*timestamppb.Timestamp)(nil),        // 114: google.protobuf.Timestamp
 }
 var file_atrium_tenancy_v1_tenancy_proto_depIdxs = []int32{
 	0,   // 0: atrium.tenancy.v1.Tenant.status:type_name -> atrium.tenancy.v1.TenantStatus
-	101, // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	101, // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	101, // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
+	114, // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	114, // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	114, // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
 	3,   // 4: atrium.tenancy.v1.Member.user:type_name -> atrium.tenancy.v1.User
 	1,   // 5: atrium.tenancy.v1.Member.role:type_name -> atrium.tenancy.v1.Role
-	101, // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
-	2,   // 7: atrium.tenancy.v1.SignUpResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	101, // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,   // 9: atrium.tenancy.v1.SignUpResponse.user:type_name -> atrium.tenancy.v1.User
-	2,   // 10: atrium.tenancy.v1.GetTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 11: atrium.tenancy.v1.UpdateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	101, // 12: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,   // 13: atrium.tenancy.v1.LoginResponse.user:type_name -> atrium.tenancy.v1.User
-	1,   // 14: atrium.tenancy.v1.LoginResponse.role:type_name -> atrium.tenancy.v1.Role
-	101, // 15: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,   // 16: atrium.tenancy.v1.RefreshResponse.user:type_name -> atrium.tenancy.v1.User
-	1,   // 17: atrium.tenancy.v1.RefreshResponse.role:type_name -> atrium.tenancy.v1.Role
-	101, // 18: atrium.tenancy.v1.AcceptInvitationResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,   // 19: atrium.tenancy.v1.AcceptInvitationResponse.user:type_name -> atrium.tenancy.v1.User
-	1,   // 20: atrium.tenancy.v1.AcceptInvitationResponse.role:type_name -> atrium.tenancy.v1.Role
-	4,   // 21: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
-	1,   // 22: atrium.tenancy.v1.Invitation.role:type_name -> atrium.tenancy.v1.Role
-	101, // 23: atrium.tenancy.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
-	101, // 24: atrium.tenancy.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
-	101, // 25: atrium.tenancy.v1.Invitation.send_time:type_name -> google.protobuf.Timestamp
-	1,   // 26: atrium.tenancy.v1.InviteMemberRequest.role:type_name -> atrium.tenancy.v1.Role
-	25,  // 27: atrium.tenancy.v1.InviteMemberResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
-	25,  // 28: atrium.tenancy.v1.ListInvitationsResponse.invitations:type_name -> atrium.tenancy.v1.Invitation
-	25,  // 29: atrium.tenancy.v1.ResendInvitationResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
-	4,   // 30: atrium.tenancy.v1.TransferOwnershipResponse.new_owner:type_name -> atrium.tenancy.v1.Member
-	4,   // 31: atrium.tenancy.v1.TransferOwnershipResponse.previous_owner:type_name -> atrium.tenancy.v1.Member
-	1,   // 32: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
-	4,   // 33: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
-	101, // 34: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
-	101, // 35: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
-	101, // 36: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
-	40,  // 37: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
-	40,  // 38: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
-	101, // 39: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
-	101, // 40: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	101, // 41: atrium.tenancy.v1.OperatorCredential.create_time:type_name -> google.protobuf.Timestamp
-	101, // 42: atrium.tenancy.v1.OperatorCredential.expire_time:type_name -> google.protobuf.Timestamp
-	101, // 43: atrium.tenancy.v1.OperatorCredential.revoke_time:type_name -> google.protobuf.Timestamp
-	49,  // 44: atrium.tenancy.v1.ListOperatorsResponse.credentials:type_name -> atrium.tenancy.v1.OperatorCredential
-	49,  // 45: atrium.tenancy.v1.CreateOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
-	49,  // 46: atrium.tenancy.v1.RevokeOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
-	2,   // 47: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	0,   // 48: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
-	2,   // 49: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 50: atrium.tenancy.v1.LookupTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 51: atrium.tenancy.v1.SuspendTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 52: atrium.tenancy.v1.ResumeTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 53: atrium.tenancy.v1.DeleteTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 54: atrium.tenancy.v1.MigrateTenantsResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	47,  // 55: atrium.tenancy.v1.ListShardsResponse.shards:type_name -> atrium.tenancy.v1.Shard
-	47,  // 56: atrium.tenancy.v1.AddShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
-	48,  // 57: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
-	2,   // 58: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	1,   // 59: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
-	1,   // 60: atrium.tenancy.v1.GetMembershipResponse.role:type_name -> atrium.tenancy.v1.Role
-	92,  // 61: atrium.tenancy.v1.MoveTenantResponse.move:type_name -> atrium.tenancy.v1.TenantMove
-	101, // 62: atrium.tenancy.v1.TenantMove.drop_time:type_name -> google.protobuf.Timestamp
-	101, // 63: atrium.tenancy.v1.TenantMove.create_time:type_name -> google.protobuf.Timestamp
-	101, // 64: atrium.tenancy.v1.TenantMove.update_time:type_name -> google.protobuf.Timestamp
-	92,  // 65: atrium.tenancy.v1.ListTenantMovesResponse.moves:type_name -> atrium.tenancy.v1.TenantMove
-	47,  // 66: atrium.tenancy.v1.UpdateShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
-	2,   // 67: atrium.tenancy.v1.SetBillingHoldResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	5,   // 68: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
-	7,   // 69: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
-	9,   // 70: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
-	11,  // 71: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
-	13,  // 72: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
-	15,  // 73: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
-	17,  // 74: atrium.tenancy.v1.AuthService.AcceptInvitation:input_type -> atrium.tenancy.v1.AcceptInvitationRequest
-	19,  // 75: atrium.tenancy.v1.AuthService.RequestPasswordReset:input_type -> atrium.tenancy.v1.RequestPasswordResetRequest
-	21,  // 76: atrium.tenancy.v1.AuthService.ResetPassword:input_type -> atrium.tenancy.v1.ResetPasswordRequest
-	23,  // 77: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
-	26,  // 78: atrium.tenancy.v1.MemberService.InviteMember:input_type -> atrium.tenancy.v1.InviteMemberRequest
-	28,  // 79: atrium.tenancy.v1.MemberService.ListInvitations:input_type -> atrium.tenancy.v1.ListInvitationsRequest
-	30,  // 80: atrium.tenancy.v1.MemberService.ResendInvitation:input_type -> atrium.tenancy.v1.ResendInvitationRequest
-	32,  // 81: atrium.tenancy.v1.MemberService.RevokeInvitation:input_type -> atrium.tenancy.v1.RevokeInvitationRequest
-	34,  // 82: atrium.tenancy.v1.MemberService.TransferOwnership:input_type -> atrium.tenancy.v1.TransferOwnershipRequest
-	36,  // 83: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
-	38,  // 84: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
-	41,  // 85: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
-	43,  // 86: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
-	45,  // 87: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
-	56,  // 88: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
-	58,  // 89: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
-	60,  // 90: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
-	62,  // 91: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
-	64,  // 92: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
-	66,  // 93: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
-	68,  // 94: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
-	70,  // 95: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
-	72,  // 96: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
-	74,  // 97: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
-	90,  // 98: atrium.tenancy.v1.OperatorService.MoveTenant:input_type -> atrium.tenancy.v1.MoveTenantRequest
-	93,  // 99: atrium.tenancy.v1.OperatorService.ListTenantMoves:input_type -> atrium.tenancy.v1.ListTenantMovesRequest
-	95,  // 100: atrium.tenancy.v1.OperatorService.UpdateShard:input_type -> atrium.tenancy.v1.UpdateShardRequest
-	50,  // 101: atrium.tenancy.v1.OperatorService.ListOperators:input_type -> atrium.tenancy.v1.ListOperatorsRequest
-	52,  // 102: atrium.tenancy.v1.OperatorService.CreateOperator:input_type -> atrium.tenancy.v1.CreateOperatorRequest
-	54,  // 103: atrium.tenancy.v1.OperatorService.RevokeOperator:input_type -> atrium.tenancy.v1.RevokeOperatorRequest
-	76,  // 104: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
-	78,  // 105: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
-	80,  // 106: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
-	82,  // 107: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
-	84,  // 108: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
-	86,  // 109: atrium.tenancy.v1.DirectoryService.GetMembership:input_type -> atrium.tenancy.v1.GetMembershipRequest
-	88,  // 110: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
-	97,  // 111: atrium.tenancy.v1.DirectoryService.CountMembers:input_type -> atrium.tenancy.v1.CountMembersRequest
-	99,  // 112: atrium.tenancy.v1.DirectoryService.SetBillingHold:input_type -> atrium.tenancy.v1.SetBillingHoldRequest
-	6,   // 113: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
-	8,   // 114: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
-	10,  // 115: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
-	12,  // 116: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
-	14,  // 117: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
-	16,  // 118: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
-	18,  // 119: atrium.tenancy.v1.AuthService.AcceptInvitation:output_type -> atrium.tenancy.v1.AcceptInvitationResponse
-	20,  // 120: atrium.tenancy.v1.AuthService.RequestPasswordReset:output_type -> atrium.tenancy.v1.RequestPasswordResetResponse
-	22,  // 121: atrium.tenancy.v1.AuthService.ResetPassword:output_type -> atrium.tenancy.v1.ResetPasswordResponse
-	24,  // 122: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
-	27,  // 123: atrium.tenancy.v1.MemberService.InviteMember:output_type -> atrium.tenancy.v1.InviteMemberResponse
-	29,  // 124: atrium.tenancy.v1.MemberService.ListInvitations:output_type -> atrium.tenancy.v1.ListInvitationsResponse
-	31,  // 125: atrium.tenancy.v1.MemberService.ResendInvitation:output_type -> atrium.tenancy.v1.ResendInvitationResponse
-	33,  // 126: atrium.tenancy.v1.MemberService.RevokeInvitation:output_type -> atrium.tenancy.v1.RevokeInvitationResponse
-	35,  // 127: atrium.tenancy.v1.MemberService.TransferOwnership:output_type -> atrium.tenancy.v1.TransferOwnershipResponse
-	37,  // 128: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
-	39,  // 129: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
-	42,  // 130: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
-	44,  // 131: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
-	46,  // 132: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
-	57,  // 133: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
-	59,  // 134: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
-	61,  // 135: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
-	63,  // 136: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
-	65,  // 137: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
-	67,  // 138: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
-	69,  // 139: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
-	71,  // 140: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
-	73,  // 141: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
-	75,  // 142: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
-	91,  // 143: atrium.tenancy.v1.OperatorService.MoveTenant:output_type -> atrium.tenancy.v1.MoveTenantResponse
-	94,  // 144: atrium.tenancy.v1.OperatorService.ListTenantMoves:output_type -> atrium.tenancy.v1.ListTenantMovesResponse
-	96,  // 145: atrium.tenancy.v1.OperatorService.UpdateShard:output_type -> atrium.tenancy.v1.UpdateShardResponse
-	51,  // 146: atrium.tenancy.v1.OperatorService.ListOperators:output_type -> atrium.tenancy.v1.ListOperatorsResponse
-	53,  // 147: atrium.tenancy.v1.OperatorService.CreateOperator:output_type -> atrium.tenancy.v1.CreateOperatorResponse
-	55,  // 148: atrium.tenancy.v1.OperatorService.RevokeOperator:output_type -> atrium.tenancy.v1.RevokeOperatorResponse
-	77,  // 149: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
-	79,  // 150: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
-	81,  // 151: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
-	83,  // 152: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
-	85,  // 153: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
-	87,  // 154: atrium.tenancy.v1.DirectoryService.GetMembership:output_type -> atrium.tenancy.v1.GetMembershipResponse
-	89,  // 155: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
-	98,  // 156: atrium.tenancy.v1.DirectoryService.CountMembers:output_type -> atrium.tenancy.v1.CountMembersResponse
-	100, // 157: atrium.tenancy.v1.DirectoryService.SetBillingHold:output_type -> atrium.tenancy.v1.SetBillingHoldResponse
-	113, // [113:158] is the sub-list for method output_type
-	68,  // [68:113] is the sub-list for method input_type
-	68,  // [68:68] is the sub-list for extension type_name
-	68,  // [68:68] is the sub-list for extension extendee
-	0,   // [0:68] is the sub-list for field type_name
+	114, // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
+	7,   // 7: atrium.tenancy.v1.ExportTenantResponse.piece:type_name -> atrium.tenancy.v1.TenantArchivePiece
+	2,   // 8: atrium.tenancy.v1.SignUpResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	114, // 9: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 10: atrium.tenancy.v1.SignUpResponse.user:type_name -> atrium.tenancy.v1.User
+	2,   // 11: atrium.tenancy.v1.GetTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 12: atrium.tenancy.v1.UpdateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	114, // 13: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 14: atrium.tenancy.v1.LoginResponse.user:type_name -> atrium.tenancy.v1.User
+	1,   // 15: atrium.tenancy.v1.LoginResponse.role:type_name -> atrium.tenancy.v1.Role
+	114, // 16: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 17: atrium.tenancy.v1.RefreshResponse.user:type_name -> atrium.tenancy.v1.User
+	1,   // 18: atrium.tenancy.v1.RefreshResponse.role:type_name -> atrium.tenancy.v1.Role
+	114, // 19: atrium.tenancy.v1.AcceptInvitationResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 20: atrium.tenancy.v1.AcceptInvitationResponse.user:type_name -> atrium.tenancy.v1.User
+	1,   // 21: atrium.tenancy.v1.AcceptInvitationResponse.role:type_name -> atrium.tenancy.v1.Role
+	4,   // 22: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
+	1,   // 23: atrium.tenancy.v1.Invitation.role:type_name -> atrium.tenancy.v1.Role
+	114, // 24: atrium.tenancy.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
+	114, // 25: atrium.tenancy.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
+	114, // 26: atrium.tenancy.v1.Invitation.send_time:type_name -> google.protobuf.Timestamp
+	1,   // 27: atrium.tenancy.v1.InviteMemberRequest.role:type_name -> atrium.tenancy.v1.Role
+	28,  // 28: atrium.tenancy.v1.InviteMemberResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
+	28,  // 29: atrium.tenancy.v1.ListInvitationsResponse.invitations:type_name -> atrium.tenancy.v1.Invitation
+	28,  // 30: atrium.tenancy.v1.ResendInvitationResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
+	4,   // 31: atrium.tenancy.v1.TransferOwnershipResponse.new_owner:type_name -> atrium.tenancy.v1.Member
+	4,   // 32: atrium.tenancy.v1.TransferOwnershipResponse.previous_owner:type_name -> atrium.tenancy.v1.Member
+	1,   // 33: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
+	4,   // 34: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
+	114, // 35: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
+	114, // 36: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
+	114, // 37: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
+	43,  // 38: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
+	43,  // 39: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
+	114, // 40: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
+	114, // 41: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	114, // 42: atrium.tenancy.v1.OperatorCredential.create_time:type_name -> google.protobuf.Timestamp
+	114, // 43: atrium.tenancy.v1.OperatorCredential.expire_time:type_name -> google.protobuf.Timestamp
+	114, // 44: atrium.tenancy.v1.OperatorCredential.revoke_time:type_name -> google.protobuf.Timestamp
+	52,  // 45: atrium.tenancy.v1.ListOperatorsResponse.credentials:type_name -> atrium.tenancy.v1.OperatorCredential
+	52,  // 46: atrium.tenancy.v1.CreateOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
+	52,  // 47: atrium.tenancy.v1.RevokeOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
+	2,   // 48: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	0,   // 49: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
+	2,   // 50: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 51: atrium.tenancy.v1.LookupTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 52: atrium.tenancy.v1.SuspendTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 53: atrium.tenancy.v1.ResumeTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 54: atrium.tenancy.v1.DeleteTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 55: atrium.tenancy.v1.MigrateTenantsResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	50,  // 56: atrium.tenancy.v1.ListShardsResponse.shards:type_name -> atrium.tenancy.v1.Shard
+	50,  // 57: atrium.tenancy.v1.AddShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
+	51,  // 58: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
+	112, // 59: atrium.tenancy.v1.ImportTenantDataRequest.user_ids:type_name -> atrium.tenancy.v1.ImportTenantDataRequest.UserIdsEntry
+	2,   // 60: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	1,   // 61: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
+	1,   // 62: atrium.tenancy.v1.GetMembershipResponse.role:type_name -> atrium.tenancy.v1.Role
+	99,  // 63: atrium.tenancy.v1.MoveTenantResponse.move:type_name -> atrium.tenancy.v1.TenantMove
+	114, // 64: atrium.tenancy.v1.TenantMove.drop_time:type_name -> google.protobuf.Timestamp
+	114, // 65: atrium.tenancy.v1.TenantMove.create_time:type_name -> google.protobuf.Timestamp
+	114, // 66: atrium.tenancy.v1.TenantMove.update_time:type_name -> google.protobuf.Timestamp
+	7,   // 67: atrium.tenancy.v1.ExportTenantArchiveResponse.piece:type_name -> atrium.tenancy.v1.TenantArchivePiece
+	2,   // 68: atrium.tenancy.v1.ImportTenantArchiveResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	113, // 69: atrium.tenancy.v1.ImportTenantArchiveResponse.records:type_name -> atrium.tenancy.v1.ImportTenantArchiveResponse.RecordsEntry
+	99,  // 70: atrium.tenancy.v1.ListTenantMovesResponse.moves:type_name -> atrium.tenancy.v1.TenantMove
+	50,  // 71: atrium.tenancy.v1.UpdateShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
+	2,   // 72: atrium.tenancy.v1.SetBillingHoldResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	8,   // 73: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
+	10,  // 74: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
+	12,  // 75: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
+	5,   // 76: atrium.tenancy.v1.TenantService.ExportTenant:input_type -> atrium.tenancy.v1.ExportTenantRequest
+	14,  // 77: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
+	16,  // 78: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
+	18,  // 79: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
+	20,  // 80: atrium.tenancy.v1.AuthService.AcceptInvitation:input_type -> atrium.tenancy.v1.AcceptInvitationRequest
+	22,  // 81: atrium.tenancy.v1.AuthService.RequestPasswordReset:input_type -> atrium.tenancy.v1.RequestPasswordResetRequest
+	24,  // 82: atrium.tenancy.v1.AuthService.ResetPassword:input_type -> atrium.tenancy.v1.ResetPasswordRequest
+	26,  // 83: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
+	29,  // 84: atrium.tenancy.v1.MemberService.InviteMember:input_type -> atrium.tenancy.v1.InviteMemberRequest
+	31,  // 85: atrium.tenancy.v1.MemberService.ListInvitations:input_type -> atrium.tenancy.v1.ListInvitationsRequest
+	33,  // 86: atrium.tenancy.v1.MemberService.ResendInvitation:input_type -> atrium.tenancy.v1.ResendInvitationRequest
+	35,  // 87: atrium.tenancy.v1.MemberService.RevokeInvitation:input_type -> atrium.tenancy.v1.RevokeInvitationRequest
+	37,  // 88: atrium.tenancy.v1.MemberService.TransferOwnership:input_type -> atrium.tenancy.v1.TransferOwnershipRequest
+	39,  // 89: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
+	41,  // 90: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
+	44,  // 91: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
+	46,  // 92: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
+	48,  // 93: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
+	59,  // 94: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
+	61,  // 95: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
+	63,  // 96: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
+	65,  // 97: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
+	67,  // 98: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
+	69,  // 99: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
+	71,  // 100: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
+	73,  // 101: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
+	75,  // 102: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
+	77,  // 103: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
+	97,  // 104: atrium.tenancy.v1.OperatorService.MoveTenant:input_type -> atrium.tenancy.v1.MoveTenantRequest
+	104, // 105: atrium.tenancy.v1.OperatorService.ListTenantMoves:input_type -> atrium.tenancy.v1.ListTenantMovesRequest
+	106, // 106: atrium.tenancy.v1.OperatorService.UpdateShard:input_type -> atrium.tenancy.v1.UpdateShardRequest
+	53,  // 107: atrium.tenancy.v1.OperatorService.ListOperators:input_type -> atrium.tenancy.v1.ListOperatorsRequest
+	55,  // 108: atrium.tenancy.v1.OperatorService.CreateOperator:input_type -> atrium.tenancy.v1.CreateOperatorRequest
+	57,  // 109: atrium.tenancy.v1.OperatorService.RevokeOperator:input_type -> atrium.tenancy.v1.RevokeOperatorRequest
+	100, // 110: atrium.tenancy.v1.OperatorService.ExportTenantArchive:input_type -> atrium.tenancy.v1.ExportTenantArchiveRequest
+	102, // 111: atrium.tenancy.v1.OperatorService.ImportTenantArchive:input_type -> atrium.tenancy.v1.ImportTenantArchiveRequest
+	79,  // 112: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
+	81,  // 113: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
+	83,  // 114: atrium.tenancy.v1.TenantDataService.ExportTenantData:input_type -> atrium.tenancy.v1.ExportTenantDataRequest
+	85,  // 115: atrium.tenancy.v1.TenantDataService.ImportTenantData:input_type -> atrium.tenancy.v1.ImportTenantDataRequest
+	87,  // 116: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
+	89,  // 117: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
+	91,  // 118: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
+	93,  // 119: atrium.tenancy.v1.DirectoryService.GetMembership:input_type -> atrium.tenancy.v1.GetMembershipRequest
+	95,  // 120: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
+	108, // 121: atrium.tenancy.v1.DirectoryService.CountMembers:input_type -> atrium.tenancy.v1.CountMembersRequest
+	110, // 122: atrium.tenancy.v1.DirectoryService.SetBillingHold:input_type -> atrium.tenancy.v1.SetBillingHoldRequest
+	9,   // 123: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
+	11,  // 124: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
+	13,  // 125: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
+	6,   // 126: atrium.tenancy.v1.TenantService.ExportTenant:output_type -> atrium.tenancy.v1.ExportTenantResponse
+	15,  // 127: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
+	17,  // 128: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
+	19,  // 129: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
+	21,  // 130: atrium.tenancy.v1.AuthService.AcceptInvitation:output_type -> atrium.tenancy.v1.AcceptInvitationResponse
+	23,  // 131: atrium.tenancy.v1.AuthService.RequestPasswordReset:output_type -> atrium.tenancy.v1.RequestPasswordResetResponse
+	25,  // 132: atrium.tenancy.v1.AuthService.ResetPassword:output_type -> atrium.tenancy.v1.ResetPasswordResponse
+	27,  // 133: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
+	30,  // 134: atrium.tenancy.v1.MemberService.InviteMember:output_type -> atrium.tenancy.v1.InviteMemberResponse
+	32,  // 135: atrium.tenancy.v1.MemberService.ListInvitations:output_type -> atrium.tenancy.v1.ListInvitationsResponse
+	34,  // 136: atrium.tenancy.v1.MemberService.ResendInvitation:output_type -> atrium.tenancy.v1.ResendInvitationResponse
+	36,  // 137: atrium.tenancy.v1.MemberService.RevokeInvitation:output_type -> atrium.tenancy.v1.RevokeInvitationResponse
+	38,  // 138: atrium.tenancy.v1.MemberService.TransferOwnership:output_type -> atrium.tenancy.v1.TransferOwnershipResponse
+	40,  // 139: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
+	42,  // 140: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
+	45,  // 141: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
+	47,  // 142: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
+	49,  // 143: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
+	60,  // 144: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
+	62,  // 145: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
+	64,  // 146: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
+	66,  // 147: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
+	68,  // 148: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
+	70,  // 149: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
+	72,  // 150: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
+	74,  // 151: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
+	76,  // 152: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
+	78,  // 153: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
+	98,  // 154: atrium.tenancy.v1.OperatorService.MoveTenant:output_type -> atrium.tenancy.v1.MoveTenantResponse
+	105, // 155: atrium.tenancy.v1.OperatorService.ListTenantMoves:output_type -> atrium.tenancy.v1.ListTenantMovesResponse
+	107, // 156: atrium.tenancy.v1.OperatorService.UpdateShard:output_type -> atrium.tenancy.v1.UpdateShardResponse
+	54,  // 157: atrium.tenancy.v1.OperatorService.ListOperators:output_type -> atrium.tenancy.v1.ListOperatorsResponse
+	56,  // 158: atrium.tenancy.v1.OperatorService.CreateOperator:output_type -> atrium.tenancy.v1.CreateOperatorResponse
+	58,  // 159: atrium.tenancy.v1.OperatorService.RevokeOperator:output_type -> atrium.tenancy.v1.RevokeOperatorResponse
+	101, // 160: atrium.tenancy.v1.OperatorService.ExportTenantArchive:output_type -> atrium.tenancy.v1.ExportTenantArchiveResponse
+	103, // 161: atrium.tenancy.v1.OperatorService.ImportTenantArchive:output_type -> atrium.tenancy.v1.ImportTenantArchiveResponse
+	80,  // 162: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
+	82,  // 163: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
+	84,  // 164: atrium.tenancy.v1.TenantDataService.ExportTenantData:output_type -> atrium.tenancy.v1.ExportTenantDataResponse
+	86,  // 165: atrium.tenancy.v1.TenantDataService.ImportTenantData:output_type -> atrium.tenancy.v1.ImportTenantDataResponse
+	88,  // 166: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
+	90,  // 167: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
+	92,  // 168: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
+	94,  // 169: atrium.tenancy.v1.DirectoryService.GetMembership:output_type -> atrium.tenancy.v1.GetMembershipResponse
+	96,  // 170: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
+	109, // 171: atrium.tenancy.v1.DirectoryService.CountMembers:output_type -> atrium.tenancy.v1.CountMembersResponse
+	111, // 172: atrium.tenancy.v1.DirectoryService.SetBillingHold:output_type -> atrium.tenancy.v1.SetBillingHoldResponse
+	123, // [123:173] is the sub-list for method output_type
+	73,  // [73:123] is the sub-list for method input_type
+	73,  // [73:73] is the sub-list for extension type_name
+	73,  // [73:73] is the sub-list for extension extendee
+	0,   // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_atrium_tenancy_v1_tenancy_proto_init() }
@@ -6186,16 +6894,16 @@ func file_atrium_tenancy_v1_tenancy_proto_init() {
 	if File_atrium_tenancy_v1_tenancy_proto != nil {
 		return
 	}
-	file_atrium_tenancy_v1_tenancy_proto_msgTypes[93].OneofWrappers = []any{}
+	file_atrium_tenancy_v1_tenancy_proto_msgTypes[104].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_tenancy_v1_tenancy_proto_rawDesc), len(file_atrium_tenancy_v1_tenancy_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   99,
+			NumMessages:   112,
 			NumExtensions: 0,
-			NumServices:   6,
+			NumServices:   7,
 		},
 		GoTypes:           file_atrium_tenancy_v1_tenancy_proto_goTypes,
 		DependencyIndexes: file_atrium_tenancy_v1_tenancy_proto_depIdxs,
