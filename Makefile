@@ -78,6 +78,20 @@ bench: deps ## benchmarks; figures go to docs/BENCHMARKS.md
 bench-backstage: deps ## Backstage's own catalog backend beside Atrium, same catalog and queries (npm, ~10 min)
 	tools/backstagebench/run.sh
 
+# The fleet at scale (BenchmarkFleet: sign-up, ListEntities, connection memory, disk and
+# migrate --all at each fleet size) and the move of a large tenant beside pg_dump | psql
+# (BenchmarkMoveLarge), each on Postgres servers of its own; not part of make test or make bench's
+# sizes. FLEET_DIR keeps the fleet's server for a later run; BENCH_LOCK is held only while measuring.
+FLEET_STAGES   ?= 1000,10000
+MOVE_ENTITIES  ?= 100000
+FLEET_DIR      ?=
+BENCH_LOCK     ?=
+.PHONY: bench-fleet
+bench-fleet: ## fleet of 1k then 10k tenants and a 100k-entity move; figures in docs/BENCHMARKS.md
+	cd devstack/e2e && ATRIUM_BENCH_FLEET_STAGES=$(FLEET_STAGES) ATRIUM_BENCH_MOVE_ENTITIES=$(MOVE_ENTITIES) \
+		ATRIUM_BENCH_FLEET_DIR=$(FLEET_DIR) ATRIUM_BENCH_LOCK=$(BENCH_LOCK) \
+		go test -run '^$$' -bench '^Benchmark(Fleet|MoveLarge)$$' -benchtime 1x -timeout 240m -v .
+
 .PHONY: deps
 deps: ## ensure Postgres and Redis are running (starts or installs them when not)
 	@scripts/deps.sh

@@ -1,6 +1,7 @@
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { defineConfig, type Plugin } from "vitest/config";
+import { devPorts } from "./src/lib/devPorts";
 
 // The API-definition renderers ship as their authors' prebuilt standalone bundles, copied to
 // dist/vendor/ and loaded by a <script> only when a definition is opened (see
@@ -39,9 +40,13 @@ function vendor(): Plugin {
   };
 }
 
+// The ports follow the settings devstack reads (ATRIUM_PORT_OFFSET, ATRIUM_WEB_DEV_PORT,
+// ATRIUM_GATEWAY_PORT), so a second checkout's `npm run dev` talks to its own devstack.
+const ports = devPorts(process.env);
+
 // The gateway serves the API, the Backstage REST routes and the JWKS; in development Vite
 // forwards them so the app and the API share one origin, as they do in production.
-const gateway = "http://127.0.0.1:8080";
+const gateway = `http://127.0.0.1:${ports.gateway}`;
 
 export default defineConfig({
   // Without @vitejs/plugin-react: esbuild's automatic JSX runtime is all a small app needs.
@@ -49,7 +54,7 @@ export default defineConfig({
   plugins: [vendor()],
   build: { outDir: "dist", emptyOutDir: true },
   server: {
-    port: 5173,
+    port: ports.web,
     strictPort: true,
     proxy: {
       "^/atrium\\.": { target: gateway },

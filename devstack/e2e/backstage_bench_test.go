@@ -14,7 +14,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,19 +122,24 @@ func BenchmarkBackstage(b *testing.B) {
 			}
 		}
 	}
+	meter := newCPUMeter(b, e, os.Getenv("ATRIUM_BENCH_BACKSTAGE_PID"), os.Getenv("ATRIUM_BENCH_BACKSTAGE_DB"))
+	defer meter.close()
 	load0 := loadavg()
 	times := make([][2][]time.Duration, len(queries))
+	cpu := make([][2]cpuSample, len(queries))
 	b.StartTimer()
 	for round := 0; round*block < calls; round++ {
 		for qi, q := range queries {
 			for k := range 2 {
 				si := (round + k) % 2
+				before := meter.sample(b)
 				for i := round * block; i < min(calls, (round+1)*block); i++ {
 					r := q.req(i)
 					t := time.Now()
 					sides[si].call(b, r)
 					times[qi][si] = append(times[qi][si], time.Since(t))
 				}
+				cpu[qi][si].add(meter.sample(b).since(before))
 			}
 		}
 	}
@@ -140,9 +147,12 @@ func BenchmarkBackstage(b *testing.B) {
 	load1 := loadavg()
 
 	bsIngest := os.Getenv("ATRIUM_BENCH_BACKSTAGE_INGEST")
+	if v, err := strconv.ParseFloat(bsIngest, 64); err == nil {
+		bsIngest = fmt.Sprintf("%.1f s", v)
+	}
 	var out strings.Builder
 	fmt.Fprintf(&out, "\n%d entities; load average before %s, after %s; gzip: Backstage %v, Atrium %v\n", len(refs), load0, load1, gz[0], gz[1])
-	fmt.Fprintf(&out, "ingest: Atrium %.1f s (%d ApplyEntities calls through the gateway); Backstage %s s (process start to all entities visible)\n",
+	fmt.Fprintf(&out, "ingest: Atrium %.1f s (%d ApplyEntities calls through the gateway); Backstage %s (process start to all entities visible)\n",
 		ingest.Seconds(), len(files), bsIngest)
 	fmt.Fprintf(&out, "| query | Backstage p50 / p99 ms | Atrium p50 / p99 ms | p50 ratio | p99 ratio |\n|---|---|---|---|---|\n")
 	for qi, q := range queries {
@@ -157,6 +167,22 @@ func BenchmarkBackstage(b *testing.B) {
 		b.ReportMetric(ms(p50[1]), q.metric+"-atrium-p50-ms")
 		b.ReportMetric(ms(p99[0]), q.metric+"-backstage-p99-ms")
 		b.ReportMetric(ms(p99[1]), q.metric+"-atrium-p99-ms")
+	}
+	if meter.ok() {
+		fmt.Fprintf(&out, "\nCPU per call, ms (load-independent; /proc of Backstage's node process and of the Postgres backends of each\n"+
+			"side's database; Atrium's processes = this process's CPU in Atrium's blocks less its CPU in Backstage's blocks, the client's share):\n")
+		fmt.Fprintf(&out, "| query | Backstage node + Postgres = total | Atrium processes + Postgres = total | ratio |\n|---|---|---|---|\n")
+		for qi, q := range queries {
+			bs, at := cpu[qi][0], cpu[qi][1]
+			n0, n1 := float64(len(times[qi][0])), float64(len(times[qi][1]))
+			bsApp, bsDB := ms(bs.backstage)/n0, ms(bs.backstageDB)/n0
+			atApp := max(ms(at.self)/n1-ms(bs.self)/n0, 0)
+			atDB := ms(at.atriumDB) / n1
+			fmt.Fprintf(&out, "| %s | %.2f + %.2f = %.2f | %.2f + %.2f = %.2f | %.2fx |\n", q.name,
+				bsApp, bsDB, bsApp+bsDB, atApp, atDB, atApp+atDB, (bsApp+bsDB)/(atApp+atDB))
+			b.ReportMetric(bsApp+bsDB, q.metric+"-backstage-cpu-ms")
+			b.ReportMetric(atApp+atDB, q.metric+"-atrium-cpu-ms")
+		}
 	}
 	b.ReportMetric(ingest.Seconds(), "atrium-ingest-s")
 	b.ReportMetric(0, "ns/op")
@@ -436,3 +462,128 @@ func loadavg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// cpuSample is CPU time used: this process (client, gateway and Atrium's services), Backstage's
+// node process, and the Postgres backends serving each side's database.
+type cpuSample struct {
+	self, backstage, backstageDB, atriumDB time.Duration
+	// backends is each backend's CPU at the sample, by database, to difference the next one.
+	backends map[int]time.Duration
+}
+
+func (c *cpuSample) add(d cpuSample) {
+	c.self += d.self
+	c.backstage += d.backstage
+	c.backstageDB += d.backstageDB
+	c.atriumDB += d.atriumDB
+}
+
+// since is the CPU used between before and c. A backend that started in between counts whole.
+func (c cpuSample) since(before cpuSample) cpuSample {
+	return cpuSample{self: c.self - before.self, backstage: c.backstage - before.backstage,
+		backstageDB: c.backstageDB - before.backstageDB, atriumDB: c.atriumDB - before.atriumDB}
+}
+
+// cpuMeter reads the CPU times. The backend lists come from pg_stat_activity over a connection
+// to the postgres database (so the meter's own queries count on neither side); a backend's
+// CPU is read from /proc, which works because Postgres runs on this machine.
+type cpuMeter struct {
+	conn         *pgx.Conn
+	backstagePID int
+	bsDB, atDB   string
+	last         map[int]time.Duration // every backend's CPU at the previous sample
+	lastDB       map[int]string
+	totals       [2]time.Duration // cumulated backend CPU, per side
+}
+
+func newCPUMeter(tb testing.TB, e *env, backstagePID, backstageDB string) *cpuMeter {
+	m := &cpuMeter{bsDB: backstageDB, last: map[int]time.Duration{}, lastDB: map[int]string{}}
+	if m.bsDB == "" {
+		m.bsDB = "bench_backstage_catalog"
+	}
+	m.backstagePID, _ = strconv.Atoi(backstagePID)
+	if m.backstagePID == 0 {
+		tb.Log("ATRIUM_BENCH_BACKSTAGE_PID not set: no CPU per call")
+		return m
+	}
+	cfg := e.db.Config().ConnConfig.Copy()
+	m.atDB = cfg.Database
+	cfg.Database = "postgres"
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m.conn = conn
+	m.sample(tb)
+	return m
+}
+
+func (m *cpuMeter) ok() bool { return m.conn != nil }
+
+func (m *cpuMeter) close() {
+	if m.conn != nil {
+		m.conn.Close(context.Background())
+	}
+}
+
+func (m *cpuMeter) sample(tb testing.TB) cpuSample {
+	var s cpuSample
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if m.conn == nil {
+		return s
+	}
+	s.backstage = procCPU(m.backstagePID)
+	rows, err := m.conn.Query(context.Background(), `SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY($1)`, []string{m.bsDB, m.atDB})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now, nowDB := map[int]time.Duration{}, map[int]string{}
+	for rows.Next() {
+		var pid int
+		var db string
+		if err := rows.Scan(&pid, &db); err != nil {
+			tb.Fatal(err)
+		}
+		now[pid], nowDB[pid] = procCPU(pid), db
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	for pid, c := range now {
+		d := c - m.last[pid]
+		if nowDB[pid] == m.bsDB {
+			m.totals[0] += d
+		} else {
+			m.totals[1] += d
+		}
+	}
+	m.last, m.lastDB = now, nowDB
+	s.backstageDB, s.atriumDB = m.totals[0], m.totals[1]
+	return s
+}
+
+// procCPU is a process's user and system CPU time from /proc/<pid>/stat (0 if it is gone).
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	// Fields after the command: state is 3rd of the file, utime the 14th, stime the 15th.
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * (time.Second / clockTicks)
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
+const clockTicks = 100

@@ -39,7 +39,13 @@ type env struct {
 // start runs a stack on a fresh database and Redis prefix, stopped at the end of tb.
 func start(tb testing.TB, adjust func(*stack.Options)) *env {
 	tb.Helper()
-	dsn := pgtest.New(tb)
+	return startOn(tb, pgtest.New(tb), adjust)
+}
+
+// startOn runs a stack on the control database dsn (which must exist), e.g. one on a server
+// of the benchmark's own.
+func startOn(tb testing.TB, dsn string, adjust func(*stack.Options)) *env {
+	tb.Helper()
 	rd := redistest.New(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,11 +17,18 @@ import (
 	"atrium.dev/platform/pgtest"
 	tenancyapp "atrium.dev/services/tenancy/app"
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // startMove runs a stack with a second Postgres cluster registered as shard "second".
 func startMove(t *testing.T, afterStep func(step string) error) *env {
+	e, _ := startMoveTo(t, afterStep)
+	return e
+}
+
+// startMoveTo is startMove, also returning the second cluster's DSN.
+func startMoveTo(t *testing.T, afterStep func(step string) error) (*env, string) {
 	e := start(t, func(o *stack.Options) {
 		o.Tenancy = func(c *tenancyapp.Config) {
 			c.ReconcileInterval = 200 * time.Millisecond
@@ -34,7 +42,7 @@ func startMove(t *testing.T, afterStep func(step string) error) *env {
 	if _, err := e.operatorClient(e.operator).AddShard(context.Background(), connect.NewRequest(&tenancyv1.AddShardRequest{Name: "second", Dsn: second})); err != nil {
 		t.Fatalf("add shard: %v", err)
 	}
-	return e
+	return e, second
 }
 
 // seedTenant makes a tenant on shard main with n components and returns a catalog client.
@@ -267,6 +275,64 @@ func TestMoveResumesAfterCrash(t *testing.T) {
 			}
 			if list.Msg.GetTotalItems() != want {
 				t.Errorf("after the resumed move: %d entities, want %d", list.Msg.GetTotalItems(), want)
+			}
+		})
+	}
+}
+
+// A copy that differs from its source aborts the move, whether the difference is in a row
+// nobody changed during the move (found by the comparison before the pause) or in a row
+// written during it (found by the comparison in the pause); the tenant stays on its shard
+// and takes writes again.
+func TestMoveAbortsOnMismatch(t *testing.T) {
+	var corruptAt atomic.Value
+	corruptAt.Store("")
+	var e *env
+	var target *pgxpool.Pool
+	var cat catalogv1connect.CatalogServiceClient
+	var schema string
+	corrupt := func(ref string) error {
+		_, err := target.Exec(context.Background(), `UPDATE `+pgx.Identifier{schema, "catalog_entities"}.Sanitize()+` SET etag = 'corrupt' WHERE ref = $1`, ref)
+		return err
+	}
+	e, second := startMoveTo(t, func(step string) error {
+		switch corruptAt.Load().(string) + "@" + step {
+		case "unchanged@catchup": // copied, not yet compared
+			return corrupt("component:default/seed-00003")
+		case "changed@pause": // compared before the pause; this write comes after
+			_, err := cat.ApplyEntities(context.Background(), connect.NewRequest(&catalogv1.ApplyEntitiesRequest{YamlDocuments: []string{component("late", "group:team")}}))
+			return err
+		case "changed@verify": // the late write was applied in the pause: corrupt its copy
+			return corrupt("component:default/late")
+		}
+		return nil
+	})
+	var err error
+	if target, err = pgxpool.New(context.Background(), second); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(target.Close)
+	for _, kind := range []string{"unchanged", "changed"} {
+		t.Run(kind, func(t *testing.T) {
+			slug := "mismatch-" + kind
+			var tenant *tenancyv1.Tenant
+			cat, tenant = seedTenant(t, e, slug, 50)
+			schema = tenant.GetSchema()
+			corruptAt.Store(kind)
+			defer corruptAt.Store("")
+			_, steps, err := runMove(context.Background(), e, slug, 1)
+			if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "differs") {
+				t.Fatalf("move of a corrupted copy: %v (steps %v), want FailedPrecondition naming the difference", err, steps)
+			}
+			moves, err := e.operatorClient(e.operator).ListTenantMoves(context.Background(), connect.NewRequest(&tenancyv1.ListTenantMovesRequest{Tenant: slug}))
+			if err != nil || len(moves.Msg.GetMoves()) == 0 || moves.Msg.GetMoves()[0].GetStep() != "aborted" {
+				t.Fatalf("moves: %v, %v; want the move aborted", moves, err)
+			}
+			if schemaOn(t, target, schema) {
+				t.Error("the aborted move left its copy on the target")
+			}
+			if _, err := cat.ApplyEntities(context.Background(), connect.NewRequest(&catalogv1.ApplyEntitiesRequest{YamlDocuments: []string{component("after", "group:team")}})); err != nil {
+				t.Fatalf("write after the aborted move: %v", err)
 			}
 		})
 	}

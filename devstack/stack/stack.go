@@ -479,11 +479,8 @@ func (s *Stack) serve(ln net.Listener, h http.Handler, tel *telemetry.Telemetry)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", tel.MetricsHandler())
 	mux.Handle("/", h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: serve.ReadHeaderTimeout, ReadTimeout: serve.ReadTimeout,
-		WriteTimeout: serve.WriteTimeout, IdleTimeout: serve.IdleTimeout}
-	srv.Protocols = new(http.Protocols)
-	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true)
+	// The deployed processes' server (timeouts, h2c, stream deadlines); the listener is ln.
+	srv := serve.NewServer("", mux)
 	s.servers = append(s.servers, srv)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && s.log != nil {

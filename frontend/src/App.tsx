@@ -17,6 +17,9 @@ import { SignUpPage } from "./pages/SignUpPage";
 // JavaScript stays small (docs/BENCHMARKS.md).
 const EntityPage = lazy(() => import("./pages/EntityPage").then((m) => ({ default: m.EntityPage })));
 const ImportPage = lazy(() => import("./pages/ImportPage").then((m) => ({ default: m.ImportPage })));
+const LocationsPage = lazy(() => import("./pages/LocationsPage").then((m) => ({ default: m.LocationsPage })));
+const LocationPage = lazy(() => import("./pages/LocationsPage").then((m) => ({ default: m.LocationPage })));
+const RegisterLocationPage = lazy(() => import("./pages/LocationsPage").then((m) => ({ default: m.RegisterLocationPage })));
 const MembersPage = lazy(() => import("./pages/MembersPage").then((m) => ({ default: m.MembersPage })));
 const ApisPage = lazy(() => import("./pages/ApisPage").then((m) => ({ default: m.ApisPage })));
 const SearchPage = lazy(() => import("./pages/SearchPage").then((m) => ({ default: m.SearchPage })));
@@ -39,7 +42,11 @@ interface NavItem {
 const navItems: NavItem[] = [
   { href: "#/catalog", label: "Catalog", active: (r) => r.name === "catalog" || r.name === "entity" },
   { href: "#/apis", label: "APIs", active: (r) => r.name === "apis" },
-  { href: "#/import", label: "Import", active: (r) => r.name === "import" },
+  {
+    href: "#/import",
+    label: "Import",
+    active: (r) => r.name === "import" || r.name === "locations" || r.name === "registerLocation" || r.name === "location",
+  },
   { href: "#/members", label: "Members", active: (r) => r.name === "members" },
   { href: "#/insights", label: "Insights", active: (r) => r.name === "insights" },
   { href: "#/plugins", label: "Plugins", active: (r) => r.name === "plugins" },
@@ -238,6 +245,12 @@ function Page({ route }: { route: Route }) {
       return <EntityPage kind={route.kind} namespace={route.namespace} entity={route.entity} tab={route.tab} />;
     case "import":
       return <ImportPage />;
+    case "locations":
+      return <LocationsPage />;
+    case "registerLocation":
+      return <RegisterLocationPage />;
+    case "location":
+      return <LocationPage id={route.id} registered={route.registered} />;
     case "apis":
       return <ApisPage search={route.search} />;
     case "search":

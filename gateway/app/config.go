@@ -139,8 +139,10 @@ var DefaultRateLimit = RateLimit{PerSecond: 100, Burst: 200}
 // or token-guessing client thousands.
 var DefaultAuthRateLimit = RateLimit{PerSecond: 2, Burst: 20}
 
-// DefaultBodyLimits lets catalog imports be large.
+// DefaultBodyLimits lets catalog imports be large, and a tenant archive (a client stream of
+// chunks, each within tenancy's message limit) as large as tenancy accepts.
 var DefaultBodyLimits = map[string]int64{
-	"/atrium.catalog.v1.CatalogService/ApplyEntities": 8 << 20,
-	"/atrium.catalog.v1.CatalogService/ImportBundle":  8 << 20,
+	"/atrium.catalog.v1.CatalogService/ApplyEntities":        8 << 20,
+	"/atrium.catalog.v1.CatalogService/ImportBundle":         8 << 20,
+	"/atrium.tenancy.v1.OperatorService/ImportTenantArchive": 2 << 30,
 }

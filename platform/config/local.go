@@ -71,7 +71,7 @@ var servicePorts = []servicePort{
 	{EnvSMTPPort, SMTPPort, "SMTP sink (devstack only; mail shown at <gateway>/_dev/mail)", func(p *Ports) *int { return &p.SMTP }},
 	{EnvStripeMockPort, StripeMockPort, "stripe-mock HTTP", func(p *Ports) *int { return &p.StripeMock }},
 	{EnvStripeMockTLSPort, StripeMockHTTPSPort, "stripe-mock HTTPS", func(p *Ports) *int { return &p.StripeMockHTTPS }},
-	{EnvWebDevPort, WebDevPort, "Vite dev server (`npm run dev` in frontend/)", func(p *Ports) *int { return &p.WebDev }},
+	{EnvWebDevPort, WebDevPort, "Vite dev server (`npm run dev` in frontend/; it forwards the API to `ATRIUM_GATEWAY_PORT`)", func(p *Ports) *int { return &p.WebDev }},
 }
 
 // ReadPorts resolves every local port: its own variable, else standard + ATRIUM_PORT_OFFSET.
@@ -148,7 +148,7 @@ func Settings() []Setting {
 		Setting{EnvPGPort, strconv.Itoa(PostgresPort), "Postgres port `make deps` checks and, when nothing answers, starts a server on"},
 		Setting{EnvRedisPort, strconv.Itoa(RedisPort), "Redis port, likewise"},
 		Setting{EnvDatabaseURL, strings.Replace(LocalDatabaseURL(PostgresPort, "atrium"), "5432", "$ATRIUM_PG_PORT", 1), "control database (created when missing); its host and port override ATRIUM_PG_PORT"},
-		Setting{EnvShards, "main=$ATRIUM_DATABASE_URL", "tenant-plane shards, `name=dsn;name2=dsn2`"},
+		Setting{EnvShards, "main=$ATRIUM_DATABASE_URL", "tenant-plane shards, `name=dsn;name2=dsn2`; a DSN may size its own pool (`pool_max_conns=20`, `pool_max_conn_lifetime=30m`)"},
 		Setting{EnvRedisURL, "redis://127.0.0.1:$ATRIUM_REDIS_PORT/0", "Redis; its port overrides ATRIUM_REDIS_PORT"},
 		Setting{EnvRedisPrefix, "(empty)", "put before every Redis key and channel (`b:` gives `b:atrium:tenant-changed`)"},
 		Setting{EnvWebOrigin, "http://localhost:$ATRIUM_GATEWAY_PORT", "the portal's public origin, in printed links and mail"},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"atrium.dev/platform/telemetry"
@@ -28,9 +29,11 @@ const (
 func NewServer(addr string, h http.Handler) *http.Server {
 	srv := &http.Server{
 		Addr:    addr,
-		Handler: h,
+		Handler: streamDeadlines(h),
 		// Every phase is bounded so a slow or idle client cannot hold a connection forever.
-		// Write is generous: server streams (MigrateTenants) send for minutes.
+		// Write is generous, and for a stream it bounds each message, not the whole stream:
+		// server streams (MigrateTenants over 10,000 tenants, MoveTenant of a large tenant) send
+		// for longer than any fixed bound.
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,
@@ -41,6 +44,34 @@ func NewServer(addr string, h http.Handler) *http.Server {
 	srv.Protocols.SetUnencryptedHTTP2(true)
 	return srv
 }
+
+// streamDeadlines gives streaming RPCs (Connect streams, gRPC, gRPC-Web) a write deadline
+// that moves on with every write, WriteTimeout after it: a MoveTenant stream was cut after
+// 10 minutes while the move was still sending progress. Unary calls keep the server's.
+func streamDeadlines(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ct := r.Header.Get("Content-Type")
+		if strings.HasPrefix(ct, "application/connect+") || strings.HasPrefix(ct, "application/grpc") {
+			w = &rollingDeadline{ResponseWriter: w, rc: http.NewResponseController(w)}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type rollingDeadline struct {
+	http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (d *rollingDeadline) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	return d.ResponseWriter.Write(p)
+}
+
+func (d *rollingDeadline) Flush() { _ = d.rc.Flush() }
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (d *rollingDeadline) Unwrap() http.ResponseWriter { return d.ResponseWriter }
 
 // H2CClient returns a client that speaks only HTTP/2 cleartext, as service-to-service calls
 // (and the gateway's forwarding) do.

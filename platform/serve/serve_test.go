@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -49,5 +50,37 @@ func TestRunServesH2CAndStops(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return after its context ended")
+	}
+}
+
+// A stream's write deadline moves on with every write: a Connect server stream may send for
+// longer than WriteTimeout, while a unary response keeps the server's deadline.
+func TestStreamWriteDeadlineRolls(t *testing.T) {
+	var sawUnwrap bool
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, sawUnwrap = w.(interface{ Unwrap() http.ResponseWriter })
+		_, _ = io.WriteString(w, "ok")
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	})
+	srv := serve.NewServer("", h)
+	for _, tt := range []struct {
+		ct     string
+		rolled bool
+	}{
+		{"application/connect+proto", true},
+		{"application/grpc+proto", true},
+		{"application/grpc-web+proto", true},
+		{"application/proto", false},
+		{"application/json", false},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/x", nil)
+		req.Header.Set("Content-Type", tt.ct)
+		srv.Handler.ServeHTTP(rec, req)
+		if sawUnwrap != tt.rolled || rec.Body.String() != "ok" || !rec.Flushed {
+			t.Errorf("%s: rolling deadline %v (want %v), body %q, flushed %v", tt.ct, sawUnwrap, tt.rolled, rec.Body.String(), rec.Flushed)
+		}
 	}
 }

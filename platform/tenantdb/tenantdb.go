@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,25 +42,33 @@ type Shards struct {
 	mu    sync.RWMutex
 	dsns  map[string]string
 	pools map[string]*pgxpool.Pool
-	// MaxConns caps each shard pool (0: pgx default).
+	// MaxConns caps each shard pool (0: pgx default) unless the shard's DSN sets
+	// pool_max_conns itself.
 	maxConns int32
+	// Connection recycling (see DefaultMaxConnLifetime and DefaultMaxSchemasPerConn).
+	connLifetime time.Duration
+	maxSchemas   int
+	connsMu      sync.Mutex
+	conns        map[*pgx.Conn]*connSchemas
 	// resolve finds the DSN of a shard this process was not configured with.
 	resolve Resolver
 
 	// Fairness (issue 6): one tenant's heavy queries must not take every pooled connection.
-	// At most tenantConc transactions per tenant run at once in this process; more wait up to
-	// tenantWait, then get ResourceExhausted. Every statement of a tenant transaction is
+	// At most tenantConc transactions per tenant run at once in this process, half of that
+	// while other tenants have some (acquire); more wait up to tenantWait, then get
+	// ResourceExhausted. Every statement of a tenant transaction is
 	// bounded by stmtTimeout.
 	tenantConc  int
 	tenantWait  time.Duration
 	stmtTimeout time.Duration
 	semMu       sync.Mutex
-	sems        map[string]*tenantSem
+	sems        map[string]*tenantSem // tenants with transactions in flight or waiting
+	semFree     chan struct{}         // closed when a slot frees or a tenant leaves sems
 }
 
 type tenantSem struct {
-	ch    chan struct{}
-	users int // transactions holding or waiting; the entry goes when it drops to 0
+	inFlight int // transactions holding a slot
+	users    int // transactions holding or waiting; the entry goes when it drops to 0
 }
 
 // Resolver returns the DSN of a shard by name. Services that do not own the shard list
@@ -72,12 +81,48 @@ func WithResolver(r Resolver) Option { return func(s *Shards) { s.resolve = r } 
 // Option tunes Open.
 type Option func(*Shards)
 
-// WithMaxConns caps each shard's pool.
+// WithMaxConns caps each shard's pool. A shard whose DSN sets pool_max_conns keeps its own
+// size: pool sizes are per shard in ATRIUM_SHARDS and tenantctl shards add, this is the default.
 func WithMaxConns(n int32) Option { return func(s *Shards) { s.maxConns = n } }
 
+// WithConnRecycling sets how long a pooled connection lives (jittered by a tenth either way,
+// so a pool's connections do not all reconnect at once) and after how many distinct tenant
+// schemas it is closed on release; 0 keeps the default, a negative schema count lifts that
+// bound. A shard's DSN may set pool_max_conn_lifetime and pool_max_conn_lifetime_jitter itself.
+func WithConnRecycling(lifetime time.Duration, maxSchemas int) Option {
+	return func(s *Shards) {
+		if lifetime > 0 {
+			s.connLifetime = lifetime
+		}
+		if maxSchemas != 0 {
+			s.maxSchemas = maxSchemas
+		}
+	}
+}
+
+// Connection recycling defaults. Postgres keeps, for a connection's whole life, every relation
+// descriptor and catalog row it has looked up (relcache, catcache), and a tenant transaction
+// looks up its schema's tables and indexes: a connection that has served every tenant of a
+// 10,000-tenant shard holds hundreds of MiB (measured in docs/BENCHMARKS.md, "Fleet at 1k and
+// 10k tenants"). A connection is therefore closed once it has entered DefaultMaxSchemasPerConn
+// distinct schemas, which bounds that memory whatever the fleet's size, and in any case after
+// DefaultMaxConnLifetime (pgx's default is one hour without jitter).
+const (
+	DefaultMaxConnLifetime   = 30 * time.Minute
+	DefaultMaxSchemasPerConn = 500
+)
+
+// connSchemas is what one pooled connection has entered.
+type connSchemas struct {
+	seen map[string]struct{}
+	full bool
+}
+
 // WithTenantConcurrency caps one tenant's concurrent transactions in this process (default:
-// half of its shard pool's connections, at least 1; negative: no cap) and how long a transaction over the cap waits before it is
-// refused with ResourceExhausted (default DefaultTenantWait).
+// half of its shard pool's connections, at least 1; negative: no cap) and how long a
+// transaction over the cap waits before it is refused with ResourceExhausted (default
+// DefaultTenantWait). While other tenants have transactions in flight or waiting, a tenant
+// starts new ones only below half of its cap (see acquire).
 func WithTenantConcurrency(n int, wait time.Duration) Option {
 	return func(s *Shards) {
 		if n != 0 {
@@ -107,7 +152,8 @@ var ErrSchemaMismatch = errors.New("tenantdb: identity schema does not belong to
 // Open prepares pools for the shards (name to DSN). Connections are made lazily.
 func Open(ctx context.Context, dsns map[string]string, opts ...Option) (*Shards, error) {
 	s := &Shards{dsns: map[string]string{}, pools: map[string]*pgxpool.Pool{}, sems: map[string]*tenantSem{},
-		tenantWait: DefaultTenantWait, stmtTimeout: DefaultStatementTimeout}
+		tenantWait: DefaultTenantWait, stmtTimeout: DefaultStatementTimeout,
+		connLifetime: DefaultMaxConnLifetime, maxSchemas: DefaultMaxSchemasPerConn, conns: map[*pgx.Conn]*connSchemas{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -135,9 +181,15 @@ func (s *Shards) Add(ctx context.Context, name, dsn string) error {
 	if err != nil {
 		return fmt.Errorf("tenantdb: shard %q: %w", name, err)
 	}
-	if s.maxConns > 0 {
+	if s.maxConns > 0 && !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = s.maxConns
 	}
+	if !strings.Contains(dsn, "pool_max_conn_lifetime") {
+		cfg.MaxConnLifetime = s.connLifetime
+		cfg.MaxConnLifetimeJitter = s.connLifetime / 10
+	}
+	cfg.AfterRelease = s.keepConn
+	cfg.BeforeClose = s.forgetConn
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("tenantdb: shard %q: %w", name, err)
@@ -145,6 +197,43 @@ func (s *Shards) Add(ctx context.Context, name, dsn string) error {
 	s.dsns[name] = dsn
 	s.pools[name] = pool
 	return nil
+}
+
+// enteredSchema records that conn has entered schema; past the bound the connection is closed
+// when it is next released instead of going back to the pool.
+func (s *Shards) enteredSchema(conn *pgx.Conn, schema string) {
+	if s.maxSchemas < 0 {
+		return
+	}
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	cs := s.conns[conn]
+	if cs == nil {
+		cs = &connSchemas{seen: map[string]struct{}{}}
+		s.conns[conn] = cs
+	}
+	if cs.full {
+		return
+	}
+	cs.seen[schema] = struct{}{}
+	if len(cs.seen) >= s.maxSchemas {
+		cs.full, cs.seen = true, nil
+	}
+}
+
+// keepConn is the pools' AfterRelease: false closes the connection.
+func (s *Shards) keepConn(conn *pgx.Conn) bool {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	cs := s.conns[conn]
+	return cs == nil || !cs.full
+}
+
+// forgetConn is the pools' BeforeClose.
+func (s *Shards) forgetConn(conn *pgx.Conn) {
+	s.connsMu.Lock()
+	delete(s.conns, conn)
+	s.connsMu.Unlock()
 }
 
 // Names lists the shard names, sorted.
@@ -210,6 +299,12 @@ func (s *Shards) InReadTx(ctx context.Context, fn func(ctx context.Context, tx p
 	return s.inTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly}, fn)
 }
 
+// InSnapshotTx is InReadTx at repeatable read: every statement sees the same snapshot, as an
+// export of several tables needs.
+func (s *Shards) InSnapshotTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return s.inTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, fn)
+}
+
 func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	id, ok := authn.FromContext(ctx)
 	if !ok || !id.HasTenant() {
@@ -230,7 +325,13 @@ func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx conte
 		return err
 	}
 	defer release()
-	tx, err := pool.BeginTx(ctx, opts)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("tenantdb: begin: %w", err)
+	}
+	defer conn.Release()
+	s.enteredSchema(conn.Conn(), id.Schema)
+	tx, err := conn.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("tenantdb: begin: %w", err)
 	}
@@ -254,6 +355,13 @@ func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx conte
 }
 
 // acquire takes one of the tenant's transaction slots, waiting at most tenantWait.
+//
+// The cap n is work-conserving: a tenant may have n transactions in flight while it is the
+// only tenant of this process with transactions in flight or waiting, but while another one
+// has, it starts a new one only below its fair share, half the cap (at least 1). A tenant
+// that floods therefore keeps the database busy when no one else needs it, and another
+// tenant's transaction never waits behind more than a share of it: on a two-core database
+// with the default pool of 4, one heavy transaction instead of two.
 func (s *Shards) acquire(ctx context.Context, tenantID string, pool *pgxpool.Pool) (func(), error) {
 	n := s.tenantConc
 	if n < 0 {
@@ -262,37 +370,67 @@ func (s *Shards) acquire(ctx context.Context, tenantID string, pool *pgxpool.Poo
 	if n == 0 {
 		n = max(1, int(pool.Config().MaxConns)/2)
 	}
+	share := max(1, n/2)
 	s.semMu.Lock()
-	sem := s.sems[tenantID]
-	if sem == nil {
-		sem = &tenantSem{ch: make(chan struct{}, n)}
-		s.sems[tenantID] = sem
+	t := s.sems[tenantID]
+	if t == nil {
+		t = &tenantSem{}
+		s.sems[tenantID] = t
 	}
-	sem.users++
-	s.semMu.Unlock()
-	done := func() {
-		s.semMu.Lock()
-		if sem.users--; sem.users == 0 {
+	t.users++
+	// leave ends the call's part in the bookkeeping; the caller holds semMu.
+	leave := func(held bool) {
+		if held {
+			t.inFlight--
+		}
+		if t.users--; t.users == 0 {
 			delete(s.sems, tenantID)
 		}
+		if s.semFree != nil {
+			close(s.semFree) // waiters look again
+			s.semFree = nil
+		}
+	}
+	release := func() {
+		s.semMu.Lock()
+		leave(true)
 		s.semMu.Unlock()
 	}
-	select {
-	case sem.ch <- struct{}{}:
-		return func() { <-sem.ch; done() }, nil
-	default:
-	}
-	t := time.NewTimer(s.tenantWait)
-	defer t.Stop()
-	select {
-	case sem.ch <- struct{}{}:
-		return func() { <-sem.ch; done() }, nil
-	case <-t.C:
-		done()
-		return nil, rpcerr.ResourceExhausted(time.Second, "too many concurrent requests for this organization; retry shortly")
-	case <-ctx.Done():
-		done()
-		return nil, ctx.Err()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		// Other tenants with transactions in flight or waiting: every entry of sems but t.
+		if t.inFlight < share || (t.inFlight < n && len(s.sems) == 1) {
+			t.inFlight++
+			s.semMu.Unlock()
+			return release, nil
+		}
+		if s.semFree == nil {
+			s.semFree = make(chan struct{})
+		}
+		free := s.semFree
+		s.semMu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(s.tenantWait)
+		}
+		select {
+		case <-free:
+			s.semMu.Lock()
+		case <-timer.C:
+			s.semMu.Lock()
+			leave(false)
+			s.semMu.Unlock()
+			return nil, rpcerr.ResourceExhausted(time.Second, "too many concurrent requests for this organization; retry shortly")
+		case <-ctx.Done():
+			s.semMu.Lock()
+			leave(false)
+			s.semMu.Unlock()
+			return nil, ctx.Err()
+		}
 	}
 }
 

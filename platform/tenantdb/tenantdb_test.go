@@ -5,7 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io/fs"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -249,5 +252,188 @@ func TestTenantConcurrencyCap(t *testing.T) {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "57014" {
 		t.Fatalf("long statement: %v, want statement timeout (57014)", err)
+	}
+}
+
+// TestConnRecycledAfterSchemas: a pooled connection that has entered the configured number of
+// distinct tenant schemas is closed when released (its relcache grows with every schema), while
+// one that keeps serving the same tenants stays; a shard's DSN sizes its own pool and sets its
+// own connection lifetime, and the process-wide defaults apply to the others.
+func TestConnRecycledAfterSchemas(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.New(t)
+	shards, err := tenantdb.Open(ctx, map[string]string{"main": dsn, "sized": dsn + "&pool_max_conns=7&pool_max_conn_lifetime=90s"},
+		tenantdb.WithMaxConns(1), tenantdb.WithConnRecycling(time.Hour, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(shards.Close)
+	var ctxs []context.Context
+	for i := range 4 {
+		id := "rc" + string(rune('a'+i)) + randomSuffix(t)
+		if err := shards.CreateTenant(ctx, "main", tenantdb.SchemaFor(id)); err != nil {
+			t.Fatal(err)
+		}
+		ctxs = append(ctxs, authn.WithIdentity(ctx, &authn.Identity{TenantID: id, Schema: tenantdb.SchemaFor(id), Shard: "main", UserID: "u", Role: authn.RoleMember}))
+	}
+	pid := func(c context.Context) int {
+		var p int
+		if err := shards.InReadTx(c, func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&p)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	first := pid(ctxs[0])
+	// The same two tenants again and again: two schemas, under the bound of three.
+	for range 5 {
+		if p := pid(ctxs[1]); p != first {
+			t.Fatalf("connection replaced after 2 schemas (pid %d, was %d)", p, first)
+		}
+		if p := pid(ctxs[0]); p != first {
+			t.Fatalf("connection replaced after 2 schemas (pid %d, was %d)", p, first)
+		}
+	}
+	// The third distinct schema reaches the bound: that transaction still runs on the old
+	// connection, which is then closed instead of pooled.
+	if p := pid(ctxs[2]); p != first {
+		t.Fatalf("third schema on pid %d, want the pooled %d", p, first)
+	}
+	if p := pid(ctxs[3]); p == first {
+		t.Fatalf("connection %d kept after entering 3 schemas", p)
+	}
+
+	mainPool, _ := shards.Pool("main")
+	sized, _ := shards.Pool("sized")
+	if got := mainPool.Config().MaxConns; got != 1 {
+		t.Errorf("main pool: %d connections, want the default 1", got)
+	}
+	if got := mainPool.Config().MaxConnLifetime; got != time.Hour {
+		t.Errorf("main pool: lifetime %v, want 1h", got)
+	}
+	if got := mainPool.Config().MaxConnLifetimeJitter; got != 6*time.Minute {
+		t.Errorf("main pool: lifetime jitter %v, want 6m", got)
+	}
+	if got := sized.Config().MaxConns; got != 7 {
+		t.Errorf("sized pool: %d connections, want the DSN's 7", got)
+	}
+	if got := sized.Config().MaxConnLifetime; got != 90*time.Second {
+		t.Errorf("sized pool: lifetime %v, want the DSN's 90s", got)
+	}
+}
+
+// TestTenantConcurrencyShare: a tenant uses its whole cap only while it is alone; while another
+// tenant has a transaction in flight, it starts new ones only below half of the cap, and gets
+// the rest back when the other is done.
+func TestTenantConcurrencyShare(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.New(t)
+	shards, err := tenantdb.Open(ctx, map[string]string{"main": dsn}, tenantdb.WithTenantConcurrency(4, 2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(shards.Close)
+	ctxFor := func(base string) context.Context {
+		id := base + randomSuffix(t)
+		if err := shards.CreateTenant(ctx, "main", tenantdb.SchemaFor(id)); err != nil {
+			t.Fatal(err)
+		}
+		return authn.WithIdentity(ctx, &authn.Identity{TenantID: id, Schema: tenantdb.SchemaFor(id), Shard: "main", UserID: "u", Role: authn.RoleMember})
+	}
+	a, b := ctxFor("1a"), ctxFor("1b")
+	holdA, holdB := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	var entered atomic.Int32
+	enterA := func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = shards.InTx(a, func(context.Context, pgx.Tx) error { entered.Add(1); <-holdA; return nil })
+		}()
+	}
+	// b in flight: a gets its share (2 of 4), not more.
+	bIn := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = shards.InTx(b, func(context.Context, pgx.Tx) error { close(bIn); <-holdB; return nil })
+	}()
+	<-bIn
+	for range 3 {
+		enterA()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := entered.Load(); n != 2 {
+		t.Fatalf("a has %d transactions in flight beside b, want its share of 2", n)
+	}
+	// b done: a is alone and gets the third.
+	close(holdB)
+	deadline := time.Now().Add(time.Second)
+	for entered.Load() != 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := entered.Load(); n != 3 {
+		t.Fatalf("a has %d transactions in flight alone, want 3", n)
+	}
+	close(holdA)
+	wg.Wait()
+}
+
+// TestMigrateConcurrentAndStepwise: migrations of one schema and service run at once take turns
+// (each ends at the latest version, the tables made once); a schema at version 1 gets only
+// the newer files; a second service's version table in the same schema is its own.
+func TestMigrateConcurrentAndStepwise(t *testing.T) {
+	ctx := context.Background()
+	shards, err := tenantdb.Open(ctx, map[string]string{"main": pgtest.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(shards.Close)
+	schema := tenantdb.SchemaFor("mig" + randomSuffix(t))
+	if err := shards.CreateTenant(ctx, "main", schema); err != nil {
+		t.Fatal(err)
+	}
+	first := fstest.MapFS{"001_items.sql": migrations["001_items.sql"]}
+	if v, err := shards.Migrate(ctx, "main", schema, first, "test_schema_version"); err != nil || v != 1 {
+		t.Fatalf("first file: version %d, %v", v, err)
+	}
+	other := fstest.MapFS{"001_other.sql": {Data: []byte("-- a comment on the last line, no newline\nCREATE TABLE other_items (id int);\n-- end")}}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var fsys fs.FS = migrations
+			table, want := "test_schema_version", int64(2)
+			if i%2 == 1 {
+				fsys, table, want = other, "other_schema_version", 1
+			}
+			v, err := shards.Migrate(ctx, "main", schema, fsys, table)
+			if err == nil && v != want {
+				err = fmt.Errorf("%s: version %d, want %d", table, v, want)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool, err := shards.Pool("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var owner string
+	if err := pool.QueryRow(ctx, `SELECT tableowner FROM pg_tables WHERE schemaname = $1 AND tablename = 'other_items'`, schema).Scan(&owner); err != nil || owner != schema {
+		t.Fatalf("other_items owned by %q (%v), want the tenant role", owner, err)
+	}
+	var cols int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'items'`, schema).Scan(&cols); err != nil || cols != 3 {
+		t.Fatalf("items has %d columns (%v), want 3", cols, err)
 	}
 }

@@ -8,13 +8,16 @@
 #  3. a fresh database bench_backstage_catalog, Backstage's backend started on it with the
 #     YAML files as file Locations; ingest timed until every entity is visible over REST;
 #  4. VACUUM ANALYZE of Backstage's database (Postgres here runs without autovacuum);
-#  5. under flock /work/bench.lock (or $BENCH_LOCK): BenchmarkBackstage (devstack/e2e), which
+#  5. BenchmarkBackstage (devstack/e2e; under flock $BENCH_LOCK when set, so benchmarks sharing
+#     a machine take turns), which
 #     starts Atrium's stack, loads the same files into a tenant through the gateway, analyzes
 #     it, and runs the queries against both in alternating blocks;
-#  6. Backstage stopped, its database dropped (BACKSTAGE_KEEP=1 keeps both running/kept).
+#  6. Backstage stopped, its database dropped (BACKSTAGE_KEEP=1 keeps both; a later run with
+#     BACKSTAGE_REUSE=1 measures again against them, e.g. after Atrium changed).
 #
 # Settings: ATRIUM_BENCH_ENTITIES (10000), ATRIUM_BENCH_CALLS (per query and side, 300),
-# BACKSTAGE_PORT (7007), PGHOST/PGPORT/PGUSER (127.0.0.1/5432/postgres), BENCH_LOCK.
+# BACKSTAGE_PORT (7007), PGHOST/PGPORT/PGUSER (127.0.0.1/5432/postgres), BENCH_LOCK,
+# BACKSTAGE_KEEP, BACKSTAGE_REUSE.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -23,7 +26,7 @@ n=${ATRIUM_BENCH_ENTITIES:-10000}
 export BACKSTAGE_PORT=${BACKSTAGE_PORT:-7007}
 export BACKSTAGE_TOKEN=${BACKSTAGE_TOKEN:-atrium-bench-static-token-0123456789}
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
-lock=${BENCH_LOCK:-/work/bench.lock}
+lock=${BENCH_LOCK:-}
 db=bench_backstage_catalog
 url=http://127.0.0.1:$BACKSTAGE_PORT/api/catalog
 
@@ -51,6 +54,24 @@ log "synthetic catalog of $n entities into $catdir"
 	done
 } >"$state/app-config.locations.yaml"
 
+# Ingested: every synthetic entity is in the catalog's answers (Location entities aside).
+count() {
+	curl -fsS -H "Authorization: Bearer $BACKSTAGE_TOKEN" \
+		"$url/entities/by-query?limit=0&filter=kind=component&filter=kind=api&filter=kind=resource&filter=kind=system&filter=kind=domain&filter=kind=group&filter=kind=user" 2>/dev/null |
+		sed -n 's/.*"totalItems":\([0-9]*\).*/\1/p'
+}
+
+# BACKSTAGE_REUSE=1: measure again against the backend a BACKSTAGE_KEEP=1 run left running
+# (same catalog), without a new ingest.
+if [ -n "${BACKSTAGE_REUSE:-}" ]; then
+	pid=$(cat "$state/backend.pid")
+	c=$(count || true)
+	if ! kill -0 "$pid" 2>/dev/null || [ "${c:-0}" -ne "$n" ]; then
+		log "BACKSTAGE_REUSE: no Backstage with $n entities at $url (pid $pid, count ${c:-none})"; exit 1
+	fi
+	ingest="(reused; see the run that ingested)"
+else
+
 # 3. Backstage on a fresh database.
 psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 cleanup() {
@@ -63,12 +84,7 @@ t0=$(date +%s.%N)
 (cd "$state" && NODE_ENV=production LOG_LEVEL=${LOG_LEVEL:-warn} exec node backend.js \
 	--config app-config.yaml --config app-config.locations.yaml) >"$state/backend.log" 2>&1 &
 pid=$!
-# Ingested: every synthetic entity is in the catalog's answers (Location entities aside).
-count() {
-	curl -fsS -H "Authorization: Bearer $BACKSTAGE_TOKEN" \
-		"$url/entities/by-query?limit=1&filter=kind=component&filter=kind=api&filter=kind=resource&filter=kind=system&filter=kind=domain&filter=kind=group&filter=kind=user" 2>/dev/null |
-		sed -n 's/.*"totalItems":\([0-9]*\).*/\1/p'
-}
+echo "$pid" >"$state/backend.pid"
 shown=0
 while :; do
 	if ! kill -0 "$pid" 2>/dev/null; then
@@ -83,13 +99,15 @@ t1=$(date +%s.%N)
 ingest=$(echo "$t1 - $t0" | bc)
 log "Backstage ingested $n entities in ${ingest}s (from process start)"
 psql -qX -d "$db" -c "VACUUM ANALYZE"
+fi
 
-# 5. The measurement, under the bench lock.
+# 5. The measurement (under the bench lock when there is one).
 log "uptime: $(uptime)"
 log "building the benchmark"
 (cd "$root/devstack/e2e" && go test -c -o "$state/e2e.test" .)
 cd "$root/devstack/e2e"
 ATRIUM_BENCH_BACKSTAGE_URL=$url ATRIUM_BENCH_BACKSTAGE_TOKEN=$BACKSTAGE_TOKEN \
 	ATRIUM_BENCH_BACKSTAGE_CATALOG=$catdir ATRIUM_BENCH_BACKSTAGE_INGEST=$ingest \
-	flock "$lock" "$state/e2e.test" -test.run '^$' -test.bench '^BenchmarkBackstage$' -test.benchtime 1x \
+	ATRIUM_BENCH_BACKSTAGE_PID=$pid ATRIUM_BENCH_BACKSTAGE_DB=$db \
+	${lock:+flock "$lock"} "$state/e2e.test" -test.run '^$' -test.bench '^BenchmarkBackstage$' -test.benchtime 1x \
 	-test.timeout 30m -test.v

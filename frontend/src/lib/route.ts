@@ -11,6 +11,10 @@ export type Route =
   | { name: "catalog"; search: URLSearchParams }
   | { name: "entity"; kind: string; namespace: string; entity: string; tab: EntityTab }
   | { name: "import" }
+  | { name: "locations" }
+  | { name: "registerLocation" }
+  // registered: just registered (the page says so).
+  | { name: "location"; id: string; registered: boolean }
   | { name: "apis"; search: URLSearchParams }
   | { name: "search"; search: URLSearchParams }
   | { name: "settings" }
@@ -71,6 +75,11 @@ export function parseRoute(hash: string): Route {
     case "audit":
     case "billing":
       return parts.length === 1 ? { name: parts[0], search } : { name: "notFound", path };
+    case "locations":
+      if (parts.length === 1) return { name: "locations" };
+      if (parts.length === 2 && parts[1] === "register") return { name: "registerLocation" };
+      if (parts.length === 2) return { name: "location", id: parts[1], registered: search.get("registered") === "1" };
+      return { name: "notFound", path };
     case "catalog":
       if (parts.length === 1) return { name: "catalog", search };
       if ((parts.length === 5 || parts.length === 6) && parts[1] === "entity") {
@@ -92,6 +101,8 @@ export function pageKey(r: Route): string {
       return ["entity", r.kind, r.namespace, r.entity].map(encodeURIComponent).join("/");
     case "notFound":
       return `notFound/${r.path}`;
+    case "location":
+      return `location/${encodeURIComponent(r.id)}`;
     default:
       return r.name;
   }

@@ -5,6 +5,7 @@ import { ApplyAction, type ApplyEntitiesResponse } from "../gen/atrium/catalog/v
 import { parseRef, refHref } from "../lib/entityRef";
 import { fieldViolations, importProblem, violationsByDocument } from "../lib/violations";
 import { plural } from "../components/ui";
+import { ImportTabs } from "./LocationsPage";
 
 const example = `apiVersion: backstage.io/v1alpha1
 kind: Component
@@ -63,6 +64,7 @@ export function ImportPage() {
   return (
     <section>
       <h1>Import entities</h1>
+      <ImportTabs current="import" />
       <p className="muted" id="import-help">
         Paste Backstage YAML (several documents separated by <code>---</code>), check it with a dry run, then
         apply it. A batch is all or nothing.

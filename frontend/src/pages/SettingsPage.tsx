@@ -1,6 +1,7 @@
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { useId, useState, type FormEvent } from "react";
 import { catalogClient, isAdminRole, memberClient, signOut, tenantClient } from "../api";
+import { archiveFileName, collectArchive, formatBytes, progressText, type ArchiveProgress } from "../lib/archive";
 import { Empty, ErrorBanner, ErrorState, Field, formatTime, Loading } from "../components/ui";
 import { type AuditEvent, type Tenant } from "../gen/atrium/tenancy/v1/tenancy_pb";
 import { navigate, useLoad, useSession } from "../hooks";
@@ -46,6 +47,13 @@ export function SettingsPage({ audit, search }: { audit: boolean; search?: URLSe
               <RenameForm tenant={o.tenant} onSaved={() => org.reload()} />
             </>
           )}
+          <h2>Export the organization</h2>
+          <p className="muted">
+            One archive of everything the organization keeps here: the catalog (entities, Locations, custom kinds and
+            settings; credentials stay encrypted), members without their passwords, installed plugins with their
+            settings, and Insights reports. An operator can restore it as a new organization.
+          </p>
+          <ArchiveButton slug={s?.tenant ?? ""} />
           <h2>Export the catalog</h2>
           <p className="muted">Every entity as JSON, one file, to keep or import elsewhere.</p>
           <ExportButton slug={s?.tenant ?? "catalog"} />
@@ -291,6 +299,48 @@ function AuditFilters({ q, members }: { q: AuditQuery; members: [string, string]
       </Field>
       <button type="submit">Filter</button>
     </form>
+  );
+}
+
+// ArchiveButton downloads the organization's archive (TenantService.ExportTenant), showing
+// which service is being read, then the bytes received.
+function ArchiveButton({ slug }: { slug: string }) {
+  const [busy, setBusy] = useState(false);
+  const [progress, setProgress] = useState<ArchiveProgress>();
+  const [done, setDone] = useState<{ bytes: number; records: number }>();
+  const [error, setError] = useState<unknown>();
+  async function run() {
+    setBusy(true);
+    setError(undefined);
+    setDone(undefined);
+    setProgress(undefined);
+    try {
+      const r = await collectArchive(tenantClient.exportTenant({}), setProgress);
+      const blob = new Blob(r.parts as BlobPart[], { type: "application/gzip" });
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = archiveFileName(slug, new Date());
+      a.click();
+      // Revoked later: a URL revoked at once can cancel the download it started.
+      const href = a.href;
+      setTimeout(() => URL.revokeObjectURL(href), 60_000);
+      setDone({ bytes: r.bytes, records: r.records });
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <div>
+      <ErrorBanner error={error} onRetry={run} />
+      <button type="button" onClick={run} disabled={busy} aria-describedby="archive-status">
+        {busy ? progressText(progress) : "Download archive (.tar.gz)"}
+      </button>
+      <span id="archive-status" role="status" className={done ? "ok" : "muted"}>
+        {done && !busy && !error ? ` Downloaded ${formatBytes(done.bytes)}, ${done.records.toLocaleString("en")} records.` : ""}
+      </span>
+    </div>
   );
 }
 

@@ -91,12 +91,13 @@ type Gateway struct {
 	obs          *instruments
 	errs         *errwrite.Writer
 	proxy        *httputil.ReverseProxy
-	restPrefixes []string // longest first
+	restPrefixes []string      // longest first
+	holds        chan struct{} // refusals being held (holdRefusal)
 }
 
 // New returns the pipeline.
 func New(cfg Config) *Gateway {
-	g := &Gateway{cfg: cfg, obs: newInstruments(cfg.Tracer, cfg.Meter), errs: errwrite.New(cfg.Log)}
+	g := &Gateway{cfg: cfg, holds: make(chan struct{}, maxRefusalHolds), obs: newInstruments(cfg.Tracer, cfg.Meter), errs: errwrite.New(cfg.Log)}
 	g.proxy = proxy.New(cfg.Transport, cfg.Log, g.upstreamError)
 	for p := range cfg.REST {
 		g.restPrefixes = append(g.restPrefixes, p)

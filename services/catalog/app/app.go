@@ -5,10 +5,12 @@ package app
 
 import (
 	"atrium.dev/services/catalog/internal/nulbyte"
+	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -25,6 +27,7 @@ import (
 	"atrium.dev/platform/serve"
 	"atrium.dev/platform/tenantdb"
 	"atrium.dev/services/catalog/internal/bundle"
+	"atrium.dev/services/catalog/internal/lane"
 	"atrium.dev/services/catalog/internal/rest"
 	"atrium.dev/services/catalog/internal/service"
 	"atrium.dev/services/catalog/internal/source"
@@ -76,6 +79,12 @@ type Config struct {
 	// refresh by hand).
 	Worker        service.WorkerConfig
 	DisableWorker bool
+	// HeavyPerTenant and HeavyWait tune each tenant's lane for heavy requests (imports,
+	// large applies, large pages, costly filters: internal/lane): how many run at once per
+	// tenant (0: 1; negative: no lane) and how long the others wait before ResourceExhausted
+	// (0: 5 s).
+	HeavyPerTenant int
+	HeavyWait      time.Duration
 	// SourceLimits bounds what one Location read may name (zero: bundle.DefaultLimits); a
 	// file, target or placeholder past a bound is reported on its own, the rest imported.
 	SourceLimits bundle.Limits
@@ -131,12 +140,20 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		guard.NewAuthInterceptor(verifier),
 		guard.NewPolicyInterceptor(),
 		nulbyte.Interceptor{},
+		lane.New(lane.Config{PerTenant: cfg.HeavyPerTenant, Wait: cfg.HeavyWait}).Interceptor(),
 	)
 	hopts := []connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
 		// ApplyEntities and ImportBundle carry up to 4 MiB of entities plus encoding; the
 		// gateway enforces the tighter per-method limits.
 		connect.WithReadMaxBytes(16 << 20),
+		// Responses are gzipped at the fastest level, and only past 1 KiB: the profile of reads
+		// through the gateway (docs/BENCHMARKS.md) had the default level's deflate at ~8 % of
+		// the process's CPU for pages of entities that BestSpeed shrinks nearly as well.
+		connect.WithCompression("gzip",
+			func() connect.Decompressor { return &gzip.Reader{} },
+			func() connect.Compressor { w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed); return w }),
+		connect.WithCompressMinBytes(1 << 10),
 	}
 	secrets, err := service.NewSecrets(cfg.SecretKey)
 	if err != nil {
@@ -182,6 +199,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.mux.Handle(catalogv1connect.NewCatalogServiceHandler(cat, hopts...))
 	a.mux.Handle(catalogv1connect.NewLocationServiceHandler(service.NewLocations(src), hopts...))
 	a.mux.Handle(tenancyv1connect.NewProvisioningServiceHandler(service.NewProvisioning(st), hopts...))
+	a.mux.Handle(tenancyv1connect.NewTenantDataServiceHandler(service.NewTenantData(st, secrets), hopts...))
 	a.mux.Handle(rest.Prefix, rest.New(st, src, verifier, cfg.Logger))
 	a.mux.Handle(rest.WebhookPrefix, rest.NewWebhook(src, verifier, cfg.Logger, a.worker.Kick))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -227,7 +245,7 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 // Handler serves every endpoint.
-func (a *App) Handler() http.Handler { return a.mux }
+func (a *App) Handler() http.Handler { return lane.Hold(a.mux) }
 
 // Start runs the source worker (until Close) and the entitlement snapshot refresh.
 func (a *App) Start(ctx context.Context) {

@@ -142,6 +142,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.mux.Handle(entitlementsv1connect.NewEntitlementsOperatorServiceHandler(service.NewOperator(a.engine, resolve), hopts...))
 	a.mux.Handle(entitlementsv1connect.NewEntitlementsInternalServiceHandler(service.NewInternal(a.engine), hopts...))
 	a.mux.Handle(tenancyv1connect.NewProvisioningServiceHandler(service.NewProvisioning(a.engine), hopts...))
+	a.mux.Handle(tenancyv1connect.NewTenantDataServiceHandler(service.NewTenantData(a.engine), hopts...))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

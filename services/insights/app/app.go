@@ -203,6 +203,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.mux.Handle(insightsv1connect.NewInsightsServiceHandler(service.NewInsights(a.store, producer, svcLimits, seats), hopts...))
 	a.mux.Handle(insightsv1connect.NewInsightsOperatorServiceHandler(service.NewOperator(a.pipe, resolve), hopts...))
 	a.mux.Handle(tenancyv1connect.NewProvisioningServiceHandler(service.NewProvisioning(a.store), hopts...))
+	a.mux.Handle(tenancyv1connect.NewTenantDataServiceHandler(service.NewTenantData(a.store), hopts...))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	a.mux.HandleFunc("GET /readyz", a.ready)
 	return a, nil

@@ -174,7 +174,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	sort.Strings(names)
 	var services []provision.Service
+	var data []api.DataService
 	for _, n := range names {
+		data = append(data, api.DataService{Name: n, Client: tenancyv1connect.NewTenantDataServiceClient(
+			cfg.HTTPClient, cfg.Provisioners[n],
+			connect.WithInterceptors(append(append([]connect.Interceptor{}, cfg.Interceptors...),
+				guard.NewCallerInterceptor(signer, "tenancy"))...),
+		)})
 		services = append(services, provision.Service{Name: n, Client: tenancyv1connect.NewProvisioningServiceClient(
 			cfg.HTTPClient, cfg.Provisioners[n],
 			connect.WithInterceptors(append(append([]connect.Interceptor{}, cfg.Interceptors...),
@@ -219,6 +225,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Store: a.store, Shards: a.shards, Provisioner: a.prov, Mover: a.mover, Tokens: authn.NewUserTokenSigner(cfg.TokenKey),
 		Notify: pub, DeleteGrace: cfg.DeleteGrace, Log: a.log, PortalURL: cfg.PortalURL, Mail: a.mail,
 		Seats: cfg.Seats, SeatsUsed: seatsUsed, PaidSeats: a.paidSeats(signer), Throttle: api.NewThrottle(a.redis, cfg.RedisPrefix),
+		Data: data,
 	}
 	ok = true
 	return a, nil

@@ -546,6 +546,12 @@ func TestShardCapacity(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
 	op := s.asOperator().Operator
+	// A configured shard gets the default capacity (migration 004_shard_capacity): the measured
+	// ceiling of one cluster, not "no limit".
+	list, err := op.ListShards(ctx, connect.NewRequest(&tenancyv1.ListShardsRequest{}))
+	if err != nil || len(list.Msg.GetShards()) != 1 || list.Msg.GetShards()[0].GetMaxTenants() != 5000 {
+		t.Fatalf("configured shard: %v, %v; want main with max_tenants 5000", list, err)
+	}
 	one := int32(1)
 	upd, err := op.UpdateShard(ctx, connect.NewRequest(&tenancyv1.UpdateShardRequest{Name: "main", MaxTenants: &one}))
 	if err != nil || upd.Msg.GetShard().GetMaxTenants() != 1 {

@@ -272,3 +272,24 @@ func TestPurgeLoop(t *testing.T) {
 		t.Fatal("purge touched another tenant")
 	}
 }
+
+// An operator's immediate delete and the purge loop can take the same tenant at once; the one
+// that finishes second must answer with the deleted tenant, not "not found".
+func TestDeleteNowRacesThePurgeLoop(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, func(c *app.Config) {
+		c.DeleteGrace = time.Millisecond
+		c.ReconcileInterval = time.Millisecond
+	})
+	s.app.Start(context.Background())
+	ctx := context.Background()
+	for _, slug := range []string{"race-a", "race-b", "race-c", "race-d"} {
+		o := s.signUp(slug)
+		if _, err := s.asOperator().Operator.DeleteTenant(ctx, connect.NewRequest(&tenancyv1.DeleteTenantRequest{Tenant: slug, Now: true})); err != nil {
+			t.Fatalf("%s: %v", slug, err)
+		}
+		if got := s.status(o.tenant.GetId()); got != tenancyv1.TenantStatus_TENANT_STATUS_DELETED {
+			t.Fatalf("%s: status %v", slug, got)
+		}
+	}
+}

@@ -105,3 +105,8 @@ func (h headers) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect
 func Locations(t Target) catalogv1connect.LocationServiceClient {
 	return catalogv1connect.NewLocationServiceClient(t.httpClient(), t.baseURL(), t.options()...)
 }
+
+// Tenant returns a client of the tenant's own settings (and its admins' export).
+func Tenant(t Target) tenancyv1connect.TenantServiceClient {
+	return tenancyv1connect.NewTenantServiceClient(t.httpClient(), t.baseURL(), t.options()...)
+}

@@ -192,6 +192,16 @@ func NoArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// RangeArgs is cobra.RangeArgs reporting a usage error.
+func RangeArgs(lo, hi int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.RangeArgs(lo, hi)(cmd, args); err != nil {
+			return Usage(err)
+		}
+		return nil
+	}
+}
+
 // MinimumArgs is cobra.MinimumNArgs reporting a usage error.
 func MinimumArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {

@@ -15,6 +15,7 @@ type Progress struct {
 	tty   bool
 	what  string
 	drawn bool
+	last  string // Count's last item (plain output)
 }
 
 // NewProgress reports progress of what ("migrating") to w; tty picks the bar.
@@ -60,4 +61,22 @@ func (p *Progress) Done() {
 		fmt.Fprintln(p.w)
 		p.drawn = false
 	}
+}
+
+// Count records work without a known total (records read, bytes written): on a terminal the
+// line is redrawn; elsewhere a line is written only when item changes, so a log gets one line
+// per phase rather than one per message.
+func (p *Progress) Count(n int64, unit, item string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	line := fmt.Sprintf("%s: %d %s (%s)", p.what, n, unit, item)
+	if !p.tty {
+		if item != p.last {
+			fmt.Fprintln(p.w, line)
+			p.last = item
+		}
+		return
+	}
+	fmt.Fprintf(p.w, "\r\x1b[2K%s", line)
+	p.drawn = true
 }

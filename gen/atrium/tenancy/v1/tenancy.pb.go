@@ -376,6 +376,161 @@ func (x *Member) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+type ExportTenantRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTenantRequest) Reset() {
+	*x = ExportTenantRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTenantRequest) ProtoMessage() {}
+
+func (x *ExportTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTenantRequest.ProtoReflect.Descriptor instead.
+func (*ExportTenantRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{3}
+}
+
+type ExportTenantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Piece         *TenantArchivePiece    `protobuf:"bytes,1,opt,name=piece,proto3" json:"piece,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTenantResponse) Reset() {
+	*x = ExportTenantResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTenantResponse) ProtoMessage() {}
+
+func (x *ExportTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTenantResponse.ProtoReflect.Descriptor instead.
+func (*ExportTenantResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ExportTenantResponse) GetPiece() *TenantArchivePiece {
+	if x != nil {
+		return x.Piece
+	}
+	return nil
+}
+
+// One piece of an export: progress while the services are read, then the archive's bytes in
+// order (concatenated they are the .tar.gz file). The archive holds manifest.json (format
+// "atrium.tenant-archive", version, source tenant, and per service part its file, record
+// count, size and SHA-256) and one JSONL file per service.
+type TenantArchivePiece struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Progress: the service being read and the records read so far in all.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Records int64  `protobuf:"varint,2,opt,name=records,proto3" json:"records,omitempty"`
+	// A piece of the archive; empty in progress messages.
+	Chunk []byte `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// Set on the last message: the archive's manifest (the same JSON as its manifest.json).
+	Manifest      string `protobuf:"bytes,4,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantArchivePiece) Reset() {
+	*x = TenantArchivePiece{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantArchivePiece) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantArchivePiece) ProtoMessage() {}
+
+func (x *TenantArchivePiece) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantArchivePiece.ProtoReflect.Descriptor instead.
+func (*TenantArchivePiece) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TenantArchivePiece) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *TenantArchivePiece) GetRecords() int64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *TenantArchivePiece) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+func (x *TenantArchivePiece) GetManifest() string {
+	if x != nil {
+		return x.Manifest
+	}
+	return ""
+}
+
 type SignUpRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OrgName       string                 `protobuf:"bytes,1,opt,name=org_name,json=orgName,proto3" json:"org_name,omitempty"`
@@ -388,7 +543,7 @@ type SignUpRequest struct {
 
 func (x *SignUpRequest) Reset() {
 	*x = SignUpRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[3]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +555,7 @@ func (x *SignUpRequest) String() string {
 func (*SignUpRequest) ProtoMessage() {}
 
 func (x *SignUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[3]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +568,7 @@ func (x *SignUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUpRequest.ProtoReflect.Descriptor instead.
 func (*SignUpRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{3}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SignUpRequest) GetOrgName() string {
@@ -457,7 +612,7 @@ type SignUpResponse struct {
 
 func (x *SignUpResponse) Reset() {
 	*x = SignUpResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[4]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +624,7 @@ func (x *SignUpResponse) String() string {
 func (*SignUpResponse) ProtoMessage() {}
 
 func (x *SignUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[4]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +637,7 @@ func (x *SignUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUpResponse.ProtoReflect.Descriptor instead.
 func (*SignUpResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{4}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SignUpResponse) GetTenant() *Tenant {
@@ -528,7 +683,7 @@ type GetTenantRequest struct {
 
 func (x *GetTenantRequest) Reset() {
 	*x = GetTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[5]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +695,7 @@ func (x *GetTenantRequest) String() string {
 func (*GetTenantRequest) ProtoMessage() {}
 
 func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[5]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +708,7 @@ func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{5}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{8}
 }
 
 type GetTenantResponse struct {
@@ -568,7 +723,7 @@ type GetTenantResponse struct {
 
 func (x *GetTenantResponse) Reset() {
 	*x = GetTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[6]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +735,7 @@ func (x *GetTenantResponse) String() string {
 func (*GetTenantResponse) ProtoMessage() {}
 
 func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[6]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +748,7 @@ func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{6}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetTenantResponse) GetTenant() *Tenant {
@@ -619,7 +774,7 @@ type UpdateTenantRequest struct {
 
 func (x *UpdateTenantRequest) Reset() {
 	*x = UpdateTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[7]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +786,7 @@ func (x *UpdateTenantRequest) String() string {
 func (*UpdateTenantRequest) ProtoMessage() {}
 
 func (x *UpdateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[7]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +799,7 @@ func (x *UpdateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{7}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateTenantRequest) GetDisplayName() string {
@@ -663,7 +818,7 @@ type UpdateTenantResponse struct {
 
 func (x *UpdateTenantResponse) Reset() {
 	*x = UpdateTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[8]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +830,7 @@ func (x *UpdateTenantResponse) String() string {
 func (*UpdateTenantResponse) ProtoMessage() {}
 
 func (x *UpdateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[8]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +843,7 @@ func (x *UpdateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{8}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateTenantResponse) GetTenant() *Tenant {
@@ -716,7 +871,7 @@ type ListTenantAuditEventsRequest struct {
 
 func (x *ListTenantAuditEventsRequest) Reset() {
 	*x = ListTenantAuditEventsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[9]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +883,7 @@ func (x *ListTenantAuditEventsRequest) String() string {
 func (*ListTenantAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListTenantAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[9]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +896,7 @@ func (x *ListTenantAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{9}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListTenantAuditEventsRequest) GetActor() string {
@@ -796,7 +951,7 @@ type ListTenantAuditEventsResponse struct {
 
 func (x *ListTenantAuditEventsResponse) Reset() {
 	*x = ListTenantAuditEventsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[10]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +963,7 @@ func (x *ListTenantAuditEventsResponse) String() string {
 func (*ListTenantAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListTenantAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[10]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +976,7 @@ func (x *ListTenantAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{10}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListTenantAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -848,7 +1003,7 @@ type ScheduleTenantDeletionRequest struct {
 
 func (x *ScheduleTenantDeletionRequest) Reset() {
 	*x = ScheduleTenantDeletionRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[11]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -860,7 +1015,7 @@ func (x *ScheduleTenantDeletionRequest) String() string {
 func (*ScheduleTenantDeletionRequest) ProtoMessage() {}
 
 func (x *ScheduleTenantDeletionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[11]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -873,7 +1028,7 @@ func (x *ScheduleTenantDeletionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleTenantDeletionRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleTenantDeletionRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{11}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ScheduleTenantDeletionRequest) GetConfirmSlug() string {
@@ -893,7 +1048,7 @@ type ScheduleTenantDeletionResponse struct {
 
 func (x *ScheduleTenantDeletionResponse) Reset() {
 	*x = ScheduleTenantDeletionResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[12]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +1060,7 @@ func (x *ScheduleTenantDeletionResponse) String() string {
 func (*ScheduleTenantDeletionResponse) ProtoMessage() {}
 
 func (x *ScheduleTenantDeletionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[12]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +1073,7 @@ func (x *ScheduleTenantDeletionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleTenantDeletionResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleTenantDeletionResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{12}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ScheduleTenantDeletionResponse) GetTenant() *Tenant {
@@ -936,7 +1091,7 @@ type CancelTenantDeletionRequest struct {
 
 func (x *CancelTenantDeletionRequest) Reset() {
 	*x = CancelTenantDeletionRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[13]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -948,7 +1103,7 @@ func (x *CancelTenantDeletionRequest) String() string {
 func (*CancelTenantDeletionRequest) ProtoMessage() {}
 
 func (x *CancelTenantDeletionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[13]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -961,7 +1116,7 @@ func (x *CancelTenantDeletionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTenantDeletionRequest.ProtoReflect.Descriptor instead.
 func (*CancelTenantDeletionRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{13}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{16}
 }
 
 type CancelTenantDeletionResponse struct {
@@ -973,7 +1128,7 @@ type CancelTenantDeletionResponse struct {
 
 func (x *CancelTenantDeletionResponse) Reset() {
 	*x = CancelTenantDeletionResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[14]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1140,7 @@ func (x *CancelTenantDeletionResponse) String() string {
 func (*CancelTenantDeletionResponse) ProtoMessage() {}
 
 func (x *CancelTenantDeletionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[14]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1153,7 @@ func (x *CancelTenantDeletionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTenantDeletionResponse.ProtoReflect.Descriptor instead.
 func (*CancelTenantDeletionResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{14}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CancelTenantDeletionResponse) GetTenant() *Tenant {
@@ -1018,7 +1173,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1185,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[15]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1198,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{15}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LoginRequest) GetEmail() string {
@@ -1073,7 +1228,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1240,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[16]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1253,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{16}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LoginResponse) GetAccessToken() string {
@@ -1145,7 +1300,7 @@ type RefreshRequest struct {
 
 func (x *RefreshRequest) Reset() {
 	*x = RefreshRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +1312,7 @@ func (x *RefreshRequest) String() string {
 func (*RefreshRequest) ProtoMessage() {}
 
 func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[17]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +1325,7 @@ func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshRequest.ProtoReflect.Descriptor instead.
 func (*RefreshRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{17}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RefreshRequest) GetRefreshToken() string {
@@ -1195,7 +1350,7 @@ type RefreshResponse struct {
 
 func (x *RefreshResponse) Reset() {
 	*x = RefreshResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1362,7 @@ func (x *RefreshResponse) String() string {
 func (*RefreshResponse) ProtoMessage() {}
 
 func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[18]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1375,7 @@ func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshResponse.ProtoReflect.Descriptor instead.
 func (*RefreshResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{18}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RefreshResponse) GetAccessToken() string {
@@ -1267,7 +1422,7 @@ type LogoutRequest struct {
 
 func (x *LogoutRequest) Reset() {
 	*x = LogoutRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1434,7 @@ func (x *LogoutRequest) String() string {
 func (*LogoutRequest) ProtoMessage() {}
 
 func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[19]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1447,7 @@ func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
 func (*LogoutRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{19}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LogoutRequest) GetRefreshToken() string {
@@ -1310,7 +1465,7 @@ type LogoutResponse struct {
 
 func (x *LogoutResponse) Reset() {
 	*x = LogoutResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1322,7 +1477,7 @@ func (x *LogoutResponse) String() string {
 func (*LogoutResponse) ProtoMessage() {}
 
 func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[20]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1335,7 +1490,7 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{20}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{23}
 }
 
 type AcceptInvitationRequest struct {
@@ -1350,7 +1505,7 @@ type AcceptInvitationRequest struct {
 
 func (x *AcceptInvitationRequest) Reset() {
 	*x = AcceptInvitationRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +1517,7 @@ func (x *AcceptInvitationRequest) String() string {
 func (*AcceptInvitationRequest) ProtoMessage() {}
 
 func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[21]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1530,7 @@ func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationRequest.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{21}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AcceptInvitationRequest) GetToken() string {
@@ -1412,7 +1567,7 @@ type AcceptInvitationResponse struct {
 
 func (x *AcceptInvitationResponse) Reset() {
 	*x = AcceptInvitationResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1579,7 @@ func (x *AcceptInvitationResponse) String() string {
 func (*AcceptInvitationResponse) ProtoMessage() {}
 
 func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[22]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1592,7 @@ func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationResponse.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{22}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AcceptInvitationResponse) GetAccessToken() string {
@@ -1484,7 +1639,7 @@ type RequestPasswordResetRequest struct {
 
 func (x *RequestPasswordResetRequest) Reset() {
 	*x = RequestPasswordResetRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1651,7 @@ func (x *RequestPasswordResetRequest) String() string {
 func (*RequestPasswordResetRequest) ProtoMessage() {}
 
 func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[23]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1664,7 @@ func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{23}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RequestPasswordResetRequest) GetEmail() string {
@@ -1527,7 +1682,7 @@ type RequestPasswordResetResponse struct {
 
 func (x *RequestPasswordResetResponse) Reset() {
 	*x = RequestPasswordResetResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1694,7 @@ func (x *RequestPasswordResetResponse) String() string {
 func (*RequestPasswordResetResponse) ProtoMessage() {}
 
 func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[24]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1707,7 @@ func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{24}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{27}
 }
 
 type ResetPasswordRequest struct {
@@ -1566,7 +1721,7 @@ type ResetPasswordRequest struct {
 
 func (x *ResetPasswordRequest) Reset() {
 	*x = ResetPasswordRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1733,7 @@ func (x *ResetPasswordRequest) String() string {
 func (*ResetPasswordRequest) ProtoMessage() {}
 
 func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[25]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1746,7 @@ func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{25}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ResetPasswordRequest) GetToken() string {
@@ -1616,7 +1771,7 @@ type ResetPasswordResponse struct {
 
 func (x *ResetPasswordResponse) Reset() {
 	*x = ResetPasswordResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +1783,7 @@ func (x *ResetPasswordResponse) String() string {
 func (*ResetPasswordResponse) ProtoMessage() {}
 
 func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[26]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +1796,7 @@ func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{26}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{29}
 }
 
 type ListMembersRequest struct {
@@ -1655,7 +1810,7 @@ type ListMembersRequest struct {
 
 func (x *ListMembersRequest) Reset() {
 	*x = ListMembersRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1822,7 @@ func (x *ListMembersRequest) String() string {
 func (*ListMembersRequest) ProtoMessage() {}
 
 func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[27]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1835,7 @@ func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListMembersRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{27}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListMembersRequest) GetPageSize() int32 {
@@ -1707,7 +1862,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1874,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[28]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1887,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{28}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListMembersResponse) GetMembers() []*Member {
@@ -1766,7 +1921,7 @@ type Invitation struct {
 
 func (x *Invitation) Reset() {
 	*x = Invitation{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +1933,7 @@ func (x *Invitation) String() string {
 func (*Invitation) ProtoMessage() {}
 
 func (x *Invitation) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[29]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +1946,7 @@ func (x *Invitation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invitation.ProtoReflect.Descriptor instead.
 func (*Invitation) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{29}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Invitation) GetId() string {
@@ -1853,7 +2008,7 @@ type InviteMemberRequest struct {
 
 func (x *InviteMemberRequest) Reset() {
 	*x = InviteMemberRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +2020,7 @@ func (x *InviteMemberRequest) String() string {
 func (*InviteMemberRequest) ProtoMessage() {}
 
 func (x *InviteMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[30]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +2033,7 @@ func (x *InviteMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteMemberRequest.ProtoReflect.Descriptor instead.
 func (*InviteMemberRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{30}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *InviteMemberRequest) GetEmail() string {
@@ -1904,7 +2059,7 @@ type InviteMemberResponse struct {
 
 func (x *InviteMemberResponse) Reset() {
 	*x = InviteMemberResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +2071,7 @@ func (x *InviteMemberResponse) String() string {
 func (*InviteMemberResponse) ProtoMessage() {}
 
 func (x *InviteMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[31]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2084,7 @@ func (x *InviteMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteMemberResponse.ProtoReflect.Descriptor instead.
 func (*InviteMemberResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{31}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *InviteMemberResponse) GetInvitation() *Invitation {
@@ -1950,7 +2105,7 @@ type ListInvitationsRequest struct {
 
 func (x *ListInvitationsRequest) Reset() {
 	*x = ListInvitationsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2117,7 @@ func (x *ListInvitationsRequest) String() string {
 func (*ListInvitationsRequest) ProtoMessage() {}
 
 func (x *ListInvitationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[32]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2130,7 @@ func (x *ListInvitationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvitationsRequest.ProtoReflect.Descriptor instead.
 func (*ListInvitationsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{32}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListInvitationsRequest) GetPageSize() int32 {
@@ -2002,7 +2157,7 @@ type ListInvitationsResponse struct {
 
 func (x *ListInvitationsResponse) Reset() {
 	*x = ListInvitationsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2169,7 @@ func (x *ListInvitationsResponse) String() string {
 func (*ListInvitationsResponse) ProtoMessage() {}
 
 func (x *ListInvitationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[33]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +2182,7 @@ func (x *ListInvitationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvitationsResponse.ProtoReflect.Descriptor instead.
 func (*ListInvitationsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{33}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListInvitationsResponse) GetInvitations() []*Invitation {
@@ -2053,7 +2208,7 @@ type ResendInvitationRequest struct {
 
 func (x *ResendInvitationRequest) Reset() {
 	*x = ResendInvitationRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2220,7 @@ func (x *ResendInvitationRequest) String() string {
 func (*ResendInvitationRequest) ProtoMessage() {}
 
 func (x *ResendInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[34]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2233,7 @@ func (x *ResendInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendInvitationRequest.ProtoReflect.Descriptor instead.
 func (*ResendInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{34}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ResendInvitationRequest) GetId() string {
@@ -2097,7 +2252,7 @@ type ResendInvitationResponse struct {
 
 func (x *ResendInvitationResponse) Reset() {
 	*x = ResendInvitationResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2264,7 @@ func (x *ResendInvitationResponse) String() string {
 func (*ResendInvitationResponse) ProtoMessage() {}
 
 func (x *ResendInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[35]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2277,7 @@ func (x *ResendInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendInvitationResponse.ProtoReflect.Descriptor instead.
 func (*ResendInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{35}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ResendInvitationResponse) GetInvitation() *Invitation {
@@ -2141,7 +2296,7 @@ type RevokeInvitationRequest struct {
 
 func (x *RevokeInvitationRequest) Reset() {
 	*x = RevokeInvitationRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2308,7 @@ func (x *RevokeInvitationRequest) String() string {
 func (*RevokeInvitationRequest) ProtoMessage() {}
 
 func (x *RevokeInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[36]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2321,7 @@ func (x *RevokeInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeInvitationRequest.ProtoReflect.Descriptor instead.
 func (*RevokeInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{36}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RevokeInvitationRequest) GetId() string {
@@ -2184,7 +2339,7 @@ type RevokeInvitationResponse struct {
 
 func (x *RevokeInvitationResponse) Reset() {
 	*x = RevokeInvitationResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2196,7 +2351,7 @@ func (x *RevokeInvitationResponse) String() string {
 func (*RevokeInvitationResponse) ProtoMessage() {}
 
 func (x *RevokeInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[37]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2209,7 +2364,7 @@ func (x *RevokeInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeInvitationResponse.ProtoReflect.Descriptor instead.
 func (*RevokeInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{37}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{40}
 }
 
 type TransferOwnershipRequest struct {
@@ -2222,7 +2377,7 @@ type TransferOwnershipRequest struct {
 
 func (x *TransferOwnershipRequest) Reset() {
 	*x = TransferOwnershipRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2389,7 @@ func (x *TransferOwnershipRequest) String() string {
 func (*TransferOwnershipRequest) ProtoMessage() {}
 
 func (x *TransferOwnershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[38]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2402,7 @@ func (x *TransferOwnershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferOwnershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferOwnershipRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{38}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TransferOwnershipRequest) GetUserId() string {
@@ -2268,7 +2423,7 @@ type TransferOwnershipResponse struct {
 
 func (x *TransferOwnershipResponse) Reset() {
 	*x = TransferOwnershipResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2435,7 @@ func (x *TransferOwnershipResponse) String() string {
 func (*TransferOwnershipResponse) ProtoMessage() {}
 
 func (x *TransferOwnershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[39]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2448,7 @@ func (x *TransferOwnershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferOwnershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferOwnershipResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{39}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *TransferOwnershipResponse) GetNewOwner() *Member {
@@ -2320,7 +2475,7 @@ type UpdateMemberRoleRequest struct {
 
 func (x *UpdateMemberRoleRequest) Reset() {
 	*x = UpdateMemberRoleRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2332,7 +2487,7 @@ func (x *UpdateMemberRoleRequest) String() string {
 func (*UpdateMemberRoleRequest) ProtoMessage() {}
 
 func (x *UpdateMemberRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[40]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2345,7 +2500,7 @@ func (x *UpdateMemberRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemberRoleRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMemberRoleRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{40}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *UpdateMemberRoleRequest) GetUserId() string {
@@ -2371,7 +2526,7 @@ type UpdateMemberRoleResponse struct {
 
 func (x *UpdateMemberRoleResponse) Reset() {
 	*x = UpdateMemberRoleResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2383,7 +2538,7 @@ func (x *UpdateMemberRoleResponse) String() string {
 func (*UpdateMemberRoleResponse) ProtoMessage() {}
 
 func (x *UpdateMemberRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[41]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2396,7 +2551,7 @@ func (x *UpdateMemberRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemberRoleResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMemberRoleResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{41}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *UpdateMemberRoleResponse) GetMember() *Member {
@@ -2415,7 +2570,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2582,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[42]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2595,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{42}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RemoveMemberRequest) GetUserId() string {
@@ -2458,7 +2613,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2470,7 +2625,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[43]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2483,7 +2638,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{43}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{46}
 }
 
 type ApiToken struct {
@@ -2501,7 +2656,7 @@ type ApiToken struct {
 
 func (x *ApiToken) Reset() {
 	*x = ApiToken{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2513,7 +2668,7 @@ func (x *ApiToken) String() string {
 func (*ApiToken) ProtoMessage() {}
 
 func (x *ApiToken) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[44]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2526,7 +2681,7 @@ func (x *ApiToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiToken.ProtoReflect.Descriptor instead.
 func (*ApiToken) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{44}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ApiToken) GetId() string {
@@ -2582,7 +2737,7 @@ type CreateApiTokenRequest struct {
 
 func (x *CreateApiTokenRequest) Reset() {
 	*x = CreateApiTokenRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2594,7 +2749,7 @@ func (x *CreateApiTokenRequest) String() string {
 func (*CreateApiTokenRequest) ProtoMessage() {}
 
 func (x *CreateApiTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[45]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2607,7 +2762,7 @@ func (x *CreateApiTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiTokenRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{45}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CreateApiTokenRequest) GetName() string {
@@ -2634,7 +2789,7 @@ type CreateApiTokenResponse struct {
 
 func (x *CreateApiTokenResponse) Reset() {
 	*x = CreateApiTokenResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2646,7 +2801,7 @@ func (x *CreateApiTokenResponse) String() string {
 func (*CreateApiTokenResponse) ProtoMessage() {}
 
 func (x *CreateApiTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[46]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2659,7 +2814,7 @@ func (x *CreateApiTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiTokenResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{46}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateApiTokenResponse) GetToken() *ApiToken {
@@ -2684,7 +2839,7 @@ type ListApiTokensRequest struct {
 
 func (x *ListApiTokensRequest) Reset() {
 	*x = ListApiTokensRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +2851,7 @@ func (x *ListApiTokensRequest) String() string {
 func (*ListApiTokensRequest) ProtoMessage() {}
 
 func (x *ListApiTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[47]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +2864,7 @@ func (x *ListApiTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListApiTokensRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{47}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{50}
 }
 
 type ListApiTokensResponse struct {
@@ -2721,7 +2876,7 @@ type ListApiTokensResponse struct {
 
 func (x *ListApiTokensResponse) Reset() {
 	*x = ListApiTokensResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2733,7 +2888,7 @@ func (x *ListApiTokensResponse) String() string {
 func (*ListApiTokensResponse) ProtoMessage() {}
 
 func (x *ListApiTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[48]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2746,7 +2901,7 @@ func (x *ListApiTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListApiTokensResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{48}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListApiTokensResponse) GetTokens() []*ApiToken {
@@ -2765,7 +2920,7 @@ type RevokeApiTokenRequest struct {
 
 func (x *RevokeApiTokenRequest) Reset() {
 	*x = RevokeApiTokenRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2777,7 +2932,7 @@ func (x *RevokeApiTokenRequest) String() string {
 func (*RevokeApiTokenRequest) ProtoMessage() {}
 
 func (x *RevokeApiTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[49]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2790,7 +2945,7 @@ func (x *RevokeApiTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiTokenRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{49}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RevokeApiTokenRequest) GetId() string {
@@ -2808,7 +2963,7 @@ type RevokeApiTokenResponse struct {
 
 func (x *RevokeApiTokenResponse) Reset() {
 	*x = RevokeApiTokenResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2820,7 +2975,7 @@ func (x *RevokeApiTokenResponse) String() string {
 func (*RevokeApiTokenResponse) ProtoMessage() {}
 
 func (x *RevokeApiTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[50]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2833,7 +2988,7 @@ func (x *RevokeApiTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiTokenResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{50}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{53}
 }
 
 type Shard struct {
@@ -2853,7 +3008,7 @@ type Shard struct {
 
 func (x *Shard) Reset() {
 	*x = Shard{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2865,7 +3020,7 @@ func (x *Shard) String() string {
 func (*Shard) ProtoMessage() {}
 
 func (x *Shard) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[51]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2878,7 +3033,7 @@ func (x *Shard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shard.ProtoReflect.Descriptor instead.
 func (*Shard) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{51}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Shard) GetName() string {
@@ -2941,7 +3096,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2953,7 +3108,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[52]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2966,7 +3121,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{52}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -3042,7 +3197,7 @@ type OperatorCredential struct {
 
 func (x *OperatorCredential) Reset() {
 	*x = OperatorCredential{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3054,7 +3209,7 @@ func (x *OperatorCredential) String() string {
 func (*OperatorCredential) ProtoMessage() {}
 
 func (x *OperatorCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[53]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3067,7 +3222,7 @@ func (x *OperatorCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorCredential.ProtoReflect.Descriptor instead.
 func (*OperatorCredential) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{53}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *OperatorCredential) GetId() string {
@@ -3120,7 +3275,7 @@ type ListOperatorsRequest struct {
 
 func (x *ListOperatorsRequest) Reset() {
 	*x = ListOperatorsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3132,7 +3287,7 @@ func (x *ListOperatorsRequest) String() string {
 func (*ListOperatorsRequest) ProtoMessage() {}
 
 func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[54]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3145,7 +3300,7 @@ func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperatorsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{54}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{57}
 }
 
 type ListOperatorsResponse struct {
@@ -3157,7 +3312,7 @@ type ListOperatorsResponse struct {
 
 func (x *ListOperatorsResponse) Reset() {
 	*x = ListOperatorsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3169,7 +3324,7 @@ func (x *ListOperatorsResponse) String() string {
 func (*ListOperatorsResponse) ProtoMessage() {}
 
 func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[55]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3182,7 +3337,7 @@ func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperatorsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{55}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListOperatorsResponse) GetCredentials() []*OperatorCredential {
@@ -3205,7 +3360,7 @@ type CreateOperatorRequest struct {
 
 func (x *CreateOperatorRequest) Reset() {
 	*x = CreateOperatorRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3217,7 +3372,7 @@ func (x *CreateOperatorRequest) String() string {
 func (*CreateOperatorRequest) ProtoMessage() {}
 
 func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[56]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3230,7 +3385,7 @@ func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*CreateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{56}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CreateOperatorRequest) GetName() string {
@@ -3264,7 +3419,7 @@ type CreateOperatorResponse struct {
 
 func (x *CreateOperatorResponse) Reset() {
 	*x = CreateOperatorResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3276,7 +3431,7 @@ func (x *CreateOperatorResponse) String() string {
 func (*CreateOperatorResponse) ProtoMessage() {}
 
 func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[57]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3289,7 +3444,7 @@ func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*CreateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{57}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CreateOperatorResponse) GetCredential() *OperatorCredential {
@@ -3316,7 +3471,7 @@ type RevokeOperatorRequest struct {
 
 func (x *RevokeOperatorRequest) Reset() {
 	*x = RevokeOperatorRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3328,7 +3483,7 @@ func (x *RevokeOperatorRequest) String() string {
 func (*RevokeOperatorRequest) ProtoMessage() {}
 
 func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[58]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3341,7 +3496,7 @@ func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorRequest.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{58}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *RevokeOperatorRequest) GetCredential() string {
@@ -3360,7 +3515,7 @@ type RevokeOperatorResponse struct {
 
 func (x *RevokeOperatorResponse) Reset() {
 	*x = RevokeOperatorResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3372,7 +3527,7 @@ func (x *RevokeOperatorResponse) String() string {
 func (*RevokeOperatorResponse) ProtoMessage() {}
 
 func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[59]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3385,7 +3540,7 @@ func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorResponse.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{59}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RevokeOperatorResponse) GetCredential() *OperatorCredential {
@@ -3409,7 +3564,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3421,7 +3576,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[60]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3434,7 +3589,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{60}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CreateTenantRequest) GetSlug() string {
@@ -3481,7 +3636,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3493,7 +3648,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[61]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3506,7 +3661,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{61}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -3529,7 +3684,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3541,7 +3696,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[62]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3554,7 +3709,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{62}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListTenantsRequest) GetStatuses() []TenantStatus {
@@ -3589,7 +3744,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3601,7 +3756,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[63]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3614,7 +3769,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{63}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -3648,7 +3803,7 @@ type LookupTenantRequest struct {
 
 func (x *LookupTenantRequest) Reset() {
 	*x = LookupTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3660,7 +3815,7 @@ func (x *LookupTenantRequest) String() string {
 func (*LookupTenantRequest) ProtoMessage() {}
 
 func (x *LookupTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[64]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3673,7 +3828,7 @@ func (x *LookupTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupTenantRequest.ProtoReflect.Descriptor instead.
 func (*LookupTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{64}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *LookupTenantRequest) GetTenant() string {
@@ -3692,7 +3847,7 @@ type LookupTenantResponse struct {
 
 func (x *LookupTenantResponse) Reset() {
 	*x = LookupTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3704,7 +3859,7 @@ func (x *LookupTenantResponse) String() string {
 func (*LookupTenantResponse) ProtoMessage() {}
 
 func (x *LookupTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[65]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3717,7 +3872,7 @@ func (x *LookupTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupTenantResponse.ProtoReflect.Descriptor instead.
 func (*LookupTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{65}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *LookupTenantResponse) GetTenant() *Tenant {
@@ -3737,7 +3892,7 @@ type SuspendTenantRequest struct {
 
 func (x *SuspendTenantRequest) Reset() {
 	*x = SuspendTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3749,7 +3904,7 @@ func (x *SuspendTenantRequest) String() string {
 func (*SuspendTenantRequest) ProtoMessage() {}
 
 func (x *SuspendTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[66]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3762,7 +3917,7 @@ func (x *SuspendTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendTenantRequest.ProtoReflect.Descriptor instead.
 func (*SuspendTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{66}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *SuspendTenantRequest) GetTenant() string {
@@ -3788,7 +3943,7 @@ type SuspendTenantResponse struct {
 
 func (x *SuspendTenantResponse) Reset() {
 	*x = SuspendTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3800,7 +3955,7 @@ func (x *SuspendTenantResponse) String() string {
 func (*SuspendTenantResponse) ProtoMessage() {}
 
 func (x *SuspendTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[67]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3813,7 +3968,7 @@ func (x *SuspendTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendTenantResponse.ProtoReflect.Descriptor instead.
 func (*SuspendTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{67}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SuspendTenantResponse) GetTenant() *Tenant {
@@ -3832,7 +3987,7 @@ type ResumeTenantRequest struct {
 
 func (x *ResumeTenantRequest) Reset() {
 	*x = ResumeTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3844,7 +3999,7 @@ func (x *ResumeTenantRequest) String() string {
 func (*ResumeTenantRequest) ProtoMessage() {}
 
 func (x *ResumeTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[68]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3857,7 +4012,7 @@ func (x *ResumeTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTenantRequest.ProtoReflect.Descriptor instead.
 func (*ResumeTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{68}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ResumeTenantRequest) GetTenant() string {
@@ -3876,7 +4031,7 @@ type ResumeTenantResponse struct {
 
 func (x *ResumeTenantResponse) Reset() {
 	*x = ResumeTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3888,7 +4043,7 @@ func (x *ResumeTenantResponse) String() string {
 func (*ResumeTenantResponse) ProtoMessage() {}
 
 func (x *ResumeTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[69]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3901,7 +4056,7 @@ func (x *ResumeTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTenantResponse.ProtoReflect.Descriptor instead.
 func (*ResumeTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{69}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ResumeTenantResponse) GetTenant() *Tenant {
@@ -3922,7 +4077,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3934,7 +4089,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[70]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3947,7 +4102,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{70}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *DeleteTenantRequest) GetTenant() string {
@@ -3973,7 +4128,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3985,7 +4140,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[71]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3998,7 +4153,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{71}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *DeleteTenantResponse) GetTenant() *Tenant {
@@ -4020,7 +4175,7 @@ type MigrateTenantsRequest struct {
 
 func (x *MigrateTenantsRequest) Reset() {
 	*x = MigrateTenantsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4032,7 +4187,7 @@ func (x *MigrateTenantsRequest) String() string {
 func (*MigrateTenantsRequest) ProtoMessage() {}
 
 func (x *MigrateTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[72]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4045,7 +4200,7 @@ func (x *MigrateTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateTenantsRequest.ProtoReflect.Descriptor instead.
 func (*MigrateTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{72}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *MigrateTenantsRequest) GetTenants() []string {
@@ -4075,7 +4230,7 @@ type MigrateTenantsResponse struct {
 
 func (x *MigrateTenantsResponse) Reset() {
 	*x = MigrateTenantsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4087,7 +4242,7 @@ func (x *MigrateTenantsResponse) String() string {
 func (*MigrateTenantsResponse) ProtoMessage() {}
 
 func (x *MigrateTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[73]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4100,7 +4255,7 @@ func (x *MigrateTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateTenantsResponse.ProtoReflect.Descriptor instead.
 func (*MigrateTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{73}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *MigrateTenantsResponse) GetTenant() *Tenant {
@@ -4146,7 +4301,7 @@ type ListShardsRequest struct {
 
 func (x *ListShardsRequest) Reset() {
 	*x = ListShardsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4158,7 +4313,7 @@ func (x *ListShardsRequest) String() string {
 func (*ListShardsRequest) ProtoMessage() {}
 
 func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[74]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4171,7 +4326,7 @@ func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsRequest.ProtoReflect.Descriptor instead.
 func (*ListShardsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{74}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{77}
 }
 
 type ListShardsResponse struct {
@@ -4183,7 +4338,7 @@ type ListShardsResponse struct {
 
 func (x *ListShardsResponse) Reset() {
 	*x = ListShardsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[75]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4195,7 +4350,7 @@ func (x *ListShardsResponse) String() string {
 func (*ListShardsResponse) ProtoMessage() {}
 
 func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[75]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4208,7 +4363,7 @@ func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsResponse.ProtoReflect.Descriptor instead.
 func (*ListShardsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{75}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ListShardsResponse) GetShards() []*Shard {
@@ -4230,7 +4385,7 @@ type AddShardRequest struct {
 
 func (x *AddShardRequest) Reset() {
 	*x = AddShardRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[76]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4242,7 +4397,7 @@ func (x *AddShardRequest) String() string {
 func (*AddShardRequest) ProtoMessage() {}
 
 func (x *AddShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[76]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4255,7 +4410,7 @@ func (x *AddShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddShardRequest.ProtoReflect.Descriptor instead.
 func (*AddShardRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{76}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *AddShardRequest) GetName() string {
@@ -4288,7 +4443,7 @@ type AddShardResponse struct {
 
 func (x *AddShardResponse) Reset() {
 	*x = AddShardResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[77]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4300,7 +4455,7 @@ func (x *AddShardResponse) String() string {
 func (*AddShardResponse) ProtoMessage() {}
 
 func (x *AddShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[77]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4313,7 +4468,7 @@ func (x *AddShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddShardResponse.ProtoReflect.Descriptor instead.
 func (*AddShardResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{77}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *AddShardResponse) GetShard() *Shard {
@@ -4335,7 +4490,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[78]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4347,7 +4502,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[78]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4360,7 +4515,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{78}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ListAuditEventsRequest) GetTenant() string {
@@ -4394,7 +4549,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[79]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4406,7 +4561,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[79]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4419,7 +4574,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{79}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -4447,7 +4602,7 @@ type ProvisionRequest struct {
 
 func (x *ProvisionRequest) Reset() {
 	*x = ProvisionRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[80]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4459,7 +4614,7 @@ func (x *ProvisionRequest) String() string {
 func (*ProvisionRequest) ProtoMessage() {}
 
 func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[80]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4472,7 +4627,7 @@ func (x *ProvisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{80}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ProvisionRequest) GetTenantId() string {
@@ -4506,7 +4661,7 @@ type ProvisionResponse struct {
 
 func (x *ProvisionResponse) Reset() {
 	*x = ProvisionResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[81]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4518,7 +4673,7 @@ func (x *ProvisionResponse) String() string {
 func (*ProvisionResponse) ProtoMessage() {}
 
 func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[81]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4531,7 +4686,7 @@ func (x *ProvisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionResponse.ProtoReflect.Descriptor instead.
 func (*ProvisionResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{81}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ProvisionResponse) GetVersion() int64 {
@@ -4552,7 +4707,7 @@ type DeprovisionRequest struct {
 
 func (x *DeprovisionRequest) Reset() {
 	*x = DeprovisionRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[82]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4564,7 +4719,7 @@ func (x *DeprovisionRequest) String() string {
 func (*DeprovisionRequest) ProtoMessage() {}
 
 func (x *DeprovisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[82]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4577,7 +4732,7 @@ func (x *DeprovisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeprovisionRequest.ProtoReflect.Descriptor instead.
 func (*DeprovisionRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{82}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *DeprovisionRequest) GetTenantId() string {
@@ -4609,7 +4764,7 @@ type DeprovisionResponse struct {
 
 func (x *DeprovisionResponse) Reset() {
 	*x = DeprovisionResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[83]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4621,7 +4776,7 @@ func (x *DeprovisionResponse) String() string {
 func (*DeprovisionResponse) ProtoMessage() {}
 
 func (x *DeprovisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[83]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4634,7 +4789,259 @@ func (x *DeprovisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeprovisionResponse.ProtoReflect.Descriptor instead.
 func (*DeprovisionResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{83}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{86}
+}
+
+type ExportTenantDataRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Schema        string                 `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	Shard         string                 `protobuf:"bytes,3,opt,name=shard,proto3" json:"shard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTenantDataRequest) Reset() {
+	*x = ExportTenantDataRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTenantDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTenantDataRequest) ProtoMessage() {}
+
+func (x *ExportTenantDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTenantDataRequest.ProtoReflect.Descriptor instead.
+func (*ExportTenantDataRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *ExportTenantDataRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ExportTenantDataRequest) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *ExportTenantDataRequest) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+type ExportTenantDataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// JSON objects, one per record, in the order the import needs them.
+	Records       []string `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTenantDataResponse) Reset() {
+	*x = ExportTenantDataResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTenantDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTenantDataResponse) ProtoMessage() {}
+
+func (x *ExportTenantDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTenantDataResponse.ProtoReflect.Descriptor instead.
+func (*ExportTenantDataResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *ExportTenantDataResponse) GetRecords() []string {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+type ImportTenantDataRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Read from the first message only: the new tenant.
+	TenantId string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Schema   string `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	Shard    string `protobuf:"bytes,3,opt,name=shard,proto3" json:"shard,omitempty"`
+	// The archive's tenant (ids and schema), for data bound to it (sealed credentials).
+	SourceTenantId string `protobuf:"bytes,4,opt,name=source_tenant_id,json=sourceTenantId,proto3" json:"source_tenant_id,omitempty"`
+	SourceSchema   string `protobuf:"bytes,5,opt,name=source_schema,json=sourceSchema,proto3" json:"source_schema,omitempty"`
+	// Old user id -> new user id, for data that names users.
+	UserIds       map[string]string `protobuf:"bytes,6,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Records       []string          `protobuf:"bytes,7,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportTenantDataRequest) Reset() {
+	*x = ImportTenantDataRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportTenantDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportTenantDataRequest) ProtoMessage() {}
+
+func (x *ImportTenantDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportTenantDataRequest.ProtoReflect.Descriptor instead.
+func (*ImportTenantDataRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *ImportTenantDataRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ImportTenantDataRequest) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *ImportTenantDataRequest) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+func (x *ImportTenantDataRequest) GetSourceTenantId() string {
+	if x != nil {
+		return x.SourceTenantId
+	}
+	return ""
+}
+
+func (x *ImportTenantDataRequest) GetSourceSchema() string {
+	if x != nil {
+		return x.SourceSchema
+	}
+	return ""
+}
+
+func (x *ImportTenantDataRequest) GetUserIds() map[string]string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+func (x *ImportTenantDataRequest) GetRecords() []string {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+type ImportTenantDataResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Records       int64                  `protobuf:"varint,1,opt,name=records,proto3" json:"records,omitempty"`
+	Notes         []string               `protobuf:"bytes,2,rep,name=notes,proto3" json:"notes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportTenantDataResponse) Reset() {
+	*x = ImportTenantDataResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportTenantDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportTenantDataResponse) ProtoMessage() {}
+
+func (x *ImportTenantDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportTenantDataResponse.ProtoReflect.Descriptor instead.
+func (*ImportTenantDataResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *ImportTenantDataResponse) GetRecords() int64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *ImportTenantDataResponse) GetNotes() []string {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
 }
 
 type ResolveTenantRequest struct {
@@ -4647,7 +5054,7 @@ type ResolveTenantRequest struct {
 
 func (x *ResolveTenantRequest) Reset() {
 	*x = ResolveTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[84]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4659,7 +5066,7 @@ func (x *ResolveTenantRequest) String() string {
 func (*ResolveTenantRequest) ProtoMessage() {}
 
 func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[84]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4672,7 +5079,7 @@ func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantRequest.ProtoReflect.Descriptor instead.
 func (*ResolveTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{84}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ResolveTenantRequest) GetTenant() string {
@@ -4691,7 +5098,7 @@ type ResolveTenantResponse struct {
 
 func (x *ResolveTenantResponse) Reset() {
 	*x = ResolveTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[85]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4703,7 +5110,7 @@ func (x *ResolveTenantResponse) String() string {
 func (*ResolveTenantResponse) ProtoMessage() {}
 
 func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[85]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4716,7 +5123,7 @@ func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantResponse.ProtoReflect.Descriptor instead.
 func (*ResolveTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{85}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ResolveTenantResponse) GetTenant() *Tenant {
@@ -4735,7 +5142,7 @@ type IntrospectTokenRequest struct {
 
 func (x *IntrospectTokenRequest) Reset() {
 	*x = IntrospectTokenRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[86]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4747,7 +5154,7 @@ func (x *IntrospectTokenRequest) String() string {
 func (*IntrospectTokenRequest) ProtoMessage() {}
 
 func (x *IntrospectTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[86]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4760,7 +5167,7 @@ func (x *IntrospectTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectTokenRequest.ProtoReflect.Descriptor instead.
 func (*IntrospectTokenRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{86}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *IntrospectTokenRequest) GetToken() string {
@@ -4785,7 +5192,7 @@ type IntrospectTokenResponse struct {
 
 func (x *IntrospectTokenResponse) Reset() {
 	*x = IntrospectTokenResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[87]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4797,7 +5204,7 @@ func (x *IntrospectTokenResponse) String() string {
 func (*IntrospectTokenResponse) ProtoMessage() {}
 
 func (x *IntrospectTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[87]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4810,7 +5217,7 @@ func (x *IntrospectTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectTokenResponse.ProtoReflect.Descriptor instead.
 func (*IntrospectTokenResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{87}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *IntrospectTokenResponse) GetActive() bool {
@@ -4870,7 +5277,7 @@ type GetSigningKeysRequest struct {
 
 func (x *GetSigningKeysRequest) Reset() {
 	*x = GetSigningKeysRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4882,7 +5289,7 @@ func (x *GetSigningKeysRequest) String() string {
 func (*GetSigningKeysRequest) ProtoMessage() {}
 
 func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[88]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4895,7 +5302,7 @@ func (x *GetSigningKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysRequest.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{88}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{95}
 }
 
 type GetSigningKeysResponse struct {
@@ -4908,7 +5315,7 @@ type GetSigningKeysResponse struct {
 
 func (x *GetSigningKeysResponse) Reset() {
 	*x = GetSigningKeysResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4920,7 +5327,7 @@ func (x *GetSigningKeysResponse) String() string {
 func (*GetSigningKeysResponse) ProtoMessage() {}
 
 func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[89]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4933,7 +5340,7 @@ func (x *GetSigningKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSigningKeysResponse.ProtoReflect.Descriptor instead.
 func (*GetSigningKeysResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{89}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *GetSigningKeysResponse) GetJwksJson() string {
@@ -4953,7 +5360,7 @@ type GetMembershipRequest struct {
 
 func (x *GetMembershipRequest) Reset() {
 	*x = GetMembershipRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4965,7 +5372,7 @@ func (x *GetMembershipRequest) String() string {
 func (*GetMembershipRequest) ProtoMessage() {}
 
 func (x *GetMembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[90]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4978,7 +5385,7 @@ func (x *GetMembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMembershipRequest.ProtoReflect.Descriptor instead.
 func (*GetMembershipRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{90}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *GetMembershipRequest) GetTenantId() string {
@@ -5005,7 +5412,7 @@ type GetMembershipResponse struct {
 
 func (x *GetMembershipResponse) Reset() {
 	*x = GetMembershipResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5017,7 +5424,7 @@ func (x *GetMembershipResponse) String() string {
 func (*GetMembershipResponse) ProtoMessage() {}
 
 func (x *GetMembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[91]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5030,7 +5437,7 @@ func (x *GetMembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMembershipResponse.ProtoReflect.Descriptor instead.
 func (*GetMembershipResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{91}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *GetMembershipResponse) GetMember() bool {
@@ -5056,7 +5463,7 @@ type ResolveShardRequest struct {
 
 func (x *ResolveShardRequest) Reset() {
 	*x = ResolveShardRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[92]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5068,7 +5475,7 @@ func (x *ResolveShardRequest) String() string {
 func (*ResolveShardRequest) ProtoMessage() {}
 
 func (x *ResolveShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[92]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5081,7 +5488,7 @@ func (x *ResolveShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveShardRequest.ProtoReflect.Descriptor instead.
 func (*ResolveShardRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{92}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *ResolveShardRequest) GetName() string {
@@ -5102,7 +5509,7 @@ type ResolveShardResponse struct {
 
 func (x *ResolveShardResponse) Reset() {
 	*x = ResolveShardResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[93]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5114,7 +5521,7 @@ func (x *ResolveShardResponse) String() string {
 func (*ResolveShardResponse) ProtoMessage() {}
 
 func (x *ResolveShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[93]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5127,7 +5534,7 @@ func (x *ResolveShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveShardResponse.ProtoReflect.Descriptor instead.
 func (*ResolveShardResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{93}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *ResolveShardResponse) GetName() string {
@@ -5158,7 +5565,7 @@ type MoveTenantRequest struct {
 
 func (x *MoveTenantRequest) Reset() {
 	*x = MoveTenantRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[94]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5170,7 +5577,7 @@ func (x *MoveTenantRequest) String() string {
 func (*MoveTenantRequest) ProtoMessage() {}
 
 func (x *MoveTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[94]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5183,7 +5590,7 @@ func (x *MoveTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveTenantRequest.ProtoReflect.Descriptor instead.
 func (*MoveTenantRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{94}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *MoveTenantRequest) GetTenant() string {
@@ -5218,7 +5625,7 @@ type MoveTenantResponse struct {
 
 func (x *MoveTenantResponse) Reset() {
 	*x = MoveTenantResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[95]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5230,7 +5637,7 @@ func (x *MoveTenantResponse) String() string {
 func (*MoveTenantResponse) ProtoMessage() {}
 
 func (x *MoveTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[95]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5243,7 +5650,7 @@ func (x *MoveTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveTenantResponse.ProtoReflect.Descriptor instead.
 func (*MoveTenantResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{95}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *MoveTenantResponse) GetMove() *TenantMove {
@@ -5283,7 +5690,7 @@ type TenantMove struct {
 
 func (x *TenantMove) Reset() {
 	*x = TenantMove{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[96]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5295,7 +5702,7 @@ func (x *TenantMove) String() string {
 func (*TenantMove) ProtoMessage() {}
 
 func (x *TenantMove) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[96]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5308,7 +5715,7 @@ func (x *TenantMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantMove.ProtoReflect.Descriptor instead.
 func (*TenantMove) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{96}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *TenantMove) GetId() string {
@@ -5395,6 +5802,229 @@ func (x *TenantMove) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+type ExportTenantArchiveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An id or a slug.
+	Tenant        string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTenantArchiveRequest) Reset() {
+	*x = ExportTenantArchiveRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTenantArchiveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTenantArchiveRequest) ProtoMessage() {}
+
+func (x *ExportTenantArchiveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTenantArchiveRequest.ProtoReflect.Descriptor instead.
+func (*ExportTenantArchiveRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *ExportTenantArchiveRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type ExportTenantArchiveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Piece         *TenantArchivePiece    `protobuf:"bytes,1,opt,name=piece,proto3" json:"piece,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTenantArchiveResponse) Reset() {
+	*x = ExportTenantArchiveResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[105]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTenantArchiveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTenantArchiveResponse) ProtoMessage() {}
+
+func (x *ExportTenantArchiveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[105]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTenantArchiveResponse.ProtoReflect.Descriptor instead.
+func (*ExportTenantArchiveResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{105}
+}
+
+func (x *ExportTenantArchiveResponse) GetPiece() *TenantArchivePiece {
+	if x != nil {
+		return x.Piece
+	}
+	return nil
+}
+
+type ImportTenantArchiveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Read from the first message only: the new tenant's slug (empty: the archive's) and shard
+	// (empty: placement picks one).
+	Slug  string `protobuf:"bytes,1,opt,name=slug,proto3" json:"slug,omitempty"`
+	Shard string `protobuf:"bytes,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	// The archive's bytes, in order, over as many messages as needed.
+	Chunk         []byte `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportTenantArchiveRequest) Reset() {
+	*x = ImportTenantArchiveRequest{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[106]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportTenantArchiveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportTenantArchiveRequest) ProtoMessage() {}
+
+func (x *ImportTenantArchiveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[106]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportTenantArchiveRequest.ProtoReflect.Descriptor instead.
+func (*ImportTenantArchiveRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{106}
+}
+
+func (x *ImportTenantArchiveRequest) GetSlug() string {
+	if x != nil {
+		return x.Slug
+	}
+	return ""
+}
+
+func (x *ImportTenantArchiveRequest) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+func (x *ImportTenantArchiveRequest) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+type ImportTenantArchiveResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Records restored, by service.
+	Records map[string]int64 `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// What the archive could not bring back and needs doing by hand (a credential to set again).
+	Notes []string `protobuf:"bytes,3,rep,name=notes,proto3" json:"notes,omitempty"`
+	// Members mailed a link to set their password.
+	MembersInvited int32 `protobuf:"varint,4,opt,name=members_invited,json=membersInvited,proto3" json:"members_invited,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ImportTenantArchiveResponse) Reset() {
+	*x = ImportTenantArchiveResponse{}
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[107]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportTenantArchiveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportTenantArchiveResponse) ProtoMessage() {}
+
+func (x *ImportTenantArchiveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[107]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportTenantArchiveResponse.ProtoReflect.Descriptor instead.
+func (*ImportTenantArchiveResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{107}
+}
+
+func (x *ImportTenantArchiveResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
+func (x *ImportTenantArchiveResponse) GetRecords() map[string]int64 {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *ImportTenantArchiveResponse) GetNotes() []string {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
+}
+
+func (x *ImportTenantArchiveResponse) GetMembersInvited() int32 {
+	if x != nil {
+		return x.MembersInvited
+	}
+	return 0
+}
+
 type ListTenantMovesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// An id or slug; empty: every tenant.
@@ -5405,7 +6035,7 @@ type ListTenantMovesRequest struct {
 
 func (x *ListTenantMovesRequest) Reset() {
 	*x = ListTenantMovesRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[97]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5417,7 +6047,7 @@ func (x *ListTenantMovesRequest) String() string {
 func (*ListTenantMovesRequest) ProtoMessage() {}
 
 func (x *ListTenantMovesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[97]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5430,7 +6060,7 @@ func (x *ListTenantMovesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantMovesRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantMovesRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{97}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *ListTenantMovesRequest) GetTenant() string {
@@ -5450,7 +6080,7 @@ type ListTenantMovesResponse struct {
 
 func (x *ListTenantMovesResponse) Reset() {
 	*x = ListTenantMovesResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[98]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5462,7 +6092,7 @@ func (x *ListTenantMovesResponse) String() string {
 func (*ListTenantMovesResponse) ProtoMessage() {}
 
 func (x *ListTenantMovesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[98]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5475,7 +6105,7 @@ func (x *ListTenantMovesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantMovesResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantMovesResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{98}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *ListTenantMovesResponse) GetMoves() []*TenantMove {
@@ -5497,7 +6127,7 @@ type UpdateShardRequest struct {
 
 func (x *UpdateShardRequest) Reset() {
 	*x = UpdateShardRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[99]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5509,7 +6139,7 @@ func (x *UpdateShardRequest) String() string {
 func (*UpdateShardRequest) ProtoMessage() {}
 
 func (x *UpdateShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[99]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5522,7 +6152,7 @@ func (x *UpdateShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateShardRequest.ProtoReflect.Descriptor instead.
 func (*UpdateShardRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{99}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *UpdateShardRequest) GetName() string {
@@ -5555,7 +6185,7 @@ type UpdateShardResponse struct {
 
 func (x *UpdateShardResponse) Reset() {
 	*x = UpdateShardResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[100]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5567,7 +6197,7 @@ func (x *UpdateShardResponse) String() string {
 func (*UpdateShardResponse) ProtoMessage() {}
 
 func (x *UpdateShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[100]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5580,7 +6210,7 @@ func (x *UpdateShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateShardResponse.ProtoReflect.Descriptor instead.
 func (*UpdateShardResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{100}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *UpdateShardResponse) GetShard() *Shard {
@@ -5599,7 +6229,7 @@ type CountMembersRequest struct {
 
 func (x *CountMembersRequest) Reset() {
 	*x = CountMembersRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[101]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5611,7 +6241,7 @@ func (x *CountMembersRequest) String() string {
 func (*CountMembersRequest) ProtoMessage() {}
 
 func (x *CountMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[101]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5624,7 +6254,7 @@ func (x *CountMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountMembersRequest.ProtoReflect.Descriptor instead.
 func (*CountMembersRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{101}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *CountMembersRequest) GetTenantId() string {
@@ -5643,7 +6273,7 @@ type CountMembersResponse struct {
 
 func (x *CountMembersResponse) Reset() {
 	*x = CountMembersResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[102]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5655,7 +6285,7 @@ func (x *CountMembersResponse) String() string {
 func (*CountMembersResponse) ProtoMessage() {}
 
 func (x *CountMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[102]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5668,7 +6298,7 @@ func (x *CountMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountMembersResponse.ProtoReflect.Descriptor instead.
 func (*CountMembersResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{102}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *CountMembersResponse) GetCount() int64 {
@@ -5690,7 +6320,7 @@ type SetBillingHoldRequest struct {
 
 func (x *SetBillingHoldRequest) Reset() {
 	*x = SetBillingHoldRequest{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[103]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5702,7 +6332,7 @@ func (x *SetBillingHoldRequest) String() string {
 func (*SetBillingHoldRequest) ProtoMessage() {}
 
 func (x *SetBillingHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[103]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5715,7 +6345,7 @@ func (x *SetBillingHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBillingHoldRequest.ProtoReflect.Descriptor instead.
 func (*SetBillingHoldRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{103}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *SetBillingHoldRequest) GetTenantId() string {
@@ -5748,7 +6378,7 @@ type SetBillingHoldResponse struct {
 
 func (x *SetBillingHoldResponse) Reset() {
 	*x = SetBillingHoldResponse{}
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[104]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5760,7 +6390,7 @@ func (x *SetBillingHoldResponse) String() string {
 func (*SetBillingHoldResponse) ProtoMessage() {}
 
 func (x *SetBillingHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[104]
+	mi := &file_atrium_tenancy_v1_tenancy_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5773,7 +6403,7 @@ func (x *SetBillingHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBillingHoldResponse.ProtoReflect.Descriptor instead.
 func (*SetBillingHoldResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{104}
+	return file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *SetBillingHoldResponse) GetTenant() *Tenant {
@@ -5811,7 +6441,15 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\v2\x17.atrium.tenancy.v1.UserR\x04user\x12+\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.atrium.tenancy.v1.RoleR\x04role\x12;\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x86\x01\n" +
+	"createTime\"\x15\n" +
+	"\x13ExportTenantRequest\"S\n" +
+	"\x14ExportTenantResponse\x12;\n" +
+	"\x05piece\x18\x01 \x01(\v2%.atrium.tenancy.v1.TenantArchivePieceR\x05piece\"z\n" +
+	"\x12TenantArchivePiece\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x18\n" +
+	"\arecords\x18\x02 \x01(\x03R\arecords\x12\x14\n" +
+	"\x05chunk\x18\x03 \x01(\fR\x05chunk\x12\x1a\n" +
+	"\bmanifest\x18\x04 \x01(\tR\bmanifest\"\x86\x01\n" +
 	"\rSignUpRequest\x12\x19\n" +
 	"\borg_name\x18\x01 \x01(\tR\aorgName\x12\x12\n" +
 	"\x04slug\x18\x02 \x01(\tR\x04slug\x12\x1f\n" +
@@ -6088,7 +6726,27 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x14\n" +
 	"\x05shard\x18\x03 \x01(\tR\x05shard\"\x15\n" +
-	"\x13DeprovisionResponse\".\n" +
+	"\x13DeprovisionResponse\"d\n" +
+	"\x17ExportTenantDataRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x16\n" +
+	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x14\n" +
+	"\x05shard\x18\x03 \x01(\tR\x05shard\"4\n" +
+	"\x18ExportTenantDataResponse\x12\x18\n" +
+	"\arecords\x18\x01 \x03(\tR\arecords\"\xdd\x02\n" +
+	"\x17ImportTenantDataRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x16\n" +
+	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x14\n" +
+	"\x05shard\x18\x03 \x01(\tR\x05shard\x12(\n" +
+	"\x10source_tenant_id\x18\x04 \x01(\tR\x0esourceTenantId\x12#\n" +
+	"\rsource_schema\x18\x05 \x01(\tR\fsourceSchema\x12R\n" +
+	"\buser_ids\x18\x06 \x03(\v27.atrium.tenancy.v1.ImportTenantDataRequest.UserIdsEntryR\auserIds\x12\x18\n" +
+	"\arecords\x18\a \x03(\tR\arecords\x1a:\n" +
+	"\fUserIdsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"J\n" +
+	"\x18ImportTenantDataResponse\x12\x18\n" +
+	"\arecords\x18\x01 \x01(\x03R\arecords\x12\x14\n" +
+	"\x05notes\x18\x02 \x03(\tR\x05notes\".\n" +
 	"\x14ResolveTenantRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"J\n" +
 	"\x15ResolveTenantResponse\x121\n" +
@@ -6144,7 +6802,23 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"0\n" +
+	"updateTime\"4\n" +
+	"\x1aExportTenantArchiveRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"Z\n" +
+	"\x1bExportTenantArchiveResponse\x12;\n" +
+	"\x05piece\x18\x01 \x01(\v2%.atrium.tenancy.v1.TenantArchivePieceR\x05piece\"\\\n" +
+	"\x1aImportTenantArchiveRequest\x12\x12\n" +
+	"\x04slug\x18\x01 \x01(\tR\x04slug\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\tR\x05shard\x12\x14\n" +
+	"\x05chunk\x18\x03 \x01(\fR\x05chunk\"\xa2\x02\n" +
+	"\x1bImportTenantArchiveResponse\x121\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x19.atrium.tenancy.v1.TenantR\x06tenant\x12U\n" +
+	"\arecords\x18\x02 \x03(\v2;.atrium.tenancy.v1.ImportTenantArchiveResponse.RecordsEntryR\arecords\x12\x14\n" +
+	"\x05notes\x18\x03 \x03(\tR\x05notes\x12'\n" +
+	"\x0fmembers_invited\x18\x04 \x01(\x05R\x0emembersInvited\x1a:\n" +
+	"\fRecordsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"0\n" +
 	"\x16ListTenantMovesRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"N\n" +
 	"\x17ListTenantMovesResponse\x123\n" +
@@ -6182,14 +6856,15 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"ROLE_OWNER\x10\x01\x12\x0e\n" +
 	"\n" +
 	"ROLE_ADMIN\x10\x02\x12\x0f\n" +
-	"\vROLE_MEMBER\x10\x032\xc3\x05\n" +
+	"\vROLE_MEMBER\x10\x032\xb1\x06\n" +
 	"\rTenantService\x12U\n" +
 	"\x06SignUp\x12 .atrium.tenancy.v1.SignUpRequest\x1a!.atrium.tenancy.v1.SignUpResponse\"\x06\xca\xf3\x18\x02\b\x01\x12a\n" +
 	"\tGetTenant\x12#.atrium.tenancy.v1.GetTenantRequest\x1a$.atrium.tenancy.v1.GetTenantResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12g\n" +
 	"\fUpdateTenant\x12&.atrium.tenancy.v1.UpdateTenantRequest\x1a'.atrium.tenancy.v1.UpdateTenantResponse\"\x06\xca\xf3\x18\x02\b\x03\x12\x85\x01\n" +
 	"\x15ListTenantAuditEvents\x12/.atrium.tenancy.v1.ListTenantAuditEventsRequest\x1a0.atrium.tenancy.v1.ListTenantAuditEventsResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x01\x12\x85\x01\n" +
 	"\x16ScheduleTenantDeletion\x120.atrium.tenancy.v1.ScheduleTenantDeletionRequest\x1a1.atrium.tenancy.v1.ScheduleTenantDeletionResponse\"\x06\xca\xf3\x18\x02\b\x03\x12\x7f\n" +
-	"\x14CancelTenantDeletion\x12..atrium.tenancy.v1.CancelTenantDeletionRequest\x1a/.atrium.tenancy.v1.CancelTenantDeletionResponse\"\x06\xca\xf3\x18\x02\b\x032\xf4\x04\n" +
+	"\x14CancelTenantDeletion\x12..atrium.tenancy.v1.CancelTenantDeletionRequest\x1a/.atrium.tenancy.v1.CancelTenantDeletionResponse\"\x06\xca\xf3\x18\x02\b\x03\x12l\n" +
+	"\fExportTenant\x12&.atrium.tenancy.v1.ExportTenantRequest\x1a'.atrium.tenancy.v1.ExportTenantResponse\"\t\xca\xf3\x18\x02\b\x03\x90\x02\x010\x012\xf4\x04\n" +
 	"\vAuthService\x12R\n" +
 	"\x05Login\x12\x1f.atrium.tenancy.v1.LoginRequest\x1a .atrium.tenancy.v1.LoginResponse\"\x06\xca\xf3\x18\x02\b\x01\x12X\n" +
 	"\aRefresh\x12!.atrium.tenancy.v1.RefreshRequest\x1a\".atrium.tenancy.v1.RefreshResponse\"\x06\xca\xf3\x18\x02\b\x01\x12U\n" +
@@ -6208,7 +6883,7 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\fRemoveMember\x12&.atrium.tenancy.v1.RemoveMemberRequest\x1a'.atrium.tenancy.v1.RemoveMemberResponse\"\x06\xca\xf3\x18\x02\b\x03\x12m\n" +
 	"\x0eCreateApiToken\x12(.atrium.tenancy.v1.CreateApiTokenRequest\x1a).atrium.tenancy.v1.CreateApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x02\x12m\n" +
 	"\rListApiTokens\x12'.atrium.tenancy.v1.ListApiTokensRequest\x1a(.atrium.tenancy.v1.ListApiTokensResponse\"\t\xca\xf3\x18\x02\b\x02\x90\x02\x01\x12m\n" +
-	"\x0eRevokeApiToken\x12(.atrium.tenancy.v1.RevokeApiTokenRequest\x1a).atrium.tenancy.v1.RevokeApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x022\xc3\r\n" +
+	"\x0eRevokeApiToken\x12(.atrium.tenancy.v1.RevokeApiTokenRequest\x1a).atrium.tenancy.v1.RevokeApiTokenResponse\"\x06\xca\xf3\x18\x02\b\x022\xc7\x0f\n" +
 	"\x0fOperatorService\x12g\n" +
 	"\fCreateTenant\x12&.atrium.tenancy.v1.CreateTenantRequest\x1a'.atrium.tenancy.v1.CreateTenantResponse\"\x06\xca\xf3\x18\x02\b\x04\x12g\n" +
 	"\vListTenants\x12%.atrium.tenancy.v1.ListTenantsRequest\x1a&.atrium.tenancy.v1.ListTenantsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12j\n" +
@@ -6227,10 +6902,15 @@ const file_atrium_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\vUpdateShard\x12%.atrium.tenancy.v1.UpdateShardRequest\x1a&.atrium.tenancy.v1.UpdateShardResponse\"\x06\xca\xf3\x18\x02\b\x04\x12m\n" +
 	"\rListOperators\x12'.atrium.tenancy.v1.ListOperatorsRequest\x1a(.atrium.tenancy.v1.ListOperatorsResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x01\x12m\n" +
 	"\x0eCreateOperator\x12(.atrium.tenancy.v1.CreateOperatorRequest\x1a).atrium.tenancy.v1.CreateOperatorResponse\"\x06\xca\xf3\x18\x02\b\x04\x12m\n" +
-	"\x0eRevokeOperator\x12(.atrium.tenancy.v1.RevokeOperatorRequest\x1a).atrium.tenancy.v1.RevokeOperatorResponse\"\x06\xca\xf3\x18\x02\b\x042\xdb\x01\n" +
+	"\x0eRevokeOperator\x12(.atrium.tenancy.v1.RevokeOperatorRequest\x1a).atrium.tenancy.v1.RevokeOperatorResponse\"\x06\xca\xf3\x18\x02\b\x04\x12\x81\x01\n" +
+	"\x13ExportTenantArchive\x12-.atrium.tenancy.v1.ExportTenantArchiveRequest\x1a..atrium.tenancy.v1.ExportTenantArchiveResponse\"\t\xca\xf3\x18\x02\b\x04\x90\x02\x010\x01\x12~\n" +
+	"\x13ImportTenantArchive\x12-.atrium.tenancy.v1.ImportTenantArchiveRequest\x1a..atrium.tenancy.v1.ImportTenantArchiveResponse\"\x06\xca\xf3\x18\x02\b\x04(\x012\xdb\x01\n" +
 	"\x13ProvisioningService\x12^\n" +
 	"\tProvision\x12#.atrium.tenancy.v1.ProvisionRequest\x1a$.atrium.tenancy.v1.ProvisionResponse\"\x06\xca\xf3\x18\x02\b\x05\x12d\n" +
-	"\vDeprovision\x12%.atrium.tenancy.v1.DeprovisionRequest\x1a&.atrium.tenancy.v1.DeprovisionResponse\"\x06\xca\xf3\x18\x02\b\x052\x9b\x06\n" +
+	"\vDeprovision\x12%.atrium.tenancy.v1.DeprovisionRequest\x1a&.atrium.tenancy.v1.DeprovisionResponse\"\x06\xca\xf3\x18\x02\b\x052\x84\x02\n" +
+	"\x11TenantDataService\x12x\n" +
+	"\x10ExportTenantData\x12*.atrium.tenancy.v1.ExportTenantDataRequest\x1a+.atrium.tenancy.v1.ExportTenantDataResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x010\x01\x12u\n" +
+	"\x10ImportTenantData\x12*.atrium.tenancy.v1.ImportTenantDataRequest\x1a+.atrium.tenancy.v1.ImportTenantDataResponse\"\x06\xca\xf3\x18\x02\b\x05(\x012\x9b\x06\n" +
 	"\x10DirectoryService\x12m\n" +
 	"\rResolveTenant\x12'.atrium.tenancy.v1.ResolveTenantRequest\x1a(.atrium.tenancy.v1.ResolveTenantResponse\"\t\xca\xf3\x18\x02\b\x05\x90\x02\x01\x12p\n" +
 	"\x0fIntrospectToken\x12).atrium.tenancy.v1.IntrospectTokenRequest\x1a*.atrium.tenancy.v1.IntrospectTokenResponse\"\x06\xca\xf3\x18\x02\b\x05\x12p\n" +
@@ -6253,292 +6933,320 @@ func file_atrium_tenancy_v1_tenancy_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_tenancy_v1_tenancy_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 105)
+var file_atrium_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 118)
 var file_atrium_tenancy_v1_tenancy_proto_goTypes = []any{
 	(TenantStatus)(0),                      // 0: atrium.tenancy.v1.TenantStatus
 	(Role)(0),                              // 1: atrium.tenancy.v1.Role
 	(*Tenant)(nil),                         // 2: atrium.tenancy.v1.Tenant
 	(*User)(nil),                           // 3: atrium.tenancy.v1.User
 	(*Member)(nil),                         // 4: atrium.tenancy.v1.Member
-	(*SignUpRequest)(nil),                  // 5: atrium.tenancy.v1.SignUpRequest
-	(*SignUpResponse)(nil),                 // 6: atrium.tenancy.v1.SignUpResponse
-	(*GetTenantRequest)(nil),               // 7: atrium.tenancy.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),              // 8: atrium.tenancy.v1.GetTenantResponse
-	(*UpdateTenantRequest)(nil),            // 9: atrium.tenancy.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),           // 10: atrium.tenancy.v1.UpdateTenantResponse
-	(*ListTenantAuditEventsRequest)(nil),   // 11: atrium.tenancy.v1.ListTenantAuditEventsRequest
-	(*ListTenantAuditEventsResponse)(nil),  // 12: atrium.tenancy.v1.ListTenantAuditEventsResponse
-	(*ScheduleTenantDeletionRequest)(nil),  // 13: atrium.tenancy.v1.ScheduleTenantDeletionRequest
-	(*ScheduleTenantDeletionResponse)(nil), // 14: atrium.tenancy.v1.ScheduleTenantDeletionResponse
-	(*CancelTenantDeletionRequest)(nil),    // 15: atrium.tenancy.v1.CancelTenantDeletionRequest
-	(*CancelTenantDeletionResponse)(nil),   // 16: atrium.tenancy.v1.CancelTenantDeletionResponse
-	(*LoginRequest)(nil),                   // 17: atrium.tenancy.v1.LoginRequest
-	(*LoginResponse)(nil),                  // 18: atrium.tenancy.v1.LoginResponse
-	(*RefreshRequest)(nil),                 // 19: atrium.tenancy.v1.RefreshRequest
-	(*RefreshResponse)(nil),                // 20: atrium.tenancy.v1.RefreshResponse
-	(*LogoutRequest)(nil),                  // 21: atrium.tenancy.v1.LogoutRequest
-	(*LogoutResponse)(nil),                 // 22: atrium.tenancy.v1.LogoutResponse
-	(*AcceptInvitationRequest)(nil),        // 23: atrium.tenancy.v1.AcceptInvitationRequest
-	(*AcceptInvitationResponse)(nil),       // 24: atrium.tenancy.v1.AcceptInvitationResponse
-	(*RequestPasswordResetRequest)(nil),    // 25: atrium.tenancy.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil),   // 26: atrium.tenancy.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),           // 27: atrium.tenancy.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),          // 28: atrium.tenancy.v1.ResetPasswordResponse
-	(*ListMembersRequest)(nil),             // 29: atrium.tenancy.v1.ListMembersRequest
-	(*ListMembersResponse)(nil),            // 30: atrium.tenancy.v1.ListMembersResponse
-	(*Invitation)(nil),                     // 31: atrium.tenancy.v1.Invitation
-	(*InviteMemberRequest)(nil),            // 32: atrium.tenancy.v1.InviteMemberRequest
-	(*InviteMemberResponse)(nil),           // 33: atrium.tenancy.v1.InviteMemberResponse
-	(*ListInvitationsRequest)(nil),         // 34: atrium.tenancy.v1.ListInvitationsRequest
-	(*ListInvitationsResponse)(nil),        // 35: atrium.tenancy.v1.ListInvitationsResponse
-	(*ResendInvitationRequest)(nil),        // 36: atrium.tenancy.v1.ResendInvitationRequest
-	(*ResendInvitationResponse)(nil),       // 37: atrium.tenancy.v1.ResendInvitationResponse
-	(*RevokeInvitationRequest)(nil),        // 38: atrium.tenancy.v1.RevokeInvitationRequest
-	(*RevokeInvitationResponse)(nil),       // 39: atrium.tenancy.v1.RevokeInvitationResponse
-	(*TransferOwnershipRequest)(nil),       // 40: atrium.tenancy.v1.TransferOwnershipRequest
-	(*TransferOwnershipResponse)(nil),      // 41: atrium.tenancy.v1.TransferOwnershipResponse
-	(*UpdateMemberRoleRequest)(nil),        // 42: atrium.tenancy.v1.UpdateMemberRoleRequest
-	(*UpdateMemberRoleResponse)(nil),       // 43: atrium.tenancy.v1.UpdateMemberRoleResponse
-	(*RemoveMemberRequest)(nil),            // 44: atrium.tenancy.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),           // 45: atrium.tenancy.v1.RemoveMemberResponse
-	(*ApiToken)(nil),                       // 46: atrium.tenancy.v1.ApiToken
-	(*CreateApiTokenRequest)(nil),          // 47: atrium.tenancy.v1.CreateApiTokenRequest
-	(*CreateApiTokenResponse)(nil),         // 48: atrium.tenancy.v1.CreateApiTokenResponse
-	(*ListApiTokensRequest)(nil),           // 49: atrium.tenancy.v1.ListApiTokensRequest
-	(*ListApiTokensResponse)(nil),          // 50: atrium.tenancy.v1.ListApiTokensResponse
-	(*RevokeApiTokenRequest)(nil),          // 51: atrium.tenancy.v1.RevokeApiTokenRequest
-	(*RevokeApiTokenResponse)(nil),         // 52: atrium.tenancy.v1.RevokeApiTokenResponse
-	(*Shard)(nil),                          // 53: atrium.tenancy.v1.Shard
-	(*AuditEvent)(nil),                     // 54: atrium.tenancy.v1.AuditEvent
-	(*OperatorCredential)(nil),             // 55: atrium.tenancy.v1.OperatorCredential
-	(*ListOperatorsRequest)(nil),           // 56: atrium.tenancy.v1.ListOperatorsRequest
-	(*ListOperatorsResponse)(nil),          // 57: atrium.tenancy.v1.ListOperatorsResponse
-	(*CreateOperatorRequest)(nil),          // 58: atrium.tenancy.v1.CreateOperatorRequest
-	(*CreateOperatorResponse)(nil),         // 59: atrium.tenancy.v1.CreateOperatorResponse
-	(*RevokeOperatorRequest)(nil),          // 60: atrium.tenancy.v1.RevokeOperatorRequest
-	(*RevokeOperatorResponse)(nil),         // 61: atrium.tenancy.v1.RevokeOperatorResponse
-	(*CreateTenantRequest)(nil),            // 62: atrium.tenancy.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),           // 63: atrium.tenancy.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),             // 64: atrium.tenancy.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),            // 65: atrium.tenancy.v1.ListTenantsResponse
-	(*LookupTenantRequest)(nil),            // 66: atrium.tenancy.v1.LookupTenantRequest
-	(*LookupTenantResponse)(nil),           // 67: atrium.tenancy.v1.LookupTenantResponse
-	(*SuspendTenantRequest)(nil),           // 68: atrium.tenancy.v1.SuspendTenantRequest
-	(*SuspendTenantResponse)(nil),          // 69: atrium.tenancy.v1.SuspendTenantResponse
-	(*ResumeTenantRequest)(nil),            // 70: atrium.tenancy.v1.ResumeTenantRequest
-	(*ResumeTenantResponse)(nil),           // 71: atrium.tenancy.v1.ResumeTenantResponse
-	(*DeleteTenantRequest)(nil),            // 72: atrium.tenancy.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),           // 73: atrium.tenancy.v1.DeleteTenantResponse
-	(*MigrateTenantsRequest)(nil),          // 74: atrium.tenancy.v1.MigrateTenantsRequest
-	(*MigrateTenantsResponse)(nil),         // 75: atrium.tenancy.v1.MigrateTenantsResponse
-	(*ListShardsRequest)(nil),              // 76: atrium.tenancy.v1.ListShardsRequest
-	(*ListShardsResponse)(nil),             // 77: atrium.tenancy.v1.ListShardsResponse
-	(*AddShardRequest)(nil),                // 78: atrium.tenancy.v1.AddShardRequest
-	(*AddShardResponse)(nil),               // 79: atrium.tenancy.v1.AddShardResponse
-	(*ListAuditEventsRequest)(nil),         // 80: atrium.tenancy.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),        // 81: atrium.tenancy.v1.ListAuditEventsResponse
-	(*ProvisionRequest)(nil),               // 82: atrium.tenancy.v1.ProvisionRequest
-	(*ProvisionResponse)(nil),              // 83: atrium.tenancy.v1.ProvisionResponse
-	(*DeprovisionRequest)(nil),             // 84: atrium.tenancy.v1.DeprovisionRequest
-	(*DeprovisionResponse)(nil),            // 85: atrium.tenancy.v1.DeprovisionResponse
-	(*ResolveTenantRequest)(nil),           // 86: atrium.tenancy.v1.ResolveTenantRequest
-	(*ResolveTenantResponse)(nil),          // 87: atrium.tenancy.v1.ResolveTenantResponse
-	(*IntrospectTokenRequest)(nil),         // 88: atrium.tenancy.v1.IntrospectTokenRequest
-	(*IntrospectTokenResponse)(nil),        // 89: atrium.tenancy.v1.IntrospectTokenResponse
-	(*GetSigningKeysRequest)(nil),          // 90: atrium.tenancy.v1.GetSigningKeysRequest
-	(*GetSigningKeysResponse)(nil),         // 91: atrium.tenancy.v1.GetSigningKeysResponse
-	(*GetMembershipRequest)(nil),           // 92: atrium.tenancy.v1.GetMembershipRequest
-	(*GetMembershipResponse)(nil),          // 93: atrium.tenancy.v1.GetMembershipResponse
-	(*ResolveShardRequest)(nil),            // 94: atrium.tenancy.v1.ResolveShardRequest
-	(*ResolveShardResponse)(nil),           // 95: atrium.tenancy.v1.ResolveShardResponse
-	(*MoveTenantRequest)(nil),              // 96: atrium.tenancy.v1.MoveTenantRequest
-	(*MoveTenantResponse)(nil),             // 97: atrium.tenancy.v1.MoveTenantResponse
-	(*TenantMove)(nil),                     // 98: atrium.tenancy.v1.TenantMove
-	(*ListTenantMovesRequest)(nil),         // 99: atrium.tenancy.v1.ListTenantMovesRequest
-	(*ListTenantMovesResponse)(nil),        // 100: atrium.tenancy.v1.ListTenantMovesResponse
-	(*UpdateShardRequest)(nil),             // 101: atrium.tenancy.v1.UpdateShardRequest
-	(*UpdateShardResponse)(nil),            // 102: atrium.tenancy.v1.UpdateShardResponse
-	(*CountMembersRequest)(nil),            // 103: atrium.tenancy.v1.CountMembersRequest
-	(*CountMembersResponse)(nil),           // 104: atrium.tenancy.v1.CountMembersResponse
-	(*SetBillingHoldRequest)(nil),          // 105: atrium.tenancy.v1.SetBillingHoldRequest
-	(*SetBillingHoldResponse)(nil),         // 106: atrium.tenancy.v1.SetBillingHoldResponse
-	(*timestamppb.Timestamp)(nil),          // 107: google.protobuf.Timestamp
+	(*ExportTenantRequest)(nil),            // 5: atrium.tenancy.v1.ExportTenantRequest
+	(*ExportTenantResponse)(nil),           // 6: atrium.tenancy.v1.ExportTenantResponse
+	(*TenantArchivePiece)(nil),             // 7: atrium.tenancy.v1.TenantArchivePiece
+	(*SignUpRequest)(nil),                  // 8: atrium.tenancy.v1.SignUpRequest
+	(*SignUpResponse)(nil),                 // 9: atrium.tenancy.v1.SignUpResponse
+	(*GetTenantRequest)(nil),               // 10: atrium.tenancy.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),              // 11: atrium.tenancy.v1.GetTenantResponse
+	(*UpdateTenantRequest)(nil),            // 12: atrium.tenancy.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),           // 13: atrium.tenancy.v1.UpdateTenantResponse
+	(*ListTenantAuditEventsRequest)(nil),   // 14: atrium.tenancy.v1.ListTenantAuditEventsRequest
+	(*ListTenantAuditEventsResponse)(nil),  // 15: atrium.tenancy.v1.ListTenantAuditEventsResponse
+	(*ScheduleTenantDeletionRequest)(nil),  // 16: atrium.tenancy.v1.ScheduleTenantDeletionRequest
+	(*ScheduleTenantDeletionResponse)(nil), // 17: atrium.tenancy.v1.ScheduleTenantDeletionResponse
+	(*CancelTenantDeletionRequest)(nil),    // 18: atrium.tenancy.v1.CancelTenantDeletionRequest
+	(*CancelTenantDeletionResponse)(nil),   // 19: atrium.tenancy.v1.CancelTenantDeletionResponse
+	(*LoginRequest)(nil),                   // 20: atrium.tenancy.v1.LoginRequest
+	(*LoginResponse)(nil),                  // 21: atrium.tenancy.v1.LoginResponse
+	(*RefreshRequest)(nil),                 // 22: atrium.tenancy.v1.RefreshRequest
+	(*RefreshResponse)(nil),                // 23: atrium.tenancy.v1.RefreshResponse
+	(*LogoutRequest)(nil),                  // 24: atrium.tenancy.v1.LogoutRequest
+	(*LogoutResponse)(nil),                 // 25: atrium.tenancy.v1.LogoutResponse
+	(*AcceptInvitationRequest)(nil),        // 26: atrium.tenancy.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),       // 27: atrium.tenancy.v1.AcceptInvitationResponse
+	(*RequestPasswordResetRequest)(nil),    // 28: atrium.tenancy.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),   // 29: atrium.tenancy.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),           // 30: atrium.tenancy.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),          // 31: atrium.tenancy.v1.ResetPasswordResponse
+	(*ListMembersRequest)(nil),             // 32: atrium.tenancy.v1.ListMembersRequest
+	(*ListMembersResponse)(nil),            // 33: atrium.tenancy.v1.ListMembersResponse
+	(*Invitation)(nil),                     // 34: atrium.tenancy.v1.Invitation
+	(*InviteMemberRequest)(nil),            // 35: atrium.tenancy.v1.InviteMemberRequest
+	(*InviteMemberResponse)(nil),           // 36: atrium.tenancy.v1.InviteMemberResponse
+	(*ListInvitationsRequest)(nil),         // 37: atrium.tenancy.v1.ListInvitationsRequest
+	(*ListInvitationsResponse)(nil),        // 38: atrium.tenancy.v1.ListInvitationsResponse
+	(*ResendInvitationRequest)(nil),        // 39: atrium.tenancy.v1.ResendInvitationRequest
+	(*ResendInvitationResponse)(nil),       // 40: atrium.tenancy.v1.ResendInvitationResponse
+	(*RevokeInvitationRequest)(nil),        // 41: atrium.tenancy.v1.RevokeInvitationRequest
+	(*RevokeInvitationResponse)(nil),       // 42: atrium.tenancy.v1.RevokeInvitationResponse
+	(*TransferOwnershipRequest)(nil),       // 43: atrium.tenancy.v1.TransferOwnershipRequest
+	(*TransferOwnershipResponse)(nil),      // 44: atrium.tenancy.v1.TransferOwnershipResponse
+	(*UpdateMemberRoleRequest)(nil),        // 45: atrium.tenancy.v1.UpdateMemberRoleRequest
+	(*UpdateMemberRoleResponse)(nil),       // 46: atrium.tenancy.v1.UpdateMemberRoleResponse
+	(*RemoveMemberRequest)(nil),            // 47: atrium.tenancy.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),           // 48: atrium.tenancy.v1.RemoveMemberResponse
+	(*ApiToken)(nil),                       // 49: atrium.tenancy.v1.ApiToken
+	(*CreateApiTokenRequest)(nil),          // 50: atrium.tenancy.v1.CreateApiTokenRequest
+	(*CreateApiTokenResponse)(nil),         // 51: atrium.tenancy.v1.CreateApiTokenResponse
+	(*ListApiTokensRequest)(nil),           // 52: atrium.tenancy.v1.ListApiTokensRequest
+	(*ListApiTokensResponse)(nil),          // 53: atrium.tenancy.v1.ListApiTokensResponse
+	(*RevokeApiTokenRequest)(nil),          // 54: atrium.tenancy.v1.RevokeApiTokenRequest
+	(*RevokeApiTokenResponse)(nil),         // 55: atrium.tenancy.v1.RevokeApiTokenResponse
+	(*Shard)(nil),                          // 56: atrium.tenancy.v1.Shard
+	(*AuditEvent)(nil),                     // 57: atrium.tenancy.v1.AuditEvent
+	(*OperatorCredential)(nil),             // 58: atrium.tenancy.v1.OperatorCredential
+	(*ListOperatorsRequest)(nil),           // 59: atrium.tenancy.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil),          // 60: atrium.tenancy.v1.ListOperatorsResponse
+	(*CreateOperatorRequest)(nil),          // 61: atrium.tenancy.v1.CreateOperatorRequest
+	(*CreateOperatorResponse)(nil),         // 62: atrium.tenancy.v1.CreateOperatorResponse
+	(*RevokeOperatorRequest)(nil),          // 63: atrium.tenancy.v1.RevokeOperatorRequest
+	(*RevokeOperatorResponse)(nil),         // 64: atrium.tenancy.v1.RevokeOperatorResponse
+	(*CreateTenantRequest)(nil),            // 65: atrium.tenancy.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),           // 66: atrium.tenancy.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),             // 67: atrium.tenancy.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),            // 68: atrium.tenancy.v1.ListTenantsResponse
+	(*LookupTenantRequest)(nil),            // 69: atrium.tenancy.v1.LookupTenantRequest
+	(*LookupTenantResponse)(nil),           // 70: atrium.tenancy.v1.LookupTenantResponse
+	(*SuspendTenantRequest)(nil),           // 71: atrium.tenancy.v1.SuspendTenantRequest
+	(*SuspendTenantResponse)(nil),          // 72: atrium.tenancy.v1.SuspendTenantResponse
+	(*ResumeTenantRequest)(nil),            // 73: atrium.tenancy.v1.ResumeTenantRequest
+	(*ResumeTenantResponse)(nil),           // 74: atrium.tenancy.v1.ResumeTenantResponse
+	(*DeleteTenantRequest)(nil),            // 75: atrium.tenancy.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),           // 76: atrium.tenancy.v1.DeleteTenantResponse
+	(*MigrateTenantsRequest)(nil),          // 77: atrium.tenancy.v1.MigrateTenantsRequest
+	(*MigrateTenantsResponse)(nil),         // 78: atrium.tenancy.v1.MigrateTenantsResponse
+	(*ListShardsRequest)(nil),              // 79: atrium.tenancy.v1.ListShardsRequest
+	(*ListShardsResponse)(nil),             // 80: atrium.tenancy.v1.ListShardsResponse
+	(*AddShardRequest)(nil),                // 81: atrium.tenancy.v1.AddShardRequest
+	(*AddShardResponse)(nil),               // 82: atrium.tenancy.v1.AddShardResponse
+	(*ListAuditEventsRequest)(nil),         // 83: atrium.tenancy.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),        // 84: atrium.tenancy.v1.ListAuditEventsResponse
+	(*ProvisionRequest)(nil),               // 85: atrium.tenancy.v1.ProvisionRequest
+	(*ProvisionResponse)(nil),              // 86: atrium.tenancy.v1.ProvisionResponse
+	(*DeprovisionRequest)(nil),             // 87: atrium.tenancy.v1.DeprovisionRequest
+	(*DeprovisionResponse)(nil),            // 88: atrium.tenancy.v1.DeprovisionResponse
+	(*ExportTenantDataRequest)(nil),        // 89: atrium.tenancy.v1.ExportTenantDataRequest
+	(*ExportTenantDataResponse)(nil),       // 90: atrium.tenancy.v1.ExportTenantDataResponse
+	(*ImportTenantDataRequest)(nil),        // 91: atrium.tenancy.v1.ImportTenantDataRequest
+	(*ImportTenantDataResponse)(nil),       // 92: atrium.tenancy.v1.ImportTenantDataResponse
+	(*ResolveTenantRequest)(nil),           // 93: atrium.tenancy.v1.ResolveTenantRequest
+	(*ResolveTenantResponse)(nil),          // 94: atrium.tenancy.v1.ResolveTenantResponse
+	(*IntrospectTokenRequest)(nil),         // 95: atrium.tenancy.v1.IntrospectTokenRequest
+	(*IntrospectTokenResponse)(nil),        // 96: atrium.tenancy.v1.IntrospectTokenResponse
+	(*GetSigningKeysRequest)(nil),          // 97: atrium.tenancy.v1.GetSigningKeysRequest
+	(*GetSigningKeysResponse)(nil),         // 98: atrium.tenancy.v1.GetSigningKeysResponse
+	(*GetMembershipRequest)(nil),           // 99: atrium.tenancy.v1.GetMembershipRequest
+	(*GetMembershipResponse)(nil),          // 100: atrium.tenancy.v1.GetMembershipResponse
+	(*ResolveShardRequest)(nil),            // 101: atrium.tenancy.v1.ResolveShardRequest
+	(*ResolveShardResponse)(nil),           // 102: atrium.tenancy.v1.ResolveShardResponse
+	(*MoveTenantRequest)(nil),              // 103: atrium.tenancy.v1.MoveTenantRequest
+	(*MoveTenantResponse)(nil),             // 104: atrium.tenancy.v1.MoveTenantResponse
+	(*TenantMove)(nil),                     // 105: atrium.tenancy.v1.TenantMove
+	(*ExportTenantArchiveRequest)(nil),     // 106: atrium.tenancy.v1.ExportTenantArchiveRequest
+	(*ExportTenantArchiveResponse)(nil),    // 107: atrium.tenancy.v1.ExportTenantArchiveResponse
+	(*ImportTenantArchiveRequest)(nil),     // 108: atrium.tenancy.v1.ImportTenantArchiveRequest
+	(*ImportTenantArchiveResponse)(nil),    // 109: atrium.tenancy.v1.ImportTenantArchiveResponse
+	(*ListTenantMovesRequest)(nil),         // 110: atrium.tenancy.v1.ListTenantMovesRequest
+	(*ListTenantMovesResponse)(nil),        // 111: atrium.tenancy.v1.ListTenantMovesResponse
+	(*UpdateShardRequest)(nil),             // 112: atrium.tenancy.v1.UpdateShardRequest
+	(*UpdateShardResponse)(nil),            // 113: atrium.tenancy.v1.UpdateShardResponse
+	(*CountMembersRequest)(nil),            // 114: atrium.tenancy.v1.CountMembersRequest
+	(*CountMembersResponse)(nil),           // 115: atrium.tenancy.v1.CountMembersResponse
+	(*SetBillingHoldRequest)(nil),          // 116: atrium.tenancy.v1.SetBillingHoldRequest
+	(*SetBillingHoldResponse)(nil),         // 117: atrium.tenancy.v1.SetBillingHoldResponse
+	nil,                                    // 118: atrium.tenancy.v1.ImportTenantDataRequest.UserIdsEntry
+	nil,                                    // 119: atrium.tenancy.v1.ImportTenantArchiveResponse.RecordsEntry
+	(*timestamppb.Timestamp)(nil),          // 120: google.protobuf.Timestamp
 }
 var file_atrium_tenancy_v1_tenancy_proto_depIdxs = []int32{
 	0,   // 0: atrium.tenancy.v1.Tenant.status:type_name -> atrium.tenancy.v1.TenantStatus
-	107, // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	107, // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	107, // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
+	120, // 1: atrium.tenancy.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	120, // 2: atrium.tenancy.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	120, // 3: atrium.tenancy.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
 	3,   // 4: atrium.tenancy.v1.Member.user:type_name -> atrium.tenancy.v1.User
 	1,   // 5: atrium.tenancy.v1.Member.role:type_name -> atrium.tenancy.v1.Role
-	107, // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
-	2,   // 7: atrium.tenancy.v1.SignUpResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	107, // 8: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,   // 9: atrium.tenancy.v1.SignUpResponse.user:type_name -> atrium.tenancy.v1.User
-	2,   // 10: atrium.tenancy.v1.GetTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 11: atrium.tenancy.v1.UpdateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	107, // 12: atrium.tenancy.v1.ListTenantAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	107, // 13: atrium.tenancy.v1.ListTenantAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	54,  // 14: atrium.tenancy.v1.ListTenantAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
-	2,   // 15: atrium.tenancy.v1.ScheduleTenantDeletionResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 16: atrium.tenancy.v1.CancelTenantDeletionResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	107, // 17: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,   // 18: atrium.tenancy.v1.LoginResponse.user:type_name -> atrium.tenancy.v1.User
-	1,   // 19: atrium.tenancy.v1.LoginResponse.role:type_name -> atrium.tenancy.v1.Role
-	107, // 20: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,   // 21: atrium.tenancy.v1.RefreshResponse.user:type_name -> atrium.tenancy.v1.User
-	1,   // 22: atrium.tenancy.v1.RefreshResponse.role:type_name -> atrium.tenancy.v1.Role
-	107, // 23: atrium.tenancy.v1.AcceptInvitationResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	3,   // 24: atrium.tenancy.v1.AcceptInvitationResponse.user:type_name -> atrium.tenancy.v1.User
-	1,   // 25: atrium.tenancy.v1.AcceptInvitationResponse.role:type_name -> atrium.tenancy.v1.Role
-	4,   // 26: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
-	1,   // 27: atrium.tenancy.v1.Invitation.role:type_name -> atrium.tenancy.v1.Role
-	107, // 28: atrium.tenancy.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
-	107, // 29: atrium.tenancy.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
-	107, // 30: atrium.tenancy.v1.Invitation.send_time:type_name -> google.protobuf.Timestamp
-	1,   // 31: atrium.tenancy.v1.InviteMemberRequest.role:type_name -> atrium.tenancy.v1.Role
-	31,  // 32: atrium.tenancy.v1.InviteMemberResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
-	31,  // 33: atrium.tenancy.v1.ListInvitationsResponse.invitations:type_name -> atrium.tenancy.v1.Invitation
-	31,  // 34: atrium.tenancy.v1.ResendInvitationResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
-	4,   // 35: atrium.tenancy.v1.TransferOwnershipResponse.new_owner:type_name -> atrium.tenancy.v1.Member
-	4,   // 36: atrium.tenancy.v1.TransferOwnershipResponse.previous_owner:type_name -> atrium.tenancy.v1.Member
-	1,   // 37: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
-	4,   // 38: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
-	107, // 39: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
-	107, // 40: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
-	107, // 41: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
-	46,  // 42: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
-	46,  // 43: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
-	107, // 44: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
-	107, // 45: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	107, // 46: atrium.tenancy.v1.OperatorCredential.create_time:type_name -> google.protobuf.Timestamp
-	107, // 47: atrium.tenancy.v1.OperatorCredential.expire_time:type_name -> google.protobuf.Timestamp
-	107, // 48: atrium.tenancy.v1.OperatorCredential.revoke_time:type_name -> google.protobuf.Timestamp
-	55,  // 49: atrium.tenancy.v1.ListOperatorsResponse.credentials:type_name -> atrium.tenancy.v1.OperatorCredential
-	55,  // 50: atrium.tenancy.v1.CreateOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
-	55,  // 51: atrium.tenancy.v1.RevokeOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
-	2,   // 52: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	0,   // 53: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
-	2,   // 54: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 55: atrium.tenancy.v1.LookupTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 56: atrium.tenancy.v1.SuspendTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 57: atrium.tenancy.v1.ResumeTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 58: atrium.tenancy.v1.DeleteTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	2,   // 59: atrium.tenancy.v1.MigrateTenantsResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	53,  // 60: atrium.tenancy.v1.ListShardsResponse.shards:type_name -> atrium.tenancy.v1.Shard
-	53,  // 61: atrium.tenancy.v1.AddShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
-	54,  // 62: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
-	2,   // 63: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	1,   // 64: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
-	1,   // 65: atrium.tenancy.v1.GetMembershipResponse.role:type_name -> atrium.tenancy.v1.Role
-	98,  // 66: atrium.tenancy.v1.MoveTenantResponse.move:type_name -> atrium.tenancy.v1.TenantMove
-	107, // 67: atrium.tenancy.v1.TenantMove.drop_time:type_name -> google.protobuf.Timestamp
-	107, // 68: atrium.tenancy.v1.TenantMove.create_time:type_name -> google.protobuf.Timestamp
-	107, // 69: atrium.tenancy.v1.TenantMove.update_time:type_name -> google.protobuf.Timestamp
-	98,  // 70: atrium.tenancy.v1.ListTenantMovesResponse.moves:type_name -> atrium.tenancy.v1.TenantMove
-	53,  // 71: atrium.tenancy.v1.UpdateShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
-	2,   // 72: atrium.tenancy.v1.SetBillingHoldResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
-	5,   // 73: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
-	7,   // 74: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
-	9,   // 75: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
-	11,  // 76: atrium.tenancy.v1.TenantService.ListTenantAuditEvents:input_type -> atrium.tenancy.v1.ListTenantAuditEventsRequest
-	13,  // 77: atrium.tenancy.v1.TenantService.ScheduleTenantDeletion:input_type -> atrium.tenancy.v1.ScheduleTenantDeletionRequest
-	15,  // 78: atrium.tenancy.v1.TenantService.CancelTenantDeletion:input_type -> atrium.tenancy.v1.CancelTenantDeletionRequest
-	17,  // 79: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
-	19,  // 80: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
-	21,  // 81: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
-	23,  // 82: atrium.tenancy.v1.AuthService.AcceptInvitation:input_type -> atrium.tenancy.v1.AcceptInvitationRequest
-	25,  // 83: atrium.tenancy.v1.AuthService.RequestPasswordReset:input_type -> atrium.tenancy.v1.RequestPasswordResetRequest
-	27,  // 84: atrium.tenancy.v1.AuthService.ResetPassword:input_type -> atrium.tenancy.v1.ResetPasswordRequest
-	29,  // 85: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
-	32,  // 86: atrium.tenancy.v1.MemberService.InviteMember:input_type -> atrium.tenancy.v1.InviteMemberRequest
-	34,  // 87: atrium.tenancy.v1.MemberService.ListInvitations:input_type -> atrium.tenancy.v1.ListInvitationsRequest
-	36,  // 88: atrium.tenancy.v1.MemberService.ResendInvitation:input_type -> atrium.tenancy.v1.ResendInvitationRequest
-	38,  // 89: atrium.tenancy.v1.MemberService.RevokeInvitation:input_type -> atrium.tenancy.v1.RevokeInvitationRequest
-	40,  // 90: atrium.tenancy.v1.MemberService.TransferOwnership:input_type -> atrium.tenancy.v1.TransferOwnershipRequest
-	42,  // 91: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
-	44,  // 92: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
-	47,  // 93: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
-	49,  // 94: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
-	51,  // 95: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
-	62,  // 96: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
-	64,  // 97: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
-	66,  // 98: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
-	68,  // 99: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
-	70,  // 100: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
-	72,  // 101: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
-	74,  // 102: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
-	76,  // 103: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
-	78,  // 104: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
-	80,  // 105: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
-	96,  // 106: atrium.tenancy.v1.OperatorService.MoveTenant:input_type -> atrium.tenancy.v1.MoveTenantRequest
-	99,  // 107: atrium.tenancy.v1.OperatorService.ListTenantMoves:input_type -> atrium.tenancy.v1.ListTenantMovesRequest
-	101, // 108: atrium.tenancy.v1.OperatorService.UpdateShard:input_type -> atrium.tenancy.v1.UpdateShardRequest
-	56,  // 109: atrium.tenancy.v1.OperatorService.ListOperators:input_type -> atrium.tenancy.v1.ListOperatorsRequest
-	58,  // 110: atrium.tenancy.v1.OperatorService.CreateOperator:input_type -> atrium.tenancy.v1.CreateOperatorRequest
-	60,  // 111: atrium.tenancy.v1.OperatorService.RevokeOperator:input_type -> atrium.tenancy.v1.RevokeOperatorRequest
-	82,  // 112: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
-	84,  // 113: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
-	86,  // 114: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
-	88,  // 115: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
-	90,  // 116: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
-	92,  // 117: atrium.tenancy.v1.DirectoryService.GetMembership:input_type -> atrium.tenancy.v1.GetMembershipRequest
-	94,  // 118: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
-	103, // 119: atrium.tenancy.v1.DirectoryService.CountMembers:input_type -> atrium.tenancy.v1.CountMembersRequest
-	105, // 120: atrium.tenancy.v1.DirectoryService.SetBillingHold:input_type -> atrium.tenancy.v1.SetBillingHoldRequest
-	6,   // 121: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
-	8,   // 122: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
-	10,  // 123: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
-	12,  // 124: atrium.tenancy.v1.TenantService.ListTenantAuditEvents:output_type -> atrium.tenancy.v1.ListTenantAuditEventsResponse
-	14,  // 125: atrium.tenancy.v1.TenantService.ScheduleTenantDeletion:output_type -> atrium.tenancy.v1.ScheduleTenantDeletionResponse
-	16,  // 126: atrium.tenancy.v1.TenantService.CancelTenantDeletion:output_type -> atrium.tenancy.v1.CancelTenantDeletionResponse
-	18,  // 127: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
-	20,  // 128: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
-	22,  // 129: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
-	24,  // 130: atrium.tenancy.v1.AuthService.AcceptInvitation:output_type -> atrium.tenancy.v1.AcceptInvitationResponse
-	26,  // 131: atrium.tenancy.v1.AuthService.RequestPasswordReset:output_type -> atrium.tenancy.v1.RequestPasswordResetResponse
-	28,  // 132: atrium.tenancy.v1.AuthService.ResetPassword:output_type -> atrium.tenancy.v1.ResetPasswordResponse
-	30,  // 133: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
-	33,  // 134: atrium.tenancy.v1.MemberService.InviteMember:output_type -> atrium.tenancy.v1.InviteMemberResponse
-	35,  // 135: atrium.tenancy.v1.MemberService.ListInvitations:output_type -> atrium.tenancy.v1.ListInvitationsResponse
-	37,  // 136: atrium.tenancy.v1.MemberService.ResendInvitation:output_type -> atrium.tenancy.v1.ResendInvitationResponse
-	39,  // 137: atrium.tenancy.v1.MemberService.RevokeInvitation:output_type -> atrium.tenancy.v1.RevokeInvitationResponse
-	41,  // 138: atrium.tenancy.v1.MemberService.TransferOwnership:output_type -> atrium.tenancy.v1.TransferOwnershipResponse
-	43,  // 139: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
-	45,  // 140: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
-	48,  // 141: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
-	50,  // 142: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
-	52,  // 143: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
-	63,  // 144: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
-	65,  // 145: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
-	67,  // 146: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
-	69,  // 147: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
-	71,  // 148: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
-	73,  // 149: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
-	75,  // 150: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
-	77,  // 151: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
-	79,  // 152: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
-	81,  // 153: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
-	97,  // 154: atrium.tenancy.v1.OperatorService.MoveTenant:output_type -> atrium.tenancy.v1.MoveTenantResponse
-	100, // 155: atrium.tenancy.v1.OperatorService.ListTenantMoves:output_type -> atrium.tenancy.v1.ListTenantMovesResponse
-	102, // 156: atrium.tenancy.v1.OperatorService.UpdateShard:output_type -> atrium.tenancy.v1.UpdateShardResponse
-	57,  // 157: atrium.tenancy.v1.OperatorService.ListOperators:output_type -> atrium.tenancy.v1.ListOperatorsResponse
-	59,  // 158: atrium.tenancy.v1.OperatorService.CreateOperator:output_type -> atrium.tenancy.v1.CreateOperatorResponse
-	61,  // 159: atrium.tenancy.v1.OperatorService.RevokeOperator:output_type -> atrium.tenancy.v1.RevokeOperatorResponse
-	83,  // 160: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
-	85,  // 161: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
-	87,  // 162: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
-	89,  // 163: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
-	91,  // 164: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
-	93,  // 165: atrium.tenancy.v1.DirectoryService.GetMembership:output_type -> atrium.tenancy.v1.GetMembershipResponse
-	95,  // 166: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
-	104, // 167: atrium.tenancy.v1.DirectoryService.CountMembers:output_type -> atrium.tenancy.v1.CountMembersResponse
-	106, // 168: atrium.tenancy.v1.DirectoryService.SetBillingHold:output_type -> atrium.tenancy.v1.SetBillingHoldResponse
-	121, // [121:169] is the sub-list for method output_type
-	73,  // [73:121] is the sub-list for method input_type
-	73,  // [73:73] is the sub-list for extension type_name
-	73,  // [73:73] is the sub-list for extension extendee
-	0,   // [0:73] is the sub-list for field type_name
+	120, // 6: atrium.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
+	7,   // 7: atrium.tenancy.v1.ExportTenantResponse.piece:type_name -> atrium.tenancy.v1.TenantArchivePiece
+	2,   // 8: atrium.tenancy.v1.SignUpResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	120, // 9: atrium.tenancy.v1.SignUpResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 10: atrium.tenancy.v1.SignUpResponse.user:type_name -> atrium.tenancy.v1.User
+	2,   // 11: atrium.tenancy.v1.GetTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 12: atrium.tenancy.v1.UpdateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	120, // 13: atrium.tenancy.v1.ListTenantAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	120, // 14: atrium.tenancy.v1.ListTenantAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	57,  // 15: atrium.tenancy.v1.ListTenantAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
+	2,   // 16: atrium.tenancy.v1.ScheduleTenantDeletionResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 17: atrium.tenancy.v1.CancelTenantDeletionResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	120, // 18: atrium.tenancy.v1.LoginResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 19: atrium.tenancy.v1.LoginResponse.user:type_name -> atrium.tenancy.v1.User
+	1,   // 20: atrium.tenancy.v1.LoginResponse.role:type_name -> atrium.tenancy.v1.Role
+	120, // 21: atrium.tenancy.v1.RefreshResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 22: atrium.tenancy.v1.RefreshResponse.user:type_name -> atrium.tenancy.v1.User
+	1,   // 23: atrium.tenancy.v1.RefreshResponse.role:type_name -> atrium.tenancy.v1.Role
+	120, // 24: atrium.tenancy.v1.AcceptInvitationResponse.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	3,   // 25: atrium.tenancy.v1.AcceptInvitationResponse.user:type_name -> atrium.tenancy.v1.User
+	1,   // 26: atrium.tenancy.v1.AcceptInvitationResponse.role:type_name -> atrium.tenancy.v1.Role
+	4,   // 27: atrium.tenancy.v1.ListMembersResponse.members:type_name -> atrium.tenancy.v1.Member
+	1,   // 28: atrium.tenancy.v1.Invitation.role:type_name -> atrium.tenancy.v1.Role
+	120, // 29: atrium.tenancy.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
+	120, // 30: atrium.tenancy.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
+	120, // 31: atrium.tenancy.v1.Invitation.send_time:type_name -> google.protobuf.Timestamp
+	1,   // 32: atrium.tenancy.v1.InviteMemberRequest.role:type_name -> atrium.tenancy.v1.Role
+	34,  // 33: atrium.tenancy.v1.InviteMemberResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
+	34,  // 34: atrium.tenancy.v1.ListInvitationsResponse.invitations:type_name -> atrium.tenancy.v1.Invitation
+	34,  // 35: atrium.tenancy.v1.ResendInvitationResponse.invitation:type_name -> atrium.tenancy.v1.Invitation
+	4,   // 36: atrium.tenancy.v1.TransferOwnershipResponse.new_owner:type_name -> atrium.tenancy.v1.Member
+	4,   // 37: atrium.tenancy.v1.TransferOwnershipResponse.previous_owner:type_name -> atrium.tenancy.v1.Member
+	1,   // 38: atrium.tenancy.v1.UpdateMemberRoleRequest.role:type_name -> atrium.tenancy.v1.Role
+	4,   // 39: atrium.tenancy.v1.UpdateMemberRoleResponse.member:type_name -> atrium.tenancy.v1.Member
+	120, // 40: atrium.tenancy.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
+	120, // 41: atrium.tenancy.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
+	120, // 42: atrium.tenancy.v1.ApiToken.last_used_time:type_name -> google.protobuf.Timestamp
+	49,  // 43: atrium.tenancy.v1.CreateApiTokenResponse.token:type_name -> atrium.tenancy.v1.ApiToken
+	49,  // 44: atrium.tenancy.v1.ListApiTokensResponse.tokens:type_name -> atrium.tenancy.v1.ApiToken
+	120, // 45: atrium.tenancy.v1.Shard.create_time:type_name -> google.protobuf.Timestamp
+	120, // 46: atrium.tenancy.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	120, // 47: atrium.tenancy.v1.OperatorCredential.create_time:type_name -> google.protobuf.Timestamp
+	120, // 48: atrium.tenancy.v1.OperatorCredential.expire_time:type_name -> google.protobuf.Timestamp
+	120, // 49: atrium.tenancy.v1.OperatorCredential.revoke_time:type_name -> google.protobuf.Timestamp
+	58,  // 50: atrium.tenancy.v1.ListOperatorsResponse.credentials:type_name -> atrium.tenancy.v1.OperatorCredential
+	58,  // 51: atrium.tenancy.v1.CreateOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
+	58,  // 52: atrium.tenancy.v1.RevokeOperatorResponse.credential:type_name -> atrium.tenancy.v1.OperatorCredential
+	2,   // 53: atrium.tenancy.v1.CreateTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	0,   // 54: atrium.tenancy.v1.ListTenantsRequest.statuses:type_name -> atrium.tenancy.v1.TenantStatus
+	2,   // 55: atrium.tenancy.v1.ListTenantsResponse.tenants:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 56: atrium.tenancy.v1.LookupTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 57: atrium.tenancy.v1.SuspendTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 58: atrium.tenancy.v1.ResumeTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 59: atrium.tenancy.v1.DeleteTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	2,   // 60: atrium.tenancy.v1.MigrateTenantsResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	56,  // 61: atrium.tenancy.v1.ListShardsResponse.shards:type_name -> atrium.tenancy.v1.Shard
+	56,  // 62: atrium.tenancy.v1.AddShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
+	57,  // 63: atrium.tenancy.v1.ListAuditEventsResponse.events:type_name -> atrium.tenancy.v1.AuditEvent
+	118, // 64: atrium.tenancy.v1.ImportTenantDataRequest.user_ids:type_name -> atrium.tenancy.v1.ImportTenantDataRequest.UserIdsEntry
+	2,   // 65: atrium.tenancy.v1.ResolveTenantResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	1,   // 66: atrium.tenancy.v1.IntrospectTokenResponse.role:type_name -> atrium.tenancy.v1.Role
+	1,   // 67: atrium.tenancy.v1.GetMembershipResponse.role:type_name -> atrium.tenancy.v1.Role
+	105, // 68: atrium.tenancy.v1.MoveTenantResponse.move:type_name -> atrium.tenancy.v1.TenantMove
+	120, // 69: atrium.tenancy.v1.TenantMove.drop_time:type_name -> google.protobuf.Timestamp
+	120, // 70: atrium.tenancy.v1.TenantMove.create_time:type_name -> google.protobuf.Timestamp
+	120, // 71: atrium.tenancy.v1.TenantMove.update_time:type_name -> google.protobuf.Timestamp
+	7,   // 72: atrium.tenancy.v1.ExportTenantArchiveResponse.piece:type_name -> atrium.tenancy.v1.TenantArchivePiece
+	2,   // 73: atrium.tenancy.v1.ImportTenantArchiveResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	119, // 74: atrium.tenancy.v1.ImportTenantArchiveResponse.records:type_name -> atrium.tenancy.v1.ImportTenantArchiveResponse.RecordsEntry
+	105, // 75: atrium.tenancy.v1.ListTenantMovesResponse.moves:type_name -> atrium.tenancy.v1.TenantMove
+	56,  // 76: atrium.tenancy.v1.UpdateShardResponse.shard:type_name -> atrium.tenancy.v1.Shard
+	2,   // 77: atrium.tenancy.v1.SetBillingHoldResponse.tenant:type_name -> atrium.tenancy.v1.Tenant
+	8,   // 78: atrium.tenancy.v1.TenantService.SignUp:input_type -> atrium.tenancy.v1.SignUpRequest
+	10,  // 79: atrium.tenancy.v1.TenantService.GetTenant:input_type -> atrium.tenancy.v1.GetTenantRequest
+	12,  // 80: atrium.tenancy.v1.TenantService.UpdateTenant:input_type -> atrium.tenancy.v1.UpdateTenantRequest
+	14,  // 81: atrium.tenancy.v1.TenantService.ListTenantAuditEvents:input_type -> atrium.tenancy.v1.ListTenantAuditEventsRequest
+	16,  // 82: atrium.tenancy.v1.TenantService.ScheduleTenantDeletion:input_type -> atrium.tenancy.v1.ScheduleTenantDeletionRequest
+	18,  // 83: atrium.tenancy.v1.TenantService.CancelTenantDeletion:input_type -> atrium.tenancy.v1.CancelTenantDeletionRequest
+	5,   // 84: atrium.tenancy.v1.TenantService.ExportTenant:input_type -> atrium.tenancy.v1.ExportTenantRequest
+	20,  // 85: atrium.tenancy.v1.AuthService.Login:input_type -> atrium.tenancy.v1.LoginRequest
+	22,  // 86: atrium.tenancy.v1.AuthService.Refresh:input_type -> atrium.tenancy.v1.RefreshRequest
+	24,  // 87: atrium.tenancy.v1.AuthService.Logout:input_type -> atrium.tenancy.v1.LogoutRequest
+	26,  // 88: atrium.tenancy.v1.AuthService.AcceptInvitation:input_type -> atrium.tenancy.v1.AcceptInvitationRequest
+	28,  // 89: atrium.tenancy.v1.AuthService.RequestPasswordReset:input_type -> atrium.tenancy.v1.RequestPasswordResetRequest
+	30,  // 90: atrium.tenancy.v1.AuthService.ResetPassword:input_type -> atrium.tenancy.v1.ResetPasswordRequest
+	32,  // 91: atrium.tenancy.v1.MemberService.ListMembers:input_type -> atrium.tenancy.v1.ListMembersRequest
+	35,  // 92: atrium.tenancy.v1.MemberService.InviteMember:input_type -> atrium.tenancy.v1.InviteMemberRequest
+	37,  // 93: atrium.tenancy.v1.MemberService.ListInvitations:input_type -> atrium.tenancy.v1.ListInvitationsRequest
+	39,  // 94: atrium.tenancy.v1.MemberService.ResendInvitation:input_type -> atrium.tenancy.v1.ResendInvitationRequest
+	41,  // 95: atrium.tenancy.v1.MemberService.RevokeInvitation:input_type -> atrium.tenancy.v1.RevokeInvitationRequest
+	43,  // 96: atrium.tenancy.v1.MemberService.TransferOwnership:input_type -> atrium.tenancy.v1.TransferOwnershipRequest
+	45,  // 97: atrium.tenancy.v1.MemberService.UpdateMemberRole:input_type -> atrium.tenancy.v1.UpdateMemberRoleRequest
+	47,  // 98: atrium.tenancy.v1.MemberService.RemoveMember:input_type -> atrium.tenancy.v1.RemoveMemberRequest
+	50,  // 99: atrium.tenancy.v1.MemberService.CreateApiToken:input_type -> atrium.tenancy.v1.CreateApiTokenRequest
+	52,  // 100: atrium.tenancy.v1.MemberService.ListApiTokens:input_type -> atrium.tenancy.v1.ListApiTokensRequest
+	54,  // 101: atrium.tenancy.v1.MemberService.RevokeApiToken:input_type -> atrium.tenancy.v1.RevokeApiTokenRequest
+	65,  // 102: atrium.tenancy.v1.OperatorService.CreateTenant:input_type -> atrium.tenancy.v1.CreateTenantRequest
+	67,  // 103: atrium.tenancy.v1.OperatorService.ListTenants:input_type -> atrium.tenancy.v1.ListTenantsRequest
+	69,  // 104: atrium.tenancy.v1.OperatorService.LookupTenant:input_type -> atrium.tenancy.v1.LookupTenantRequest
+	71,  // 105: atrium.tenancy.v1.OperatorService.SuspendTenant:input_type -> atrium.tenancy.v1.SuspendTenantRequest
+	73,  // 106: atrium.tenancy.v1.OperatorService.ResumeTenant:input_type -> atrium.tenancy.v1.ResumeTenantRequest
+	75,  // 107: atrium.tenancy.v1.OperatorService.DeleteTenant:input_type -> atrium.tenancy.v1.DeleteTenantRequest
+	77,  // 108: atrium.tenancy.v1.OperatorService.MigrateTenants:input_type -> atrium.tenancy.v1.MigrateTenantsRequest
+	79,  // 109: atrium.tenancy.v1.OperatorService.ListShards:input_type -> atrium.tenancy.v1.ListShardsRequest
+	81,  // 110: atrium.tenancy.v1.OperatorService.AddShard:input_type -> atrium.tenancy.v1.AddShardRequest
+	83,  // 111: atrium.tenancy.v1.OperatorService.ListAuditEvents:input_type -> atrium.tenancy.v1.ListAuditEventsRequest
+	103, // 112: atrium.tenancy.v1.OperatorService.MoveTenant:input_type -> atrium.tenancy.v1.MoveTenantRequest
+	110, // 113: atrium.tenancy.v1.OperatorService.ListTenantMoves:input_type -> atrium.tenancy.v1.ListTenantMovesRequest
+	112, // 114: atrium.tenancy.v1.OperatorService.UpdateShard:input_type -> atrium.tenancy.v1.UpdateShardRequest
+	59,  // 115: atrium.tenancy.v1.OperatorService.ListOperators:input_type -> atrium.tenancy.v1.ListOperatorsRequest
+	61,  // 116: atrium.tenancy.v1.OperatorService.CreateOperator:input_type -> atrium.tenancy.v1.CreateOperatorRequest
+	63,  // 117: atrium.tenancy.v1.OperatorService.RevokeOperator:input_type -> atrium.tenancy.v1.RevokeOperatorRequest
+	106, // 118: atrium.tenancy.v1.OperatorService.ExportTenantArchive:input_type -> atrium.tenancy.v1.ExportTenantArchiveRequest
+	108, // 119: atrium.tenancy.v1.OperatorService.ImportTenantArchive:input_type -> atrium.tenancy.v1.ImportTenantArchiveRequest
+	85,  // 120: atrium.tenancy.v1.ProvisioningService.Provision:input_type -> atrium.tenancy.v1.ProvisionRequest
+	87,  // 121: atrium.tenancy.v1.ProvisioningService.Deprovision:input_type -> atrium.tenancy.v1.DeprovisionRequest
+	89,  // 122: atrium.tenancy.v1.TenantDataService.ExportTenantData:input_type -> atrium.tenancy.v1.ExportTenantDataRequest
+	91,  // 123: atrium.tenancy.v1.TenantDataService.ImportTenantData:input_type -> atrium.tenancy.v1.ImportTenantDataRequest
+	93,  // 124: atrium.tenancy.v1.DirectoryService.ResolveTenant:input_type -> atrium.tenancy.v1.ResolveTenantRequest
+	95,  // 125: atrium.tenancy.v1.DirectoryService.IntrospectToken:input_type -> atrium.tenancy.v1.IntrospectTokenRequest
+	97,  // 126: atrium.tenancy.v1.DirectoryService.GetSigningKeys:input_type -> atrium.tenancy.v1.GetSigningKeysRequest
+	99,  // 127: atrium.tenancy.v1.DirectoryService.GetMembership:input_type -> atrium.tenancy.v1.GetMembershipRequest
+	101, // 128: atrium.tenancy.v1.DirectoryService.ResolveShard:input_type -> atrium.tenancy.v1.ResolveShardRequest
+	114, // 129: atrium.tenancy.v1.DirectoryService.CountMembers:input_type -> atrium.tenancy.v1.CountMembersRequest
+	116, // 130: atrium.tenancy.v1.DirectoryService.SetBillingHold:input_type -> atrium.tenancy.v1.SetBillingHoldRequest
+	9,   // 131: atrium.tenancy.v1.TenantService.SignUp:output_type -> atrium.tenancy.v1.SignUpResponse
+	11,  // 132: atrium.tenancy.v1.TenantService.GetTenant:output_type -> atrium.tenancy.v1.GetTenantResponse
+	13,  // 133: atrium.tenancy.v1.TenantService.UpdateTenant:output_type -> atrium.tenancy.v1.UpdateTenantResponse
+	15,  // 134: atrium.tenancy.v1.TenantService.ListTenantAuditEvents:output_type -> atrium.tenancy.v1.ListTenantAuditEventsResponse
+	17,  // 135: atrium.tenancy.v1.TenantService.ScheduleTenantDeletion:output_type -> atrium.tenancy.v1.ScheduleTenantDeletionResponse
+	19,  // 136: atrium.tenancy.v1.TenantService.CancelTenantDeletion:output_type -> atrium.tenancy.v1.CancelTenantDeletionResponse
+	6,   // 137: atrium.tenancy.v1.TenantService.ExportTenant:output_type -> atrium.tenancy.v1.ExportTenantResponse
+	21,  // 138: atrium.tenancy.v1.AuthService.Login:output_type -> atrium.tenancy.v1.LoginResponse
+	23,  // 139: atrium.tenancy.v1.AuthService.Refresh:output_type -> atrium.tenancy.v1.RefreshResponse
+	25,  // 140: atrium.tenancy.v1.AuthService.Logout:output_type -> atrium.tenancy.v1.LogoutResponse
+	27,  // 141: atrium.tenancy.v1.AuthService.AcceptInvitation:output_type -> atrium.tenancy.v1.AcceptInvitationResponse
+	29,  // 142: atrium.tenancy.v1.AuthService.RequestPasswordReset:output_type -> atrium.tenancy.v1.RequestPasswordResetResponse
+	31,  // 143: atrium.tenancy.v1.AuthService.ResetPassword:output_type -> atrium.tenancy.v1.ResetPasswordResponse
+	33,  // 144: atrium.tenancy.v1.MemberService.ListMembers:output_type -> atrium.tenancy.v1.ListMembersResponse
+	36,  // 145: atrium.tenancy.v1.MemberService.InviteMember:output_type -> atrium.tenancy.v1.InviteMemberResponse
+	38,  // 146: atrium.tenancy.v1.MemberService.ListInvitations:output_type -> atrium.tenancy.v1.ListInvitationsResponse
+	40,  // 147: atrium.tenancy.v1.MemberService.ResendInvitation:output_type -> atrium.tenancy.v1.ResendInvitationResponse
+	42,  // 148: atrium.tenancy.v1.MemberService.RevokeInvitation:output_type -> atrium.tenancy.v1.RevokeInvitationResponse
+	44,  // 149: atrium.tenancy.v1.MemberService.TransferOwnership:output_type -> atrium.tenancy.v1.TransferOwnershipResponse
+	46,  // 150: atrium.tenancy.v1.MemberService.UpdateMemberRole:output_type -> atrium.tenancy.v1.UpdateMemberRoleResponse
+	48,  // 151: atrium.tenancy.v1.MemberService.RemoveMember:output_type -> atrium.tenancy.v1.RemoveMemberResponse
+	51,  // 152: atrium.tenancy.v1.MemberService.CreateApiToken:output_type -> atrium.tenancy.v1.CreateApiTokenResponse
+	53,  // 153: atrium.tenancy.v1.MemberService.ListApiTokens:output_type -> atrium.tenancy.v1.ListApiTokensResponse
+	55,  // 154: atrium.tenancy.v1.MemberService.RevokeApiToken:output_type -> atrium.tenancy.v1.RevokeApiTokenResponse
+	66,  // 155: atrium.tenancy.v1.OperatorService.CreateTenant:output_type -> atrium.tenancy.v1.CreateTenantResponse
+	68,  // 156: atrium.tenancy.v1.OperatorService.ListTenants:output_type -> atrium.tenancy.v1.ListTenantsResponse
+	70,  // 157: atrium.tenancy.v1.OperatorService.LookupTenant:output_type -> atrium.tenancy.v1.LookupTenantResponse
+	72,  // 158: atrium.tenancy.v1.OperatorService.SuspendTenant:output_type -> atrium.tenancy.v1.SuspendTenantResponse
+	74,  // 159: atrium.tenancy.v1.OperatorService.ResumeTenant:output_type -> atrium.tenancy.v1.ResumeTenantResponse
+	76,  // 160: atrium.tenancy.v1.OperatorService.DeleteTenant:output_type -> atrium.tenancy.v1.DeleteTenantResponse
+	78,  // 161: atrium.tenancy.v1.OperatorService.MigrateTenants:output_type -> atrium.tenancy.v1.MigrateTenantsResponse
+	80,  // 162: atrium.tenancy.v1.OperatorService.ListShards:output_type -> atrium.tenancy.v1.ListShardsResponse
+	82,  // 163: atrium.tenancy.v1.OperatorService.AddShard:output_type -> atrium.tenancy.v1.AddShardResponse
+	84,  // 164: atrium.tenancy.v1.OperatorService.ListAuditEvents:output_type -> atrium.tenancy.v1.ListAuditEventsResponse
+	104, // 165: atrium.tenancy.v1.OperatorService.MoveTenant:output_type -> atrium.tenancy.v1.MoveTenantResponse
+	111, // 166: atrium.tenancy.v1.OperatorService.ListTenantMoves:output_type -> atrium.tenancy.v1.ListTenantMovesResponse
+	113, // 167: atrium.tenancy.v1.OperatorService.UpdateShard:output_type -> atrium.tenancy.v1.UpdateShardResponse
+	60,  // 168: atrium.tenancy.v1.OperatorService.ListOperators:output_type -> atrium.tenancy.v1.ListOperatorsResponse
+	62,  // 169: atrium.tenancy.v1.OperatorService.CreateOperator:output_type -> atrium.tenancy.v1.CreateOperatorResponse
+	64,  // 170: atrium.tenancy.v1.OperatorService.RevokeOperator:output_type -> atrium.tenancy.v1.RevokeOperatorResponse
+	107, // 171: atrium.tenancy.v1.OperatorService.ExportTenantArchive:output_type -> atrium.tenancy.v1.ExportTenantArchiveResponse
+	109, // 172: atrium.tenancy.v1.OperatorService.ImportTenantArchive:output_type -> atrium.tenancy.v1.ImportTenantArchiveResponse
+	86,  // 173: atrium.tenancy.v1.ProvisioningService.Provision:output_type -> atrium.tenancy.v1.ProvisionResponse
+	88,  // 174: atrium.tenancy.v1.ProvisioningService.Deprovision:output_type -> atrium.tenancy.v1.DeprovisionResponse
+	90,  // 175: atrium.tenancy.v1.TenantDataService.ExportTenantData:output_type -> atrium.tenancy.v1.ExportTenantDataResponse
+	92,  // 176: atrium.tenancy.v1.TenantDataService.ImportTenantData:output_type -> atrium.tenancy.v1.ImportTenantDataResponse
+	94,  // 177: atrium.tenancy.v1.DirectoryService.ResolveTenant:output_type -> atrium.tenancy.v1.ResolveTenantResponse
+	96,  // 178: atrium.tenancy.v1.DirectoryService.IntrospectToken:output_type -> atrium.tenancy.v1.IntrospectTokenResponse
+	98,  // 179: atrium.tenancy.v1.DirectoryService.GetSigningKeys:output_type -> atrium.tenancy.v1.GetSigningKeysResponse
+	100, // 180: atrium.tenancy.v1.DirectoryService.GetMembership:output_type -> atrium.tenancy.v1.GetMembershipResponse
+	102, // 181: atrium.tenancy.v1.DirectoryService.ResolveShard:output_type -> atrium.tenancy.v1.ResolveShardResponse
+	115, // 182: atrium.tenancy.v1.DirectoryService.CountMembers:output_type -> atrium.tenancy.v1.CountMembersResponse
+	117, // 183: atrium.tenancy.v1.DirectoryService.SetBillingHold:output_type -> atrium.tenancy.v1.SetBillingHoldResponse
+	131, // [131:184] is the sub-list for method output_type
+	78,  // [78:131] is the sub-list for method input_type
+	78,  // [78:78] is the sub-list for extension type_name
+	78,  // [78:78] is the sub-list for extension extendee
+	0,   // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_atrium_tenancy_v1_tenancy_proto_init() }
@@ -6546,16 +7254,16 @@ func file_atrium_tenancy_v1_tenancy_proto_init() {
 	if File_atrium_tenancy_v1_tenancy_proto != nil {
 		return
 	}
-	file_atrium_tenancy_v1_tenancy_proto_msgTypes[99].OneofWrappers = []any{}
+	file_atrium_tenancy_v1_tenancy_proto_msgTypes[110].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_tenancy_v1_tenancy_proto_rawDesc), len(file_atrium_tenancy_v1_tenancy_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   105,
+			NumMessages:   118,
 			NumExtensions: 0,
-			NumServices:   6,
+			NumServices:   7,
 		},
 		GoTypes:           file_atrium_tenancy_v1_tenancy_proto_goTypes,
 		DependencyIndexes: file_atrium_tenancy_v1_tenancy_proto_depIdxs,

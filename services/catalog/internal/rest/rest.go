@@ -271,16 +271,14 @@ func (h *Handler) fail(ctx context.Context, w http.ResponseWriter, r *http.Reque
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	buf, err := appendJSON(make([]byte, 0, 4<<10), v)
+	if err != nil {
 		http.Error(w, `{"error":{"name":"Error","message":"cannot encode response"}}`, http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(append(buf, '\n'))
 }
 
 // params reads repeated query parameters, dropping empty ones.
@@ -383,18 +381,21 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req query.Reque
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
 	_, _ = io.WriteString(w, "[")
 	first := true
+	var buf []byte
 	for {
 		for _, e := range page.Entities {
+			buf = buf[:0]
 			if !first {
-				_, _ = io.WriteString(w, ",")
+				buf = append(buf, ',')
 			}
 			first = false
-			if err := enc.Encode(proj.Apply(map[string]any(e))); err != nil {
-				return nil // the client went away; the status is already sent
+			if buf, err = appendJSON(buf, proj.Apply(map[string]any(e))); err != nil {
+				return nil // the status is already sent
+			}
+			if _, err := w.Write(append(buf, '\n')); err != nil {
+				return nil // the client went away
 			}
 		}
 		if page.Next == nil {

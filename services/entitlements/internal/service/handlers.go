@@ -1,6 +1,7 @@
 package service
 
 import (
+	"atrium.dev/platform/tenantarchive"
 	"context"
 	"regexp"
 	"strconv"
@@ -450,4 +451,40 @@ func (h *Provisioning) Deprovision(ctx context.Context, req *connect.Request[ten
 		return nil, err
 	}
 	return connect.NewResponse(&tenancyv1.DeprovisionResponse{}), nil
+}
+
+// TenantData implements atrium.tenancy.v1.TenantDataService: entitlements' part of a tenant
+// archive (plan, installs with their configs, grants, limit overrides).
+type TenantData struct{ e *Engine }
+
+var _ tenancyv1connect.TenantDataServiceHandler = (*TenantData)(nil)
+
+// NewTenantData serves e's tenants.
+func NewTenantData(e *Engine) *TenantData { return &TenantData{e: e} }
+
+func (h *TenantData) ExportTenantData(ctx context.Context, req *connect.Request[tenancyv1.ExportTenantDataRequest], stream *connect.ServerStream[tenancyv1.ExportTenantDataResponse]) error {
+	if err := checkTenantID("tenant_id", req.Msg.GetTenantId()); err != nil {
+		return err
+	}
+	emit, flush := tenantarchive.ExportStream(stream)
+	if err := h.e.st.ExportData(ctx, req.Msg.GetTenantId(), emit); err != nil {
+		return err
+	}
+	return flush()
+}
+
+func (h *TenantData) ImportTenantData(ctx context.Context, stream *connect.ClientStream[tenancyv1.ImportTenantDataRequest]) (*connect.Response[tenancyv1.ImportTenantDataResponse], error) {
+	first, next, err := tenantarchive.ImportStream(stream)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTenantID("tenant_id", first.GetTenantId()); err != nil {
+		return nil, err
+	}
+	n, version, err := h.e.st.ImportData(ctx, first.GetTenantId(), next)
+	if err != nil {
+		return nil, err
+	}
+	h.e.pub.Changed(ctx, first.GetTenantId(), version)
+	return connect.NewResponse(&tenancyv1.ImportTenantDataResponse{Records: n}), nil
 }

@@ -1,9 +1,10 @@
 // Package pipeline moves usage events from the Redis stream into each tenant's tables.
 //
 // Several workers read the stream as one consumer group (XREADGROUP batches). A batch is
-// split by tenant and each tenant's part is written in one transaction (store.Ingest: raw
-// events deduplicated on the producer's event id, and the rollups of what was new). The
-// entries are acknowledged (XACK) only after every part committed, so a worker that dies
+// split by tenant and its tenants' parts are written in one transaction per shard
+// (store.IngestMany: each tenant's raw events deduplicated on the producer's event id, and
+// the rollups of what was new, as that tenant). The entries are acknowledged (XACK) only
+// after every part committed, so a worker that dies
 // mid-batch leaves its entries pending; another worker takes them over with XAUTOCLAIM once
 // they have been idle for ClaimIdle, and the raw table's primary key makes the second
 // delivery count nothing twice. Transient failures (Postgres down) are retried without
@@ -61,11 +62,17 @@ type Config struct {
 	Resolve func(ctx context.Context, tenantID string) (string, error)
 	// Workers (default 4), BatchSize (entries per XREADGROUP, default 2000), Block (default
 	// 1 s), ClaimIdle (default 30 s), ClaimInterval (default 5 s).
-	Workers       int
-	BatchSize     int
-	Block         time.Duration
-	ClaimIdle     time.Duration
-	ClaimInterval time.Duration
+	Workers   int
+	BatchSize int
+	// Writers (default 2) write the batches the workers read, each for its own share of the
+	// tenants (by hash).
+	Writers int
+	// PerTenantBatch bounds one tenant's events in a batch's first transaction (default
+	// 1000); the excess is written after the other tenants' events committed.
+	PerTenantBatch int
+	Block          time.Duration
+	ClaimIdle      time.Duration
+	ClaimInterval  time.Duration
 	// DefaultRetentionDays applies when the plan says nothing (default 90); <0 keeps all.
 	DefaultRetentionDays int
 	// RetentionInterval between retention sweeps (default 1 h; 0 in tests: no sweeps).
@@ -91,6 +98,7 @@ type Pipeline struct {
 	// last entries-added/entries-read seen by the monitor, to count trimming deltas.
 	lastUnreadGap atomic.Int64
 	tenants       sync.Map // tenant id -> shard, recorded in TenantsKey once per process
+	writers       []chan *writeJob
 }
 
 // New returns a pipeline; Run runs it.
@@ -106,6 +114,12 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 2000
+	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = 2
+	}
+	if cfg.PerTenantBatch <= 0 {
+		cfg.PerTenantBatch = 1000
 	}
 	if cfg.Block <= 0 {
 		cfg.Block = time.Second
@@ -133,6 +147,9 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.Now = time.Now
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Log}
+	for range cfg.Writers {
+		p.writers = append(p.writers, make(chan *writeJob))
+	}
 	var err error
 	if p.results, err = cfg.Meter.Int64Counter("atrium_insights_events",
 		metric.WithDescription("Stream entries processed, by result: new, duplicate, over_limit, expired, malformed, no_tenant, tenant_gone.")); err != nil {
@@ -174,6 +191,13 @@ func New(cfg Config) (*Pipeline, error) {
 // processed when ctx ends are left pending (another worker claims them).
 func (p *Pipeline) Run(ctx context.Context) {
 	var wg sync.WaitGroup
+	for _, ch := range p.writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.writer(ctx, ch)
+		}()
+	}
 	for i := range p.cfg.Workers {
 		wg.Add(1)
 		go func() {
@@ -297,6 +321,16 @@ func (p *Pipeline) count(ctx context.Context, result string, n int) {
 
 // process ingests one batch and acknowledges it once every tenant's part has committed (or
 // can never be written). It returns early, acknowledging nothing, only when ctx ends.
+//
+// The batch's tenants are written together, one transaction per shard (store.IngestMany):
+// a batch over a thousand tenants holds a few events per tenant, and a transaction per
+// tenant cost more than its events. One tenant's flood is bounded within the batch: a
+// tenant's first PerTenantBatch events go into the batch's first transaction with everyone
+// else's, its excess into transactions after it, so the other tenants' events commit (and
+// show) without waiting for the flood's writes. Should a transaction fail, its tenants are
+// written one by one (ingestTenant: provisioning missing tables, dropping gone tenants,
+// retrying transient failures), so one broken tenant costs the others a slower batch, not
+// their events.
 func (p *Pipeline) process(ctx context.Context, msgs []redis.XMessage) {
 	started := time.Now()
 	ids := make([]string, 0, len(msgs))
@@ -323,8 +357,21 @@ func (p *Pipeline) process(ctx context.Context, msgs []redis.XMessage) {
 		}
 		byTenant[e.TenantID] = append(byTenant[e.TenantID], e)
 	}
-	for _, t := range order {
-		if _, err := p.ingestTenant(ctx, t, byTenant[t]); err != nil {
+	bound := p.cfg.PerTenantBatch
+	for round := 0; ; round++ {
+		var parts []tenantPart
+		for _, t := range order {
+			evs := byTenant[t]
+			lo := round * bound
+			if lo >= len(evs) {
+				continue
+			}
+			parts = append(parts, tenantPart{tenant: t, events: evs[lo:min(lo+bound, len(evs))]})
+		}
+		if len(parts) == 0 {
+			break
+		}
+		if err := p.ingestParts(ctx, parts); err != nil {
 			return // ctx ended: leave the batch pending
 		}
 	}
@@ -344,6 +391,182 @@ func (p *Pipeline) process(ctx context.Context, msgs []redis.XMessage) {
 	p.batchMs.Record(ctx, float64(time.Since(started).Microseconds())/1000)
 }
 
+type tenantPart struct {
+	tenant string
+	events []event.Event
+}
+
+// writeJob is a batch's parts for one writer.
+type writeJob struct {
+	parts []tenantPart
+	done  chan error // buffered: the writer never waits on it
+}
+
+// ingestParts hands the parts to the writers that own their tenants (a tenant hash picks the
+// writer, so two writers of this process never wait on each other's tenant rows) and waits
+// until they are written. It returns an error only when ctx ends.
+func (p *Pipeline) ingestParts(ctx context.Context, parts []tenantPart) error {
+	if len(p.writers) == 0 {
+		return p.writeParts(ctx, parts)
+	}
+	split := make([][]tenantPart, len(p.writers))
+	for _, tp := range parts {
+		w := writerOf(tp.tenant, len(p.writers))
+		split[w] = append(split[w], tp)
+	}
+	var jobs []*writeJob
+	for w, ps := range split {
+		if len(ps) == 0 {
+			continue
+		}
+		j := &writeJob{parts: ps, done: make(chan error, 1)}
+		select {
+		case p.writers[w] <- j:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		jobs = append(jobs, j)
+	}
+	for _, j := range jobs {
+		select {
+		case err := <-j.done:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// writerOf is the writer that owns a tenant (FNV-1a of its id).
+func writerOf(tenantID string, n int) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(tenantID); i++ {
+		h = (h ^ uint32(tenantID[i])) * 16777619
+	}
+	return int(h % uint32(n))
+}
+
+// writer writes the jobs of its tenants. Jobs that queued up while it wrote the last ones
+// (from several readers) go into one transaction together, up to 2 x BatchSize events: under
+// a backlog, fewer and fuller commits.
+func (p *Pipeline) writer(ctx context.Context, jobs <-chan *writeJob) {
+	for {
+		var first *writeJob
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-jobs:
+		}
+		batch := []*writeJob{first}
+		parts := append([]tenantPart(nil), first.parts...)
+		n := 0
+		for _, tp := range first.parts {
+			n += len(tp.events)
+		}
+	more:
+		for n < 2*p.cfg.BatchSize {
+			select {
+			case j := <-jobs:
+				batch = append(batch, j)
+				parts = append(parts, j.parts...)
+				for _, tp := range j.parts {
+					n += len(tp.events)
+				}
+			default:
+				break more
+			}
+		}
+		err := p.writeParts(ctx, parts)
+		for _, j := range batch {
+			j.done <- err
+		}
+	}
+}
+
+// maxTenantsPerTx bounds the tenants of one multi-tenant transaction (see writeParts).
+const maxTenantsPerTx = 32
+
+// writeParts writes tenants' parts, one multi-tenant transaction per shard, falling back to
+// one transaction per tenant when that fails. It returns an error only when ctx ends.
+func (p *Pipeline) writeParts(ctx context.Context, parts []tenantPart) error {
+	byShard := map[string][]store.Part{}
+	var shards []string
+	var single []tenantPart
+	for _, tp := range parts {
+		shard, err := p.shardOf(ctx, tp.tenant, tp.events)
+		if err != nil {
+			single = append(single, tp) // ingestTenant retries or drops it
+			continue
+		}
+		p.noteTenant(ctx, tp.tenant, shard)
+		if _, ok := byShard[shard]; !ok {
+			shards = append(shards, shard)
+		}
+		id := &authn.Identity{TenantID: tp.tenant, Schema: tenantdb.SchemaFor(tp.tenant), Shard: shard, Service: "insights"}
+		byShard[shard] = append(byShard[shard], store.Part{Tenant: id, Events: tp.events, Limits: p.limits(ctx, tp.tenant)})
+	}
+	// A transaction locks every table, index and partition it touches until commit, about 15
+	// per tenant, in the server's shared lock table (max_locks_per_transaction x connections,
+	// 6,400 by default): 400 tenants in one transaction exhausted it ("out of shared memory",
+	// which also fails other sessions' transactions). So at most maxTenantsPerTx per transaction.
+	var chunks []string
+	for _, shard := range shards {
+		all := byShard[shard]
+		for lo := 0; lo < len(all); lo += maxTenantsPerTx {
+			key := fmt.Sprintf("%s#%d", shard, lo)
+			byShard[key] = all[lo:min(lo+maxTenantsPerTx, len(all))]
+			chunks = append(chunks, key)
+		}
+	}
+	for _, key := range chunks {
+		sp := byShard[key]
+		shard := sp[0].Tenant.Shard
+		results, err := p.cfg.Store.IngestMany(ctx, shard, sp, p.cfg.Now())
+		if err == nil {
+			for i, res := range results {
+				p.counted(ctx, sp[i].Tenant.TenantID, len(sp[i].Events), res)
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.log.Info("insights: a multi-tenant batch failed; writing its tenants one by one", "shard", shard, "tenants", len(sp), "err", err)
+		for _, part := range sp {
+			single = append(single, tenantPart{tenant: part.Tenant.TenantID, events: part.Events})
+		}
+	}
+	for _, tp := range single {
+		if _, err := p.ingestTenant(ctx, tp.tenant, tp.events); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// counted reports a tenant's written part to the usage hook and the metrics.
+func (p *Pipeline) counted(ctx context.Context, tenantID string, events int, res store.Result) {
+	if p.cfg.Usage != nil && res.MonthEvents >= 0 {
+		p.cfg.Usage(tenantID, res.MonthEvents)
+	}
+	p.count(ctx, "new", res.Counted)
+	p.count(ctx, "over_limit", res.Dropped)
+	p.count(ctx, "expired", res.Expired)
+	p.count(ctx, "duplicate", events-res.New-res.Expired)
+}
+
+// noteTenant records a tenant in TenantsKey (for retention), once per process.
+func (p *Pipeline) noteTenant(ctx context.Context, tenantID, shard string) {
+	if _, ok := p.tenants.Load(tenantID); !ok && p.cfg.TenantsKey != "" {
+		if p.cfg.Redis.HSet(ctx, p.cfg.TenantsKey, tenantID, shard).Err() == nil {
+			p.tenants.Store(tenantID, shard)
+		}
+	}
+}
+
 // ingestTenant writes one tenant's events, retrying transient failures until it succeeds or
 // ctx ends (the only error it returns). Permanent failures are logged, counted and dropped.
 func (p *Pipeline) ingestTenant(ctx context.Context, tenantID string, evs []event.Event) (store.Result, error) {
@@ -353,13 +576,7 @@ func (p *Pipeline) ingestTenant(ctx context.Context, tenantID string, evs []even
 		res, err := p.ingestOnce(ctx, tenantID, evs)
 		switch {
 		case err == nil:
-			if p.cfg.Usage != nil && res.MonthEvents >= 0 {
-				p.cfg.Usage(tenantID, res.MonthEvents)
-			}
-			p.count(ctx, "new", res.Counted)
-			p.count(ctx, "over_limit", res.Dropped)
-			p.count(ctx, "expired", res.Expired)
-			p.count(ctx, "duplicate", len(evs)-res.New-res.Expired)
+			p.counted(ctx, tenantID, len(evs), res)
 			return res, nil
 		case ctx.Err() != nil:
 			return res, ctx.Err()
@@ -420,11 +637,7 @@ func (p *Pipeline) ingestOnce(ctx context.Context, tenantID string, evs []event.
 	if err != nil {
 		return store.Result{}, err
 	}
-	if _, ok := p.tenants.Load(tenantID); !ok && p.cfg.TenantsKey != "" {
-		if p.cfg.Redis.HSet(ctx, p.cfg.TenantsKey, tenantID, shard).Err() == nil {
-			p.tenants.Store(tenantID, shard)
-		}
-	}
+	p.noteTenant(ctx, tenantID, shard)
 	id := &authn.Identity{TenantID: tenantID, Schema: tenantdb.SchemaFor(tenantID), Shard: shard, Service: "insights"}
 	return p.cfg.Store.Ingest(authn.WithIdentity(ctx, id), evs, p.limits(ctx, tenantID), p.cfg.Now())
 }

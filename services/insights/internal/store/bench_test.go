@@ -74,8 +74,19 @@ func BenchmarkQueries(b *testing.B) {
 	users := benchInt(b, "ATRIUM_BENCH_INSIGHTS_USERS", 5_000)
 	entities := benchInt(b, "ATRIUM_BENCH_INSIGHTS_ENTITIES", 20_000)
 	samples := benchInt(b, "ATRIUM_BENCH_SAMPLES", 200)
-	env := insightstest.New(b)
-	acme := env.Tenant(b, "acme")
+	// ATRIUM_BENCH_INSIGHTS_DSN and ATRIUM_BENCH_INSIGHTS_TENANT time the queries on a tenant
+	// an earlier run seeded (a run killed while it waited for the bench lock leaves its
+	// database): no seeding, and the database is left for its owner to drop.
+	reuse := os.Getenv("ATRIUM_BENCH_INSIGHTS_DSN") != ""
+	var env *insightstest.Env
+	var acme insightstest.Tenant
+	if reuse {
+		env = insightstest.Open(b, os.Getenv("ATRIUM_BENCH_INSIGHTS_DSN"))
+		acme = insightstest.Existing(os.Getenv("ATRIUM_BENCH_INSIGHTS_TENANT"), "acme")
+	} else {
+		env = insightstest.New(b)
+		acme = env.Tenant(b, "acme")
+	}
 	ctx := context.Background()
 	now := time.Now().UTC()
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
@@ -94,34 +105,37 @@ func BenchmarkQueries(b *testing.B) {
 			b.Fatalf("%s: %v", sql[:min(len(sql), 60)], err)
 		}
 	}
-	start := time.Now()
-	// A bulk load's settings for this session only: the rollups' GROUP BYs over millions of
-	// rows spill to disk at the default work_mem.
-	exec("SET work_mem = '256MB'; SET synchronous_commit = off")
-	exec("SET search_path TO " + schema + "; SET ROLE " + schema)
-	for d := range 91 {
-		day := today.AddDate(0, 0, -90+d)
-		exec(fmt.Sprintf(`CREATE TABLE insights_events_%s PARTITION OF insights_events FOR VALUES FROM ('%s') TO ('%s')`,
-			day.Format("20060102"), day.Format(time.DateOnly), day.AddDate(0, 0, 1).Format(time.DateOnly)))
-	}
-	const chunk = 1_000_000
-	for lo := 1; lo <= n; lo += chunk {
-		exec(seedSQL, today, users, entities, lo, min(lo+chunk-1, n))
-	}
-	seeded := time.Since(start)
-	for _, q := range rollupSQL {
-		exec(q)
-	}
-	exec("RESET ROLE; RESET work_mem")
-	exec("VACUUM ANALYZE insights_events, insights_users, insights_user_months, insights_user_hours, insights_plugin_users, insights_counts")
-	var rollupRows int64
-	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM insights_user_months) + (SELECT count(*) FROM insights_counts WHERE dim = 2)`).Scan(&rollupRows); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("%d events seeded in %v, rolled up and analyzed in %v (user-month rows + entity count rows: %d)",
-		n, seeded.Round(time.Millisecond), (time.Since(start) - seeded).Round(time.Millisecond), rollupRows)
+	if !reuse {
+		start := time.Now()
+		// A bulk load's settings for this session only: the rollups' GROUP BYs over millions of
+		// rows spill to disk at the default work_mem.
+		exec("SET work_mem = '256MB'; SET synchronous_commit = off")
+		exec("SET search_path TO " + schema + "; SET ROLE " + schema)
+		for d := range 91 {
+			day := today.AddDate(0, 0, -90+d)
+			exec(fmt.Sprintf(`CREATE TABLE insights_events_%s PARTITION OF insights_events FOR VALUES FROM ('%s') TO ('%s')`,
+				day.Format("20060102"), day.Format(time.DateOnly), day.AddDate(0, 0, 1).Format(time.DateOnly)))
+		}
+		const chunk = 1_000_000
+		for lo := 1; lo <= n; lo += chunk {
+			exec(seedSQL, today, users, entities, lo, min(lo+chunk-1, n))
+		}
+		seeded := time.Since(start)
+		for _, q := range rollupSQL {
+			exec(q)
+		}
+		exec("RESET ROLE; RESET work_mem")
+		exec("VACUUM ANALYZE insights_events, insights_users, insights_user_months, insights_user_hours, insights_plugin_users, insights_counts")
+		var rollupRows int64
+		if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM insights_user_months) + (SELECT count(*) FROM insights_counts WHERE dim = 2)`).Scan(&rollupRows); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%d events seeded in %v, rolled up and analyzed in %v (user-month rows + entity count rows: %d)",
+			n, seeded.Round(time.Millisecond), (time.Since(start) - seeded).Round(time.Millisecond), rollupRows)
 
+	}
 	from, to := today.AddDate(0, 0, -89), today.AddDate(0, 0, 1)
+	defer insightstest.BenchLock(b)()
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	report := func(name string, k int, fn func() error) {
 		lat := make([]time.Duration, 0, k)
@@ -149,6 +163,25 @@ func BenchmarkQueries(b *testing.B) {
 	report("top10", samples*b.N, func() error {
 		var err error
 		top, err = env.Store.Top(acme.Ctx(), event.DimEntity, from, to, 10, false)
+		return err
+	})
+	// The other queries of the service, at the same data (GetTopSearches with and without
+	// "no results only", GetPluginAdoption, GetRetention), fewer samples.
+	other := max(20, samples/4)
+	report("top-searches", other, func() error {
+		_, err := env.Store.Top(acme.Ctx(), event.DimSearch, from, to, 10, false)
+		return err
+	})
+	report("top-searches-noresult", other, func() error {
+		_, err := env.Store.Top(acme.Ctx(), event.DimSearch, from, to, 10, true)
+		return err
+	})
+	report("plugin-adoption", other, func() error {
+		_, _, err := env.Store.PluginAdoption(acme.Ctx(), from, to)
+		return err
+	})
+	report("retention", other, func() error {
+		_, err := env.Store.Retention(acme.Ctx(), from, to, now)
 		return err
 	})
 	// The raw baselines read every raw row of the range: a few samples are enough.
@@ -185,4 +218,61 @@ func BenchmarkQueries(b *testing.B) {
 	}
 	b.Logf("DAU over 90 days: %d users in the range, last day %d active; top entity %s (%d views)",
 		dau.Total, dau.Points[len(dau.Points)-1].Active, top[0].Key, top[0].Count)
+}
+
+// BenchmarkIngestMany: one multi-tenant transaction (IngestMany) of ATRIUM_BENCH_PARTS
+// tenants (default 100) with ATRIUM_BENCH_PER_PART events each (default 5), against the same
+// parts written one transaction per tenant (Ingest), on warm partitions. Reports µs per part.
+func BenchmarkIngestMany(b *testing.B) {
+	nParts := benchInt(b, "ATRIUM_BENCH_PARTS", 100)
+	per := benchInt(b, "ATRIUM_BENCH_PER_PART", 5)
+	env := insightstest.New(b)
+	tenants := make([]insightstest.Tenant, nParts)
+	for i := range tenants {
+		tenants[i] = env.Tenant(b, fmt.Sprintf("m%d", i))
+	}
+	now := time.Now().UTC()
+	mk := func(round, ti int) []event.Event {
+		evs := make([]event.Event, per)
+		for k := range evs {
+			evs[k] = event.Event{ID: fmt.Sprintf("r%d-%d-%d", round, ti, k), Source: event.SourceTrack, Time: now,
+				Kind: event.KindUser, User: fmt.Sprintf("u%d", k%7), Plugin: "catalog", Action: "navigate",
+				Dim: event.DimEntity, DimKey: fmt.Sprintf("component:default/c%d", k%11)}
+		}
+		return evs
+	}
+	lim := store.Limits{MonthlyEvents: -1}
+	for i, tn := range tenants { // warm: partitions
+		if _, err := env.Store.Ingest(tn.Ctx(), mk(-1, i), lim, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	var many, single time.Duration
+	for it := range b.N {
+		parts := make([]store.Part, nParts)
+		for i, tn := range tenants {
+			id := tn.Admin
+			parts[i] = store.Part{Tenant: &id, Events: mk(2*it, i), Limits: lim}
+		}
+		t := time.Now()
+		res, err := env.Store.IngestMany(context.Background(), insightstest.Shard, parts, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		many += time.Since(t)
+		if res[0].Counted != per {
+			b.Fatalf("counted %d, want %d", res[0].Counted, per)
+		}
+		t = time.Now()
+		for i, tn := range tenants {
+			if _, err := env.Store.Ingest(tn.Ctx(), mk(2*it+1, i), lim, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+		single += time.Since(t)
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(many.Microseconds())/float64(b.N*nParts), "many-us/part")
+	b.ReportMetric(float64(single.Microseconds())/float64(b.N*nParts), "single-us/part")
 }

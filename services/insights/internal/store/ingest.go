@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"atrium.dev/platform/authn"
@@ -28,69 +29,104 @@ type Limits struct {
 	RetentionDays int
 }
 
-// ingestSQL writes the raw events and, from the rows it actually inserted (ON CONFLICT DO
-// NOTHING ... RETURNING), every rollup, in one statement: the dedup record and the effect
-// commit together or not at all. $16 is how many new events the monthly limit still allows
-// (-1: all); the rest stay in raw (so a retry is still recognised) and count as dropped.
-const ingestSQL = `
-WITH new AS (
-    INSERT INTO insights_events (day, event_id, time, source, user_key, kind, plugin, action,
-        subject, code, duration_us, value, dim, dim_key, attrs)
-    SELECT * FROM unnest($1::date[], $2::text[], $3::timestamptz[], $4::int2[], $5::text[],
-        $6::int2[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[], $12::float8[],
-        $13::int2[], $14::text[], $15::jsonb[])
-    ON CONFLICT DO NOTHING
-    RETURNING day, event_id, time, user_key, kind, plugin, code, dim, dim_key, value
-), ranked AS (
-    SELECT *, row_number() OVER (ORDER BY time, event_id) AS rn FROM new
-), c AS (
-    SELECT *, day - (extract(day FROM day)::int - 1) AS month,
-           1 << (extract(day FROM day)::int - 1) AS daybit
-    FROM ranked WHERE $16::bigint < 0 OR rn <= $16::bigint
-), u AS (
-    INSERT INTO insights_users (user_key, kind, first_seen, last_seen)
-    SELECT user_key, max(kind), min(day), max(day) FROM c WHERE user_key IS NOT NULL GROUP BY user_key
-    ON CONFLICT (user_key) DO UPDATE SET
-        first_seen = least(insights_users.first_seen, excluded.first_seen),
-        last_seen = greatest(insights_users.last_seen, excluded.last_seen)
-    WHERE excluded.first_seen < insights_users.first_seen OR excluded.last_seen > insights_users.last_seen
-), um AS (
-    INSERT INTO insights_user_months (month, user_key, kind, days)
-    SELECT month, user_key, max(kind), bit_or(daybit) FROM c WHERE user_key IS NOT NULL GROUP BY 1, 2
-    ON CONFLICT (month, user_key) DO UPDATE SET days = insights_user_months.days | excluded.days
-    WHERE insights_user_months.days | excluded.days <> insights_user_months.days
-), uh AS (
-    INSERT INTO insights_user_hours (day, user_key, kind, hours)
-    SELECT day, user_key, max(kind), bit_or(1 << extract(hour FROM time AT TIME ZONE 'UTC')::int)
-    FROM c WHERE user_key IS NOT NULL GROUP BY 1, 2
-    ON CONFLICT (day, user_key) DO UPDATE SET hours = insights_user_hours.hours | excluded.hours
-    WHERE insights_user_hours.hours | excluded.hours <> insights_user_hours.hours
-), pu AS (
-    INSERT INTO insights_plugin_users (month, plugin, user_key, kind, days)
-    SELECT month, plugin, user_key, max(kind), bit_or(daybit) FROM c
-    WHERE user_key IS NOT NULL AND plugin <> '' GROUP BY 1, 2, 3
-    ON CONFLICT (month, plugin, user_key) DO UPDATE SET days = insights_plugin_users.days | excluded.days
-    WHERE insights_plugin_users.days | excluded.days <> insights_plugin_users.days
-), cnt AS (
-    INSERT INTO insights_counts (dim, grain, bucket, key, n, n2)
-    SELECT x.dim, g.grain, g.bucket, x.key, count(*), sum(x.n2) FROM (
-        SELECT 1::int2 AS dim, plugin AS key, day, (code NOT IN ('', 'ok'))::int AS n2 FROM c WHERE plugin <> ''
-        UNION ALL
-        SELECT dim, dim_key, day, coalesce(dim = 3 AND value = 0, false)::int FROM c WHERE dim > 0
-    ) x CROSS JOIN LATERAL (VALUES ('d'::"char", x.day),
-                                   ('w'::"char", x.day - (extract(isodow FROM x.day)::int - 1))) g(grain, bucket)
-    GROUP BY 1, 2, 3, 4
-    ON CONFLICT (dim, grain, bucket, key) DO UPDATE SET
-        n = insights_counts.n + excluded.n, n2 = insights_counts.n2 + excluded.n2
-), m AS (
-    UPDATE insights_months SET
-        events = events + (SELECT count(*) FROM c),
-        dropped = dropped + (SELECT count(*) FROM new) - (SELECT count(*) FROM c)
-    WHERE month = $17
-)
-SELECT (SELECT count(*) FROM new), (SELECT count(*) FROM c),
-       coalesce((SELECT array_agg(event_id) FROM ranked WHERE NOT ($16::bigint < 0 OR rn <= $16::bigint)), '{}'),
-       coalesce((SELECT array_agg(day) FROM ranked WHERE NOT ($16::bigint < 0 OR rn <= $16::bigint)), '{}')`
+// ingestSQL writes one tenant's part of a batch: raw events deduplicated on their id and,
+// from the rows actually inserted, every rollup, in one statement of the caller's transaction
+// (the tenant schema's insights_ingest function, migration 002), so the dedup record and the
+// effect commit together or not at all. $16 is the monthly limit (-1: none), $17 this month;
+// new events beyond what the limit still allows stay in raw (a retry is still recognised),
+// flagged dropped, and count nowhere. It returns the month's count before the part, how many
+// events were new and how many of them were counted, and the dropped ones.
+const ingestSQL = `SELECT o_month_events, o_new, o_counted, o_dropped_ids FROM insights_ingest($1, $2, $3, $4,
+	$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
+
+// monthSQL makes this month's row and locks it: the lock serializes one tenant's batches
+// (partition DDL and the monthly count would race otherwise); it returns the month's count.
+const monthSQL = `INSERT INTO insights_months (month) VALUES ($1)
+	ON CONFLICT (month) DO UPDATE SET month = excluded.month RETURNING events`
+
+// rows is one tenant's batch as the ingest statement's arrays.
+type rows struct {
+	days, times                     []time.Time
+	ids, plugins, actions, subjects []string
+	codes, dimKeys                  []string
+	users, attrs                    []*string
+	sources, kinds, dims            []int16
+	durs                            []*int32
+	values                          []*float64
+	newDays                         []time.Time // days whose partition this process has not seen
+	expired                         int
+}
+
+func (r *rows) len() int { return len(r.ids) }
+
+// params of ingestSQL.
+func (r *rows) params(lim Limits, month time.Time) []any {
+	return []any{r.days, r.ids, r.times, r.sources, r.users, r.kinds, r.plugins, r.actions,
+		r.subjects, r.codes, r.durs, r.values, r.dims, r.dimKeys, r.attrs, lim.MonthlyEvents, month}
+}
+
+// toRows filters and converts a tenant's events: events older than the raw retention are not
+// written (their partition is, or is about to be, dropped, and without the raw row there is
+// no dedup record to count them once by), and the same event twice in one batch (a producer
+// retry landing in the same read) is kept once, since ON CONFLICT cannot touch a row twice.
+func (s *Store) toRows(schema string, events []event.Event, lim Limits, now time.Time) *rows {
+	r := &rows{}
+	var cutoff time.Time
+	if lim.RetentionDays > 0 {
+		cutoff = dayUTC(now).AddDate(0, 0, -lim.RetentionDays+1)
+	}
+	n := len(events)
+	r.days, r.ids, r.times = make([]time.Time, 0, n), make([]string, 0, n), make([]time.Time, 0, n)
+	r.sources, r.users, r.kinds = make([]int16, 0, n), make([]*string, 0, n), make([]int16, 0, n)
+	r.plugins, r.actions, r.subjects = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	r.codes, r.durs, r.values = make([]string, 0, n), make([]*int32, 0, n), make([]*float64, 0, n)
+	r.dims, r.dimKeys, r.attrs = make([]int16, 0, n), make([]string, 0, n), make([]*string, 0, n)
+	type key struct {
+		day time.Time
+		id  string
+	}
+	seen := make(map[key]struct{}, n)
+	newDays := map[time.Time]bool{}
+	for i := range events {
+		e := &events[i]
+		d := e.Day()
+		if !cutoff.IsZero() && d.Before(cutoff) {
+			r.expired++
+			continue
+		}
+		k := key{d, e.ID}
+		if _, dup := seen[k]; dup {
+			continue
+		}
+		seen[k] = struct{}{}
+		r.days, r.ids, r.times, r.sources = append(r.days, d), append(r.ids, e.ID), append(r.times, e.Time), append(r.sources, e.Source)
+		if uk := e.UserKey(); uk != "" {
+			r.users = append(r.users, &uk)
+		} else {
+			r.users = append(r.users, nil)
+		}
+		r.kinds, r.plugins, r.actions = append(r.kinds, e.Kind), append(r.plugins, e.Plugin), append(r.actions, e.Action)
+		r.subjects, r.codes = append(r.subjects, e.Subject), append(r.codes, e.Code)
+		if e.Source == event.SourceRequest {
+			v := e.Duration
+			r.durs = append(r.durs, &v)
+		} else {
+			r.durs = append(r.durs, nil)
+		}
+		r.values, r.dims, r.dimKeys = append(r.values, e.Value), append(r.dims, e.Dim), append(r.dimKeys, e.DimKey)
+		if e.Attrs != "" {
+			a := e.Attrs
+			r.attrs = append(r.attrs, &a)
+		} else {
+			r.attrs = append(r.attrs, nil)
+		}
+		if !newDays[d] && !s.knownPart(schema, d) {
+			newDays[d] = true
+			r.newDays = append(r.newDays, d)
+		}
+	}
+	return r
+}
 
 // Ingest writes one tenant's batch in one transaction, as the tenant in ctx. Events of
 // another tenant must not be passed. It returns what was new; on error nothing was written.
@@ -100,108 +136,30 @@ func (s *Store) Ingest(ctx context.Context, events []event.Event, lim Limits, no
 	if !ok || !id.HasTenant() {
 		return res, tenantdb.ErrNoTenant
 	}
-	// Events older than the raw retention are not written: their partition is (or is about
-	// to be) dropped, and without the raw row there is no dedup record to count them once by.
-	if lim.RetentionDays > 0 {
-		cutoff := dayUTC(now).AddDate(0, 0, -lim.RetentionDays+1)
-		kept := events[:0:0]
-		for _, e := range events {
-			if e.Day().Before(cutoff) {
-				res.Expired++
-				continue
-			}
-			kept = append(kept, e)
-		}
-		events = kept
-	}
-	if len(events) == 0 {
+	r := s.toRows(id.Schema, events, lim, now)
+	res.Expired = r.expired
+	if r.len() == 0 {
 		return res, nil
-	}
-	// The same event twice in one batch (a producer retry landing in the same read) would make
-	// ON CONFLICT touch one row twice; keep the first.
-	seen := make(map[string]struct{}, len(events))
-	n := len(events)
-	var (
-		days     = make([]time.Time, 0, n)
-		ids      = make([]string, 0, n)
-		times    = make([]time.Time, 0, n)
-		sources  = make([]int16, 0, n)
-		users    = make([]*string, 0, n)
-		kinds    = make([]int16, 0, n)
-		plugins  = make([]string, 0, n)
-		actions  = make([]string, 0, n)
-		subjects = make([]string, 0, n)
-		codes    = make([]string, 0, n)
-		durs     = make([]*int32, 0, n)
-		values   = make([]*float64, 0, n)
-		dims     = make([]int16, 0, n)
-		dimKeys  = make([]string, 0, n)
-		attrs    = make([]*string, 0, n)
-	)
-	newDays := map[time.Time]bool{}
-	for i := range events {
-		e := &events[i]
-		k := e.Day().Format(time.DateOnly) + "/" + e.ID
-		if _, dup := seen[k]; dup {
-			continue
-		}
-		seen[k] = struct{}{}
-		d := e.Day()
-		days, ids, times, sources = append(days, d), append(ids, e.ID), append(times, e.Time), append(sources, e.Source)
-		if uk := e.UserKey(); uk != "" {
-			users = append(users, &uk)
-		} else {
-			users = append(users, nil)
-		}
-		kinds, plugins, actions = append(kinds, e.Kind), append(plugins, e.Plugin), append(actions, e.Action)
-		subjects, codes = append(subjects, e.Subject), append(codes, e.Code)
-		if e.Source == event.SourceRequest {
-			v := e.Duration
-			durs = append(durs, &v)
-		} else {
-			durs = append(durs, nil)
-		}
-		values, dims, dimKeys = append(values, e.Value), append(dims, e.Dim), append(dimKeys, e.DimKey)
-		if e.Attrs != "" {
-			a := e.Attrs
-			attrs = append(attrs, &a)
-		} else {
-			attrs = append(attrs, nil)
-		}
-		if !s.knownPart(id.Schema, d) {
-			newDays[d] = true
-		}
 	}
 	month := monthUTC(now)
 	err := s.shards.InTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		// The month row first: its lock serializes this tenant's batches (partition DDL and
-		// the monthly count would race otherwise) and says how much of the limit is left.
-		var counted int64
-		if err := tx.QueryRow(ctx, `INSERT INTO insights_months (month) VALUES ($1)
-			ON CONFLICT (month) DO UPDATE SET month = excluded.month RETURNING events`, month).Scan(&counted); err != nil {
-			return fmt.Errorf("store: month: %w", err)
-		}
-		allow := int64(-1)
-		if lim.MonthlyEvents >= 0 {
-			allow = max(lim.MonthlyEvents-counted, 0)
-		}
-		for d := range newDays {
-			if err := createPartition(ctx, tx, d); err != nil {
-				return err
+		if len(r.newDays) > 0 {
+			// The month row first: its lock serializes this tenant's batches, so two cannot
+			// race on the partition DDL.
+			var counted int64
+			if err := tx.QueryRow(ctx, monthSQL, month).Scan(&counted); err != nil {
+				return fmt.Errorf("store: month: %w", err)
+			}
+			for _, d := range r.newDays {
+				if err := createPartition(ctx, tx, d); err != nil {
+					return err
+				}
 			}
 		}
-		var nNew, nCounted int64
+		var counted, nNew, nCounted int64
 		var droppedIDs []string
-		var droppedDays []time.Time
-		if err := tx.QueryRow(ctx, ingestSQL, days, ids, times, sources, users, kinds, plugins, actions,
-			subjects, codes, durs, values, dims, dimKeys, attrs, allow, month).Scan(&nNew, &nCounted, &droppedIDs, &droppedDays); err != nil {
+		if err := tx.QueryRow(ctx, ingestSQL, r.params(lim, month)...).Scan(&counted, &nNew, &nCounted, &droppedIDs); err != nil {
 			return fmt.Errorf("store: ingest: %w", err)
-		}
-		if len(droppedIDs) > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE insights_events SET dropped = true
-				WHERE (day, event_id) IN (SELECT * FROM unnest($1::date[], $2::text[]))`, droppedDays, droppedIDs); err != nil {
-				return fmt.Errorf("store: mark dropped: %w", err)
-			}
 		}
 		res.New, res.Counted, res.Dropped = int(nNew), int(nCounted), len(droppedIDs)
 		res.MonthEvents = counted + nCounted
@@ -210,12 +168,111 @@ func (s *Store) Ingest(ctx context.Context, events []event.Event, lim Limits, no
 	if err != nil {
 		return Result{Expired: res.Expired, MonthEvents: -1}, err
 	}
+	s.remember(id.Schema, r.newDays)
+	return res, nil
+}
+
+// Part is one tenant's share of a stream batch, for IngestMany.
+type Part struct {
+	Tenant *authn.Identity
+	Events []event.Event
+	Limits Limits
+}
+
+// IngestMany writes several tenants' batches on one shard in one transaction
+// (tenantdb.InMultiTx): each tenant's statements run as that tenant, pipelined, so the
+// transaction costs one commit and a few round trips however many tenants it holds. It is
+// Ingest's semantics per part (dedup, rollups from what was new, the monthly limit), all
+// parts committed together or none. Parts are written in tenant order, so two concurrent
+// calls take the tenants' month-row locks in the same order and cannot deadlock. A tenant
+// whose partition for a day this process has not seen gets it first in its own small
+// transaction (DDL, once per tenant and day). results[i] is parts[i]'s.
+func (s *Store) IngestMany(ctx context.Context, shard string, parts []Part, now time.Time) ([]Result, error) {
+	type job struct {
+		i       int
+		r       *rows
+		counted int64
+		nNew    int64
+		nCount  int64
+		dIDs    []string
+	}
+	results := make([]Result, len(parts))
+	jobs := make([]*job, 0, len(parts))
+	for i, p := range parts {
+		results[i] = Result{MonthEvents: -1}
+		if p.Tenant == nil || !p.Tenant.HasTenant() {
+			return nil, tenantdb.ErrNoTenant
+		}
+		r := s.toRows(p.Tenant.Schema, p.Events, p.Limits, now)
+		results[i].Expired = r.expired
+		if r.len() == 0 {
+			continue
+		}
+		if len(r.newDays) > 0 {
+			if err := s.ensurePartitions(authn.WithIdentity(ctx, p.Tenant), r.newDays, now); err != nil {
+				return nil, err
+			}
+			r.newDays = nil
+		}
+		jobs = append(jobs, &job{i: i, r: r})
+	}
+	if len(jobs) == 0 {
+		return results, nil
+	}
+	sort.Slice(jobs, func(a, b int) bool { return parts[jobs[a].i].Tenant.TenantID < parts[jobs[b].i].Tenant.TenantID })
+	month := monthUTC(now)
+	err := s.shards.InMultiTx(ctx, shard, func(ctx context.Context, mt *tenantdb.MultiTx) error {
+		for _, j := range jobs {
+			p := &parts[j.i]
+			if err := mt.Enter(p.Tenant); err != nil {
+				return err
+			}
+			q, err := mt.Queue(ctx, ingestSQL, j.r.params(p.Limits, month)...)
+			if err != nil {
+				return err
+			}
+			q.QueryRow(func(row pgx.Row) error { return row.Scan(&j.counted, &j.nNew, &j.nCount, &j.dIDs) })
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range jobs {
+		results[j.i] = Result{New: int(j.nNew), Counted: int(j.nCount), Dropped: len(j.dIDs), Expired: j.r.expired,
+			MonthEvents: j.counted + j.nCount}
+	}
+	return results, nil
+}
+
+// ensurePartitions creates the tenant's day partitions, under its month-row lock.
+func (s *Store) ensurePartitions(ctx context.Context, days []time.Time, now time.Time) error {
+	id, _ := authn.FromContext(ctx)
+	err := s.shards.InTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var counted int64
+		if err := tx.QueryRow(ctx, monthSQL, monthUTC(now)).Scan(&counted); err != nil {
+			return fmt.Errorf("store: month: %w", err)
+		}
+		for _, d := range days {
+			if err := createPartition(ctx, tx, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		s.remember(id.Schema, days)
+	}
+	return err
+}
+
+// remember records partitions known to exist (after their commit).
+func (s *Store) remember(schema string, days []time.Time) {
 	s.mu.Lock()
-	for d := range newDays {
-		s.parts[id.Schema+"/"+d.Format("20060102")] = true
+	for _, d := range days {
+		s.parts[schema+"/"+d.Format("20060102")] = true
 	}
 	s.mu.Unlock()
-	return res, nil
 }
 
 func (s *Store) knownPart(schema string, d time.Time) bool {

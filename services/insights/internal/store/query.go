@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/bits"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,10 +35,15 @@ type ActiveUsers struct {
 	MAUAtEnd int64
 }
 
-// userDays is each user's active days as offsets from base (sorted ascending).
+// userDays is each user's active days in [base, base+n days) as a bit set: user u's day d
+// is bit d%64 of word u*words + d/64. Bit sets make the rolling windows a few shifts and ORs
+// per user, with no per-day allocation.
 type userDays struct {
 	base  time.Time
-	users map[string][]int
+	n     int
+	words int
+	bits  []uint64
+	users int
 }
 
 func kindsFilter(includeTokens bool) []int16 {
@@ -55,10 +61,11 @@ func loadDays(ctx context.Context, tx pgx.Tx, from, to time.Time, kinds []int16)
 		return nil, err
 	}
 	defer rows.Close()
-	ud := &userDays{base: from, users: map[string][]int{}}
-	limit := int(to.Sub(from).Hours() / 24)
+	n := int(to.Sub(from).Hours() / 24)
+	ud := &userDays{base: from, n: n, words: (n + 63) / 64}
+	index := map[string]int{}
 	var (
-		key   string
+		key   []byte
 		month time.Time
 		mask  int32
 	)
@@ -66,51 +73,84 @@ func loadDays(ctx context.Context, tx pgx.Tx, from, to time.Time, kinds []int16)
 		if err := rows.Scan(&key, &month, &mask); err != nil {
 			return nil, err
 		}
+		u, ok := index[string(key)]
+		if !ok {
+			u = ud.users
+			index[string(key)] = u
+			ud.users++
+			ud.bits = append(ud.bits, make([]uint64, ud.words)...)
+		}
 		off := int(month.Sub(from).Hours() / 24)
+		w := ud.bits[u*ud.words : (u+1)*ud.words]
 		m := uint32(mask)
 		for m != 0 {
 			b := bits.TrailingZeros32(m)
 			m &= m - 1
-			if d := off + b; d >= 0 && d < limit {
-				ud.users[key] = append(ud.users[key], d)
+			if d := off + b; d >= 0 && d < n {
+				w[d/64] |= 1 << (d % 64)
 			}
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+	return ud, rows.Err()
+}
+
+// user returns user u's words.
+func (ud *userDays) user(u int) []uint64 { return ud.bits[u*ud.words : (u+1)*ud.words] }
+
+// shiftOr sets dst = src | src << k (towards later days), in place when dst is src.
+func shiftOr(dst, src []uint64, k int) {
+	ws, bs := k/64, uint(k%64)
+	for i := len(src) - 1; i >= 0; i-- {
+		var v uint64
+		if j := i - ws; j >= 0 {
+			v = src[j] << bs
+			if bs > 0 && j > 0 {
+				v |= src[j-1] >> (64 - bs)
+			}
+		}
+		dst[i] = src[i] | v
 	}
-	// Rows come in no particular order; each user's days must be ascending for coverage.
-	for k, ds := range ud.users {
-		sort.Ints(ds)
-		ud.users[k] = ds
-	}
-	return ud, nil
 }
 
 // rolling returns, per day offset in [0, n), how many users were active in the window days
-// ending that day: each active day a covers [a, a+window-1], and a user's overlapping
-// coverage is counted once (difference array, linear in active days).
-func (ud *userDays) rolling(n, window int) []int64 {
-	diff := make([]int64, n+window+1)
-	for _, ds := range ud.users {
-		covered := -1 // last day already covered for this user
-		for _, a := range ds {
-			from, to := max(a, covered+1), a+window-1
-			if from > to {
-				continue
+// ending that day: a user's coverage is its active days smeared forward over window-1 days
+// (shift-ORs doubling the covered length), then counted bit by bit.
+func (ud *userDays) rolling(window int) []int64 {
+	out := make([]int64, ud.n)
+	cov := make([]uint64, ud.words)
+	for u := range ud.users {
+		copy(cov, ud.user(u))
+		for l := 1; l < window; {
+			step := min(l, window-l)
+			shiftOr(cov, cov, step)
+			l += step
+		}
+		for i, w := range cov {
+			for w != 0 {
+				b := bits.TrailingZeros64(w)
+				w &= w - 1
+				if d := i*64 + b; d < ud.n {
+					out[d]++
+				}
 			}
-			diff[from]++
-			diff[to+1]--
-			covered = to
 		}
 	}
-	out := make([]int64, n)
-	var run int64
-	for i := 0; i < n; i++ {
-		run += diff[i]
-		out[i] = run
-	}
 	return out
+}
+
+// anyIn reports whether user u was active on a day offset in [from, to).
+func (ud *userDays) anyIn(u, from, to int) bool {
+	w := ud.user(u)
+	for d := from; d < to; {
+		i, b := d/64, d%64
+		width := min(64-b, to-d)
+		m := ^uint64(0) >> (64 - width) << b
+		if w[i]&m != 0 {
+			return true
+		}
+		d += width
+	}
+	return false
 }
 
 // ActiveUsersQuery runs GetActiveUsers for [start, end) in the tenant of ctx.
@@ -123,16 +163,13 @@ func (s *Store) ActiveUsersQuery(ctx context.Context, start, end time.Time, g Gr
 		if err != nil {
 			return err
 		}
-		span := int(end.Sub(base).Hours() / 24)
+		span := ud.n
 		first := 29 // offset of start
-		dau, wau, mau := ud.rolling(span, 1), ud.rolling(span, 7), ud.rolling(span, 30)
+		dau, wau, mau := ud.rolling(1), ud.rolling(7), ud.rolling(30)
 		// Distinct users of the whole range.
-		for _, ds := range ud.users {
-			for _, d := range ds {
-				if d >= first {
-					out.Total++
-					break
-				}
+		for u := range ud.users {
+			if ud.anyIn(u, first, span) {
+				out.Total++
 			}
 		}
 		last := span - 1
@@ -164,19 +201,10 @@ func (s *Store) ActiveUsersQuery(ctx context.Context, start, end time.Time, g Gr
 				bs = append(bs, bucket{t: t, from: from, to: to})
 				t = next
 			}
-			for _, ds := range ud.users {
-				bi := 0
-				lastCounted := -1
-				for _, d := range ds {
-					for bi < len(bs) && d >= bs[bi].to {
-						bi++
-					}
-					if bi == len(bs) {
-						break
-					}
-					if d >= bs[bi].from && lastCounted != bi {
-						bs[bi].count++
-						lastCounted = bi
+			for u := range ud.users {
+				for i := range bs {
+					if bs[i].from < bs[i].to && ud.anyIn(u, bs[i].from, bs[i].to) {
+						bs[i].count++
 					}
 				}
 			}
@@ -241,15 +269,128 @@ type Item struct {
 	NoResults int64
 }
 
-// Top sums a dimension over [start, end): whole ISO weeks from the weekly rollup, the days
-// at either edge from the daily one.
-func (s *Store) Top(ctx context.Context, dim int16, start, end time.Time, limit int, noResultsOnly bool) ([]Item, error) {
-	start, end = dayUTC(start), dayUTC(end.Add(-time.Nanosecond)).AddDate(0, 0, 1)
-	wStart := start.AddDate(0, 0, (8-int(start.Weekday()))%7)  // first Monday >= start
-	wEnd := end.AddDate(0, 0, -((int(end.Weekday()) + 6) % 7)) // last Monday <= end
+// topBuckets are the rollup buckets that tile [start, end): whole ISO weeks from the weekly
+// grain, the days at either edge from the daily one.
+func topBuckets(start, end time.Time) (wStart, wEnd time.Time, grains []string, buckets []time.Time) {
+	wStart = start.AddDate(0, 0, (8-int(start.Weekday()))%7)  // first Monday >= start
+	wEnd = end.AddDate(0, 0, -((int(end.Weekday()) + 6) % 7)) // last Monday <= end
 	if !wStart.Before(wEnd) {
 		wStart, wEnd = end, end // no whole week: days only
 	}
+	for d := start; d.Before(wStart); d = d.AddDate(0, 0, 1) {
+		grains, buckets = append(grains, "d"), append(buckets, d)
+	}
+	for w := wStart; w.Before(wEnd); w = w.AddDate(0, 0, 7) {
+		grains, buckets = append(grains, "w"), append(buckets, w)
+	}
+	for d := wEnd; d.Before(end); d = d.AddDate(0, 0, 1) {
+		grains, buckets = append(grains, "d"), append(buckets, d)
+	}
+	return wStart, wEnd, grains, buckets
+}
+
+// topLeadersAnswered counts the top lists topByLeaders answered (tests read it).
+var topLeadersAnswered atomic.Int64
+
+// topK is how many leaders per bucket a top list of limit reads first.
+func topK(limit int) int { return max(3*limit, 30) }
+
+// Top sums a dimension over [start, end) and returns its limit biggest keys (by count, then
+// key). With a limit and by count it reads each bucket's leaders only (insights_counts_rank):
+// the candidates are the keys among any bucket's K leaders, their exact sums are read by key,
+// and a key outside every bucket's leaders has at most the sum of the buckets' K-th counts
+// (0 for a bucket with fewer than K keys): when the limit-th candidate is above that bound
+// the list is exact. Otherwise (flat distributions, ties at the bound) it sums every key of
+// the range, as without the index.
+func (s *Store) Top(ctx context.Context, dim int16, start, end time.Time, limit int, noResultsOnly bool) ([]Item, error) {
+	start, end = dayUTC(start), dayUTC(end.Add(-time.Nanosecond)).AddDate(0, 0, 1)
+	var items []Item
+	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if limit > 0 && !noResultsOnly {
+			var ok bool
+			var err error
+			items, ok, err = topByLeaders(ctx, tx, dim, start, end, limit)
+			if err != nil || ok {
+				return err
+			}
+		}
+		var err error
+		items, err = topBySum(ctx, tx, dim, start, end, limit, noResultsOnly)
+		return err
+	})
+	return items, err
+}
+
+func topByLeaders(ctx context.Context, tx pgx.Tx, dim int16, start, end time.Time, limit int) ([]Item, bool, error) {
+	_, _, grains, buckets := topBuckets(start, end)
+	k := topK(limit)
+	rows, err := tx.Query(ctx, `SELECT b.i, t.key, t.n FROM unnest($2::"char"[], $3::date[]) WITH ORDINALITY b(grain, bucket, i)
+		CROSS JOIN LATERAL (SELECT key, n FROM insights_counts c
+			WHERE c.dim = $1 AND c.grain = b.grain AND c.bucket = b.bucket ORDER BY n DESC LIMIT $4) t`,
+		dim, grains, buckets, k)
+	if err != nil {
+		return nil, false, err
+	}
+	seen := make([]int, len(buckets)+1)
+	kth := make([]int64, len(buckets)+1)
+	cands := map[string]bool{}
+	var (
+		bi  int
+		key string
+		n   int64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&bi, &key, &n); err != nil {
+			return nil, false, err
+		}
+		cands[key] = true
+		if seen[bi] == 0 || n < kth[bi] {
+			kth[bi] = n // the bucket's smallest leader: its K-th when it has K
+		}
+		seen[bi]++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	var bound int64 // the most a key outside every bucket's leaders can have
+	for i := range seen {
+		if seen[i] == k {
+			bound += kth[i]
+		}
+	}
+	if len(cands) == 0 {
+		return nil, true, nil
+	}
+	keys := make([]string, 0, len(cands))
+	for c := range cands {
+		keys = append(keys, c)
+	}
+	rows, err = tx.Query(ctx, `SELECT c.key, sum(c.n)::int8, sum(c.n2)::int8
+		FROM unnest($2::"char"[], $3::date[]) b(grain, bucket) CROSS JOIN unnest($4::text[]) k(key)
+		JOIN insights_counts c ON c.dim = $1 AND c.grain = b.grain AND c.bucket = b.bucket AND c.key = k.key
+		GROUP BY c.key`, dim, grains, buckets, keys)
+	if err != nil {
+		return nil, false, err
+	}
+	items, err := pgx.CollectRows(rows, scanItem)
+	if err != nil {
+		return nil, false, err
+	}
+	sortItems(items)
+	if len(items) > limit {
+		items = items[:limit]
+	}
+	// Exact when no outsider can reach the list: every key was seen (bound 0), or the last
+	// listed count is above the bound (equal could tie and win on the key).
+	if bound == 0 || (len(items) == limit && items[limit-1].Count > bound) {
+		topLeadersAnswered.Add(1)
+		return items, true, nil
+	}
+	return nil, false, nil
+}
+
+func topBySum(ctx context.Context, tx pgx.Tx, dim int16, start, end time.Time, limit int, noResultsOnly bool) ([]Item, error) {
+	wStart, wEnd, _, _ := topBuckets(start, end)
 	order := "sum(n) DESC"
 	having := ""
 	if noResultsOnly {
@@ -261,24 +402,31 @@ func (s *Store) Top(ctx context.Context, dim int16, start, end time.Time, limit 
 		lim = " LIMIT $6"
 		args = append(args, limit)
 	}
-	var items []Item
-	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT key, sum(n)::int8, sum(n2)::int8 FROM insights_counts
-			WHERE dim = $1 AND (
-			  (grain = 'w' AND bucket >= $3 AND bucket < $4) OR
-			  (grain = 'd' AND ((bucket >= $2 AND bucket < $3) OR (bucket >= $4 AND bucket < $5))))
-			GROUP BY key`+having+` ORDER BY `+order+`, key`+lim, args...)
-		if err != nil {
-			return err
+	rows, err := tx.Query(ctx, `SELECT key, sum(n)::int8, sum(n2)::int8 FROM insights_counts
+		WHERE dim = $1 AND (
+		  (grain = 'w' AND bucket >= $3 AND bucket < $4) OR
+		  (grain = 'd' AND ((bucket >= $2 AND bucket < $3) OR (bucket >= $4 AND bucket < $5))))
+		GROUP BY key`+having+` ORDER BY `+order+`, key`+lim, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanItem)
+}
+
+func scanItem(r pgx.CollectableRow) (Item, error) {
+	var it Item
+	err := r.Scan(&it.Key, &it.Count, &it.NoResults)
+	return it, err
+}
+
+// sortItems orders a top list: count descending, then key.
+func sortItems(items []Item) {
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].Count != items[j].Count {
+			return items[i].Count > items[j].Count
 		}
-		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
-			var it Item
-			err := r.Scan(&it.Key, &it.Count, &it.NoResults)
-			return it, err
-		})
-		return err
+		return items[i].Key < items[j].Key
 	})
-	return items, err
 }
 
 // PluginUse is one plugin's adoption.
@@ -300,15 +448,12 @@ func (s *Store) PluginAdoption(ctx context.Context, start, end time.Time) ([]Plu
 	for _, c := range calls {
 		byPlugin[c.Key] = &PluginUse{Plugin: c.Key, Calls: c.Count, Errors: c.NoResults}
 	}
-	// Distinct users per plugin: a user active in two months of the range is one user.
-	if err := s.exactPluginUsers(ctx, start, end, byPlugin); err != nil {
-		return nil, 0, err
-	}
-	au, err := s.ActiveUsersQuery(ctx, start, end, ByDay, false)
+	// Distinct users per plugin, and of the range: a user active in two months of the range
+	// is one user.
+	total, err := s.exactPluginUsers(ctx, start, end, byPlugin)
 	if err != nil {
 		return nil, 0, err
 	}
-	total := au.Total
 	out := make([]PluginUse, 0, len(byPlugin))
 	for _, p := range byPlugin {
 		out = append(out, *p)
@@ -325,44 +470,50 @@ func (s *Store) PluginAdoption(ctx context.Context, start, end time.Time) ([]Plu
 	return out, total, nil
 }
 
-func (s *Store) exactPluginUsers(ctx context.Context, start, end time.Time, byPlugin map[string]*PluginUse) error {
-	return s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT plugin, user_key, month, days FROM insights_plugin_users
-			WHERE month >= $1 AND month < $2 AND kind = 1`, monthUTC(start), end)
+// exactPluginUsers counts in SQL, from the monthly day masks cut to the range: per plugin,
+// and in all (people only).
+func (s *Store) exactPluginUsers(ctx context.Context, start, end time.Time, byPlugin map[string]*PluginUse) (int64, error) {
+	var months []time.Time
+	var masks []int32
+	for m := monthUTC(start); m.Before(end); m = m.AddDate(0, 1, 0) {
+		months, masks = append(months, m), append(masks, int32(rangeMask(m, start, end)))
+	}
+	var total int64
+	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		// DISTINCT in a subquery hashes; count(DISTINCT) would sort every row (2.6x slower at
+		// 160,000 plugin-user-months).
+		rows, err := tx.Query(ctx, `SELECT plugin, count(*) FROM (SELECT DISTINCT p.plugin, p.user_key
+			FROM unnest($1::date[], $2::int4[]) m(month, mask)
+			JOIN insights_plugin_users p ON p.month = m.month
+			WHERE p.kind = 1 AND p.days & m.mask <> 0) x GROUP BY plugin`, months, masks)
 		if err != nil {
 			return err
 		}
-		type pk struct{ p, u string }
-		seen := map[pk]bool{}
 		var (
-			plugin, user string
-			month        time.Time
-			mask         int32
+			plugin string
+			n      int64
 		)
-		for rows.Next() {
-			if err := rows.Scan(&plugin, &user, &month, &mask); err != nil {
-				return err
-			}
-			if uint32(mask)&rangeMask(month, start, end) != 0 {
-				seen[pk{plugin, user}] = true
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
 		for _, p := range byPlugin {
 			p.Users = 0
 		}
-		for k := range seen {
-			p := byPlugin[k.p]
+		_, err = pgx.ForEachRow(rows, []any{&plugin, &n}, func() error {
+			p := byPlugin[plugin]
 			if p == nil {
-				p = &PluginUse{Plugin: k.p}
-				byPlugin[k.p] = p
+				p = &PluginUse{Plugin: plugin}
+				byPlugin[plugin] = p
 			}
-			p.Users++
+			p.Users = n
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
+		return tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT u.user_key
+			FROM unnest($1::date[], $2::int4[]) m(month, mask)
+			JOIN insights_user_months u ON u.month = m.month
+			WHERE u.kind = 1 AND u.days & m.mask <> 0) x`, months, masks).Scan(&total)
 	})
+	return total, err
 }
 
 // rangeMask is the bits of a month's day mask that fall in [start, end).
@@ -409,40 +560,49 @@ func (s *Store) Retention(ctx context.Context, start, end, now time.Time) ([]Coh
 		if err != nil {
 			return err
 		}
-		type uw struct {
-			u string
-			k int
-		}
-		seen := map[uw]bool{}
-		cohortOf := map[string]int{}
+		// Integer day arithmetic from w0 (a Monday): week = days / 7. Each user's weeks seen
+		// are a bit set, so a week counts once however many days and months show it.
+		seen := map[string][]uint64{}
 		var (
 			user         string
 			first, month time.Time
 			mask         int32
 		)
+		days := func(t time.Time) int { return int(t.Sub(w0).Hours()) / 24 }
 		for rows.Next() {
 			if err := rows.Scan(&user, &first, &month, &mask); err != nil {
 				return err
 			}
-			ci := int(monday(first).Sub(w0).Hours() / (24 * 7))
-			if ci < 0 || ci >= nWeeks {
+			fd := days(first)
+			if fd < 0 {
 				continue
 			}
-			if _, ok := cohortOf[user]; !ok {
-				cohortOf[user] = ci
+			ci := fd / 7
+			if ci >= nWeeks {
+				continue
+			}
+			act := cohorts[ci].Active
+			ws, ok := seen[user]
+			if !ok {
+				ws = make([]uint64, (len(act)+63)/64)
+				seen[user] = ws
 				cohorts[ci].Users++
 			}
+			md := days(month)
 			m := uint32(mask)
 			for m != 0 {
 				b := bits.TrailingZeros32(m)
 				m &= m - 1
-				d := month.AddDate(0, 0, b)
-				k := int(monday(d).Sub(cohorts[ci].Week).Hours() / (24 * 7))
-				if k < 0 || k >= len(cohorts[ci].Active) || seen[uw{user, k}] {
+				d := md + b
+				if d < 0 {
 					continue
 				}
-				seen[uw{user, k}] = true
-				cohorts[ci].Active[k]++
+				k := d/7 - ci
+				if k < 0 || k >= len(act) || ws[k/64]&(1<<(k%64)) != 0 {
+					continue
+				}
+				ws[k/64] |= 1 << (k % 64)
+				act[k]++
 			}
 		}
 		return rows.Err()

@@ -97,6 +97,9 @@ func (s *Store) Deprovision(ctx context.Context, shard, schema string) error {
 	if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+strings.Join(names, ", ")+" CASCADE"); err != nil {
 		return fmt.Errorf("store: deprovision %s: %w", schema, err)
 	}
+	if _, err := pool.Exec(ctx, "DROP FUNCTION IF EXISTS "+q+".insights_ingest"); err != nil {
+		return fmt.Errorf("store: deprovision %s: %w", schema, err)
+	}
 	s.mu.Lock()
 	for k := range s.parts {
 		if strings.HasPrefix(k, schema+"/") {
@@ -107,11 +110,12 @@ func (s *Store) Deprovision(ctx context.Context, shard, schema string) error {
 	return nil
 }
 
-// IsMissingTables reports an error from a tenant whose insights tables do not exist yet
-// (a tenant created before insights was deployed): the pipeline provisions and retries.
+// IsMissingTables reports an error from a tenant whose insights tables (or ingest function)
+// do not exist yet (a tenant created before insights was deployed, or not migrated to the
+// latest version): the pipeline provisions and retries.
 func IsMissingTables(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "42P01"
+	return errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "42883")
 }
 
 // IsTenantGone reports an error from a tenant whose schema or role no longer exists (deleted

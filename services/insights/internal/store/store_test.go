@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -177,4 +179,132 @@ func TestRollingWindowsAndRetention(t *testing.T) {
 		t.Fatalf("cohorts %+v", cs)
 	}
 	_ = context.Background()
+}
+
+// TestTopIsExact: the top list read from each bucket's leaders equals the full sum's, for
+// skewed keys (the leaders path answers), flat ones (it falls back) and ranges from a day to
+// two months, with data written through IngestMany (several tenants per transaction).
+func TestTopIsExact(t *testing.T) {
+	env := insightstest.New(t)
+	skewed, flat := env.Tenant(t, "skewed"), env.Tenant(t, "flat")
+	r := rand.New(rand.NewPCG(7, 8))
+	for day := range 60 {
+		var parts []store.Part
+		for ti, tn := range []insightstest.Tenant{skewed, flat} {
+			evs := make([]event.Event, 0, 300)
+			for i := range 300 {
+				k := int(200 * math.Pow(r.Float64(), 3))
+				if ti == 1 {
+					k = r.IntN(200)
+				}
+				evs = append(evs, ev(fmt.Sprintf("%d-%d", day, i), now.AddDate(0, 0, -day), fmt.Sprintf("u%d", i%9), "catalog",
+					event.DimEntity, fmt.Sprintf("component:default/c%03d", k)))
+			}
+			id := tn.Admin
+			parts = append(parts, store.Part{Tenant: &id, Events: evs, Limits: unlimited})
+		}
+		res, err := env.Store.IngestMany(context.Background(), insightstest.Shard, parts, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Counted != 300 || res[1].Counted != 300 {
+			t.Fatalf("day %d: %+v", day, res)
+		}
+	}
+	for _, tn := range []insightstest.Tenant{skewed, flat} {
+		before := store.TopLeadersAnswered.Load()
+		for _, days := range []int{1, 3, 10, 17, 30, 59} {
+			from, to := now.AddDate(0, 0, -days+1), now.Add(time.Hour)
+			all, err := env.Store.Top(tn.Ctx(), event.DimEntity, from, to, 0, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, limit := range []int{1, 5, 10, 25} {
+				got, err := env.Store.Top(tn.Ctx(), event.DimEntity, from, to, limit, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := all[:min(limit, len(all))]
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("%s, %d days, top %d:\n got %v\nwant %v", tn.Slug, days, limit, got, want)
+				}
+			}
+		}
+		// Both ways were taken: the skewed tenant's lists nearly all from the leaders, the
+		// flat tenant's long ones by the full sum.
+		n := store.TopLeadersAnswered.Load() - before
+		t.Logf("%s: %d of 24 lists answered from the leaders", tn.Slug, n)
+		if (tn.Slug == "skewed" && n < 20) || (tn.Slug == "flat" && n > 16) {
+			t.Errorf("%s: %d of 24 lists answered from the leaders", tn.Slug, n)
+		}
+	}
+}
+
+// TestActiveUsersExact: DAU, rolling WAU and MAU by day, and distinct users by week and by
+// month, against a direct count over the events sent (random users and days over 100 days).
+func TestActiveUsersExact(t *testing.T) {
+	env := insightstest.New(t)
+	acme := env.Tenant(t, "acme")
+	r := rand.New(rand.NewPCG(3, 4))
+	active := map[int]map[string]bool{} // day offset before now -> users
+	var evs []event.Event
+	for i := range 3000 {
+		back := int(100 * math.Pow(r.Float64(), 2))
+		user := fmt.Sprintf("u%d", int(80*math.Pow(r.Float64(), 2)))
+		if active[back] == nil {
+			active[back] = map[string]bool{}
+		}
+		active[back][user] = true
+		evs = append(evs, ev(fmt.Sprint(i), now.AddDate(0, 0, -back), user, "catalog", 0, ""))
+	}
+	if _, err := env.Store.Ingest(acme.Ctx(), evs, store.Limits{MonthlyEvents: -1}, now); err != nil {
+		t.Fatal(err)
+	}
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	distinct := func(from, to time.Time) int64 { // users active on a day in [from, to)
+		seen := map[string]bool{}
+		for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
+			for u := range active[int(today.Sub(d).Hours()/24)] {
+				seen[u] = true
+			}
+		}
+		return int64(len(seen))
+	}
+	from, to := today.AddDate(0, 0, -69), today.AddDate(0, 0, 1)
+	au, err := env.Store.ActiveUsersQuery(acme.Ctx(), from, to, store.ByDay, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(au.Points) != 70 || au.Total != distinct(from, to) || au.MAUAtEnd != distinct(today.AddDate(0, 0, -29), to) {
+		t.Fatalf("%d points, total %d (want %d), MAU at end %d", len(au.Points), au.Total, distinct(from, to), au.MAUAtEnd)
+	}
+	for _, p := range au.Points {
+		next := p.Time.AddDate(0, 0, 1)
+		if p.Active != distinct(p.Time, next) || p.WAU != distinct(p.Time.AddDate(0, 0, -6), next) || p.MAU != distinct(p.Time.AddDate(0, 0, -29), next) {
+			t.Fatalf("%s: %+v, want %d/%d/%d", p.Time.Format(time.DateOnly), p, distinct(p.Time, next),
+				distinct(p.Time.AddDate(0, 0, -6), next), distinct(p.Time.AddDate(0, 0, -29), next))
+		}
+	}
+	for _, g := range []store.Grouping{store.ByWeek, store.ByMonth} {
+		au, err := env.Store.ActiveUsersQuery(acme.Ctx(), from, to, g, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range au.Points {
+			bEnd := to
+			if i+1 < len(au.Points) {
+				bEnd = au.Points[i+1].Time
+			}
+			if want := distinct(maxTime(p.Time, from), bEnd); p.Active != want {
+				t.Fatalf("grouping %d, bucket %s: %d active, want %d", g, p.Time.Format(time.DateOnly), p.Active, want)
+			}
+		}
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -49,6 +49,8 @@ type Deps struct {
 	// not block (the app sends it in the background); nil: seats are recorded only by Seats'
 	// checks.
 	SeatsUsed func(ctx context.Context, tenantID string, used int64)
+	// Data are the tenant-plane services whose data tenant archives carry, in archive order.
+	Data []DataService
 	// Throttle, when set, bounds login attempts (see throttle.go); nil: none.
 	Throttle *Throttle
 	Log      *slog.Logger

@@ -29,6 +29,7 @@ import (
 const (
 	StepSchema   = "schema"
 	StepOwner    = "owner"
+	StepImport   = "import"
 	StepActivate = "activate"
 )
 
@@ -135,7 +136,7 @@ func (p *Provisioner) Create(ctx context.Context, t store.Tenant, ownerHash Owne
 
 	start := time.Now()
 	// The caller inserted t just now: that is this sequence's claim.
-	out, err := p.forward(ctx, t, ownerHash, start)
+	out, err := p.forward(ctx, t, ownerHash, start, nil)
 	switch {
 	case err == nil:
 		p.record(ctx, "create", "ok", start)
@@ -159,9 +160,55 @@ func (p *Provisioner) record(ctx context.Context, trigger, result string, start 
 	}
 }
 
+// Import provisions a freshly inserted tenant as Create does, and runs fill (restoring an
+// archive's data) after the owner step, before the tenant is made active. If a step or fill
+// fails the tenant is rolled back at once. The tenant must have been inserted with
+// store.ReasonImport, so a reconciler that finds it half-way rolls it back instead of
+// finishing it without its data.
+func (p *Provisioner) Import(ctx context.Context, t store.Tenant, ownerHash OwnerHash, fill func(context.Context, store.Tenant) error) (store.Tenant, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Minute)
+	defer cancel()
+	p.inflight.Store(t.ID, true)
+	defer p.inflight.Delete(t.ID)
+	start := time.Now()
+	// A large archive may take longer than StuckAfter: the claim is renewed meanwhile so that
+	// no reconciler elsewhere takes the tenant over.
+	if p.cfg.StuckAfter > 0 {
+		hb, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			tick := time.NewTicker(p.cfg.StuckAfter / 4)
+			defer tick.Stop()
+			for {
+				select {
+				case <-hb.Done():
+					return
+				case <-tick.C:
+					_, _ = p.cfg.Store.TouchProvisioning(hb, t.ID)
+				}
+			}
+		}()
+	}
+	out, err := p.forward(ctx, t, ownerHash, start, fill)
+	if err == nil {
+		p.record(ctx, "import", "ok", start)
+		return out, nil
+	}
+	if errors.Is(err, ErrCrash) {
+		return store.Tenant{}, err
+	}
+	p.record(ctx, "import", "rolled_back", start)
+	p.cfg.Log.WarnContext(ctx, "import failed, rolling back", "tenant_id", t.ID, "slug", t.Slug, "err", err)
+	if rerr := p.Rollback(ctx, t, err.Error()); rerr != nil {
+		p.cfg.Log.ErrorContext(ctx, "rollback failed; the reconciler will retry", "tenant_id", t.ID, "err", rerr)
+	}
+	return store.Tenant{}, err
+}
+
 // forward runs every step for t. ownerHash may be nil (see Create). claimed is when this
-// sequence's claim on t was last renewed, zero if unknown.
-func (p *Provisioner) forward(ctx context.Context, t store.Tenant, ownerHash OwnerHash, claimed time.Time) (store.Tenant, error) {
+// sequence's claim on t was last renewed, zero if unknown. fill, when set, runs after the
+// owner step (Import).
+func (p *Provisioner) forward(ctx context.Context, t store.Tenant, ownerHash OwnerHash, claimed time.Time, fill func(context.Context, store.Tenant) error) (store.Tenant, error) {
 	// Before a step the tenant's claim is renewed (holding other reconcilers off) and checked
 	// (still provisioning forward), unless it is fresh: no reconciler takes a tenant touched
 	// less than StuckAfter ago, so a sign-up whose steps take milliseconds spares a commit per
@@ -215,6 +262,11 @@ func (p *Provisioner) forward(ctx context.Context, t store.Tenant, ownerHash Own
 	}
 	if err := run(StepOwner, false, func() error { return p.ensureOwner(ctx, t, ownerHash) }); err != nil {
 		return store.Tenant{}, err
+	}
+	if fill != nil {
+		if err := run(StepImport, true, func() error { return fill(ctx, t) }); err != nil {
+			return store.Tenant{}, err
+		}
 	}
 	var out store.Tenant
 	if err := run(StepActivate, false, func() error {
@@ -282,8 +334,8 @@ func (p *Provisioner) touch(ctx context.Context, touchFn func(context.Context, s
 
 // provisionServices calls every service's Provision at once: they are independent (each its
 // own tables, its own version table) and each is an HTTP hop and some DDL, so a sign-up waits
-// for the slowest rather than for their sum (their migrations still take turns on tern's
-// shard-wide lock). The first failure is returned once all have ended, so none outlives the
+// for the slowest rather than for their sum (tenantdb.Migrate locks only one schema and
+// service, so their migrations run side by side too). The first failure is returned once all have ended, so none outlives the
 // sequence.
 func (p *Provisioner) provisionServices(ctx context.Context, t store.Tenant, run func(string, bool, func() error) error) error {
 	svcs := p.cfg.Services
@@ -402,9 +454,13 @@ func (p *Provisioner) reconcileOne(ctx context.Context, t store.Tenant) {
 	log := p.cfg.Log.With("tenant_id", t.ID, "slug", t.Slug, "attempt", t.ProvisionAttempts)
 	start := time.Now()
 	reason := "rollback interrupted"
+	if !t.RollingBack && t.StatusReason == store.ReasonImport {
+		// An import's data cannot be finished from here: the archive went with the process.
+		reason, t.RollingBack = "import interrupted", true
+	}
 	if !t.RollingBack {
 		// Claims of a batch age while earlier tenants are worked on: renew before every step.
-		_, err := p.forward(ctx, t, nil, time.Time{})
+		_, err := p.forward(ctx, t, nil, time.Time{}, nil)
 		if err == nil {
 			p.record(ctx, "reconcile", "ok", start)
 			log.InfoContext(ctx, "reconciler finished provisioning")
@@ -459,6 +515,11 @@ func (p *Provisioner) PurgeTenant(ctx context.Context, t store.Tenant) (store.Te
 		return tx.Audit(ctx, store.Event{Actor: "system", Action: "tenant.purge", TenantID: t.ID, Target: "tenant:" + t.Slug})
 	})
 	if err != nil {
+		// Another process's purge loop may have claimed and finished the same tenant while this
+		// one worked (DeleteTenant with now races the loop): the purge is done, not failed.
+		if done, gerr := p.cfg.Store.GetTenant(ctx, t.ID); gerr == nil && done.Status == store.StatusDeleted {
+			return done, nil
+		}
 		return store.Tenant{}, err
 	}
 	p.cfg.Notify.TenantChanged(ctx, notify.Change{TenantID: out.ID, Slug: out.Slug, Status: string(out.Status)})

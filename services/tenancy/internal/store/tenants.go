@@ -43,6 +43,10 @@ type Tenant struct {
 	RollingBack       bool
 }
 
+// ReasonImport is the status reason of a tenant provisioned by an import: a reconciler rolls
+// such a tenant back rather than finish it without its data.
+const ReasonImport = "import"
+
 const tenantCols = `id, slug, display_name, status, shard, schema, status_reason, created_at, updated_at,
 	purge_at, coalesce(admin_email, ''), coalesce(admin_password_hash, ''), provision_attempts, rolling_back`
 
@@ -64,10 +68,10 @@ func collectTenants(rows pgx.Rows, err error) ([]Tenant, error) {
 // attempt. A live tenant with the same slug is AlreadyExists on "slug".
 func (s *Store) InsertTenant(ctx context.Context, t Tenant) (Tenant, error) {
 	row := s.db.QueryRow(ctx, `
-		INSERT INTO tenancy.tenants (id, slug, display_name, status, shard, schema, admin_email, admin_password_hash, provision_attempts)
-		VALUES ($1, $2, $3, 'provisioning', $4, $5, nullif($6, ''), nullif($7, ''), 1)
+		INSERT INTO tenancy.tenants (id, slug, display_name, status, shard, schema, admin_email, admin_password_hash, provision_attempts, status_reason)
+		VALUES ($1, $2, $3, 'provisioning', $4, $5, nullif($6, ''), nullif($7, ''), 1, $8)
 		RETURNING `+tenantCols,
-		t.ID, t.Slug, t.DisplayName, t.Shard, t.Schema, t.AdminEmail, t.AdminPasswordHash)
+		t.ID, t.Slug, t.DisplayName, t.Shard, t.Schema, t.AdminEmail, t.AdminPasswordHash, t.StatusReason)
 	out, err := scanTenant(row)
 	return out, translate(err, "tenant")
 }
@@ -198,7 +202,7 @@ func (s *Store) ClaimStuck(ctx context.Context, olderThan time.Duration, limit i
 // It reports false if the tenant was not (or no longer) provisioning forward.
 func (s *Store) Activate(ctx context.Context, id string) (Tenant, bool, error) {
 	t, err := scanTenant(s.db.QueryRow(ctx, `
-		UPDATE tenancy.tenants SET status = 'active', updated_at = now(), admin_email = NULL, admin_password_hash = NULL
+		UPDATE tenancy.tenants SET status = 'active', status_reason = '', updated_at = now(), admin_email = NULL, admin_password_hash = NULL
 		WHERE id = $1 AND status = 'provisioning' AND NOT rolling_back RETURNING `+tenantCols, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Tenant{}, false, nil

@@ -403,6 +403,8 @@ func TestTenantctl(t *testing.T) {
 	t.Run("billing", func(t *testing.T) { testBilling(t, c, c.stripe) })
 
 	t.Run("operators", func(t *testing.T) { testOperators(t, c) })
+	t.Run("export and import", func(t *testing.T) { testArchive(t, c) })
+	t.Run("moves", func(t *testing.T) { testMoves(t, c) })
 
 	t.Run("wrong credentials", func(t *testing.T) {
 		r := c.run(t, "", "--token", "atr_op_"+strings.Repeat("z", 52), "tenants", "list")

@@ -4,9 +4,12 @@ package tenants
 import (
 	"atrium.dev/tenantctl/internal/command/tenants/tenantcreate"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantdelete"
+	"atrium.dev/tenantctl/internal/command/tenants/tenantexport"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantget"
+	"atrium.dev/tenantctl/internal/command/tenants/tenantimport"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantlist"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantmove"
+	"atrium.dev/tenantctl/internal/command/tenants/tenantmoves"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantresume"
 	"atrium.dev/tenantctl/internal/command/tenants/tenantsuspend"
 	"atrium.dev/tenantctl/internal/invocation"
@@ -18,7 +21,7 @@ func NewCommand(inv *invocation.Invocation) *cobra.Command {
 	cmd := invocation.Group(&cobra.Command{
 		Use:     "tenants",
 		Aliases: []string{"tenant"},
-		Short:   "Create, list, inspect, suspend, resume, delete and move tenants",
+		Short:   "Create, list, inspect, suspend, resume, delete, move, export and import tenants",
 		Example: `  tenantctl tenants list
   tenantctl tenants create acme --display-name "Acme Inc" --admin-email admin@acme.example`,
 	})
@@ -30,6 +33,9 @@ func NewCommand(inv *invocation.Invocation) *cobra.Command {
 		tenantresume.NewCommand(inv),
 		tenantdelete.NewCommand(inv),
 		tenantmove.NewCommand(inv),
+		tenantmoves.NewCommand(inv),
+		tenantexport.NewCommand(inv),
+		tenantimport.NewCommand(inv),
 	)
 	return cmd
 }

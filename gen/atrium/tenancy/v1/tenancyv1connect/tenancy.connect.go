@@ -31,6 +31,8 @@ const (
 	OperatorServiceName = "atrium.tenancy.v1.OperatorService"
 	// ProvisioningServiceName is the fully-qualified name of the ProvisioningService service.
 	ProvisioningServiceName = "atrium.tenancy.v1.ProvisioningService"
+	// TenantDataServiceName is the fully-qualified name of the TenantDataService service.
+	TenantDataServiceName = "atrium.tenancy.v1.TenantDataService"
 	// DirectoryServiceName is the fully-qualified name of the DirectoryService service.
 	DirectoryServiceName = "atrium.tenancy.v1.DirectoryService"
 )
@@ -59,6 +61,9 @@ const (
 	// TenantServiceCancelTenantDeletionProcedure is the fully-qualified name of the TenantService's
 	// CancelTenantDeletion RPC.
 	TenantServiceCancelTenantDeletionProcedure = "/atrium.tenancy.v1.TenantService/CancelTenantDeletion"
+	// TenantServiceExportTenantProcedure is the fully-qualified name of the TenantService's
+	// ExportTenant RPC.
+	TenantServiceExportTenantProcedure = "/atrium.tenancy.v1.TenantService/ExportTenant"
 	// AuthServiceLoginProcedure is the fully-qualified name of the AuthService's Login RPC.
 	AuthServiceLoginProcedure = "/atrium.tenancy.v1.AuthService/Login"
 	// AuthServiceRefreshProcedure is the fully-qualified name of the AuthService's Refresh RPC.
@@ -155,12 +160,24 @@ const (
 	// OperatorServiceRevokeOperatorProcedure is the fully-qualified name of the OperatorService's
 	// RevokeOperator RPC.
 	OperatorServiceRevokeOperatorProcedure = "/atrium.tenancy.v1.OperatorService/RevokeOperator"
+	// OperatorServiceExportTenantArchiveProcedure is the fully-qualified name of the OperatorService's
+	// ExportTenantArchive RPC.
+	OperatorServiceExportTenantArchiveProcedure = "/atrium.tenancy.v1.OperatorService/ExportTenantArchive"
+	// OperatorServiceImportTenantArchiveProcedure is the fully-qualified name of the OperatorService's
+	// ImportTenantArchive RPC.
+	OperatorServiceImportTenantArchiveProcedure = "/atrium.tenancy.v1.OperatorService/ImportTenantArchive"
 	// ProvisioningServiceProvisionProcedure is the fully-qualified name of the ProvisioningService's
 	// Provision RPC.
 	ProvisioningServiceProvisionProcedure = "/atrium.tenancy.v1.ProvisioningService/Provision"
 	// ProvisioningServiceDeprovisionProcedure is the fully-qualified name of the ProvisioningService's
 	// Deprovision RPC.
 	ProvisioningServiceDeprovisionProcedure = "/atrium.tenancy.v1.ProvisioningService/Deprovision"
+	// TenantDataServiceExportTenantDataProcedure is the fully-qualified name of the TenantDataService's
+	// ExportTenantData RPC.
+	TenantDataServiceExportTenantDataProcedure = "/atrium.tenancy.v1.TenantDataService/ExportTenantData"
+	// TenantDataServiceImportTenantDataProcedure is the fully-qualified name of the TenantDataService's
+	// ImportTenantData RPC.
+	TenantDataServiceImportTenantDataProcedure = "/atrium.tenancy.v1.TenantDataService/ImportTenantData"
 	// DirectoryServiceResolveTenantProcedure is the fully-qualified name of the DirectoryService's
 	// ResolveTenant RPC.
 	DirectoryServiceResolveTenantProcedure = "/atrium.tenancy.v1.DirectoryService/ResolveTenant"
@@ -200,6 +217,9 @@ type TenantServiceClient interface {
 	ScheduleTenantDeletion(context.Context, *connect.Request[v1.ScheduleTenantDeletionRequest]) (*connect.Response[v1.ScheduleTenantDeletionResponse], error)
 	// CancelTenantDeletion reopens an organization whose deletion is scheduled (owners only).
 	CancelTenantDeletion(context.Context, *connect.Request[v1.CancelTenantDeletionRequest]) (*connect.Response[v1.CancelTenantDeletionResponse], error)
+	// ExportTenant streams an archive of the caller's own tenant (every service's data, see
+	// TenantArchivePiece); admins only. There is no way to name another tenant.
+	ExportTenant(context.Context, *connect.Request[v1.ExportTenantRequest]) (*connect.ServerStreamForClient[v1.ExportTenantResponse], error)
 }
 
 // NewTenantServiceClient constructs a client for the atrium.tenancy.v1.TenantService service. By
@@ -251,6 +271,13 @@ func NewTenantServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(tenantServiceMethods.ByName("CancelTenantDeletion")),
 			connect.WithClientOptions(opts...),
 		),
+		exportTenant: connect.NewClient[v1.ExportTenantRequest, v1.ExportTenantResponse](
+			httpClient,
+			baseURL+TenantServiceExportTenantProcedure,
+			connect.WithSchema(tenantServiceMethods.ByName("ExportTenant")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -262,6 +289,7 @@ type tenantServiceClient struct {
 	listTenantAuditEvents  *connect.Client[v1.ListTenantAuditEventsRequest, v1.ListTenantAuditEventsResponse]
 	scheduleTenantDeletion *connect.Client[v1.ScheduleTenantDeletionRequest, v1.ScheduleTenantDeletionResponse]
 	cancelTenantDeletion   *connect.Client[v1.CancelTenantDeletionRequest, v1.CancelTenantDeletionResponse]
+	exportTenant           *connect.Client[v1.ExportTenantRequest, v1.ExportTenantResponse]
 }
 
 // SignUp calls atrium.tenancy.v1.TenantService.SignUp.
@@ -294,6 +322,11 @@ func (c *tenantServiceClient) CancelTenantDeletion(ctx context.Context, req *con
 	return c.cancelTenantDeletion.CallUnary(ctx, req)
 }
 
+// ExportTenant calls atrium.tenancy.v1.TenantService.ExportTenant.
+func (c *tenantServiceClient) ExportTenant(ctx context.Context, req *connect.Request[v1.ExportTenantRequest]) (*connect.ServerStreamForClient[v1.ExportTenantResponse], error) {
+	return c.exportTenant.CallServerStream(ctx, req)
+}
+
 // TenantServiceHandler is an implementation of the atrium.tenancy.v1.TenantService service.
 type TenantServiceHandler interface {
 	// SignUp creates a tenant, its schema and its first owner, and logs the owner in.
@@ -310,6 +343,9 @@ type TenantServiceHandler interface {
 	ScheduleTenantDeletion(context.Context, *connect.Request[v1.ScheduleTenantDeletionRequest]) (*connect.Response[v1.ScheduleTenantDeletionResponse], error)
 	// CancelTenantDeletion reopens an organization whose deletion is scheduled (owners only).
 	CancelTenantDeletion(context.Context, *connect.Request[v1.CancelTenantDeletionRequest]) (*connect.Response[v1.CancelTenantDeletionResponse], error)
+	// ExportTenant streams an archive of the caller's own tenant (every service's data, see
+	// TenantArchivePiece); admins only. There is no way to name another tenant.
+	ExportTenant(context.Context, *connect.Request[v1.ExportTenantRequest], *connect.ServerStream[v1.ExportTenantResponse]) error
 }
 
 // NewTenantServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -357,6 +393,13 @@ func NewTenantServiceHandler(svc TenantServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(tenantServiceMethods.ByName("CancelTenantDeletion")),
 		connect.WithHandlerOptions(opts...),
 	)
+	tenantServiceExportTenantHandler := connect.NewServerStreamHandler(
+		TenantServiceExportTenantProcedure,
+		svc.ExportTenant,
+		connect.WithSchema(tenantServiceMethods.ByName("ExportTenant")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/atrium.tenancy.v1.TenantService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case TenantServiceSignUpProcedure:
@@ -371,6 +414,8 @@ func NewTenantServiceHandler(svc TenantServiceHandler, opts ...connect.HandlerOp
 			tenantServiceScheduleTenantDeletionHandler.ServeHTTP(w, r)
 		case TenantServiceCancelTenantDeletionProcedure:
 			tenantServiceCancelTenantDeletionHandler.ServeHTTP(w, r)
+		case TenantServiceExportTenantProcedure:
+			tenantServiceExportTenantHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -402,6 +447,10 @@ func (UnimplementedTenantServiceHandler) ScheduleTenantDeletion(context.Context,
 
 func (UnimplementedTenantServiceHandler) CancelTenantDeletion(context.Context, *connect.Request[v1.CancelTenantDeletionRequest]) (*connect.Response[v1.CancelTenantDeletionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.TenantService.CancelTenantDeletion is not implemented"))
+}
+
+func (UnimplementedTenantServiceHandler) ExportTenant(context.Context, *connect.Request[v1.ExportTenantRequest], *connect.ServerStream[v1.ExportTenantResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.TenantService.ExportTenant is not implemented"))
 }
 
 // AuthServiceClient is a client for the atrium.tenancy.v1.AuthService service.
@@ -1003,6 +1052,15 @@ type OperatorServiceClient interface {
 	// RevokeOperator revokes one credential at once (the gateway stops accepting it within a
 	// second).
 	RevokeOperator(context.Context, *connect.Request[v1.RevokeOperatorRequest]) (*connect.Response[v1.RevokeOperatorResponse], error)
+	// ExportTenantArchive streams an archive of any tenant's data (TenantService.ExportTenant
+	// is the tenant admin's own). Audited.
+	ExportTenantArchive(context.Context, *connect.Request[v1.ExportTenantArchiveRequest]) (*connect.ServerStreamForClient[v1.ExportTenantArchiveResponse], error)
+	// ImportTenantArchive restores an archive into a new tenant. The archive is checked whole
+	// (format, version, checksums) before anything is created; then the tenant is provisioned
+	// and every service restores its part in one transaction; if any part fails the tenant is
+	// rolled back (schema dropped, status failed, slug free). Members come back as accounts
+	// without passwords, each mailed a link to set one. Audited.
+	ImportTenantArchive(context.Context) *connect.ClientStreamForClient[v1.ImportTenantArchiveRequest, v1.ImportTenantArchiveResponse]
 }
 
 // NewOperatorServiceClient constructs a client for the atrium.tenancy.v1.OperatorService service.
@@ -1118,27 +1176,42 @@ func NewOperatorServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(operatorServiceMethods.ByName("RevokeOperator")),
 			connect.WithClientOptions(opts...),
 		),
+		exportTenantArchive: connect.NewClient[v1.ExportTenantArchiveRequest, v1.ExportTenantArchiveResponse](
+			httpClient,
+			baseURL+OperatorServiceExportTenantArchiveProcedure,
+			connect.WithSchema(operatorServiceMethods.ByName("ExportTenantArchive")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		importTenantArchive: connect.NewClient[v1.ImportTenantArchiveRequest, v1.ImportTenantArchiveResponse](
+			httpClient,
+			baseURL+OperatorServiceImportTenantArchiveProcedure,
+			connect.WithSchema(operatorServiceMethods.ByName("ImportTenantArchive")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // operatorServiceClient implements OperatorServiceClient.
 type operatorServiceClient struct {
-	createTenant    *connect.Client[v1.CreateTenantRequest, v1.CreateTenantResponse]
-	listTenants     *connect.Client[v1.ListTenantsRequest, v1.ListTenantsResponse]
-	lookupTenant    *connect.Client[v1.LookupTenantRequest, v1.LookupTenantResponse]
-	suspendTenant   *connect.Client[v1.SuspendTenantRequest, v1.SuspendTenantResponse]
-	resumeTenant    *connect.Client[v1.ResumeTenantRequest, v1.ResumeTenantResponse]
-	deleteTenant    *connect.Client[v1.DeleteTenantRequest, v1.DeleteTenantResponse]
-	migrateTenants  *connect.Client[v1.MigrateTenantsRequest, v1.MigrateTenantsResponse]
-	listShards      *connect.Client[v1.ListShardsRequest, v1.ListShardsResponse]
-	addShard        *connect.Client[v1.AddShardRequest, v1.AddShardResponse]
-	listAuditEvents *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
-	moveTenant      *connect.Client[v1.MoveTenantRequest, v1.MoveTenantResponse]
-	listTenantMoves *connect.Client[v1.ListTenantMovesRequest, v1.ListTenantMovesResponse]
-	updateShard     *connect.Client[v1.UpdateShardRequest, v1.UpdateShardResponse]
-	listOperators   *connect.Client[v1.ListOperatorsRequest, v1.ListOperatorsResponse]
-	createOperator  *connect.Client[v1.CreateOperatorRequest, v1.CreateOperatorResponse]
-	revokeOperator  *connect.Client[v1.RevokeOperatorRequest, v1.RevokeOperatorResponse]
+	createTenant        *connect.Client[v1.CreateTenantRequest, v1.CreateTenantResponse]
+	listTenants         *connect.Client[v1.ListTenantsRequest, v1.ListTenantsResponse]
+	lookupTenant        *connect.Client[v1.LookupTenantRequest, v1.LookupTenantResponse]
+	suspendTenant       *connect.Client[v1.SuspendTenantRequest, v1.SuspendTenantResponse]
+	resumeTenant        *connect.Client[v1.ResumeTenantRequest, v1.ResumeTenantResponse]
+	deleteTenant        *connect.Client[v1.DeleteTenantRequest, v1.DeleteTenantResponse]
+	migrateTenants      *connect.Client[v1.MigrateTenantsRequest, v1.MigrateTenantsResponse]
+	listShards          *connect.Client[v1.ListShardsRequest, v1.ListShardsResponse]
+	addShard            *connect.Client[v1.AddShardRequest, v1.AddShardResponse]
+	listAuditEvents     *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
+	moveTenant          *connect.Client[v1.MoveTenantRequest, v1.MoveTenantResponse]
+	listTenantMoves     *connect.Client[v1.ListTenantMovesRequest, v1.ListTenantMovesResponse]
+	updateShard         *connect.Client[v1.UpdateShardRequest, v1.UpdateShardResponse]
+	listOperators       *connect.Client[v1.ListOperatorsRequest, v1.ListOperatorsResponse]
+	createOperator      *connect.Client[v1.CreateOperatorRequest, v1.CreateOperatorResponse]
+	revokeOperator      *connect.Client[v1.RevokeOperatorRequest, v1.RevokeOperatorResponse]
+	exportTenantArchive *connect.Client[v1.ExportTenantArchiveRequest, v1.ExportTenantArchiveResponse]
+	importTenantArchive *connect.Client[v1.ImportTenantArchiveRequest, v1.ImportTenantArchiveResponse]
 }
 
 // CreateTenant calls atrium.tenancy.v1.OperatorService.CreateTenant.
@@ -1221,6 +1294,16 @@ func (c *operatorServiceClient) RevokeOperator(ctx context.Context, req *connect
 	return c.revokeOperator.CallUnary(ctx, req)
 }
 
+// ExportTenantArchive calls atrium.tenancy.v1.OperatorService.ExportTenantArchive.
+func (c *operatorServiceClient) ExportTenantArchive(ctx context.Context, req *connect.Request[v1.ExportTenantArchiveRequest]) (*connect.ServerStreamForClient[v1.ExportTenantArchiveResponse], error) {
+	return c.exportTenantArchive.CallServerStream(ctx, req)
+}
+
+// ImportTenantArchive calls atrium.tenancy.v1.OperatorService.ImportTenantArchive.
+func (c *operatorServiceClient) ImportTenantArchive(ctx context.Context) *connect.ClientStreamForClient[v1.ImportTenantArchiveRequest, v1.ImportTenantArchiveResponse] {
+	return c.importTenantArchive.CallClientStream(ctx)
+}
+
 // OperatorServiceHandler is an implementation of the atrium.tenancy.v1.OperatorService service.
 type OperatorServiceHandler interface {
 	CreateTenant(context.Context, *connect.Request[v1.CreateTenantRequest]) (*connect.Response[v1.CreateTenantResponse], error)
@@ -1252,6 +1335,15 @@ type OperatorServiceHandler interface {
 	// RevokeOperator revokes one credential at once (the gateway stops accepting it within a
 	// second).
 	RevokeOperator(context.Context, *connect.Request[v1.RevokeOperatorRequest]) (*connect.Response[v1.RevokeOperatorResponse], error)
+	// ExportTenantArchive streams an archive of any tenant's data (TenantService.ExportTenant
+	// is the tenant admin's own). Audited.
+	ExportTenantArchive(context.Context, *connect.Request[v1.ExportTenantArchiveRequest], *connect.ServerStream[v1.ExportTenantArchiveResponse]) error
+	// ImportTenantArchive restores an archive into a new tenant. The archive is checked whole
+	// (format, version, checksums) before anything is created; then the tenant is provisioned
+	// and every service restores its part in one transaction; if any part fails the tenant is
+	// rolled back (schema dropped, status failed, slug free). Members come back as accounts
+	// without passwords, each mailed a link to set one. Audited.
+	ImportTenantArchive(context.Context, *connect.ClientStream[v1.ImportTenantArchiveRequest]) (*connect.Response[v1.ImportTenantArchiveResponse], error)
 }
 
 // NewOperatorServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -1363,6 +1455,19 @@ func NewOperatorServiceHandler(svc OperatorServiceHandler, opts ...connect.Handl
 		connect.WithSchema(operatorServiceMethods.ByName("RevokeOperator")),
 		connect.WithHandlerOptions(opts...),
 	)
+	operatorServiceExportTenantArchiveHandler := connect.NewServerStreamHandler(
+		OperatorServiceExportTenantArchiveProcedure,
+		svc.ExportTenantArchive,
+		connect.WithSchema(operatorServiceMethods.ByName("ExportTenantArchive")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	operatorServiceImportTenantArchiveHandler := connect.NewClientStreamHandler(
+		OperatorServiceImportTenantArchiveProcedure,
+		svc.ImportTenantArchive,
+		connect.WithSchema(operatorServiceMethods.ByName("ImportTenantArchive")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/atrium.tenancy.v1.OperatorService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case OperatorServiceCreateTenantProcedure:
@@ -1397,6 +1502,10 @@ func NewOperatorServiceHandler(svc OperatorServiceHandler, opts ...connect.Handl
 			operatorServiceCreateOperatorHandler.ServeHTTP(w, r)
 		case OperatorServiceRevokeOperatorProcedure:
 			operatorServiceRevokeOperatorHandler.ServeHTTP(w, r)
+		case OperatorServiceExportTenantArchiveProcedure:
+			operatorServiceExportTenantArchiveHandler.ServeHTTP(w, r)
+		case OperatorServiceImportTenantArchiveProcedure:
+			operatorServiceImportTenantArchiveHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1468,6 +1577,14 @@ func (UnimplementedOperatorServiceHandler) CreateOperator(context.Context, *conn
 
 func (UnimplementedOperatorServiceHandler) RevokeOperator(context.Context, *connect.Request[v1.RevokeOperatorRequest]) (*connect.Response[v1.RevokeOperatorResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.OperatorService.RevokeOperator is not implemented"))
+}
+
+func (UnimplementedOperatorServiceHandler) ExportTenantArchive(context.Context, *connect.Request[v1.ExportTenantArchiveRequest], *connect.ServerStream[v1.ExportTenantArchiveResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.OperatorService.ExportTenantArchive is not implemented"))
+}
+
+func (UnimplementedOperatorServiceHandler) ImportTenantArchive(context.Context, *connect.ClientStream[v1.ImportTenantArchiveRequest]) (*connect.Response[v1.ImportTenantArchiveResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.OperatorService.ImportTenantArchive is not implemented"))
 }
 
 // ProvisioningServiceClient is a client for the atrium.tenancy.v1.ProvisioningService service.
@@ -1565,6 +1682,106 @@ func (UnimplementedProvisioningServiceHandler) Provision(context.Context, *conne
 
 func (UnimplementedProvisioningServiceHandler) Deprovision(context.Context, *connect.Request[v1.DeprovisionRequest]) (*connect.Response[v1.DeprovisionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.ProvisioningService.Deprovision is not implemented"))
+}
+
+// TenantDataServiceClient is a client for the atrium.tenancy.v1.TenantDataService service.
+type TenantDataServiceClient interface {
+	ExportTenantData(context.Context, *connect.Request[v1.ExportTenantDataRequest]) (*connect.ServerStreamForClient[v1.ExportTenantDataResponse], error)
+	// All or nothing: the records are applied in one transaction after the stream ends.
+	ImportTenantData(context.Context) *connect.ClientStreamForClient[v1.ImportTenantDataRequest, v1.ImportTenantDataResponse]
+}
+
+// NewTenantDataServiceClient constructs a client for the atrium.tenancy.v1.TenantDataService
+// service. By default, it uses the Connect protocol with the binary Protobuf Codec, asks for
+// gzipped responses, and sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply
+// the connect.WithGRPC() or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewTenantDataServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) TenantDataServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	tenantDataServiceMethods := v1.File_atrium_tenancy_v1_tenancy_proto.Services().ByName("TenantDataService").Methods()
+	return &tenantDataServiceClient{
+		exportTenantData: connect.NewClient[v1.ExportTenantDataRequest, v1.ExportTenantDataResponse](
+			httpClient,
+			baseURL+TenantDataServiceExportTenantDataProcedure,
+			connect.WithSchema(tenantDataServiceMethods.ByName("ExportTenantData")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		importTenantData: connect.NewClient[v1.ImportTenantDataRequest, v1.ImportTenantDataResponse](
+			httpClient,
+			baseURL+TenantDataServiceImportTenantDataProcedure,
+			connect.WithSchema(tenantDataServiceMethods.ByName("ImportTenantData")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// tenantDataServiceClient implements TenantDataServiceClient.
+type tenantDataServiceClient struct {
+	exportTenantData *connect.Client[v1.ExportTenantDataRequest, v1.ExportTenantDataResponse]
+	importTenantData *connect.Client[v1.ImportTenantDataRequest, v1.ImportTenantDataResponse]
+}
+
+// ExportTenantData calls atrium.tenancy.v1.TenantDataService.ExportTenantData.
+func (c *tenantDataServiceClient) ExportTenantData(ctx context.Context, req *connect.Request[v1.ExportTenantDataRequest]) (*connect.ServerStreamForClient[v1.ExportTenantDataResponse], error) {
+	return c.exportTenantData.CallServerStream(ctx, req)
+}
+
+// ImportTenantData calls atrium.tenancy.v1.TenantDataService.ImportTenantData.
+func (c *tenantDataServiceClient) ImportTenantData(ctx context.Context) *connect.ClientStreamForClient[v1.ImportTenantDataRequest, v1.ImportTenantDataResponse] {
+	return c.importTenantData.CallClientStream(ctx)
+}
+
+// TenantDataServiceHandler is an implementation of the atrium.tenancy.v1.TenantDataService service.
+type TenantDataServiceHandler interface {
+	ExportTenantData(context.Context, *connect.Request[v1.ExportTenantDataRequest], *connect.ServerStream[v1.ExportTenantDataResponse]) error
+	// All or nothing: the records are applied in one transaction after the stream ends.
+	ImportTenantData(context.Context, *connect.ClientStream[v1.ImportTenantDataRequest]) (*connect.Response[v1.ImportTenantDataResponse], error)
+}
+
+// NewTenantDataServiceHandler builds an HTTP handler from the service implementation. It returns
+// the path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewTenantDataServiceHandler(svc TenantDataServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	tenantDataServiceMethods := v1.File_atrium_tenancy_v1_tenancy_proto.Services().ByName("TenantDataService").Methods()
+	tenantDataServiceExportTenantDataHandler := connect.NewServerStreamHandler(
+		TenantDataServiceExportTenantDataProcedure,
+		svc.ExportTenantData,
+		connect.WithSchema(tenantDataServiceMethods.ByName("ExportTenantData")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	tenantDataServiceImportTenantDataHandler := connect.NewClientStreamHandler(
+		TenantDataServiceImportTenantDataProcedure,
+		svc.ImportTenantData,
+		connect.WithSchema(tenantDataServiceMethods.ByName("ImportTenantData")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/atrium.tenancy.v1.TenantDataService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case TenantDataServiceExportTenantDataProcedure:
+			tenantDataServiceExportTenantDataHandler.ServeHTTP(w, r)
+		case TenantDataServiceImportTenantDataProcedure:
+			tenantDataServiceImportTenantDataHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedTenantDataServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedTenantDataServiceHandler struct{}
+
+func (UnimplementedTenantDataServiceHandler) ExportTenantData(context.Context, *connect.Request[v1.ExportTenantDataRequest], *connect.ServerStream[v1.ExportTenantDataResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.TenantDataService.ExportTenantData is not implemented"))
+}
+
+func (UnimplementedTenantDataServiceHandler) ImportTenantData(context.Context, *connect.ClientStream[v1.ImportTenantDataRequest]) (*connect.Response[v1.ImportTenantDataResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("atrium.tenancy.v1.TenantDataService.ImportTenantData is not implemented"))
 }
 
 // DirectoryServiceClient is a client for the atrium.tenancy.v1.DirectoryService service.

@@ -15,6 +15,11 @@ import (
 
 type flags struct{ maxTenants int32 }
 
+// DefaultMaxTenants is a new shard's capacity unless --max-tenants says otherwise: the
+// capacity tenancy gives the shards of its configuration (migration 004_shard_capacity), below
+// the fleet sizes at which one Postgres cluster degrades (docs/ARCHITECTURE.md, "Data").
+const DefaultMaxTenants = 5000
+
 // NewCommand returns the command.
 func NewCommand(inv *invocation.Invocation) *cobra.Command {
 	f := &flags{}
@@ -22,12 +27,14 @@ func NewCommand(inv *invocation.Invocation) *cobra.Command {
 		Use:   "add NAME DSN",
 		Short: "Register a Postgres cluster as a shard new tenants can be placed on",
 		Long: `Register a shard. The tenancy service connects to the DSN before accepting it; the
-DSN is stored and shown with its password removed.`,
+DSN is stored and shown with its password removed. The shard takes at most 5,000 live
+tenants unless --max-tenants says otherwise (0: no limit); the DSN may size the services'
+pools to it (pool_max_conns=N, pool_max_conn_lifetime=30m).`,
 		Example: `  tenantctl shards add eu-2 "postgres://atrium:secret@pg-eu-2:5432/atrium?sslmode=require"`,
 		Args:    invocation.ExactArgs(2),
 		RunE:    func(cmd *cobra.Command, args []string) error { return run(cmd.Context(), inv, f, args[0], args[1]) },
 	}
-	cmd.Flags().Int32Var(&f.maxTenants, "max-tenants", 0, "most live tenants placement puts on the shard (0: no limit)")
+	cmd.Flags().Int32Var(&f.maxTenants, "max-tenants", DefaultMaxTenants, "most live tenants placement puts on the shard (0: no limit)")
 	return cmd
 }
 
