@@ -1,9 +1,18 @@
 package tenantarchive
 
 import (
+	"context"
+
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
+	"atrium.dev/platform/authn"
 	"connectrpc.com/connect"
 )
+
+// AsTenant is the identity a service acts as, for tenancy, on one tenant's data while it
+// exports or imports that tenant's part: the caller is the tenancy service, the data the tenant's.
+func AsTenant(ctx context.Context, tenantID, schema, shard string) context.Context {
+	return authn.WithIdentity(ctx, &authn.Identity{TenantID: tenantID, Schema: schema, Shard: shard, Service: "tenancy"})
+}
 
 // BatchBytes is about how much record text goes in one message of the services' streams,
 // well under every service's 1 MiB message limit.

@@ -5,7 +5,6 @@ import (
 
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
-	"atrium.dev/platform/authn"
 	"atrium.dev/platform/tenantarchive"
 	"atrium.dev/platform/tenantdb"
 	"atrium.dev/services/catalog/internal/store"
@@ -27,18 +26,13 @@ func NewTenantData(st *store.Store, secrets *Secrets) *TenantData {
 	return &TenantData{store: st, secrets: secrets}
 }
 
-// asTenant is the identity the catalog acts as for tenancy on a tenant's data.
-func asTenant(ctx context.Context, tenantID, schema, shard string) context.Context {
-	return authn.WithIdentity(ctx, &authn.Identity{TenantID: tenantID, Schema: schema, Shard: shard, Service: "tenancy"})
-}
-
 func (d *TenantData) ExportTenantData(ctx context.Context, req *connect.Request[tenancyv1.ExportTenantDataRequest], stream *connect.ServerStream[tenancyv1.ExportTenantDataResponse]) error {
 	m := req.Msg
 	if err := target(m.GetTenantId(), m.GetSchema(), m.GetShard()); err != nil {
 		return err
 	}
 	emit, flush := tenantarchive.ExportStream(stream)
-	if err := d.store.ExportData(asTenant(ctx, m.GetTenantId(), m.GetSchema(), m.GetShard()), emit); err != nil {
+	if err := d.store.ExportData(tenantarchive.AsTenant(ctx, m.GetTenantId(), m.GetSchema(), m.GetShard()), emit); err != nil {
 		return err
 	}
 	return flush()
@@ -62,7 +56,7 @@ func (d *TenantData) ImportTenantData(ctx context.Context, stream *connect.Clien
 			return d.secrets.Seal(first.GetSchema(), host, token)
 		}
 	}
-	n, notes, err := d.store.ImportData(asTenant(ctx, first.GetTenantId(), first.GetSchema(), first.GetShard()), next, opts)
+	n, notes, err := d.store.ImportData(tenantarchive.AsTenant(ctx, first.GetTenantId(), first.GetSchema(), first.GetShard()), next, opts)
 	if err != nil {
 		return nil, err
 	}

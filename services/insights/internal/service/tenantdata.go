@@ -5,7 +5,6 @@ import (
 
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
-	"atrium.dev/platform/authn"
 	"atrium.dev/platform/tenantarchive"
 	"atrium.dev/services/insights/internal/store"
 	"connectrpc.com/connect"
@@ -22,18 +21,13 @@ var _ tenancyv1connect.TenantDataServiceHandler = (*TenantData)(nil)
 // NewTenantData serves st's tenants.
 func NewTenantData(st *store.Store) *TenantData { return &TenantData{store: st} }
 
-// asTenant is the identity insights acts as for tenancy on a tenant's data.
-func asTenant(ctx context.Context, tenantID, schema, shard string) context.Context {
-	return authn.WithIdentity(ctx, &authn.Identity{TenantID: tenantID, Schema: schema, Shard: shard, Service: "tenancy"})
-}
-
 func (d *TenantData) ExportTenantData(ctx context.Context, req *connect.Request[tenancyv1.ExportTenantDataRequest], stream *connect.ServerStream[tenancyv1.ExportTenantDataResponse]) error {
 	m := req.Msg
 	if err := target(m.GetTenantId(), m.GetSchema(), m.GetShard()); err != nil {
 		return err
 	}
 	emit, flush := tenantarchive.ExportStream(stream)
-	if err := d.store.ExportData(asTenant(ctx, m.GetTenantId(), m.GetSchema(), m.GetShard()), emit); err != nil {
+	if err := d.store.ExportData(tenantarchive.AsTenant(ctx, m.GetTenantId(), m.GetSchema(), m.GetShard()), emit); err != nil {
 		return err
 	}
 	return flush()
@@ -47,7 +41,7 @@ func (d *TenantData) ImportTenantData(ctx context.Context, stream *connect.Clien
 	if err := target(first.GetTenantId(), first.GetSchema(), first.GetShard()); err != nil {
 		return nil, err
 	}
-	n, err := d.store.ImportData(asTenant(ctx, first.GetTenantId(), first.GetSchema(), first.GetShard()), next, first.GetUserIds())
+	n, err := d.store.ImportData(tenantarchive.AsTenant(ctx, first.GetTenantId(), first.GetSchema(), first.GetShard()), next, first.GetUserIds())
 	if err != nil {
 		return nil, err
 	}
