@@ -85,6 +85,9 @@ type Config struct {
 	// (0: 5 s).
 	HeavyPerTenant int
 	HeavyWait      time.Duration
+	// Lanes, when set, are the lanes themselves (HeavyPerTenant and HeavyWait are then
+	// ignored): a test holds a tenant's lane through it.
+	Lanes *lane.Lanes
 	// SourceLimits bounds what one Location read may name (zero: bundle.DefaultLimits); a
 	// file, target or placeholder past a bound is reported on its own, the rest imported.
 	SourceLimits bundle.Limits
@@ -135,12 +138,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	st := store.New(shards)
 	verifier := authn.NewInternalVerifier(cfg.InternalKey.Public().(ed25519.PublicKey))
+	lanes := cfg.Lanes
+	if lanes == nil {
+		lanes = lane.New(lane.Config{PerTenant: cfg.HeavyPerTenant, Wait: cfg.HeavyWait})
+	}
 	interceptors := append(append([]connect.Interceptor{}, cfg.Interceptors...),
 		rpcerr.NewInterceptor(cfg.Logger),
 		guard.NewAuthInterceptor(verifier),
 		guard.NewPolicyInterceptor(),
 		nulbyte.Interceptor{},
-		lane.New(lane.Config{PerTenant: cfg.HeavyPerTenant, Wait: cfg.HeavyWait}).Interceptor(),
+		lanes.Interceptor(),
 	)
 	hopts := []connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
@@ -200,7 +207,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.mux.Handle(catalogv1connect.NewLocationServiceHandler(service.NewLocations(src), hopts...))
 	a.mux.Handle(tenancyv1connect.NewProvisioningServiceHandler(service.NewProvisioning(st), hopts...))
 	a.mux.Handle(tenancyv1connect.NewTenantDataServiceHandler(service.NewTenantData(st, secrets), hopts...))
-	a.mux.Handle(rest.Prefix, rest.New(st, src, verifier, cfg.Logger))
+	a.mux.Handle(rest.Prefix, rest.New(st, src, lanes, verifier, cfg.Logger))
 	a.mux.Handle(rest.WebhookPrefix, rest.NewWebhook(src, verifier, cfg.Logger, a.worker.Kick))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))

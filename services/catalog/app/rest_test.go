@@ -3,15 +3,20 @@ package app_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"atrium.dev/platform/authn"
+	"atrium.dev/services/catalog/app"
+	"atrium.dev/services/catalog/internal/lane"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -361,6 +366,66 @@ func TestRESTCompression(t *testing.T) {
 		var v any
 		if err := json.Unmarshal(body, &v); err != nil {
 			t.Fatalf("%q: body does not decode: %v", tc.accept, err)
+		}
+	}
+}
+
+// The REST API's heavy reads take their tenant's heavy lane as the Connect API's do: while
+// acme's lane is held, acme's large pages, whole-catalog streams, costly filters, multi-facet
+// counts and large ref lookups are refused with Backstage's 429 after the wait; acme's small
+// reads and globex's heavy ones go on.
+func TestRESTHeavyLane(t *testing.T) {
+	lanes := lane.New(lane.Config{PerTenant: 1, Wait: 50 * time.Millisecond})
+	s := newServer(t, func(c *app.Config) { c.Lanes = lanes })
+	acme, globex := s.env.Tenant(t, "acme"), s.env.Tenant(t, "globex")
+	applyFixture(t, s.catalog(&acme.Identity))
+	manyRefs := map[string]any{"entityRefs": make([]string, lane.HeavyRefs+1)}
+	for i := range manyRefs["entityRefs"].([]string) {
+		manyRefs["entityRefs"].([]string)[i] = fmt.Sprintf("component:default/c%d", i)
+	}
+	heavy := []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/api/catalog/entities?limit=500", nil},
+		{"GET", "/api/catalog/entities", nil},
+		{"GET", "/api/catalog/entities/by-query?limit=101", nil},
+		{"GET", "/api/catalog/entities/by-query?filter=spec.type,spec.owner,spec.lifecycle", nil},
+		{"POST", "/api/catalog/entities/by-query", map[string]any{"limit": 200}},
+		{"GET", "/api/catalog/entity-facets?facet=kind&facet=spec.type", nil},
+		{"POST", "/api/catalog/entities/by-refs", manyRefs},
+	}
+	light := []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/api/catalog/entities?limit=10", nil},
+		{"GET", "/api/catalog/entities/by-query?limit=20&filter=kind=group", nil},
+		{"GET", "/api/catalog/entity-facets?facet=kind", nil},
+		{"POST", "/api/catalog/entities/by-refs", map[string]any{"entityRefs": []string{"group:default/org"}}},
+	}
+	release, err := lanes.Acquire(context.Background(), acme.Identity.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range heavy {
+		st, _, v := s.rest(t, &acme.Identity, c.method, c.path, c.body)
+		if st != http.StatusTooManyRequests || field(v, "error", "name") != "TooManyRequestsError" {
+			t.Errorf("%s %s with acme's lane held = %d %v, want 429 TooManyRequestsError", c.method, c.path, st, v)
+		}
+		if st, _, v := s.rest(t, &globex.Identity, c.method, c.path, c.body); st != http.StatusOK {
+			t.Errorf("globex's %s %s while acme's lane is held = %d %v", c.method, c.path, st, v)
+		}
+	}
+	for _, c := range light {
+		if st, _, v := s.rest(t, &acme.Identity, c.method, c.path, c.body); st != http.StatusOK {
+			t.Errorf("acme's light %s %s while its lane is held = %d %v", c.method, c.path, st, v)
+		}
+	}
+	release()
+	for _, c := range heavy {
+		if st, _, v := s.rest(t, &acme.Identity, c.method, c.path, c.body); st != http.StatusOK {
+			t.Errorf("%s %s after the lane is free = %d %v", c.method, c.path, st, v)
 		}
 	}
 }

@@ -1,5 +1,5 @@
 // Package lane gives a tenant's heavy catalog requests (bundle imports, large applies, costly
-// filters, large pages) a lane of their own: at most Config.PerTenant of one tenant's heavy
+// filters, large pages and lookups, on Connect and on the REST API) a lane of their own: at most Config.PerTenant of one tenant's heavy
 // requests run at once in this process, from the moment the handler starts until its response
 // is written (encoding a 500-entity page costs as much CPU as its query). Cheap requests never
 // wait for it. A heavy request over the lane waits up to Config.Wait, then is refused with
@@ -49,7 +49,16 @@ const (
 	HeavyFilterCost = 2
 	// HeavyApply: applying more documents than this at once is heavy.
 	HeavyApply = 50
+	// HeavyRefs: looking up more refs than this at once is heavy.
+	HeavyRefs = 100
 )
+
+// HeavyList reports whether a list of limit entities whose filter needs subqueries search
+// subqueries is heavy: the REST API's lists (Backstage's by-query and entities) are judged
+// by it as Heavy judges ListEntities.
+func HeavyList(limit, subqueries int) bool {
+	return limit > HeavyPageSize || subqueries > HeavyFilterCost
+}
 
 // Heavy reports whether a catalog request is in the heavy class.
 func Heavy(msg any) bool {
@@ -59,12 +68,14 @@ func Heavy(msg any) bool {
 	case *catalogv1.ApplyEntitiesRequest:
 		return len(m.GetYamlDocuments()) > HeavyApply
 	case *catalogv1.ListEntitiesRequest:
-		if m.GetPageSize() > HeavyPageSize {
+		if HeavyList(int(m.GetPageSize()), 0) {
 			return true
 		}
 		node, err := filter.Parse(m.GetFilter())
 		// A filter that does not parse is refused by the handler before any query.
-		return err == nil && filter.Cost(filter.Simplify(node)) > HeavyFilterCost
+		return err == nil && HeavyList(0, filter.Cost(filter.Simplify(node)))
+	case *catalogv1.GetEntitiesByRefsRequest:
+		return len(m.GetRefs()) > HeavyRefs
 	case *catalogv1.GetEntityFacetsRequest:
 		return len(m.GetFacets()) > 1
 	}

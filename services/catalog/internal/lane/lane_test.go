@@ -25,6 +25,8 @@ func TestHeavy(t *testing.T) {
 		{"small apply", &catalogv1.ApplyEntitiesRequest{YamlDocuments: make([]string, 3)}, false},
 		{"large apply", &catalogv1.ApplyEntitiesRequest{YamlDocuments: make([]string, 200)}, true},
 		{"one entity", &catalogv1.GetEntityByRefRequest{}, false},
+		{"few refs", &catalogv1.GetEntitiesByRefsRequest{Refs: make([]string, 100)}, false},
+		{"many refs", &catalogv1.GetEntitiesByRefsRequest{Refs: make([]string, 101)}, true},
 	} {
 		if got := Heavy(tt.msg); got != tt.want {
 			t.Errorf("%s: Heavy = %v, want %v", tt.name, got, tt.want)

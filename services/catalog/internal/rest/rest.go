@@ -26,6 +26,7 @@ import (
 	"atrium.dev/platform/telemetry"
 	"atrium.dev/services/catalog/internal/entity"
 	"atrium.dev/services/catalog/internal/filter"
+	"atrium.dev/services/catalog/internal/lane"
 	"atrium.dev/services/catalog/internal/query"
 	"atrium.dev/services/catalog/internal/service"
 	"atrium.dev/services/catalog/internal/store"
@@ -48,17 +49,42 @@ const (
 type Handler struct {
 	store    *store.Store
 	src      *service.Sources
+	lanes    *lane.Lanes
 	verifier *authn.InternalVerifier
 	log      *slog.Logger
 }
 
 // New returns the handler; log receives masked internal errors. src serves the Locations
 // API and everything that reads a source (validate-entity, analyze-location, refresh).
-func New(st *store.Store, src *service.Sources, verifier *authn.InternalVerifier, log *slog.Logger) *Handler {
+// Heavy reads take their tenant's place in lanes, the same lanes as the Connect API's (nil:
+// none).
+func New(st *store.Store, src *service.Sources, lanes *lane.Lanes, verifier *authn.InternalVerifier, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{store: st, src: src, verifier: verifier, log: log}
+	return &Handler{store: st, src: src, lanes: lanes, verifier: verifier, log: log}
+}
+
+// enterLane puts a heavy request in its tenant's heavy lane; the caller defers the returned
+// func, so the place is held until the response is written.
+func (h *Handler) enterLane(ctx context.Context, heavy bool) (func(), error) {
+	id, ok := authn.FromContext(ctx)
+	if !heavy || h.lanes == nil || !ok || !id.HasTenant() {
+		return func() {}, nil
+	}
+	return h.lanes.Acquire(ctx, id.TenantID)
+}
+
+// enterListLane is enterLane for a list, heavy by its page size and its filter's cost. A
+// request that does not build is not heavy: query.List refuses it before any query.
+func (h *Handler) enterListLane(ctx context.Context, req query.Request) (func(), error) {
+	heavy := lane.HeavyList(req.Limit, 0)
+	if !heavy {
+		if q, _, err := query.Build(req); err == nil {
+			heavy = lane.HeavyList(0, store.Subqueries(q.Filter))
+		}
+	}
+	return h.enterLane(ctx, heavy)
 }
 
 // route is one endpoint: the Connect method whose access rule applies, and the handler.
@@ -354,6 +380,11 @@ func (h *Handler) entities(w http.ResponseWriter, r *http.Request, _ []string) e
 			writeJSON(w, http.StatusOK, []any{})
 			return nil
 		}
+		leave, err := h.enterListLane(r.Context(), req)
+		if err != nil {
+			return err
+		}
+		defer leave()
 		page, spec, err := query.List(r.Context(), h.store, req)
 		if err != nil {
 			return err
@@ -375,6 +406,11 @@ func (h *Handler) entities(w http.ResponseWriter, r *http.Request, _ []string) e
 // stream writes every matching entity as one JSON array, reading pages of streamChunk.
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req query.Request, proj filter.Projection) error {
 	req.Limit = streamChunk
+	leave, err := h.enterListLane(r.Context(), req) // the whole catalog: heavy
+	if err != nil {
+		return err
+	}
+	defer leave()
 	page, spec, err := query.List(r.Context(), h.store, req)
 	if err != nil {
 		return err
@@ -544,7 +580,13 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 		// The cursor carries the query; like Backstage, what else is given is ignored.
 		spec = query.Spec{}
 	}
-	page, spec, err := query.List(r.Context(), h.store, query.Request{Spec: spec, Token: cursor, TokenField: "cursor", Limit: clampLimit(max(limit, 1)), Offset: offset, SkipTotal: noTotal})
+	req := query.Request{Spec: spec, Token: cursor, TokenField: "cursor", Limit: clampLimit(max(limit, 1)), Offset: offset, SkipTotal: noTotal}
+	leave, err := h.enterListLane(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	page, spec, err := query.List(r.Context(), h.store, req)
 	if err != nil {
 		return err
 	}
@@ -632,6 +674,11 @@ func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) err
 	if err != nil {
 		return err
 	}
+	leave, err := h.enterLane(r.Context(), len(body.EntityRefs) > lane.HeavyRefs)
+	if err != nil {
+		return err
+	}
+	defer leave()
 	refs := make([]string, len(body.EntityRefs))
 	for i, s := range body.EntityRefs {
 		// Backstage looks refs up exactly as given, lowercased: a short ref
@@ -722,6 +769,11 @@ func (h *Handler) writeFacets(w http.ResponseWriter, r *http.Request, facetNames
 	if err != nil {
 		return err
 	}
+	leave, err := h.enterLane(r.Context(), len(names) > 1) // as GetEntityFacets on Connect
+	if err != nil {
+		return err
+	}
+	defer leave()
 	c, err := spec.Compile()
 	if err != nil {
 		return err
