@@ -28,6 +28,7 @@ import (
 	"atrium.dev/platform/tenantdb"
 	"atrium.dev/services/catalog/internal/bundle"
 	"atrium.dev/services/catalog/internal/lane"
+	"atrium.dev/services/catalog/internal/readcache"
 	"atrium.dev/services/catalog/internal/rest"
 	"atrium.dev/services/catalog/internal/service"
 	"atrium.dev/services/catalog/internal/source"
@@ -85,6 +86,10 @@ type Config struct {
 	// (0: 5 s).
 	HeavyPerTenant int
 	HeavyWait      time.Duration
+	// ReadCacheBytes is the budget of the cache of pages and facet counts, kept under each
+	// tenant's data version (internal/readcache): 0 gives readcache.DefaultBytes, negative
+	// turns it off.
+	ReadCacheBytes int64
 	// Lanes, when set, are the lanes themselves (HeavyPerTenant and HeavyWait are then
 	// ignored): a test holds a tenant's lane through it.
 	Lanes *lane.Lanes
@@ -137,6 +142,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
 	st := store.New(shards)
+	st.CacheReads(readcache.New(cfg.ReadCacheBytes))
 	verifier := authn.NewInternalVerifier(cfg.InternalKey.Public().(ed25519.PublicKey))
 	lanes := cfg.Lanes
 	if lanes == nil {

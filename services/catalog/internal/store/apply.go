@@ -206,10 +206,9 @@ func applyTx(ctx context.Context, tx pgx.Tx, drafts []Draft, opts ApplyOptions) 
 	if err := writeDrafts(ctx, tx, drafts, results, old, changed, opts.LocationID); err != nil {
 		return nil, err
 	}
-	if creates > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE catalog_state SET entity_count = entity_count + $1`, creates); err != nil {
-			return nil, fmt.Errorf("store: count entities: %w", err)
-		}
+	// The same statement raises the data version: every cached read of the tenant ends.
+	if _, err := tx.Exec(ctx, `UPDATE catalog_state SET entity_count = entity_count + $1, data_version = data_version + 1`, creates); err != nil {
+		return nil, fmt.Errorf("store: count entities: %w", err)
 	}
 	return results, nil
 }

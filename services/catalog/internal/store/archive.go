@@ -152,7 +152,7 @@ func (s *Store) ImportData(ctx context.Context, next func() ([]string, bool, err
 			return err
 		}
 		// The entity limit's count is the rows restored, whatever the archive said.
-		_, err := tx.Exec(ctx, `UPDATE catalog_state SET entity_count = (SELECT count(*) FROM catalog_entities)`)
+		_, err := tx.Exec(ctx, `UPDATE catalog_state SET entity_count = (SELECT count(*) FROM catalog_entities), data_version = data_version + 1`)
 		return err
 	})
 	if err != nil {

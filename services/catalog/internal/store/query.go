@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -267,8 +268,21 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	}
 	sql := "SELECT " + entityColumns + ", " + strings.Join(keyCols, ", ") + " FROM (" + inner + ") p JOIN catalog_entities e ON e.uid = p.uid ORDER BY " + orderBy(outerComps, "p.uid", reverse)
 
-	var positions []Position
+	var (
+		positions []Position
+		ck        listCache
+	)
 	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		ck.key = cacheKey("list", sql, b.args, q.Limit, q.SkipTotal, countWhere, cb.args)
+		v, version, hit, ok, err := s.cached(ctx, tx, ck.key)
+		if err != nil {
+			return err
+		}
+		ck.version, ck.on = version, ok
+		if hit {
+			ck.hit = v.(cachedPage)
+			return nil
+		}
 		rows, err := tx.Query(ctx, sql, customPlan(b.args)...)
 		if err != nil {
 			return fmt.Errorf("store: list: %w", err)
@@ -295,6 +309,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 			}
 			e.SetServerFields(uid, etag, gen, relationsOf(rels))
 			page.Entities = append(page.Entities, e)
+			ck.size += int64(len(body))
 			positions = append(positions, Position{Keys: keys, UID: uid})
 		}
 		if err := rows.Err(); err != nil {
@@ -307,6 +322,9 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	})
 	if err != nil {
 		return Page{Total: -1}, err
+	}
+	if ck.hit.cached {
+		return ck.hit.page.clone(), nil
 	}
 	more := len(page.Entities) > q.Limit
 	if more {
@@ -322,7 +340,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 			// Nothing before the position: the next page starts at it again.
 			page.Next = pos
 		}
-		return page, nil
+		return s.keepPage(ctx, ck, page), nil
 	}
 	first, last := positions[0], positions[len(positions)-1]
 	if reverse {
@@ -338,7 +356,40 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 			page.Prev = &first
 		}
 	}
-	return page, nil
+	return s.keepPage(ctx, ck, page), nil
+}
+
+// listCache is a List's dealings with the read cache.
+type listCache struct {
+	key     string
+	version int64
+	on      bool       // the cache is in use and version was read
+	size    int64      // bytes of the page's stored bodies
+	hit     cachedPage // set on a hit
+}
+
+// cachedPage is a page in the read cache; cached tells a hit from the zero value.
+type cachedPage struct {
+	page   Page
+	size   int64
+	cached bool
+}
+
+// clone copies what a caller may change (the slice; the entities are shared and never
+// changed after a read).
+func (p Page) clone() Page {
+	p.Entities = slices.Clone(p.Entities)
+	return p
+}
+
+// keepPage caches page when the cache is in use, and returns it.
+func (s *Store) keepPage(ctx context.Context, ck listCache, page Page) Page {
+	if ck.on {
+		// Decoded entities take about three times their stored JSON.
+		size := 3*ck.size + 256
+		s.keep(ctx, ck.key, ck.version, cachedPage{page: page.clone(), size: size, cached: true}, size)
+	}
+	return page
 }
 
 // ErrBadPosition reports a position with the wrong number of keys for the query's order.
@@ -375,10 +426,24 @@ func (s *Store) Facets(ctx context.Context, keys []string, filter Expr) (map[str
 // counts beside a search say how many of the results have each value.
 func (s *Store) FacetsMatching(ctx context.Context, keys []string, filter Expr, fullText string) (map[string][]FacetValue, error) {
 	out := make(map[string][]FacetValue, len(keys))
+	var (
+		ck      = cacheKey("facets", keys, filter, fullText)
+		version int64
+		caching bool
+	)
 	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := (&sqlb{}).cond(filter); err != nil {
 			return err
 		}
+		v, ver, hit, ok, err := s.cached(ctx, tx, ck)
+		if err != nil {
+			return err
+		}
+		if hit {
+			maps.Copy(out, v.(map[string][]FacetValue))
+			return nil
+		}
+		version, caching = ver, ok
 		if err := serial(ctx, tx); err != nil {
 			return err
 		}
@@ -456,6 +521,16 @@ func (s *Store) FacetsMatching(ctx context.Context, keys []string, filter Expr, 
 	})
 	if err != nil {
 		return nil, err
+	}
+	if caching {
+		size := int64(256)
+		for k, vs := range out {
+			size += int64(len(k)) + 48*int64(len(vs))
+			for _, v := range vs {
+				size += int64(len(v.Value))
+			}
+		}
+		s.keep(ctx, ck, version, maps.Clone(out), size)
 	}
 	return out, nil
 }

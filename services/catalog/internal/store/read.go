@@ -186,7 +186,7 @@ func (s *Store) Delete(ctx context.Context, uid string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM catalog_relations WHERE source_ref = $1`, ref); err != nil {
 			return fmt.Errorf("store: delete: %w", err)
 		}
-		if err := tx.QueryRow(ctx, `UPDATE catalog_state SET entity_count = entity_count - 1 RETURNING entity_count`).Scan(&count); err != nil {
+		if err := tx.QueryRow(ctx, `UPDATE catalog_state SET entity_count = entity_count - 1, data_version = data_version + 1 RETURNING entity_count`).Scan(&count); err != nil {
 			return fmt.Errorf("store: delete: %w", err)
 		}
 		actor, rid := actorOf(ctx)

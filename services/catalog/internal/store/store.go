@@ -14,6 +14,7 @@ import (
 	"atrium.dev/platform/authn"
 	"atrium.dev/platform/rpcerr"
 	"atrium.dev/platform/tenantdb"
+	"atrium.dev/services/catalog/internal/readcache"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -39,8 +40,43 @@ var tables = []string{"catalog_stars", "catalog_audit", "catalog_relations", "ca
 // Store is the catalog of every tenant on a set of shards.
 type Store struct {
 	shards *tenantdb.Shards
+	// cache, when set, keeps pages and facet counts under the tenant's data version.
+	cache *readcache.Cache
 	// onCount, when set, hears each tenant's entity count after every committed write.
 	onCount func(tenantID string, count int64)
+}
+
+// CacheReads keeps the results of List and FacetsMatching in c (nil: none), each under the
+// tenant's data version, which every write raises (internal/readcache says why that is
+// exact across replicas).
+func (s *Store) CacheReads(c *readcache.Cache) { s.cache = c }
+
+// cached looks a read up in the cache inside the read's transaction: it reads the tenant's
+// data version first, so that what the read then computes is at least that new. ok is false
+// without a cache.
+func (s *Store) cached(ctx context.Context, tx pgx.Tx, query string) (value any, version int64, hit, ok bool, err error) {
+	id, idOK := authn.FromContext(ctx)
+	if s.cache == nil || !idOK {
+		return nil, 0, false, false, nil
+	}
+	if err := tx.QueryRow(ctx, `SELECT data_version FROM catalog_state`).Scan(&version); err != nil {
+		return nil, 0, false, false, fmt.Errorf("store: data version: %w", err)
+	}
+	value, hit = s.cache.Get(id.Schema, query, version)
+	return value, version, hit, true, nil
+}
+
+// keep caches a read's result computed in a transaction that read version.
+func (s *Store) keep(ctx context.Context, query string, version int64, value any, size int64) {
+	if id, ok := authn.FromContext(ctx); ok {
+		s.cache.Put(id.Schema, query, version, value, size)
+	}
+}
+
+// cacheKey writes a read's SQL and arguments as its cache key: they determine its result
+// within a tenant's schema. Arguments are plain values (strings, string slices, numbers).
+func cacheKey(kind string, parts ...any) string {
+	return fmt.Sprintf("%s\x00%#v", kind, parts)
 }
 
 // OnEntityCount makes fn hear a tenant's entity count after every committed write (apply,
