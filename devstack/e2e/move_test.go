@@ -102,6 +102,21 @@ func runMoveWatched(ctx context.Context, e *env, slug string, grace int32, watch
 	return last, steps, stream.Err()
 }
 
+// tableOn reports whether schema.table exists in the database at dsn.
+func tableOn(t *testing.T, dsn, schema, table string) bool {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, pgx.Identifier{schema, table}.Sanitize()).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
 func schemaOn(t *testing.T, db *pgxpool.Pool, schema string) bool {
 	ctx := context.Background()
 	var ok bool
@@ -247,7 +262,7 @@ func contains(list []string, s string) bool {
 func TestMoveResumesAfterCrash(t *testing.T) {
 	var crashAt atomic.Value
 	crashAt.Store("")
-	e := startMove(t, func(step string) error {
+	e, second := startMoveTo(t, func(step string) error {
 		if step == crashAt.Load().(string) {
 			crashAt.Store("") // once
 			return tenancyapp.ErrSimulatedMoveCrash
@@ -257,10 +272,21 @@ func TestMoveResumesAfterCrash(t *testing.T) {
 	for i, step := range []string{"provision", "copy", "catchup", "pause", "verify", "switch"} {
 		t.Run(step, func(t *testing.T) {
 			slug := fmt.Sprintf("crash-%d", i)
-			cat, _ := seedTenant(t, e, slug, 120)
+			cat, tenant := seedTenant(t, e, slug, 120)
 			crashAt.Store(step)
 			if _, _, err := runMove(context.Background(), e, slug, 1); err == nil {
 				t.Fatal("first run did not stop at the simulated crash")
+			}
+			// A partition the source made after the target was provisioned (insights makes
+			// each day's on its first event, as the tenant's role) reaches the target too.
+			part := fmt.Sprintf("insights_events_2099010%d", i+1)
+			if err := pgx.BeginFunc(context.Background(), e.db, func(tx pgx.Tx) error {
+				q := pgx.Identifier{tenant.GetSchema()}.Sanitize()
+				_, err := tx.Exec(context.Background(), fmt.Sprintf(`SET LOCAL ROLE %s; CREATE TABLE %s PARTITION OF %s FOR VALUES FROM ('2099-01-0%d') TO ('2099-01-0%d')`,
+					q, pgx.Identifier{tenant.GetSchema(), part}.Sanitize(), pgx.Identifier{tenant.GetSchema(), "insights_events"}.Sanitize(), i+1, i+2))
+				return err
+			}); err != nil {
+				t.Fatal(err)
 			}
 			// Writes still work or are refused with FailedPrecondition (crashed while paused),
 			// never anything else.
@@ -283,6 +309,9 @@ func TestMoveResumesAfterCrash(t *testing.T) {
 			}
 			if list.Msg.GetTotalItems() != want {
 				t.Errorf("after the resumed move: %d entities, want %d", list.Msg.GetTotalItems(), want)
+			}
+			if !tableOn(t, second, tenant.GetSchema(), part) {
+				t.Errorf("partition %s made during the move is not on the target", part)
 			}
 		})
 	}

@@ -604,6 +604,11 @@ func (j *job) sameTables(ctx context.Context) error {
 
 // copyAll empties the target tables and copies every source table from one snapshot.
 func (j *job) copyAll(ctx context.Context) error {
+	// The source may have made a partition since the last step (insights makes today's on
+	// its first event of the day); the target needs it before rows or sums reach it.
+	if err := j.copyPartitions(ctx); err != nil {
+		return err
+	}
 	if err := j.loadTables(ctx); err != nil {
 		return err
 	}
@@ -738,6 +743,9 @@ type change struct {
 // not changed since (preVerify), while writes still flow, and catches up once more: the pause
 // then has only the last changes to apply and compare.
 func (j *job) catchup(ctx context.Context) error {
+	if err := j.copyPartitions(ctx); err != nil {
+		return err
+	}
 	if err := j.catchupRounds(ctx); err != nil {
 		return err
 	}
@@ -1097,6 +1105,11 @@ func (j *job) preVerify(ctx context.Context) error {
 // after preVerify only the rows changed since (and whole the tables without a primary key or
 // truncated since), else every row.
 func (j *job) verify(ctx context.Context) error {
+	// The source may have made a partition since the last step (insights makes today's on
+	// its first event of the day); the target needs it before rows or sums reach it.
+	if err := j.copyPartitions(ctx); err != nil {
+		return err
+	}
 	if err := j.loadTables(ctx); err != nil {
 		return err
 	}
@@ -1152,6 +1165,11 @@ func (j *job) verify(ctx context.Context) error {
 // ---------------------------------------------------------------- switch
 
 func (j *job) switchOver(ctx context.Context) error {
+	// Writes are paused, but a service may still make an empty partition (DDL is not a
+	// paused write); the tenant must find it on its new shard.
+	if err := j.copyPartitions(ctx); err != nil {
+		return err
+	}
 	var t store.Tenant
 	dropAfter := time.Now().Add(j.m.Grace)
 	err := j.mv.cfg.Store.Tx(ctx, func(tx *store.Store) error {
