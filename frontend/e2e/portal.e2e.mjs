@@ -109,7 +109,9 @@ function watch(context, name) {
         expectedHttpErrors--;
         return;
       }
-      if (m.type() === "error") problems.push(`${name} console error: ${m.text()} (${page.url()})`);
+      // For a failed request the message does not name it; its location does.
+      const at = m.location()?.url;
+      if (m.type() === "error") problems.push(`${name} console error: ${m.text()} (${page.url()}${at && at !== page.url() ? `, from ${at}` : ""})`);
     });
     page.on("pageerror", (e) => problems.push(`${name} page error: ${e.message} (${page.url()})`));
   });
