@@ -60,6 +60,9 @@ const (
 // CreateTenant calls; measuring runs inside it.
 func BenchmarkFleet(b *testing.B) {
 	stages := fleetStages(b)
+	if len(stages) == 0 {
+		b.Skip(envFleetStages + "=0: no fleet (make bench-fleet FLEET_STAGES=0 runs only the move)")
+	}
 	conc := benchInt("ATRIUM_BENCH_FLEET_CONC", 8)
 	ctx := context.Background()
 
@@ -131,10 +134,12 @@ func fleetStages(b *testing.B) []int {
 	var out []int
 	for _, s := range strings.Split(v, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			b.Fatalf("%s: want sizes like 1000,10000, got %q", envFleetStages, v)
+		if err != nil || n < 0 {
+			b.Fatalf("%s: want sizes like 1000,10000 (0: none), got %q", envFleetStages, v)
 		}
-		out = append(out, n)
+		if n > 0 {
+			out = append(out, n)
+		}
 	}
 	return out
 }

@@ -104,12 +104,19 @@ func BenchmarkMoveLarge(b *testing.B) {
 
 	unlock := benchLock(b)
 	defer unlock()
-	// A fresh access token: seeding and waiting for the lock can outlast the first one.
+	// The reader and the writer call with an API token: an access token lasts 15 minutes, and
+	// a move that outlasted it made every later call fail Unauthenticated, which the benchmark
+	// counted as the move's failed reads. A fresh login first: seeding and waiting for the
+	// lock can outlast the first access token.
 	login, err = e.auth(slug).Login(ctx, connect.NewRequest(&tenancyv1.LoginRequest{Email: "owner@" + slug + ".example.com", Password: password}))
 	if err != nil {
 		b.Fatal(err)
 	}
-	cat = e.catalog(login.Msg.GetAccessToken(), slug)
+	apiToken, err := e.members(login.Msg.GetAccessToken(), slug).CreateApiToken(ctx, connect.NewRequest(&tenancyv1.CreateApiTokenRequest{Name: "move-bench"}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cat = e.catalog(apiToken.Msg.GetSecret(), slug)
 
 	// The raw baseline: the same schema, dumped and restored between the same two servers.
 	dumped, err := dst.EnsureDatabase(ctx, "atrium_dump")
@@ -135,11 +142,14 @@ func BenchmarkMoveLarge(b *testing.B) {
 	var wg sync.WaitGroup
 	var reads, readErrs, writes, refused atomic.Int64
 	var longestRefusal atomic.Int64
+	var firstReadErr atomic.Value
 	wg.Go(func() {
 		for runCtx.Err() == nil {
 			_, err := cat.ListEntities(runCtx, connect.NewRequest(&catalogv1.ListEntitiesRequest{Filter: []string{"kind=component"}, PageSize: 20, SkipTotal: true}))
 			if err != nil && runCtx.Err() == nil {
-				readErrs.Add(1)
+				if readErrs.Add(1) == 1 {
+					firstReadErr.Store(err.Error())
+				}
 			}
 			reads.Add(1)
 		}
@@ -173,7 +183,12 @@ func BenchmarkMoveLarge(b *testing.B) {
 	})
 	time.Sleep(time.Second)
 	t0 = time.Now()
-	last, steps, err := runMove(ctx, e, slug, 3600)
+	// Every progress line with its time since the start, so a long step shows where it went.
+	last, steps, err := runMoveWatched(ctx, e, slug, 3600, func(r *tenancyv1.MoveTenantResponse) {
+		if r.GetMessage() != "" {
+			fmt.Fprintf(os.Stderr, "move +%s [%s] %s\n", time.Since(t0).Round(time.Millisecond), r.GetMove().GetStep(), r.GetMessage())
+		}
+	})
 	total := time.Since(t0)
 	time.Sleep(time.Second)
 	stop()
@@ -188,7 +203,7 @@ func BenchmarkMoveLarge(b *testing.B) {
 		last.GetRowsTotal(), total.Round(time.Millisecond), strings.Join(steps, " "), last.GetPauseMillis(),
 		time.Duration(longestRefusal.Load()).Round(time.Millisecond), reads.Load(), readErrs.Load(), writes.Load(), refused.Load())
 	if readErrs.Load() > 0 {
-		b.Errorf("%d reads failed during the move", readErrs.Load())
+		b.Errorf("%d reads failed during the move, the first: %v", readErrs.Load(), firstReadErr.Load())
 	}
 	b.ReportMetric(float64(n), "entities")
 	b.ReportMetric(float64(last.GetRowsTotal()), "rows")

@@ -78,6 +78,11 @@ func seedTenant(t *testing.T, e *env, slug string, n int) (catalogv1connect.Cata
 
 // runMove calls MoveTenant to the end and returns the last move and the steps it reported.
 func runMove(ctx context.Context, e *env, slug string, grace int32) (*tenancyv1.TenantMove, []string, error) {
+	return runMoveWatched(ctx, e, slug, grace, nil)
+}
+
+// runMoveWatched is runMove, also handing each progress message to watch (when not nil).
+func runMoveWatched(ctx context.Context, e *env, slug string, grace int32, watch func(*tenancyv1.MoveTenantResponse)) (*tenancyv1.TenantMove, []string, error) {
 	stream, err := e.operatorClient(e.operator).MoveTenant(ctx, connect.NewRequest(&tenancyv1.MoveTenantRequest{Tenant: slug, ToShard: "second", GraceSeconds: grace}))
 	if err != nil {
 		return nil, nil, err
@@ -85,6 +90,9 @@ func runMove(ctx context.Context, e *env, slug string, grace int32) (*tenancyv1.
 	var last *tenancyv1.TenantMove
 	var steps []string
 	for stream.Receive() {
+		if watch != nil {
+			watch(stream.Msg())
+		}
 		m := stream.Msg().GetMove()
 		if len(steps) == 0 || steps[len(steps)-1] != m.GetStep() {
 			steps = append(steps, m.GetStep())
@@ -92,6 +100,21 @@ func runMove(ctx context.Context, e *env, slug string, grace int32) (*tenancyv1.
 		last = m
 	}
 	return last, steps, stream.Err()
+}
+
+// tableOn reports whether schema.table exists in the database at dsn.
+func tableOn(t *testing.T, dsn, schema, table string) bool {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, pgx.Identifier{schema, table}.Sanitize()).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	return ok
 }
 
 func schemaOn(t *testing.T, db *pgxpool.Pool, schema string) bool {
@@ -239,7 +262,7 @@ func contains(list []string, s string) bool {
 func TestMoveResumesAfterCrash(t *testing.T) {
 	var crashAt atomic.Value
 	crashAt.Store("")
-	e := startMove(t, func(step string) error {
+	e, second := startMoveTo(t, func(step string) error {
 		if step == crashAt.Load().(string) {
 			crashAt.Store("") // once
 			return tenancyapp.ErrSimulatedMoveCrash
@@ -249,10 +272,21 @@ func TestMoveResumesAfterCrash(t *testing.T) {
 	for i, step := range []string{"provision", "copy", "catchup", "pause", "verify", "switch"} {
 		t.Run(step, func(t *testing.T) {
 			slug := fmt.Sprintf("crash-%d", i)
-			cat, _ := seedTenant(t, e, slug, 120)
+			cat, tenant := seedTenant(t, e, slug, 120)
 			crashAt.Store(step)
 			if _, _, err := runMove(context.Background(), e, slug, 1); err == nil {
 				t.Fatal("first run did not stop at the simulated crash")
+			}
+			// A partition the source made after the target was provisioned (insights makes
+			// each day's on its first event, as the tenant's role) reaches the target too.
+			part := fmt.Sprintf("insights_events_2099010%d", i+1)
+			if err := pgx.BeginFunc(context.Background(), e.db, func(tx pgx.Tx) error {
+				q := pgx.Identifier{tenant.GetSchema()}.Sanitize()
+				_, err := tx.Exec(context.Background(), fmt.Sprintf(`SET LOCAL ROLE %s; CREATE TABLE %s PARTITION OF %s FOR VALUES FROM ('2099-01-0%d') TO ('2099-01-0%d')`,
+					q, pgx.Identifier{tenant.GetSchema(), part}.Sanitize(), pgx.Identifier{tenant.GetSchema(), "insights_events"}.Sanitize(), i+1, i+2))
+				return err
+			}); err != nil {
+				t.Fatal(err)
 			}
 			// Writes still work or are refused with FailedPrecondition (crashed while paused),
 			// never anything else.
@@ -275,6 +309,9 @@ func TestMoveResumesAfterCrash(t *testing.T) {
 			}
 			if list.Msg.GetTotalItems() != want {
 				t.Errorf("after the resumed move: %d entities, want %d", list.Msg.GetTotalItems(), want)
+			}
+			if !tableOn(t, second, tenant.GetSchema(), part) {
+				t.Errorf("partition %s made during the move is not on the target", part)
 			}
 		})
 	}
@@ -335,5 +372,103 @@ func TestMoveAbortsOnMismatch(t *testing.T) {
 				t.Fatalf("write after the aborted move: %v", err)
 			}
 		})
+	}
+}
+
+// A write during a move logs the keys of the rows it changed, also in the catalog's tables
+// without a primary key (search rows, relations: by their NOT NULL columns), never a whole
+// table: a whole-table entry re-copied and checksummed the table inside the pause, which for
+// a 100k-entity tenant paused writes for minutes. A partition made during the move (insights
+// makes each day's on its first event) has its rows logged too, through its parent's trigger.
+// The move then ends with every write there.
+func TestMoveLogsKeysNotTables(t *testing.T) {
+	var e *env
+	var cat catalogv1connect.CatalogServiceClient
+	var schema string
+	logged := make(chan map[string]int, 1)
+	const part = "insights_events_20990301"
+	e, second := startMoveTo(t, func(step string) error {
+		if step != "pause" || cat == nil {
+			return nil
+		}
+		ctx := context.Background()
+		// An entity changed (its search rows and relations replaced) and one created, after the
+		// last catch-up round: the pause applies these.
+		if _, err := cat.ApplyEntities(ctx, connect.NewRequest(&catalogv1.ApplyEntitiesRequest{YamlDocuments: []string{
+			component("seed-00001", "group:other"), component("late", "group:team"),
+		}})); err != nil {
+			return err
+		}
+		// A new day's partition of the raw events, and an event in it, as insights makes them.
+		if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
+			q := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
+			_, err := tx.Exec(ctx, `SET LOCAL ROLE `+pgx.Identifier{schema}.Sanitize()+`;
+				CREATE TABLE `+q(part)+` PARTITION OF `+q("insights_events")+` FOR VALUES FROM ('2099-03-01') TO ('2099-03-02');
+				INSERT INTO `+q("insights_events")+` (day, event_id, time, source, kind, plugin, action, subject, code, dim, dim_key)
+				VALUES ('2099-03-01', 'ev-late', '2099-03-01T12:00:00Z', 2, 1, 'catalog', 'view', 'x', 'ok', 0, '')`)
+			return err
+		}); err != nil {
+			return err
+		}
+		rows, err := e.db.Query(ctx, `SELECT tbl || CASE WHEN pk IS NULL THEN ' (whole table)' ELSE '' END, count(*) FROM `+
+			pgx.Identifier{schema, "atrium_move_changes"}.Sanitize()+` GROUP BY 1`)
+		if err != nil {
+			return err
+		}
+		byTable := map[string]int{}
+		for rows.Next() {
+			var tbl string
+			var n int
+			if err := rows.Scan(&tbl, &n); err != nil {
+				return err
+			}
+			byTable[tbl] = n
+		}
+		logged <- byTable
+		return rows.Err()
+	})
+	var tenant *tenancyv1.Tenant
+	cat, tenant = seedTenant(t, e, "keyed", 40)
+	schema = tenant.GetSchema()
+	m, steps, err := runMove(context.Background(), e, "keyed", 1)
+	if err != nil || m.GetStep() != "done" {
+		t.Fatalf("move: %v, %v (steps %v)", m, err, steps)
+	}
+	byTable := <-logged
+	for tbl := range byTable {
+		if strings.HasSuffix(tbl, "(whole table)") {
+			t.Errorf("change log names %s: %v", tbl, byTable)
+		}
+	}
+	for _, tbl := range []string{"catalog_entities", "catalog_search", "catalog_relations", part} {
+		if byTable[tbl] == 0 {
+			t.Errorf("change log has no key of %s: %v", tbl, byTable)
+		}
+	}
+	target, err := pgx.Connect(context.Background(), second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close(context.Background())
+	var events int
+	if err := target.QueryRow(context.Background(), `SELECT count(*) FROM `+pgx.Identifier{schema, part}.Sanitize()+` WHERE event_id = 'ev-late'`).Scan(&events); err != nil {
+		t.Fatalf("the partition made during the move, on the target: %v", err)
+	}
+	if events != 1 {
+		t.Errorf("the target's %s has %d of the event written during the move, want 1", part, events)
+	}
+	list, err := cat.ListEntities(context.Background(), connect.NewRequest(&catalogv1.ListEntitiesRequest{Filter: []string{"relations.ownedBy=group:default/other"}, PageSize: 10}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Msg.GetEntities()) != 1 {
+		t.Errorf("after the move: %d entities owned by group:other, want the one changed in the pause", len(list.Msg.GetEntities()))
+	}
+	all, err := cat.ListEntities(context.Background(), connect.NewRequest(&catalogv1.ListEntitiesRequest{PageSize: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.Msg.GetTotalItems() != 41 {
+		t.Errorf("after the move: %d entities, want 41", all.Msg.GetTotalItems())
 	}
 }

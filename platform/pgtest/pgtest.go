@@ -40,7 +40,9 @@ func New(t testing.TB) string {
 	if testing.Short() {
 		t.Skip("pgtest: integration test skipped in -short mode")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// DROP DATABASE waits for a checkpoint, which under a loaded make test (benchmarks and
+	// other packages writing beside it) has taken past 30 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, AdminURL())
 	if err != nil {
@@ -64,7 +66,9 @@ func New(t testing.TB) string {
 }
 
 func drop(t testing.TB, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// DROP DATABASE waits for a checkpoint, which under a loaded make test (benchmarks and
+	// other packages writing beside it) has taken past 30 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, AdminURL())
 	if err != nil {

@@ -437,3 +437,34 @@ func TestMigrateConcurrentAndStepwise(t *testing.T) {
 		t.Fatalf("items has %d columns (%v), want 3", cols, err)
 	}
 }
+
+// A tenant whose settings are refused (its role dropped under it) gets an error, and the
+// connection that tried goes back to the pool: BEGIN and the settings share a round trip, so
+// a half-entered transaction must be ended, not left for the pool to destroy.
+func TestEnterRefusedKeepsConnection(t *testing.T) {
+	shards, acme, globex := setup(t)
+	id, _ := authn.FromContext(acme)
+	if err := shards.DropTenant(context.Background(), "main", id.Schema); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := shards.Pool("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noop := func(ctx context.Context, tx pgx.Tx) error { return nil }
+	if err := shards.InReadTx(globex, noop); err != nil {
+		t.Fatal(err)
+	}
+	before := pool.Stat().NewConnsCount()
+	for i := 0; i < 3; i++ {
+		if err := shards.InReadTx(acme, noop); err == nil {
+			t.Fatal("entering a dropped tenant succeeded")
+		}
+		if err := shards.InReadTx(globex, noop); err != nil {
+			t.Fatalf("the other tenant after a refused enter: %v", err)
+		}
+	}
+	if after := pool.Stat().NewConnsCount(); after != before {
+		t.Fatalf("refused enters cost %d new connections, want 0", after-before)
+	}
+}

@@ -3,7 +3,11 @@
 // resumes where a crash left it:
 //
 //	capture    triggers on every source table record the primary key of each changed row
-//	           in <schema>.atrium_move_changes (whole tables for those without a key);
+//	           in <schema>.atrium_move_changes (for a table without one, its group key: its
+//	           NOT NULL columns; whole tables only for those with neither, and on TRUNCATE);
+//	           a partitioned table's row trigger is on its parent, so a partition made
+//	           during the move logs its rows too, and the table list is read again when
+//	           the log names a table it lacks;
 //	provision  the target role and schema, brought to every service's latest version by the
 //	           services themselves (ProvisioningService), so the target has each service's
 //	           own DDL; the source is migrated first so both are at the same version;
@@ -277,6 +281,9 @@ type job struct {
 	src, dst *pgxpool.Pool
 	progress Progress
 	tables   []table
+	// parents are the top-level partitioned tables: they hold no rows, but their row
+	// triggers are cloned onto every partition, those made during the move included.
+	parents []table
 	// dirty holds the keys changed since preVerify compared every other row, so the pause
 	// compares only these; nil (a move resumed after the pause began) compares every row.
 	dirty *dirtyKeys
@@ -302,7 +309,7 @@ func (d *dirtyKeys) add(c change) {
 
 // list is tb's dirty keys as one JSON array, and whether the whole table must be compared.
 func (d *dirtyKeys) list(tb table) (string, bool) {
-	if tb.pk == nil || d.whole[tb.name] {
+	if tb.key == nil || d.whole[tb.name] {
 		return "", true
 	}
 	ks := make([]json.RawMessage, 0, len(d.keys[tb.name]))
@@ -314,11 +321,22 @@ func (d *dirtyKeys) list(tb table) (string, bool) {
 }
 
 // table is one copied table: its columns (generated ones left out: COPY cannot write them
-// and the target computes them) and its primary key (nil: changes re-copy the whole table).
+// and the target computes them) and the key its changes are logged and re-copied by.
+//
+// The key is the primary key; a table without one is keyed by its group key (grouped): every
+// NOT NULL column whose type has a btree equality. Rows that share a group key are re-copied
+// and compared together (the target's rows of the group deleted, the source's copied), which
+// is as exact as a primary key, duplicates included. Without either (key nil) a change re-copies
+// and compares the whole table, which is O(table) in the pause: the catalog's search rows and
+// relations have no primary key, and every write of an entity changes them, so a pause of a
+// 100k-entity tenant re-copied and checksummed about 400k rows of them.
 type table struct {
-	name string
-	cols []string
-	pk   []string
+	name    string
+	cols    []string
+	key     []string
+	grouped bool
+	// partition: a partition of a partitioned table, whose row trigger is its parent's.
+	partition bool
 }
 
 func (j *job) q(name string) string { return pgx.Identifier{j.t.Schema, name}.Sanitize() }
@@ -374,26 +392,59 @@ func (j *job) loadTables(ctx context.Context) error {
 				ORDER BY a.attnum),
 			coalesce((SELECT array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum))
 				FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-				WHERE i.indrelid = c.oid AND i.indisprimary), '{}')
+				WHERE i.indrelid = c.oid AND i.indisprimary), '{}'),
+			array(SELECT a.attname::text FROM pg_attribute a
+				WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' AND a.attnotnull
+					AND EXISTS (SELECT 1 FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
+						WHERE am.amname = 'btree' AND oc.opcdefault
+							AND (oc.opcintype = a.atttypid OR (a.atttypid = 'varchar'::regtype AND oc.opcintype = 'text'::regtype)))
+				ORDER BY a.attnum),
+			c.relkind = 'p', c.relispartition
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname NOT LIKE 'atrium\_move\_%'
+		WHERE n.nspname = $1 AND (c.relkind = 'r' OR (c.relkind = 'p' AND NOT c.relispartition))
+			AND c.relname NOT LIKE 'atrium\_move\_%'
 		ORDER BY c.relname`, j.t.Schema)
 	if err != nil {
 		return fmt.Errorf("list tables: %w", err)
 	}
-	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (table, error) {
+	var parents []table
+	tables := []table{}
+	for rows.Next() {
 		var tb table
-		err := r.Scan(&tb.name, &tb.cols, &tb.pk)
-		if len(tb.pk) == 0 {
-			tb.pk = nil
+		var group []string
+		var parent bool
+		if err := rows.Scan(&tb.name, &tb.cols, &tb.key, &group, &parent, &tb.partition); err != nil {
+			rows.Close()
+			return fmt.Errorf("list tables: %w", err)
 		}
-		return tb, err
-	})
-	if err != nil {
+		if len(tb.key) == 0 {
+			tb.key, tb.grouped = group, true
+		}
+		if len(tb.key) == 0 {
+			tb.key, tb.grouped = nil, false
+		}
+		if parent {
+			parents = append(parents, tb)
+		} else {
+			tables = append(tables, tb)
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list tables: %w", err)
 	}
-	j.tables = tables
+	j.tables, j.parents = tables, parents
 	return nil
+}
+
+// reloadTables lists the tables again, after the change log named one the list lacks: a
+// partition made since (insights makes each day's on its first event). The partition is made
+// on the target first; its rows were logged by the row trigger it took from its parent.
+func (j *job) reloadTables(ctx context.Context) error {
+	if err := j.copyPartitions(ctx); err != nil {
+		return err
+	}
+	j.tables = nil
+	return j.loadTables(ctx)
 }
 
 func (j *job) capture(ctx context.Context) error {
@@ -461,21 +512,65 @@ func (j *job) installFunction(ctx context.Context, paused bool) error {
 // installTriggers puts the capture triggers on every table, one table per transaction: one
 // transaction for all would hold each table's lock while waiting for the next, and deadlock
 // with a writer that holds that one and wants a table already locked.
+//
+// A partitioned table gets the row trigger on the parent, which Postgres clones onto every
+// partition, also one made after this (a trigger on each partition alone missed the rows of a
+// partition made during the move). Each partition keeps a TRUNCATE trigger of its own.
 func (j *job) installTriggers(ctx context.Context) error {
 	role := pgx.Identifier{j.t.Schema}.Sanitize()
-	for _, tb := range j.tables {
-		args := make([]string, len(tb.pk))
-		for i, c := range tb.pk {
+	rowTrigger := func(tb table) []string {
+		args := make([]string, len(tb.key))
+		for i, c := range tb.key {
 			args[i] = "'" + strings.ReplaceAll(c, "'", "''") + "'"
 		}
-		stmts := []string{`SET LOCAL ROLE ` + role, `SET LOCAL lock_timeout = '5s'`,
+		return []string{
 			`DROP TRIGGER IF EXISTS ` + captureFn + ` ON ` + j.q(tb.name),
 			`CREATE TRIGGER ` + captureFn + ` AFTER INSERT OR UPDATE OR DELETE ON ` + j.q(tb.name) +
 				` FOR EACH ROW EXECUTE FUNCTION ` + j.q(captureFn) + `(` + strings.Join(args, ", ") + `)`,
-			`DROP TRIGGER IF EXISTS ` + captureFn + `_truncate ON ` + j.q(tb.name),
-			`CREATE TRIGGER ` + captureFn + `_truncate AFTER TRUNCATE ON ` + j.q(tb.name) +
-				` FOR EACH STATEMENT EXECUTE FUNCTION ` + j.q(captureFn) + `()`,
 		}
+	}
+	for _, p := range j.parents {
+		err := pgx.BeginFunc(ctx, j.src, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+role+`; SET LOCAL lock_timeout = '5s'`); err != nil {
+				return err
+			}
+			// A partition's own row trigger (a move resumed from a build that put them there)
+			// would clash with the parent's clone: dropped in the same transaction.
+			rows, err := tx.Query(ctx, `
+				SELECT c.relname FROM pg_trigger tg
+				JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+				WHERE n.nspname = $1 AND tg.tgname = $2 AND tg.tgparentid = 0 AND c.relispartition`, j.t.Schema, captureFn)
+			if err != nil {
+				return err
+			}
+			own, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			stmts := []string{}
+			for _, name := range own {
+				stmts = append(stmts, `DROP TRIGGER `+captureFn+` ON `+j.q(name))
+			}
+			for _, st := range append(stmts, rowTrigger(p)...) {
+				if _, err := tx.Exec(ctx, st); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("capture on %s: %s: %w", j.m.FromShard, p.name, err)
+		}
+	}
+	for _, tb := range j.tables {
+		stmts := []string{`SET LOCAL ROLE ` + role, `SET LOCAL lock_timeout = '5s'`}
+		if !tb.partition {
+			stmts = append(stmts, rowTrigger(tb)...)
+		}
+		stmts = append(stmts,
+			`DROP TRIGGER IF EXISTS `+captureFn+`_truncate ON `+j.q(tb.name),
+			`CREATE TRIGGER `+captureFn+`_truncate AFTER TRUNCATE ON `+j.q(tb.name)+
+				` FOR EACH STATEMENT EXECUTE FUNCTION `+j.q(captureFn)+`()`)
 		if err := j.srcTx(ctx, stmts); err != nil {
 			return err
 		}
@@ -584,6 +679,11 @@ func (j *job) sameTables(ctx context.Context) error {
 
 // copyAll empties the target tables and copies every source table from one snapshot.
 func (j *job) copyAll(ctx context.Context) error {
+	// The source may have made a partition since the last step (insights makes today's on
+	// its first event of the day); the target needs it before rows or sums reach it.
+	if err := j.copyPartitions(ctx); err != nil {
+		return err
+	}
 	if err := j.loadTables(ctx); err != nil {
 		return err
 	}
@@ -718,6 +818,9 @@ type change struct {
 // not changed since (preVerify), while writes still flow, and catches up once more: the pause
 // then has only the last changes to apply and compare.
 func (j *job) catchup(ctx context.Context) error {
+	if err := j.copyPartitions(ctx); err != nil {
+		return err
+	}
 	if err := j.catchupRounds(ctx); err != nil {
 		return err
 	}
@@ -765,14 +868,46 @@ func (j *job) applyChanges(ctx context.Context, limit int) (int, error) {
 	if err != nil || len(changes) == 0 {
 		return 0, err
 	}
+	// Every entry is applied before the log forgets it: one naming a table the list lacks (a
+	// partition made since) makes the list be read again.
+	for reloaded := false; ; reloaded = true {
+		known := make(map[string]bool, len(j.tables))
+		for _, tb := range j.tables {
+			known[tb.name] = true
+		}
+		var unknown string
+		for _, c := range changes {
+			if !known[c.tbl] {
+				unknown = c.tbl
+				break
+			}
+		}
+		if unknown == "" {
+			break
+		}
+		if reloaded {
+			return 0, fmt.Errorf("the change log names %s, which is not a table of the tenant", unknown)
+		}
+		if err := j.reloadTables(ctx); err != nil {
+			return 0, err
+		}
+	}
+	// Each key once: a group-keyed table logs the same key for every row of the group a
+	// write replaces, and a row written twice logs its key twice.
 	byTable := map[string][]json.RawMessage{}
+	seen := map[string]map[string]bool{}
 	whole := map[string]bool{}
 	ids := make([]int64, len(changes))
 	for i, c := range changes {
 		ids[i] = c.id
-		if c.pk == nil {
+		switch {
+		case c.pk == nil:
 			whole[c.tbl] = true
-		} else {
+		case !seen[c.tbl][string(c.pk)]:
+			if seen[c.tbl] == nil {
+				seen[c.tbl] = map[string]bool{}
+			}
+			seen[c.tbl][string(c.pk)] = true
 			byTable[c.tbl] = append(byTable[c.tbl], c.pk)
 		}
 	}
@@ -782,7 +917,7 @@ func (j *job) applyChanges(ctx context.Context, limit int) (int, error) {
 			if !some && !whole[tb.name] {
 				continue
 			}
-			if whole[tb.name] || tb.pk == nil {
+			if whole[tb.name] || tb.key == nil {
 				if _, err := dstTx.Exec(ctx, `DELETE FROM `+j.q(tb.name)); err != nil {
 					return err
 				}
@@ -793,7 +928,7 @@ func (j *job) applyChanges(ctx context.Context, limit int) (int, error) {
 			}
 			set, _ := json.Marshal(pks)
 			var match []string
-			for _, c := range tb.pk {
+			for _, c := range tb.key {
 				qc := pgx.Identifier{c}.Sanitize()
 				match = append(match, "t."+qc+" = r."+qc)
 			}
@@ -854,6 +989,7 @@ func (j *job) pause(ctx context.Context) error {
 			return err
 		}
 	}
+	t0 := time.Now()
 	if err := j.installCapture(ctx, true); err != nil {
 		return err
 	}
@@ -865,6 +1001,8 @@ func (j *job) pause(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("wait for writers: %w", err)
 	}
+	waited := time.Since(t0)
+	applied := 0
 	for {
 		n, err := j.applyChanges(ctx, 50000)
 		if err != nil {
@@ -873,8 +1011,14 @@ func (j *job) pause(ctx context.Context) error {
 		if n == 0 {
 			break
 		}
+		applied += n
 	}
-	return j.copySequences(ctx)
+	if err := j.copySequences(ctx); err != nil {
+		return err
+	}
+	j.progress(j.m, fmt.Sprintf("writes paused: writers done in %d ms, the last %d changes applied in %d ms",
+		waited.Milliseconds(), applied, (time.Since(t0)-waited).Milliseconds()))
+	return nil
 }
 
 func (j *job) copySequences(ctx context.Context) error {
@@ -923,9 +1067,9 @@ func (j *job) sumQuery(tb table, keys string, in bool) string {
 	if keys == "" {
 		return `SELECT count(*), count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM ` + j.q(tb.name) + ` t`
 	}
-	cols := make([]string, len(tb.pk))
-	match := make([]string, len(tb.pk))
-	for i, c := range tb.pk {
+	cols := make([]string, len(tb.key))
+	match := make([]string, len(tb.key))
+	for i, c := range tb.key {
 		qc := pgx.Identifier{c}.Sanitize()
 		cols[i] = qc
 		match[i] = "t." + qc + " = k." + qc
@@ -1060,9 +1204,15 @@ func (j *job) preVerify(ctx context.Context) error {
 // after preVerify only the rows changed since (and whole the tables without a primary key or
 // truncated since), else every row.
 func (j *job) verify(ctx context.Context) error {
+	// The source may have made a partition since the last step (insights makes today's on
+	// its first event of the day); the target needs it before rows or sums reach it.
+	if err := j.copyPartitions(ctx); err != nil {
+		return err
+	}
 	if err := j.loadTables(ctx); err != nil {
 		return err
 	}
+	t0 := time.Now()
 	// Writes are paused while this runs: every table on both sides at once, to keep it short.
 	res := make([][2]sumResult, len(j.tables))
 	var wg sync.WaitGroup
@@ -1106,13 +1256,19 @@ func (j *job) verify(ctx context.Context) error {
 		j.progress(j.m, fmt.Sprintf("verified %d tables, %d rows: counts and checksums match", len(j.tables), rowsTotal))
 		return nil
 	}
-	j.progress(j.m, fmt.Sprintf("verified the %d rows changed since in %d tables: counts and checksums match", rows, compared))
+	j.progress(j.m, fmt.Sprintf("verified the %d rows changed since in %d tables in %d ms: counts and checksums match",
+		rows, compared, time.Since(t0).Milliseconds()))
 	return nil
 }
 
 // ---------------------------------------------------------------- switch
 
 func (j *job) switchOver(ctx context.Context) error {
+	// Writes are paused, but a service may still make an empty partition (DDL is not a
+	// paused write); the tenant must find it on its new shard.
+	if err := j.copyPartitions(ctx); err != nil {
+		return err
+	}
 	var t store.Tenant
 	dropAfter := time.Now().Add(j.m.Grace)
 	err := j.mv.cfg.Store.Tx(ctx, func(tx *store.Store) error {
