@@ -18,8 +18,10 @@ import (
 // Lighthouse performance and accessibility on the catalog and an entity page, and the
 // catalog's interactive time, at ATRIUM_BUDGET_ENTITIES (10,000) entities of the catalog's
 // synthetic generator (services/catalog/cmd/synthcatalog). frontend/e2e/budgets.mjs does the
-// measuring and fails on a missed budget. `make portal-budgets` runs it; it is not part of
-// `make test` (the figures are for the benchmarks page and need a quiet machine).
+// measuring and fails on a missed budget; with ATRIUM_BENCH_LOCK (make portal-budgets
+// BENCH_LOCK=<file>) it holds that lock while measuring only, not while this starts the stack
+// and imports the catalog. `make portal-budgets` runs it; it is not part of `make test` (the
+// figures are for the benchmarks page and need a quiet machine).
 func TestPortalBudgets(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {

@@ -378,13 +378,16 @@ func TestMoveAbortsOnMismatch(t *testing.T) {
 // A write during a move logs the keys of the rows it changed, also in the catalog's tables
 // without a primary key (search rows, relations: by their NOT NULL columns), never a whole
 // table: a whole-table entry re-copied and checksummed the table inside the pause, which for
-// a 100k-entity tenant paused writes for minutes. The move then ends with every write there.
+// a 100k-entity tenant paused writes for minutes. A partition made during the move (insights
+// makes each day's on its first event) has its rows logged too, through its parent's trigger.
+// The move then ends with every write there.
 func TestMoveLogsKeysNotTables(t *testing.T) {
 	var e *env
 	var cat catalogv1connect.CatalogServiceClient
 	var schema string
 	logged := make(chan map[string]int, 1)
-	e = startMove(t, func(step string) error {
+	const part = "insights_events_20990301"
+	e, second := startMoveTo(t, func(step string) error {
 		if step != "pause" || cat == nil {
 			return nil
 		}
@@ -394,6 +397,17 @@ func TestMoveLogsKeysNotTables(t *testing.T) {
 		if _, err := cat.ApplyEntities(ctx, connect.NewRequest(&catalogv1.ApplyEntitiesRequest{YamlDocuments: []string{
 			component("seed-00001", "group:other"), component("late", "group:team"),
 		}})); err != nil {
+			return err
+		}
+		// A new day's partition of the raw events, and an event in it, as insights makes them.
+		if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
+			q := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
+			_, err := tx.Exec(ctx, `SET LOCAL ROLE `+pgx.Identifier{schema}.Sanitize()+`;
+				CREATE TABLE `+q(part)+` PARTITION OF `+q("insights_events")+` FOR VALUES FROM ('2099-03-01') TO ('2099-03-02');
+				INSERT INTO `+q("insights_events")+` (day, event_id, time, source, kind, plugin, action, subject, code, dim, dim_key)
+				VALUES ('2099-03-01', 'ev-late', '2099-03-01T12:00:00Z', 2, 1, 'catalog', 'view', 'x', 'ok', 0, '')`)
+			return err
+		}); err != nil {
 			return err
 		}
 		rows, err := e.db.Query(ctx, `SELECT tbl || CASE WHEN pk IS NULL THEN ' (whole table)' ELSE '' END, count(*) FROM `+
@@ -426,10 +440,22 @@ func TestMoveLogsKeysNotTables(t *testing.T) {
 			t.Errorf("change log names %s: %v", tbl, byTable)
 		}
 	}
-	for _, tbl := range []string{"catalog_entities", "catalog_search", "catalog_relations"} {
+	for _, tbl := range []string{"catalog_entities", "catalog_search", "catalog_relations", part} {
 		if byTable[tbl] == 0 {
 			t.Errorf("change log has no key of %s: %v", tbl, byTable)
 		}
+	}
+	target, err := pgx.Connect(context.Background(), second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close(context.Background())
+	var events int
+	if err := target.QueryRow(context.Background(), `SELECT count(*) FROM `+pgx.Identifier{schema, part}.Sanitize()+` WHERE event_id = 'ev-late'`).Scan(&events); err != nil {
+		t.Fatalf("the partition made during the move, on the target: %v", err)
+	}
+	if events != 1 {
+		t.Errorf("the target's %s has %d of the event written during the move, want 1", part, events)
 	}
 	list, err := cat.ListEntities(context.Background(), connect.NewRequest(&catalogv1.ListEntitiesRequest{Filter: []string{"relations.ownedBy=group:default/other"}, PageSize: 10}))
 	if err != nil {

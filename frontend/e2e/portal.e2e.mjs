@@ -109,7 +109,9 @@ function watch(context, name) {
         expectedHttpErrors--;
         return;
       }
-      if (m.type() === "error") problems.push(`${name} console error: ${m.text()} (${page.url()})`);
+      // For a failed request the message does not name it; its location does.
+      const at = m.location()?.url;
+      if (m.type() === "error") problems.push(`${name} console error: ${m.text()} (${page.url()}${at && at !== page.url() ? `, from ${at}` : ""})`);
     });
     page.on("pageerror", (e) => problems.push(`${name} page error: ${e.message} (${page.url()})`));
   });
@@ -126,8 +128,16 @@ async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
+// noOverflow checks the page scrolls no wider than the viewport, at whatever size the page
+// has: scrollWidth against innerWidth, and against the emulated viewport's width too (a mobile
+// page that overflows may be zoomed out to fit, which widens innerWidth with it).
+async function viewportWidth(page) {
+  const iw = await page.evaluate(() => window.innerWidth);
+  return Math.min(iw, page.viewportSize()?.width ?? iw);
+}
 async function noOverflow(page, label) {
-  const { sw, w } = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, w: window.innerWidth }));
+  const sw = await page.evaluate(() => document.documentElement.scrollWidth);
+  const w = await viewportWidth(page);
   check(sw <= w, `${label}: page is not wider than the viewport (${sw} <= ${w})`);
 }
 
@@ -471,7 +481,8 @@ try {
   await p.getByLabel("Password", { exact: true }).fill(password);
   await p.getByRole("button", { name: "Log in" }).click();
   await p.waitForURL((u) => u.hash === "#/", { timeout: 30000 });
-  for (const [hash, heading, name] of [
+  // The main pages at 390 px, then at 360 px (the narrowest the portal is made for).
+  const mainPages = [
     ["#/catalog", "Catalog", "catalog"],
     ["#/import", "Import entities", "import"],
     ["#/locations/register", "Register existing component", "register-location"],
@@ -481,13 +492,18 @@ try {
     ["#/apis", "APIs", "apis"],
     ["#/plugins", "Plugins", "plugins"],
     ["#/", /./, "home"],
-  ]) {
-    await p.goto(`${base}/${hash}`);
-    await waitHeading(p, heading);
-    await p.waitForTimeout(300);
-    await noOverflow(p, `phone ${name}`);
-    await shot(p, `phone-${name}`);
+  ];
+  for (const width of [390, 360]) {
+    await p.setViewportSize({ width, height: 844 });
+    for (const [hash, heading, name] of mainPages) {
+      await p.goto(`${base}/${hash}`);
+      await waitHeading(p, heading);
+      await p.waitForTimeout(300);
+      await noOverflow(p, `phone ${width}px ${name}`);
+      await shot(p, `phone-${width === 390 ? "" : `${width}-`}${name}`);
+    }
   }
+  await p.setViewportSize({ width: 390, height: 844 });
   await p.goto(`${base}/#/catalog`);
   await p.locator("table.entities").waitFor();
   const searchTop = await p.getByRole("searchbox", { name: "Search", exact: true }).boundingBox();
@@ -499,7 +515,8 @@ try {
   await waitHeading(p, "Members");
   const revoke = p.getByRole("button", { name: /^Revoke/ }).first();
   const box = await revoke.boundingBox();
-  check(box && box.x + box.width <= 390, "Revoke is on screen on a phone");
+  const pw = await viewportWidth(p);
+  check(box && box.x + box.width <= pw, `Revoke is on screen on a phone (right edge ${box && Math.round(box.x + box.width)} <= ${pw})`);
   await p.goto(`${base}/#/locations`);
   await p.locator("table.locations tbody tr").first().waitFor();
   await p.locator("table.locations tbody tr a").first().click();

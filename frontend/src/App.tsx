@@ -170,7 +170,9 @@ export function App() {
                 Log out
               </button>
             </>
-          ) : (
+          ) : waiting ? null : (
+            // Not while the session is being restored: the links would flash and then give
+            // way to the member's name, shifting the header.
             <>
               <a href="#/login">Log in</a> <a href="#/signup">Sign up</a>
             </>

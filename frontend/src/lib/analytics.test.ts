@@ -36,6 +36,23 @@ describe("Tracker", () => {
     expect(sent).toEqual([["e0"]]);
   });
 
+  it("sends nothing while held (an organization being deleted) and the held events after", async () => {
+    const { t, sent } = tracker();
+    t.capture({ action: "navigate", subject: "/settings" });
+    t.hold(true);
+    t.capture({ action: "navigate", subject: "/" });
+    await t.flush();
+    expect(sent).toEqual([]);
+    expect(t.pending).toBe(2);
+    t.hold(false); // the deletion was cancelled
+    await t.flush();
+    expect(sent).toEqual([["e0", "e1"]]);
+    t.capture({ action: "navigate", subject: "/x" });
+    t.hold(true);
+    expect(t.drain()).toEqual([]); // signing out while held sends nothing either
+    expect(t.pending).toBe(0);
+  });
+
   it("bounds what it holds and counts what it dropped", () => {
     const { t } = tracker(true);
     for (let i = 0; i < 300; i++) t.capture({ action: "click" });

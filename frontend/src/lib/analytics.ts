@@ -42,6 +42,7 @@ export class Tracker {
   // The session of the queued events.
   private owner = "";
   private sending = false;
+  private held = false;
   private timer: ReturnType<typeof setInterval> | undefined;
   dropped = 0;
 
@@ -78,9 +79,17 @@ export class Tracker {
     return this.queue.length;
   }
 
+  // hold stops sending while Track would refuse every batch (the organization is being
+  // deleted: FailedPrecondition, which the browser logs as an error each time); the events
+  // stay queued and go out on the first flush after hold(false), when the deletion is
+  // cancelled.
+  hold(on: boolean) {
+    this.held = on;
+  }
+
   // flush sends everything queued, a batch at a time; a failed batch stays queued.
   async flush(): Promise<void> {
-    if (this.sending) return;
+    if (this.sending || this.held) return;
     if (this.opts.session && this.opts.session() !== this.owner) {
       this.queue = []; // the session they belong to has ended
       return;
@@ -104,6 +113,10 @@ export class Tracker {
   // drain takes what is queued (at most one batch) for a last send by the caller, which
   // holds the ending session's token.
   drain(): TrackEvent[] {
+    if (this.held) {
+      this.queue = []; // nothing an organization being deleted would take
+      return [];
+    }
     const batch = this.queue.slice(-maxBatch);
     this.queue = [];
     return batch;

@@ -385,12 +385,16 @@ function Facets({ q, queryKey }: { q: CatalogQuery; queryKey: string }) {
     return new Map<string, Facet>(answers.flatMap((a) => a.facets.map((f) => [f.facet, f] as const)));
   }, queryKey);
 
+  // Until the first counts arrive one line stands for the boxes: boxes drawn empty and then
+  // filled in push one another down the page (layout shift).
   return (
     <>
       <ErrorBanner error={error} onRetry={reload} />
-      {facetFields.map((field) => (
-        <FacetBox key={field} field={field} q={q} facet={data?.get(field)} />
-      ))}
+      {!data && !error ? (
+        <Loading label="Loading filters…" />
+      ) : (
+        facetFields.map((field) => <FacetBox key={field} field={field} q={q} facet={data?.get(field)} />)
+      )}
     </>
   );
 }

@@ -29,15 +29,19 @@ type Limits struct {
 	RetentionDays int
 }
 
-// ingestSQL writes one tenant's part of a batch: raw events deduplicated on their id and,
-// from the rows actually inserted, every rollup, in one statement of the caller's transaction
-// (the tenant schema's insights_ingest function, migration 002), so the dedup record and the
-// effect commit together or not at all. $16 is the monthly limit (-1: none), $17 this month;
-// new events beyond what the limit still allows stay in raw (a retry is still recognised),
-// flagged dropped, and count nowhere. It returns the month's count before the part, how many
-// events were new and how many of them were counted, and the dropped ones.
-const ingestSQL = `SELECT o_month_events, o_new, o_counted, o_dropped_ids FROM insights_ingest($1, $2, $3, $4,
-	$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
+// ingestSQL writes one tenant's part of a batch: raw events deduplicated on their id and
+// every rollup, in one call of the caller's transaction (the tenant schema's
+// insights_ingest_agg function, migration 004), so the dedup record and the effect commit
+// together or not at all. $16 is the monthly limit (-1: none), $17 this month, $18 on the
+// rollups' rows aggregated over the part (aggs): applied when every event was new and within
+// the limit, else the function builds the rollups from the rows it actually inserted. New
+// events beyond what the limit still allows stay in raw (a retry is still recognised), flagged
+// dropped, and count nowhere. It returns the month's count before the part, how many events
+// were new and how many of them were counted, and the dropped ones.
+const ingestSQL = `SELECT o_month_events, o_new, o_counted, o_dropped_ids FROM insights_ingest_agg($1, $2, $3, $4,
+	$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+	$18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34,
+	$35, $36, $37, $38, $39, $40)`
 
 // monthSQL makes this month's row and locks it: the lock serializes one tenant's batches
 // (partition DDL and the monthly count would race otherwise); it returns the month's count.
@@ -55,14 +59,140 @@ type rows struct {
 	values                          []*float64
 	newDays                         []time.Time // days whose partition this process has not seen
 	expired                         int
+	agg                             aggs
 }
 
 func (r *rows) len() int { return len(r.ids) }
 
 // params of ingestSQL.
 func (r *rows) params(lim Limits, month time.Time) []any {
+	a := &r.agg
 	return []any{r.days, r.ids, r.times, r.sources, r.users, r.kinds, r.plugins, r.actions,
-		r.subjects, r.codes, r.durs, r.values, r.dims, r.dimKeys, r.attrs, lim.MonthlyEvents, month}
+		r.subjects, r.codes, r.durs, r.values, r.dims, r.dimKeys, r.attrs, lim.MonthlyEvents, month,
+		a.uKeys, a.uKinds, a.uFirst, a.uLast,
+		a.umMonths, a.umKeys, a.umKinds, a.umDays,
+		a.uhDays, a.uhKeys, a.uhKinds, a.uhHours,
+		a.puMonths, a.puPlugins, a.puKeys, a.puKinds, a.puDays,
+		a.cDims, a.cGrains, a.cBuckets, a.cKeys, a.cN, a.cN2}
+}
+
+// aggs are a part's rollup rows, aggregated per key over all its events as the ingest
+// function's SQL path aggregates the rows it inserted (migration 004): users (kind, first and
+// last day), user months (day bits), user hours (hour bits), plugin users (day bits) and
+// counters by day and ISO week (n, n2). The function applies them only when every event of
+// the part was new and within the monthly limit.
+type aggs struct {
+	uKeys                      []string
+	uKinds                     []int16
+	uFirst, uLast              []time.Time
+	umMonths                   []time.Time
+	umKeys                     []string
+	umKinds                    []int16
+	umDays                     []int32
+	uhDays                     []time.Time
+	uhKeys                     []string
+	uhKinds                    []int16
+	uhHours                    []int32
+	puMonths                   []time.Time
+	puPlugins, puKeys          []string
+	puKinds                    []int16
+	puDays                     []int32
+	cDims                      []int16
+	cGrains                    []string
+	cBuckets                   []time.Time
+	cKeys                      []string
+	cN, cN2                    []int64
+	users, userMonths, userHrs map[aggKey]int
+	pluginUsers, counts        map[aggKey]int
+}
+
+// aggKey names one rollup row (the fields its table's key has; the others zero).
+type aggKey struct {
+	t      time.Time
+	dim    int16
+	grain  string
+	s1, s2 string
+}
+
+// add aggregates one event (already known to be of the part) into the rollups.
+func (a *aggs) add(e *event.Event, userKey string, day time.Time) {
+	if a.users == nil {
+		a.users, a.userMonths, a.userHrs = map[aggKey]int{}, map[aggKey]int{}, map[aggKey]int{}
+		a.pluginUsers, a.counts = map[aggKey]int{}, map[aggKey]int{}
+	}
+	month := time.Date(day.Year(), day.Month(), 1, 0, 0, 0, 0, time.UTC)
+	dayBit := int32(1) << (day.Day() - 1)
+	if userKey != "" {
+		if i, ok := a.users[aggKey{s1: userKey}]; ok {
+			a.uKinds[i] = max(a.uKinds[i], e.Kind)
+			if day.Before(a.uFirst[i]) {
+				a.uFirst[i] = day
+			}
+			if day.After(a.uLast[i]) {
+				a.uLast[i] = day
+			}
+		} else {
+			a.users[aggKey{s1: userKey}] = len(a.uKeys)
+			a.uKeys, a.uKinds = append(a.uKeys, userKey), append(a.uKinds, e.Kind)
+			a.uFirst, a.uLast = append(a.uFirst, day), append(a.uLast, day)
+		}
+		if i, ok := a.userMonths[aggKey{t: month, s1: userKey}]; ok {
+			a.umKinds[i], a.umDays[i] = max(a.umKinds[i], e.Kind), a.umDays[i]|dayBit
+		} else {
+			a.userMonths[aggKey{t: month, s1: userKey}] = len(a.umKeys)
+			a.umMonths, a.umKeys = append(a.umMonths, month), append(a.umKeys, userKey)
+			a.umKinds, a.umDays = append(a.umKinds, e.Kind), append(a.umDays, dayBit)
+		}
+		hourBit := int32(1) << e.Time.UTC().Hour()
+		if i, ok := a.userHrs[aggKey{t: day, s1: userKey}]; ok {
+			a.uhKinds[i], a.uhHours[i] = max(a.uhKinds[i], e.Kind), a.uhHours[i]|hourBit
+		} else {
+			a.userHrs[aggKey{t: day, s1: userKey}] = len(a.uhKeys)
+			a.uhDays, a.uhKeys = append(a.uhDays, day), append(a.uhKeys, userKey)
+			a.uhKinds, a.uhHours = append(a.uhKinds, e.Kind), append(a.uhHours, hourBit)
+		}
+		if e.Plugin != "" {
+			k := aggKey{t: month, s1: e.Plugin, s2: userKey}
+			if i, ok := a.pluginUsers[k]; ok {
+				a.puKinds[i], a.puDays[i] = max(a.puKinds[i], e.Kind), a.puDays[i]|dayBit
+			} else {
+				a.pluginUsers[k] = len(a.puKeys)
+				a.puMonths, a.puPlugins, a.puKeys = append(a.puMonths, month), append(a.puPlugins, e.Plugin), append(a.puKeys, userKey)
+				a.puKinds, a.puDays = append(a.puKinds, e.Kind), append(a.puDays, dayBit)
+			}
+		}
+	}
+	week := day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7)) // ISO week: its Monday
+	count := func(dim int16, key string, n2 int64) {
+		for _, g := range [2]struct {
+			grain  string
+			bucket time.Time
+		}{{"d", day}, {"w", week}} {
+			k := aggKey{t: g.bucket, dim: dim, grain: g.grain, s1: key}
+			if i, ok := a.counts[k]; ok {
+				a.cN[i]++
+				a.cN2[i] += n2
+				continue
+			}
+			a.counts[k] = len(a.cKeys)
+			a.cDims, a.cGrains, a.cBuckets, a.cKeys = append(a.cDims, dim), append(a.cGrains, g.grain), append(a.cBuckets, g.bucket), append(a.cKeys, key)
+			a.cN, a.cN2 = append(a.cN, 1), append(a.cN2, n2)
+		}
+	}
+	if e.Plugin != "" {
+		var failed int64
+		if e.Code != "" && e.Code != "ok" {
+			failed = 1
+		}
+		count(event.DimPlugin, e.Plugin, failed)
+	}
+	if e.Dim > 0 {
+		var none int64
+		if e.Dim == event.DimSearch && e.Value != nil && *e.Value == 0 {
+			none = 1
+		}
+		count(e.Dim, e.DimKey, none)
+	}
 }
 
 // toRows filters and converts a tenant's events: events older than the raw retention are not
@@ -100,11 +230,13 @@ func (s *Store) toRows(schema string, events []event.Event, lim Limits, now time
 		}
 		seen[k] = struct{}{}
 		r.days, r.ids, r.times, r.sources = append(r.days, d), append(r.ids, e.ID), append(r.times, e.Time), append(r.sources, e.Source)
-		if uk := e.UserKey(); uk != "" {
+		uk := e.UserKey()
+		if uk != "" {
 			r.users = append(r.users, &uk)
 		} else {
 			r.users = append(r.users, nil)
 		}
+		r.agg.add(e, uk, d)
 		r.kinds, r.plugins, r.actions = append(r.kinds, e.Kind), append(r.plugins, e.Plugin), append(r.actions, e.Action)
 		r.subjects, r.codes = append(r.subjects, e.Subject), append(r.codes, e.Code)
 		if e.Source == event.SourceRequest {

@@ -97,7 +97,7 @@ func (s *Store) Deprovision(ctx context.Context, shard, schema string) error {
 	if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+strings.Join(names, ", ")+" CASCADE"); err != nil {
 		return fmt.Errorf("store: deprovision %s: %w", schema, err)
 	}
-	if _, err := pool.Exec(ctx, "DROP FUNCTION IF EXISTS "+q+".insights_ingest"); err != nil {
+	if _, err := pool.Exec(ctx, "DROP FUNCTION IF EXISTS "+q+".insights_ingest, "+q+".insights_ingest_agg"); err != nil {
 		return fmt.Errorf("store: deprovision %s: %w", schema, err)
 	}
 	s.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"atrium.dev/services/insights/internal/event"
 	"atrium.dev/services/insights/internal/insightstest"
 	"atrium.dev/services/insights/internal/store"
+	"github.com/jackc/pgx/v5"
 )
 
 var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
@@ -307,4 +308,90 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// The ingest applies the rollups the store aggregated in Go when every event of a part is new
+// and within the limit, and builds them in SQL from the rows it inserted otherwise (migration
+// 004): both must give the same tables. Tenant a gets a mixed batch at once (aggregated path);
+// b gets a third of it first, then all of it (the second call has duplicates: SQL path for
+// the rest); c gets it through IngestMany in parts, the same tenant twice in one transaction.
+func TestIngestAggregatedMatchesSQLPath(t *testing.T) {
+	env := insightstest.New(t)
+	a, b, c := env.Tenant(t, "agga"), env.Tenant(t, "aggb"), env.Tenant(t, "aggc")
+	r := rand.New(rand.NewPCG(7, 7))
+	plugins := []string{"", "catalog", "search", "techdocs"}
+	codes := []string{"", "ok", "not_found", "internal"}
+	zero, three := 0.0, 3.0
+	var batch []event.Event
+	for i := range 600 {
+		// 40 days back from Dec 1 2026: two months, several ISO weeks, every hour.
+		ts := now.Add(-time.Duration(r.IntN(40*24*60)) * time.Minute)
+		e := event.Event{ID: fmt.Sprint("m", i), Source: event.SourceTrack, Time: ts, Plugin: plugins[r.IntN(len(plugins))],
+			Code: codes[r.IntN(len(codes))], Action: "navigate"}
+		switch r.IntN(4) {
+		case 0:
+			e.Kind = event.KindAnonymous
+		case 1:
+			e.Kind, e.User = event.KindAPIToken, fmt.Sprint("k", r.IntN(5))
+		default:
+			e.Kind, e.User = event.KindUser, fmt.Sprint("u", r.IntN(12))
+		}
+		e.Dim = int16(r.IntN(6))
+		if e.Dim > 0 {
+			e.DimKey = fmt.Sprint("key", r.IntN(8))
+		}
+		if e.Dim == event.DimSearch {
+			switch r.IntN(3) {
+			case 0:
+				e.Value = &zero
+			case 1:
+				e.Value = &three
+			}
+		}
+		batch = append(batch, e)
+	}
+	if res, err := env.Store.Ingest(a.Ctx(), batch, unlimited, now); err != nil || res.New != 600 || res.Counted != 600 {
+		t.Fatalf("a: %+v %v", res, err)
+	}
+	if _, err := env.Store.Ingest(b.Ctx(), batch[:200], unlimited, now); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := env.Store.Ingest(b.Ctx(), batch, unlimited, now); err != nil || res.New != 400 || res.Counted != 400 {
+		t.Fatalf("b: %+v %v", res, err)
+	}
+	cid := c.Admin
+	parts := []store.Part{{Tenant: &cid, Events: batch[:350], Limits: unlimited}, {Tenant: &cid, Events: batch[300:], Limits: unlimited}}
+	if res, err := env.Store.IngestMany(context.Background(), insightstest.Shard, parts, now); err != nil || res[0].New+res[1].New != 600 {
+		t.Fatalf("c: %+v %v", res, err)
+	}
+	dump := func(tn insightstest.Tenant) map[string]string {
+		out := map[string]string{}
+		err := env.Shards.InTx(tn.Ctx(), func(ctx context.Context, tx pgx.Tx) error {
+			for _, table := range []string{"insights_users", "insights_user_months", "insights_user_hours",
+				"insights_plugin_users", "insights_counts", "insights_months"} {
+				var s string
+				if err := tx.QueryRow(ctx, `SELECT coalesce(string_agg(x::text, E'\n' ORDER BY x::text), '') FROM `+table+` x`).Scan(&s); err != nil {
+					return err
+				}
+				out[table] = s
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	da, db, dc := dump(a), dump(b), dump(c)
+	for table, want := range da {
+		if want == "" {
+			t.Errorf("%s: empty", table)
+		}
+		if db[table] != want {
+			t.Errorf("%s differs between the aggregated and the SQL path:\n%s\n---\n%s", table, want, db[table])
+		}
+		if dc[table] != want {
+			t.Errorf("%s differs between one part and IngestMany's parts:\n%s\n---\n%s", table, want, dc[table])
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"atrium.dev/platform/tenantarchive"
 	"atrium.dev/platform/tenantdb"
 	"atrium.dev/services/tenancy/internal/password"
+	"atrium.dev/services/tenancy/internal/provision"
 	"atrium.dev/services/tenancy/internal/store"
 	"atrium.dev/services/tenancy/internal/validate"
 	"connectrpc.com/connect"
@@ -374,6 +375,18 @@ func (s *OperatorService) ImportTenantArchive(ctx context.Context, stream *conne
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
+	// A rerun after an import that was interrupted (its process killed before activation)
+	// rolls that one back first, rather than finding the slug taken until the reconciler does.
+	if prev, err := s.Store.TenantBySlug(ctx, slug); err == nil {
+		if err := s.Provisioner.CleanUpInterruptedImport(ctx, prev); err != nil {
+			if errors.Is(err, provision.ErrImportRunning) {
+				return nil, rpcerr.FailedPrecondition("an import into %s is still running; try again when it has ended", slug)
+			}
+			return nil, err
+		}
+	} else if rpcerr.KindOf(err) != rpcerr.KindNotFound {
+		return nil, err
+	}
 	if err := s.slugFree(ctx, slug); err != nil {
 		return nil, err
 	}
@@ -491,6 +504,9 @@ func (d *Deps) fillTenant(ctx context.Context, t store.Tenant, pa *parsedArchive
 		}
 		out.Records[svc.Name] = n
 		out.Notes = append(out.Notes, notes...)
+		if err := d.Provisioner.Checkpoint(t.ID, provision.StepImportPart(svc.Name)); err != nil {
+			return err
+		}
 	}
 	h, err := hash.Wait(ctx)
 	if err != nil {

@@ -5,6 +5,9 @@
 //	capture    triggers on every source table record the primary key of each changed row
 //	           in <schema>.atrium_move_changes (for a table without one, its group key: its
 //	           NOT NULL columns; whole tables only for those with neither, and on TRUNCATE);
+//	           a partitioned table's row trigger is on its parent, so a partition made
+//	           during the move logs its rows too, and the table list is read again when
+//	           the log names a table it lacks;
 //	provision  the target role and schema, brought to every service's latest version by the
 //	           services themselves (ProvisioningService), so the target has each service's
 //	           own DDL; the source is migrated first so both are at the same version;
@@ -278,6 +281,9 @@ type job struct {
 	src, dst *pgxpool.Pool
 	progress Progress
 	tables   []table
+	// parents are the top-level partitioned tables: they hold no rows, but their row
+	// triggers are cloned onto every partition, those made during the move included.
+	parents []table
 	// dirty holds the keys changed since preVerify compared every other row, so the pause
 	// compares only these; nil (a move resumed after the pause began) compares every row.
 	dirty *dirtyKeys
@@ -329,6 +335,8 @@ type table struct {
 	cols    []string
 	key     []string
 	grouped bool
+	// partition: a partition of a partitioned table, whose row trigger is its parent's.
+	partition bool
 }
 
 func (j *job) q(name string) string { return pgx.Identifier{j.t.Schema, name}.Sanitize() }
@@ -390,30 +398,53 @@ func (j *job) loadTables(ctx context.Context) error {
 					AND EXISTS (SELECT 1 FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
 						WHERE am.amname = 'btree' AND oc.opcdefault
 							AND (oc.opcintype = a.atttypid OR (a.atttypid = 'varchar'::regtype AND oc.opcintype = 'text'::regtype)))
-				ORDER BY a.attnum)
+				ORDER BY a.attnum),
+			c.relkind = 'p', c.relispartition
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname NOT LIKE 'atrium\_move\_%'
+		WHERE n.nspname = $1 AND (c.relkind = 'r' OR (c.relkind = 'p' AND NOT c.relispartition))
+			AND c.relname NOT LIKE 'atrium\_move\_%'
 		ORDER BY c.relname`, j.t.Schema)
 	if err != nil {
 		return fmt.Errorf("list tables: %w", err)
 	}
-	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (table, error) {
+	var parents []table
+	tables := []table{}
+	for rows.Next() {
 		var tb table
 		var group []string
-		err := r.Scan(&tb.name, &tb.cols, &tb.key, &group)
+		var parent bool
+		if err := rows.Scan(&tb.name, &tb.cols, &tb.key, &group, &parent, &tb.partition); err != nil {
+			rows.Close()
+			return fmt.Errorf("list tables: %w", err)
+		}
 		if len(tb.key) == 0 {
 			tb.key, tb.grouped = group, true
 		}
 		if len(tb.key) == 0 {
 			tb.key, tb.grouped = nil, false
 		}
-		return tb, err
-	})
-	if err != nil {
+		if parent {
+			parents = append(parents, tb)
+		} else {
+			tables = append(tables, tb)
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list tables: %w", err)
 	}
-	j.tables = tables
+	j.tables, j.parents = tables, parents
 	return nil
+}
+
+// reloadTables lists the tables again, after the change log named one the list lacks: a
+// partition made since (insights makes each day's on its first event). The partition is made
+// on the target first; its rows were logged by the row trigger it took from its parent.
+func (j *job) reloadTables(ctx context.Context) error {
+	if err := j.copyPartitions(ctx); err != nil {
+		return err
+	}
+	j.tables = nil
+	return j.loadTables(ctx)
 }
 
 func (j *job) capture(ctx context.Context) error {
@@ -481,21 +512,65 @@ func (j *job) installFunction(ctx context.Context, paused bool) error {
 // installTriggers puts the capture triggers on every table, one table per transaction: one
 // transaction for all would hold each table's lock while waiting for the next, and deadlock
 // with a writer that holds that one and wants a table already locked.
+//
+// A partitioned table gets the row trigger on the parent, which Postgres clones onto every
+// partition, also one made after this (a trigger on each partition alone missed the rows of a
+// partition made during the move). Each partition keeps a TRUNCATE trigger of its own.
 func (j *job) installTriggers(ctx context.Context) error {
 	role := pgx.Identifier{j.t.Schema}.Sanitize()
-	for _, tb := range j.tables {
+	rowTrigger := func(tb table) []string {
 		args := make([]string, len(tb.key))
 		for i, c := range tb.key {
 			args[i] = "'" + strings.ReplaceAll(c, "'", "''") + "'"
 		}
-		stmts := []string{`SET LOCAL ROLE ` + role, `SET LOCAL lock_timeout = '5s'`,
+		return []string{
 			`DROP TRIGGER IF EXISTS ` + captureFn + ` ON ` + j.q(tb.name),
 			`CREATE TRIGGER ` + captureFn + ` AFTER INSERT OR UPDATE OR DELETE ON ` + j.q(tb.name) +
 				` FOR EACH ROW EXECUTE FUNCTION ` + j.q(captureFn) + `(` + strings.Join(args, ", ") + `)`,
-			`DROP TRIGGER IF EXISTS ` + captureFn + `_truncate ON ` + j.q(tb.name),
-			`CREATE TRIGGER ` + captureFn + `_truncate AFTER TRUNCATE ON ` + j.q(tb.name) +
-				` FOR EACH STATEMENT EXECUTE FUNCTION ` + j.q(captureFn) + `()`,
 		}
+	}
+	for _, p := range j.parents {
+		err := pgx.BeginFunc(ctx, j.src, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+role+`; SET LOCAL lock_timeout = '5s'`); err != nil {
+				return err
+			}
+			// A partition's own row trigger (a move resumed from a build that put them there)
+			// would clash with the parent's clone: dropped in the same transaction.
+			rows, err := tx.Query(ctx, `
+				SELECT c.relname FROM pg_trigger tg
+				JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+				WHERE n.nspname = $1 AND tg.tgname = $2 AND tg.tgparentid = 0 AND c.relispartition`, j.t.Schema, captureFn)
+			if err != nil {
+				return err
+			}
+			own, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			stmts := []string{}
+			for _, name := range own {
+				stmts = append(stmts, `DROP TRIGGER `+captureFn+` ON `+j.q(name))
+			}
+			for _, st := range append(stmts, rowTrigger(p)...) {
+				if _, err := tx.Exec(ctx, st); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("capture on %s: %s: %w", j.m.FromShard, p.name, err)
+		}
+	}
+	for _, tb := range j.tables {
+		stmts := []string{`SET LOCAL ROLE ` + role, `SET LOCAL lock_timeout = '5s'`}
+		if !tb.partition {
+			stmts = append(stmts, rowTrigger(tb)...)
+		}
+		stmts = append(stmts,
+			`DROP TRIGGER IF EXISTS `+captureFn+`_truncate ON `+j.q(tb.name),
+			`CREATE TRIGGER `+captureFn+`_truncate AFTER TRUNCATE ON `+j.q(tb.name)+
+				` FOR EACH STATEMENT EXECUTE FUNCTION `+j.q(captureFn)+`()`)
 		if err := j.srcTx(ctx, stmts); err != nil {
 			return err
 		}
@@ -792,6 +867,30 @@ func (j *job) applyChanges(ctx context.Context, limit int) (int, error) {
 	})
 	if err != nil || len(changes) == 0 {
 		return 0, err
+	}
+	// Every entry is applied before the log forgets it: one naming a table the list lacks (a
+	// partition made since) makes the list be read again.
+	for reloaded := false; ; reloaded = true {
+		known := make(map[string]bool, len(j.tables))
+		for _, tb := range j.tables {
+			known[tb.name] = true
+		}
+		var unknown string
+		for _, c := range changes {
+			if !known[c.tbl] {
+				unknown = c.tbl
+				break
+			}
+		}
+		if unknown == "" {
+			break
+		}
+		if reloaded {
+			return 0, fmt.Errorf("the change log names %s, which is not a table of the tenant", unknown)
+		}
+		if err := j.reloadTables(ctx); err != nil {
+			return 0, err
+		}
 	}
 	// Each key once: a group-keyed table logs the same key for every row of the group a
 	// write replaces, and a row written twice logs its key twice.

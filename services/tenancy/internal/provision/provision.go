@@ -36,6 +36,10 @@ const (
 // StepService is the step name of one tenant-plane service's Provision call.
 func StepService(name string) string { return "provision:" + name }
 
+// StepImportPart is the step after one service's part of an archive has been restored (its
+// transaction committed), inside the import step.
+func StepImportPart(service string) string { return "import:" + service }
+
 // ErrCrash, returned by Config.AfterStep, stops provisioning on the spot as if the process had
 // died there: nothing is rolled back, and the reconciler has to finish or undo the tenant.
 var ErrCrash = errors.New("provision: simulated crash")
@@ -203,6 +207,53 @@ func (p *Provisioner) Import(ctx context.Context, t store.Tenant, ownerHash Owne
 		p.cfg.Log.ErrorContext(ctx, "rollback failed; the reconciler will retry", "tenant_id", t.ID, "err", rerr)
 	}
 	return store.Tenant{}, err
+}
+
+// Checkpoint runs Config.AfterStep for a step inside another (an import's parts): tests stop
+// there as a crash would.
+func (p *Provisioner) Checkpoint(tenantID, step string) error {
+	if p.cfg.AfterStep == nil {
+		return nil
+	}
+	return p.cfg.AfterStep(tenantID, step)
+}
+
+// ErrImportRunning: the slug is held by an import that is still making progress.
+var ErrImportRunning = errors.New("provision: an import into this slug is still running")
+
+// CleanUpInterruptedImport rolls back t, an import left in provisioning by a process that
+// stopped (killed, crashed) before activating it, so that a rerun of the import can take its
+// slug at once instead of waiting for the reconciler. It takes t over as the reconciler would:
+// only once t has made no progress for StuckAfter (a live import renews its claim every
+// StuckAfter/4), else it returns ErrImportRunning and leaves t alone.
+func (p *Provisioner) CleanUpInterruptedImport(ctx context.Context, t store.Tenant) error {
+	if t.Status != store.StatusProvisioning || t.StatusReason != store.ReasonImport {
+		return nil
+	}
+	if _, busy := p.inflight.Load(t.ID); busy {
+		return ErrImportRunning
+	}
+	claimed, err := p.cfg.Store.ClaimStuckTenant(ctx, t.ID, p.cfg.StuckAfter)
+	if err != nil {
+		return err
+	}
+	if !claimed {
+		// Rolled back meanwhile (by the reconciler, or a rollback that was already running),
+		// or still alive.
+		cur, err := p.cfg.Store.GetTenant(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status == store.StatusProvisioning {
+			return ErrImportRunning
+		}
+		return nil
+	}
+	p.inflight.Store(t.ID, true)
+	defer p.inflight.Delete(t.ID)
+	p.cfg.Log.WarnContext(ctx, "rolling back an interrupted import before its rerun", "tenant_id", t.ID, "slug", t.Slug)
+	p.record(ctx, "import", "rolled_back", time.Now())
+	return p.Rollback(ctx, t, "import interrupted; rolled back by its rerun")
 }
 
 // forward runs every step for t. ownerHash may be nil (see Create). claimed is when this

@@ -198,6 +198,18 @@ func (s *Store) ClaimStuck(ctx context.Context, olderThan time.Duration, limit i
 	return ts, translate(err, "tenants")
 }
 
+// ClaimStuckTenant is ClaimStuck for the tenant id alone: it reports whether the tenant was
+// provisioning with no progress for olderThan, and if so takes it over.
+func (s *Store) ClaimStuckTenant(ctx context.Context, id string, olderThan time.Duration) (bool, error) {
+	tag, err := s.db.Exec(ctx, `
+		UPDATE tenancy.tenants SET provision_attempts = provision_attempts + 1, updated_at = now()
+		WHERE id = $1 AND status = 'provisioning' AND updated_at < now() - make_interval(secs => $2)`, id, olderThan.Seconds())
+	if err != nil {
+		return false, translate(err, "tenant")
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // Activate finishes provisioning: the tenant becomes active and its pending admin is cleared.
 // It reports false if the tenant was not (or no longer) provisioning forward.
 func (s *Store) Activate(ctx context.Context, id string) (Tenant, bool, error) {
