@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"atrium.dev/devstack/stack"
 	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
 	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
+	catalogapp "atrium.dev/services/catalog/app"
 	"connectrpc.com/connect"
 )
 
@@ -35,7 +37,10 @@ type neighbours struct {
 
 func startNeighbours(tb testing.TB, entitiesA, entitiesB int) *neighbours {
 	tb.Helper()
-	e := start(tb, nil)
+	// B asks the same page each time: with the catalog's read cache every call after the first
+	// would be a cache hit (and fast enough to pass B's own rate limit). Off, B's calls reach
+	// the database, where A's load is.
+	e := start(tb, func(o *stack.Options) { o.Catalog = func(c *catalogapp.Config) { c.ReadCacheBytes = -1 } })
 	n := &neighbours{e: e, a: signUp(tb, e, "noisy"), b: signUp(tb, e, "quiet")}
 	n.catA, n.catB = e.catalog(n.a.access, "noisy"), e.catalog(n.b.access, "quiet")
 	seed(tb, n.catA, entitiesA)
