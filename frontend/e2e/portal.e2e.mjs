@@ -5,7 +5,8 @@
 // violation.
 import { chromium } from "playwright-core";
 import AxeBuilder from "@axe-core/playwright";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
 import { join } from "node:path";
 
 const base = process.env.ATRIUM_URL;
@@ -531,6 +532,18 @@ try {
   // signing in again (owners may) shows the deletion, and cancelling brings the org back.
   await p.goto(`${base}/#/settings`);
   await waitHeading(p, "Organization settings");
+  // The org's archive downloads as a gzip'd tar with its manifest and the catalog's part.
+  const [download] = await Promise.all([
+    p.waitForEvent("download"),
+    p.getByRole("button", { name: "Download archive (.tar.gz)" }).click(),
+  ]);
+  const archivePath = join(shots, "org-archive.tar.gz");
+  await download.saveAs(archivePath);
+  const tarBytes = gunzipSync(readFileSync(archivePath)).toString("latin1");
+  check(download.suggestedFilename().endsWith(".tar.gz"), `the archive's file name ends in .tar.gz (${download.suggestedFilename()})`);
+  check(tarBytes.includes("manifest.json") && tarBytes.includes("catalog"), "the archive holds manifest.json and the catalog's part");
+  await p.getByText(/Downloaded .* records\./).waitFor();
+  log("ok: the organization's archive downloads from the settings page");
   const del = p.getByRole("button", { name: "Delete organization" });
   check(await del.isDisabled(), "Delete stays disabled until the slug is typed");
   check(await p.getByText(/removed for good/).isVisible(), "the settings page says what deleting does");

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -171,6 +172,34 @@ func TestStaticFiles(t *testing.T) {
 		res.Body.Close()
 		if res.StatusCode != tt.status || (tt.body != "" && string(b) != tt.body) {
 			t.Errorf("%s %s = %d %q", tt.method, tt.path, res.StatusCode, b)
+		}
+	}
+
+	// Text goes out gzip'd to a client that asks for it, and as it is to one that does not.
+	for _, tt := range []struct {
+		path, accept, encoding, ctype, body string
+	}{
+		{"/assets/app-123.js", "gzip, deflate, br", "gzip", "text/javascript; charset=utf-8", "console.log(1)"},
+		{"/catalog/x", "gzip", "gzip", "text/html; charset=utf-8", "<!doctype html>app"},
+		{"/assets/app-123.js", "identity", "", "text/javascript; charset=utf-8", "console.log(1)"},
+		{"/assets/app-123.js", "gzip;q=0", "", "text/javascript; charset=utf-8", "console.log(1)"},
+	} {
+		req, _ := http.NewRequest("GET", s.server.URL+tt.path, nil)
+		req.Header.Set("Accept-Encoding", tt.accept) // set by hand: the client does not decode
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rd io.Reader = res.Body
+		if tt.encoding == "gzip" {
+			if rd, err = gzip.NewReader(res.Body); err != nil {
+				t.Fatalf("%s (%s): not gzip: %v", tt.path, tt.accept, err)
+			}
+		}
+		b, _ := io.ReadAll(rd)
+		res.Body.Close()
+		if res.Header.Get("Content-Encoding") != tt.encoding || res.Header.Get("Content-Type") != tt.ctype || string(b) != tt.body {
+			t.Errorf("%s with Accept-Encoding %q: encoding %q, type %q, body %q", tt.path, tt.accept, res.Header.Get("Content-Encoding"), res.Header.Get("Content-Type"), b)
 		}
 	}
 }
