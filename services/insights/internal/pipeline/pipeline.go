@@ -360,20 +360,7 @@ func (p *Pipeline) process(ctx context.Context, msgs []redis.XMessage) {
 		}
 		byTenant[e.TenantID] = append(byTenant[e.TenantID], e)
 	}
-	bound := p.cfg.PerTenantBatch
-	for round := 0; ; round++ {
-		var parts []tenantPart
-		for _, t := range order {
-			evs := byTenant[t]
-			lo := round * bound
-			if lo >= len(evs) {
-				continue
-			}
-			parts = append(parts, tenantPart{tenant: t, events: evs[lo:min(lo+bound, len(evs))]})
-		}
-		if len(parts) == 0 {
-			break
-		}
+	for _, parts := range rounds(order, byTenant, p.cfg.PerTenantBatch) {
 		if err := p.ingestParts(ctx, parts); err != nil {
 			return // ctx ended: leave the batch pending
 		}
@@ -511,10 +498,20 @@ func (p *Pipeline) mergeParts(batch []*writeJob) []tenantPart {
 			byTenant[tp.tenant] = append(evs, tp.events...)
 		}
 	}
-	bound := p.cfg.PerTenantBatch
 	var parts []tenantPart
+	for _, r := range rounds(order, byTenant, p.cfg.PerTenantBatch) {
+		parts = append(parts, r...)
+	}
+	return parts
+}
+
+// rounds cuts each tenant's events into parts of at most bound: round k holds every tenant's
+// k-th part, tenants in order, so that one tenant's flood waits behind the others' first
+// shares instead of before them.
+func rounds(order []string, byTenant map[string][]event.Event, bound int) [][]tenantPart {
+	var out [][]tenantPart
 	for round := 0; ; round++ {
-		added := false
+		var parts []tenantPart
 		for _, t := range order {
 			evs := byTenant[t]
 			lo := round * bound
@@ -522,11 +519,11 @@ func (p *Pipeline) mergeParts(batch []*writeJob) []tenantPart {
 				continue
 			}
 			parts = append(parts, tenantPart{tenant: t, events: evs[lo:min(lo+bound, len(evs))]})
-			added = true
 		}
-		if !added {
-			return parts
+		if len(parts) == 0 {
+			return out
 		}
+		out = append(out, parts)
 	}
 }
 
