@@ -273,7 +273,9 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		ck        listCache
 	)
 	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		ck.key = cacheKey("list", sql, b.args, q.Limit, q.SkipTotal, countWhere, cb.args)
+		if s.cache != nil {
+			ck.key = cacheKey("list", sql, b.args, q.Limit, q.SkipTotal, countWhere, cb.args)
+		}
 		v, version, hit, ok, err := s.cached(ctx, tx, ck.key)
 		if err != nil {
 			return err
@@ -371,7 +373,6 @@ type listCache struct {
 // cachedPage is a page in the read cache; cached tells a hit from the zero value.
 type cachedPage struct {
 	page   Page
-	size   int64
 	cached bool
 }
 
@@ -387,7 +388,7 @@ func (s *Store) keepPage(ctx context.Context, ck listCache, page Page) Page {
 	if ck.on {
 		// Decoded entities take about three times their stored JSON.
 		size := 3*ck.size + 256
-		s.keep(ctx, ck.key, ck.version, cachedPage{page: page.clone(), size: size, cached: true}, size)
+		s.keep(ctx, ck.key, ck.version, cachedPage{page: page.clone(), cached: true}, size)
 	}
 	return page
 }
@@ -427,10 +428,13 @@ func (s *Store) Facets(ctx context.Context, keys []string, filter Expr) (map[str
 func (s *Store) FacetsMatching(ctx context.Context, keys []string, filter Expr, fullText string) (map[string][]FacetValue, error) {
 	out := make(map[string][]FacetValue, len(keys))
 	var (
-		ck      = cacheKey("facets", keys, filter, fullText)
+		ck      string
 		version int64
 		caching bool
 	)
+	if s.cache != nil {
+		ck = cacheKey("facets", keys, filter, fullText)
+	}
 	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := (&sqlb{}).cond(filter); err != nil {
 			return err
