@@ -282,9 +282,15 @@ func List(ctx context.Context, st *store.Store, r Request) (store.Page, Spec, er
 	if err != nil {
 		return store.Page{Total: -1}, spec, err
 	}
+	p, err := Run(ctx, st, q, r.TokenField)
+	return p, spec, err
+}
+
+// Run runs a built request on st; tokenField names the page token in its errors.
+func Run(ctx context.Context, st *store.Store, q store.Query, tokenField string) (store.Page, error) {
 	p, err := st.List(ctx, q)
 	if errors.Is(err, store.ErrBadPosition) {
-		return p, spec, rpcerr.InvalidField(r.TokenField, "is not a valid page token")
+		return p, rpcerr.InvalidField(tokenField, "is not a valid page token")
 	}
-	return p, spec, err
+	return p, err
 }

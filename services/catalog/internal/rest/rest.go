@@ -75,16 +75,19 @@ func (h *Handler) enterLane(ctx context.Context, heavy bool) (func(), error) {
 	return h.lanes.Acquire(ctx, id.TenantID)
 }
 
-// enterListLane is enterLane for a list, heavy by its page size and its filter's cost. A
-// request that does not build is not heavy: query.List refuses it before any query.
-func (h *Handler) enterListLane(ctx context.Context, req query.Request) (func(), error) {
-	heavy := lane.HeavyList(req.Limit, 0)
-	if !heavy {
-		if q, _, err := query.Build(req); err == nil {
-			heavy = lane.HeavyList(0, store.Subqueries(q.Filter))
-		}
+// list builds and runs req, in its tenant's heavy lane when it is heavy by its page size or
+// its filter's cost; the caller defers leave (also set on error).
+func (h *Handler) list(ctx context.Context, req query.Request) (page store.Page, spec query.Spec, leave func(), err error) {
+	leave = func() {}
+	q, spec, err := query.Build(req)
+	if err != nil {
+		return store.Page{Total: -1}, spec, leave, err
 	}
-	return h.enterLane(ctx, heavy)
+	if leave, err = h.enterLane(ctx, lane.HeavyList(q.Limit, store.Subqueries(q.Filter))); err != nil {
+		return store.Page{Total: -1}, spec, func() {}, err
+	}
+	page, err = query.Run(ctx, h.store, q, req.TokenField)
+	return page, spec, leave, err
 }
 
 // route is one endpoint: the Connect method whose access rule applies, and the handler.
@@ -380,12 +383,8 @@ func (h *Handler) entities(w http.ResponseWriter, r *http.Request, _ []string) e
 			writeJSON(w, http.StatusOK, []any{})
 			return nil
 		}
-		leave, err := h.enterListLane(r.Context(), req)
-		if err != nil {
-			return err
-		}
+		page, spec, leave, err := h.list(r.Context(), req)
 		defer leave()
-		page, spec, err := query.List(r.Context(), h.store, req)
 		if err != nil {
 			return err
 		}
@@ -406,12 +405,8 @@ func (h *Handler) entities(w http.ResponseWriter, r *http.Request, _ []string) e
 // stream writes every matching entity as one JSON array, reading pages of streamChunk.
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, req query.Request, proj filter.Projection) error {
 	req.Limit = streamChunk
-	leave, err := h.enterListLane(r.Context(), req) // the whole catalog: heavy
-	if err != nil {
-		return err
-	}
+	page, spec, leave, err := h.list(r.Context(), req) // the whole catalog: heavy
 	defer leave()
-	page, spec, err := query.List(r.Context(), h.store, req)
 	if err != nil {
 		return err
 	}
@@ -581,12 +576,8 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 		spec = query.Spec{}
 	}
 	req := query.Request{Spec: spec, Token: cursor, TokenField: "cursor", Limit: clampLimit(max(limit, 1)), Offset: offset, SkipTotal: noTotal}
-	leave, err := h.enterListLane(r.Context(), req)
-	if err != nil {
-		return err
-	}
+	page, spec, leave, err := h.list(r.Context(), req)
 	defer leave()
-	page, spec, err := query.List(r.Context(), h.store, req)
 	if err != nil {
 		return err
 	}
