@@ -501,7 +501,7 @@ func (s *Store) PluginAdoption(ctx context.Context, start, end time.Time) ([]Plu
 	return out, total, nil
 }
 
-// pluginUsers counts distinct people per plugin, and in all (plugin ''), over [start, end)
+// pluginUsers counts distinct people per plugin, and in all (the empty plugin), over [start, end)
 // from the bit sets of insights_plugin_words (migration 005): the range's ISO weeks and edge
 // days (topBuckets) ORed per plugin and word, then counted. A person active in two buckets of
 // the range is one bit.
