@@ -83,6 +83,13 @@ DECLARE
     v_all bigint := cardinality(p_ids);
     v_new_ids text[];
     v_new_days date[];
+    -- People's (day, key) and (month, plugin, key) rows the upserts changed: only they can
+    -- bring bits the words do not have yet.
+    v_w_days date[];
+    v_w_keys text[];
+    v_p_months date[];
+    v_p_plugins text[];
+    v_p_keys text[];
 BEGIN
     -- The month row first: its lock serializes the tenant's batches and says how much of the
     -- monthly limit is left.
@@ -120,28 +127,41 @@ BEGIN
             SELECT * FROM unnest(p_um_months, p_um_keys, p_um_kinds, p_um_days)
             ON CONFLICT (month, user_key) DO UPDATE SET days = insights_user_months.days | excluded.days
             WHERE insights_user_months.days | excluded.days <> insights_user_months.days;
-            INSERT INTO insights_user_hours (day, user_key, kind, hours)
-            SELECT * FROM unnest(p_uh_days, p_uh_keys, p_uh_kinds, p_uh_hours)
-            ON CONFLICT (day, user_key) DO UPDATE SET hours = insights_user_hours.hours | excluded.hours
-            WHERE insights_user_hours.hours | excluded.hours <> insights_user_hours.hours;
+            WITH uh AS (
+                INSERT INTO insights_user_hours (day, user_key, kind, hours)
+                SELECT * FROM unnest(p_uh_days, p_uh_keys, p_uh_kinds, p_uh_hours)
+                ON CONFLICT (day, user_key) DO UPDATE SET hours = insights_user_hours.hours | excluded.hours
+                WHERE insights_user_hours.hours | excluded.hours <> insights_user_hours.hours
+                RETURNING day, user_key, kind
+            )
+            SELECT array_agg(day), array_agg(user_key) INTO v_w_days, v_w_keys FROM uh WHERE kind = 1;
         END IF;
         IF cardinality(p_pu_keys) > 0 THEN
-            INSERT INTO insights_plugin_users (month, plugin, user_key, kind, days)
-            SELECT * FROM unnest(p_pu_months, p_pu_plugins, p_pu_keys, p_pu_kinds, p_pu_days)
-            ON CONFLICT (month, plugin, user_key) DO UPDATE SET days = insights_plugin_users.days | excluded.days
-            WHERE insights_plugin_users.days | excluded.days <> insights_plugin_users.days;
+            WITH pu AS (
+                INSERT INTO insights_plugin_users (month, plugin, user_key, kind, days)
+                SELECT * FROM unnest(p_pu_months, p_pu_plugins, p_pu_keys, p_pu_kinds, p_pu_days)
+                ON CONFLICT (month, plugin, user_key) DO UPDATE SET days = insights_plugin_users.days | excluded.days
+                WHERE insights_plugin_users.days | excluded.days <> insights_plugin_users.days
+                RETURNING month, plugin, user_key, kind
+            )
+            SELECT array_agg(month), array_agg(plugin), array_agg(user_key) INTO v_p_months, v_p_plugins, v_p_keys
+            FROM pu WHERE kind = 1;
         END IF;
-        IF cardinality(p_uh_keys) > 0 THEN
-            -- People's bits by day and ISO week, per plugin and in all (plugin ''): the
-            -- plugin-user rows' days and the user-hour rows' days, numbered by insights_users.
+        IF cardinality(v_w_keys) > 0 OR cardinality(v_p_keys) > 0 THEN
+            -- People's bits by day and ISO week, per plugin and in all (plugin ''), numbered by
+            -- insights_users: the part's days of the plugin-user rows whose days changed, and
+            -- the days of the user-hour rows inserted or changed. A person already counted
+            -- that day (the common case) changes neither, and this statement does not run.
             INSERT INTO insights_plugin_words (grain, bucket, plugin, word, bits)
             SELECT g.grain, g.bucket, x.plugin, u.num / 64, bit_or(1::int8 << (u.num % 64))
             FROM (SELECT p.plugin, p.k, p.month + b AS day
-                  FROM unnest(p_pu_months, p_pu_plugins, p_pu_keys, p_pu_kinds, p_pu_days) AS p(month, plugin, k, kd, days)
+                  FROM unnest(p_pu_months, p_pu_plugins, p_pu_keys, p_pu_days) AS p(month, plugin, k, days)
+                  JOIN unnest(v_p_months, v_p_plugins, v_p_keys) AS r(month, plugin, k)
+                    ON r.month = p.month AND r.plugin = p.plugin AND r.k = p.k
                   CROSS JOIN generate_series(0, 30) AS b
-                  WHERE p.kd = 1 AND p.days & (1 << b) <> 0
+                  WHERE p.days & (1 << b) <> 0
                   UNION ALL
-                  SELECT '', h.k, h.day FROM unnest(p_uh_days, p_uh_keys, p_uh_kinds) AS h(day, k, kd) WHERE h.kd = 1) x
+                  SELECT '', h.k, h.day FROM unnest(v_w_days, v_w_keys) AS h(day, k)) x
             JOIN insights_users u ON u.user_key = x.k
             CROSS JOIN LATERAL (VALUES ('d'::"char", x.day),
                                        ('w'::"char", x.day - (extract(isodow FROM x.day)::int - 1))) g(grain, bucket)
