@@ -48,6 +48,7 @@ type entry struct {
 type tenant struct {
 	used    int64
 	entries *list.List // of *list.Element of all, most recently used first
+	version int64      // the newest version of its entries
 }
 
 // New returns a cache of at most maxBytes (0: DefaultBytes; negative: none, New returns nil).
@@ -117,12 +118,30 @@ func (c *Cache) Put(tenantID, query string, version int64, value any, size int64
 		t = &tenant{entries: list.New()}
 		c.tenants[tenantID] = t
 	}
+	t.version = max(t.version, version)
 	e := &entry{key: k, version: version, value: value, size: size}
 	el := c.all.PushFront(e)
 	e.mine = t.entries.PushFront(el)
 	c.items[k] = el
 	t.used += size
 	c.used += size
+}
+
+// Version returns the newest data version under which the tenant has results cached, and
+// false when it has none. A reader may look results up under it before it has read the
+// current version, if it then checks in the same transaction that the version is still this
+// one (versions only grow, so it is the current version or older).
+func (c *Cache) Version(tenantID string) (int64, bool) {
+	if c == nil {
+		return 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.tenants[tenantID]
+	if t == nil {
+		return 0, false
+	}
+	return t.version, true
 }
 
 // remove drops one entry; the caller holds mu.

@@ -64,3 +64,23 @@ func TestShares(t *testing.T) {
 		t.Fatal("a nil cache cached")
 	}
 }
+
+func TestVersion(t *testing.T) {
+	c := New(1 << 20)
+	if _, ok := c.Version("acme"); ok {
+		t.Fatal("a version without results")
+	}
+	c.Put("acme", "a", 3, "x", 10)
+	c.Put("acme", "b", 2, "y", 10)
+	if v, ok := c.Version("acme"); !ok || v != 3 {
+		t.Fatalf("Version = %d, %v; want 3", v, ok)
+	}
+	if _, ok := c.Version("globex"); ok {
+		t.Fatal("another tenant's version")
+	}
+	c.Get("acme", "a", 4) // a write: both results go
+	c.Get("acme", "b", 4)
+	if _, ok := c.Version("acme"); ok {
+		t.Fatal("a version after every result went")
+	}
+}

@@ -16,6 +16,8 @@ import (
 // of the REST handler's CPU (docs/BENCHMARKS.md).
 func appendJSON(dst []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
+	case rawJSON:
+		return append(dst, x...), nil
 	case nil:
 		return append(dst, "null"...), nil
 	case bool:
@@ -74,6 +76,9 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 	}
 	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
 }
+
+// rawJSON is a value appendJSON already encoded: it is written as it is.
+type rawJSON []byte
 
 // appendFloat is encoding/json's float64 encoding.
 func appendFloat(dst []byte, f float64) ([]byte, error) {

@@ -581,9 +581,11 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 	if err != nil {
 		return err
 	}
-	items := project(page.Entities, proj)
-	if limit == 0 {
-		items = []any{}
+	items := []any{}
+	if limit > 0 {
+		if items, err = encoded(store.EncodePage(page, jsonEncoder(proj))); err != nil {
+			return err
+		}
 	}
 	info := map[string]string{}
 	next, prev := query.Tokens(spec, page)
@@ -677,18 +679,37 @@ func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) err
 		// a ref that does not parse, matches nothing.
 		refs[i] = strings.ToLower(s)
 	}
-	found, err := h.store.GetByRefsWhere(r.Context(), refs, c.Filter)
+	items, err := encoded(h.store.GetEncodedByRefs(r.Context(), refs, c.Filter, jsonEncoder(proj)))
 	if err != nil {
 		return err
 	}
-	items := make([]any, len(found))
-	for i, e := range found {
-		if e != nil {
-			items[i] = proj.Apply(map[string]any(e))
-		}
-	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 	return nil
+}
+
+// jsonEncoder encodes entities under the projection p as appendJSON does; the read cache
+// keeps what it writes per entity (by-refs, by-name) and per cached page.
+func jsonEncoder(p filter.Projection) store.Encoder {
+	return store.Encoder{
+		Name: "json\x00" + strings.Join(p.Fields(), "\x00"),
+		Encode: func(e entity.Entity) ([]byte, error) {
+			return appendJSON(nil, p.Apply(map[string]any(e)))
+		},
+	}
+}
+
+// encoded turns encoded entities into items for appendJSON, null where one is nil.
+func encoded(bs [][]byte, err error) ([]any, error) {
+	if err != nil {
+		return nil, err
+	}
+	items := make([]any, len(bs))
+	for i, b := range bs {
+		if b != nil {
+			items[i] = rawJSON(b)
+		}
+	}
+	return items, nil
 }
 
 func (h *Handler) byUID(w http.ResponseWriter, r *http.Request, p []string) error {
@@ -721,14 +742,14 @@ func (h *Handler) byName(w http.ResponseWriter, r *http.Request, p []string) err
 	if kind == "" || namespace == "" || name == "" {
 		return notFound(msg)
 	}
-	e, err := h.store.GetByRef(r.Context(), entity.Ref{Kind: kind, Namespace: namespace, Name: name}.String())
-	if rpcerr.KindOf(err) == rpcerr.KindNotFound {
-		return notFound(msg)
-	}
+	found, err := h.store.GetEncodedByRefs(r.Context(), []string{entity.Ref{Kind: kind, Namespace: namespace, Name: name}.String()}, nil, jsonEncoder(filter.Projection{}))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, e)
+	if found[0] == nil {
+		return notFound(msg)
+	}
+	writeJSON(w, http.StatusOK, rawJSON(found[0]))
 	return nil
 }
 

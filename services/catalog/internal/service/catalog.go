@@ -21,6 +21,7 @@ import (
 	"atrium.dev/services/catalog/internal/query"
 	"atrium.dev/services/catalog/internal/store"
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -280,6 +281,16 @@ func (c *Catalog) GetEntityByRef(ctx context.Context, req *connect.Request[catal
 	if err != nil {
 		return nil, err
 	}
+	if binaryCodec(req.Header()) {
+		found, err := c.store.GetEncodedByRefs(ctx, []string{ref}, nil, pbEncoder(filter.Projection{}))
+		if err != nil {
+			return nil, err
+		}
+		if found[0] == nil {
+			return nil, rpcerr.NotFound("no entity %s", ref)
+		}
+		return connect.NewResponse(withRaw(&catalogv1.GetEntityByRefResponse{}, 1, found)), nil
+	}
 	e, err := c.store.GetByRef(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -326,6 +337,19 @@ func (c *Catalog) GetEntitiesByRefs(ctx context.Context, req *connect.Request[ca
 	}
 	if err := vs.Err(); err != nil {
 		return nil, err
+	}
+	if binaryCodec(req.Header()) {
+		found, err := c.store.GetEncodedByRefs(ctx, refs, nil, pbEncoder(proj))
+		if err != nil {
+			return nil, err
+		}
+		items := make([][]byte, len(found))
+		for i, b := range found {
+			if b != nil { // an EntityItem with its entity; without one, an empty item
+				items[i] = protowire.AppendBytes(protowire.AppendTag(make([]byte, 0, len(b)+6), 1, protowire.BytesType), b)
+			}
+		}
+		return connect.NewResponse(withRaw(&catalogv1.GetEntitiesByRefsResponse{}, 1, items)), nil
 	}
 	entities, err := c.store.GetByRefs(ctx, refs)
 	if err != nil {
@@ -384,6 +408,14 @@ func (c *Catalog) ListEntities(ctx context.Context, req *connect.Request[catalog
 	if page.Total < 0 {
 		out.TotalItems = 0
 	}
+	out.NextPageToken, out.PrevPageToken = query.Tokens(spec, page)
+	if binaryCodec(req.Header()) {
+		raw, err := store.EncodePage(page, pbEncoder(proj))
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(withRaw(out, 1, raw)), nil
+	}
 	for _, e := range page.Entities {
 		s, err := toStruct(e, proj)
 		if err != nil {
@@ -391,7 +423,6 @@ func (c *Catalog) ListEntities(ctx context.Context, req *connect.Request[catalog
 		}
 		out.Entities = append(out.Entities, s)
 	}
-	out.NextPageToken, out.PrevPageToken = query.Tokens(spec, page)
 	return connect.NewResponse(out), nil
 }
 

@@ -49,6 +49,8 @@ type Page struct {
 	Total int64
 	// Next is set when entities follow the page; Prev when entities precede it.
 	Next, Prev *Position
+	// forms keeps the encodings of a page the read cache holds (EncodePage).
+	forms *pageForms
 }
 
 type orderCol struct {
@@ -386,8 +388,10 @@ func (p Page) clone() Page {
 // keepPage caches page when the cache is in use, and returns it.
 func (s *Store) keepPage(ctx context.Context, ck listCache, page Page) Page {
 	if ck.on {
-		// Decoded entities take about three times their stored JSON.
-		size := 3*ck.size + 256
+		// Decoded entities take about three times their stored JSON, and each of the page's
+		// encodings (at most maxPageForms, EncodePage) about one and a half.
+		size := 6*ck.size + 256
+		page.forms = &pageForms{}
 		s.keep(ctx, ck.key, ck.version, cachedPage{page: page.clone(), cached: true}, size)
 	}
 	return page

@@ -2,10 +2,12 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 
 	"atrium.dev/services/catalog/internal/catalogtest"
+	"atrium.dev/services/catalog/internal/entity"
 	"atrium.dev/services/catalog/internal/query"
 	"atrium.dev/services/catalog/internal/readcache"
 	"atrium.dev/services/catalog/internal/store"
@@ -84,5 +86,89 @@ func TestReadCacheAcrossReplicas(t *testing.T) {
 	list(one, globex)
 	if c1.Stats().Hits != before+1 {
 		t.Fatal("acme's writes ended globex's cached page")
+	}
+}
+
+// Entities' encodings kept by GetEncodedByRefs are exact across replicas (a write through one
+// ends the other's), never cross tenants under the same ref, honour a filter for cached
+// entities as for loaded ones, and stay within a tenant's share of the budget.
+func TestEncodedByRefsCache(t *testing.T) {
+	env := catalogtest.New(t)
+	acme, globex := env.Tenant(t, "acme").Ctx(), env.Tenant(t, "globex").Ctx()
+	one, two := store.New(env.Shards), store.New(env.Shards)
+	c1, c2 := readcache.New(0), readcache.New(0)
+	one.CacheReads(c1)
+	two.CacheReads(c2)
+	encodes := 0
+	enc := store.Encoder{Name: "test", Encode: func(e entity.Entity) ([]byte, error) {
+		encodes++
+		m, _ := e["spec"].(map[string]any)
+		return []byte(fmt.Sprintf("%s/%v/%v", e.Name(), m["tier"], e["metadata"].(map[string]any)["generation"])), nil
+	}}
+	get := func(s *store.Store, ctx context.Context, filter store.Expr, refs ...string) []string {
+		t.Helper()
+		bs, err := s.GetEncodedByRefs(ctx, refs, filter, enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]string, len(bs))
+		for i, b := range bs {
+			out[i] = string(b)
+			if b == nil {
+				out[i] = "-"
+			}
+		}
+		return out
+	}
+	apply(t, acme, one, store.ApplyOptions{}, components("a", 3))
+	apply(t, globex, one, store.ApplyOptions{}, components("a", 2)) // the same refs, other entities
+	apply(t, globex, one, store.ApplyOptions{}, "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: a-001}\nspec: {type: service, lifecycle: production, owner: team-a, tier: globex}\n")
+	refs := []string{"component:default/a-001", "component:default/none", "component:default/a-002", "component:default/a-001"}
+	want := []string{"a-001/t1/1", "-", "a-002/t2/1", "a-001/t1/1"}
+	for _, s := range []*store.Store{one, two, one, two} {
+		if got := get(s, acme, nil, refs...); !slices.Equal(got, want) {
+			t.Fatalf("acme's by-refs = %v, want %v", got, want)
+		}
+	}
+	if encodes != 4 { // two entities, once per replica
+		t.Fatalf("%d encodings, want 4 (the rest from the cache)", encodes)
+	}
+	if got := get(one, globex, nil, refs...); !slices.Equal(got, []string{"a-001/globex/2", "-", "-", "a-001/globex/2"}) {
+		t.Fatalf("globex's by-refs (acme's cached under the same refs) = %v", got)
+	}
+	// A filter applies to cached entities too.
+	tier, err := query.ParsePredicate([]byte(`{"spec.tier": "t2"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := encodes
+	if got := get(one, acme, tier, refs...); !slices.Equal(got, []string{"-", "-", "a-002/t2/1", "-"}) {
+		t.Fatalf("filtered by-refs from the cache = %v", got)
+	}
+	if encodes != before {
+		t.Fatal("cached entities were encoded again")
+	}
+	// A write through replica two ends replica one's encodings.
+	apply(t, acme, two, store.ApplyOptions{}, "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: a-001}\nspec: {type: service, lifecycle: production, owner: team-a, tier: new}\n")
+	if got := get(one, acme, nil, refs...); !slices.Equal(got, []string{"a-001/new/2", "-", "a-002/t2/1", "a-001/new/2"}) {
+		t.Fatalf("replica one after replica two's write: %v", got)
+	}
+	if got := get(two, globex, nil, refs[0]); !slices.Equal(got, []string{"a-001/globex/2"}) {
+		t.Fatalf("globex after acme's write: %v", got)
+	}
+
+	// Bounded: a small cache keeps a tenant within its quarter.
+	small := store.New(env.Shards)
+	c3 := readcache.New(2000)
+	small.CacheReads(c3)
+	var many []string
+	for i := 0; i < 3; i++ {
+		many = append(many, fmt.Sprintf("component:default/a-%03d", i))
+	}
+	for i := 0; i < 20; i++ {
+		get(small, acme, nil, many...)
+	}
+	if st := c3.Stats(); st.Bytes > 500 || st.Entries == 0 {
+		t.Fatalf("small cache: %+v, want at most a quarter of 2000 bytes", st)
 	}
 }

@@ -46,9 +46,9 @@ type Store struct {
 	onCount func(tenantID string, count int64)
 }
 
-// CacheReads keeps the results of List and FacetsMatching in c (nil: none), each under the
-// tenant's data version, which every write raises (internal/readcache says why that is
-// exact across replicas).
+// CacheReads keeps the results of List and FacetsMatching, and entities' encodings
+// (GetEncodedByRefs, EncodePage), in c (nil: none), each under the tenant's data version,
+// which every write raises (internal/readcache says why that is exact across replicas).
 func (s *Store) CacheReads(c *readcache.Cache) { s.cache = c }
 
 // cached looks a read up in the cache inside the read's transaction: it reads the tenant's

@@ -1,0 +1,181 @@
+package service
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"atrium.dev/services/catalog/internal/entity"
+	"atrium.dev/services/catalog/internal/filter"
+	"atrium.dev/services/catalog/internal/store"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// Entities answered in protobuf's binary form skip google.protobuf.Struct: each entity is
+// written straight from its map to Struct's wire form (appendStruct), the read cache keeps
+// those bytes per entity and per cached page (store.Encoder), and the response carries them
+// as its repeated entity field in the message's unknown fields, which proto.Marshal writes as
+// they are and every decoder reads as the field itself. Building the Struct of 100 entities
+// and marshalling it was 5-6 ms of CPU per page (docs/BENCHMARKS.md). protojson drops
+// unknown fields, so a JSON caller (or one whose codec the handler cannot tell) gets the
+// Struct messages built as before.
+
+// binaryCodec reports whether the request's response will be protobuf's binary form: the
+// Connect protocol's application/proto, gRPC's and gRPC-Web's default and +proto content
+// types. A GET (no body, encoding in the query) and anything else say no.
+func binaryCodec(h http.Header) bool {
+	ct := h.Get("Content-Type")
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	switch strings.ToLower(strings.TrimSpace(ct)) {
+	case "application/proto", "application/grpc", "application/grpc+proto", "application/grpc-web", "application/grpc-web+proto":
+		return true
+	}
+	return false
+}
+
+// pbEncoder encodes entities under the projection p as google.protobuf.Struct's wire form.
+func pbEncoder(p filter.Projection) store.Encoder {
+	return store.Encoder{
+		Name: "pb\x00" + strings.Join(p.Fields(), "\x00"),
+		Encode: func(e entity.Entity) ([]byte, error) {
+			// Never nil: an empty Struct (a projection that left nothing) is an entity.
+			return appendStruct(make([]byte, 0, 512), p.Apply(map[string]any(e)))
+		},
+	}
+}
+
+// withRaw sets m's unknown fields to field num repeated once per payload, in order (a nil
+// payload, where allowed, must be handled by the caller), and returns m.
+func withRaw[M proto.Message](m M, num protowire.Number, payloads [][]byte) M {
+	n := 0
+	for _, p := range payloads {
+		n += protowire.SizeTag(num) + protowire.SizeBytes(len(p))
+	}
+	raw := make([]byte, 0, n)
+	for _, p := range payloads {
+		raw = protowire.AppendTag(raw, num, protowire.BytesType)
+		raw = protowire.AppendBytes(raw, p)
+	}
+	m.ProtoReflect().SetUnknown(protoreflect.RawFields(raw))
+	return m
+}
+
+// Field numbers of google.protobuf.Struct, Value and ListValue.
+const (
+	structFields   = 1
+	entryKey       = 1
+	entryValue     = 2
+	valueNull      = 1
+	valueNumber    = 2
+	valueString    = 3
+	valueBool      = 4
+	valueStruct    = 5
+	valueList      = 6
+	listValues     = 1
+	maxStructDepth = 256
+)
+
+// appendStruct appends m as the wire form of the google.protobuf.Struct structpb.NewStruct
+// makes of it, with NewStruct's errors (invalid UTF-8); values other than JSON's go through
+// structpb.
+func appendStruct(dst []byte, m map[string]any) ([]byte, error) {
+	return appendStructDepth(dst, m, 0)
+}
+
+func appendStructDepth(dst []byte, m map[string]any, depth int) ([]byte, error) {
+	if depth > maxStructDepth {
+		return nil, fmt.Errorf("service: entity to struct: nested too deep")
+	}
+	for k, v := range m {
+		if !utf8.ValidString(k) {
+			return nil, fmt.Errorf("service: entity to struct: invalid UTF-8 in string: %q", k)
+		}
+		dst = protowire.AppendTag(dst, structFields, protowire.BytesType)
+		var err error
+		dst, err = appendLen(dst, func(dst []byte) ([]byte, error) {
+			dst = protowire.AppendTag(dst, entryKey, protowire.BytesType)
+			dst = protowire.AppendString(dst, k)
+			dst = protowire.AppendTag(dst, entryValue, protowire.BytesType)
+			return appendLen(dst, func(dst []byte) ([]byte, error) { return appendValue(dst, v, depth) })
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return dst, nil
+}
+
+// appendValue appends the fields of the google.protobuf.Value of v.
+func appendValue(dst []byte, v any, depth int) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		dst = protowire.AppendTag(dst, valueNull, protowire.VarintType)
+		return protowire.AppendVarint(dst, 0), nil
+	case bool:
+		dst = protowire.AppendTag(dst, valueBool, protowire.VarintType)
+		return protowire.AppendVarint(dst, protowire.EncodeBool(x)), nil
+	case float64:
+		dst = protowire.AppendTag(dst, valueNumber, protowire.Fixed64Type)
+		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(x)), nil
+	case string:
+		if !utf8.ValidString(x) {
+			return nil, fmt.Errorf("service: entity to struct: invalid UTF-8 in string: %q", x)
+		}
+		dst = protowire.AppendTag(dst, valueString, protowire.BytesType)
+		return protowire.AppendString(dst, x), nil
+	case map[string]any:
+		dst = protowire.AppendTag(dst, valueStruct, protowire.BytesType)
+		return appendLen(dst, func(dst []byte) ([]byte, error) { return appendStructDepth(dst, x, depth+1) })
+	case []any:
+		dst = protowire.AppendTag(dst, valueList, protowire.BytesType)
+		return appendLen(dst, func(dst []byte) ([]byte, error) {
+			for _, item := range x {
+				dst = protowire.AppendTag(dst, listValues, protowire.BytesType)
+				var err error
+				if dst, err = appendLen(dst, func(dst []byte) ([]byte, error) { return appendValue(dst, item, depth+1) }); err != nil {
+					return nil, err
+				}
+			}
+			return dst, nil
+		})
+	}
+	pv, err := structpb.NewValue(v)
+	if err != nil {
+		return nil, fmt.Errorf("service: entity to struct: %w", err)
+	}
+	b, err := proto.Marshal(pv)
+	if err != nil {
+		return nil, fmt.Errorf("service: entity to struct: %w", err)
+	}
+	return append(dst, b...), nil
+}
+
+// appendLen appends what body appends, preceded by its length as a varint.
+func appendLen(dst []byte, body func([]byte) ([]byte, error)) ([]byte, error) {
+	// Reserve one byte for the length (most values are under 128 bytes) and move the body
+	// when its length needs more.
+	at := len(dst)
+	dst = append(dst, 0)
+	dst, err := body(dst)
+	if err != nil {
+		return nil, err
+	}
+	n := len(dst) - at - 1
+	size := protowire.SizeVarint(uint64(n))
+	if size == 1 {
+		dst[at] = byte(n)
+		return dst, nil
+	}
+	dst = append(dst, make([]byte, size-1)...)
+	copy(dst[at+size:], dst[at+1:at+1+n])
+	protowire.AppendVarint(dst[at:at], uint64(n))
+	return dst, nil
+}

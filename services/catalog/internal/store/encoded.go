@@ -1,0 +1,270 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"atrium.dev/platform/authn"
+	"atrium.dev/services/catalog/internal/entity"
+	"github.com/jackc/pgx/v5"
+)
+
+// Encoder is one form in which a handler writes an entity (Backstage's JSON under a
+// projection, a protobuf Struct): Name tells the forms apart in the read cache, so it must
+// differ for every Encode whose output differs (it includes the projection's fields).
+// Encode must not return nil for an entity (nil stands for none).
+type Encoder struct {
+	Name   string
+	Encode func(entity.Entity) ([]byte, error)
+}
+
+// maxPageForms bounds the forms one cached page keeps (its size is charged for them up
+// front); a page asked for more encodes the others on every call.
+const maxPageForms = 2
+
+// pageForms keeps a cached page's entities encoded, per Encoder name, made on first use and
+// shared by every later hit of the page: the page's entities never change, so neither do
+// their encodings.
+type pageForms struct {
+	mu    sync.Mutex
+	forms map[string][][]byte
+}
+
+// EncodePage returns the page's entities in enc's form. A page from the read cache (or just
+// put in it) keeps the result, so a repeated page is encoded once per data version.
+func EncodePage(p Page, enc Encoder) ([][]byte, error) {
+	f := p.forms
+	if f != nil {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if out, ok := f.forms[enc.Name]; ok {
+			return out, nil
+		}
+	}
+	out := make([][]byte, len(p.Entities))
+	for i, e := range p.Entities {
+		b, err := enc.Encode(e)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	if f != nil && len(f.forms) < maxPageForms {
+		if f.forms == nil {
+			f.forms = map[string][][]byte{}
+		}
+		f.forms[enc.Name] = out
+	}
+	return out, nil
+}
+
+// GetEncodedByRefs is GetByRefsWhere returning each entity in enc's form (nil where no
+// entity exists or, with a filter, where it does not match). With a read cache each entity's
+// encoding is kept under the tenant's data version, keyed by its ref and enc.Name, so an
+// entity read again before the next write costs a map lookup instead of its relations,
+// decoding and encoding; the filter still runs in SQL for cached entities.
+//
+// Without a filter it costs one query, as without the cache: the refs are looked up under
+// the newest version the cache holds for the tenant, and the query that loads the others
+// returns the current version with them (or, when every ref was found, is only the
+// version); when the version moved on, what was found is loaded again.
+func (s *Store) GetEncodedByRefs(ctx context.Context, refs []string, filter Expr, enc Encoder) ([][]byte, error) {
+	out := make([][]byte, len(refs))
+	if len(refs) == 0 {
+		return out, nil
+	}
+	id, idOK := authn.FromContext(ctx)
+	useCache := s.cache != nil && idOK
+	type loaded struct {
+		key string
+		b   []byte
+	}
+	var (
+		version int64
+		keep    []loaded
+	)
+	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		found := make(map[string][]byte, len(refs))
+		// encode loads refs and encodes what it finds into found, returning the data
+		// version its query read (-1 when it found nothing).
+		encode := func(refs []string, filter Expr) (int64, error) {
+			byRef, v, err := loadByRefsVersion(ctx, tx, refs, filter, useCache)
+			if err != nil {
+				return 0, err
+			}
+			for r, e := range byRef {
+				b, err := enc.Encode(e)
+				if err != nil {
+					return 0, err
+				}
+				found[r] = b
+				if useCache {
+					keep = append(keep, loaded{encodedKey(enc.Name, r), b})
+				}
+			}
+			return v, nil
+		}
+		if !useCache {
+			_, err := encode(refs, filter)
+			if err == nil {
+				for i, r := range refs {
+					out[i] = found[r]
+				}
+			}
+			return err
+		}
+		guess, known := s.cache.Version(id.Schema)
+		if filter != nil { // the version first, then the filter over cached and loaded refs
+			if err := tx.QueryRow(ctx, `SELECT data_version FROM catalog_state`).Scan(&version); err != nil {
+				return fmt.Errorf("store: data version: %w", err)
+			}
+			guess, known = version, true
+		}
+		var hits, missing []string
+		seen := make(map[string]bool, len(refs))
+		for _, r := range refs {
+			if seen[r] {
+				continue
+			}
+			seen[r] = true
+			if known {
+				if v, ok := s.cache.Get(id.Schema, encodedKey(enc.Name, r), guess); ok {
+					found[r] = v.([]byte)
+					hits = append(hits, r)
+					continue
+				}
+			}
+			missing = append(missing, r)
+		}
+		if filter != nil {
+			if len(hits) > 0 {
+				if err := dropUnmatched(ctx, tx, hits, filter, found); err != nil {
+					return err
+				}
+			}
+			if len(missing) > 0 {
+				if _, err := encode(missing, filter); err != nil {
+					return err
+				}
+			}
+		} else {
+			version = -1
+			if len(missing) > 0 {
+				v, err := encode(missing, nil)
+				if err != nil {
+					return err
+				}
+				version = v
+			}
+			if version < 0 {
+				if err := tx.QueryRow(ctx, `SELECT data_version FROM catalog_state`).Scan(&version); err != nil {
+					return fmt.Errorf("store: data version: %w", err)
+				}
+			}
+			if len(hits) > 0 && version != guess { // a write since: what was found is stale
+				for _, r := range hits {
+					delete(found, r)
+				}
+				if _, err := encode(hits, nil); err != nil {
+					return err
+				}
+			}
+		}
+		for i, r := range refs {
+			out[i] = found[r]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range keep {
+		s.cache.Put(id.Schema, l.key, version, l.b, int64(cap(l.b)+len(l.key))+64)
+	}
+	return out, nil
+}
+
+// loadByRefsVersion is loadByRefsWhere, also returning the tenant's data version read by
+// the same statement when withVersion (-1 when no row came back, and always without).
+func loadByRefsVersion(ctx context.Context, tx pgx.Tx, refs []string, filter Expr, withVersion bool) (map[string]entity.Entity, int64, error) {
+	if !withVersion {
+		byRef, err := loadByRefsWhere(ctx, tx, refs, filter)
+		return byRef, -1, err
+	}
+	var b sqlb
+	refsArg := b.arg(refs)
+	where := ""
+	if filter != nil {
+		c, err := b.cond(filter)
+		if err != nil {
+			return nil, 0, err
+		}
+		where = " AND " + c
+	}
+	rows, err := tx.Query(ctx, `SELECT `+entityColumns+`, (SELECT data_version FROM catalog_state) FROM catalog_entities e WHERE e.ref = ANY(`+refsArg+`)`+where, customPlan(b.args)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: load entities: %w", err)
+	}
+	defer rows.Close()
+	byRef := make(map[string]entity.Entity, len(refs))
+	version := int64(-1)
+	for rows.Next() {
+		var (
+			uid, ref, etag string
+			gen            int64
+			body           []byte
+			rels           []string
+		)
+		if err := rows.Scan(&uid, &ref, &etag, &gen, &body, &rels, &version); err != nil {
+			return nil, 0, fmt.Errorf("store: load entities: %w", err)
+		}
+		e, err := decodeBody(ref, body)
+		if err != nil {
+			return nil, 0, err
+		}
+		e.SetServerFields(uid, etag, gen, relationsOf(rels))
+		byRef[ref] = e
+	}
+	return byRef, version, rows.Err()
+}
+
+// dropUnmatched removes from found the refs of hits whose entities do not match filter.
+func dropUnmatched(ctx context.Context, tx pgx.Tx, hits []string, filter Expr, found map[string][]byte) error {
+	var b sqlb
+	refsArg := b.arg(hits)
+	c, err := b.cond(filter)
+	if err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, `SELECT e.ref FROM catalog_entities e WHERE e.ref = ANY(`+refsArg+`) AND `+c, customPlan(b.args)...)
+	if err != nil {
+		return fmt.Errorf("store: match entities: %w", err)
+	}
+	matched := make(map[string]bool, len(hits))
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: match entities: %w", err)
+		}
+		matched[r] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: match entities: %w", err)
+	}
+	for _, r := range hits {
+		if !matched[r] {
+			found[r] = nil
+		}
+	}
+	return nil
+}
+
+// encodedKey is the read cache's key of one entity's encoding; it cannot collide with a
+// list's or facets' key (those start with their kind), nor two names and refs with another.
+func encodedKey(name, ref string) string {
+	return "entity\x00" + strconv.Itoa(len(name)) + "\x00" + name + ref
+}
