@@ -12,8 +12,9 @@ import (
 )
 
 // archiveTables are the rollups a tenant archive carries, in export order (every query reads
-// only these). Raw events, the dedup record and replay source, stay behind: they are
-// partitioned by day, large, and pruned by retention anyway.
+// only these and insights_plugin_words, which the import rebuilds from them). Raw events, the
+// dedup record and replay source, stay behind: they are partitioned by day, large, and pruned
+// by retention anyway.
 var archiveTables = []struct{ name, order string }{
 	{"insights_months", "month"},
 	{"insights_users", "user_key"},
@@ -87,7 +88,13 @@ func (s *Store) ImportData(ctx context.Context, next func() ([]string, bool, err
 				break
 			}
 		}
-		return in.Flush(ctx)
+		if err := in.Flush(ctx); err != nil {
+			return err
+		}
+		// People's numbers (kept from the source when the archive has them) and the plugin
+		// bit sets, rebuilt from the rollups just imported.
+		_, err := tx.Exec(ctx, `SELECT insights_rebuild_plugin_words()`)
+		return err
 	})
 	return n, err
 }

@@ -28,14 +28,17 @@ func benchInt(b *testing.B, name string, def int) int {
 
 // seedSQL fills a tenant's raw events numbered $4 to $5 over the 90 days up to $1 (UTC days),
 // $2 users (activity skewed: a few users make most events) and $3 entities (views skewed the
-// same way): 50 % entity views, 20 % searches, 30 % plain requests, every one under a plugin.
+// same way): 50 % entity views, 20 % searches (of 500 terms; every fifth term never finds
+// anything, the others find nothing 5 % of the time), 30 % plain requests, every one under a
+// plugin.
 // It runs as the tenant role with the tenant schema first on the search path.
 const seedSQL = `
 INSERT INTO insights_events (day, event_id, time, source, user_key, kind, plugin, action, subject, code,
     duration_us, value, dim, dim_key)
 SELECT d, 'e' || i, d + (i % 86400) * interval '1 second', 2, 'u:' || floor($2 * r1 ^ 3)::int, 1,
        (ARRAY['catalog','techdocs','search','scaffolder','kubernetes','tenancy','insights','api-docs'])[1 + i % 8],
-       CASE WHEN k < 5 THEN 'navigate' WHEN k < 7 THEN 'search' ELSE 'request' END, '', 'ok', NULL, NULL,
+       CASE WHEN k < 5 THEN 'navigate' WHEN k < 7 THEN 'search' ELSE 'request' END, '', 'ok', NULL,
+       CASE WHEN k >= 5 AND k < 7 THEN CASE WHEN floor(500 * r2 ^ 2)::int % 5 = 0 OR r1 < 0.05 THEN 0 ELSE 1 + floor(20 * r1) END END,
        CASE WHEN k < 5 THEN 2 WHEN k < 7 THEN 3 ELSE 0 END,
        CASE WHEN k < 5 THEN 'component:default/c' || floor($3 * r2 ^ 4)::int
             WHEN k < 7 THEN 'term ' || floor(500 * r2 ^ 2)::int ELSE '' END
@@ -62,6 +65,8 @@ var rollupSQL = []string{
 	                                ('w'::"char", x.day - (extract(isodow FROM x.day)::int - 1))) g(grain, bucket)
 	 GROUP BY 1, 2, 3, 4`,
 	`INSERT INTO insights_months (month, events) SELECT date_trunc('month', day)::date, count(*) FROM insights_events GROUP BY 1`,
+	// People's numbers and the plugin bit sets, from the rollups (migration 005's backfill).
+	`SELECT insights_rebuild_plugin_words()`,
 }
 
 // BenchmarkQueries: GetActiveUsers' query (DAU with rolling WAU and MAU over 90 days, by day)
@@ -125,7 +130,7 @@ func BenchmarkQueries(b *testing.B) {
 			exec(q)
 		}
 		exec("RESET ROLE; RESET work_mem")
-		exec("VACUUM ANALYZE insights_events, insights_users, insights_user_months, insights_user_hours, insights_plugin_users, insights_counts")
+		exec("VACUUM ANALYZE insights_events, insights_users, insights_user_months, insights_user_hours, insights_plugin_users, insights_plugin_words, insights_counts")
 		var rollupRows int64
 		if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM insights_user_months) + (SELECT count(*) FROM insights_counts WHERE dim = 2)`).Scan(&rollupRows); err != nil {
 			b.Fatal(err)
@@ -135,7 +140,8 @@ func BenchmarkQueries(b *testing.B) {
 
 	}
 	from, to := today.AddDate(0, 0, -89), today.AddDate(0, 0, 1)
-	defer insightstest.BenchLock(b)()
+	release := insightstest.BenchLock(b)
+	defer release()
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	report := func(name string, k int, fn func() error) {
 		lat := make([]time.Duration, 0, k)
@@ -172,12 +178,17 @@ func BenchmarkQueries(b *testing.B) {
 		_, err := env.Store.Top(acme.Ctx(), event.DimSearch, from, to, 10, false)
 		return err
 	})
+	var noResult []store.Item
 	report("top-searches-noresult", other, func() error {
-		_, err := env.Store.Top(acme.Ctx(), event.DimSearch, from, to, 10, true)
+		var err error
+		noResult, err = env.Store.Top(acme.Ctx(), event.DimSearch, from, to, 10, true)
 		return err
 	})
+	var plugins []store.PluginUse
+	var people int64
 	report("plugin-adoption", other, func() error {
-		_, _, err := env.Store.PluginAdoption(acme.Ctx(), from, to)
+		var err error
+		plugins, people, err = env.Store.PluginAdoption(acme.Ctx(), from, to)
 		return err
 	})
 	report("retention", other, func() error {
@@ -210,14 +221,56 @@ func BenchmarkQueries(b *testing.B) {
 		rawTop, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		return err
 	})
-	conn.Release()
 	b.StopTimer()
+	release()
+	// Plugin adoption and the no-result searches against plain SQL over the raw events
+	// (outside the lock: ~10 s each at 10M events, not a baseline).
+	rawPlugins := map[string]int64{}
+	rows, err := conn.Query(ctx, `SELECT plugin, count(DISTINCT user_key) FROM `+schema+`.insights_events
+		WHERE day >= $1 AND day < $2 AND kind = 1 AND plugin <> '' GROUP BY plugin`, from, to)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var (
+		plugin string
+		pusers int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&plugin, &pusers}, func() error { rawPlugins[plugin] = pusers; return nil }); err != nil {
+		b.Fatal(err)
+	}
+	var rawPeople int64
+	if err := conn.QueryRow(ctx, `SELECT count(DISTINCT user_key) FROM `+schema+`.insights_events
+		WHERE day >= $1 AND day < $2 AND kind = 1`, from, to).Scan(&rawPeople); err != nil {
+		b.Fatal(err)
+	}
+	if people != rawPeople || len(plugins) != len(rawPlugins) {
+		b.Fatalf("plugin adoption: %d people, %d plugins; raw %d people, %v", people, len(plugins), rawPeople, rawPlugins)
+	}
+	for _, p := range plugins {
+		if rawPlugins[p.Plugin] != p.Users {
+			b.Fatalf("plugin adoption: %+v, raw %d users", p, rawPlugins[p.Plugin])
+		}
+	}
+	rows, err = conn.Query(ctx, `SELECT dim_key, count(*), count(*) FILTER (WHERE value = 0) FROM `+schema+`.insights_events
+		WHERE dim = 3 AND day >= $1 AND day < $2 GROUP BY dim_key HAVING count(*) FILTER (WHERE value = 0) > 0
+		ORDER BY 3 DESC, dim_key LIMIT 10`, from, to)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rawNoResult, err := pgx.CollectRows(rows, pgx.RowToStructByPos[store.Item])
+	if err != nil {
+		b.Fatal(err)
+	}
+	if fmt.Sprint(noResult) != fmt.Sprint(rawNoResult) || len(noResult) != 10 {
+		b.Fatalf("no-result searches:\n got %v\nraw %v", noResult, rawNoResult)
+	}
+	conn.Release()
 	// Same answers both ways.
 	if len(dau.Points) != 90 || rawDays != 90 || len(top) != 10 || len(rawTop) != 10 || top[0].Key != rawTop[0] {
 		b.Fatalf("answers differ: %d DAU points (raw %d days), top %v vs raw %v", len(dau.Points), rawDays, top, rawTop)
 	}
-	b.Logf("DAU over 90 days: %d users in the range, last day %d active; top entity %s (%d views)",
-		dau.Total, dau.Points[len(dau.Points)-1].Active, top[0].Key, top[0].Count)
+	b.Logf("DAU over 90 days: %d users in the range, last day %d active; top entity %s (%d views); %d plugins, %d people; top no-result search %s (%d)",
+		dau.Total, dau.Points[len(dau.Points)-1].Active, top[0].Key, top[0].Count, len(plugins), people, noResult[0].Key, noResult[0].NoResults)
 }
 
 // BenchmarkIngestMany: one multi-tenant transaction (IngestMany) of ATRIUM_BENCH_PARTS

@@ -296,20 +296,21 @@ var topLeadersAnswered atomic.Int64
 func topK(limit int) int { return max(3*limit, 30) }
 
 // Top sums a dimension over [start, end) and returns its limit biggest keys (by count, then
-// key). With a limit and by count it reads each bucket's leaders only (insights_counts_rank):
-// the candidates are the keys among any bucket's K leaders, their exact sums are read by key,
-// and a key outside every bucket's leaders has at most the sum of the buckets' K-th counts
-// (0 for a bucket with fewer than K keys): when the limit-th candidate is above that bound
-// the list is exact. Otherwise (flat distributions, ties at the bound) it sums every key of
-// the range, as without the index.
+// key; with noResultsOnly the keys with a no-result count, by it, then key). With a limit it
+// reads each bucket's leaders only (insights_counts_rank, or insights_counts_rank_n2 for the
+// no-result counts): the candidates are the keys among any bucket's K leaders, their exact
+// sums are read by key, and a key outside every bucket's leaders has at most the sum of the
+// buckets' K-th counts (0 for a bucket with fewer than K keys): when the limit-th candidate
+// is above that bound the list is exact. Otherwise (flat distributions, ties at the bound) it
+// sums every key of the range, as without the index.
 func (s *Store) Top(ctx context.Context, dim int16, start, end time.Time, limit int, noResultsOnly bool) ([]Item, error) {
 	start, end = dayUTC(start), dayUTC(end.Add(-time.Nanosecond)).AddDate(0, 0, 1)
 	var items []Item
 	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		if limit > 0 && !noResultsOnly {
+		if limit > 0 {
 			var ok bool
 			var err error
-			items, ok, err = topByLeaders(ctx, tx, dim, start, end, limit)
+			items, ok, err = topByLeaders(ctx, tx, dim, start, end, limit, noResultsOnly)
 			if err != nil || ok {
 				return err
 			}
@@ -321,13 +322,25 @@ func (s *Store) Top(ctx context.Context, dim int16, start, end time.Time, limit 
 	return items, err
 }
 
-func topByLeaders(ctx context.Context, tx pgx.Tx, dim int16, start, end time.Time, limit int) ([]Item, bool, error) {
+// leadersSQL reads each bucket's K leaders by count (n) or by no-result count (n2, only the
+// rows that have one: the partial index insights_counts_rank_n2).
+const (
+	leadersSQL = `SELECT b.i, t.key, t.n FROM unnest($2::"char"[], $3::date[]) WITH ORDINALITY b(grain, bucket, i)
+		CROSS JOIN LATERAL (SELECT key, n FROM insights_counts c
+			WHERE c.dim = $1 AND c.grain = b.grain AND c.bucket = b.bucket ORDER BY n DESC LIMIT $4) t`
+	leadersN2SQL = `SELECT b.i, t.key, t.n2 FROM unnest($2::"char"[], $3::date[]) WITH ORDINALITY b(grain, bucket, i)
+		CROSS JOIN LATERAL (SELECT key, n2 FROM insights_counts c
+			WHERE c.dim = $1 AND c.grain = b.grain AND c.bucket = b.bucket AND c.n2 > 0 ORDER BY n2 DESC LIMIT $4) t`
+)
+
+func topByLeaders(ctx context.Context, tx pgx.Tx, dim int16, start, end time.Time, limit int, byN2 bool) ([]Item, bool, error) {
 	_, _, grains, buckets := topBuckets(start, end)
 	k := topK(limit)
-	rows, err := tx.Query(ctx, `SELECT b.i, t.key, t.n FROM unnest($2::"char"[], $3::date[]) WITH ORDINALITY b(grain, bucket, i)
-		CROSS JOIN LATERAL (SELECT key, n FROM insights_counts c
-			WHERE c.dim = $1 AND c.grain = b.grain AND c.bucket = b.bucket ORDER BY n DESC LIMIT $4) t`,
-		dim, grains, buckets, k)
+	q := leadersSQL
+	if byN2 {
+		q = leadersN2SQL
+	}
+	rows, err := tx.Query(ctx, q, dim, grains, buckets, k)
 	if err != nil {
 		return nil, false, err
 	}
@@ -376,13 +389,19 @@ func topByLeaders(ctx context.Context, tx pgx.Tx, dim int16, start, end time.Tim
 	if err != nil {
 		return nil, false, err
 	}
-	sortItems(items)
+	last := func() int64 { return items[limit-1].Count }
+	if byN2 {
+		sortItemsN2(items)
+		last = func() int64 { return items[limit-1].NoResults }
+	} else {
+		sortItems(items)
+	}
 	if len(items) > limit {
 		items = items[:limit]
 	}
 	// Exact when no outsider can reach the list: every key was seen (bound 0), or the last
 	// listed count is above the bound (equal could tie and win on the key).
-	if bound == 0 || (len(items) == limit && items[limit-1].Count > bound) {
+	if bound == 0 || (len(items) == limit && last() > bound) {
 		topLeadersAnswered.Add(1)
 		return items, true, nil
 	}
@@ -429,6 +448,16 @@ func sortItems(items []Item) {
 	})
 }
 
+// sortItemsN2 orders a no-result top list: no-result count descending, then key.
+func sortItemsN2(items []Item) {
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].NoResults != items[j].NoResults {
+			return items[i].NoResults > items[j].NoResults
+		}
+		return items[i].Key < items[j].Key
+	})
+}
+
 // PluginUse is one plugin's adoption.
 type PluginUse struct {
 	Plugin        string
@@ -437,20 +466,22 @@ type PluginUse struct {
 }
 
 // PluginAdoption counts distinct users (people, not API tokens) and calls per plugin over
-// [start, end), and the distinct active users of the range.
+// [start, end), and the distinct active people of the range.
 func (s *Store) PluginAdoption(ctx context.Context, start, end time.Time) ([]PluginUse, int64, error) {
 	start, end = dayUTC(start), dayUTC(end.Add(-time.Nanosecond)).AddDate(0, 0, 1)
-	calls, err := s.Top(ctx, 1, start, end, 0, false)
-	if err != nil {
-		return nil, 0, err
-	}
 	byPlugin := map[string]*PluginUse{}
-	for _, c := range calls {
-		byPlugin[c.Key] = &PluginUse{Plugin: c.Key, Calls: c.Count, Errors: c.NoResults}
-	}
-	// Distinct users per plugin, and of the range: a user active in two months of the range
-	// is one user.
-	total, err := s.exactPluginUsers(ctx, start, end, byPlugin)
+	var total int64
+	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		calls, err := topBySum(ctx, tx, 1, start, end, 0, false)
+		if err != nil {
+			return err
+		}
+		for _, c := range calls {
+			byPlugin[c.Key] = &PluginUse{Plugin: c.Key, Calls: c.Count, Errors: c.NoResults}
+		}
+		total, err = pluginUsers(ctx, tx, start, end, byPlugin)
+		return err
+	})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -470,65 +501,41 @@ func (s *Store) PluginAdoption(ctx context.Context, start, end time.Time) ([]Plu
 	return out, total, nil
 }
 
-// exactPluginUsers counts in SQL, from the monthly day masks cut to the range: per plugin,
-// and in all (people only).
-func (s *Store) exactPluginUsers(ctx context.Context, start, end time.Time, byPlugin map[string]*PluginUse) (int64, error) {
-	var months []time.Time
-	var masks []int32
-	for m := monthUTC(start); m.Before(end); m = m.AddDate(0, 1, 0) {
-		months, masks = append(months, m), append(masks, int32(rangeMask(m, start, end)))
+// pluginUsers counts distinct people per plugin, and in all (the empty plugin), over [start, end)
+// from the bit sets of insights_plugin_words (migration 005): the range's ISO weeks and edge
+// days (topBuckets) ORed per plugin and word, then counted. A person active in two buckets of
+// the range is one bit.
+func pluginUsers(ctx context.Context, tx pgx.Tx, start, end time.Time, byPlugin map[string]*PluginUse) (int64, error) {
+	_, _, grains, buckets := topBuckets(start, end)
+	rows, err := tx.Query(ctx, `SELECT w.plugin, bit_or(w.bits) FROM unnest($1::"char"[], $2::date[]) b(grain, bucket)
+		JOIN insights_plugin_words w ON w.grain = b.grain AND w.bucket = b.bucket
+		GROUP BY w.plugin, w.word`, grains, buckets)
+	if err != nil {
+		return 0, err
 	}
-	var total int64
-	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		// DISTINCT in a subquery hashes; count(DISTINCT) would sort every row (2.6x slower at
-		// 160,000 plugin-user-months).
-		rows, err := tx.Query(ctx, `SELECT plugin, count(*) FROM (SELECT DISTINCT p.plugin, p.user_key
-			FROM unnest($1::date[], $2::int4[]) m(month, mask)
-			JOIN insights_plugin_users p ON p.month = m.month
-			WHERE p.kind = 1 AND p.days & m.mask <> 0) x GROUP BY plugin`, months, masks)
-		if err != nil {
-			return err
-		}
-		var (
-			plugin string
-			n      int64
-		)
-		for _, p := range byPlugin {
-			p.Users = 0
-		}
-		_, err = pgx.ForEachRow(rows, []any{&plugin, &n}, func() error {
-			p := byPlugin[plugin]
-			if p == nil {
-				p = &PluginUse{Plugin: plugin}
-				byPlugin[plugin] = p
-			}
-			p.Users = n
+	var (
+		plugin string
+		bits64 int64
+		total  int64
+	)
+	for _, p := range byPlugin {
+		p.Users = 0
+	}
+	_, err = pgx.ForEachRow(rows, []any{&plugin, &bits64}, func() error {
+		n := int64(bits.OnesCount64(uint64(bits64)))
+		if plugin == "" {
+			total += n
 			return nil
-		})
-		if err != nil {
-			return err
 		}
-		return tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT u.user_key
-			FROM unnest($1::date[], $2::int4[]) m(month, mask)
-			JOIN insights_user_months u ON u.month = m.month
-			WHERE u.kind = 1 AND u.days & m.mask <> 0) x`, months, masks).Scan(&total)
+		p := byPlugin[plugin]
+		if p == nil {
+			p = &PluginUse{Plugin: plugin}
+			byPlugin[plugin] = p
+		}
+		p.Users += n
+		return nil
 	})
 	return total, err
-}
-
-// rangeMask is the bits of a month's day mask that fall in [start, end).
-func rangeMask(month, start, end time.Time) uint32 {
-	var m uint32
-	for d := 0; d < 31; d++ {
-		t := month.AddDate(0, 0, d)
-		if t.Month() != month.Month() {
-			break
-		}
-		if !t.Before(start) && t.Before(end) {
-			m |= 1 << d
-		}
-	}
-	return m
 }
 
 // Cohort of the weekly retention.

@@ -36,7 +36,7 @@ const VersionTable = "insights_schema_version"
 
 // tables are dropped by Deprovision (partitions go with their parent).
 var tables = []string{"insights_events", "insights_users", "insights_user_months", "insights_user_hours",
-	"insights_plugin_users", "insights_counts", "insights_months", VersionTable}
+	"insights_plugin_users", "insights_plugin_words", "insights_counts", "insights_months", VersionTable}
 
 // Store is the insights of every tenant on a set of shards.
 type Store struct {
@@ -97,7 +97,7 @@ func (s *Store) Deprovision(ctx context.Context, shard, schema string) error {
 	if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+strings.Join(names, ", ")+" CASCADE"); err != nil {
 		return fmt.Errorf("store: deprovision %s: %w", schema, err)
 	}
-	if _, err := pool.Exec(ctx, "DROP FUNCTION IF EXISTS "+q+".insights_ingest, "+q+".insights_ingest_agg"); err != nil {
+	if _, err := pool.Exec(ctx, "DROP FUNCTION IF EXISTS "+q+".insights_ingest, "+q+".insights_ingest_agg, "+q+".insights_rebuild_plugin_words"); err != nil {
 		return fmt.Errorf("store: deprovision %s: %w", schema, err)
 	}
 	s.mu.Lock()

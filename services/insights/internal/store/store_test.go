@@ -367,14 +367,27 @@ func TestIngestAggregatedMatchesSQLPath(t *testing.T) {
 	dump := func(tn insightstest.Tenant) map[string]string {
 		out := map[string]string{}
 		err := env.Shards.InTx(tn.Ctx(), func(ctx context.Context, tx pgx.Tx) error {
-			for _, table := range []string{"insights_users", "insights_user_months", "insights_user_hours",
-				"insights_plugin_users", "insights_counts", "insights_months"} {
+			// People's numbers differ with the order they came in: users without them, and
+			// the plugin bit sets as the user keys their bits stand for.
+			for table, from := range map[string]string{
+				"insights_users":       `(SELECT user_key, kind, first_seen, last_seen FROM insights_users)`,
+				"insights_user_months": "insights_user_months", "insights_user_hours": "insights_user_hours",
+				"insights_plugin_users": "insights_plugin_users", "insights_counts": "insights_counts", "insights_months": "insights_months",
+				"insights_plugin_words": `(SELECT w.grain, w.bucket, w.plugin, u.user_key FROM insights_plugin_words w
+					JOIN insights_users u ON u.num / 64 = w.word AND w.bits & (1::int8 << (u.num % 64)) <> 0)`,
+			} {
 				var s string
-				if err := tx.QueryRow(ctx, `SELECT coalesce(string_agg(x::text, E'\n' ORDER BY x::text), '') FROM `+table+` x`).Scan(&s); err != nil {
+				if err := tx.QueryRow(ctx, `SELECT coalesce(string_agg(x::text, E'\n' ORDER BY x::text), '') FROM `+from+` x`).Scan(&s); err != nil {
 					return err
 				}
 				out[table] = s
 			}
+			var bits, people int64
+			if err := tx.QueryRow(ctx, `SELECT (SELECT coalesce(sum(bit_count(bits::bit(64))), 0) FROM insights_plugin_words),
+				(SELECT count(*) FROM insights_users WHERE kind = 1)`).Scan(&bits, &people); err != nil {
+				return err
+			}
+			out["bit count"], out["people"] = fmt.Sprint(bits), fmt.Sprint(people)
 			return nil
 		})
 		if err != nil {
@@ -394,4 +407,180 @@ func TestIngestAggregatedMatchesSQLPath(t *testing.T) {
 			t.Errorf("%s differs between one part and IngestMany's parts:\n%s\n---\n%s", table, want, dc[table])
 		}
 	}
+}
+
+// TestPluginAdoptionAndNoResultsExact: plugin adoption (distinct people per plugin and in
+// all, calls, errors) and the no-result searches' top lists equal plain SQL over the raw
+// events, for ranges inside a week, over whole weeks, across months and with edge days on
+// both sides; data written through IngestMany, Ingest with redeliveries (the SQL path) and a
+// monthly limit that drops events; then again after the bit sets were rebuilt from the
+// rollups (the migration's backfill, the archive import's rebuild).
+func TestPluginAdoptionAndNoResultsExact(t *testing.T) {
+	env := insightstest.New(t)
+	acme := env.Tenant(t, "acme")
+	r := rand.New(rand.NewPCG(11, 12))
+	plugins := []string{"", "catalog", "search", "techdocs", "scaffolder"}
+	codes := []string{"", "ok", "ok", "not_found", "internal"}
+	zero, three := 0.0, 3.0
+	mk := func(id string) event.Event {
+		back := time.Duration(r.IntN(75*24*60)) * time.Minute
+		e := event.Event{ID: id, Source: event.SourceTrack, Time: now.Add(-back), Plugin: plugins[r.IntN(len(plugins))],
+			Code: codes[r.IntN(len(codes))], Action: "navigate"}
+		switch x := r.IntN(10); {
+		case x == 0:
+			e.Kind = event.KindAnonymous
+		case x == 1:
+			e.Kind, e.User = event.KindAPIToken, fmt.Sprint("k", r.IntN(5))
+		case x == 2:
+			e.Kind, e.User = event.KindOperator, fmt.Sprint("o", r.IntN(3))
+		default: // 150 people: several words of bits
+			e.Kind, e.User = event.KindUser, fmt.Sprint("u", int(150*math.Pow(r.Float64(), 2)))
+		}
+		if r.IntN(2) == 0 {
+			e.Dim, e.DimKey = event.DimSearch, fmt.Sprint("term", int(60*math.Pow(r.Float64(), 2)))
+			switch r.IntN(3) {
+			case 0:
+				e.Value = &zero
+			case 1:
+				e.Value = &three
+			}
+		}
+		return e
+	}
+	var all []event.Event
+	for i := range 4000 {
+		all = append(all, mk(fmt.Sprint("p", i)))
+	}
+	id := acme.Admin
+	// Aggregated path: parts of 500 through IngestMany; SQL path: redeliveries overlapping.
+	for lo := 0; lo < 3000; lo += 500 {
+		res, err := env.Store.IngestMany(context.Background(), insightstest.Shard, []store.Part{{Tenant: &id, Events: all[lo : lo+500], Limits: unlimited}}, now)
+		if err != nil || res[0].Counted != 500 {
+			t.Fatalf("part %d: %+v %v", lo, res, err)
+		}
+	}
+	for lo := 2800; lo < 4000; lo += 400 {
+		if _, err := env.Store.Ingest(acme.Ctx(), all[lo-200:lo+400], unlimited, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A monthly limit reached mid-part: 20 of 60 new events counted, 40 dropped (SQL path).
+	_, month, _, err := env.Store.Quota(acme.Ctx(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var extra []event.Event
+	for i := range 60 {
+		extra = append(extra, mk(fmt.Sprint("x", i)))
+	}
+	if res, err := env.Store.Ingest(acme.Ctx(), extra, store.Limits{MonthlyEvents: month + 20, RetentionDays: 90}, now); err != nil || res.Counted != 20 || res.Dropped != 40 {
+		t.Fatalf("limit: %+v %v", res, err)
+	}
+
+	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	ranges := []struct {
+		name       string
+		start, end time.Time
+	}{
+		{"one day", day(2026, 11, 18), day(2026, 11, 19)},
+		{"today", day(2026, 12, 1), day(2026, 12, 2)},
+		{"inside a week", day(2026, 11, 10), day(2026, 11, 13)},
+		{"one ISO week", day(2026, 11, 9), day(2026, 11, 16)},
+		{"weeks, no edge days", day(2026, 10, 19), day(2026, 11, 16)},
+		{"across months, edge days both sides", day(2026, 10, 28), day(2026, 11, 4)},
+		{"across months, weeks and edge days", day(2026, 9, 30), day(2026, 11, 25)},
+		{"everything", day(2026, 9, 1), day(2026, 12, 2)},
+		{"last 30 days", day(2026, 11, 2), day(2026, 12, 2)},
+	}
+	type use struct{ users, calls, errors int64 }
+	raw := func(start, end time.Time) (map[string]use, int64, []store.Item) {
+		out := map[string]use{}
+		var total int64
+		var noRes []store.Item
+		err := env.Shards.InTx(acme.Ctx(), func(ctx context.Context, tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT plugin, count(DISTINCT user_key) FILTER (WHERE kind = 1), count(*),
+				count(*) FILTER (WHERE code NOT IN ('', 'ok'))
+				FROM insights_events WHERE day >= $1 AND day < $2 AND NOT dropped AND plugin <> '' GROUP BY plugin`, start, end)
+			if err != nil {
+				return err
+			}
+			var (
+				p string
+				u use
+			)
+			if _, err := pgx.ForEachRow(rows, []any{&p, &u.users, &u.calls, &u.errors}, func() error { out[p] = u; return nil }); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, `SELECT count(DISTINCT user_key) FROM insights_events
+				WHERE day >= $1 AND day < $2 AND NOT dropped AND kind = 1`, start, end).Scan(&total); err != nil {
+				return err
+			}
+			rows, err = tx.Query(ctx, `SELECT dim_key, count(*), count(*) FILTER (WHERE value = 0) FROM insights_events
+				WHERE dim = 3 AND day >= $1 AND day < $2 AND NOT dropped GROUP BY dim_key
+				HAVING count(*) FILTER (WHERE value = 0) > 0 ORDER BY 3 DESC, dim_key`, start, end)
+			if err != nil {
+				return err
+			}
+			noRes, err = pgx.CollectRows(rows, pgx.RowToStructByPos[store.Item])
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, total, noRes
+	}
+	check := func(when string) {
+		before := store.TopLeadersAnswered.Load()
+		for _, rg := range ranges {
+			want, wantTotal, wantNoRes := raw(rg.start, rg.end)
+			got, total, err := env.Store.PluginAdoption(acme.Ctx(), rg.start, rg.end)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if total != wantTotal || len(got) != len(want) {
+				t.Errorf("%s, %s: %d people, %+v; want %d, %+v", when, rg.name, total, got, wantTotal, want)
+			}
+			for _, p := range got {
+				if w := want[p.Plugin]; (use{p.Users, p.Calls, p.Errors}) != w {
+					t.Errorf("%s, %s: %+v, want %+v", when, rg.name, p, w)
+				}
+			}
+			if wantTotal == 0 {
+				t.Errorf("%s: nobody in the range", rg.name)
+			}
+			for _, limit := range []int{0, 1, 3, 10, 100} {
+				items, err := env.Store.Top(acme.Ctx(), event.DimSearch, rg.start, rg.end, limit, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w := wantNoRes
+				if limit > 0 {
+					w = w[:min(limit, len(w))]
+				}
+				if fmt.Sprint(items) != fmt.Sprint(w) {
+					t.Errorf("%s, %s, no-result top %d:\n got %v\nwant %v", when, rg.name, limit, items, w)
+				}
+			}
+		}
+		if n := store.TopLeadersAnswered.Load() - before; n < 10 {
+			t.Errorf("%s: %d no-result lists answered from the leaders", when, n)
+		}
+	}
+	check("as ingested")
+	// People are numbered densely: one number each, no gaps.
+	var people, maxNum, distinct int64
+	err = env.Shards.InTx(acme.Ctx(), func(ctx context.Context, tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT count(*), coalesce(max(num), 0), count(DISTINCT num) FROM insights_users WHERE kind = 1`).Scan(&people, &maxNum, &distinct)
+	})
+	if err != nil || people < 100 || maxNum != people || distinct != people {
+		t.Fatalf("people %d, max number %d, distinct numbers %d (%v)", people, maxNum, distinct, err)
+	}
+	err = env.Shards.InTx(acme.Ctx(), func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE insights_users SET num = NULL; DELETE FROM insights_plugin_words; SELECT insights_rebuild_plugin_words()`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("rebuilt")
 }
