@@ -203,7 +203,14 @@ func loadByRefsVersion(ctx context.Context, tx pgx.Tx, refs []string, filter Exp
 		}
 		where = " AND " + c
 	}
-	rows, err := tx.Query(ctx, `SELECT `+entityColumns+`, (SELECT data_version FROM catalog_state) FROM catalog_entities e WHERE e.ref = ANY(`+refsArg+`)`+where, customPlan(b.args)...)
+	args := b.args
+	if filter != nil {
+		// Only a filter's plan depends on its values (customPlan says why); refs alone take
+		// the ref index whatever they are, and a prepared statement skips planning the
+		// relations subqueries on every call.
+		args = customPlan(args)
+	}
+	rows, err := tx.Query(ctx, `SELECT `+entityColumns+`, (SELECT data_version FROM catalog_state) FROM catalog_entities e WHERE e.ref = ANY(`+refsArg+`)`+where, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: load entities: %w", err)
 	}

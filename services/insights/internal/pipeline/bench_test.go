@@ -116,11 +116,24 @@ func benchTenants(b *testing.B, env *insightstest.Env, n int) []insightstest.Ten
 	close(next)
 	wg.Wait()
 	// Dropping a thousand schemas with the database takes longer than pgtest's clean-up
-	// allows: drop them one by one first.
+	// allows: drop them one by one first, four at a time.
 	b.Cleanup(func() {
-		for _, tn := range out {
-			_ = env.Shards.DropTenant(context.Background(), insightstest.Shard, tn.Schema)
+		drop := make(chan string)
+		var dwg sync.WaitGroup
+		for range 4 {
+			dwg.Add(1)
+			go func() {
+				defer dwg.Done()
+				for schema := range drop {
+					_ = env.Shards.DropTenant(context.Background(), insightstest.Shard, schema)
+				}
+			}()
 		}
+		for _, tn := range out {
+			drop <- tn.Schema
+		}
+		close(drop)
+		dwg.Wait()
 	})
 	return out
 }
