@@ -186,57 +186,6 @@ func (s *Store) GetEncodedByRefs(ctx context.Context, refs []string, filter Expr
 	return out, nil
 }
 
-// loadByRefsVersion is loadByRefsWhere, also returning the tenant's data version read by
-// the same statement when withVersion (-1 when no row came back, and always without).
-func loadByRefsVersion(ctx context.Context, tx pgx.Tx, refs []string, filter Expr, withVersion bool) (map[string]entity.Entity, int64, error) {
-	if !withVersion {
-		byRef, err := loadByRefsWhere(ctx, tx, refs, filter)
-		return byRef, -1, err
-	}
-	var b sqlb
-	refsArg := b.arg(refs)
-	where := ""
-	if filter != nil {
-		c, err := b.cond(filter)
-		if err != nil {
-			return nil, 0, err
-		}
-		where = " AND " + c
-	}
-	args := b.args
-	if filter != nil {
-		// Only a filter's plan depends on its values (customPlan says why); refs alone take
-		// the ref index whatever they are, and a prepared statement skips planning the
-		// relations subqueries on every call.
-		args = customPlan(args)
-	}
-	rows, err := tx.Query(ctx, `SELECT `+entityColumns+`, (SELECT data_version FROM catalog_state) FROM catalog_entities e WHERE e.ref = ANY(`+refsArg+`)`+where, args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: load entities: %w", err)
-	}
-	defer rows.Close()
-	byRef := make(map[string]entity.Entity, len(refs))
-	version := int64(-1)
-	for rows.Next() {
-		var (
-			uid, ref, etag string
-			gen            int64
-			body           []byte
-			rels           []string
-		)
-		if err := rows.Scan(&uid, &ref, &etag, &gen, &body, &rels, &version); err != nil {
-			return nil, 0, fmt.Errorf("store: load entities: %w", err)
-		}
-		e, err := decodeBody(ref, body)
-		if err != nil {
-			return nil, 0, err
-		}
-		e.SetServerFields(uid, etag, gen, relationsOf(rels))
-		byRef[ref] = e
-	}
-	return byRef, version, rows.Err()
-}
-
 // dropUnmatched removes from found the refs of hits whose entities do not match filter.
 func dropUnmatched(ctx context.Context, tx pgx.Tx, hits []string, filter Expr, found map[string][]byte) error {
 	var b sqlb

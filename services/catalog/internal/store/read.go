@@ -21,15 +21,16 @@ const entityColumns = `e.uid::text, e.ref, e.etag, e.generation, e.body,
      UNION ALL
      SELECT r.inverse || ' ' || r.source_ref FROM catalog_relations r WHERE r.target_ref = e.ref) x)`
 
-// readEntity scans one row of entityColumns into an entity in Backstage's shape.
-func readEntity(row pgx.Row) (entity.Entity, string, error) {
+// readEntity scans one row of entityColumns (then any extra columns into extra) into an
+// entity in Backstage's shape.
+func readEntity(row pgx.Row, extra ...any) (entity.Entity, string, error) {
 	var (
 		uid, ref, etag string
 		gen            int64
 		body           []byte
 		rels           []string
 	)
-	if err := row.Scan(&uid, &ref, &etag, &gen, &body, &rels); err != nil {
+	if err := row.Scan(append([]any{&uid, &ref, &etag, &gen, &body, &rels}, extra...)...); err != nil {
 		return nil, "", err
 	}
 	e, err := decodeBody(ref, body)
@@ -134,30 +135,53 @@ func loadByRefs(ctx context.Context, tx pgx.Tx, refs []string) (map[string]entit
 }
 
 func loadByRefsWhere(ctx context.Context, tx pgx.Tx, refs []string, filter Expr) (map[string]entity.Entity, error) {
+	byRef, _, err := loadByRefsVersion(ctx, tx, refs, filter, false)
+	return byRef, err
+}
+
+// loadByRefsVersion is loadByRefsWhere, also returning the tenant's data version read by
+// the same statement when withVersion (-1 when no row came back, and always without).
+func loadByRefsVersion(ctx context.Context, tx pgx.Tx, refs []string, filter Expr, withVersion bool) (map[string]entity.Entity, int64, error) {
 	var b sqlb
 	refsArg := b.arg(refs)
 	where := ""
 	if filter != nil {
 		c, err := b.cond(filter)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		where = " AND " + c
 	}
-	rows, err := tx.Query(ctx, `SELECT `+entityColumns+` FROM catalog_entities e WHERE e.ref = ANY(`+refsArg+`)`+where, customPlan(b.args)...)
+	args := b.args
+	if filter != nil {
+		// Only a filter's plan depends on its values (customPlan says why); refs alone take
+		// the ref index whatever they are, and a prepared statement skips planning the
+		// relations subqueries on every call.
+		args = customPlan(args)
+	}
+	cols := entityColumns
+	if withVersion {
+		cols += ", (SELECT data_version FROM catalog_state)"
+	}
+	rows, err := tx.Query(ctx, `SELECT `+cols+` FROM catalog_entities e WHERE e.ref = ANY(`+refsArg+`)`+where, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: load entities: %w", err)
+		return nil, 0, fmt.Errorf("store: load entities: %w", err)
 	}
 	defer rows.Close()
 	byRef := make(map[string]entity.Entity, len(refs))
+	version := int64(-1)
+	var extra []any
+	if withVersion {
+		extra = []any{&version}
+	}
 	for rows.Next() {
-		e, ref, err := readEntity(rows)
+		e, ref, err := readEntity(rows, extra...)
 		if err != nil {
-			return nil, err
+			return nil, 0, fmt.Errorf("store: load entities: %w", err)
 		}
 		byRef[ref] = e
 	}
-	return byRef, rows.Err()
+	return byRef, version, rows.Err()
 }
 
 // Delete removes the entity with uid, its search rows and the edges its spec stated (edges
