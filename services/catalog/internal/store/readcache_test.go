@@ -13,17 +13,25 @@ import (
 	"atrium.dev/services/catalog/internal/store"
 )
 
+// twoReplicas is two catalog stores on one database, each with its own read cache (one's is
+// returned), and the tenants acme and globex.
+func twoReplicas(t *testing.T) (env *catalogtest.Env, acme, globex context.Context, one, two *store.Store, c1 *readcache.Cache) {
+	t.Helper()
+	env = catalogtest.New(t)
+	acme, globex = env.Tenant(t, "acme").Ctx(), env.Tenant(t, "globex").Ctx()
+	one, two = store.New(env.Shards), store.New(env.Shards)
+	c1 = readcache.New(0)
+	one.CacheReads(c1)
+	two.CacheReads(readcache.New(0))
+	return env, acme, globex, one, two, c1
+}
+
 // Two replicas of the catalog on one database, each with its own read cache: a write through
 // either ends both replicas' cached pages and facet counts at once (the data version is in
 // the tenant's schema), a tenant never gets another's cached result, and a repeated read is
 // answered from the cache.
 func TestReadCacheAcrossReplicas(t *testing.T) {
-	env := catalogtest.New(t)
-	acme, globex := env.Tenant(t, "acme").Ctx(), env.Tenant(t, "globex").Ctx()
-	one, two := store.New(env.Shards), store.New(env.Shards)
-	c1, c2 := readcache.New(0), readcache.New(0)
-	one.CacheReads(c1)
-	two.CacheReads(c2)
+	_, acme, globex, one, two, c1 := twoReplicas(t)
 
 	list := func(s *store.Store, ctx context.Context) []string {
 		t.Helper()
@@ -93,12 +101,7 @@ func TestReadCacheAcrossReplicas(t *testing.T) {
 // ends the other's), never cross tenants under the same ref, honour a filter for cached
 // entities as for loaded ones, and stay within a tenant's share of the budget.
 func TestEncodedByRefsCache(t *testing.T) {
-	env := catalogtest.New(t)
-	acme, globex := env.Tenant(t, "acme").Ctx(), env.Tenant(t, "globex").Ctx()
-	one, two := store.New(env.Shards), store.New(env.Shards)
-	c1, c2 := readcache.New(0), readcache.New(0)
-	one.CacheReads(c1)
-	two.CacheReads(c2)
+	env, acme, globex, one, two, _ := twoReplicas(t)
 	encodes := 0
 	enc := store.Encoder{Name: "test", Encode: func(e entity.Entity) ([]byte, error) {
 		encodes++
