@@ -113,7 +113,7 @@ func BenchmarkFleet(b *testing.B) {
 			b.Logf("fleet: provisioned %d tenants in %s (%.1f/s), %d in all", made, time.Since(t0).Round(time.Second), float64(made)/time.Since(t0).Seconds(), n)
 		}
 		func() {
-			unlock := benchLock(b)
+			unlock := benchLock(b, "fleet")
 			defer unlock()
 			f.measure(n)
 		}()
@@ -144,8 +144,9 @@ func fleetStages(b *testing.B) []int {
 	return out
 }
 
-// benchLock takes the lock of ATRIUM_BENCH_LOCK (when set) and returns its release.
-func benchLock(b *testing.B) func() {
+// benchLock takes the lock of ATRIUM_BENCH_LOCK (when set) and returns its release; the log
+// lines (prefixed by label) give the load average when it was taken and released.
+func benchLock(b *testing.B, label string) func() {
 	path := os.Getenv(envBenchLock)
 	if path == "" {
 		return func() {}
@@ -158,10 +159,10 @@ func benchLock(b *testing.B) func() {
 	if err := syscall.Flock(int(fh.Fd()), syscall.LOCK_EX); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("fleet: bench lock taken after %s; load: %s", time.Since(t0).Round(time.Second), loadAvg())
+	b.Logf("%s: bench lock taken after %s; load: %s", label, time.Since(t0).Round(time.Second), loadAvg())
 	held := time.Now()
 	return func() {
-		b.Logf("fleet: bench lock released after %s; load: %s", time.Since(held).Round(time.Second), loadAvg())
+		b.Logf("%s: bench lock released after %s; load: %s", label, time.Since(held).Round(time.Second), loadAvg())
 		_ = syscall.Flock(int(fh.Fd()), syscall.LOCK_UN)
 		fh.Close()
 	}

@@ -102,7 +102,7 @@ func BenchmarkMoveLarge(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	unlock := benchLock(b)
+	unlock := benchLock(b, "move")
 	defer unlock()
 	// The reader and the writer call with an API token: an access token lasts 15 minutes, and
 	// a move that outlasted it made every later call fail Unauthenticated, which the benchmark
