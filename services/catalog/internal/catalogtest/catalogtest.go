@@ -7,12 +7,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"testing"
 
 	"atrium.dev/platform/authn"
 	"atrium.dev/platform/pgtest"
 	"atrium.dev/platform/tenantdb"
+	"atrium.dev/services/catalog/internal/entity"
 	"atrium.dev/services/catalog/internal/store"
+	"atrium.dev/services/catalog/internal/synth"
+	"github.com/jackc/pgx/v5"
 )
 
 // Shard is the shard name tests use.
@@ -169,3 +173,68 @@ kind: Resource
 metadata: {name: payments-db}
 spec: {type: database, owner: team-a, system: payments}
 `
+
+// RawCase is a stored body and the relations the store would read beside it.
+type RawCase struct {
+	Name string
+	Body string // any JSON; JSONBText stores it as jsonb and reads Postgres' text back
+	Rels []entity.Relation
+}
+
+func rel(typ, target string) entity.Relation {
+	r, err := entity.ParseRef(target, "", "")
+	if err != nil {
+		panic(err)
+	}
+	return entity.Edge{Type: typ, Target: r}.Relation()
+}
+
+// RawCases are the bodies the handlers' raw encoders (store.Encoder.Raw) are checked on: the synthetic catalog with its
+// own relations, and what encoding/json treats specially (escapes, U+2028, HTML characters,
+// numbers jsonb prints otherwise than float64 does, keys that sort differently escaped).
+func RawCases(t testing.TB) []RawCase {
+	t.Helper()
+	cases := []RawCase{
+		{"escapes", `{"apiVersion":"v1","kind":"Component","metadata":{"name":"x","description":"quo\"te \\ back / tab\t nl\n cr\r bs\b ff\f \u0001 \u001f del\u007f <b>&amp;</b> line\u2028sep\u2029 日本語 😀"},"spec":{}}`, []entity.Relation{rel("ownedBy", "group:default/team-a")}},
+		{"numbers", `{"kind":"Component","metadata":{"name":"n"},"spec":{"a":1.0,"b":1.50,"c":1e21,"d":1e-7,"e":-0,"f":123456789012345678901234567890,"g":0.1,"h":-2.5E+3,"i":5e-324,"j":[0,1,2.000]}}`, nil},
+		{"keys", `{"kind":"Component","metadata":{"name":"k","annotations":{"b":"1","a\"b":"2","a\\b":"3","\u00e9":"4","z":"5","a/b":"6","A":"7","ab\u2028":"8"}},"spec":{"":"empty key","\u0001":"control key"}}`, []entity.Relation{}},
+		{"no metadata", `{"kind":"Component","spec":{"x":null,"y":true,"z":false}}`, []entity.Relation{rel("partOf", "system:default/payments")}},
+		{"metadata not an object", `{"kind":"Component","metadata":"oops","spec":{}}`, nil},
+		{"server fields stored", `{"kind":"Component","metadata":{"name":"s","uid":"old","etag":"old","generation":9},"relations":[{"type":"old"}],"spec":{}}`, nil},
+		{"stored relations, server has some", `{"kind":"Component","metadata":{"name":"s"},"relations":"old","spec":{}}`, []entity.Relation{rel("dependsOn", "resource:default/db \"quoted\""), rel("apiProvidedBy", "component:default/a")}},
+		{"nested", `{"kind":"Component","metadata":{"name":"d"},"spec":{"a":[[[]]],"b":[{}],"c":{"d":{"e":{"f":[1,{"g":"h"}]}}}}}`, nil},
+		{"spaces", "  {\"kind\" : \"Component\" ,\n\"metadata\":{ \"name\" : \"w\" } }  ", nil},
+	}
+	for i, e := range synth.Generate(300, 7).Entities {
+		raw, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := entity.ParseRef(e.Kind()+":default/"+e.Name(), "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		edges, _ := entity.DeriveEdges(e)
+		cases = append(cases, RawCase{Name: "synthetic " + string(rune('a'+i%26)), Body: string(raw), Rels: entity.RelationsOf(ref, edges)})
+	}
+	return cases
+}
+
+// JSONBText returns each body as Postgres prints it back from a jsonb value, which is what
+// the store hands the raw encoders.
+func JSONBText(t testing.TB, bodies []string) [][]byte {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	out := make([][]byte, len(bodies))
+	for i, b := range bodies {
+		if err := conn.QueryRow(ctx, `SELECT $1::jsonb`, b).Scan(&out[i]); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+	}
+	return out
+}

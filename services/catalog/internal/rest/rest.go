@@ -690,12 +690,18 @@ func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) err
 // jsonEncoder encodes entities under the projection p as appendJSON does; the read cache
 // keeps what it writes per entity (by-refs, by-name) and per cached page.
 func jsonEncoder(p filter.Projection) store.Encoder {
-	return store.Encoder{
+	enc := store.Encoder{
 		Name: "json\x00" + strings.Join(p.Fields(), "\x00"),
 		Encode: func(e entity.Entity) ([]byte, error) {
 			return appendJSON(nil, p.Apply(map[string]any(e)))
 		},
 	}
+	if p.IsZero() {
+		enc.Raw = func(r store.Raw) ([]byte, error) {
+			return appendRawEntity(make([]byte, 0, len(r.Body)+len(r.Body)/2), r)
+		}
+	}
+	return enc
 }
 
 // encoded turns encoded entities into items for appendJSON, null where one is nil.

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"atrium.dev/services/catalog/internal/entity"
 	"atrium.dev/services/catalog/internal/filter"
+	"atrium.dev/services/catalog/internal/jsonspan"
 	"atrium.dev/services/catalog/internal/store"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -43,13 +45,19 @@ func binaryCodec(h http.Header) bool {
 
 // pbEncoder encodes entities under the projection p as google.protobuf.Struct's wire form.
 func pbEncoder(p filter.Projection) store.Encoder {
-	return store.Encoder{
+	enc := store.Encoder{
 		Name: "pb\x00" + strings.Join(p.Fields(), "\x00"),
 		Encode: func(e entity.Entity) ([]byte, error) {
 			// Never nil: an empty Struct (a projection that left nothing) is an entity.
 			return appendStruct(make([]byte, 0, 512), p.Apply(map[string]any(e)))
 		},
 	}
+	if p.IsZero() {
+		enc.Raw = func(r store.Raw) ([]byte, error) {
+			return appendRawEntityStruct(make([]byte, 0, len(r.Body)+len(r.Body)/2), r)
+		}
+	}
+	return enc
 }
 
 // withRaw sets m's unknown fields to field num repeated once per payload, in order (a nil
@@ -178,4 +186,171 @@ func appendLen(dst []byte, body func([]byte) ([]byte, error)) ([]byte, error) {
 	copy(dst[at+size:], dst[at+1:at+1+n])
 	protowire.AppendVarint(dst[at:at], uint64(n))
 	return dst, nil
+}
+
+// appendRawEntityStruct appends the entity r as the wire form appendStruct writes of
+// store.DecodeRaw(r), straight from the stored text (the members in the text's order, which
+// a map's wire form does not fix), with the server's fields put in as
+// Entity.SetServerFields puts them. An error means "decode instead" (store.Encoder.Raw).
+func appendRawEntityStruct(dst []byte, r store.Raw) ([]byte, error) {
+	body := jsonspan.Trim(r.Body)
+	var meta []byte
+	err := jsonspan.Object(body, func(k []byte, escaped bool, v []byte) error {
+		key, err := rawKey(k, escaped)
+		if err != nil {
+			return err
+		}
+		switch string(key) {
+		case "metadata":
+			if v[0] == '{' {
+				meta = v // SetServerFields adds to a stored metadata object, else replaces it
+			}
+			return nil
+		case "relations": // the server's relations replace stored ones
+			return nil
+		}
+		return appendRawEntry(&dst, key, func(dst []byte) ([]byte, error) { return appendRawValue(dst, v, 1) })
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = appendRawEntry(&dst, []byte("metadata"), func(dst []byte) ([]byte, error) {
+		dst = protowire.AppendTag(dst, valueStruct, protowire.BytesType)
+		return appendLen(dst, func(dst []byte) ([]byte, error) {
+			if meta != nil {
+				err := jsonspan.ObjectDepth(meta, 1, func(k []byte, escaped bool, v []byte) error {
+					key, err := rawKey(k, escaped)
+					if err != nil {
+						return err
+					}
+					switch string(key) {
+					case "uid", "etag", "generation":
+						return nil
+					}
+					return appendRawEntry(&dst, key, func(dst []byte) ([]byte, error) { return appendRawValue(dst, v, 2) })
+				})
+				if err != nil {
+					return nil, err
+				}
+			}
+			for _, f := range []struct {
+				key string
+				val any
+			}{{"uid", r.UID}, {"etag", r.Etag}, {"generation", float64(r.Generation)}} {
+				if err := appendRawEntry(&dst, []byte(f.key), func(dst []byte) ([]byte, error) { return appendValue(dst, f.val, 2) }); err != nil {
+					return nil, err
+				}
+			}
+			return dst, nil
+		})
+	})
+	if err != nil || r.Relations == nil { // SetServerFields drops the key for nil relations
+		return dst, err
+	}
+	err = appendRawEntry(&dst, []byte("relations"), func(dst []byte) ([]byte, error) {
+		dst = protowire.AppendTag(dst, valueList, protowire.BytesType)
+		return appendLen(dst, func(dst []byte) ([]byte, error) {
+			for _, rel := range r.Relations {
+				dst = protowire.AppendTag(dst, listValues, protowire.BytesType)
+				var err error
+				if dst, err = appendLen(dst, func(dst []byte) ([]byte, error) {
+					return appendValue(dst, relationValue(rel), 1)
+				}); err != nil {
+					return nil, err
+				}
+			}
+			return dst, nil
+		})
+	})
+	return dst, err
+}
+
+// relationValue is the map SetServerFields makes of a relation.
+func relationValue(r entity.Relation) map[string]any {
+	return map[string]any{
+		"type":      r.Type,
+		"targetRef": r.TargetRef,
+		"target":    map[string]any{"kind": r.Target.Kind, "namespace": r.Target.Namespace, "name": r.Target.Name},
+	}
+}
+
+func rawKey(k []byte, escaped bool) ([]byte, error) {
+	if escaped {
+		return jsonspan.Unescape(k)
+	}
+	return k, nil
+}
+
+// appendRawEntry appends one entry of a Struct's fields: the key and the Value whose fields
+// value appends.
+func appendRawEntry(dst *[]byte, key []byte, value func([]byte) ([]byte, error)) error {
+	if !utf8.Valid(key) {
+		return fmt.Errorf("service: entity to struct: invalid UTF-8 in string: %q", key)
+	}
+	b := protowire.AppendTag(*dst, structFields, protowire.BytesType)
+	b, err := appendLen(b, func(dst []byte) ([]byte, error) {
+		dst = protowire.AppendTag(dst, entryKey, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, key)
+		dst = protowire.AppendTag(dst, entryValue, protowire.BytesType)
+		return appendLen(dst, value)
+	})
+	if err != nil {
+		return err
+	}
+	*dst = b
+	return nil
+}
+
+// appendRawValue appends the fields of the google.protobuf.Value of the JSON span v.
+func appendRawValue(dst, v []byte, depth int) ([]byte, error) {
+	if depth > maxStructDepth || len(v) == 0 {
+		return nil, fmt.Errorf("service: entity to struct: nested too deep")
+	}
+	switch c := v[0]; {
+	case c == '{':
+		dst = protowire.AppendTag(dst, valueStruct, protowire.BytesType)
+		return appendLen(dst, func(dst []byte) ([]byte, error) {
+			err := jsonspan.ObjectDepth(v, depth, func(k []byte, escaped bool, item []byte) error {
+				key, err := rawKey(k, escaped)
+				if err != nil {
+					return err
+				}
+				return appendRawEntry(&dst, key, func(dst []byte) ([]byte, error) { return appendRawValue(dst, item, depth+1) })
+			})
+			return dst, err
+		})
+	case c == '[':
+		dst = protowire.AppendTag(dst, valueList, protowire.BytesType)
+		return appendLen(dst, func(dst []byte) ([]byte, error) {
+			err := jsonspan.ArrayDepth(v, depth, func(item []byte) error {
+				dst = protowire.AppendTag(dst, listValues, protowire.BytesType)
+				var err error
+				dst, err = appendLen(dst, func(dst []byte) ([]byte, error) { return appendRawValue(dst, item, depth+1) })
+				return err
+			})
+			return dst, err
+		})
+	case c == '"':
+		s, err := jsonspan.String(v)
+		if err != nil {
+			return nil, err
+		}
+		if !utf8.Valid(s) {
+			return nil, fmt.Errorf("service: entity to struct: invalid UTF-8 in string: %q", s)
+		}
+		dst = protowire.AppendTag(dst, valueString, protowire.BytesType)
+		return protowire.AppendBytes(dst, s), nil
+	case c == 't', c == 'f':
+		dst = protowire.AppendTag(dst, valueBool, protowire.VarintType)
+		return protowire.AppendVarint(dst, protowire.EncodeBool(c == 't')), nil
+	case c == 'n':
+		dst = protowire.AppendTag(dst, valueNull, protowire.VarintType)
+		return protowire.AppendVarint(dst, 0), nil
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil {
+		return nil, err
+	}
+	dst = protowire.AppendTag(dst, valueNumber, protowire.Fixed64Type)
+	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(f)), nil
 }

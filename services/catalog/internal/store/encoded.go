@@ -18,6 +18,24 @@ import (
 type Encoder struct {
 	Name   string
 	Encode func(entity.Entity) ([]byte, error)
+	// Raw, when set, writes the same bytes as Encode of DecodeRaw's entity, straight from
+	// the stored text. An error (text it does not handle) makes the store decode the entity
+	// and call Encode, whose result and errors are then the answer.
+	Raw func(Raw) ([]byte, error)
+}
+
+// encodeRaw encodes r through enc.Raw, or by decoding it when enc has none or it fails.
+func encodeRaw(enc Encoder, r Raw) ([]byte, error) {
+	if enc.Raw != nil {
+		if b, err := enc.Raw(r); err == nil {
+			return b, nil
+		}
+	}
+	e, err := DecodeRaw(r)
+	if err != nil {
+		return nil, fmt.Errorf("store: load entities: %w", err)
+	}
+	return enc.Encode(e)
 }
 
 // maxPageForms bounds the forms one cached page keeps (its size is charged for them up
@@ -90,18 +108,18 @@ func (s *Store) GetEncodedByRefs(ctx context.Context, refs []string, filter Expr
 		// encode loads refs and encodes what it finds into found, returning the data
 		// version its query read (-1 when it found nothing).
 		encode := func(refs []string, filter Expr) (int64, error) {
-			byRef, v, err := loadByRefsVersion(ctx, tx, refs, filter, useCache)
+			raws, v, err := loadRawByRefs(ctx, tx, refs, filter, useCache)
 			if err != nil {
 				return 0, err
 			}
-			for r, e := range byRef {
-				b, err := enc.Encode(e)
+			for _, r := range raws {
+				b, err := encodeRaw(enc, r)
 				if err != nil {
 					return 0, err
 				}
-				found[r] = b
+				found[r.Ref] = b
 				if useCache {
-					keep = append(keep, loaded{encodedKey(enc.Name, r), b})
+					keep = append(keep, loaded{encodedKey(enc.Name, r.Ref), b})
 				}
 			}
 			return v, nil

@@ -21,24 +21,50 @@ const entityColumns = `e.uid::text, e.ref, e.etag, e.generation, e.body,
      UNION ALL
      SELECT r.inverse || ' ' || r.source_ref FROM catalog_relations r WHERE r.target_ref = e.ref) x)`
 
+// Raw is an entity as the store read it: its body as Postgres prints the stored jsonb, and
+// the fields the server adds (DecodeRaw makes the entity of both). Handlers may write it
+// straight from the text (Encoder.Raw): decoding a page of bodies into maps only to encode
+// the maps again was most of the CPU of a read that missed the read cache.
+type Raw struct {
+	Ref, UID, Etag string
+	Generation     int64
+	Body           []byte
+	// Relations are sorted (entity.SortRelations) and never nil.
+	Relations []entity.Relation
+}
+
+// DecodeRaw returns the entity in Backstage's shape.
+func DecodeRaw(r Raw) (entity.Entity, error) {
+	e, err := decodeBody(r.Ref, r.Body)
+	if err != nil {
+		return nil, err
+	}
+	e.SetServerFields(r.UID, r.Etag, r.Generation, r.Relations)
+	return e, nil
+}
+
+// readRaw scans one row of entityColumns (then any extra columns into extra).
+func readRaw(row pgx.Row, extra ...any) (Raw, error) {
+	var (
+		r    Raw
+		rels []string
+	)
+	if err := row.Scan(append([]any{&r.UID, &r.Ref, &r.Etag, &r.Generation, &r.Body, &rels}, extra...)...); err != nil {
+		return Raw{}, err
+	}
+	r.Relations = relationsOf(rels)
+	return r, nil
+}
+
 // readEntity scans one row of entityColumns (then any extra columns into extra) into an
 // entity in Backstage's shape.
 func readEntity(row pgx.Row, extra ...any) (entity.Entity, string, error) {
-	var (
-		uid, ref, etag string
-		gen            int64
-		body           []byte
-		rels           []string
-	)
-	if err := row.Scan(append([]any{&uid, &ref, &etag, &gen, &body, &rels}, extra...)...); err != nil {
-		return nil, "", err
-	}
-	e, err := decodeBody(ref, body)
+	r, err := readRaw(row, extra...)
 	if err != nil {
 		return nil, "", err
 	}
-	e.SetServerFields(uid, etag, gen, relationsOf(rels))
-	return e, ref, nil
+	e, err := DecodeRaw(r)
+	return e, r.Ref, err
 }
 
 // decodeBody decodes a stored body. The store wrote it from a validated entity, so a plain
@@ -142,6 +168,23 @@ func loadByRefsWhere(ctx context.Context, tx pgx.Tx, refs []string, filter Expr)
 // loadByRefsVersion is loadByRefsWhere, also returning the tenant's data version read by
 // the same statement when withVersion (-1 when no row came back, and always without).
 func loadByRefsVersion(ctx context.Context, tx pgx.Tx, refs []string, filter Expr, withVersion bool) (map[string]entity.Entity, int64, error) {
+	raws, version, err := loadRawByRefs(ctx, tx, refs, filter, withVersion)
+	if err != nil {
+		return nil, 0, err
+	}
+	byRef := make(map[string]entity.Entity, len(raws))
+	for _, r := range raws {
+		e, err := DecodeRaw(r)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: load entities: %w", err)
+		}
+		byRef[r.Ref] = e
+	}
+	return byRef, version, nil
+}
+
+// loadRawByRefs is loadByRefsVersion without decoding: the rows as read, in no order.
+func loadRawByRefs(ctx context.Context, tx pgx.Tx, refs []string, filter Expr, withVersion bool) ([]Raw, int64, error) {
 	var b sqlb
 	refsArg := b.arg(refs)
 	where := ""
@@ -168,20 +211,20 @@ func loadByRefsVersion(ctx context.Context, tx pgx.Tx, refs []string, filter Exp
 		return nil, 0, fmt.Errorf("store: load entities: %w", err)
 	}
 	defer rows.Close()
-	byRef := make(map[string]entity.Entity, len(refs))
+	out := make([]Raw, 0, len(refs))
 	version := int64(-1)
 	var extra []any
 	if withVersion {
 		extra = []any{&version}
 	}
 	for rows.Next() {
-		e, ref, err := readEntity(rows, extra...)
+		r, err := readRaw(rows, extra...)
 		if err != nil {
 			return nil, 0, fmt.Errorf("store: load entities: %w", err)
 		}
-		byRef[ref] = e
+		out = append(out, r)
 	}
-	return byRef, version, rows.Err()
+	return out, version, rows.Err()
 }
 
 // Delete removes the entity with uid, its search rows and the edges its spec stated (edges
