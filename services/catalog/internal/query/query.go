@@ -225,6 +225,9 @@ type Request struct {
 	Limit      int
 	Offset     int
 	SkipTotal  bool
+	// Encoded says the page's entities are read only through store.EncodePage (store.Query's
+	// Encoded).
+	Encoded bool
 }
 
 // Result is a page with tokens for its neighbours ("" when none).
@@ -251,7 +254,7 @@ func Build(r Request) (store.Query, Spec, error) {
 	if err != nil {
 		return store.Query{}, spec, err
 	}
-	q := store.Query{Filter: c.Filter, FullText: c.FullText, Order: c.Order, Limit: r.Limit, SkipTotal: r.SkipTotal}
+	q := store.Query{Filter: c.Filter, FullText: c.FullText, Order: c.Order, Limit: r.Limit, SkipTotal: r.SkipTotal, Encoded: r.Encoded}
 	if tok != nil {
 		pos := tok.Pos
 		if tok.Back {

@@ -575,7 +575,8 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 		// The cursor carries the query; like Backstage, what else is given is ignored.
 		spec = query.Spec{}
 	}
-	req := query.Request{Spec: spec, Token: cursor, TokenField: "cursor", Limit: clampLimit(max(limit, 1)), Offset: offset, SkipTotal: noTotal}
+	// Encoded: the items are written through EncodePage only.
+	req := query.Request{Spec: spec, Token: cursor, TokenField: "cursor", Limit: clampLimit(max(limit, 1)), Offset: offset, SkipTotal: noTotal, Encoded: true}
 	page, spec, leave, err := h.list(r.Context(), req)
 	defer leave()
 	if err != nil {

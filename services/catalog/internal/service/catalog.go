@@ -400,7 +400,8 @@ func (c *Catalog) ListEntities(ctx context.Context, req *connect.Request[catalog
 	if err != nil {
 		return nil, err
 	}
-	page, spec, err := query.List(ctx, c.store, query.Request{Spec: spec, Token: m.GetPageToken(), TokenField: "page_token", Limit: size, SkipTotal: m.GetSkipTotal()})
+	binary := binaryCodec(req.Header()) // then the entities are written through EncodePage only
+	page, spec, err := query.List(ctx, c.store, query.Request{Spec: spec, Token: m.GetPageToken(), TokenField: "page_token", Limit: size, SkipTotal: m.GetSkipTotal(), Encoded: binary})
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +410,7 @@ func (c *Catalog) ListEntities(ctx context.Context, req *connect.Request[catalog
 		out.TotalItems = 0
 	}
 	out.NextPageToken, out.PrevPageToken = query.Tokens(spec, page)
-	if binaryCodec(req.Header()) {
+	if binary {
 		raw, err := store.EncodePage(page, pbEncoder(proj))
 		if err != nil {
 			return nil, err

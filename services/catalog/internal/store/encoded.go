@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -48,6 +49,26 @@ const maxPageForms = 2
 type pageForms struct {
 	mu    sync.Mutex
 	forms map[string][][]byte
+	// decoded are the entities of a page cached as rows (Query.Encoded), decoded once for
+	// the callers that read Page.Entities (the cached page's size counts them).
+	decoded []entity.Entity
+}
+
+// entities returns the entities of raws, the page's rows, decoding them once per cached page.
+func (f *pageForms) entities(raws []Raw) ([]entity.Entity, error) {
+	if f == nil {
+		return decodeRaws(raws)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.decoded == nil {
+		d, err := decodeRaws(raws)
+		if err != nil {
+			return nil, err
+		}
+		f.decoded = d
+	}
+	return slices.Clone(f.decoded), nil
 }
 
 // EncodePage returns the page's entities in enc's form. A page from the read cache (or just
@@ -61,13 +82,25 @@ func EncodePage(p Page, enc Encoder) ([][]byte, error) {
 			return out, nil
 		}
 	}
-	out := make([][]byte, len(p.Entities))
-	for i, e := range p.Entities {
-		b, err := enc.Encode(e)
-		if err != nil {
-			return nil, err
+	var out [][]byte
+	if p.raws != nil {
+		out = make([][]byte, len(p.raws))
+		for i, r := range p.raws {
+			b, err := encodeRaw(enc, r)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = b
 		}
-		out[i] = b
+	} else {
+		out = make([][]byte, len(p.Entities))
+		for i, e := range p.Entities {
+			b, err := enc.Encode(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = b
+		}
 	}
 	if f != nil && len(f.forms) < maxPageForms {
 		if f.forms == nil {

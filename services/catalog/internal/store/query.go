@@ -40,6 +40,10 @@ type Query struct {
 	// At most one is set.
 	After, Before *Position
 	SkipTotal     bool
+	// Encoded says the caller reads the page's entities only through EncodePage: the page
+	// keeps its rows as read (Raw) and Entities stays empty, so an encoder that writes from
+	// the stored text (Encoder.Raw) never decodes them.
+	Encoded bool
 }
 
 // Page is one page of entities with the positions of its ends.
@@ -51,6 +55,8 @@ type Page struct {
 	Next, Prev *Position
 	// forms keeps the encodings of a page the read cache holds (EncodePage).
 	forms *pageForms
+	// raws are the page's rows when it was listed for Query.Encoded (Entities is then nil).
+	raws []Raw
 }
 
 type orderCol struct {
@@ -272,6 +278,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 
 	var (
 		positions []Position
+		raws      []Raw
 		ck        listCache
 	)
 	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
@@ -293,28 +300,18 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var (
-				uid, ref, etag string
-				gen            int64
-				body           []byte
-				rels           []string
-			)
 			keys := make([]*string, len(cols))
-			dest := []any{&uid, &ref, &etag, &gen, &body, &rels}
+			extra := make([]any, len(keys))
 			for i := range keys {
-				dest = append(dest, &keys[i])
+				extra[i] = &keys[i]
 			}
-			if err := rows.Scan(dest...); err != nil {
+			r, err := readRaw(rows, extra...)
+			if err != nil {
 				return fmt.Errorf("store: list: %w", err)
 			}
-			e, err := decodeBody(ref, body)
-			if err != nil {
-				return err
-			}
-			e.SetServerFields(uid, etag, gen, relationsOf(rels))
-			page.Entities = append(page.Entities, e)
-			ck.size += int64(len(body))
-			positions = append(positions, Position{Keys: keys, UID: uid})
+			raws = append(raws, r)
+			ck.size += int64(len(r.Body))
+			positions = append(positions, Position{Keys: keys, UID: r.UID})
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("store: list: %w", err)
@@ -328,16 +325,31 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		return Page{Total: -1}, err
 	}
 	if ck.hit.cached {
-		return ck.hit.page.clone(), nil
+		hit := ck.hit.page.clone()
+		if !q.Encoded && hit.raws != nil { // cached for an encoding caller
+			if hit.Entities, err = hit.forms.entities(hit.raws); err != nil {
+				return Page{Total: -1}, err
+			}
+			hit.raws = nil
+		}
+		return hit, nil
 	}
-	more := len(page.Entities) > q.Limit
+	more := len(raws) > q.Limit
 	if more {
-		page.Entities = page.Entities[:q.Limit]
+		raws = raws[:q.Limit]
 		positions = positions[:q.Limit]
 	}
 	if reverse {
-		slices.Reverse(page.Entities)
+		slices.Reverse(raws)
 		slices.Reverse(positions)
+	}
+	if q.Encoded {
+		page.raws = raws
+		if page.raws == nil {
+			page.raws = []Raw{} // tells an empty encoded page from a decoded one
+		}
+	} else if page.Entities, err = decodeRaws(raws); err != nil {
+		return Page{Total: -1}, err
 	}
 	if len(positions) == 0 {
 		if reverse {
@@ -383,6 +395,19 @@ type cachedPage struct {
 func (p Page) clone() Page {
 	p.Entities = slices.Clone(p.Entities)
 	return p
+}
+
+// decodeRaws decodes rows into entities (nil for none, as a page without entities has).
+func decodeRaws(raws []Raw) ([]entity.Entity, error) {
+	var out []entity.Entity
+	for _, r := range raws {
+		e, err := DecodeRaw(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // keepPage caches page when the cache is in use, and returns it.

@@ -175,3 +175,84 @@ func TestEncodedByRefsCache(t *testing.T) {
 		t.Fatalf("small cache: %+v, want at most a quarter of 2000 bytes", st)
 	}
 }
+
+// A page listed for an encoding caller (Query.Encoded) keeps its rows and is written through
+// the encoder's Raw; a caller reading Page.Entities gets the same entities from it, cached or
+// not, and the reverse: whichever kind of caller cached the page first, the other gets what
+// an uncached read gives it, and the page is encoded once. Tenants keep their own pages under
+// the same query.
+func TestEncodedPages(t *testing.T) {
+	_, acme, globex, one, _, _ := twoReplicas(t)
+	apply(t, acme, one, store.ApplyOptions{}, components("a", 3))
+	apply(t, globex, one, store.ApplyOptions{}, components("g", 2))
+	writes := 0
+	enc := store.Encoder{
+		Name:   "name",
+		Encode: func(e entity.Entity) ([]byte, error) { writes++; return []byte(e.Name()), nil },
+		Raw: func(r store.Raw) ([]byte, error) {
+			writes++
+			e, err := store.DecodeRaw(r)
+			if err != nil {
+				return nil, err
+			}
+			return []byte(e.Name() + "*"), nil // marks what Raw wrote
+		},
+	}
+	list := func(ctx context.Context, limit int, encoded bool) (entities, encodings []string) {
+		t.Helper()
+		q, _, err := query.Build(query.Request{Spec: query.Spec{Filter: []string{"kind=component"}}, Limit: limit, Encoded: encoded})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := one.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, err := store.EncodePage(p, enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range bs {
+			encodings = append(encodings, string(b))
+		}
+		return names(p.Entities), encodings
+	}
+	for i, tc := range []struct {
+		name          string
+		first, second bool // Encoded of the caller that caches the page, and of the ones after
+	}{
+		{"encoded, then decoded", true, false},
+		{"decoded, then encoded", false, true},
+		{"encoded twice", true, true},
+		{"decoded twice", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			limit := 50 + i // a query of its own, not cached yet
+			// The page's encodings are the first caller's, kept with the cached page.
+			wantEncs := []string{"a-000", "a-001", "a-002"}
+			if tc.first {
+				wantEncs = []string{"a-000*", "a-001*", "a-002*"}
+			}
+			for call, encoded := range []bool{tc.first, tc.second, tc.second} {
+				writes = 0
+				ents, encs := list(acme, limit, encoded)
+				wantEnts := []string{"a-000", "a-001", "a-002"}
+				if encoded && (call == 0 || tc.first) {
+					wantEnts = nil // rows only, read through EncodePage
+				} else if encoded {
+					wantEnts = ents // the page a decoding caller cached holds both
+				}
+				if !slices.Equal(ents, wantEnts) || !slices.Equal(encs, wantEncs) {
+					t.Fatalf("call %d (encoded %v): entities %v encodings %v, want %v and %v", call, encoded, ents, encs, wantEnts, wantEncs)
+				}
+				if want := map[bool]int{true: 3, false: 0}[call == 0]; writes != want {
+					t.Fatalf("call %d wrote %d entities, want %d", call, writes, want)
+				}
+			}
+			ents, encs := list(globex, limit, tc.second)
+			if len(encs) != 2 || encs[0][:5] != "g-000" || !tc.second && !slices.Equal(ents, []string{"g-000", "g-001"}) {
+				t.Fatalf("globex's page under acme's cached query: %v %v", ents, encs)
+			}
+		})
+	}
+}
