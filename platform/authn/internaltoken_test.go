@@ -3,6 +3,7 @@ package authn
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -101,5 +102,93 @@ func TestValidRequestID(t *testing.T) {
 	}
 	if !ValidRequestID(long) || ValidRequestID(long+"a") {
 		t.Error("64 characters must pass, 65 must not")
+	}
+}
+
+// A verified token is kept until it expires and answers as a fresh check would: the same
+// identity (a copy the caller may change), refused once expired; any other bytes are checked
+// again. Each tenant keeps at most maxVerifiedPerTenant tokens and evicts only its own.
+func TestInternalVerifierKeepsVerifiedTokens(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := NewInternalSigner(key)
+	now := time.Now()
+	signer.now = func() time.Time { return now }
+	v := NewInternalVerifier(key.Public().(ed25519.PublicKey))
+	v.now = func() time.Time { return now }
+	sign := func(tenant, user string) string {
+		t.Helper()
+		tok, err := signer.Sign(Identity{TenantID: tenant, Schema: "t_" + tenant, UserID: user, Role: RoleMember})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	acme, globex := sign("acme", "u1"), sign("globex", "u1")
+	alter := func(tok string) string { // one character of the signature changed
+		b := []byte(tok)
+		if b[len(b)-10] == 'A' {
+			b[len(b)-10] = 'B'
+		} else {
+			b[len(b)-10] = 'A'
+		}
+		return string(b)
+	}
+	for _, tc := range []struct {
+		name    string
+		token   string
+		tenant  string // "" for refused
+		checked bool   // whether the signature is checked on this call
+	}{
+		{"acme, first", acme, "acme", true},
+		{"acme, again", acme, "acme", false},
+		{"globex, first", globex, "globex", true},
+		{"globex, again", globex, "globex", false},
+		{"acme's token altered", alter(acme), "", true},
+		{"acme's token with a byte more", acme + "A", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := v.checks
+			id, err := v.Verify(tc.token)
+			if tc.tenant == "" {
+				if err == nil {
+					t.Fatalf("accepted: %+v", id)
+				}
+				return
+			}
+			if err != nil || id.TenantID != tc.tenant || id.Schema != "t_"+tc.tenant {
+				t.Fatalf("got %+v, %v, want tenant %s", id, err, tc.tenant)
+			}
+			if checked := v.checks > before; checked != tc.checked {
+				t.Fatalf("signature checked: %v, want %v", checked, tc.checked)
+			}
+			id.TenantID, id.RequestID = "changed", "changed" // the caller's copy
+		})
+	}
+	if id, err := v.Verify(acme); err != nil || id.TenantID != "acme" || id.RequestID != "" {
+		t.Fatalf("a caller's change reached the kept identity: %+v %v", id, err)
+	}
+
+	// Acme's flood of tokens evicts acme's own, never globex's.
+	for i := 0; i < 3*maxVerifiedPerTenant; i++ {
+		now = now.Add(time.Millisecond) // a new token each time
+		if _, err := v.Verify(sign("acme", fmt.Sprint("flood-", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(v.byTenant["acme"]); n != maxVerifiedPerTenant {
+		t.Fatalf("acme keeps %d tokens, want %d", n, maxVerifiedPerTenant)
+	}
+	before := v.checks
+	if _, err := v.Verify(globex); err != nil || v.checks != before {
+		t.Fatalf("globex's token checked again after acme's flood (%v)", err)
+	}
+
+	// Expired: refused, cached or not.
+	now = now.Add(InternalTokenTTL + 6*time.Second)
+	if _, err := v.Verify(globex); err == nil {
+		t.Fatal("expired token accepted from the cache")
 	}
 }
