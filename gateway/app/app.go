@@ -207,7 +207,6 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		PlanLimiters:     a.planLimiters,
 		Requests:         a.requests,
 		Usage:            a.usage,
-		Signer:           signer,
 		Tokens:           authn.NewInternalTokenCache(signer, 0),
 		Transport:        proxyTransport,
 		Entitlements:     ent,

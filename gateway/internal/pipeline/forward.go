@@ -13,19 +13,10 @@ import (
 // forward gets the internal token for the request's identity and proxies the request.
 // Unary calls get the upstream timeout; streams do not, they last as long as the client wants.
 //
-// RPCs reuse one token per identity (the request id goes in its own header, which
-// guard.AuthInterceptor reads). REST requests still get a token of their own, request id
-// inside: the catalog's REST handler takes the request id from the token, not the header.
+// Every request reuses one token per identity (the request id goes in its own header, which
+// guard.Authenticate reads for RPCs and for the catalog's REST and webhook handlers alike).
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
-	var (
-		tok string
-		err error
-	)
-	if c.rest {
-		tok, err = g.cfg.Signer.Sign(c.identity)
-	} else {
-		tok, err = g.cfg.Tokens.Token(c.identity)
-	}
+	tok, err := g.cfg.Tokens.Token(c.identity)
 	if err != nil {
 		g.fail(w, r, c, rpcerr.Unavailable("cannot sign the internal token").WithCause(err))
 		return

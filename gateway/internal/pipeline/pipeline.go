@@ -70,8 +70,7 @@ type Config struct {
 	// "requests this minute" entitlements reports).
 	Requests        *requestcount.Counter
 	Usage           *usage.Recorder
-	Signer          *authn.InternalSigner
-	Tokens          *authn.InternalTokenCache // Signer's tokens, reused per identity
+	Tokens          *authn.InternalTokenCache // internal tokens, reused per identity
 	Transport       http.RoundTripper
 	Entitlements    Entitlements // nil: no plugin is enabled
 	BodyLimit       int64

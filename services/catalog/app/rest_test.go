@@ -429,3 +429,56 @@ func TestRESTHeavyLane(t *testing.T) {
 		}
 	}
 }
+
+// The REST API takes the request id as Connect calls do: from its header beside the internal
+// token (so the gateway can reuse one token per identity), else the one an older token
+// carries; an invalid header is ignored. The audit row of a delete shows which was used.
+func TestRESTRequestID(t *testing.T) {
+	s := newServer(t)
+	acme := s.env.Tenant(t, "acme")
+	for _, tc := range []struct {
+		name, inToken, header, want string
+	}{
+		{"header, reused token", "", "req-header-0001", "req-header-0001"},
+		{"header beside a token's own", "req-token-0002", "req-header-0002", "req-header-0002"},
+		{"token's own, no header", "req-token-0003", "", "req-token-0003"},
+		{"invalid header", "req-token-0004", "bad id!", "req-token-0004"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := applyFixture(t, s.catalog(&acme.Identity))
+			var uid, ref string
+			for _, r := range res.GetResults() {
+				if r.GetEntityRef() == "component:default/ledger" {
+					uid, ref = r.GetUid(), r.GetEntityRef()
+				}
+			}
+			id := acme.Admin // deletes need the admin role
+			id.RequestID = tc.inToken
+			tok, err := s.signer.Sign(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequest("DELETE", s.url+"/api/catalog/entities/by-uid/"+uid, nil)
+			req.Header.Set(authn.InternalTokenHeader, tok)
+			if tc.header != "" {
+				req.Header.Set(authn.RequestIDHeader, tc.header)
+			}
+			r, err := s.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			if r.StatusCode != http.StatusNoContent {
+				t.Fatalf("delete: %s %s", r.Status, body)
+			}
+			audit, err := s.env.Store.Audit(acme.Ctx(), ref)
+			if err != nil || len(audit) == 0 {
+				t.Fatalf("audit %v %v", audit, err)
+			}
+			if last := audit[len(audit)-1]; last.Action != "delete" || last.RequestID != tc.want {
+				t.Fatalf("audit row %+v, want a delete with request id %q", last, tc.want)
+			}
+		})
+	}
+}

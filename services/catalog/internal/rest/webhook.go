@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"atrium.dev/platform/authn"
+	"atrium.dev/platform/guard"
 	"atrium.dev/services/catalog/internal/service"
 )
 
@@ -46,7 +47,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"method not allowed"}`, http.StatusMethodNotAllowed)
 		return
 	}
-	id, err := h.verifier.Verify(r.Header.Get(authn.InternalTokenHeader))
+	id, err := guard.Authenticate(h.verifier, r.Header) // the request id in its header
 	if err != nil || !id.HasTenant() {
 		http.Error(w, `{"error":"unauthenticated"}`, http.StatusUnauthorized)
 		return
