@@ -58,3 +58,39 @@ func TestRawEntityStructMatchesDecoded(t *testing.T) {
 		t.Fatal("a projection must be applied to the decoded entity")
 	}
 }
+
+func BenchmarkRawEntityStruct(b *testing.B) {
+	cases := catalogtest.RawCases(b)[9:109]
+	bodies := make([]string, len(cases))
+	for i, c := range cases {
+		bodies[i] = c.Body
+	}
+	texts := catalogtest.JSONBText(b, bodies)
+	raws := make([]store.Raw, len(cases))
+	for i, c := range cases {
+		raws[i] = store.Raw{Ref: "component:default/x", UID: "6f1c2a9e-0000-4000-8000-000000000000", Etag: "abc", Generation: 1, Body: texts[i], Relations: c.Rels}
+	}
+	enc := pbEncoder(filter.Projection{})
+	b.Run("raw", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			for _, r := range raws {
+				if _, err := enc.Raw(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("decode+encode", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			for _, r := range raws {
+				e, err := store.DecodeRaw(r)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := enc.Encode(e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}

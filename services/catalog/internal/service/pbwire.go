@@ -192,6 +192,8 @@ func appendLen(dst []byte, body func([]byte) ([]byte, error)) ([]byte, error) {
 // store.DecodeRaw(r), straight from the stored text (the members in the text's order, which
 // a map's wire form does not fix), with the server's fields put in as
 // Entity.SetServerFields puts them. An error means "decode instead" (store.Encoder.Raw).
+// Lengths are written with beginLen and endLen rather than appendLen's closures: a closure
+// per Struct entry was most of its allocations.
 func appendRawEntityStruct(dst []byte, r store.Raw) ([]byte, error) {
 	body := jsonspan.Trim(r.Body)
 	var meta []byte
@@ -209,69 +211,65 @@ func appendRawEntityStruct(dst []byte, r store.Raw) ([]byte, error) {
 		case "relations": // the server's relations replace stored ones
 			return nil
 		}
-		return appendRawEntry(&dst, key, func(dst []byte) ([]byte, error) { return appendRawValue(dst, v, 1) })
+		dst, err = appendRawEntry(dst, key, v, 1)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	err = appendRawEntry(&dst, []byte("metadata"), func(dst []byte) ([]byte, error) {
+	dst, at, vat := beginEntry(dst, "metadata")
+	dst = protowire.AppendTag(dst, valueStruct, protowire.BytesType)
+	dst, sat := beginLen(dst)
+	if meta != nil {
+		err := jsonspan.ObjectDepth(meta, 1, func(k []byte, escaped bool, v []byte) error {
+			key, err := rawKey(k, escaped)
+			if err != nil {
+				return err
+			}
+			switch string(key) {
+			case "uid", "etag", "generation":
+				return nil
+			}
+			dst, err = appendRawEntry(dst, key, v, 2)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	dst = appendStringEntry(dst, "uid", r.UID)
+	dst = appendStringEntry(dst, "etag", r.Etag)
+	e, eat, evat := beginEntry(dst, "generation")
+	e = protowire.AppendTag(e, valueNumber, protowire.Fixed64Type)
+	e = binary.LittleEndian.AppendUint64(e, math.Float64bits(float64(r.Generation)))
+	dst = endLen(endLen(e, evat), eat)
+	dst = endLen(endLen(endLen(dst, sat), vat), at)
+	if r.Relations == nil { // SetServerFields drops the key for nil relations
+		return dst, nil
+	}
+	dst, at, vat = beginEntry(dst, "relations")
+	dst = protowire.AppendTag(dst, valueList, protowire.BytesType)
+	dst, lat := beginLen(dst)
+	for _, rel := range r.Relations {
+		// Each item is the Value of the map SetServerFields makes: {type, targetRef, target}.
+		dst = protowire.AppendTag(dst, listValues, protowire.BytesType)
+		var iat, sat int
+		dst, iat = beginLen(dst)
 		dst = protowire.AppendTag(dst, valueStruct, protowire.BytesType)
-		return appendLen(dst, func(dst []byte) ([]byte, error) {
-			if meta != nil {
-				err := jsonspan.ObjectDepth(meta, 1, func(k []byte, escaped bool, v []byte) error {
-					key, err := rawKey(k, escaped)
-					if err != nil {
-						return err
-					}
-					switch string(key) {
-					case "uid", "etag", "generation":
-						return nil
-					}
-					return appendRawEntry(&dst, key, func(dst []byte) ([]byte, error) { return appendRawValue(dst, v, 2) })
-				})
-				if err != nil {
-					return nil, err
-				}
-			}
-			for _, f := range []struct {
-				key string
-				val any
-			}{{"uid", r.UID}, {"etag", r.Etag}, {"generation", float64(r.Generation)}} {
-				if err := appendRawEntry(&dst, []byte(f.key), func(dst []byte) ([]byte, error) { return appendValue(dst, f.val, 2) }); err != nil {
-					return nil, err
-				}
-			}
-			return dst, nil
-		})
-	})
-	if err != nil || r.Relations == nil { // SetServerFields drops the key for nil relations
-		return dst, err
+		dst, sat = beginLen(dst)
+		dst = appendStringEntry(dst, "type", rel.Type)
+		dst = appendStringEntry(dst, "targetRef", rel.TargetRef)
+		var tat, tvat, tsat int
+		dst, tat, tvat = beginEntry(dst, "target")
+		dst = protowire.AppendTag(dst, valueStruct, protowire.BytesType)
+		dst, tsat = beginLen(dst)
+		dst = appendStringEntry(dst, "kind", rel.Target.Kind)
+		dst = appendStringEntry(dst, "namespace", rel.Target.Namespace)
+		dst = appendStringEntry(dst, "name", rel.Target.Name)
+		dst = endLen(endLen(endLen(dst, tsat), tvat), tat)
+		dst = endLen(endLen(dst, sat), iat)
 	}
-	err = appendRawEntry(&dst, []byte("relations"), func(dst []byte) ([]byte, error) {
-		dst = protowire.AppendTag(dst, valueList, protowire.BytesType)
-		return appendLen(dst, func(dst []byte) ([]byte, error) {
-			for _, rel := range r.Relations {
-				dst = protowire.AppendTag(dst, listValues, protowire.BytesType)
-				var err error
-				if dst, err = appendLen(dst, func(dst []byte) ([]byte, error) {
-					return appendValue(dst, relationValue(rel), 1)
-				}); err != nil {
-					return nil, err
-				}
-			}
-			return dst, nil
-		})
-	})
-	return dst, err
-}
-
-// relationValue is the map SetServerFields makes of a relation.
-func relationValue(r entity.Relation) map[string]any {
-	return map[string]any{
-		"type":      r.Type,
-		"targetRef": r.TargetRef,
-		"target":    map[string]any{"kind": r.Target.Kind, "namespace": r.Target.Namespace, "name": r.Target.Name},
-	}
+	return endLen(endLen(endLen(dst, lat), vat), at), nil
 }
 
 func rawKey(k []byte, escaped bool) ([]byte, error) {
@@ -281,24 +279,64 @@ func rawKey(k []byte, escaped bool) ([]byte, error) {
 	return k, nil
 }
 
-// appendRawEntry appends one entry of a Struct's fields: the key and the Value whose fields
-// value appends.
-func appendRawEntry(dst *[]byte, key []byte, value func([]byte) ([]byte, error)) error {
+// beginLen reserves one byte for a length and returns where; endLen writes the length of
+// what was appended since, moving it when the length needs more than one byte (most values
+// are under 128 bytes).
+func beginLen(dst []byte) ([]byte, int) {
+	return append(dst, 0), len(dst)
+}
+
+func endLen(dst []byte, at int) []byte {
+	n := len(dst) - at - 1
+	size := protowire.SizeVarint(uint64(n))
+	if size == 1 {
+		dst[at] = byte(n)
+		return dst
+	}
+	var pad [9]byte
+	dst = append(dst, pad[:size-1]...)
+	copy(dst[at+size:], dst[at+1:at+1+n])
+	protowire.AppendVarint(dst[at:at], uint64(n))
+	return dst
+}
+
+// beginEntry starts a Struct entry with key (valid UTF-8, the caller's): its length's place
+// and its Value's; the caller appends the Value's fields, then ends both (value first).
+func beginEntry(dst []byte, key string) ([]byte, int, int) {
+	dst = protowire.AppendTag(dst, structFields, protowire.BytesType)
+	dst, at := beginLen(dst)
+	dst = protowire.AppendTag(dst, entryKey, protowire.BytesType)
+	dst = protowire.AppendString(dst, key)
+	dst = protowire.AppendTag(dst, entryValue, protowire.BytesType)
+	dst, vat := beginLen(dst)
+	return dst, at, vat
+}
+
+// appendStringEntry appends an entry whose Value is the string s (the server's own fields).
+func appendStringEntry(dst []byte, key, s string) []byte {
+	dst, at, vat := beginEntry(dst, key)
+	dst = protowire.AppendTag(dst, valueString, protowire.BytesType)
+	dst = protowire.AppendString(dst, s)
+	return endLen(endLen(dst, vat), at)
+}
+
+// appendRawEntry appends one entry of a Struct's fields: the key and the Value of the JSON
+// span v.
+func appendRawEntry(dst, key, v []byte, depth int) ([]byte, error) {
 	if !utf8.Valid(key) {
-		return fmt.Errorf("service: entity to struct: invalid UTF-8 in string: %q", key)
+		return nil, fmt.Errorf("service: entity to struct: invalid UTF-8 in string: %q", key)
 	}
-	b := protowire.AppendTag(*dst, structFields, protowire.BytesType)
-	b, err := appendLen(b, func(dst []byte) ([]byte, error) {
-		dst = protowire.AppendTag(dst, entryKey, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, key)
-		dst = protowire.AppendTag(dst, entryValue, protowire.BytesType)
-		return appendLen(dst, value)
-	})
+	dst = protowire.AppendTag(dst, structFields, protowire.BytesType)
+	dst, at := beginLen(dst)
+	dst = protowire.AppendTag(dst, entryKey, protowire.BytesType)
+	dst = protowire.AppendBytes(dst, key)
+	dst = protowire.AppendTag(dst, entryValue, protowire.BytesType)
+	dst, vat := beginLen(dst)
+	dst, err := appendRawValue(dst, v, depth)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	*dst = b
-	return nil
+	return endLen(endLen(dst, vat), at), nil
 }
 
 // appendRawValue appends the fields of the google.protobuf.Value of the JSON span v.
@@ -309,27 +347,37 @@ func appendRawValue(dst, v []byte, depth int) ([]byte, error) {
 	switch c := v[0]; {
 	case c == '{':
 		dst = protowire.AppendTag(dst, valueStruct, protowire.BytesType)
-		return appendLen(dst, func(dst []byte) ([]byte, error) {
-			err := jsonspan.ObjectDepth(v, depth, func(k []byte, escaped bool, item []byte) error {
-				key, err := rawKey(k, escaped)
-				if err != nil {
-					return err
-				}
-				return appendRawEntry(&dst, key, func(dst []byte) ([]byte, error) { return appendRawValue(dst, item, depth+1) })
-			})
-			return dst, err
+		dst, at := beginLen(dst)
+		err := jsonspan.ObjectDepth(v, depth, func(k []byte, escaped bool, item []byte) error {
+			key, err := rawKey(k, escaped)
+			if err != nil {
+				return err
+			}
+			dst, err = appendRawEntry(dst, key, item, depth+1)
+			return err
 		})
+		if err != nil {
+			return nil, err
+		}
+		return endLen(dst, at), nil
 	case c == '[':
 		dst = protowire.AppendTag(dst, valueList, protowire.BytesType)
-		return appendLen(dst, func(dst []byte) ([]byte, error) {
-			err := jsonspan.ArrayDepth(v, depth, func(item []byte) error {
-				dst = protowire.AppendTag(dst, listValues, protowire.BytesType)
-				var err error
-				dst, err = appendLen(dst, func(dst []byte) ([]byte, error) { return appendRawValue(dst, item, depth+1) })
+		dst, at := beginLen(dst)
+		err := jsonspan.ArrayDepth(v, depth, func(item []byte) error {
+			dst = protowire.AppendTag(dst, listValues, protowire.BytesType)
+			var iat int
+			dst, iat = beginLen(dst)
+			var err error
+			if dst, err = appendRawValue(dst, item, depth+1); err != nil {
 				return err
-			})
-			return dst, err
+			}
+			dst = endLen(dst, iat)
+			return nil
 		})
+		if err != nil {
+			return nil, err
+		}
+		return endLen(dst, at), nil
 	case c == '"':
 		s, err := jsonspan.String(v)
 		if err != nil {
