@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
+	"atrium.dev/platform/authn"
 	"atrium.dev/services/insights/internal/event"
 	"atrium.dev/services/insights/internal/insightstest"
 	"atrium.dev/services/insights/internal/store"
@@ -583,4 +585,54 @@ func TestPluginAdoptionAndNoResultsExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("rebuilt")
+}
+
+// PrepareDays makes the raw partitions of days to come in each tenant's own schema, once,
+// passing over a deleted tenant; a fresh store (a restarted process) finds them without DDL.
+func TestPrepareDays(t *testing.T) {
+	env := insightstest.New(t)
+	acme, globex, gone := env.Tenant(t, "acme"), env.Tenant(t, "globex"), env.Tenant(t, "gone")
+	if err := env.Shards.DropTenant(context.Background(), insightstest.Shard, gone.Schema); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tomorrow, later := now.AddDate(0, 0, 1), now.AddDate(0, 0, 2)
+	ids := []*authn.Identity{&acme.Admin, &gone.Admin, &globex.Admin}
+	pool, err := env.Shards.Pool(insightstest.Shard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	partitions := func(tn insightstest.Tenant) []string {
+		t.Helper()
+		var names []string
+		if err := pool.QueryRow(ctx, `SELECT coalesce(array_agg(c.relname ORDER BY c.relname), '{}') FROM pg_inherits i
+			JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+			JOIN pg_namespace n ON n.oid = p.relnamespace WHERE p.relname = 'insights_events' AND n.nspname = $1`, tn.Schema).Scan(&names); err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	want := []string{"insights_events_" + tomorrow.Format("20060102"), "insights_events_" + later.Format("20060102")}
+	for _, step := range []struct {
+		name    string
+		st      *store.Store
+		created int
+	}{
+		{"first", env.Store, 2},
+		{"again, same process", env.Store, 0},
+		{"again, new process", store.New(env.Shards), 0},
+	} {
+		n, err := step.st.PrepareDays(ctx, insightstest.Shard, ids, []time.Time{tomorrow, later}, now)
+		if err != nil || n != step.created {
+			t.Fatalf("%s: %d tenants needed partitions (%v), want %d", step.name, n, err, step.created)
+		}
+		for _, tn := range []insightstest.Tenant{acme, globex} {
+			if got := partitions(tn); !slices.Equal(got, want) {
+				t.Fatalf("%s: %s has partitions %v, want %v", step.name, tn.Slug, got, want)
+			}
+		}
+	}
+	if _, err := env.Store.PrepareDays(ctx, insightstest.Shard, []*authn.Identity{{TenantID: "x"}}, []time.Time{now}, now); err == nil {
+		t.Fatal("an identity without schema was accepted")
+	}
 }
