@@ -243,8 +243,9 @@ func TestTopIsExact(t *testing.T) {
 	}
 }
 
-// TestActiveUsersExact: DAU, rolling WAU and MAU by day, and distinct users by week and by
-// month, against a direct count over the events sent (random users and days over 100 days).
+// TestActiveUsersExact: DAU, rolling WAU and MAU by day, distinct users by week and by month,
+// and weekly retention, against a direct count over the events sent (random users and days
+// over 100 days).
 func TestActiveUsersExact(t *testing.T) {
 	env := insightstest.New(t)
 	acme := env.Tenant(t, "acme")
@@ -286,6 +287,43 @@ func TestActiveUsersExact(t *testing.T) {
 		if p.Active != distinct(p.Time, next) || p.WAU != distinct(p.Time.AddDate(0, 0, -6), next) || p.MAU != distinct(p.Time.AddDate(0, 0, -29), next) {
 			t.Fatalf("%s: %+v, want %d/%d/%d", p.Time.Format(time.DateOnly), p, distinct(p.Time, next),
 				distinct(p.Time.AddDate(0, 0, -6), next), distinct(p.Time.AddDate(0, 0, -29), next))
+		}
+	}
+	// Weekly retention over the same events: users first seen in week N, active in week N+k.
+	monday := func(t time.Time) time.Time { return t.AddDate(0, 0, -((int(t.Weekday()) + 6) % 7)) }
+	firstWeek, weeksActive := map[string]time.Time{}, map[string]map[time.Time]bool{}
+	for back := 99; back >= 0; back-- {
+		w := monday(today.AddDate(0, 0, -back))
+		for u := range active[back] {
+			if _, ok := firstWeek[u]; !ok {
+				firstWeek[u] = w
+			}
+			if weeksActive[u] == nil {
+				weeksActive[u] = map[time.Time]bool{}
+			}
+			weeksActive[u][w] = true
+		}
+	}
+	cs, err := env.Store.Retention(acme.Ctx(), from, to, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		var users int64
+		want := make([]int64, len(c.Active))
+		for u, fw := range firstWeek {
+			if !fw.Equal(c.Week) {
+				continue
+			}
+			users++
+			for k := range want {
+				if weeksActive[u][c.Week.AddDate(0, 0, 7*k)] {
+					want[k]++
+				}
+			}
+		}
+		if c.Users != users || fmt.Sprint(c.Active) != fmt.Sprint(want) {
+			t.Fatalf("cohort %s: %d users %v, want %d %v", c.Week.Format(time.DateOnly), c.Users, c.Active, users, want)
 		}
 	}
 	for _, g := range []store.Grouping{store.ByWeek, store.ByMonth} {
