@@ -17,6 +17,7 @@ import (
 	"atrium.dev/services/insights/internal/pipeline"
 	"atrium.dev/services/insights/internal/store"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -240,6 +241,7 @@ func BenchmarkIngest(b *testing.B) {
 		}
 		pctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
+		conns0, commits0 := pool.Stat().NewConnsCount(), commits(b, pool)
 		start = time.Now()
 		go func() { p.Run(pctx); close(done) }()
 		var prodErr error
@@ -258,8 +260,13 @@ func BenchmarkIngest(b *testing.B) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		elapsed := time.Since(start)
+		b.Logf("during the run: %d new database connections, %d transactions committed",
+			pool.Stat().NewConnsCount()-conns0, commits(b, pool)-commits0)
 		cancel()
 		<-done
+		st := p.Stats()
+		b.Logf("the writers: %d writes, %d tenant parts (%.1f events each), busy %v of %v each",
+			st.Writes, st.Parts, float64(st.Events)/float64(max(st.Parts, 1)), (st.Busy / time.Duration(writers)).Round(time.Millisecond), elapsed.Round(time.Millisecond))
 		rate := float64(nEvents) / elapsed.Seconds()
 
 		// Every event committed once: the tenants' monthly counts add up to what was sent.
@@ -286,6 +293,16 @@ func BenchmarkIngest(b *testing.B) {
 				nEvents, nTenants, elapsed.Round(time.Millisecond), rate, xaddRate, copyRate)
 		}
 	}
+}
+
+// commits is the database's committed transactions so far (the statistics collector's view,
+// flushed first so that it is current).
+func commits(b *testing.B, pool *pgxpool.Pool) int64 {
+	var n int64
+	if err := pool.QueryRow(context.Background(), `SELECT pg_stat_force_next_flush(), (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())`).Scan(nil, &n); err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
 
 // BenchmarkFreshness: an event written to the stream (as the gateway or Track writes it) →

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"testing"
 
 	"atrium.dev/services/insights/internal/event"
@@ -14,14 +15,16 @@ func TestMergeParts(t *testing.T) {
 	j1 := &writeJob{parts: []tenantPart{{tenant: "a", events: reader[:2]}, {tenant: "b", events: []event.Event{{ID: "b1"}}}}}
 	j2 := &writeJob{parts: []tenantPart{{tenant: "a", events: []event.Event{{ID: "x1"}}}, {tenant: "c", events: []event.Event{{ID: "c1"}}}}}
 	var got []string
-	for _, tp := range p.mergeParts([]*writeJob{j1, j2}) {
-		s := tp.tenant + ":"
-		for _, e := range tp.events {
-			s += e.ID + ","
+	for i, round := range p.mergeParts([]*writeJob{j1, j2}) {
+		for _, tp := range round {
+			s := fmt.Sprintf("%d/%s:", i, tp.tenant)
+			for _, e := range tp.events {
+				s += e.ID + ","
+			}
+			got = append(got, s)
 		}
-		got = append(got, s)
 	}
-	want := []string{"a:a1,a2,", "b:b1,", "c:c1,", "a:x1,"}
+	want := []string{"0/a:a1,a2,", "0/b:b1,", "0/c:c1,", "1/a:x1,"}
 	if len(got) != len(want) {
 		t.Fatalf("parts %v, want %v", got, want)
 	}

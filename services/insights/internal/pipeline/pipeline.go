@@ -1,10 +1,13 @@
 // Package pipeline moves usage events from the Redis stream into each tenant's tables.
 //
 // Several workers read the stream as one consumer group (XREADGROUP batches). A batch is
-// split by tenant and its tenants' parts are written in one transaction per shard
+// split by tenant and handed to the writers that own its tenants, which write the parts of
+// every batch queued for them at once, in multi-tenant transactions per shard
 // (store.IngestMany: each tenant's raw events deduplicated on the producer's event id, and
-// the rollups of what was new, as that tenant). The entries are acknowledged (XACK) only
-// after every part committed, so a worker that dies
+// the rollups of what was new, as that tenant). A worker reads on while its batches are
+// written, up to MaxInFlight entries, so that under a backlog each writer finds many batches
+// queued and a tenant's call carries more events. A batch's entries are acknowledged (XACK)
+// only after every part committed, so a worker that dies
 // mid-batch leaves its entries pending; another worker takes them over with XAUTOCLAIM once
 // they have been idle for ClaimIdle, and the raw table's primary key makes the second
 // delivery count nothing twice. Transient failures (Postgres down) are retried without
@@ -33,6 +36,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	"golang.org/x/sync/semaphore"
 )
 
 // Limits names the plan limits the pipeline applies. platform/entitlements' Client has this
@@ -70,12 +74,16 @@ type Config struct {
 	// Writers (default 2) write the batches the workers read, each for its own share of the
 	// tenants (by hash).
 	Writers int
-	// PerTenantBatch bounds one tenant's events in a batch's first transaction (default
+	// PerTenantBatch bounds one tenant's events in a write's first transactions (default
 	// 1000); the excess is written after the other tenants' events committed.
 	PerTenantBatch int
-	Block          time.Duration
-	ClaimIdle      time.Duration
-	ClaimInterval  time.Duration
+	// MaxInFlight bounds the entries read and not yet acknowledged (default 5 x BatchSize,
+	// at least BatchSize). A writer writes everything queued for it at once, so under a
+	// backlog this is also about how many events one write merges.
+	MaxInFlight   int
+	Block         time.Duration
+	ClaimIdle     time.Duration
+	ClaimInterval time.Duration
 	// DefaultRetentionDays applies when the plan says nothing (default 90); <0 keeps all.
 	DefaultRetentionDays int
 	// RetentionInterval between retention sweeps (default 1 h; 0 in tests: no sweeps).
@@ -102,7 +110,16 @@ type Pipeline struct {
 	lastUnreadGap atomic.Int64
 	tenants       sync.Map // tenant id -> shard, recorded in TenantsKey once per process
 	writers       []chan *writeJob
+	inFlight      *semaphore.Weighted // entries read and not yet acknowledged
+	writes, parts atomic.Int64        // see Stats
+	written, busy atomic.Int64
+	acks          sync.WaitGroup // batches waiting for their writes
 }
+
+// writerQueue is how many jobs may wait for one writer; a worker handing it one more waits.
+// With MaxInFlight it bounds the batches in flight when batches are small (a slow database
+// under light traffic).
+const writerQueue = 256
 
 // New returns a pipeline; Run runs it.
 func New(cfg Config) (*Pipeline, error) {
@@ -124,6 +141,10 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.PerTenantBatch <= 0 {
 		cfg.PerTenantBatch = 1000
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 5 * cfg.BatchSize
+	}
+	cfg.MaxInFlight = max(cfg.MaxInFlight, cfg.BatchSize)
 	if cfg.Block <= 0 {
 		cfg.Block = time.Second
 	}
@@ -149,9 +170,9 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Pipeline{cfg: cfg, log: cfg.Log}
+	p := &Pipeline{cfg: cfg, log: cfg.Log, inFlight: semaphore.NewWeighted(int64(cfg.MaxInFlight))}
 	for range cfg.Writers {
-		p.writers = append(p.writers, make(chan *writeJob))
+		p.writers = append(p.writers, make(chan *writeJob, writerQueue))
 	}
 	var err error
 	if p.results, err = cfg.Meter.Int64Counter("atrium_insights_events",
@@ -191,7 +212,8 @@ func New(cfg Config) (*Pipeline, error) {
 }
 
 // Run runs the workers, the lag monitor and retention until ctx ends. Entries being
-// processed when ctx ends are left pending (another worker claims them).
+// processed when ctx ends are left pending (another worker claims them). It returns once
+// every worker, writer and batch waiting for its writes has stopped.
 func (p *Pipeline) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, ch := range p.writers {
@@ -213,6 +235,7 @@ func (p *Pipeline) Run(ctx context.Context) {
 		defer wg.Done()
 		p.monitor(ctx)
 	}()
+	defer p.acks.Wait()
 	if p.cfg.RetentionInterval > 0 {
 		wg.Add(1)
 		go func() {
@@ -260,10 +283,19 @@ func (p *Pipeline) worker(ctx context.Context, consumer string) {
 				continue
 			}
 		}
+		// Room for a full batch first: what the read returns is held until acknowledged.
+		if err := p.inFlight.Acquire(ctx, int64(p.cfg.BatchSize)); err != nil {
+			return
+		}
 		res, err := p.cfg.Redis.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group: p.cfg.Group, Consumer: consumer, Streams: []string{p.cfg.Stream, ">"},
 			Count: int64(p.cfg.BatchSize), Block: p.cfg.Block,
 		}).Result()
+		read := 0
+		for _, s := range res {
+			read += len(s.Messages)
+		}
+		p.inFlight.Release(int64(p.cfg.BatchSize - read))
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
@@ -306,6 +338,9 @@ func (p *Pipeline) claim(ctx context.Context, consumer string) error {
 		}
 		if len(msgs) > 0 {
 			p.log.Info("insights: claimed pending entries", "entries", len(msgs), "consumer", consumer)
+			if err := p.inFlight.Acquire(ctx, int64(len(msgs))); err != nil {
+				return nil
+			}
 			p.process(ctx, msgs)
 		}
 		if next == "0-0" || next == "" {
@@ -322,23 +357,25 @@ func (p *Pipeline) count(ctx context.Context, result string, n int) {
 	}
 }
 
-// process ingests one batch and acknowledges it once every tenant's part has committed (or
-// can never be written). It returns early, acknowledging nothing, only when ctx ends.
+// process hands one batch to the writers and returns; the batch is acknowledged once every
+// tenant's part of it has committed (or can never be written), by a goroutine of its own, so
+// the worker reads on meanwhile. The caller holds len(msgs) of inFlight, released after the
+// acknowledgement. If ctx ends first, nothing is acknowledged: the entries stay pending.
 //
-// The batch's tenants are written together, one transaction per shard (store.IngestMany):
-// a batch over a thousand tenants holds a few events per tenant, and a transaction per
-// tenant cost more than its events. One tenant's flood is bounded within the batch: a
-// tenant's first PerTenantBatch events go into the batch's first transaction with everyone
-// else's, its excess into transactions after it, so the other tenants' events commit (and
-// show) without waiting for the flood's writes. Should a transaction fail, its tenants are
-// written one by one (ingestTenant: provisioning missing tables, dropping gone tenants,
-// retrying transient failures), so one broken tenant costs the others a slower batch, not
-// their events.
+// A writer writes the parts of every batch queued for it together, one transaction per
+// shard and 32 tenants (store.IngestMany): a batch over a thousand tenants holds a few events
+// per tenant, and a transaction per tenant cost more than its events. One tenant's flood is
+// bounded within a write: a tenant's first PerTenantBatch events go into the write's first
+// transactions with everyone else's, its excess into transactions after them, so the other
+// tenants' events commit (and show) without waiting for the flood's writes. Should a
+// transaction fail, its tenants are written one by one (ingestTenant: provisioning missing
+// tables, dropping gone tenants, retrying transient failures), so one broken tenant costs the
+// others a slower write, not their events.
 func (p *Pipeline) process(ctx context.Context, msgs []redis.XMessage) {
 	started := time.Now()
 	ids := make([]string, 0, len(msgs))
-	byTenant := map[string][]event.Event{}
-	var order []string
+	split := make([][]tenantPart, len(p.writers))
+	at := map[string]int{} // tenant -> its part's index in its writer's split
 	for _, m := range msgs {
 		ids = append(ids, m.ID)
 		// A claimed entry that was trimmed away arrives without values.
@@ -355,30 +392,58 @@ func (p *Pipeline) process(ctx context.Context, msgs []redis.XMessage) {
 			p.count(ctx, "no_tenant", 1)
 			continue
 		}
-		if _, ok := byTenant[e.TenantID]; !ok {
-			order = append(order, e.TenantID)
+		w := writerOf(e.TenantID, len(p.writers))
+		i, ok := at[e.TenantID]
+		if !ok {
+			i = len(split[w])
+			at[e.TenantID] = i
+			split[w] = append(split[w], tenantPart{tenant: e.TenantID})
 		}
-		byTenant[e.TenantID] = append(byTenant[e.TenantID], e)
+		split[w][i].events = append(split[w][i].events, e)
 	}
-	for _, parts := range rounds(order, byTenant, p.cfg.PerTenantBatch) {
-		if err := p.ingestParts(ctx, parts); err != nil {
-			return // ctx ended: leave the batch pending
+	var jobs []*writeJob
+	for w, parts := range split {
+		if len(parts) == 0 {
+			continue
 		}
-	}
-	if p.cfg.AfterCommit != nil {
-		p.cfg.AfterCommit(len(msgs))
-	}
-	// XACK failing (Redis down) leaves the entries pending: they are redelivered, and the
-	// dedup makes that harmless.
-	for {
-		err := p.cfg.Redis.XAck(context.WithoutCancel(ctx), p.cfg.Stream, p.cfg.Group, ids...).Err()
-		if err == nil || ctx.Err() != nil {
-			break
+		j := &writeJob{parts: parts, done: make(chan error, 1)}
+		select {
+		case p.writers[w] <- j:
+		case <-ctx.Done():
+			p.inFlight.Release(int64(len(msgs)))
+			return
 		}
-		p.log.Warn("insights: XACK failed, retrying", "err", err)
-		time.Sleep(500 * time.Millisecond)
+		jobs = append(jobs, j)
 	}
-	p.batchMs.Record(ctx, float64(time.Since(started).Microseconds())/1000)
+	p.acks.Add(1)
+	go func() {
+		defer p.acks.Done()
+		defer p.inFlight.Release(int64(len(msgs)))
+		for _, j := range jobs {
+			select {
+			case err := <-j.done:
+				if err != nil {
+					return // ctx ended: leave the batch pending
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+		if p.cfg.AfterCommit != nil {
+			p.cfg.AfterCommit(len(msgs))
+		}
+		// XACK failing (Redis down) leaves the entries pending: they are redelivered, and the
+		// dedup makes that harmless.
+		for {
+			err := p.cfg.Redis.XAck(context.WithoutCancel(ctx), p.cfg.Stream, p.cfg.Group, ids...).Err()
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			p.log.Warn("insights: XACK failed, retrying", "err", err)
+			time.Sleep(500 * time.Millisecond)
+		}
+		p.batchMs.Record(ctx, float64(time.Since(started).Microseconds())/1000)
+	}()
 }
 
 type tenantPart struct {
@@ -386,48 +451,24 @@ type tenantPart struct {
 	events []event.Event
 }
 
-// writeJob is a batch's parts for one writer.
+// writeJob is a batch's parts for one writer: one part per tenant, in the order the batch
+// first names them.
 type writeJob struct {
 	parts []tenantPart
 	done  chan error // buffered: the writer never waits on it
 }
 
-// ingestParts hands the parts to the writers that own their tenants (a tenant hash picks the
-// writer, so two writers of this process never wait on each other's tenant rows) and waits
-// until they are written. It returns an error only when ctx ends.
-func (p *Pipeline) ingestParts(ctx context.Context, parts []tenantPart) error {
-	if len(p.writers) == 0 {
-		return p.writeParts(ctx, parts)
-	}
-	split := make([][]tenantPart, len(p.writers))
-	for _, tp := range parts {
-		w := writerOf(tp.tenant, len(p.writers))
-		split[w] = append(split[w], tp)
-	}
-	var jobs []*writeJob
-	for w, ps := range split {
-		if len(ps) == 0 {
-			continue
-		}
-		j := &writeJob{parts: ps, done: make(chan error, 1)}
-		select {
-		case p.writers[w] <- j:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		jobs = append(jobs, j)
-	}
-	for _, j := range jobs {
-		select {
-		case err := <-j.done:
-			if err != nil {
-				return err
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+// Stats are the writers' work since New.
+type Stats struct {
+	// Writes (each the jobs a writer found queued), the tenant parts they held (a function
+	// call each) and their events; Busy is the writers' time writing, summed.
+	Writes, Parts, Events int64
+	Busy                  time.Duration
+}
+
+// Stats says how much the writers merged: events per part is what a tenant call carries.
+func (p *Pipeline) Stats() Stats {
+	return Stats{Writes: p.writes.Load(), Parts: p.parts.Load(), Events: p.written.Load(), Busy: time.Duration(p.busy.Load())}
 }
 
 // writerOf is the writer that owns a tenant (FNV-1a of its id).
@@ -439,9 +480,10 @@ func writerOf(tenantID string, n int) int {
 	return int(h % uint32(n))
 }
 
-// writer writes the jobs of its tenants. Jobs that queued up while it wrote the last ones
-// (from several readers) go into one transaction together, up to 2 x BatchSize events: under
-// a backlog, fewer and fuller commits.
+// writer writes the jobs of its tenants (a tenant hash picks the writer, so two writers of
+// this process never wait on each other's tenant rows). Jobs that queued up while it wrote
+// the last ones (the workers read on meanwhile) are written together, up to MaxInFlight
+// events: under a backlog, fewer tenant calls holding more events each.
 func (p *Pipeline) writer(ctx context.Context, jobs <-chan *writeJob) {
 	for {
 		var first *writeJob
@@ -456,7 +498,7 @@ func (p *Pipeline) writer(ctx context.Context, jobs <-chan *writeJob) {
 			n += len(tp.events)
 		}
 	more:
-		for n < 2*p.cfg.BatchSize {
+		for n < p.cfg.MaxInFlight {
 			select {
 			case j := <-jobs:
 				batch = append(batch, j)
@@ -467,7 +509,19 @@ func (p *Pipeline) writer(ctx context.Context, jobs <-chan *writeJob) {
 				break more
 			}
 		}
-		err := p.writeParts(ctx, p.mergeParts(batch))
+		started := time.Now()
+		var err error
+		for _, round := range p.mergeParts(batch) {
+			if err = p.writeParts(ctx, round); err != nil {
+				break
+			}
+			p.parts.Add(int64(len(round)))
+			for _, tp := range round {
+				p.written.Add(int64(len(tp.events)))
+			}
+		}
+		p.writes.Add(1)
+		p.busy.Add(int64(time.Since(started)))
 		for _, j := range batch {
 			j.done <- err
 		}
@@ -475,14 +529,12 @@ func (p *Pipeline) writer(ctx context.Context, jobs <-chan *writeJob) {
 }
 
 // mergeParts joins the jobs' parts of the same tenant: a tenant's part costs a function call
-// whatever it holds (about 0.3 ms, more than a few events' writes), and under a backlog the
-// jobs of several readers hold parts of mostly the same tenants. Each tenant's first
-// PerTenantBatch events come first, in the order tenants were first seen, its excess in later
-// parts, so a flood's excess does not delay the other tenants' first shares (see process).
-func (p *Pipeline) mergeParts(batch []*writeJob) []tenantPart {
-	if len(batch) == 1 {
-		return batch[0].parts
-	}
+// whatever it holds (about 0.5 ms, more than a few events' writes), and under a backlog the
+// jobs of several readers hold parts of mostly the same tenants. It returns rounds, written
+// one after the other: the first holds each tenant's first PerTenantBatch events, in the
+// order tenants were first seen, the next its excess, so a flood's excess does not delay the
+// other tenants' first shares (see process).
+func (p *Pipeline) mergeParts(batch []*writeJob) [][]tenantPart {
 	byTenant := map[string][]event.Event{}
 	var order []string
 	for _, j := range batch {
@@ -490,19 +542,15 @@ func (p *Pipeline) mergeParts(batch []*writeJob) []tenantPart {
 			evs, ok := byTenant[tp.tenant]
 			if !ok {
 				order = append(order, tp.tenant)
-				// Clipped: a part is a window of its reader's slice, whose later rounds
-				// an append must not overwrite.
+				// Clipped: an append must not write into the backing array of a slice
+				// that is not this merge's own.
 				byTenant[tp.tenant] = slices.Clip(tp.events)
 				continue
 			}
 			byTenant[tp.tenant] = append(evs, tp.events...)
 		}
 	}
-	var parts []tenantPart
-	for _, r := range rounds(order, byTenant, p.cfg.PerTenantBatch) {
-		parts = append(parts, r...)
-	}
-	return parts
+	return rounds(order, byTenant, p.cfg.PerTenantBatch)
 }
 
 // rounds cuts each tenant's events into parts of at most bound: round k holds every tenant's
@@ -772,29 +820,34 @@ func (p *Pipeline) monitor(ctx context.Context) {
 	}
 }
 
-// retention drops raw partitions past each seen tenant's retention, every RetentionInterval.
+// retention sweeps every RetentionInterval, the first time a minute after the start (when a
+// process restarted shortly before midnight, tomorrow's partitions should still be made).
 func (p *Pipeline) retention(ctx context.Context) {
-	t := time.NewTicker(p.cfg.RetentionInterval)
-	defer t.Stop()
+	next := time.Minute
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(min(next, p.cfg.RetentionInterval)):
 		}
+		next = p.cfg.RetentionInterval
 		if err := p.SweepRetention(ctx); err != nil && ctx.Err() == nil {
 			p.log.Warn("insights: retention sweep failed", "err", err)
 		}
 	}
 }
 
-// SweepRetention runs one retention pass over the tenants in TenantsKey.
+// SweepRetention runs one pass over the tenants in TenantsKey: it drops raw partitions past
+// each one's retention and makes today's and tomorrow's partitions ahead of their events.
 func (p *Pipeline) SweepRetention(ctx context.Context) error {
 	if p.cfg.TenantsKey == "" {
 		return nil
 	}
 	all, err := p.cfg.Redis.HGetAll(ctx, p.cfg.TenantsKey).Result()
 	if err != nil {
+		return err
+	}
+	if err := p.prepareDays(ctx, all); err != nil {
 		return err
 	}
 	for tenantID, shard := range all {
@@ -813,6 +866,27 @@ func (p *Pipeline) SweepRetention(ctx context.Context) error {
 		}
 		if len(dropped) > 0 {
 			p.log.Info("insights: raw partitions past retention dropped", "tenant", tenantID, "partitions", dropped)
+		}
+	}
+	return nil
+}
+
+// prepareDays makes today's and tomorrow's raw partitions of the tenants (id -> shard) that
+// lack them, shard by shard.
+func (p *Pipeline) prepareDays(ctx context.Context, tenants map[string]string) error {
+	byShard := map[string][]*authn.Identity{}
+	for tenantID, shard := range tenants {
+		byShard[shard] = append(byShard[shard], &authn.Identity{TenantID: tenantID, Schema: tenantdb.SchemaFor(tenantID), Shard: shard, Service: "insights"})
+	}
+	now := p.cfg.Now()
+	days := []time.Time{now, now.AddDate(0, 0, 1)}
+	for shard, ids := range byShard {
+		n, err := p.cfg.Store.PrepareDays(ctx, shard, ids, days, now)
+		if n > 0 {
+			p.log.Info("insights: raw partitions made ahead", "shard", shard, "tenants", n)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

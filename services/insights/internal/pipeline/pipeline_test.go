@@ -205,3 +205,31 @@ func TestProvisionsMissingTables(t *testing.T) {
 		t.Fatalf("raw %d counted %d, want 10", raw, counted)
 	}
 }
+
+// The sweep makes tomorrow's raw partition of every tenant seen, so that a tenant's first
+// event after midnight does not wait for DDL in a writer (nor every tenant's at once).
+func TestSweepMakesTomorrowsPartitions(t *testing.T) {
+	env := insightstest.New(t)
+	rd := redistest.New(t)
+	stream := rd.Prefix + "atrium:usage"
+	acme, globex := env.Tenant(t, "acme"), env.Tenant(t, "globex")
+	produce(t, rd.Client, stream, []string{acme.ID, globex.ID}, 5)
+	p := runPipeline(t, pipeline.Config{Redis: rd.Client, Stream: stream, Store: store.New(env.Shards),
+		TenantsKey: rd.Prefix + "insights:tenants"})
+	waitDrained(t, p, 30*time.Second)
+	if err := p.SweepRetention(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := env.Shards.Pool(insightstest.Shard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tomorrow := "insights_events_" + time.Now().UTC().AddDate(0, 0, 1).Format("20060102")
+	for _, tn := range []insightstest.Tenant{acme, globex} {
+		var ok bool
+		if err := pool.QueryRow(context.Background(), `SELECT to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL`,
+			tn.Schema, tomorrow).Scan(&ok); err != nil || !ok {
+			t.Errorf("%s: no partition %s after the sweep (%v)", tn.Slug, tomorrow, err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -340,16 +341,27 @@ func (s *Store) IngestMany(ctx context.Context, shard string, parts []Part, now 
 		if r.len() == 0 {
 			continue
 		}
-		if len(r.newDays) > 0 {
-			if err := s.ensurePartitions(authn.WithIdentity(ctx, p.Tenant), r.newDays, now); err != nil {
-				return nil, err
-			}
-			r.newDays = nil
-		}
 		jobs = append(jobs, &job{i: i, r: r})
 	}
 	if len(jobs) == 0 {
 		return results, nil
+	}
+	var unknown []partDays
+	for _, j := range jobs {
+		if len(j.r.newDays) > 0 {
+			unknown = append(unknown, partDays{parts[j.i].Tenant, j.r.newDays})
+		}
+	}
+	for lo := 0; lo < len(unknown); lo += maxTenantsPerCheck {
+		missing, err := s.missingPartitions(ctx, shard, unknown[lo:min(lo+maxTenantsPerCheck, len(unknown))])
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range missing {
+			if err := s.ensurePartitions(authn.WithIdentity(ctx, m.tenant), m.days, now); err != nil {
+				return nil, err
+			}
+		}
 	}
 	sort.Slice(jobs, func(a, b int) bool { return parts[jobs[a].i].Tenant.TenantID < parts[jobs[b].i].Tenant.TenantID })
 	month := monthUTC(now)
@@ -375,6 +387,108 @@ func (s *Store) IngestMany(ctx context.Context, shard string, parts []Part, now 
 			MonthEvents: j.counted + j.nCount}
 	}
 	return results, nil
+}
+
+// partDays are a tenant's days whose raw partitions this process has not seen yet.
+type partDays struct {
+	tenant *authn.Identity
+	days   []time.Time
+}
+
+// existingDaysSQL keeps the days whose partition of insights_events exists in the current
+// (tenant's) schema: to_regclass resolves the unqualified name on the search path.
+const existingDaysSQL = `SELECT coalesce(array_agg(d), '{}') FROM unnest($1::date[]) AS d
+	WHERE to_regclass('insights_events_' || to_char(d, 'YYYYMMDD')) IS NOT NULL`
+
+// missingPartitions asks, for every tenant at once, which of its days lack their partition,
+// and remembers the others. A process meets every tenant's partition of the day for the first
+// time after a restart: a thousand tenants would otherwise cost a thousand small DDL
+// transactions, one after the other, before their first events could be written.
+func (s *Store) missingPartitions(ctx context.Context, shard string, unknown []partDays) ([]partDays, error) {
+	found := make([][]time.Time, len(unknown))
+	err := s.shards.InMultiTx(ctx, shard, func(ctx context.Context, mt *tenantdb.MultiTx) error {
+		for i, u := range unknown {
+			if err := mt.Enter(u.tenant); err != nil {
+				return err
+			}
+			q, err := mt.Queue(ctx, existingDaysSQL, u.days)
+			if err != nil {
+				return err
+			}
+			q.QueryRow(func(row pgx.Row) error { return row.Scan(&found[i]) })
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: partitions: %w", err)
+	}
+	var missing []partDays
+	for i, u := range unknown {
+		s.remember(u.tenant.Schema, found[i])
+		if len(found[i]) < len(u.days) {
+			var days []time.Time
+			for _, d := range u.days {
+				if !slices.ContainsFunc(found[i], d.Equal) {
+					days = append(days, d)
+				}
+			}
+			missing = append(missing, partDays{u.tenant, days})
+		}
+	}
+	return missing, nil
+}
+
+// maxTenantsPerCheck bounds the tenants of one missingPartitions transaction (a few
+// catalog lookups each; the bound keeps one transaction's statements and reply small).
+const maxTenantsPerCheck = 256
+
+// PrepareDays makes sure the tenants' raw partitions of the days exist, creating the missing
+// ones, each tenant's in a small transaction of its own; it returns how many tenants needed
+// one. The pipeline calls it ahead of time (tomorrow's partitions during today): a tenant's
+// first event of a day would otherwise wait for that DDL in the writer, and at midnight every
+// active tenant's would, one after the other. Tenants must be on shard.
+func (s *Store) PrepareDays(ctx context.Context, shard string, tenants []*authn.Identity, days []time.Time, now time.Time) (int, error) {
+	var unknown []partDays
+	for _, id := range tenants {
+		if id == nil || !id.HasTenant() {
+			return 0, tenantdb.ErrNoTenant
+		}
+		var ds []time.Time
+		for _, d := range days {
+			if d = dayUTC(d); !s.knownPart(id.Schema, d) {
+				ds = append(ds, d)
+			}
+		}
+		if len(ds) > 0 {
+			unknown = append(unknown, partDays{id, ds})
+		}
+	}
+	gone := func(err error) bool { return IsTenantGone(err) || IsMissingTables(err) }
+	created := 0
+	for lo := 0; lo < len(unknown); lo += maxTenantsPerCheck {
+		chunk := unknown[lo:min(lo+maxTenantsPerCheck, len(unknown))]
+		missing, err := s.missingPartitions(ctx, shard, chunk)
+		if err != nil && gone(err) {
+			// One deleted tenant fails the whole check: ask tenant by tenant, passing over it.
+			missing = nil
+			for _, u := range chunk {
+				m, err := s.missingPartitions(ctx, shard, []partDays{u})
+				if err != nil && !gone(err) {
+					return created, err
+				}
+				missing = append(missing, m...)
+			}
+		} else if err != nil {
+			return created, err
+		}
+		for _, m := range missing {
+			if err := s.ensurePartitions(authn.WithIdentity(ctx, m.tenant), m.days, now); err != nil && !gone(err) {
+				return created, err
+			}
+			created++
+		}
+	}
+	return created, nil
 }
 
 // ensurePartitions creates the tenant's day partitions, under its month-row lock.

@@ -3,6 +3,9 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +21,10 @@ var oneConnPlugins = []string{"catalog", "techdocs", "search", "scaffolder"}
 // one connection, 32 tenants with 1 or 30 new events each (a few users, plugins, entity views
 // and searches, so that every statement of the ingest function runs). Every tenant is written
 // a few times before the timer starts, so no function compilation or first planning is timed.
-// It reports the transaction's time and the time per tenant call.
+// With ATRIUM_BENCH_TENANTS (default 32) above 32, successive transactions take the next 32
+// of that many tenants, all warmed on the connection first: what a connection's caches of
+// many tenants' tables cost each call. It reports the transaction's time and the time per
+// tenant call.
 func BenchmarkIngestOneConn(b *testing.B) {
 	env := insightstest.New(b)
 	ctx := context.Background()
@@ -28,15 +34,35 @@ func BenchmarkIngestOneConn(b *testing.B) {
 	}
 	b.Cleanup(shards.Close)
 	st := store.New(shards)
-	const nTenants = 32
-	tenants := make([]insightstest.Tenant, nTenants)
-	for i := range tenants {
-		tenants[i] = env.Tenant(b, fmt.Sprintf("m%d", i))
+	const nTenants = 32 // per transaction
+	all := make([]insightstest.Tenant, 32)
+	if s := os.Getenv("ATRIUM_BENCH_TENANTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 32 {
+			b.Fatalf("ATRIUM_BENCH_TENANTS=%q: want a number >= 32", s)
+		}
+		all = make([]insightstest.Tenant, n)
 	}
-	seq := 0
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(all); i += 4 {
+				all[i] = env.Tenant(b, fmt.Sprintf("m%d", i))
+			}
+		}()
+	}
+	wg.Wait()
+	seq, next := 0, 0
 	parts := func(per int) []store.Part {
 		out := make([]store.Part, nTenants)
 		now := time.Now()
+		tenants := make([]insightstest.Tenant, nTenants)
+		for i := range tenants {
+			tenants[i] = all[next%len(all)]
+			next++
+		}
 		for i, tn := range tenants {
 			id := tn.Admin
 			evs := make([]event.Event, per)
@@ -59,7 +85,7 @@ func BenchmarkIngestOneConn(b *testing.B) {
 	}
 	for _, per := range []int{1, 30} {
 		b.Run(fmt.Sprintf("32x%d", per), func(b *testing.B) {
-			for range 3 {
+			for range 3 * len(all) / nTenants {
 				if _, err := st.IngestMany(ctx, insightstest.Shard, parts(per), time.Now()); err != nil {
 					b.Fatal(err)
 				}

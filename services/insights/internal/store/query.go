@@ -94,6 +94,99 @@ func loadDays(ctx context.Context, tx pgx.Tx, from, to time.Time, kinds []int16)
 	return ud, rows.Err()
 }
 
+// distinct counts the users active on a day offset in [from, to).
+func (ud *userDays) distinct(from, to int) int64 {
+	var n int64
+	for u := range ud.users {
+		if ud.anyIn(u, from, to) {
+			n++
+		}
+	}
+	return n
+}
+
+// activity is who was active on each day of a range, as ActiveUsersQuery counts it: per user
+// (userDays, from insights_user_months, any kinds) or per day (daySets, people only).
+type activity interface {
+	rolling(window int) []int64  // per day offset, users active in the window ending there
+	distinct(from, to int) int64 // users active on a day offset in [from, to)
+}
+
+// daySets are the people active on each day of [base, base+n days) as bit sets over their
+// numbers (insights_users.num): sets[d] holds day d's words, word i covering people 64i to
+// 64i+63. Read from insights_plugin_words (plugin ”, by day): a day is a few dozen words for
+// thousands of people, where insights_user_months is a row per person and month.
+type daySets struct {
+	n    int
+	sets [][]uint64
+}
+
+// loadDaySets reads the people's bit sets of the days [from, to).
+func loadDaySets(ctx context.Context, tx pgx.Tx, from, to time.Time) (*daySets, error) {
+	n := int(to.Sub(from).Hours() / 24)
+	days := make([]time.Time, n)
+	for i := range days {
+		days[i] = from.AddDate(0, 0, i)
+	}
+	// One index range per day (grain, bucket, plugin ''), not the day's rows of every plugin.
+	rows, err := tx.Query(ctx, `SELECT bucket, word, bits FROM insights_plugin_words
+		WHERE grain = 'd' AND plugin = '' AND bucket = ANY($1::date[])`, days)
+	if err != nil {
+		return nil, err
+	}
+	ds := &daySets{n: n, sets: make([][]uint64, n)}
+	var (
+		day    time.Time
+		word   int64
+		bits64 int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&day, &word, &bits64}, func() error {
+		d := int(day.Sub(from).Hours() / 24)
+		if d < 0 || d >= n || word < 0 || word > 1<<24 {
+			return nil
+		}
+		if int(word) >= len(ds.sets[d]) {
+			ds.sets[d] = append(ds.sets[d], make([]uint64, int(word)+1-len(ds.sets[d]))...)
+		}
+		ds.sets[d][word] |= uint64(bits64)
+		return nil
+	})
+	return ds, err
+}
+
+// union counts the people in the union of the days [from, to), using acc as scratch.
+func (ds *daySets) union(from, to int, acc []uint64) ([]uint64, int64) {
+	acc = acc[:0]
+	for d := max(from, 0); d < min(to, ds.n); d++ {
+		set := ds.sets[d]
+		if len(set) > len(acc) {
+			acc = append(acc, make([]uint64, len(set)-len(acc))...)
+		}
+		for i, w := range set {
+			acc[i] |= w
+		}
+	}
+	var c int64
+	for _, w := range acc {
+		c += int64(bits.OnesCount64(w))
+	}
+	return acc, c
+}
+
+func (ds *daySets) distinct(from, to int) int64 {
+	_, c := ds.union(from, to, nil)
+	return c
+}
+
+func (ds *daySets) rolling(window int) []int64 {
+	out := make([]int64, ds.n)
+	var acc []uint64
+	for d := range ds.n {
+		acc, out[d] = ds.union(d-window+1, d+1, acc)
+	}
+	return out
+}
+
 // user returns user u's words.
 func (ud *userDays) user(u int) []uint64 { return ud.bits[u*ud.words : (u+1)*ud.words] }
 
@@ -159,19 +252,21 @@ func (s *Store) ActiveUsersQuery(ctx context.Context, start, end time.Time, g Gr
 	base := start.AddDate(0, 0, -29) // MAU of the first day looks 29 days back
 	out := &ActiveUsers{}
 	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		ud, err := loadDays(ctx, tx, base, end, kindsFilter(includeTokens))
+		// People only: their day sets. With API tokens: every key's months.
+		var ud activity
+		var err error
+		if includeTokens {
+			ud, err = loadDays(ctx, tx, base, end, kindsFilter(includeTokens))
+		} else {
+			ud, err = loadDaySets(ctx, tx, base, end)
+		}
 		if err != nil {
 			return err
 		}
-		span := ud.n
+		span := int(end.Sub(base).Hours() / 24)
 		first := 29 // offset of start
 		dau, wau, mau := ud.rolling(1), ud.rolling(7), ud.rolling(30)
-		// Distinct users of the whole range.
-		for u := range ud.users {
-			if ud.anyIn(u, first, span) {
-				out.Total++
-			}
-		}
+		out.Total = ud.distinct(first, span) // distinct users of the whole range
 		last := span - 1
 		out.MAUAtEnd = mau[last]
 		switch g {
@@ -201,11 +296,9 @@ func (s *Store) ActiveUsersQuery(ctx context.Context, start, end time.Time, g Gr
 				bs = append(bs, bucket{t: t, from: from, to: to})
 				t = next
 			}
-			for u := range ud.users {
-				for i := range bs {
-					if bs[i].from < bs[i].to && ud.anyIn(u, bs[i].from, bs[i].to) {
-						bs[i].count++
-					}
+			for i := range bs {
+				if bs[i].from < bs[i].to {
+					bs[i].count = ud.distinct(bs[i].from, bs[i].to)
 				}
 			}
 			for _, b := range bs {
@@ -559,60 +652,60 @@ func (s *Store) Retention(ctx context.Context, start, end, now time.Time) ([]Coh
 		k := int(current.Sub(cohorts[i].Week).Hours()/(24*7)) + 1
 		cohorts[i].Active = make([]int64, max(k, 0))
 	}
+	// A cohort is the bit set of its people's numbers (insights_users.num); week N+k's
+	// activity is that week's set of people (insights_plugin_words, plugin '', by ISO week):
+	// cohort N's retention at k is the size of their intersection. A row per person of the
+	// range and a few dozen words per week, instead of every person's months.
 	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT u.user_key, u.first_seen, m.month, m.days
-			FROM insights_users u JOIN insights_user_months m ON m.user_key = u.user_key
-			WHERE u.first_seen >= $1 AND u.first_seen < $2 AND u.kind = 1 AND m.month >= $3`,
-			w0, wEnd, monthUTC(w0))
+		sets := make([][]uint64, nWeeks)
+		rows, err := tx.Query(ctx, `SELECT num, first_seen FROM insights_users
+			WHERE first_seen >= $1 AND first_seen < $2 AND kind = 1 AND num IS NOT NULL`, w0, wEnd)
 		if err != nil {
 			return err
 		}
-		// Integer day arithmetic from w0 (a Monday): week = days / 7. Each user's weeks seen
-		// are a bit set, so a week counts once however many days and months show it.
-		seen := map[string][]uint64{}
 		var (
-			user         string
-			first, month time.Time
-			mask         int32
+			num   int64
+			first time.Time
 		)
-		days := func(t time.Time) int { return int(t.Sub(w0).Hours()) / 24 }
-		for rows.Next() {
-			if err := rows.Scan(&user, &first, &month, &mask); err != nil {
-				return err
+		if _, err := pgx.ForEachRow(rows, []any{&num, &first}, func() error {
+			ci := int(first.Sub(w0).Hours()) / (24 * 7)
+			if ci < 0 || ci >= nWeeks || num < 0 || num >= 1<<30 {
+				return nil
 			}
-			fd := days(first)
-			if fd < 0 {
-				continue
+			w := int(num / 64)
+			if w >= len(sets[ci]) {
+				sets[ci] = append(sets[ci], make([]uint64, w+1-len(sets[ci]))...)
 			}
-			ci := fd / 7
-			if ci >= nWeeks {
-				continue
-			}
-			act := cohorts[ci].Active
-			ws, ok := seen[user]
-			if !ok {
-				ws = make([]uint64, (len(act)+63)/64)
-				seen[user] = ws
-				cohorts[ci].Users++
-			}
-			md := days(month)
-			m := uint32(mask)
-			for m != 0 {
-				b := bits.TrailingZeros32(m)
-				m &= m - 1
-				d := md + b
-				if d < 0 {
-					continue
-				}
-				k := d/7 - ci
-				if k < 0 || k >= len(act) || ws[k/64]&(1<<(k%64)) != 0 {
-					continue
-				}
-				ws[k/64] |= 1 << (k % 64)
-				act[k]++
-			}
+			sets[ci][w] |= 1 << (num % 64)
+			cohorts[ci].Users++
+			return nil
+		}); err != nil {
+			return err
 		}
-		return rows.Err()
+		var weeks []time.Time
+		for t := w0; !t.After(current); t = t.AddDate(0, 0, 7) {
+			weeks = append(weeks, t)
+		}
+		rows, err = tx.Query(ctx, `SELECT bucket, word, bits FROM insights_plugin_words
+			WHERE grain = 'w' AND plugin = '' AND bucket = ANY($1::date[])`, weeks)
+		if err != nil {
+			return err
+		}
+		var (
+			week   time.Time
+			word   int64
+			bits64 int64
+		)
+		_, err = pgx.ForEachRow(rows, []any{&week, &word, &bits64}, func() error {
+			wi := int(week.Sub(w0).Hours()) / (24 * 7)
+			for ci := 0; ci <= wi && ci < nWeeks; ci++ {
+				if k := wi - ci; k < len(cohorts[ci].Active) && int(word) < len(sets[ci]) {
+					cohorts[ci].Active[k] += int64(bits.OnesCount64(sets[ci][word] & uint64(bits64)))
+				}
+			}
+			return nil
+		})
+		return err
 	})
 	return cohorts, err
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
+	"atrium.dev/platform/authn"
 	"atrium.dev/services/insights/internal/event"
 	"atrium.dev/services/insights/internal/insightstest"
 	"atrium.dev/services/insights/internal/store"
@@ -241,8 +243,9 @@ func TestTopIsExact(t *testing.T) {
 	}
 }
 
-// TestActiveUsersExact: DAU, rolling WAU and MAU by day, and distinct users by week and by
-// month, against a direct count over the events sent (random users and days over 100 days).
+// TestActiveUsersExact: DAU, rolling WAU and MAU by day, distinct users by week and by month,
+// and weekly retention, against a direct count over the events sent (random users and days
+// over 100 days).
 func TestActiveUsersExact(t *testing.T) {
 	env := insightstest.New(t)
 	acme := env.Tenant(t, "acme")
@@ -284,6 +287,43 @@ func TestActiveUsersExact(t *testing.T) {
 		if p.Active != distinct(p.Time, next) || p.WAU != distinct(p.Time.AddDate(0, 0, -6), next) || p.MAU != distinct(p.Time.AddDate(0, 0, -29), next) {
 			t.Fatalf("%s: %+v, want %d/%d/%d", p.Time.Format(time.DateOnly), p, distinct(p.Time, next),
 				distinct(p.Time.AddDate(0, 0, -6), next), distinct(p.Time.AddDate(0, 0, -29), next))
+		}
+	}
+	// Weekly retention over the same events: users first seen in week N, active in week N+k.
+	monday := func(t time.Time) time.Time { return t.AddDate(0, 0, -((int(t.Weekday()) + 6) % 7)) }
+	firstWeek, weeksActive := map[string]time.Time{}, map[string]map[time.Time]bool{}
+	for back := 99; back >= 0; back-- {
+		w := monday(today.AddDate(0, 0, -back))
+		for u := range active[back] {
+			if _, ok := firstWeek[u]; !ok {
+				firstWeek[u] = w
+			}
+			if weeksActive[u] == nil {
+				weeksActive[u] = map[time.Time]bool{}
+			}
+			weeksActive[u][w] = true
+		}
+	}
+	cs, err := env.Store.Retention(acme.Ctx(), from, to, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		var users int64
+		want := make([]int64, len(c.Active))
+		for u, fw := range firstWeek {
+			if !fw.Equal(c.Week) {
+				continue
+			}
+			users++
+			for k := range want {
+				if weeksActive[u][c.Week.AddDate(0, 0, 7*k)] {
+					want[k]++
+				}
+			}
+		}
+		if c.Users != users || fmt.Sprint(c.Active) != fmt.Sprint(want) {
+			t.Fatalf("cohort %s: %d users %v, want %d %v", c.Week.Format(time.DateOnly), c.Users, c.Active, users, want)
 		}
 	}
 	for _, g := range []store.Grouping{store.ByWeek, store.ByMonth} {
@@ -583,4 +623,54 @@ func TestPluginAdoptionAndNoResultsExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("rebuilt")
+}
+
+// PrepareDays makes the raw partitions of days to come in each tenant's own schema, once,
+// passing over a deleted tenant; a fresh store (a restarted process) finds them without DDL.
+func TestPrepareDays(t *testing.T) {
+	env := insightstest.New(t)
+	acme, globex, gone := env.Tenant(t, "acme"), env.Tenant(t, "globex"), env.Tenant(t, "gone")
+	if err := env.Shards.DropTenant(context.Background(), insightstest.Shard, gone.Schema); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tomorrow, later := now.AddDate(0, 0, 1), now.AddDate(0, 0, 2)
+	ids := []*authn.Identity{&acme.Admin, &gone.Admin, &globex.Admin}
+	pool, err := env.Shards.Pool(insightstest.Shard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	partitions := func(tn insightstest.Tenant) []string {
+		t.Helper()
+		var names []string
+		if err := pool.QueryRow(ctx, `SELECT coalesce(array_agg(c.relname ORDER BY c.relname), '{}') FROM pg_inherits i
+			JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+			JOIN pg_namespace n ON n.oid = p.relnamespace WHERE p.relname = 'insights_events' AND n.nspname = $1`, tn.Schema).Scan(&names); err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	want := []string{"insights_events_" + tomorrow.Format("20060102"), "insights_events_" + later.Format("20060102")}
+	for _, step := range []struct {
+		name    string
+		st      *store.Store
+		created int
+	}{
+		{"first", env.Store, 2},
+		{"again, same process", env.Store, 0},
+		{"again, new process", store.New(env.Shards), 0},
+	} {
+		n, err := step.st.PrepareDays(ctx, insightstest.Shard, ids, []time.Time{tomorrow, later}, now)
+		if err != nil || n != step.created {
+			t.Fatalf("%s: %d tenants needed partitions (%v), want %d", step.name, n, err, step.created)
+		}
+		for _, tn := range []insightstest.Tenant{acme, globex} {
+			if got := partitions(tn); !slices.Equal(got, want) {
+				t.Fatalf("%s: %s has partitions %v, want %v", step.name, tn.Slug, got, want)
+			}
+		}
+	}
+	if _, err := env.Store.PrepareDays(ctx, insightstest.Shard, []*authn.Identity{{TenantID: "x"}}, []time.Time{now}, now); err == nil {
+		t.Fatal("an identity without schema was accepted")
+	}
 }
