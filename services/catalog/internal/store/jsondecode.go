@@ -3,8 +3,8 @@ package store
 import (
 	"errors"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"atrium.dev/services/catalog/internal/jsonspan"
 )
 
 // decodeJSON decodes one JSON value into nil, bool, float64, string, []any and map[string]any,
@@ -181,74 +181,22 @@ func (d *jsonDecoder) str() (string, error) {
 		}
 		d.pos++
 	}
-	buf := append([]byte(nil), d.data[start:d.pos]...)
+	// Escaped: find the closing quote, then decode the inside as jsonspan (the raw writers'
+	// reader) does, so both read a string the same way.
 	for d.pos < len(d.data) {
-		c := d.data[d.pos]
-		switch {
+		switch c := d.data[d.pos]; {
 		case c == '"':
-			d.pos++
-			return string(buf), nil
-		case c < 0x20:
-			return "", errJSON
-		case c != '\\':
-			buf = append(buf, c)
-			d.pos++
-			continue
-		}
-		d.pos++
-		if d.pos >= len(d.data) {
-			return "", errJSON
-		}
-		e := d.data[d.pos]
-		d.pos++
-		switch e {
-		case '"', '\\', '/':
-			buf = append(buf, e)
-		case 'b':
-			buf = append(buf, '\b')
-		case 'f':
-			buf = append(buf, '\f')
-		case 'n':
-			buf = append(buf, '\n')
-		case 'r':
-			buf = append(buf, '\r')
-		case 't':
-			buf = append(buf, '\t')
-		case 'u':
-			r, ok := d.hex4()
-			if !ok {
+			buf, err := jsonspan.Unescape(d.data[start:d.pos])
+			if err != nil {
 				return "", errJSON
 			}
-			if utf16.IsSurrogate(r) {
-				r2 := utf8.RuneError
-				if d.pos+1 < len(d.data) && d.data[d.pos] == '\\' && d.data[d.pos+1] == 'u' {
-					save := d.pos
-					d.pos += 2
-					if lo, ok := d.hex4(); ok {
-						r2 = utf16.DecodeRune(r, lo)
-					}
-					if r2 == utf8.RuneError {
-						d.pos = save
-					}
-				}
-				r = r2
-			}
-			buf = utf8.AppendRune(buf, r)
+			d.pos++
+			return string(buf), nil
+		case c == '\\':
+			d.pos += 2
 		default:
-			return "", errJSON
+			d.pos++
 		}
 	}
 	return "", errJSON
-}
-
-func (d *jsonDecoder) hex4() (rune, bool) {
-	if len(d.data)-d.pos < 4 {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(string(d.data[d.pos:d.pos+4]), 16, 32)
-	if err != nil {
-		return 0, false
-	}
-	d.pos += 4
-	return rune(n), true
 }
