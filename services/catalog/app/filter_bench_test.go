@@ -8,43 +8,8 @@ import (
 
 	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
 	"atrium.dev/services/catalog/app"
-	"atrium.dev/services/catalog/internal/catalogtest"
-	"atrium.dev/services/catalog/internal/ingest"
-	"atrium.dev/services/catalog/internal/store"
-	"atrium.dev/services/catalog/internal/synth"
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5"
 )
-
-// seedStore writes a synthetic catalog of n entities straight through the store (batches of
-// 1,000, as ApplyEntities would write them) and analyzes the tables.
-func seedStore(b *testing.B, env *catalogtest.Env, tn catalogtest.Tenant, n int) {
-	b.Helper()
-	ctx := tn.Ctx()
-	cat := synth.Generate(n, 42)
-	for i := 0; i < len(cat.Entities); i += ingest.MaxEntities {
-		var docs []ingest.Doc
-		for j, e := range cat.Entities[i:min(i+ingest.MaxEntities, len(cat.Entities))] {
-			docs = append(docs, ingest.Doc{Index: j, Path: fmt.Sprintf("entities[%d]", j), Entity: e})
-		}
-		drafts, err := ingest.Prepare(docs, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := env.Store.Apply(ctx, drafts, store.ApplyOptions{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	pool, err := env.Shards.Pool(catalogtest.Shard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, t := range []string{"catalog_entities", "catalog_search", "catalog_relations"} {
-		if _, err := pool.Exec(context.Background(), "VACUUM (ANALYZE) "+pgx.Identifier{tn.Schema, t}.Sanitize()); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
 
 // BenchmarkFilterBounds times ListEntities (a page of 100 with its total, through the
 // Connect API) under the costliest filters the bounds of internal/filter allow, beside the
@@ -55,7 +20,7 @@ func BenchmarkFilterBounds(b *testing.B) {
 	n := benchSize(b)
 	s := newServer(b, func(c *app.Config) { c.EntityLimit = -1 })
 	tn := s.env.Tenant(b, "bench")
-	seedStore(b, s.env, tn, n)
+	s.env.Seed(b, tn, n)
 	c := s.catalog(&tn.Identity)
 	ctx := context.Background()
 	old := samples

@@ -6,14 +6,13 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"atrium.dev/services/catalog/internal/catalogtest"
 	"atrium.dev/services/catalog/internal/entity"
-	"atrium.dev/services/catalog/internal/ingest"
 	"atrium.dev/services/catalog/internal/store"
-	"atrium.dev/services/catalog/internal/synth"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -34,33 +33,10 @@ func BenchmarkByRefsMiss(b *testing.B) {
 	env := catalogtest.New(b)
 	tn := env.Tenant(b, "byrefs")
 	ctx := tn.Ctx()
-	cat := synth.Generate(n, 42)
 	var refs []string
-	for i := 0; i < len(cat.Entities); i += 1000 {
-		var docs []ingest.Doc
-		for j, e := range cat.Entities[i:min(i+1000, len(cat.Entities))] {
-			docs = append(docs, ingest.Doc{Index: j, Path: "documents", Entity: e})
-		}
-		ds, err := ingest.Prepare(docs, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, d := range ds {
-			if d.Kind == "component" {
-				refs = append(refs, d.Ref)
-			}
-		}
-		if _, err := env.Store.Apply(ctx, ds, store.ApplyOptions{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	pool, err := env.Shards.Pool(catalogtest.Shard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, t := range []string{"catalog_entities", "catalog_search", "catalog_relations"} {
-		if _, err := pool.Exec(context.Background(), "VACUUM (ANALYZE) "+pgx.Identifier{tn.Schema, t}.Sanitize()); err != nil {
-			b.Fatal(err)
+	for _, ref := range env.Seed(b, tn, n) {
+		if strings.HasPrefix(ref, "component:") {
+			refs = append(refs, ref)
 		}
 	}
 	refsAt := func(i int) []string {
@@ -69,6 +45,10 @@ func BenchmarkByRefsMiss(b *testing.B) {
 			out[k] = refs[(i*100+k*37)%len(refs)]
 		}
 		return out
+	}
+	pool, err := env.Shards.Pool(catalogtest.Shard)
+	if err != nil {
+		b.Fatal(err)
 	}
 	conn, err := pool.Acquire(context.Background())
 	if err != nil {
