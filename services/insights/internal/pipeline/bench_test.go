@@ -101,6 +101,15 @@ func onEveryConn(b *testing.B, pool *pgxpool.Pool, f func(c int)) {
 		b.Fatalf("the pool has %d connections, the warm-up expects %d", n, warmConns)
 	}
 	held := make([]*pgxpool.Conn, warmConns)
+	// Released however f ends: the pool's Close (the test's clean-up) waits for every
+	// acquired connection, so a b.Fatal in f would otherwise hang the benchmark.
+	defer func() {
+		for _, c := range held {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
 	for i := range held {
 		c, err := pool.Acquire(ctx)
 		if err != nil {
@@ -110,15 +119,13 @@ func onEveryConn(b *testing.B, pool *pgxpool.Pool, f func(c int)) {
 	}
 	for i := range held {
 		held[i].Release()
+		held[i] = nil
 		f(i)
 		c, err := pool.Acquire(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
 		held[i] = c
-	}
-	for _, c := range held {
-		c.Release()
 	}
 }
 
