@@ -116,7 +116,13 @@ const (
 type connSchemas struct {
 	seen map[string]struct{}
 	full bool
+	// batched are the statements InReadBatch has run on the connection inside a tenant's
+	// transaction, so prepared with a tenant's search path (at most maxBatched).
+	batched map[string]struct{}
 }
+
+// maxBatched bounds a connection's batched statements; past it the set starts again.
+const maxBatched = 256
 
 // WithTenantConcurrency caps one tenant's concurrent transactions in this process (default:
 // half of its shard pool's connections, at least 1; negative: no cap) and how long a
@@ -207,11 +213,7 @@ func (s *Shards) enteredSchema(conn *pgx.Conn, schema string) {
 	}
 	s.connsMu.Lock()
 	defer s.connsMu.Unlock()
-	cs := s.conns[conn]
-	if cs == nil {
-		cs = &connSchemas{seen: map[string]struct{}{}}
-		s.conns[conn] = cs
-	}
+	cs := s.connState(conn)
 	if cs.full {
 		return
 	}
@@ -219,6 +221,16 @@ func (s *Shards) enteredSchema(conn *pgx.Conn, schema string) {
 	if len(cs.seen) >= s.maxSchemas {
 		cs.full, cs.seen = true, nil
 	}
+}
+
+// connState is conn's entry, made if it has none; the caller holds connsMu.
+func (s *Shards) connState(conn *pgx.Conn) *connSchemas {
+	cs := s.conns[conn]
+	if cs == nil {
+		cs = &connSchemas{seen: map[string]struct{}{}}
+		s.conns[conn] = cs
+	}
+	return cs
 }
 
 // keepConn is the pools' AfterRelease: false closes the connection.
@@ -306,39 +318,19 @@ func (s *Shards) InSnapshotTx(ctx context.Context, fn func(ctx context.Context, 
 }
 
 func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) error {
-	id, ok := authn.FromContext(ctx)
-	if !ok || !id.HasTenant() {
-		return ErrNoTenant
-	}
-	if !ValidSchema(id.Schema) {
-		return fmt.Errorf("tenantdb: malformed schema %q in identity", id.Schema)
-	}
-	if id.Schema != SchemaFor(id.TenantID) {
-		return fmt.Errorf("%w: tenant %s, schema %s", ErrSchemaMismatch, id.TenantID, id.Schema)
-	}
-	pool, err := s.poolFor(ctx, id.Shard)
-	if err != nil {
-		return err
-	}
-	release, err := s.acquire(ctx, id.TenantID, pool)
+	id, conn, release, err := s.enter(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("tenantdb: begin: %w", err)
-	}
-	defer conn.Release()
-	s.enteredSchema(conn.Conn(), id.Schema)
+	return s.runTx(ctx, id, conn, opts, fn)
+}
+
+// runTx runs fn in a transaction as the tenant id on conn (entered by enter).
+func (s *Shards) runTx(ctx context.Context, id *authn.Identity, conn *pgxpool.Conn, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	// BEGIN and the tenant's settings go in one simple-protocol round trip: a read of one
-	// entity is three round trips (begin, query, commit) instead of four. The schema name was
-	// validated above and is quoted.
-	q := pgx.Identifier{id.Schema}.Sanitize()
-	opts.BeginQuery = beginSQL(opts) + "; SET LOCAL search_path TO " + q + "; SET LOCAL ROLE " + q
-	if s.stmtTimeout > 0 {
-		opts.BeginQuery += "; SET LOCAL statement_timeout = " + strconv.FormatInt(s.stmtTimeout.Milliseconds(), 10)
-	}
+	// entity is three round trips (begin, query, commit) instead of four.
+	opts.BeginQuery = s.begin(id, opts)
 	tx, err := conn.BeginTx(ctx, opts)
 	if err != nil {
 		// A setting refused (the tenant's role gone, say) leaves the BEGIN standing: end it
@@ -356,6 +348,211 @@ func (s *Shards) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx conte
 		return readOnlyAsPrecondition(fmt.Errorf("tenantdb: commit: %w", err))
 	}
 	return nil
+}
+
+// enter checks the tenant of the verified identity in ctx, takes one of its transaction
+// slots and a connection of its shard, and counts the schema towards the connection's
+// recycling. release gives both back.
+func (s *Shards) enter(ctx context.Context) (id *authn.Identity, conn *pgxpool.Conn, release func(), err error) {
+	id, ok := authn.FromContext(ctx)
+	if !ok || !id.HasTenant() {
+		return nil, nil, nil, ErrNoTenant
+	}
+	if !ValidSchema(id.Schema) {
+		return nil, nil, nil, fmt.Errorf("tenantdb: malformed schema %q in identity", id.Schema)
+	}
+	if id.Schema != SchemaFor(id.TenantID) {
+		return nil, nil, nil, fmt.Errorf("%w: tenant %s, schema %s", ErrSchemaMismatch, id.TenantID, id.Schema)
+	}
+	pool, err := s.poolFor(ctx, id.Shard)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	leave, err := s.acquire(ctx, id.TenantID, pool)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	conn, err = pool.Acquire(ctx)
+	if err != nil {
+		leave()
+		return nil, nil, nil, fmt.Errorf("tenantdb: begin: %w", err)
+	}
+	s.enteredSchema(conn.Conn(), id.Schema)
+	return id, conn, func() { conn.Release(); leave() }, nil
+}
+
+// begin is the BEGIN of a transaction as the tenant: the statement and the tenant's settings,
+// local to the transaction, for the simple protocol. The schema name was validated by enter
+// and is quoted.
+func (s *Shards) begin(id *authn.Identity, opts pgx.TxOptions) string {
+	q := pgx.Identifier{id.Schema}.Sanitize()
+	b := beginSQL(opts) + "; SET LOCAL search_path TO " + q + "; SET LOCAL ROLE " + q
+	if s.stmtTimeout > 0 {
+		b += "; SET LOCAL statement_timeout = " + strconv.FormatInt(s.stmtTimeout.Milliseconds(), 10)
+	}
+	return b
+}
+
+// InReadBatch runs b's queued statements, with their callbacks, as the tenant in ctx in one
+// read-only transaction, sent together with its BEGIN, the tenant's settings and its COMMIT
+// in one pipeline: one round trip where InReadTx costs three or more. The statements run in
+// b's order, in extended protocol with the connection's prepared statements, so each takes
+// its cached (after five runs, generic) plan: a statement whose plan must follow its values
+// (the catalog's customPlan) belongs in InReadTx. A failed statement skips the rest; its error
+// is returned.
+//
+// pgx prepares a batch's new statements before it runs any, so outside the transaction,
+// where the tenant's tables are not on the search path. So the first time a connection
+// meets one of b's statements, the batch runs as InReadTx would (BEGIN and settings, then the
+// batch, then COMMIT: three round trips), which prepares them inside the transaction, and the
+// connection remembers them. (A statement prepared before is re-analysed by Postgres whenever
+// the search path differs from the one it was analysed under, as InReadTx's are.)
+func (s *Shards) InReadBatch(ctx context.Context, b *pgx.Batch) error {
+	id, conn, release, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if s.batchedBefore(conn.Conn(), b) {
+		err = s.pipelined(ctx, id, conn, b)
+		var pre pgx.ErrPreprocessingBatch
+		if err == nil || !errors.As(err, &pre) {
+			if err != nil {
+				s.forgetBatched(conn.Conn(), b)
+			}
+			return readErr(id, err)
+		}
+		// pgx's statement cache let one go and it was prepared again, outside the
+		// transaction, where it failed: nothing ran; once more, the long way.
+	}
+	err = s.runTx(ctx, id, conn, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(ctx context.Context, tx pgx.Tx) error {
+		return tx.SendBatch(ctx, copyBatch(b, 0)).Close()
+	})
+	if err == nil {
+		s.rememberBatched(conn.Conn(), b)
+	} else {
+		s.forgetBatched(conn.Conn(), b)
+	}
+	return readErr(id, err)
+}
+
+// copyBatch copies b's queries into a batch with room for extra more: pgx keeps a query's
+// statement description in it when sending, and a description from an attempt that failed
+// would spoil the next.
+func copyBatch(b *pgx.Batch, extra int) *pgx.Batch {
+	c := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+extra)}
+	for _, q := range b.QueuedQueries {
+		c.QueuedQueries = append(c.QueuedQueries, &pgx.QueuedQuery{SQL: q.SQL, Arguments: q.Arguments, Fn: q.Fn})
+	}
+	return c
+}
+
+func readErr(id *authn.Identity, err error) error {
+	if err != nil {
+		return fmt.Errorf("tenantdb: read as tenant %s: %w", id.TenantID, err)
+	}
+	return nil
+}
+
+// pipelined sends b inside BEGIN, the tenant's settings and COMMIT, as one pipeline.
+func (s *Shards) pipelined(ctx context.Context, id *authn.Identity, conn *pgxpool.Conn, b *pgx.Batch) error {
+	// The settings as values of set_config, so that one prepared statement serves every
+	// tenant: search_path takes the quoted schema (a list of identifiers), role the role's
+	// name itself. Both are local to the transaction, as InTx's SET LOCAL.
+	all := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+3)}
+	all.Queue("BEGIN READ ONLY")
+	if s.stmtTimeout > 0 {
+		all.Queue(`SELECT set_config('search_path', $1, true), set_config('role', $2, true), set_config('statement_timeout', $3, true)`,
+			pgx.Identifier{id.Schema}.Sanitize(), id.Schema, strconv.FormatInt(s.stmtTimeout.Milliseconds(), 10))
+	} else {
+		all.Queue(`SELECT set_config('search_path', $1, true), set_config('role', $2, true)`,
+			pgx.Identifier{id.Schema}.Sanitize(), id.Schema)
+	}
+	all.QueuedQueries = append(all.QueuedQueries, copyBatch(b, 0).QueuedQueries...)
+	all.Queue("COMMIT")
+	err := conn.SendBatch(ctx, all).Close()
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		// A failure left the transaction open (failed): end it, so that the connection goes
+		// back to the pool idle instead of being destroyed.
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	}
+	return err
+}
+
+// batchedBefore: every statement of b ran on conn in a tenant's transaction before.
+func (s *Shards) batchedBefore(conn *pgx.Conn, b *pgx.Batch) bool {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	cs := s.conns[conn]
+	if cs == nil {
+		return false
+	}
+	for _, q := range b.QueuedQueries {
+		if _, ok := cs.batched[q.SQL]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// forgetBatched: after an error pgx drops every statement of the batch from its cache, so
+// the next batch of them must prepare them inside a transaction again.
+func (s *Shards) forgetBatched(conn *pgx.Conn, b *pgx.Batch) {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	if cs := s.conns[conn]; cs != nil {
+		for _, q := range b.QueuedQueries {
+			delete(cs.batched, q.SQL)
+		}
+	}
+}
+
+func (s *Shards) rememberBatched(conn *pgx.Conn, b *pgx.Batch) {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	cs := s.connState(conn)
+	if cs.batched == nil || len(cs.batched)+len(b.QueuedQueries) > maxBatched {
+		cs.batched = map[string]struct{}{}
+	}
+	for _, q := range b.QueuedQueries {
+		cs.batched[q.SQL] = struct{}{}
+	}
+}
+
+// ReadInt returns the one integer that query, a constant statement of the caller's (no
+// parameters: it travels in the simple protocol, as written), reads as the tenant in ctx, in a
+// read-only transaction of its own. BEGIN, the tenant's settings, query and COMMIT go to
+// Postgres as one message, so it costs one round trip where InReadTx costs three: for reads
+// as small and frequent as a cache's check of the tenant's data version. A query without a
+// row, or whose first column is NULL or not an integer, is an error.
+func (s *Shards) ReadInt(ctx context.Context, query string) (int64, error) {
+	id, conn, release, err := s.enter(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	pc := conn.Conn().PgConn()
+	results, err := pc.Exec(ctx, s.begin(id, pgx.TxOptions{AccessMode: pgx.ReadOnly})+"; "+query+"; COMMIT").ReadAll()
+	if err != nil {
+		// An error skips the rest of the message and leaves the transaction open and failed.
+		if pc.TxStatus() != 'I' {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		return 0, fmt.Errorf("tenantdb: read as tenant %s: %w", id.TenantID, err)
+	}
+	// The query's result is the one before COMMIT's.
+	if len(results) < 2 {
+		return 0, fmt.Errorf("tenantdb: read as tenant %s: %d results", id.TenantID, len(results))
+	}
+	r := results[len(results)-2]
+	if len(r.Rows) == 0 || len(r.Rows[0]) == 0 || r.Rows[0][0] == nil {
+		return 0, fmt.Errorf("tenantdb: read as tenant %s: %w", id.TenantID, pgx.ErrNoRows)
+	}
+	n, err := strconv.ParseInt(string(r.Rows[0][0]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("tenantdb: read as tenant %s: %w", id.TenantID, err)
+	}
+	return n, nil
 }
 
 // acquire takes one of the tenant's transaction slots, waiting at most tenantWait.

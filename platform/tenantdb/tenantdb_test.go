@@ -471,3 +471,203 @@ func TestEnterRefusedKeepsConnection(t *testing.T) {
 		t.Fatalf("%d refused enters cost %d new connections, want none", tries, n)
 	}
 }
+
+// TestReadInt: the one-round-trip read runs as the tenant (its own table, not another's, not
+// without a tenant), reports a statement's failure and a missing value as errors, and leaves
+// the connection idle and usable after them.
+func TestReadInt(t *testing.T) {
+	shards, acme, globex := setup(t)
+	globexID, _ := authn.FromContext(globex)
+	for ctx, n := range map[context.Context]int{acme: 3, globex: 5} {
+		err := shards.InTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO items (id, name) SELECT i, 'x' FROM generate_series(1, $1::int) i`, n)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name    string
+		ctx     context.Context
+		query   string
+		want    int64
+		wantErr func(error) bool
+	}{
+		{"own table", acme, `SELECT count(*) FROM items`, 3, nil},
+		{"the other tenant's own", globex, `SELECT count(*) FROM items`, 5, nil},
+		{"another tenant's table", acme, `SELECT count(*) FROM ` + pgx.Identifier{globexID.Schema, "items"}.Sanitize(), 0, sqlState("42501")},
+		{"read only", acme, `INSERT INTO items (id, name) VALUES (99, 'y') RETURNING id`, 0, sqlState("25006")},
+		{"no row", acme, `SELECT id FROM items WHERE id < 0`, 0, func(err error) bool { return errors.Is(err, pgx.ErrNoRows) }},
+		{"null", acme, `SELECT max(id) FROM items WHERE id < 0`, 0, func(err error) bool { return errors.Is(err, pgx.ErrNoRows) }},
+		{"not an integer", acme, `SELECT 'x'`, 0, func(err error) bool { return err != nil }},
+		{"no tenant", context.Background(), `SELECT 1`, 0, func(err error) bool { return errors.Is(err, tenantdb.ErrNoTenant) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := shards.ReadInt(tc.ctx, tc.query)
+			if tc.wantErr == nil {
+				if err != nil || got != tc.want {
+					t.Fatalf("ReadInt = %d, %v; want %d", got, err, tc.want)
+				}
+			} else if !tc.wantErr(err) {
+				t.Fatalf("ReadInt = %d, %v; want another error", got, err)
+			}
+			// Whatever happened, the pool's connections are idle and the tenant's next read works.
+			if n, err := shards.ReadInt(acme, `SELECT count(*) FROM items`); err != nil || n != 3 {
+				t.Fatalf("next read = %d, %v", n, err)
+			}
+		})
+	}
+	var n int
+	if err := shards.InReadTx(acme, func(ctx context.Context, tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT count(*) FROM items WHERE id = 99`).Scan(&n)
+	}); err != nil || n != 0 {
+		t.Fatalf("the refused insert left %d rows (%v)", n, err)
+	}
+}
+
+func sqlState(code string) func(error) bool {
+	return func(err error) bool {
+		var pe *pgconn.PgError
+		return errors.As(err, &pe) && pe.Code == code
+	}
+}
+
+// TestInReadBatch: the one-round-trip transaction runs its statements in order as the tenant
+// (role, search path, read only, the shards' statement timeout), refuses another tenant's
+// table, reports a failed statement, and leaves the connection idle and usable whatever
+// happened.
+func TestInReadBatch(t *testing.T) {
+	ctx := context.Background()
+	shards, err := tenantdb.Open(ctx, map[string]string{"main": pgtest.New(t)}, tenantdb.WithStatementTimeout(200*time.Millisecond), tenantdb.WithMaxConns(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(shards.Close)
+	tenant := func(id string) context.Context {
+		id += randomSuffix(t)
+		schema := tenantdb.SchemaFor(id)
+		if err := shards.CreateTenant(ctx, "main", schema); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := shards.Migrate(ctx, "main", schema, migrations, "test_schema_version"); err != nil {
+			t.Fatal(err)
+		}
+		return authn.WithIdentity(ctx, &authn.Identity{TenantID: id, Schema: schema, Shard: "main", UserID: "u1", Role: authn.RoleMember})
+	}
+	acme, globex := tenant("acme0001"), tenant("globex0001")
+	acmeID, _ := authn.FromContext(acme)
+	globexID, _ := authn.FromContext(globex)
+	if err := shards.InTx(acme, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO items (id, name) VALUES (1, 'one'), (2, 'two')`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		user, schema, timeout string
+		names                 []string
+	)
+	b := &pgx.Batch{}
+	b.Queue(`SELECT current_user, current_schema(), current_setting('statement_timeout')`).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&user, &schema, &timeout)
+	})
+	b.Queue(`SELECT name FROM items ORDER BY id`).Query(func(rows pgx.Rows) error {
+		var err error
+		names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err := shards.InReadBatch(acme, b); err != nil {
+		t.Fatal(err)
+	}
+	if user != acmeID.Schema || schema != acmeID.Schema || timeout != "200ms" || fmt.Sprint(names) != "[one two]" {
+		t.Fatalf("as %s in %s (timeout %s) read %v", user, schema, timeout, names)
+	}
+
+	// Each failure twice: the first time a connection meets a statement it runs the long
+	// way (inside InReadTx's transaction), later ones as one pipeline; warm, when set, runs
+	// the statement successfully first (with its values, as whom) so that the failing call is
+	// pipelined.
+	type run struct {
+		ctx  context.Context
+		args []any
+	}
+	failing := []struct {
+		name  string
+		query string
+		warm  *run
+		fail  run
+		want  func(error) bool
+	}{
+		{"another tenant's table", `SELECT count(*) FROM ` + pgx.Identifier{globexID.Schema, "items"}.Sanitize(), &run{globex, nil}, run{acme, nil}, sqlState("42501")},
+		{"a write", `INSERT INTO items (id, name) VALUES (3, 'three')`, nil, run{acme, nil}, sqlState("25006")},
+		{"a failing statement", `SELECT 1 / (count(*) - $1::int) FROM items`, &run{acme, []any{0}}, run{acme, []any{2}}, sqlState("22012")},
+		{"over the statement timeout", `SELECT pg_sleep($1::float8)`, &run{acme, []any{0}}, run{acme, []any{1}}, sqlState("57014")},
+		{"no tenant", `SELECT 1`, nil, run{ctx, nil}, func(err error) bool { return errors.Is(err, tenantdb.ErrNoTenant) }},
+	}
+	pool, err := shards.Pool("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := pool.Stat().NewConnsCount()
+	for _, tc := range failing {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.warm != nil {
+				for range 2 {
+					b := &pgx.Batch{}
+					b.Queue(tc.query, tc.warm.args...)
+					b.Queue(`SELECT 1`)
+					if err := shards.InReadBatch(tc.warm.ctx, b); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for range 2 {
+				ran := false
+				b := &pgx.Batch{}
+				b.Queue(tc.query, tc.fail.args...)
+				b.Queue(`SELECT 1`).Exec(func(pgconn.CommandTag) error { ran = true; return nil })
+				if err := shards.InReadBatch(tc.fail.ctx, b); !tc.want(err) {
+					t.Fatalf("err = %v", err)
+				}
+				if ran {
+					t.Fatal("the statement after the failed one ran")
+				}
+				// One connection in the pool: it must be idle again, as the tenant's next read shows.
+				var n int64
+				b = &pgx.Batch{}
+				b.Queue(`SELECT count(*) FROM items`).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
+				if err := shards.InReadBatch(acme, b); err != nil || n != 2 {
+					t.Fatalf("next read = %d, %v", n, err)
+				}
+			}
+		})
+	}
+	// A failure that destroyed the connection would cost a new one each time (the pool may
+	// open one now and then for its own reasons).
+	if n := pool.Stat().NewConnsCount() - conns; n > 1 {
+		t.Fatalf("%d failed reads cost %d new connections, want none", 2*len(failing), n)
+	}
+	// The connection took the one-pipeline way: its settings statement is prepared.
+	var pipelined int64
+	b = &pgx.Batch{}
+	b.Queue(`SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT set_config(%'`).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&pipelined)
+	})
+	for range 2 {
+		if err := shards.InReadBatch(acme, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pipelined != 1 {
+		t.Fatalf("%d settings statements prepared: the pipelined way never ran", pipelined)
+	}
+	var n int
+	if err := shards.InReadTx(acme, func(ctx context.Context, tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT count(*) FROM items`).Scan(&n)
+	}); err != nil || n != 2 {
+		t.Fatalf("after the refused write: %d rows (%v)", n, err)
+	}
+}
