@@ -87,6 +87,22 @@ func (c *Cache) Get(tenantID, query string, version int64) (any, bool) {
 	return e.value, true
 }
 
+// Peek returns the version under which the tenant's query has a value cached, without
+// counting a hit or a miss or marking it used: a reader may check that version against the
+// current one before it takes the value with Get.
+func (c *Cache) Peek(tenantID, query string) (int64, bool) {
+	if c == nil {
+		return 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[key{tenantID, query}]
+	if !ok {
+		return 0, false
+	}
+	return el.Value.(*entry).version, true
+}
+
 // Put caches value, of about size bytes, for the tenant's query under version. The value
 // must not change afterwards: every Get shares it. A value over the tenant's share is not
 // kept.

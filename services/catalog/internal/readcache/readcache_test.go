@@ -84,3 +84,29 @@ func TestVersion(t *testing.T) {
 		t.Fatal("a version after every result went")
 	}
 }
+
+func TestPeek(t *testing.T) {
+	c := New(1 << 20)
+	c.Put("acme", "a", 3, "x", 10)
+	tests := []struct {
+		tenant, query string
+		want          int64
+		ok            bool
+	}{
+		{"acme", "a", 3, true},
+		{"acme", "b", 0, false},
+		{"globex", "a", 0, false}, // another tenant's query of the same text
+	}
+	for _, tc := range tests {
+		if v, ok := c.Peek(tc.tenant, tc.query); v != tc.want || ok != tc.ok {
+			t.Errorf("Peek(%s, %s) = %d, %v; want %d, %v", tc.tenant, tc.query, v, ok, tc.want, tc.ok)
+		}
+	}
+	if st := c.Stats(); st.Hits != 0 || st.Misses != 0 {
+		t.Fatalf("Peek counted: %+v", st)
+	}
+	var nilCache *Cache
+	if _, ok := nilCache.Peek("acme", "a"); ok {
+		t.Fatal("a nil cache has a value")
+	}
+}

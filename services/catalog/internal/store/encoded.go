@@ -115,126 +115,176 @@ func EncodePage(p Page, enc Encoder) ([][]byte, error) {
 // entity exists or, with a filter, where it does not match). With a read cache each entity's
 // encoding is kept under the tenant's data version, keyed by its ref and enc.Name, so an
 // entity read again before the next write costs a map lookup instead of its relations,
-// decoding and encoding; the filter still runs in SQL for cached entities.
-//
-// Without a filter it costs one query, as without the cache: the refs are looked up under
-// the newest version the cache holds for the tenant, and the query that loads the others
-// returns the current version with them (or, when every ref was found, is only the
-// version); when the version moved on, what was found is loaded again.
+// decoding and encoding; the filter still runs in SQL for cached entities. Without a filter it
+// costs one round trip (encodedByRefs).
 func (s *Store) GetEncodedByRefs(ctx context.Context, refs []string, filter Expr, enc Encoder) ([][]byte, error) {
 	out := make([][]byte, len(refs))
 	if len(refs) == 0 {
 		return out, nil
 	}
+	if filter == nil {
+		return s.encodedByRefs(ctx, refs, enc)
+	}
 	id, idOK := authn.FromContext(ctx)
 	useCache := s.cache != nil && idOK
-	type loaded struct {
-		key string
-		b   []byte
-	}
 	var (
 		version int64
-		keep    []loaded
+		keep    []string
 	)
+	found := make(map[string][]byte, len(refs))
 	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		found := make(map[string][]byte, len(refs))
-		// encode loads refs and encodes what it finds into found, returning the data
-		// version its query read (-1 when it found nothing).
-		encode := func(refs []string, filter Expr) (int64, error) {
-			raws, v, err := loadRawByRefs(ctx, tx, refs, filter, useCache)
+		// encode loads refs that match the filter and encodes them into found.
+		encode := func(refs []string) error {
+			raws, err := loadRawByRefs(ctx, tx, refs, filter)
 			if err != nil {
-				return 0, err
+				return err
 			}
 			for _, r := range raws {
-				b, err := encodeRaw(enc, r)
-				if err != nil {
-					return 0, err
+				if found[r.Ref], err = encodeRaw(enc, r); err != nil {
+					return err
 				}
-				found[r.Ref] = b
-				if useCache {
-					keep = append(keep, loaded{encodedKey(enc.Name, r.Ref), b})
-				}
+				keep = append(keep, r.Ref)
 			}
-			return v, nil
+			return nil
 		}
 		if !useCache {
-			_, err := encode(refs, filter)
-			if err == nil {
-				for i, r := range refs {
-					out[i] = found[r]
-				}
-			}
-			return err
+			return encode(refs)
 		}
-		guess, known := s.cache.Version(id.Schema)
-		if filter != nil { // the version first, then the filter over cached and loaded refs
-			if err := tx.QueryRow(ctx, `SELECT data_version FROM catalog_state`).Scan(&version); err != nil {
-				return fmt.Errorf("store: data version: %w", err)
-			}
-			guess, known = version, true
+		// The version first, then the filter over cached and loaded refs: what is loaded is
+		// at least as new as the version it is cached under.
+		if err := tx.QueryRow(ctx, versionSQL).Scan(&version); err != nil {
+			return fmt.Errorf("store: data version: %w", err)
 		}
-		var hits, missing []string
-		seen := make(map[string]bool, len(refs))
-		for _, r := range refs {
-			if seen[r] {
-				continue
-			}
-			seen[r] = true
-			if known {
-				if v, ok := s.cache.Get(id.Schema, encodedKey(enc.Name, r), guess); ok {
-					found[r] = v.([]byte)
-					hits = append(hits, r)
-					continue
-				}
-			}
-			missing = append(missing, r)
-		}
-		if filter != nil {
-			if len(hits) > 0 {
-				if err := dropUnmatched(ctx, tx, hits, filter, found); err != nil {
-					return err
-				}
-			}
-			if len(missing) > 0 {
-				if _, err := encode(missing, filter); err != nil {
-					return err
-				}
-			}
-		} else {
-			version = -1
-			if len(missing) > 0 {
-				v, err := encode(missing, nil)
-				if err != nil {
-					return err
-				}
-				version = v
-			}
-			if version < 0 {
-				if err := tx.QueryRow(ctx, `SELECT data_version FROM catalog_state`).Scan(&version); err != nil {
-					return fmt.Errorf("store: data version: %w", err)
-				}
-			}
-			if len(hits) > 0 && version != guess { // a write since: what was found is stale
-				for _, r := range hits {
-					delete(found, r)
-				}
-				if _, err := encode(hits, nil); err != nil {
-					return err
-				}
+		hits, missing := s.lookupEncoded(id, refs, enc, version, true, found)
+		if len(hits) > 0 {
+			if err := dropUnmatched(ctx, tx, hits, filter, found); err != nil {
+				return err
 			}
 		}
-		for i, r := range refs {
-			out[i] = found[r]
+		if len(missing) > 0 {
+			return encode(missing)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	for _, l := range keep {
-		s.cache.Put(id.Schema, l.key, version, l.b, int64(cap(l.b)+len(l.key))+64)
+	for i, r := range refs {
+		out[i] = found[r]
+	}
+	if useCache {
+		s.keepEncoded(id, enc, version, keep, found)
 	}
 	return out, nil
+}
+
+// encodedByRefs is GetEncodedByRefs without a filter, in one round trip. The refs are looked
+// up under the newest version the cache holds for the tenant; when every one is there, the
+// current version alone is read (tenantdb.ReadInt), else the others are loaded with it
+// (loadEncoded, one pipelined transaction). When the version moved on since what was found
+// was cached, everything is loaded again, so that the answer is one version's.
+func (s *Store) encodedByRefs(ctx context.Context, refs []string, enc Encoder) ([][]byte, error) {
+	id, idOK := authn.FromContext(ctx)
+	useCache := s.cache != nil && idOK
+	var (
+		guess int64
+		known bool
+	)
+	if useCache {
+		guess, known = s.cache.Version(id.Schema)
+	}
+	found := make(map[string][]byte, len(refs))
+	hits, missing := s.lookupEncoded(id, refs, enc, guess, known, found)
+	var (
+		version int64
+		err     error
+	)
+	if len(missing) == 0 {
+		version, err = s.shards.ReadInt(ctx, versionSQL)
+		if err != nil {
+			return nil, fmt.Errorf("store: data version: %w", err)
+		}
+	} else if version, err = s.loadEncoded(ctx, missing, enc, found); err != nil {
+		return nil, err
+	}
+	loaded := missing
+	if len(hits) > 0 && version != guess { // a write since: what was found is stale
+		loaded = append(hits, missing...)
+		clear(found)
+		if version, err = s.loadEncoded(ctx, loaded, enc, found); err != nil {
+			return nil, err
+		}
+	}
+	out := make([][]byte, len(refs))
+	for i, r := range refs {
+		out[i] = found[r]
+	}
+	if useCache {
+		s.keepEncoded(id, enc, version, loaded, found)
+	}
+	return out, nil
+}
+
+// lookupEncoded takes what the cache holds for refs' encodings under version into found
+// (nothing unless known: the tenant has something cached); it returns the refs found and the
+// others, each once.
+func (s *Store) lookupEncoded(id *authn.Identity, refs []string, enc Encoder, version int64, known bool, found map[string][]byte) (hits, missing []string) {
+	seen := make(map[string]bool, len(refs))
+	for _, r := range refs {
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		if known {
+			if b, ok := s.cache.Get(id.Schema, encodedKey(enc.Name, r), version); ok {
+				found[r] = b.([]byte)
+				hits = append(hits, r)
+				continue
+			}
+		}
+		missing = append(missing, r)
+	}
+	return hits, missing
+}
+
+// loadEncoded loads refs (without a filter) and the tenant's data version in one pipelined
+// transaction (tenantdb.InReadBatch: one round trip), the version first, so that the rows are
+// at least as new as it; it encodes what it finds into found and returns the version.
+func (s *Store) loadEncoded(ctx context.Context, refs []string, enc Encoder, found map[string][]byte) (int64, error) {
+	sql, args, err := byRefsQuery(refs, nil)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		version int64
+		raws    []Raw
+	)
+	b := &pgx.Batch{}
+	b.Queue(versionSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&version) })
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		var err error
+		raws, err = scanByRefs(rows, len(refs))
+		return err
+	})
+	if err := s.shards.InReadBatch(ctx, b); err != nil {
+		return 0, fmt.Errorf("store: load entities: %w", err)
+	}
+	for _, r := range raws {
+		if found[r.Ref], err = encodeRaw(enc, r); err != nil {
+			return 0, err
+		}
+	}
+	return version, nil
+}
+
+// keepEncoded caches the encodings in found of the refs loaded under version.
+func (s *Store) keepEncoded(id *authn.Identity, enc Encoder, version int64, loaded []string, found map[string][]byte) {
+	for _, r := range loaded {
+		if b, ok := found[r]; ok && b != nil {
+			key := encodedKey(enc.Name, r)
+			s.cache.Put(id.Schema, key, version, b, int64(cap(b)+len(key))+64)
+		}
+	}
 }
 
 // dropUnmatched removes from found the refs of hits whose entities do not match filter.

@@ -281,10 +281,10 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		raws      []Raw
 		ck        listCache
 	)
-	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		if s.cache != nil {
-			ck.key = cacheKey("list", sql, b.args, q.Limit, q.SkipTotal, countWhere, cb.args)
-		}
+	if s.cache != nil {
+		ck.key = cacheKey("list", sql, b.args, q.Limit, q.SkipTotal, countWhere, cb.args)
+	}
+	read := func(ctx context.Context, tx pgx.Tx) error {
 		v, version, hit, ok, err := s.cached(ctx, tx, ck.key)
 		if err != nil {
 			return err
@@ -320,8 +320,12 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 			return nil
 		}
 		return tx.QueryRow(ctx, "SELECT count(*) FROM catalog_entities e WHERE "+countWhere, customPlan(cb.args)...).Scan(&page.Total)
-	})
-	if err != nil {
+	}
+	if v, hit, err := s.fresh(ctx, ck.key); err != nil {
+		return Page{Total: -1}, err
+	} else if hit {
+		ck.hit = v.(cachedPage)
+	} else if err := s.shards.InReadTx(ctx, read); err != nil {
 		return Page{Total: -1}, err
 	}
 	if ck.hit.cached {
@@ -463,6 +467,12 @@ func (s *Store) FacetsMatching(ctx context.Context, keys []string, filter Expr, 
 	)
 	if s.cache != nil {
 		ck = cacheKey("facets", keys, filter, fullText)
+	}
+	if v, hit, err := s.fresh(ctx, ck); err != nil {
+		return nil, err
+	} else if hit { // only a filter that compiled was cached
+		maps.Copy(out, v.(map[string][]FacetValue))
+		return out, nil
 	}
 	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := (&sqlb{}).cond(filter); err != nil {

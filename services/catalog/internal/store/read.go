@@ -162,37 +162,43 @@ func loadByRefs(ctx context.Context, tx pgx.Tx, refs []string) (map[string]entit
 }
 
 func loadByRefsWhere(ctx context.Context, tx pgx.Tx, refs []string, filter Expr) (map[string]entity.Entity, error) {
-	byRef, _, err := loadByRefsVersion(ctx, tx, refs, filter, false)
-	return byRef, err
-}
-
-// loadByRefsVersion is loadByRefsWhere, also returning the tenant's data version read by
-// the same statement when withVersion (-1 when no row came back, and always without).
-func loadByRefsVersion(ctx context.Context, tx pgx.Tx, refs []string, filter Expr, withVersion bool) (map[string]entity.Entity, int64, error) {
-	raws, version, err := loadRawByRefs(ctx, tx, refs, filter, withVersion)
+	raws, err := loadRawByRefs(ctx, tx, refs, filter)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	byRef := make(map[string]entity.Entity, len(raws))
 	for _, r := range raws {
 		e, err := DecodeRaw(r)
 		if err != nil {
-			return nil, 0, fmt.Errorf("store: load entities: %w", err)
+			return nil, fmt.Errorf("store: load entities: %w", err)
 		}
 		byRef[r.Ref] = e
 	}
-	return byRef, version, nil
+	return byRef, nil
 }
 
-// loadRawByRefs is loadByRefsVersion without decoding: the rows as read, in no order.
-func loadRawByRefs(ctx context.Context, tx pgx.Tx, refs []string, filter Expr, withVersion bool) ([]Raw, int64, error) {
+// loadRawByRefs is loadByRefsWhere without decoding: the rows as read, in no order.
+func loadRawByRefs(ctx context.Context, tx pgx.Tx, refs []string, filter Expr) ([]Raw, error) {
+	sql, args, err := byRefsQuery(refs, filter)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: load entities: %w", err)
+	}
+	return scanByRefs(rows, len(refs))
+}
+
+// byRefsQuery is loadRawByRefs' statement and its arguments.
+func byRefsQuery(refs []string, filter Expr) (string, []any, error) {
 	var b sqlb
 	refsArg := b.arg(refs)
 	where := ""
 	if filter != nil {
 		c, err := b.cond(filter)
 		if err != nil {
-			return nil, 0, err
+			return "", nil, err
 		}
 		where = " AND " + c
 	}
@@ -203,32 +209,24 @@ func loadRawByRefs(ctx context.Context, tx pgx.Tx, refs []string, filter Expr, w
 		// relations joins on every call.
 		args = customPlan(args)
 	}
-	extra := ""
-	if withVersion {
-		extra = ", (SELECT data_version FROM catalog_state)"
-	}
-	rows, err := tx.Query(ctx, byRefsSQL(len(refs), refsArg, where, extra), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: load entities: %w", err)
-	}
+	return byRefsSQL(len(refs), refsArg, where), args, nil
+}
+
+// scanByRefs reads byRefsQuery's rows (of at most n refs) and closes rows.
+func scanByRefs(rows pgx.Rows, n int) ([]Raw, error) {
 	defer rows.Close()
-	out := make([]Raw, 0, len(refs))
-	version := int64(-1)
-	var into []any
-	if withVersion {
-		into = []any{&version}
-	}
+	out := make([]Raw, 0, n)
 	for rows.Next() {
-		r, err := readRaw(rows, into...)
+		r, err := readRaw(rows)
 		if err != nil {
-			return nil, 0, fmt.Errorf("store: load entities: %w", err)
+			return nil, fmt.Errorf("store: load entities: %w", err)
 		}
 		out = append(out, r)
 	}
-	return out, version, rows.Err()
+	return out, rows.Err()
 }
 
-// byRefsSQL selects entityColumns (then extraCols) of the entities whose refs are in the
+// byRefsSQL selects entityColumns of the entities whose refs are in the
 // text[] parameter refsArg (n refs), and that match where (" AND <condition on e>", or "").
 //
 // An entity's relations there are one array of its own edges and one of the reversed edges
@@ -239,11 +237,11 @@ func loadRawByRefs(ctx context.Context, tx pgx.Tx, refs []string, filter Expr, w
 // unsorted and, unlike entityColumns', not deduplicated: relationsOf sorts and deduplicates
 // them either way, so the entities are the same. With a filter, the relations of refs it
 // drops are read too. One ref keeps entityColumns, a little cheaper for a single row.
-func byRefsSQL(n int, refsArg, where, extraCols string) string {
+func byRefsSQL(n int, refsArg, where string) string {
 	if n == 1 {
-		return `SELECT ` + entityColumns + extraCols + ` FROM catalog_entities e WHERE e.ref = ANY(` + refsArg + `)` + where
+		return `SELECT ` + entityColumns + ` FROM catalog_entities e WHERE e.ref = ANY(` + refsArg + `)` + where
 	}
-	return `SELECT e.uid::text, e.ref, e.etag, e.generation, e.body, array_cat(rel_out.rels, rel_in.rels)` + extraCols + `
+	return `SELECT e.uid::text, e.ref, e.etag, e.generation, e.body, array_cat(rel_out.rels, rel_in.rels)
 FROM catalog_entities e
 LEFT JOIN (SELECT r.source_ref AS ref, array_agg(r.type || ' ' || r.target_ref) AS rels FROM catalog_relations r
   WHERE r.source_ref = ANY(` + refsArg + `) GROUP BY r.source_ref) rel_out ON rel_out.ref = e.ref

@@ -159,6 +159,16 @@ func TestEncodedByRefsCache(t *testing.T) {
 	if got := get(two, globex, nil, refs[0]); !slices.Equal(got, []string{"a-001/globex/2"}) {
 		t.Fatalf("globex after acme's write: %v", got)
 	}
+	// Refs all cached (answered after one read of the version alone), then a write.
+	for range 2 {
+		if got := get(one, acme, nil, "component:default/a-002"); !slices.Equal(got, []string{"a-002/t2/1"}) {
+			t.Fatalf("a cached entity: %v", got)
+		}
+	}
+	apply(t, acme, two, store.ApplyOptions{}, "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: a-002}\nspec: {type: service, lifecycle: production, owner: team-a, tier: newer}\n")
+	if got := get(one, acme, nil, "component:default/a-002"); !slices.Equal(got, []string{"a-002/newer/2"}) {
+		t.Fatalf("a cached entity after a write through the other replica: %v", got)
+	}
 
 	// Bounded: a small cache keeps a tenant within its quarter.
 	small := store.New(env.Shards)

@@ -59,11 +59,41 @@ func (s *Store) cached(ctx context.Context, tx pgx.Tx, query string) (value any,
 	if s.cache == nil || !idOK {
 		return nil, 0, false, false, nil
 	}
-	if err := tx.QueryRow(ctx, `SELECT data_version FROM catalog_state`).Scan(&version); err != nil {
+	if err := tx.QueryRow(ctx, versionSQL).Scan(&version); err != nil {
 		return nil, 0, false, false, fmt.Errorf("store: data version: %w", err)
 	}
 	value, hit = s.cache.Get(id.Schema, query, version)
 	return value, version, hit, true, nil
+}
+
+// versionSQL reads the tenant's data version, which every write raises in its transaction.
+const versionSQL = `SELECT data_version FROM catalog_state`
+
+// fresh returns the cached value of query when it is current, without a transaction of the
+// read's own: with a value cached, one round trip (tenantdb.ReadInt) reads the tenant's data
+// version, and the value is taken when it was cached under that version. ok is false without
+// a cache, without a value, or when a write came since: the read then goes its usual way,
+// whose transaction reads the version again (cached). A hit costs one round trip instead of
+// the transaction's three, on the reads a portal repeats most (its first page, its facets,
+// the entity it shows).
+func (s *Store) fresh(ctx context.Context, query string) (value any, ok bool, err error) {
+	id, idOK := authn.FromContext(ctx)
+	if s.cache == nil || !idOK {
+		return nil, false, nil
+	}
+	cachedAt, ok := s.cache.Peek(id.Schema, query)
+	if !ok {
+		return nil, false, nil
+	}
+	version, err := s.shards.ReadInt(ctx, versionSQL)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: data version: %w", err)
+	}
+	if version != cachedAt {
+		return nil, false, nil
+	}
+	value, ok = s.cache.Get(id.Schema, query, version)
+	return value, ok, nil
 }
 
 // keep caches a read's result computed in a transaction that read version.
