@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"atrium.dev/platform/authn"
 	"atrium.dev/services/catalog/internal/entity"
 	"github.com/jackc/pgx/v5"
 )
@@ -284,49 +285,45 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	if s.cache != nil {
 		ck.key = cacheKey("list", sql, b.args, q.Limit, q.SkipTotal, countWhere, cb.args)
 	}
-	read := func(ctx context.Context, tx pgx.Tx) error {
-		v, version, hit, ok, err := s.cached(ctx, tx, ck.key)
-		if err != nil {
-			return err
-		}
-		ck.version, ck.on = version, ok
-		if hit {
-			ck.hit = v.(cachedPage)
-			return nil
-		}
-		rows, err := tx.Query(ctx, sql, customPlan(b.args)...)
-		if err != nil {
-			return fmt.Errorf("store: list: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			keys := make([]*string, len(cols))
-			extra := make([]any, len(keys))
-			for i := range keys {
-				extra[i] = &keys[i]
-			}
-			r, err := readRaw(rows, extra...)
-			if err != nil {
-				return fmt.Errorf("store: list: %w", err)
-			}
-			raws = append(raws, r)
-			ck.size += int64(len(r.Body))
-			positions = append(positions, Position{Keys: keys, UID: r.UID})
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("store: list: %w", err)
-		}
-		if q.SkipTotal {
-			return nil
-		}
-		return tx.QueryRow(ctx, "SELECT count(*) FROM catalog_entities e WHERE "+countWhere, customPlan(cb.args)...).Scan(&page.Total)
-	}
 	if v, hit, err := s.fresh(ctx, ck.key); err != nil {
 		return Page{Total: -1}, err
 	} else if hit {
 		ck.hit = v.(cachedPage)
-	} else if err := s.shards.InReadTx(ctx, read); err != nil {
-		return Page{Total: -1}, err
+	} else {
+		// The version (when caching) first, so that the page is at least as new as the
+		// version it is cached under; then the page and its total: one round trip.
+		batch := &pgx.Batch{}
+		perCallPlans(batch)
+		_, ck.on = authn.FromContext(ctx)
+		ck.on = ck.on && s.cache != nil
+		if ck.on {
+			batch.Queue(versionSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&ck.version) })
+		}
+		batch.Queue(sql, b.args...).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				keys := make([]*string, len(cols))
+				extra := make([]any, len(keys))
+				for i := range keys {
+					extra[i] = &keys[i]
+				}
+				r, err := readRaw(rows, extra...)
+				if err != nil {
+					return err
+				}
+				raws = append(raws, r)
+				ck.size += int64(len(r.Body))
+				positions = append(positions, Position{Keys: keys, UID: r.UID})
+			}
+			return rows.Err()
+		})
+		if !q.SkipTotal {
+			batch.Queue("SELECT count(*) FROM catalog_entities e WHERE "+countWhere, cb.args...).QueryRow(func(row pgx.Row) error {
+				return row.Scan(&page.Total)
+			})
+		}
+		if err := s.shards.InReadBatch(ctx, batch); err != nil {
+			return Page{Total: -1}, fmt.Errorf("store: list: %w", err)
+		}
 	}
 	if ck.hit.cached {
 		hit := ck.hit.page.clone()
@@ -437,10 +434,13 @@ func (s *Store) Count(ctx context.Context, filter Expr, fullText string) (int64,
 		return 0, err
 	}
 	var n int64
-	err = s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		return tx.QueryRow(ctx, "SELECT count(*) FROM catalog_entities e WHERE "+where, customPlan(b.args)...).Scan(&n)
-	})
-	return n, err
+	batch := &pgx.Batch{}
+	perCallPlans(batch)
+	batch.Queue("SELECT count(*) FROM catalog_entities e WHERE "+where, b.args...).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
+	if err := s.shards.InReadBatch(ctx, batch); err != nil {
+		return 0, fmt.Errorf("store: count: %w", err)
+	}
+	return n, nil
 }
 
 // FacetValue is one value of a facet and how many entities have it.
@@ -474,76 +474,69 @@ func (s *Store) FacetsMatching(ctx context.Context, keys []string, filter Expr, 
 		maps.Copy(out, v.(map[string][]FacetValue))
 		return out, nil
 	}
-	err := s.shards.InReadTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		if _, err := (&sqlb{}).cond(filter); err != nil {
-			return err
+	if _, err := (&sqlb{}).cond(filter); err != nil {
+		return nil, err
+	}
+	// The version (when caching) first, so that the counts are at least as new as the
+	// version they are cached under; then one statement per key: one round trip.
+	batch := &pgx.Batch{}
+	perCallPlans(batch)
+	_, caching = authn.FromContext(ctx)
+	caching = caching && s.cache != nil
+	if caching {
+		batch.Queue(versionSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&version) })
+	}
+	for _, key := range keys {
+		b := sqlb{kindInSearch: true}
+		// where compiles the filter over entity rows "e", binding its values.
+		where := func() string {
+			c, _ := b.where(filter, fullText)
+			return c
 		}
-		v, ver, hit, ok, err := s.cached(ctx, tx, ck)
-		if err != nil {
-			return err
-		}
-		if hit {
-			maps.Copy(out, v.(map[string][]FacetValue))
-			return nil
-		}
-		version, caching = ver, ok
-		if err := serial(ctx, tx); err != nil {
-			return err
-		}
-		for _, key := range keys {
-			b := sqlb{kindInSearch: true}
-			// where compiles the filter over entity rows "e", binding its values.
-			where := func() string {
-				c, _ := b.where(filter, fullText)
-				return c
+		// onUID restricts rows carrying an entity uid to the filtered entities: directly
+		// on the uid when the filter needs nothing but search rows (then Postgres merges
+		// uid-ordered index streams), else through the entity rows.
+		onUID := func(uid string) string {
+			if filter == nil && strings.TrimSpace(fullText) == "" {
+				return ""
 			}
-			// onUID restricts rows carrying an entity uid to the filtered entities: directly
-			// on the uid when the filter needs nothing but search rows (then Postgres merges
-			// uid-ordered index streams), else through the entity rows.
-			onUID := func(uid string) string {
-				if filter == nil && strings.TrimSpace(fullText) == "" {
-					return ""
-				}
-				if strings.TrimSpace(fullText) != "" {
-					// The term is matched on entity rows (their tsvector).
-					return " AND " + uid + " IN (SELECT e.uid FROM catalog_entities e WHERE " + where() + ")"
-				}
-				bound := len(b.args)
-				b.uid, b.needsRow = uid, false
-				c, _ := b.cond(filter)
-				b.uid = ""
-				if !b.needsRow {
-					return " AND " + c
-				}
-				b.args = b.args[:bound]
+			if strings.TrimSpace(fullText) != "" {
+				// The term is matched on entity rows (their tsvector).
 				return " AND " + uid + " IN (SELECT e.uid FROM catalog_entities e WHERE " + where() + ")"
 			}
-			lk := strings.ToLower(key)
-			var sql string
-			switch t, isRel := strings.CutPrefix(lk, relationPrefix); {
-			case isRel && t != "":
-				// Stated relations are search rows; reversed edges of type t count for their
-				// targets (when those are entities under the filter and no stated relation
-				// already says the same).
-				typ := canonicalRelationType(t)
-				fk := b.arg(relationPrefix + strings.ToLower(typ))
-				stated := "SELECT s.value FROM catalog_search s WHERE s.key = " + fk + " AND s.value IS NOT NULL" + onUID("s.entity_uid")
-				reversed := "SELECT r.source_ref FROM catalog_relations r JOIN catalog_entities x ON x.ref = r.target_ref WHERE " + b.backward(typ) +
-					" AND NOT EXISTS (SELECT 1 FROM catalog_search f WHERE f.key = " + fk + " AND f.value = r.source_ref AND f.entity_uid = x.uid)" + onUID("x.uid")
-				sql = "SELECT x.value, count(*) FROM (" + stated + " UNION ALL " + reversed + ") x GROUP BY x.value"
-			case lk == "metadata.name":
-				// Names live in a column (lowercased); the body has the spelling.
-				sql = "SELECT max(e.body #>> '{metadata,name}'), count(*) FROM catalog_entities e WHERE " + where() + " GROUP BY e.name"
-			case lk == "metadata.namespace":
-				sql = "SELECT e.namespace, count(*) FROM catalog_entities e WHERE " + where() + " GROUP BY e.namespace"
-			default:
-				sql = "SELECT coalesce(max(s.original), s.value), count(*) FROM catalog_search s WHERE s.key = " + b.arg(lk) + " AND s.value IS NOT NULL" +
-					onUID("s.entity_uid") + " GROUP BY s.value"
+			bound := len(b.args)
+			b.uid, b.needsRow = uid, false
+			c, _ := b.cond(filter)
+			b.uid = ""
+			if !b.needsRow {
+				return " AND " + c
 			}
-			rows, err := tx.Query(ctx, sql, customPlan(b.args)...)
-			if err != nil {
-				return fmt.Errorf("store: facet %s: %w", key, err)
-			}
+			b.args = b.args[:bound]
+			return " AND " + uid + " IN (SELECT e.uid FROM catalog_entities e WHERE " + where() + ")"
+		}
+		lk := strings.ToLower(key)
+		var sql string
+		switch t, isRel := strings.CutPrefix(lk, relationPrefix); {
+		case isRel && t != "":
+			// Stated relations are search rows; reversed edges of type t count for their
+			// targets (when those are entities under the filter and no stated relation
+			// already says the same).
+			typ := canonicalRelationType(t)
+			fk := b.arg(relationPrefix + strings.ToLower(typ))
+			stated := "SELECT s.value FROM catalog_search s WHERE s.key = " + fk + " AND s.value IS NOT NULL" + onUID("s.entity_uid")
+			reversed := "SELECT r.source_ref FROM catalog_relations r JOIN catalog_entities x ON x.ref = r.target_ref WHERE " + b.backward(typ) +
+				" AND NOT EXISTS (SELECT 1 FROM catalog_search f WHERE f.key = " + fk + " AND f.value = r.source_ref AND f.entity_uid = x.uid)" + onUID("x.uid")
+			sql = "SELECT x.value, count(*) FROM (" + stated + " UNION ALL " + reversed + ") x GROUP BY x.value"
+		case lk == "metadata.name":
+			// Names live in a column (lowercased); the body has the spelling.
+			sql = "SELECT max(e.body #>> '{metadata,name}'), count(*) FROM catalog_entities e WHERE " + where() + " GROUP BY e.name"
+		case lk == "metadata.namespace":
+			sql = "SELECT e.namespace, count(*) FROM catalog_entities e WHERE " + where() + " GROUP BY e.namespace"
+		default:
+			sql = "SELECT coalesce(max(s.original), s.value), count(*) FROM catalog_search s WHERE s.key = " + b.arg(lk) + " AND s.value IS NOT NULL" +
+				onUID("s.entity_uid") + " GROUP BY s.value"
+		}
+		batch.Queue(sql, b.args...).Query(func(rows pgx.Rows) error {
 			values, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (FacetValue, error) {
 				var v FacetValue
 				err := r.Scan(&v.Value, &v.Count)
@@ -559,11 +552,11 @@ func (s *Store) FacetsMatching(ctx context.Context, keys []string, filter Expr, 
 				return values[i].Value < values[j].Value
 			})
 			out[key] = values
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+			return nil
+		})
+	}
+	if err := s.shards.InReadBatch(ctx, batch); err != nil {
+		return nil, fmt.Errorf("store: facets: %w", err)
 	}
 	if caching {
 		size := int64(256)
@@ -587,14 +580,13 @@ func customPlan(args []any) []any {
 	return append([]any{pgx.QueryExecModeCacheDescribe}, args...)
 }
 
-// serial keeps the transaction's plans single-process. The tables already say so
+// perCallPlans queues, first in a batch for tenantdb.InReadBatch, two settings for the rest
+// of its transaction. Every statement is planned for its values, as customPlan does:
+// InReadBatch runs prepared statements, which Postgres would otherwise switch to a generic
+// plan after five runs. And plans stay single-process: the tables already say so
 // (parallel_workers = 0), but Postgres may still spread the branches of a top-level UNION
-// (relation facets) over workers; on a small machine serving concurrent requests, workers
-// cost more than they save. Pages and counts skip it: their plans have no such UNION, and
-// the statement is a round trip.
-func serial(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	return nil
+// (relation facets) over workers, and on a small machine serving concurrent requests workers
+// cost more than they save.
+func perCallPlans(b *pgx.Batch) {
+	b.Queue(`SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('max_parallel_workers_per_gather', '0', true)`)
 }

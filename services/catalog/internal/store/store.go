@@ -51,21 +51,6 @@ type Store struct {
 // which every write raises (internal/readcache says why that is exact across replicas).
 func (s *Store) CacheReads(c *readcache.Cache) { s.cache = c }
 
-// cached looks a read up in the cache inside the read's transaction: it reads the tenant's
-// data version first, so that what the read then computes is at least that new. ok is false
-// without a cache.
-func (s *Store) cached(ctx context.Context, tx pgx.Tx, query string) (value any, version int64, hit, ok bool, err error) {
-	id, idOK := authn.FromContext(ctx)
-	if s.cache == nil || !idOK {
-		return nil, 0, false, false, nil
-	}
-	if err := tx.QueryRow(ctx, versionSQL).Scan(&version); err != nil {
-		return nil, 0, false, false, fmt.Errorf("store: data version: %w", err)
-	}
-	value, hit = s.cache.Get(id.Schema, query, version)
-	return value, version, hit, true, nil
-}
-
 // versionSQL reads the tenant's data version, which every write raises in its transaction.
 const versionSQL = `SELECT data_version FROM catalog_state`
 
@@ -73,7 +58,7 @@ const versionSQL = `SELECT data_version FROM catalog_state`
 // read's own: with a value cached, one round trip (tenantdb.ReadInt) reads the tenant's data
 // version, and the value is taken when it was cached under that version. ok is false without
 // a cache, without a value, or when a write came since: the read then goes its usual way,
-// whose transaction reads the version again (cached). A hit costs one round trip instead of
+// which reads the version again with the data. A hit costs one round trip instead of
 // the transaction's three, on the reads a portal repeats most (its first page, its facets,
 // the entity it shows).
 func (s *Store) fresh(ctx context.Context, query string) (value any, ok bool, err error) {
@@ -96,7 +81,7 @@ func (s *Store) fresh(ctx context.Context, query string) (value any, ok bool, er
 	return value, ok, nil
 }
 
-// keep caches a read's result computed in a transaction that read version.
+// keep caches a read's result computed after it read version.
 func (s *Store) keep(ctx context.Context, query string, version int64, value any, size int64) {
 	if id, ok := authn.FromContext(ctx); ok {
 		s.cache.Put(id.Schema, query, version, value, size)
