@@ -397,9 +397,8 @@ func (s *Shards) begin(id *authn.Identity, opts pgx.TxOptions) string {
 // read-only transaction, sent together with its BEGIN, the tenant's settings and its COMMIT
 // in one pipeline: one round trip where InReadTx costs three or more. The statements run in
 // b's order, in extended protocol with the connection's prepared statements, so each takes
-// its cached (after five runs, generic) plan: a statement whose plan must follow its values
-// (the catalog's customPlan) belongs in InReadTx. A failed statement skips the rest; its error
-// is returned.
+// its cached (after five runs, generic) plan, unless b sets plan_cache_mode first (the
+// catalog's pages do). A failed statement skips the rest; its error is returned.
 //
 // pgx prepares a batch's new statements before it runs any, so outside the transaction,
 // where the tenant's tables are not on the search path. So the first time a connection
@@ -426,7 +425,7 @@ func (s *Shards) InReadBatch(ctx context.Context, b *pgx.Batch) error {
 		// transaction, where it failed: nothing ran; once more, the long way.
 	}
 	err = s.runTx(ctx, id, conn, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(ctx context.Context, tx pgx.Tx) error {
-		return tx.SendBatch(ctx, copyBatch(b, 0)).Close()
+		return tx.SendBatch(ctx, copyBatch(b)).Close()
 	})
 	if err == nil {
 		s.rememberBatched(conn.Conn(), b)
@@ -436,11 +435,10 @@ func (s *Shards) InReadBatch(ctx context.Context, b *pgx.Batch) error {
 	return readErr(id, err)
 }
 
-// copyBatch copies b's queries into a batch with room for extra more: pgx keeps a query's
-// statement description in it when sending, and a description from an attempt that failed
-// would spoil the next.
-func copyBatch(b *pgx.Batch, extra int) *pgx.Batch {
-	c := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+extra)}
+// copyBatch copies b's queries: pgx keeps a query's statement description in it when
+// sending, and a description from an attempt that failed would spoil the next.
+func copyBatch(b *pgx.Batch) *pgx.Batch {
+	c := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries))}
 	for _, q := range b.QueuedQueries {
 		c.QueuedQueries = append(c.QueuedQueries, &pgx.QueuedQuery{SQL: q.SQL, Arguments: q.Arguments, Fn: q.Fn})
 	}
@@ -468,7 +466,7 @@ func (s *Shards) pipelined(ctx context.Context, id *authn.Identity, conn *pgxpoo
 		all.Queue(`SELECT set_config('search_path', $1, true), set_config('role', $2, true)`,
 			pgx.Identifier{id.Schema}.Sanitize(), id.Schema)
 	}
-	all.QueuedQueries = append(all.QueuedQueries, copyBatch(b, 0).QueuedQueries...)
+	all.QueuedQueries = append(all.QueuedQueries, copyBatch(b).QueuedQueries...)
 	all.Queue("COMMIT")
 	err := conn.SendBatch(ctx, all).Close()
 	if conn.Conn().PgConn().TxStatus() != 'I' {

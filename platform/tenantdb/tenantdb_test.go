@@ -645,6 +645,28 @@ func TestInReadBatch(t *testing.T) {
 			}
 		})
 	}
+	// pgx forgets the remembered statements (its cache of 512 per connection lets them go,
+	// or, as here, they are deallocated): the batch is prepared again outside the
+	// transaction, fails there, and runs the long way.
+	pool, err = shards.Pool("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Conn().DeallocateAll(ctx)
+	c.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var count int64
+	b = &pgx.Batch{}
+	b.Queue(`SELECT count(*) FROM items`).QueryRow(func(row pgx.Row) error { return row.Scan(&count) })
+	if err := shards.InReadBatch(acme, b); err != nil || count != 2 {
+		t.Fatalf("a read whose statements pgx forgot = %d, %v", count, err)
+	}
 	// A failure that destroyed the connection would cost a new one each time (the pool may
 	// open one now and then for its own reasons).
 	if n := pool.Stat().NewConnsCount() - conns; n > 1 {
