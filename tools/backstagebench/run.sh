@@ -61,6 +61,14 @@ count() {
 		sed -n 's/.*"totalItems":\([0-9]*\).*/\1/p'
 }
 
+# Without BACKSTAGE_KEEP the backend stops and its database goes when this script ends, a
+# reused one too.
+cleanup() {
+	if [ -n "${pid:-}" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+}
+if [ -z "${BACKSTAGE_KEEP:-}" ]; then trap cleanup EXIT; fi
+
 # BACKSTAGE_REUSE=1: measure again against the backend a BACKSTAGE_KEEP=1 run left running
 # (same catalog), without a new ingest.
 if [ -n "${BACKSTAGE_REUSE:-}" ]; then
@@ -74,11 +82,6 @@ else
 
 # 3. Backstage on a fresh database.
 psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
-cleanup() {
-	if [ -n "${pid:-}" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-	psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
-}
-if [ -z "${BACKSTAGE_KEEP:-}" ]; then trap cleanup EXIT; fi
 log "starting Backstage's backend on :$BACKSTAGE_PORT (log: $state/backend.log)"
 t0=$(date +%s.%N)
 (cd "$state" && NODE_ENV=production LOG_LEVEL=${LOG_LEVEL:-warn} exec node backend.js \
