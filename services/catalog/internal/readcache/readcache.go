@@ -1,8 +1,8 @@
 // Package readcache keeps the results of a tenant's recent catalog reads (pages with their
 // totals, facet counts) in process, each under the tenant's data version: a number in the
 // tenant's schema that every write of the catalog raises in its own transaction. A reader
-// reads the version first, in its transaction, and takes a result cached under that version:
-// the result was computed from data at least as new as the version says, and no write has
+// reads the current version first and takes a result cached under that version: the result
+// was computed from data read after that version was (so at least as new), and no write has
 // committed since (it would have raised the version). A write on any replica therefore ends
 // every replica's cached results of that tenant at once, with no message between them.
 //
