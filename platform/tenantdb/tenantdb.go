@@ -333,11 +333,8 @@ func (s *Shards) runTx(ctx context.Context, id *authn.Identity, conn *pgxpool.Co
 	opts.BeginQuery = s.begin(id, opts)
 	tx, err := conn.BeginTx(ctx, opts)
 	if err != nil {
-		// A setting refused (the tenant's role gone, say) leaves the BEGIN standing: end it
-		// so that the connection goes back to the pool idle instead of being destroyed.
-		if conn.Conn().PgConn().TxStatus() != 'I' {
-			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-		}
+		// A setting refused (the tenant's role gone, say) leaves the BEGIN standing.
+		endFailed(ctx, conn)
 		return fmt.Errorf("tenantdb: enter tenant %s: %w", id.TenantID, err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
@@ -445,6 +442,14 @@ func copyBatch(b *pgx.Batch) *pgx.Batch {
 	return c
 }
 
+// endFailed ends a transaction a failure left open on conn, so that the connection goes back
+// to the pool idle instead of being destroyed.
+func endFailed(ctx context.Context, conn *pgxpool.Conn) {
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	}
+}
+
 func readErr(id *authn.Identity, err error) error {
 	if err != nil {
 		return fmt.Errorf("tenantdb: read as tenant %s: %w", id.TenantID, err)
@@ -469,11 +474,7 @@ func (s *Shards) pipelined(ctx context.Context, id *authn.Identity, conn *pgxpoo
 	all.QueuedQueries = append(all.QueuedQueries, copyBatch(b).QueuedQueries...)
 	all.Queue("COMMIT")
 	err := conn.SendBatch(ctx, all).Close()
-	if conn.Conn().PgConn().TxStatus() != 'I' {
-		// A failure left the transaction open (failed): end it, so that the connection goes
-		// back to the pool idle instead of being destroyed.
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-	}
+	endFailed(ctx, conn) // a failure skips the rest, COMMIT too
 	return err
 }
 
@@ -532,23 +533,20 @@ func (s *Shards) ReadInt(ctx context.Context, query string) (int64, error) {
 	pc := conn.Conn().PgConn()
 	results, err := pc.Exec(ctx, s.begin(id, pgx.TxOptions{AccessMode: pgx.ReadOnly})+"; "+query+"; COMMIT").ReadAll()
 	if err != nil {
-		// An error skips the rest of the message and leaves the transaction open and failed.
-		if pc.TxStatus() != 'I' {
-			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-		}
-		return 0, fmt.Errorf("tenantdb: read as tenant %s: %w", id.TenantID, err)
+		endFailed(ctx, conn) // an error skips the rest of the message, COMMIT too
+		return 0, readErr(id, err)
 	}
 	// The query's result is the one before COMMIT's.
 	if len(results) < 2 {
-		return 0, fmt.Errorf("tenantdb: read as tenant %s: %d results", id.TenantID, len(results))
+		return 0, readErr(id, fmt.Errorf("%d results", len(results)))
 	}
 	r := results[len(results)-2]
 	if len(r.Rows) == 0 || len(r.Rows[0]) == 0 || r.Rows[0][0] == nil {
-		return 0, fmt.Errorf("tenantdb: read as tenant %s: %w", id.TenantID, pgx.ErrNoRows)
+		return 0, readErr(id, pgx.ErrNoRows)
 	}
 	n, err := strconv.ParseInt(string(r.Rows[0][0]), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("tenantdb: read as tenant %s: %w", id.TenantID, err)
+		return 0, readErr(id, err)
 	}
 	return n, nil
 }
