@@ -125,8 +125,7 @@ func (s *Store) GetEncodedByRefs(ctx context.Context, refs []string, filter Expr
 	if filter == nil {
 		return s.encodedByRefs(ctx, refs, enc)
 	}
-	id, idOK := authn.FromContext(ctx)
-	useCache := s.cache != nil && idOK
+	id, useCache := s.caching(ctx)
 	var (
 		version int64
 		keep    []string
@@ -184,8 +183,7 @@ func (s *Store) GetEncodedByRefs(ctx context.Context, refs []string, filter Expr
 // (loadEncoded, one pipelined transaction). When the version moved on since what was found
 // was cached, everything is loaded again, so that the answer is one version's.
 func (s *Store) encodedByRefs(ctx context.Context, refs []string, enc Encoder) ([][]byte, error) {
-	id, idOK := authn.FromContext(ctx)
-	useCache := s.cache != nil && idOK
+	id, useCache := s.caching(ctx)
 	var (
 		guess int64
 		known bool

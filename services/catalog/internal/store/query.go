@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 
-	"atrium.dev/platform/authn"
 	"atrium.dev/services/catalog/internal/entity"
 	"github.com/jackc/pgx/v5"
 )
@@ -294,8 +293,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		// version it is cached under; then the page and its total: one round trip.
 		batch := &pgx.Batch{}
 		perCallPlans(batch)
-		_, ck.on = authn.FromContext(ctx)
-		ck.on = ck.on && s.cache != nil
+		_, ck.on = s.caching(ctx)
 		if ck.on {
 			batch.Queue(versionSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&ck.version) })
 		}
@@ -481,8 +479,7 @@ func (s *Store) FacetsMatching(ctx context.Context, keys []string, filter Expr, 
 	// version they are cached under; then one statement per key: one round trip.
 	batch := &pgx.Batch{}
 	perCallPlans(batch)
-	_, caching = authn.FromContext(ctx)
-	caching = caching && s.cache != nil
+	_, caching = s.caching(ctx)
 	if caching {
 		batch.Queue(versionSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&version) })
 	}

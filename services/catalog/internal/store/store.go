@@ -51,6 +51,13 @@ type Store struct {
 // which every write raises (internal/readcache says why that is exact across replicas).
 func (s *Store) CacheReads(c *readcache.Cache) { s.cache = c }
 
+// caching says whether reads as the identity in ctx use the read cache (there is one, and
+// an identity to key it by), and returns the identity.
+func (s *Store) caching(ctx context.Context) (*authn.Identity, bool) {
+	id, ok := authn.FromContext(ctx)
+	return id, ok && s.cache != nil
+}
+
 // versionSQL reads the tenant's data version, which every write raises in its transaction.
 const versionSQL = `SELECT data_version FROM catalog_state`
 
@@ -62,8 +69,8 @@ const versionSQL = `SELECT data_version FROM catalog_state`
 // the transaction's three, on the reads a portal repeats most (its first page, its facets,
 // the entity it shows).
 func (s *Store) fresh(ctx context.Context, query string) (value any, ok bool, err error) {
-	id, idOK := authn.FromContext(ctx)
-	if s.cache == nil || !idOK {
+	id, caching := s.caching(ctx)
+	if !caching {
 		return nil, false, nil
 	}
 	cachedAt, ok := s.cache.Peek(id.Schema, query)
