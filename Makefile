@@ -105,6 +105,7 @@ $(BUF): tools/go.mod tools/go.sum
 		github.com/bufbuild/buf/cmd/buf \
 		google.golang.org/protobuf/cmd/protoc-gen-go \
 		connectrpc.com/connect/cmd/protoc-gen-connect-go \
+		github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto \
 		github.com/stripe/stripe-mock
 	@touch $(BUF)
 
@@ -123,12 +124,14 @@ frontend-build: frontend-deps ## build the web app into frontend/dist (served by
 generate: tools frontend-deps ## regenerate gen/ and frontend/src/gen from proto/
 	rm -rf gen/atrium frontend/src/gen
 	$(BUF) generate
+	$(BUF) generate --template buf.gen.vtproto.yaml --path proto/atrium/catalog
 	cd gen && go mod tidy
 
 .PHONY: check-generated
 check-generated: tools frontend-deps ## fail if committed generated code differs from proto/
 	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
 	$(BUF) generate -o $$tmp && \
+	$(BUF) generate --template buf.gen.vtproto.yaml --path proto/atrium/catalog -o $$tmp && \
 	diff -r $$tmp/gen/atrium gen/atrium && diff -r $$tmp/frontend/src/gen frontend/src/gen || \
 	{ echo "generated code is stale: run 'make generate' and commit"; exit 1; }
 

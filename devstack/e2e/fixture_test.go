@@ -18,6 +18,7 @@ import (
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
 	"atrium.dev/platform/pgtest"
+	"atrium.dev/platform/protocodec"
 	"atrium.dev/platform/redistest"
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -125,8 +126,10 @@ func (c creds) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.S
 }
 
 // as returns client options calling with token at tenant (either may be empty).
+// as is the options of a client calling as token in tenant, decoding as Atrium's Go clients
+// do (protocodec), so that every end-to-end call goes through their codec.
 func as(token, tenant string) connect.ClientOption {
-	return connect.WithInterceptors(creds{token: token, tenant: tenant})
+	return connect.WithClientOptions(connect.WithInterceptors(creds{token: token, tenant: tenant}), protocodec.ClientOption())
 }
 
 func (e *env) tenants(token, tenant string) tenancyv1connect.TenantServiceClient {

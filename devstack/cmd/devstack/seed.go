@@ -15,6 +15,7 @@ import (
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
 	tenancyv1 "atrium.dev/gen/atrium/tenancy/v1"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
+	"atrium.dev/platform/protocodec"
 	"connectrpc.com/connect"
 )
 
@@ -68,7 +69,7 @@ func (c credentials) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 }
 
 func (g gatewayClients) opts(token, tenant string) []connect.ClientOption {
-	return []connect.ClientOption{connect.WithInterceptors(credentials{token: token, tenant: tenant})}
+	return []connect.ClientOption{connect.WithInterceptors(credentials{token: token, tenant: tenant}), protocodec.ClientOption()}
 }
 
 // seeded is the demo tenant after seeding.

@@ -2,14 +2,15 @@
 package client
 
 import (
-	"atrium.dev/gen/atrium/insights/v1/insightsv1connect"
 	"context"
 	"net/http"
 	"strings"
 	"time"
 
 	"atrium.dev/gen/atrium/catalog/v1/catalogv1connect"
+	"atrium.dev/gen/atrium/insights/v1/insightsv1connect"
 	"atrium.dev/gen/atrium/tenancy/v1/tenancyv1connect"
+	"atrium.dev/platform/protocodec"
 	"connectrpc.com/connect"
 )
 
@@ -66,7 +67,7 @@ var defaultClient = &http.Client{Transport: &http.Transport{
 }}
 
 func (t Target) options() []connect.ClientOption {
-	return []connect.ClientOption{connect.WithInterceptors(headers{token: t.Token, tenant: t.Tenant})}
+	return []connect.ClientOption{connect.WithInterceptors(headers{token: t.Token, tenant: t.Tenant}), protocodec.ClientOption()}
 }
 
 // headers attaches the credential and tenant to every call, unary or streaming.
