@@ -9,14 +9,17 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	catalogv1 "atrium.dev/gen/atrium/catalog/v1"
 	"atrium.dev/platform/authn"
 	"atrium.dev/services/catalog/app"
 	"atrium.dev/services/catalog/internal/lane"
+	"connectrpc.com/connect"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -366,6 +369,84 @@ func TestRESTCompression(t *testing.T) {
 		var v any
 		if err := json.Unmarshal(body, &v); err != nil {
 			t.Fatalf("%q: body does not decode: %v", tc.accept, err)
+		}
+	}
+}
+
+// A repeated by-refs is answered with the bytes kept from the first, compressed as each
+// client asked: the same entities under every coding and on every repeat, a write's change in
+// the next answer, and another tenant's same refs its own entities.
+func TestRESTByRefsRepeated(t *testing.T) {
+	s := newServer(t)
+	acme, globex := s.env.Tenant(t, "acme"), s.env.Tenant(t, "globex")
+	c := s.catalog(&acme.Identity)
+	applyFixture(t, c)
+	refs := []string{"group:default/org", "group:default/team-a", "user:default/alice", "domain:default/commerce",
+		"system:default/payments", "component:default/payment-gateway", "component:default/none"}
+	byRefs := func(id *authn.Identity, accept string) (string, []any) {
+		t.Helper()
+		b, _ := json.Marshal(map[string]any{"entityRefs": refs})
+		req, _ := http.NewRequest("POST", s.url+"/api/catalog/entities/by-refs", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if accept != "" {
+			req.Header.Set("Accept-Encoding", accept)
+		}
+		as{s.signer, id}.header(req.Header)
+		res, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body io.Reader = res.Body
+		coding := res.Header.Get("Content-Encoding")
+		switch coding {
+		case "gzip":
+			if body, err = gzip.NewReader(res.Body); err != nil {
+				t.Fatal(err)
+			}
+		case "zstd":
+			zr, _ := zstd.NewReader(res.Body)
+			defer zr.Close()
+			body = zr
+		}
+		var v struct{ Items []any }
+		if err := json.NewDecoder(body).Decode(&v); err != nil || res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+			t.Fatalf("%q: status %d, %s, %v", accept, res.StatusCode, res.Header.Get("Content-Type"), err)
+		}
+		if len(v.Items) != len(refs) {
+			t.Fatalf("%q: %d items for %d refs", accept, len(v.Items), len(refs))
+		}
+		return coding, v.Items
+	}
+	description := func(items []any, i int) any { return field(items[i], "metadata", "description") }
+	var first []any
+	for _, tc := range []struct{ accept, coding string }{
+		{"gzip", "gzip"}, {"gzip", "gzip"}, {"zstd, gzip", "zstd"}, {"zstd", "zstd"}, {"", ""}, {"", ""},
+	} {
+		coding, items := byRefs(&acme.Identity, tc.accept)
+		if coding != tc.coding {
+			t.Fatalf("Accept-Encoding %q answered with %q, want %q", tc.accept, coding, tc.coding)
+		}
+		if first == nil {
+			first = items
+		} else if !reflect.DeepEqual(items, first) {
+			t.Fatalf("Accept-Encoding %q: the answer differs from the first", tc.accept)
+		}
+	}
+	if first[6] != nil || description(first, 3) != "Selling things" {
+		t.Fatalf("unexpected answer: %v", first)
+	}
+	if _, items := byRefs(&globex.Identity, "gzip"); !reflect.DeepEqual(items, make([]any, len(refs))) {
+		t.Fatalf("globex, with none of these entities, got %v", items)
+	}
+	if _, err := c.ApplyEntities(context.Background(), connect.NewRequest(&catalogv1.ApplyEntitiesRequest{YamlDocuments: []string{
+		"apiVersion: backstage.io/v1alpha1\nkind: Domain\nmetadata: {name: commerce, description: Selling more}\nspec: {owner: org}\n",
+	}})); err != nil {
+		t.Fatal(err)
+	}
+	for _, accept := range []string{"gzip", "zstd", ""} {
+		if _, items := byRefs(&acme.Identity, accept); description(items, 3) != "Selling more" {
+			t.Fatalf("Accept-Encoding %q after the write: %v", accept, description(items, 3))
 		}
 	}
 }

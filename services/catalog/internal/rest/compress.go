@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"strings"
@@ -134,4 +135,45 @@ func (p pooled) Close() error {
 	err := p.WriteCloser.Close()
 	p.put()
 	return err
+}
+
+// encodeBody is what a compressWriter negotiated to coding sends for body: body compressed
+// with coding when there is one and body is at least minCompress bytes, else body. Answers
+// kept whole in the read cache are made by it and sent by writeEncoded.
+func encodeBody(coding string, body []byte) ([]byte, error) {
+	if coding == "" || len(body) < minCompress {
+		return body, nil
+	}
+	if coding == "zstd" {
+		z := zstdPool.Get().(*zstd.Encoder)
+		defer zstdPool.Put(z)
+		return z.EncodeAll(body, make([]byte, 0, len(body)/4)), nil
+	}
+	var out bytes.Buffer
+	out.Grow(len(body) / 4)
+	z := gzipPool.Get().(*gzip.Writer)
+	defer gzipPool.Put(z)
+	z.Reset(&out)
+	if _, err := z.Write(body); err != nil {
+		return nil, err
+	}
+	if err := z.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// writeEncoded sends a JSON answer that encodeBody made for c's coding, as it is. A JSON
+// body starts with '{', a gzip or zstd stream never does: that tells which encodeBody sent.
+func (c *compressWriter) writeEncoded(status int, b []byte) {
+	h := c.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	if len(b) > 0 && b[0] != '{' {
+		h.Set("Content-Encoding", c.coding)
+	}
+	h.Del("Content-Length")
+	c.ResponseWriter.WriteHeader(status)
+	c.status = 0
+	_, _ = c.ResponseWriter.Write(b)
+	c.closed = true
 }

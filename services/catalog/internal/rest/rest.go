@@ -296,14 +296,23 @@ func (h *Handler) fail(ctx context.Context, w http.ResponseWriter, r *http.Reque
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	buf, err := appendJSON(make([]byte, 0, 4<<10), v)
+	buf, err := jsonBody(v)
 	if err != nil {
 		http.Error(w, `{"error":{"name":"Error","message":"cannot encode response"}}`, http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(buf, '\n'))
+	_, _ = w.Write(buf)
+}
+
+// jsonBody is the body writeJSON writes for v.
+func jsonBody(v any) ([]byte, error) {
+	buf, err := appendJSON(make([]byte, 0, 4<<10), v)
+	if err != nil {
+		return nil, err
+	}
+	return append(buf, '\n'), nil
 }
 
 // params reads repeated query parameters, dropping empty ones.
@@ -676,12 +685,63 @@ func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) err
 		// a ref that does not parse, matches nothing.
 		refs[i] = strings.ToLower(s)
 	}
-	items, err := encoded(h.store.GetEncodedByRefs(r.Context(), refs, c.Filter, jsonEncoder(proj)))
+	enc := jsonEncoder(proj)
+	cw, whole := w.(*compressWriter)
+	if !whole {
+		items, err := encoded(h.store.GetEncodedByRefs(r.Context(), refs, c.Filter, enc))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": items})
+		return nil
+	}
+	// The whole answer, compressed as the client asked, is kept with the entities'
+	// encodings: a client repeating a by-refs (an entity page's relations, a script's
+	// batch) gets the same bytes without their assembly and compression.
+	answer, err := h.store.AnswerByRefs(r.Context(), refs, c.Filter, enc, store.ByRefsAnswer{
+		Key: answerKey(cw.coding, enc.Name, refs, spec.Filter, string(spec.Predicate)),
+		Build: func(bs [][]byte) ([]byte, error) {
+			items, _ := encoded(bs, nil)
+			b, err := jsonBody(map[string]any{"items": items})
+			if err != nil {
+				return nil, err
+			}
+			return encodeBody(cw.coding, b)
+		},
+	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	cw.writeEncoded(http.StatusOK, answer)
 	return nil
+}
+
+// answerKey names a REST by-refs call for the store's cache of whole answers: every part
+// written with its length, so that no two calls share a key.
+func answerKey(coding, encoder string, refs, filters []string, predicate string) string {
+	var b strings.Builder
+	n := len("rest by-refs") + len(coding) + len(encoder) + len(predicate) + 40
+	for _, r := range refs {
+		n += len(r) + 4
+	}
+	b.Grow(n)
+	part := func(s string) {
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
+		b.WriteString(s)
+	}
+	b.WriteString("rest by-refs")
+	part(coding)
+	part(encoder)
+	part(predicate)
+	b.WriteString(strconv.Itoa(len(filters)))
+	for _, f := range filters {
+		part(f)
+	}
+	for _, r := range refs {
+		part(r)
+	}
+	return b.String()
 }
 
 // jsonEncoder encodes entities under the projection p as appendJSON does; the read cache

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strconv"
@@ -118,9 +119,62 @@ func EncodePage(p Page, enc Encoder) ([][]byte, error) {
 // decoding and encoding; the filter still runs in SQL for cached entities. Without a filter it
 // costs one round trip (encodedByRefs).
 func (s *Store) GetEncodedByRefs(ctx context.Context, refs []string, filter Expr, enc Encoder) ([][]byte, error) {
+	out, _, err := s.getEncodedByRefs(ctx, refs, filter, enc)
+	return out, err
+}
+
+// ByRefsAnswer is a whole answer to a by-refs call made from its entities' encodings by
+// Build, which must depend on nothing but them and Key: Key names the call (its refs, filter,
+// encoder and anything else Build writes by), so that the same call before the next write
+// is answered with Build's bytes of the first.
+type ByRefsAnswer struct {
+	Key   string
+	Build func(items [][]byte) ([]byte, error)
+}
+
+// AnswerByRefs is GetEncodedByRefs made into one answer by a.Build. With a read cache the
+// answer of a call made twice under one data version is kept under it: the same call again
+// costs the version's round trip and nothing else (a client repeating a by-refs of an entity
+// page's relations, say, no longer pays for assembling and compressing the same bytes each
+// time). The first time a call is seen only a mark of it is kept, so that calls never repeated
+// (a script walking a catalog in batches) do not push the tenant's entities out of its share
+// of the cache.
+func (s *Store) AnswerByRefs(ctx context.Context, refs []string, filter Expr, enc Encoder, a ByRefsAnswer) ([]byte, error) {
+	sum := sha256.Sum256([]byte(a.Key))
+	key, seen := "answer\x00"+string(sum[:]), "answer seen\x00"+string(sum[:])
+	if v, ok, err := s.fresh(ctx, key); err != nil || ok {
+		if err != nil {
+			return nil, err
+		}
+		return v.([]byte), nil
+	}
+	items, version, err := s.getEncodedByRefs(ctx, refs, filter, enc)
+	if err != nil {
+		return nil, err
+	}
+	b, err := a.Build(items)
+	if err != nil {
+		return nil, err
+	}
+	if version < 0 {
+		return b, nil
+	}
+	if id, _ := s.caching(ctx); id != nil {
+		if _, again := s.cache.Get(id.Schema, seen, version); again {
+			s.keep(ctx, key, version, b, int64(cap(b)+len(key))+64)
+		} else {
+			s.keep(ctx, seen, version, true, int64(len(seen))+64)
+		}
+	}
+	return b, nil
+}
+
+// getEncodedByRefs is GetEncodedByRefs and the data version its answer was read after (-1
+// when it read none: no read cache).
+func (s *Store) getEncodedByRefs(ctx context.Context, refs []string, filter Expr, enc Encoder) ([][]byte, int64, error) {
 	out := make([][]byte, len(refs))
 	if len(refs) == 0 {
-		return out, nil
+		return out, -1, nil
 	}
 	if filter == nil {
 		return s.encodedByRefs(ctx, refs, enc)
@@ -166,15 +220,16 @@ func (s *Store) GetEncodedByRefs(ctx context.Context, refs []string, filter Expr
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	for i, r := range refs {
 		out[i] = found[r]
 	}
-	if useCache {
-		s.keepEncoded(id, enc, version, keep, found)
+	if !useCache {
+		return out, -1, nil
 	}
-	return out, nil
+	s.keepEncoded(id, enc, version, keep, found)
+	return out, version, nil
 }
 
 // encodedByRefs is GetEncodedByRefs without a filter, in one round trip. The refs are looked
@@ -182,7 +237,7 @@ func (s *Store) GetEncodedByRefs(ctx context.Context, refs []string, filter Expr
 // current version alone is read (tenantdb.ReadInt), else the others are loaded with it
 // (loadEncoded, one pipelined transaction). When the version moved on since what was found
 // was cached, everything is loaded again, so that the answer is one version's.
-func (s *Store) encodedByRefs(ctx context.Context, refs []string, enc Encoder) ([][]byte, error) {
+func (s *Store) encodedByRefs(ctx context.Context, refs []string, enc Encoder) ([][]byte, int64, error) {
 	id, useCache := s.caching(ctx)
 	var (
 		guess int64
@@ -200,27 +255,28 @@ func (s *Store) encodedByRefs(ctx context.Context, refs []string, enc Encoder) (
 	if len(missing) == 0 {
 		version, err = s.shards.ReadInt(ctx, versionSQL)
 		if err != nil {
-			return nil, fmt.Errorf("store: data version: %w", err)
+			return nil, -1, fmt.Errorf("store: data version: %w", err)
 		}
 	} else if version, err = s.loadEncoded(ctx, missing, enc, found); err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	loaded := missing
 	if len(hits) > 0 && version != guess { // a write since: what was found is stale
 		loaded = append(hits, missing...)
 		clear(found)
 		if version, err = s.loadEncoded(ctx, loaded, enc, found); err != nil {
-			return nil, err
+			return nil, -1, err
 		}
 	}
 	out := make([][]byte, len(refs))
 	for i, r := range refs {
 		out[i] = found[r]
 	}
-	if useCache {
-		s.keepEncoded(id, enc, version, loaded, found)
+	if !useCache {
+		return out, -1, nil
 	}
-	return out, nil
+	s.keepEncoded(id, enc, version, loaded, found)
+	return out, version, nil
 }
 
 // lookupEncoded takes what the cache holds for refs' encodings under version into found

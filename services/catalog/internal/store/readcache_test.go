@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"atrium.dev/services/catalog/internal/catalogtest"
@@ -183,6 +185,96 @@ func TestEncodedByRefsCache(t *testing.T) {
 	}
 	if st := c3.Stats(); st.Bytes > 500 || st.Entries == 0 {
 		t.Fatalf("small cache: %+v, want at most a quarter of 2000 bytes", st)
+	}
+}
+
+// A whole by-refs answer is kept from a call's second time under one data version: later
+// repeats come from the cache; a write through the other replica makes the next one new;
+// tenants asking with the same key get their own; a failed build keeps nothing; without a read
+// cache every call builds.
+func TestAnswerByRefs(t *testing.T) {
+	env, acme, globex, one, two, _ := twoReplicas(t)
+	enc := store.Encoder{Name: "test", Encode: func(e entity.Entity) ([]byte, error) {
+		m, _ := e["spec"].(map[string]any)
+		return []byte(fmt.Sprintf("%s/%v", e.Name(), m["tier"])), nil
+	}}
+	builds := 0
+	var fail error
+	answer := func(s *store.Store, ctx context.Context, filter store.Expr, key string, refs ...string) string {
+		t.Helper()
+		b, err := s.AnswerByRefs(ctx, refs, filter, enc, store.ByRefsAnswer{Key: key, Build: func(items [][]byte) ([]byte, error) {
+			builds++
+			if fail != nil {
+				return nil, fail
+			}
+			parts := make([]string, len(items))
+			for i, it := range items {
+				parts[i] = string(it)
+				if it == nil {
+					parts[i] = "-"
+				}
+			}
+			return []byte(strings.Join(parts, ",")), nil
+		}})
+		if err != nil {
+			if fail == nil {
+				t.Fatal(err)
+			}
+			return "error"
+		}
+		return string(b)
+	}
+	apply(t, acme, one, store.ApplyOptions{}, components("a", 2))
+	apply(t, globex, one, store.ApplyOptions{}, "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: a-000}\nspec: {type: service, lifecycle: production, owner: team-a, tier: globex}\n")
+	refs := []string{"component:default/a-000", "component:default/none", "component:default/a-001"}
+	tier, err := query.ParsePredicate([]byte(`{"spec.tier": "t1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name   string
+		s      *store.Store
+		ctx    context.Context
+		filter store.Expr
+		key    string
+		write  string // applied to acme through replica two before the step
+		fail   error
+		want   string
+		builds int // after the step
+	}{
+		{name: "first call builds", s: one, ctx: acme, key: "k", want: "a-000/<nil>,-,a-001/t1", builds: 1},
+		{name: "the second builds and keeps", s: one, ctx: acme, key: "k", want: "a-000/<nil>,-,a-001/t1", builds: 2},
+		{name: "the third from the cache", s: one, ctx: acme, key: "k", want: "a-000/<nil>,-,a-001/t1", builds: 2},
+		{name: "the other replica builds its own", s: two, ctx: acme, key: "k", want: "a-000/<nil>,-,a-001/t1", builds: 3},
+		{name: "another tenant, same key", s: one, ctx: globex, key: "k", want: "a-000/globex,-,-", builds: 4},
+		{name: "another tenant, kept", s: one, ctx: globex, key: "k", want: "a-000/globex,-,-", builds: 5},
+		{name: "a filter, its own key", s: one, ctx: acme, filter: tier, key: "k tier", want: "-,-,a-001/t1", builds: 6},
+		{name: "after a write through replica two", s: one, ctx: acme, key: "k", builds: 7,
+			write: "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: a-000}\nspec: {type: service, lifecycle: production, owner: team-a, tier: new}\n",
+			want:  "a-000/new,-,a-001/t1"},
+		{name: "seen again after the write: kept", s: one, ctx: acme, key: "k", want: "a-000/new,-,a-001/t1", builds: 8},
+		{name: "and from the cache", s: one, ctx: acme, key: "k", want: "a-000/new,-,a-001/t1", builds: 8},
+		{name: "a failed build", s: one, ctx: acme, key: "k2", fail: errors.New("no"), want: "error", builds: 9},
+		{name: "marks nothing", s: one, ctx: acme, key: "k2", want: "a-000/new,-,a-001/t1", builds: 10},
+		{name: "so it is kept only now", s: one, ctx: acme, key: "k2", want: "a-000/new,-,a-001/t1", builds: 11},
+		{name: "from the cache", s: one, ctx: acme, key: "k2", want: "a-000/new,-,a-001/t1", builds: 11},
+		{name: "globex unchanged by acme's write", s: one, ctx: globex, key: "k", want: "a-000/globex,-,-", builds: 11},
+	}
+	for _, st := range steps {
+		if st.write != "" {
+			apply(t, acme, two, store.ApplyOptions{}, st.write)
+		}
+		fail = st.fail
+		if got := answer(st.s, st.ctx, st.filter, st.key, refs...); got != st.want || builds != st.builds {
+			t.Fatalf("%s: %q after %d builds, want %q after %d", st.name, got, builds, st.want, st.builds)
+		}
+	}
+	fail = nil
+	uncached := store.New(env.Shards)
+	for i := range 2 {
+		if got := answer(uncached, acme, nil, "k", refs...); got != "a-000/new,-,a-001/t1" || builds != 12+i {
+			t.Fatalf("without a read cache, call %d: %q after %d builds", i, got, builds)
+		}
 	}
 }
 
