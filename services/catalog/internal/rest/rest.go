@@ -686,8 +686,8 @@ func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) err
 		refs[i] = strings.ToLower(s)
 	}
 	enc := jsonEncoder(proj)
-	cw, whole := w.(*compressWriter)
-	if !whole {
+	cw, ok := w.(*compressWriter)
+	if !ok {
 		items, err := encoded(h.store.GetEncodedByRefs(r.Context(), refs, c.Filter, enc))
 		if err != nil {
 			return err
@@ -695,24 +695,31 @@ func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) err
 		writeJSON(w, http.StatusOK, map[string]any{"items": items})
 		return nil
 	}
-	// The whole answer, compressed as the client asked, is kept with the entities'
-	// encodings: a client repeating a by-refs (an entity page's relations, a script's
-	// batch) gets the same bytes without their assembly and compression.
-	answer, err := h.store.AnswerByRefs(r.Context(), refs, c.Filter, enc, store.ByRefsAnswer{
-		Key: answerKey(cw.coding, enc.Name, refs, spec.Filter, string(spec.Predicate)),
-		Build: func(bs [][]byte) ([]byte, error) {
-			items, _ := encoded(bs, nil)
-			b, err := jsonBody(map[string]any{"items": items})
-			if err != nil {
-				return nil, err
-			}
-			return encodeBody(cw.coding, b)
-		},
-	})
+	// A call repeated under one data version (an entity page's relations, a script's batch)
+	// is answered with the whole body kept, compressed as this client asked, without its
+	// assembly and compression.
+	answer, bs, keep, err := h.store.AnswerByRefs(r.Context(), refs, c.Filter, enc, answerKey(cw.coding, enc.Name, refs, spec.Filter, string(spec.Predicate)))
 	if err != nil {
 		return err
 	}
-	cw.writeEncoded(http.StatusOK, answer)
+	if answer != nil {
+		cw.writeEncoded(http.StatusOK, answer)
+		return nil
+	}
+	items, _ := encoded(bs, nil)
+	if keep == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"items": items})
+		return nil
+	}
+	whole, err := jsonBody(map[string]any{"items": items})
+	if err == nil {
+		whole, err = encodeBody(cw.coding, whole)
+	}
+	if err != nil {
+		return err
+	}
+	keep(whole)
+	cw.writeEncoded(http.StatusOK, whole)
 	return nil
 }
 

@@ -123,50 +123,35 @@ func (s *Store) GetEncodedByRefs(ctx context.Context, refs []string, filter Expr
 	return out, err
 }
 
-// ByRefsAnswer is a whole answer to a by-refs call made from its entities' encodings by
-// Build, which must depend on nothing but them and Key: Key names the call (its refs, filter,
-// encoder and anything else Build writes by), so that the same call before the next write
-// is answered with Build's bytes of the first.
-type ByRefsAnswer struct {
-	Key   string
-	Build func(items [][]byte) ([]byte, error)
-}
-
-// AnswerByRefs is GetEncodedByRefs made into one answer by a.Build. With a read cache the
-// answer of a call made twice under one data version is kept under it: the same call again
-// costs the version's round trip and nothing else (a client repeating a by-refs of an entity
-// page's relations, say, no longer pays for assembling and compressing the same bytes each
-// time). The first time a call is seen only a mark of it is kept, so that calls never repeated
-// (a script walking a catalog in batches) do not push the tenant's entities out of its share
-// of the cache.
-func (s *Store) AnswerByRefs(ctx context.Context, refs []string, filter Expr, enc Encoder, a ByRefsAnswer) ([]byte, error) {
-	sum := sha256.Sum256([]byte(a.Key))
-	key, seen := "answer\x00"+string(sum[:]), "answer seen\x00"+string(sum[:])
-	if v, ok, err := s.fresh(ctx, key); err != nil || ok {
+// AnswerByRefs is GetEncodedByRefs for a handler that writes a whole answer from the
+// entities' encodings, and may keep it: key must name everything the answer depends on (refs,
+// filter, encoder, the response's coding). With a read cache, the answer of a call made twice
+// under one data version is kept under it, and later repeats get it back as answer, at the
+// cost of the version's round trip alone (a client repeating a by-refs of an entity page's
+// relations, say, no longer pays for assembling and compressing the same bytes each time).
+// Otherwise AnswerByRefs returns the items, and keep when the handler should hand it the
+// answer it builds from them. The first time a call is seen only a mark is kept, so that
+// calls never repeated (a script walking a catalog in batches) neither wait for a whole
+// answer to be built before it is sent nor push the tenant's entities out of its share.
+func (s *Store) AnswerByRefs(ctx context.Context, refs []string, filter Expr, enc Encoder, key string) (answer []byte, items [][]byte, keep func([]byte), err error) {
+	sum := sha256.Sum256([]byte(key))
+	whole, seen := "answer\x00"+string(sum[:]), "answer seen\x00"+string(sum[:])
+	if v, ok, err := s.fresh(ctx, whole); err != nil || ok {
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
-		return v.([]byte), nil
+		return v.([]byte), nil, nil, nil
 	}
 	items, version, err := s.getEncodedByRefs(ctx, refs, filter, enc)
-	if err != nil {
-		return nil, err
+	if err != nil || version < 0 {
+		return nil, items, nil, err
 	}
-	b, err := a.Build(items)
-	if err != nil {
-		return nil, err
+	id, _ := s.caching(ctx)
+	if _, again := s.cache.Get(id.Schema, seen, version); !again {
+		s.keep(ctx, seen, version, true, int64(len(seen))+64)
+		return nil, items, nil, nil
 	}
-	if version < 0 {
-		return b, nil
-	}
-	if id, _ := s.caching(ctx); id != nil {
-		if _, again := s.cache.Get(id.Schema, seen, version); again {
-			s.keep(ctx, key, version, b, int64(cap(b)+len(key))+64)
-		} else {
-			s.keep(ctx, seen, version, true, int64(len(seen))+64)
-		}
-	}
-	return b, nil
+	return nil, items, func(b []byte) { s.keep(ctx, whole, version, b, int64(cap(b)+len(whole))+64) }, nil
 }
 
 // getEncodedByRefs is GetEncodedByRefs and the data version its answer was read after (-1

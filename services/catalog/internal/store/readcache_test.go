@@ -190,39 +190,43 @@ func TestEncodedByRefsCache(t *testing.T) {
 
 // A whole by-refs answer is kept from a call's second time under one data version: later
 // repeats come from the cache; a write through the other replica makes the next one new;
-// tenants asking with the same key get their own; a failed build keeps nothing; without a read
-// cache every call builds.
+// tenants asking with the same key get their own; an answer the handler failed to build is not
+// kept; without a read cache every call builds.
 func TestAnswerByRefs(t *testing.T) {
 	env, acme, globex, one, two, _ := twoReplicas(t)
 	enc := store.Encoder{Name: "test", Encode: func(e entity.Entity) ([]byte, error) {
 		m, _ := e["spec"].(map[string]any)
 		return []byte(fmt.Sprintf("%s/%v", e.Name(), m["tier"])), nil
 	}}
+	// answer plays a handler: it builds the answer from the items unless one was kept, and
+	// hands it back when asked to (unless its build failed).
 	builds := 0
 	var fail error
 	answer := func(s *store.Store, ctx context.Context, filter store.Expr, key string, refs ...string) string {
 		t.Helper()
-		b, err := s.AnswerByRefs(ctx, refs, filter, enc, store.ByRefsAnswer{Key: key, Build: func(items [][]byte) ([]byte, error) {
-			builds++
-			if fail != nil {
-				return nil, fail
-			}
-			parts := make([]string, len(items))
-			for i, it := range items {
-				parts[i] = string(it)
-				if it == nil {
-					parts[i] = "-"
-				}
-			}
-			return []byte(strings.Join(parts, ",")), nil
-		}})
+		kept, items, keep, err := s.AnswerByRefs(ctx, refs, filter, enc, key)
 		if err != nil {
-			if fail == nil {
-				t.Fatal(err)
-			}
+			t.Fatal(err)
+		}
+		if kept != nil {
+			return string(kept)
+		}
+		builds++
+		if fail != nil {
 			return "error"
 		}
-		return string(b)
+		parts := make([]string, len(items))
+		for i, it := range items {
+			parts[i] = string(it)
+			if it == nil {
+				parts[i] = "-"
+			}
+		}
+		b := strings.Join(parts, ",")
+		if keep != nil {
+			keep([]byte(b))
+		}
+		return b
 	}
 	apply(t, acme, one, store.ApplyOptions{}, components("a", 2))
 	apply(t, globex, one, store.ApplyOptions{}, "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: a-000}\nspec: {type: service, lifecycle: production, owner: team-a, tier: globex}\n")
@@ -254,8 +258,8 @@ func TestAnswerByRefs(t *testing.T) {
 			want:  "a-000/new,-,a-001/t1"},
 		{name: "seen again after the write: kept", s: one, ctx: acme, key: "k", want: "a-000/new,-,a-001/t1", builds: 8},
 		{name: "and from the cache", s: one, ctx: acme, key: "k", want: "a-000/new,-,a-001/t1", builds: 8},
-		{name: "a failed build", s: one, ctx: acme, key: "k2", fail: errors.New("no"), want: "error", builds: 9},
-		{name: "marks nothing", s: one, ctx: acme, key: "k2", want: "a-000/new,-,a-001/t1", builds: 10},
+		{name: "a failed build, seen once", s: one, ctx: acme, key: "k2", fail: errors.New("no"), want: "error", builds: 9},
+		{name: "a failed build, not kept", s: one, ctx: acme, key: "k2", fail: errors.New("no"), want: "error", builds: 10},
 		{name: "so it is kept only now", s: one, ctx: acme, key: "k2", want: "a-000/new,-,a-001/t1", builds: 11},
 		{name: "from the cache", s: one, ctx: acme, key: "k2", want: "a-000/new,-,a-001/t1", builds: 11},
 		{name: "globex unchanged by acme's write", s: one, ctx: globex, key: "k", want: "a-000/globex,-,-", builds: 11},
