@@ -454,6 +454,85 @@ func TestRESTByRefsRepeated(t *testing.T) {
 	}
 }
 
+// A cached page asked for again the same way is answered with the body kept from its second
+// call: each way of asking (coding, limit 0 or not, totals or not, fields) its own answer, a
+// write's change in the next one.
+func TestRESTPageRepeated(t *testing.T) {
+	s := newServer(t)
+	acme := s.env.Tenant(t, "acme")
+	c := s.catalog(&acme.Identity)
+	applyFixture(t, c)
+	get := func(path, accept string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest("GET", s.url+path, nil)
+		req.Header.Set("Accept-Encoding", accept)
+		as{s.signer, &acme.Identity}.header(req.Header)
+		res, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body io.Reader = res.Body
+		switch res.Header.Get("Content-Encoding") {
+		case "gzip":
+			if body, err = gzip.NewReader(res.Body); err != nil {
+				t.Fatal(err)
+			}
+		case "zstd":
+			zr, _ := zstd.NewReader(res.Body)
+			defer zr.Close()
+			body = zr
+		}
+		var v map[string]any
+		if err := json.NewDecoder(body).Decode(&v); err != nil || res.StatusCode != 200 {
+			t.Fatalf("%s: status %d, %v", path, res.StatusCode, err)
+		}
+		return v
+	}
+	const page = "/api/catalog/entities/by-query?limit=20&orderField=metadata.name,asc"
+	ways := []struct{ path, accept string }{
+		{page, "gzip"}, {page, "zstd"}, {page, ""},
+		{page + "&totalItems=exclude", "gzip"},
+		{page + "&fields=metadata.name", "gzip"},
+		{"/api/catalog/entities/by-query?limit=1&orderField=metadata.name,asc", "gzip"},
+		{"/api/catalog/entities/by-query?limit=0&orderField=metadata.name,asc", "gzip"},
+	}
+	// Every way three times, in turns: written as built, built and kept, sent as kept.
+	first := map[int]map[string]any{}
+	for round := range 3 {
+		for i, w := range ways {
+			v := get(w.path, w.accept)
+			if round == 0 {
+				first[i] = v
+			} else if !reflect.DeepEqual(v, first[i]) {
+				t.Fatalf("%s (%q), call %d: %v, want %v", w.path, w.accept, round+1, v, first[i])
+			}
+		}
+	}
+	if len(first[0]["items"].([]any)) != 12 || first[0]["totalItems"] != float64(12) || first[3]["totalItems"] != nil {
+		t.Fatalf("the page: %d items, total %v; without totals: %v", len(first[0]["items"].([]any)), first[0]["totalItems"], first[3]["totalItems"])
+	}
+	if len(first[5]["items"].([]any)) != 1 || len(first[6]["items"].([]any)) != 0 || first[6]["totalItems"] != float64(12) {
+		t.Fatalf("limit 1: %v; limit 0: %v", first[5], first[6])
+	}
+	if m := first[4]["items"].([]any)[0].(map[string]any); len(m) != 1 || m["metadata"] == nil {
+		t.Fatalf("fields=metadata.name: %v", m)
+	}
+	if _, err := c.ApplyEntities(context.Background(), connect.NewRequest(&catalogv1.ApplyEntitiesRequest{YamlDocuments: []string{
+		"apiVersion: backstage.io/v1alpha1\nkind: Domain\nmetadata: {name: commerce, description: Selling more}\nspec: {owner: org}\n",
+	}})); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		items := get(page, "gzip")["items"].([]any)
+		for _, it := range items {
+			if field(it, "metadata", "name") == "commerce" && field(it, "metadata", "description") != "Selling more" {
+				t.Fatalf("after the write: %v", it)
+			}
+		}
+	}
+}
+
 // The REST API's heavy reads take their tenant's heavy lane as the Connect API's do: while
 // acme's lane is held, acme's large pages, whole-catalog streams, costly filters, multi-facet
 // counts and large ref lookups are refused with Backstage's 429 after the wait; acme's small

@@ -25,13 +25,16 @@ func TestAnswerKeyDistinct(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for i, c := range calls {
-		k := answerKey(c.coding, c.encoder, c.refs, c.filters, c.predicate)
+		k := answerKey("by-refs", c.coding, c.encoder, c.refs, c.filters, c.predicate)
 		if j, ok := seen[k]; ok {
 			t.Fatalf("calls %d and %d share the key %q", j, i, k)
 		}
 		seen[k] = i
 	}
-	if answerKey("gzip", "json", []string{"a:b/c"}, nil, "") != answerKey("gzip", "json", []string{"a:b/c"}, []string{}, "") {
+	if answerKey("by-refs", "gzip", "json", []string{"a:b/c"}, nil, "") == answerKey("by-query", "gzip", "json", []string{"a:b/c"}, nil, "") {
+		t.Fatal("a by-refs and a page share a key")
+	}
+	if answerKey("by-refs", "gzip", "json", []string{"a:b/c"}, nil, "") != answerKey("by-refs", "gzip", "json", []string{"a:b/c"}, []string{}, "") {
 		t.Fatal("no filters and an empty list of them should be one call")
 	}
 }

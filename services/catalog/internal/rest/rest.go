@@ -587,14 +587,27 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 	if err != nil {
 		return err
 	}
+	enc := jsonEncoder(proj)
+	next, prev := query.Tokens(spec, page)
+	// A cached page asked for again the same way (a portal's first page, on every visit) is
+	// answered with the whole body kept, compressed as this client asked.
+	cw, _ := w.(*compressWriter)
+	var keep func([]byte)
+	if cw != nil && cw.coding != "" {
+		var answer []byte
+		key := answerKey("by-query", cw.coding, enc.Name, []string{next, prev}, nil, fmt.Sprint(limit > 0, noTotal))
+		if answer, keep = store.AnswerPage(page, key); answer != nil {
+			cw.writeEncoded(http.StatusOK, answer)
+			return nil
+		}
+	}
 	items := []any{}
 	if limit > 0 {
-		if items, err = encoded(store.EncodePage(page, jsonEncoder(proj))); err != nil {
+		if items, err = encoded(store.EncodePage(page, enc)); err != nil {
 			return err
 		}
 	}
 	info := map[string]string{}
-	next, prev := query.Tokens(spec, page)
 	if next != "" && limit > 0 {
 		info["nextCursor"] = next
 	}
@@ -605,7 +618,21 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 	if !noTotal {
 		out["totalItems"] = page.Total
 	}
-	writeJSON(w, http.StatusOK, out)
+	if keep == nil {
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+	whole, err := jsonBody(out)
+	if err == nil {
+		whole, err = encodeBody(cw.coding, whole)
+	}
+	if err != nil {
+		return err
+	}
+	if len(whole) > 0 && whole[0] != '{' { // compressed: small answers are not worth keeping
+		keep(whole)
+	}
+	cw.writeEncoded(http.StatusOK, whole)
 	return nil
 }
 
@@ -698,7 +725,7 @@ func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) err
 	// A call repeated under one data version (an entity page's relations, a script's batch)
 	// is answered with the whole body kept, compressed as this client asked, without its
 	// assembly and compression.
-	answer, bs, keep, err := h.store.AnswerByRefs(r.Context(), refs, c.Filter, enc, answerKey(cw.coding, enc.Name, refs, spec.Filter, string(spec.Predicate)))
+	answer, bs, keep, err := h.store.AnswerByRefs(r.Context(), refs, c.Filter, enc, answerKey("by-refs", cw.coding, enc.Name, refs, spec.Filter, string(spec.Predicate)))
 	if err != nil {
 		return err
 	}
@@ -723,11 +750,11 @@ func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) err
 	return nil
 }
 
-// answerKey names a REST by-refs call for the store's cache of whole answers: every part
+// answerKey names a REST call (by-refs, a page) for the store's whole answers: every part
 // written with its length, so that no two calls share a key.
-func answerKey(coding, encoder string, refs, filters []string, predicate string) string {
+func answerKey(call, coding, encoder string, refs, filters []string, predicate string) string {
 	var b strings.Builder
-	n := len("rest by-refs") + len(coding) + len(encoder) + len(predicate) + 40
+	n := len(call) + len(coding) + len(encoder) + len(predicate) + 40
 	for _, r := range refs {
 		n += len(r) + 4
 	}
@@ -737,7 +764,7 @@ func answerKey(coding, encoder string, refs, filters []string, predicate string)
 		b.WriteByte(':')
 		b.WriteString(s)
 	}
-	b.WriteString("rest by-refs")
+	part(call)
 	part(coding)
 	part(encoder)
 	part(predicate)

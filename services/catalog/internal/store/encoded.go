@@ -44,12 +44,21 @@ func encodeRaw(enc Encoder, r Raw) ([]byte, error) {
 // front); a page asked for more encodes the others on every call.
 const maxPageForms = 2
 
+// maxPageAnswers bounds the whole answers one cached page keeps (AnswerPage; its size is
+// charged for them up front), and maxPageSeen the calls it remembers having answered once.
+const (
+	maxPageAnswers = 2
+	maxPageSeen    = 8
+)
+
 // pageForms keeps a cached page's entities encoded, per Encoder name, made on first use and
 // shared by every later hit of the page: the page's entities never change, so neither do
-// their encodings.
+// their encodings, nor a handler's whole answer of them.
 type pageForms struct {
-	mu    sync.Mutex
-	forms map[string][][]byte
+	mu      sync.Mutex
+	forms   map[string][][]byte
+	answers map[string][]byte
+	seen    map[string]bool
 	// decoded are the entities of a page cached as rows (Query.Encoded), decoded once for
 	// the callers that read Page.Entities (the cached page's size counts them).
 	decoded []entity.Entity
@@ -110,6 +119,47 @@ func EncodePage(p Page, enc Encoder) ([][]byte, error) {
 		f.forms[enc.Name] = out
 	}
 	return out, nil
+}
+
+// AnswerPage is the whole answer a handler kept for a page from the read cache under key,
+// which must name everything the answer holds beside the page's entities and total (the
+// encoder, the response's coding, the cursors, the fields written). Without one, keep is set
+// when the handler should hand over the answer it builds: from the key's second call on a
+// cached page, while the page holds fewer than maxPageAnswers. A page not from the read cache
+// keeps nothing. So a page a portal asks for again and again (its first page, on every visit)
+// is assembled and compressed once per data version, and a call made once costs nothing more.
+func AnswerPage(p Page, key string) (answer []byte, keep func([]byte)) {
+	f := p.forms
+	if f == nil {
+		return nil, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b, ok := f.answers[key]; ok {
+		return b, nil
+	}
+	if !f.seen[key] {
+		if len(f.seen) < maxPageSeen {
+			if f.seen == nil {
+				f.seen = map[string]bool{}
+			}
+			f.seen[key] = true
+		}
+		return nil, nil
+	}
+	if len(f.answers) >= maxPageAnswers {
+		return nil, nil
+	}
+	return nil, func(b []byte) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.answers) < maxPageAnswers {
+			if f.answers == nil {
+				f.answers = map[string][]byte{}
+			}
+			f.answers[key] = b
+		}
+	}
 }
 
 // GetEncodedByRefs is GetByRefsWhere returning each entity in enc's form (nil where no

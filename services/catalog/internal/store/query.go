@@ -412,9 +412,10 @@ func decodeRaws(raws []Raw) ([]entity.Entity, error) {
 // keepPage caches page when the cache is in use, and returns it.
 func (s *Store) keepPage(ctx context.Context, ck listCache, page Page) Page {
 	if ck.on {
-		// Decoded entities take about three times their stored JSON, and each of the page's
-		// encodings (at most maxPageForms, EncodePage) about one and a half.
-		size := 6*ck.size + 256
+		// Decoded entities take about three times their stored JSON, each of the page's
+		// encodings (at most maxPageForms, EncodePage) about one and a half, and each whole
+		// answer (at most maxPageAnswers, compressed, AnswerPage) about a quarter.
+		size := 6*ck.size + ck.size/2 + 256
 		page.forms = &pageForms{}
 		s.keep(ctx, ck.key, ck.version, cachedPage{page: page.clone(), cached: true}, size)
 	}

@@ -282,6 +282,82 @@ func TestAnswerByRefs(t *testing.T) {
 	}
 }
 
+// A whole answer of a cached page is handed over from its key's second call and returned
+// from the third; each key its own, at most two per page; a write's new page starts again;
+// tenants' pages never share one; a page not from the read cache keeps nothing.
+func TestAnswerPage(t *testing.T) {
+	env, acme, globex, one, two, _ := twoReplicas(t)
+	apply(t, acme, one, store.ApplyOptions{}, components("a", 3))
+	apply(t, globex, one, store.ApplyOptions{}, components("g", 2))
+	page := func(s *store.Store, ctx context.Context) store.Page {
+		t.Helper()
+		q, _, err := query.Build(query.Request{Spec: query.Spec{Filter: []string{"kind=component"}}, Limit: 10, Encoded: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// ask plays a handler: the kept answer, or "built" (handing it over when asked to).
+	ask := func(s *store.Store, ctx context.Context, key, answer string) string {
+		t.Helper()
+		kept, keep := store.AnswerPage(page(s, ctx), key)
+		if kept != nil {
+			return string(kept)
+		}
+		if keep != nil {
+			keep([]byte(answer))
+			return "built, kept"
+		}
+		return "built"
+	}
+	steps := []struct {
+		name, key string
+		s         *store.Store
+		ctx       context.Context
+		write     string // applied to acme through replica two before the step
+		want      string
+	}{
+		{name: "first call", key: "gzip", s: one, ctx: acme, want: "built"},
+		{name: "second call keeps", key: "gzip", s: one, ctx: acme, want: "built, kept"},
+		{name: "third from the page", key: "gzip", s: one, ctx: acme, want: "acme gzip"},
+		{name: "another tenant's page", key: "gzip", s: one, ctx: globex, want: "built"},
+		{name: "another tenant, kept", key: "gzip", s: one, ctx: globex, want: "built, kept"},
+		{name: "another tenant's own", key: "gzip", s: one, ctx: globex, want: "globex gzip"},
+		{name: "a second key", key: "zstd", s: one, ctx: acme, want: "built"},
+		{name: "a second key, kept", key: "zstd", s: one, ctx: acme, want: "built, kept"},
+		{name: "a third key, seen", key: "other", s: one, ctx: acme, want: "built"},
+		{name: "a third key: two per page", key: "other", s: one, ctx: acme, want: "built"},
+		{name: "the first still there", key: "gzip", s: one, ctx: acme, want: "acme gzip"},
+		{name: "the other replica's page", key: "gzip", s: two, ctx: acme, want: "built"},
+		{name: "after a write through replica two", key: "gzip", s: one, ctx: acme, want: "built",
+			write: "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: a-009}\nspec: {type: service, lifecycle: production, owner: team-a}\n"},
+		{name: "then kept again", key: "gzip", s: one, ctx: acme, want: "built, kept"},
+		{name: "globex's page untouched", key: "gzip", s: one, ctx: globex, want: "globex gzip"},
+	}
+	for _, st := range steps {
+		if st.write != "" {
+			apply(t, acme, two, store.ApplyOptions{}, st.write)
+		}
+		name := "acme"
+		if st.ctx == globex {
+			name = "globex"
+		}
+		if got := ask(st.s, st.ctx, st.key, name+" "+st.key); got != st.want {
+			t.Fatalf("%s: %q, want %q", st.name, got, st.want)
+		}
+	}
+	uncached := store.New(env.Shards)
+	for range 3 {
+		if got := ask(uncached, acme, "gzip", "acme gzip"); got != "built" {
+			t.Fatalf("a page without a read cache: %q", got)
+		}
+	}
+}
+
 // A page listed for an encoding caller (Query.Encoded) keeps its rows and is written through
 // the encoder's Raw; a caller reading Page.Entities gets the same entities from it, cached or
 // not, and the reverse: whichever kind of caller cached the page first, the other gets what
