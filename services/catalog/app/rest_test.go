@@ -373,6 +373,27 @@ func TestRESTCompression(t *testing.T) {
 	}
 }
 
+// uncompressed reads res's body through the decoder its Content-Encoding names.
+func uncompressed(t *testing.T, res *http.Response) io.Reader {
+	t.Helper()
+	switch res.Header.Get("Content-Encoding") {
+	case "gzip":
+		zr, err := gzip.NewReader(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return zr
+	case "zstd":
+		zr, err := zstd.NewReader(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(zr.Close)
+		return zr
+	}
+	return res.Body
+}
+
 // A repeated by-refs is answered with the bytes kept from its second call, compressed as each
 // client asked: the same entities under every coding and on every repeat, a write's change in
 // the next answer, and another tenant's same refs its own entities.
@@ -397,20 +418,9 @@ func TestRESTByRefsRepeated(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer res.Body.Close()
-		var body io.Reader = res.Body
 		coding := res.Header.Get("Content-Encoding")
-		switch coding {
-		case "gzip":
-			if body, err = gzip.NewReader(res.Body); err != nil {
-				t.Fatal(err)
-			}
-		case "zstd":
-			zr, _ := zstd.NewReader(res.Body)
-			defer zr.Close()
-			body = zr
-		}
 		var v struct{ Items []any }
-		if err := json.NewDecoder(body).Decode(&v); err != nil || res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		if err := json.NewDecoder(uncompressed(t, res)).Decode(&v); err != nil || res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 			t.Fatalf("%q: status %d, %s, %v", accept, res.StatusCode, res.Header.Get("Content-Type"), err)
 		}
 		if len(v.Items) != len(refs) {
@@ -472,19 +482,8 @@ func TestRESTPageRepeated(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer res.Body.Close()
-		var body io.Reader = res.Body
-		switch res.Header.Get("Content-Encoding") {
-		case "gzip":
-			if body, err = gzip.NewReader(res.Body); err != nil {
-				t.Fatal(err)
-			}
-		case "zstd":
-			zr, _ := zstd.NewReader(res.Body)
-			defer zr.Close()
-			body = zr
-		}
 		var v map[string]any
-		if err := json.NewDecoder(body).Decode(&v); err != nil || res.StatusCode != 200 {
+		if err := json.NewDecoder(uncompressed(t, res)).Decode(&v); err != nil || res.StatusCode != 200 {
 			t.Fatalf("%s: status %d, %v", path, res.StatusCode, err)
 		}
 		return v

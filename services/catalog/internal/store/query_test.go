@@ -40,7 +40,13 @@ func sorted(s []string) []string {
 
 func list(t *testing.T, ctx context.Context, s *store.Store, spec query.Spec, limit int) store.Page {
 	t.Helper()
-	q, _, err := query.Build(query.Request{Spec: spec, Limit: limit})
+	return listRequest(t, ctx, s, query.Request{Spec: spec, Limit: limit})
+}
+
+// listRequest lists the page req asks for.
+func listRequest(t *testing.T, ctx context.Context, s *store.Store, req query.Request) store.Page {
+	t.Helper()
+	q, _, err := query.Build(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -291,15 +291,7 @@ func TestAnswerPage(t *testing.T) {
 	apply(t, globex, one, store.ApplyOptions{}, components("g", 2))
 	page := func(s *store.Store, ctx context.Context) store.Page {
 		t.Helper()
-		q, _, err := query.Build(query.Request{Spec: query.Spec{Filter: []string{"kind=component"}}, Limit: 10, Encoded: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := s.List(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return listRequest(t, ctx, s, query.Request{Spec: query.Spec{Filter: []string{"kind=component"}}, Limit: 10, Encoded: true})
 	}
 	// ask plays a handler: the kept answer, or "built" (handing it over when asked to).
 	ask := func(s *store.Store, ctx context.Context, key, answer string) string {
