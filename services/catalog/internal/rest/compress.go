@@ -163,12 +163,29 @@ func encodeBody(coding string, body []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// writeEncoded sends a JSON answer that encodeBody made for c's coding, as it is. A JSON
-// body starts with '{', a gzip or zstd stream never does: that tells which encodeBody sent.
+// compressed tells an answer encodeBody compressed from one it sent as it was: a JSON body
+// starts with '{', a gzip or zstd stream never does.
+func compressed(b []byte) bool { return len(b) > 0 && b[0] != '{' }
+
+// writeWhole writes v as writeJSON does, but as one body encoded for c's coding, which it
+// returns for the read cache to keep.
+func (c *compressWriter) writeWhole(status int, v any) ([]byte, error) {
+	whole, err := jsonBody(v)
+	if err == nil {
+		whole, err = encodeBody(c.coding, whole)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.writeEncoded(status, whole)
+	return whole, nil
+}
+
+// writeEncoded sends a JSON answer that encodeBody made for c's coding, as it is.
 func (c *compressWriter) writeEncoded(status int, b []byte) {
 	h := c.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
-	if len(b) > 0 && b[0] != '{' {
+	if compressed(b) {
 		h.Set("Content-Encoding", c.coding)
 	}
 	h.Del("Content-Length")

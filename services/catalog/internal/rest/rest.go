@@ -622,17 +622,13 @@ func (h *Handler) byQuery(w http.ResponseWriter, r *http.Request, _ []string) er
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
-	whole, err := jsonBody(out)
-	if err == nil {
-		whole, err = encodeBody(cw.coding, whole)
-	}
+	whole, err := cw.writeWhole(http.StatusOK, out)
 	if err != nil {
 		return err
 	}
-	if len(whole) > 0 && whole[0] != '{' { // compressed: small answers are not worth keeping
+	if compressed(whole) { // small answers are not worth keeping
 		keep(whole)
 	}
-	cw.writeEncoded(http.StatusOK, whole)
 	return nil
 }
 
@@ -738,15 +734,11 @@ func (h *Handler) byRefs(w http.ResponseWriter, r *http.Request, _ []string) err
 		writeJSON(w, http.StatusOK, map[string]any{"items": items})
 		return nil
 	}
-	whole, err := jsonBody(map[string]any{"items": items})
-	if err == nil {
-		whole, err = encodeBody(cw.coding, whole)
-	}
+	whole, err := cw.writeWhole(http.StatusOK, map[string]any{"items": items})
 	if err != nil {
 		return err
 	}
 	keep(whole)
-	cw.writeEncoded(http.StatusOK, whole)
 	return nil
 }
 
