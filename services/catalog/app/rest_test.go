@@ -466,17 +466,18 @@ func TestRESTByRefsRepeated(t *testing.T) {
 
 // A cached page asked for again the same way is answered with the body kept from its second
 // call: each way of asking (coding, limit 0 or not, totals or not, fields) its own answer, a
-// write's change in the next one.
+// write's change in the next one, another tenant's same page its own.
 func TestRESTPageRepeated(t *testing.T) {
 	s := newServer(t)
-	acme := s.env.Tenant(t, "acme")
+	acme, globex := s.env.Tenant(t, "acme"), s.env.Tenant(t, "globex")
 	c := s.catalog(&acme.Identity)
 	applyFixture(t, c)
+	id := &acme.Identity
 	get := func(path, accept string) map[string]any {
 		t.Helper()
 		req, _ := http.NewRequest("GET", s.url+path, nil)
 		req.Header.Set("Accept-Encoding", accept)
-		as{s.signer, &acme.Identity}.header(req.Header)
+		as{s.signer, id}.header(req.Header)
 		res, err := s.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -517,6 +518,14 @@ func TestRESTPageRepeated(t *testing.T) {
 	if m := first[4]["items"].([]any)[0].(map[string]any); len(m) != 1 || m["metadata"] == nil {
 		t.Fatalf("fields=metadata.name: %v", m)
 	}
+	// globex, with no entities, asks acme's kept page the same way: its own empty page.
+	id = &globex.Identity
+	for range 3 {
+		if v := get(page, "gzip"); len(v["items"].([]any)) != 0 || v["totalItems"] != float64(0) {
+			t.Fatalf("globex's page: %v", v)
+		}
+	}
+	id = &acme.Identity
 	if _, err := c.ApplyEntities(context.Background(), connect.NewRequest(&catalogv1.ApplyEntitiesRequest{YamlDocuments: []string{
 		"apiVersion: backstage.io/v1alpha1\nkind: Domain\nmetadata: {name: commerce, description: Selling more}\nspec: {owner: org}\n",
 	}})); err != nil {
