@@ -344,24 +344,23 @@ func (s *Store) loadEncoded(ctx context.Context, refs []string, enc Encoder, fou
 	if err != nil {
 		return 0, err
 	}
-	var (
-		version int64
-		raws    []Raw
-	)
+	var version int64
 	b := &pgx.Batch{}
 	b.Queue(versionSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&version) })
+	// Each entity is encoded as its row arrives, while Postgres prints the next ones' bodies:
+	// on a miss of 100 refs the two took about as long as each other, one after the other.
+	var encErr error
 	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
-		var err error
-		raws, err = scanByRefs(rows, len(refs))
-		return err
+		return eachByRefs(rows, func(r Raw) error {
+			found[r.Ref], encErr = encodeRaw(enc, r)
+			return encErr
+		})
 	})
 	if err := s.shards.InReadBatch(ctx, b); err != nil {
-		return 0, fmt.Errorf("store: load entities: %w", err)
-	}
-	for _, r := range raws {
-		if found[r.Ref], err = encodeRaw(enc, r); err != nil {
-			return 0, err
+		if encErr != nil {
+			return 0, encErr
 		}
+		return 0, fmt.Errorf("store: load entities: %w", err)
 	}
 	return version, nil
 }

@@ -214,16 +214,24 @@ func byRefsQuery(refs []string, filter Expr) (string, []any, error) {
 
 // scanByRefs reads byRefsQuery's rows (of at most n refs) and closes rows.
 func scanByRefs(rows pgx.Rows, n int) ([]Raw, error) {
-	defer rows.Close()
 	out := make([]Raw, 0, n)
+	err := eachByRefs(rows, func(r Raw) error { out = append(out, r); return nil })
+	return out, err
+}
+
+// eachByRefs calls fn with each of byRefsQuery's rows as it arrives, and closes rows.
+func eachByRefs(rows pgx.Rows, fn func(Raw) error) error {
+	defer rows.Close()
 	for rows.Next() {
 		r, err := readRaw(rows)
 		if err != nil {
-			return nil, fmt.Errorf("store: load entities: %w", err)
+			return fmt.Errorf("store: load entities: %w", err)
 		}
-		out = append(out, r)
+		if err := fn(r); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // byRefsSQL selects entityColumns of the entities whose refs are in the
