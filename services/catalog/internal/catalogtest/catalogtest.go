@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"atrium.dev/platform/authn"
@@ -237,4 +238,33 @@ func JSONBText(t testing.TB, bodies []string) [][]byte {
 		}
 	}
 	return out
+}
+
+// SizeEstimates checks a raw encoder's estimate of what it writes, over the synthetic cases:
+// never less than what it writes (the buffer would grow, copying the entity again), and in
+// total at most a given share more (the read cache charges a buffer's capacity).
+type SizeEstimates struct{ estimated, written int }
+
+// Add records case c's estimate and the bytes written for it.
+func (s *SizeEstimates) Add(t testing.TB, c RawCase, estimate, written int) {
+	t.Helper()
+	if !strings.HasPrefix(c.Name, "synthetic") {
+		return
+	}
+	if estimate < written {
+		t.Errorf("%s: estimated %d bytes, wrote %d", c.Name, estimate, written)
+	}
+	s.estimated += estimate
+	s.written += written
+}
+
+// Check fails t if the estimates came to more than over (0.1: 10 %) above what was written.
+func (s *SizeEstimates) Check(t testing.TB, over float64) {
+	t.Helper()
+	if s.written == 0 {
+		t.Fatal("no synthetic case recorded")
+	}
+	if got := float64(s.estimated)/float64(s.written) - 1; got > over {
+		t.Errorf("estimates %.1f %% over what was written, want at most %.1f %%", 100*got, 100*over)
+	}
 }

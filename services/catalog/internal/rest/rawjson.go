@@ -18,6 +18,19 @@ import (
 // Entity.SetServerFields puts them. Postgres prints strings escaped as encoding/json does,
 // so a string without escapes, U+2028 or U+2029 is copied as it is. An error means "decode
 // instead" (store.Encoder.Raw).
+// rawEntitySize is about what appendRawEntity writes for r, a little more rather than less:
+// the text, the server's metadata fields, and per relation its object (its ref twice, once
+// in parts). Starting from 1.5 times the text, every entity's buffer grew as it was written
+// (the relations are most of an entity that has few fields); the read cache charges what is
+// left over, so the estimate stays close.
+func rawEntitySize(r store.Raw) int {
+	n := len(r.Body) + len(r.UID) + len(r.Etag) + 56
+	for _, rel := range r.Relations {
+		n += 72 + len(rel.Type) + 2*len(rel.TargetRef)
+	}
+	return n
+}
+
 func appendRawEntity(dst []byte, r store.Raw) ([]byte, error) {
 	body := jsonspan.Trim(r.Body)
 	if len(body) == 0 || body[0] != '{' {

@@ -22,6 +22,7 @@ func TestRawEntityMatchesDecoded(t *testing.T) {
 	if enc.Raw == nil {
 		t.Fatal("no raw writer for the whole entity")
 	}
+	var sizes catalogtest.SizeEstimates
 	for i, c := range cases {
 		r := store.Raw{Ref: "component:default/x", UID: "6f1c2a9e-0000-4000-8000-00000000000" + string(rune('0'+i%10)), Etag: "etag\"<" + c.Name, Generation: int64(i + 1), Body: texts[i], Relations: c.Rels}
 		e, err := store.DecodeRaw(r)
@@ -36,10 +37,12 @@ func TestRawEntityMatchesDecoded(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: raw: %v\n%s", c.Name, err, texts[i])
 		}
+		sizes.Add(t, c, rawEntitySize(r), len(got))
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%s:\n got  %s\n want %s", c.Name, got, want)
 		}
 	}
+	sizes.Check(t, 0.1)
 	for _, bad := range []string{``, `[]`, `"x"`, `{"a":}`, `{"a":1,}`, `{"a":tru}`, `{"a":"\x01"}`, `{"a":1e}`, `{"a":[1 2]}`, `{"a":1}x`} {
 		if b, err := enc.Raw(store.Raw{Body: []byte(bad)}); err == nil {
 			t.Fatalf("%q written as %s", bad, b)

@@ -781,7 +781,7 @@ func jsonEncoder(p filter.Projection) store.Encoder {
 	}
 	if p.IsZero() {
 		enc.Raw = func(r store.Raw) ([]byte, error) {
-			return appendRawEntity(make([]byte, 0, len(r.Body)+len(r.Body)/2), r)
+			return appendRawEntity(make([]byte, 0, rawEntitySize(r)), r)
 		}
 	}
 	return enc

@@ -21,7 +21,6 @@ import (
 	"atrium.dev/services/catalog/internal/query"
 	"atrium.dev/services/catalog/internal/store"
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -343,13 +342,7 @@ func (c *Catalog) GetEntitiesByRefs(ctx context.Context, req *connect.Request[ca
 		if err != nil {
 			return nil, err
 		}
-		items := make([][]byte, len(found))
-		for i, b := range found {
-			if b != nil { // an EntityItem with its entity; without one, an empty item
-				items[i] = protowire.AppendBytes(protowire.AppendTag(make([]byte, 0, len(b)+6), 1, protowire.BytesType), b)
-			}
-		}
-		return connect.NewResponse(withRaw(&catalogv1.GetEntitiesByRefsResponse{}, 1, items)), nil
+		return connect.NewResponse(withItems(&catalogv1.GetEntitiesByRefsResponse{}, 1, 1, found)), nil
 	}
 	entities, err := c.store.GetByRefs(ctx, refs)
 	if err != nil {

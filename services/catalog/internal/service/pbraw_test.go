@@ -24,6 +24,7 @@ func TestRawEntityStructMatchesDecoded(t *testing.T) {
 	if enc.Raw == nil {
 		t.Fatal("no raw writer for the whole entity")
 	}
+	var sizes catalogtest.SizeEstimates
 	for i, c := range cases {
 		r := store.Raw{Ref: "component:default/x", UID: "6f1c2a9e-0000-4000-8000-000000000000", Etag: "etag\"<" + c.Name, Generation: int64(i + 1), Body: texts[i], Relations: c.Rels}
 		e, err := store.DecodeRaw(r)
@@ -38,6 +39,7 @@ func TestRawEntityStructMatchesDecoded(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: raw: %v\n%s", c.Name, err, texts[i])
 		}
+		sizes.Add(t, c, rawStructSize(r), len(got))
 		var gs, ws structpb.Struct
 		if err := proto.Unmarshal(got, &gs); err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
@@ -49,6 +51,7 @@ func TestRawEntityStructMatchesDecoded(t *testing.T) {
 			t.Fatalf("%s:\n got  %v\n want %v", c.Name, &gs, &ws)
 		}
 	}
+	sizes.Check(t, 0.1)
 	for _, bad := range []string{``, `[]`, `"x"`, `{"a":}`, `{"a":1,}`, `{"a":tru}`, `{"a":"\x01"}`, `{"a":1e}`, `{"a":[1 2]}`, `{"a":1}x`, `{"a":"\xff"}`} {
 		if b, err := enc.Raw(store.Raw{Body: []byte(bad)}); err == nil {
 			t.Fatalf("%q written as %x", bad, b)
