@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"testing"
@@ -153,6 +154,23 @@ func BenchmarkCatalogReads(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if p := os.Getenv("ATRIUM_BENCH_ALLOCPROFILE"); p != "" {
+		// Two profiles of the allocations so far, before and after the reads: `go tool pprof
+		// -sample_index=alloc_space -base <p>.before <p>` shows the reads' own.
+		write := func(name string) {
+			f, err := os.Create(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		write(p + ".before")
+		defer func() { runtime.GC(); write(p) }()
 	}
 	paths := []struct {
 		name string
