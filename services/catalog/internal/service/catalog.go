@@ -288,7 +288,7 @@ func (c *Catalog) GetEntityByRef(ctx context.Context, req *connect.Request[catal
 		if found[0] == nil {
 			return nil, rpcerr.NotFound("no entity %s", ref)
 		}
-		return connect.NewResponse(withRaw(&catalogv1.GetEntityByRefResponse{}, 1, found)), nil
+		return connect.NewResponse(withRaw(&catalogv1.GetEntityByRefResponse{}, 1, 0, found)), nil
 	}
 	e, err := c.store.GetByRef(ctx, ref)
 	if err != nil {
@@ -342,7 +342,7 @@ func (c *Catalog) GetEntitiesByRefs(ctx context.Context, req *connect.Request[ca
 		if err != nil {
 			return nil, err
 		}
-		return connect.NewResponse(withItems(&catalogv1.GetEntitiesByRefsResponse{}, 1, 1, found)), nil
+		return connect.NewResponse(withRaw(&catalogv1.GetEntitiesByRefsResponse{}, 1, 1, found)), nil
 	}
 	entities, err := c.store.GetByRefs(ctx, refs)
 	if err != nil {
@@ -408,7 +408,7 @@ func (c *Catalog) ListEntities(ctx context.Context, req *connect.Request[catalog
 		if err != nil {
 			return nil, err
 		}
-		return connect.NewResponse(withRaw(out, 1, raw)), nil
+		return connect.NewResponse(withRaw(out, 1, 0, raw)), nil
 	}
 	for _, e := range page.Entities {
 		s, err := toStruct(e, proj)

@@ -60,29 +60,15 @@ func pbEncoder(p filter.Projection) store.Encoder {
 	return enc
 }
 
-// withRaw sets m's unknown fields to field num repeated once per payload, in order (a nil
-// payload, where allowed, must be handled by the caller), and returns m.
-func withRaw[M proto.Message](m M, num protowire.Number, payloads [][]byte) M {
-	n := 0
-	for _, p := range payloads {
-		n += protowire.SizeTag(num) + protowire.SizeBytes(len(p))
-	}
-	raw := make([]byte, 0, n)
-	for _, p := range payloads {
-		raw = protowire.AppendTag(raw, num, protowire.BytesType)
-		raw = protowire.AppendBytes(raw, p)
-	}
-	m.ProtoReflect().SetUnknown(protoreflect.RawFields(raw))
-	return m
-}
-
-// withItems is withRaw for a repeated message field whose items carry each payload as their
-// field inner (GetEntitiesByRefs' items, an EntityItem's entity), written in one pass: a nil
-// payload is an empty item.
-func withItems[M proto.Message](m M, num, inner protowire.Number, payloads [][]byte) M {
+// withRaw sets m's unknown fields to field num repeated once per payload, in order, and
+// returns m. With inner 0 each payload is an item itself (a nil payload, where allowed, must be
+// handled by the caller). With inner > 0 each item is a message carrying its payload as its
+// field inner (GetEntitiesByRefs' items, an EntityItem's entity; a nil payload is an empty
+// item), written in the same pass rather than built first and copied.
+func withRaw[M proto.Message](m M, num, inner protowire.Number, payloads [][]byte) M {
 	item := func(p []byte) int {
-		if p == nil {
-			return 0
+		if inner == 0 || p == nil {
+			return len(p)
 		}
 		return protowire.SizeTag(inner) + protowire.SizeBytes(len(p))
 	}
@@ -94,10 +80,11 @@ func withItems[M proto.Message](m M, num, inner protowire.Number, payloads [][]b
 	for _, p := range payloads {
 		raw = protowire.AppendTag(raw, num, protowire.BytesType)
 		raw = protowire.AppendVarint(raw, uint64(item(p)))
-		if p != nil {
+		if inner != 0 && p != nil {
 			raw = protowire.AppendTag(raw, inner, protowire.BytesType)
-			raw = protowire.AppendBytes(raw, p)
+			raw = protowire.AppendVarint(raw, uint64(len(p)))
 		}
+		raw = append(raw, p...)
 	}
 	m.ProtoReflect().SetUnknown(protoreflect.RawFields(raw))
 	return m
