@@ -11,6 +11,7 @@ import (
 
 	entv1 "atrium.dev/gen/atrium/entitlements/v1"
 	"atrium.dev/gen/atrium/entitlements/v1/entitlementsv1connect"
+	"atrium.dev/platform/redistest"
 	"connectrpc.com/connect"
 )
 
@@ -191,4 +192,33 @@ func BenchmarkCheckWarm(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Run returns once its context ends, also while it is subscribed and its read is waiting on
+// Redis: a service's Close waits for it (the gateway's for up to 5 s, then it closes Redis
+// under it). The read's own timeout is 30 s, so a Run that only noticed the end there fails
+// here; 10 s only keeps a failure from hanging the run.
+func TestRunReturnsWhenContextEnds(t *testing.T) {
+	r := redistest.New(t)
+	c, err := New(Config{Internal: &fakeInternal{snap: snap(1)}, Redis: r.Client, Prefix: r.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	for !c.subscribed.Load() {
+		select {
+		case <-done:
+			t.Fatal("Run returned before it was cancelled")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still waiting on its subscription 10 s after its context ended")
+	}
 }

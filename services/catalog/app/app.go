@@ -291,7 +291,6 @@ func (a *App) Close() {
 	}
 	a.fetcher.Close()
 	a.shards.Close()
-	// Also ends the entitlements subscription's blocked read, which does not see its context end.
 	a.closeRedis()
 }
 

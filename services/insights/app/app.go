@@ -256,8 +256,8 @@ func (a *App) Close() {
 	}
 	done := make(chan struct{})
 	go func() { a.wg.Wait(); close(done) }()
-	// A blocked pub/sub read (the entitlements cache's) does not see ctx end; closing Redis
-	// under it ends it, so Close does not hang on it.
+	// Background work that does not end with ctx within 3 s has Redis closed under it, so
+	// Close does not hang on it.
 	select {
 	case <-done:
 	case <-time.After(3 * time.Second):
