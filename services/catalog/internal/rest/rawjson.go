@@ -12,12 +12,6 @@ import (
 	"atrium.dev/services/catalog/internal/store"
 )
 
-// appendRawEntity appends the entity r as appendJSON writes store.DecodeRaw(r), straight from
-// the stored text: objects' members sorted by key, strings and numbers in encoding/json's
-// form, the server's fields (metadata's uid, etag and generation; relations) put in as
-// Entity.SetServerFields puts them. Postgres prints strings escaped as encoding/json does,
-// so a string without escapes, U+2028 or U+2029 is copied as it is. An error means "decode
-// instead" (store.Encoder.Raw).
 // rawEntitySize is about what appendRawEntity writes for r, a little more rather than less:
 // the text, the server's metadata fields, and per relation its object (its ref twice, once
 // in parts). Starting from 1.5 times the text, every entity's buffer grew as it was written
@@ -31,6 +25,12 @@ func rawEntitySize(r store.Raw) int {
 	return n
 }
 
+// appendRawEntity appends the entity r as appendJSON writes store.DecodeRaw(r), straight from
+// the stored text: objects' members sorted by key, strings and numbers in encoding/json's
+// form, the server's fields (metadata's uid, etag and generation; relations) put in as
+// Entity.SetServerFields puts them. Postgres prints strings escaped as encoding/json does,
+// so a string without escapes, U+2028 or U+2029 is copied as it is. An error means "decode
+// instead" (store.Encoder.Raw).
 func appendRawEntity(dst []byte, r store.Raw) ([]byte, error) {
 	body := jsonspan.Trim(r.Body)
 	if len(body) == 0 || body[0] != '{' {

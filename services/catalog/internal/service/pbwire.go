@@ -202,12 +202,6 @@ func appendLen(dst []byte, body func([]byte) ([]byte, error)) ([]byte, error) {
 	return dst, nil
 }
 
-// appendRawEntityStruct appends the entity r as the wire form appendStruct writes of
-// store.DecodeRaw(r), straight from the stored text (the members in the text's order, which
-// a map's wire form does not fix), with the server's fields put in as
-// Entity.SetServerFields puts them. An error means "decode instead" (store.Encoder.Raw).
-// Lengths are written with beginLen and endLen rather than appendLen's closures: a closure
-// per Struct entry was most of its allocations.
 // rawStructSize is about what appendRawEntityStruct writes for r, a little more rather than
 // less: the text's members take about as many bytes again in tags and lengths as JSON spends
 // on quotes, colons and commas, and each relation is a Struct of six entries (its ref twice,
@@ -221,6 +215,12 @@ func rawStructSize(r store.Raw) int {
 	return n
 }
 
+// appendRawEntityStruct appends the entity r as the wire form appendStruct writes of
+// store.DecodeRaw(r), straight from the stored text (the members in the text's order, which
+// a map's wire form does not fix), with the server's fields put in as
+// Entity.SetServerFields puts them. An error means "decode instead" (store.Encoder.Raw).
+// Lengths are written with beginLen and endLen rather than appendLen's closures: a closure
+// per Struct entry was most of its allocations.
 func appendRawEntityStruct(dst []byte, r store.Raw) ([]byte, error) {
 	body := jsonspan.Trim(r.Body)
 	var meta []byte
