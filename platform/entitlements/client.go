@@ -454,8 +454,8 @@ func (c *Client) Run(ctx context.Context) {
 // cached: messages published while it was down were missed.
 func (c *Client) listen(ctx context.Context, channel string) error {
 	ps := c.cfg.Redis.Subscribe(ctx, channel)
-	// A read blocked in ReceiveTimeout does not see ctx end (go-redis sets no deadline from
-	// it); closing the subscription ends the read. Without this, every service's Close waited
+	// A read blocked in ReceiveTimeout does not see ctx end (go-redis honours a context's
+	// deadline, not its cancellation); closing the subscription ends the read. Without this, every service's Close waited
 	// out its own timeout (the gateway's 5 s) or closed its Redis client under the read.
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 	defer func() {

@@ -208,10 +208,13 @@ func TestRunReturnsWhenContextEnds(t *testing.T) {
 	defer cancel()
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()
+	deadline := time.After(10 * time.Second)
 	for !c.subscribed.Load() {
 		select {
 		case <-done:
 			t.Fatal("Run returned before it was cancelled")
+		case <-deadline:
+			t.Fatal("not subscribed after 10 s")
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
