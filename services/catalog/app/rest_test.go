@@ -26,6 +26,14 @@ import (
 // rest calls the Backstage REST API as id (nil: without a token) and decodes the JSON body.
 func (s *server) rest(t *testing.T, id *authn.Identity, method, path string, body any) (int, http.Header, any) {
 	t.Helper()
+	return s.restAccepting(t, id, method, path, body, "")
+}
+
+// restAccepting is rest asking for the answer in the codings of accept (Accept-Encoding; ""
+// leaves it to Go's transport, which asks for gzip and inflates it out of sight); the body is
+// decoded whatever coding came back, and the header keeps its Content-Encoding.
+func (s *server) restAccepting(t *testing.T, id *authn.Identity, method, path string, body any, accept string) (int, http.Header, any) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -36,13 +44,16 @@ func (s *server) rest(t *testing.T, id *authn.Identity, method, path string, bod
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if accept != "" {
+		req.Header.Set("Accept-Encoding", accept)
+	}
 	as{s.signer, id}.header(req.Header)
 	res, err := s.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
+	raw, _ := io.ReadAll(uncompressed(t, res))
 	var v any
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &v); err != nil {
@@ -406,27 +417,15 @@ func TestRESTByRefsRepeated(t *testing.T) {
 		"system:default/payments", "component:default/payment-gateway", "component:default/none"}
 	byRefs := func(id *authn.Identity, accept string) (string, []any) {
 		t.Helper()
-		b, _ := json.Marshal(map[string]any{"entityRefs": refs})
-		req, _ := http.NewRequest("POST", s.url+"/api/catalog/entities/by-refs", bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
-		if accept != "" {
-			req.Header.Set("Accept-Encoding", accept)
+		code, h, v := s.restAccepting(t, id, "POST", "/api/catalog/entities/by-refs", map[string]any{"entityRefs": refs}, accept)
+		items, _ := field(v, "items").([]any)
+		if code != 200 {
+			t.Fatalf("%q: status %d, %v", accept, code, v)
 		}
-		as{s.signer, id}.header(req.Header)
-		res, err := s.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		if len(items) != len(refs) {
+			t.Fatalf("%q: %d items for %d refs", accept, len(items), len(refs))
 		}
-		defer res.Body.Close()
-		coding := res.Header.Get("Content-Encoding")
-		var v struct{ Items []any }
-		if err := json.NewDecoder(uncompressed(t, res)).Decode(&v); err != nil || res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
-			t.Fatalf("%q: status %d, %s, %v", accept, res.StatusCode, res.Header.Get("Content-Type"), err)
-		}
-		if len(v.Items) != len(refs) {
-			t.Fatalf("%q: %d items for %d refs", accept, len(v.Items), len(refs))
-		}
-		return coding, v.Items
+		return h.Get("Content-Encoding"), items
 	}
 	description := func(items []any, i int) any { return field(items[i], "metadata", "description") }
 	var first []any
@@ -475,19 +474,12 @@ func TestRESTPageRepeated(t *testing.T) {
 	id := &acme.Identity
 	get := func(path, accept string) map[string]any {
 		t.Helper()
-		req, _ := http.NewRequest("GET", s.url+path, nil)
-		req.Header.Set("Accept-Encoding", accept)
-		as{s.signer, id}.header(req.Header)
-		res, err := s.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		code, _, v := s.restAccepting(t, id, "GET", path, nil, accept)
+		m, ok := v.(map[string]any)
+		if code != 200 || !ok {
+			t.Fatalf("%s: status %d, %v", path, code, v)
 		}
-		defer res.Body.Close()
-		var v map[string]any
-		if err := json.NewDecoder(uncompressed(t, res)).Decode(&v); err != nil || res.StatusCode != 200 {
-			t.Fatalf("%s: status %d, %v", path, res.StatusCode, err)
-		}
-		return v
+		return m
 	}
 	const page = "/api/catalog/entities/by-query?limit=20&orderField=metadata.name,asc"
 	ways := []struct{ path, accept string }{
