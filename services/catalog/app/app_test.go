@@ -465,7 +465,7 @@ func TestProvisioning(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Msg.GetVersion() != 4 {
+		if res.Msg.GetVersion() != 5 {
 			t.Fatalf("version = %d", res.Msg.GetVersion())
 		}
 	}

@@ -254,9 +254,11 @@ func writeDrafts(ctx context.Context, tx pgx.Tx, drafts []Draft, results []Resul
 	if locationID != "" {
 		loc = locationID
 	}
+	// The body goes through jsonb to json: stored as the text jsonb prints, which reads send
+	// as stored (migration 005 says why).
 	_, err := tx.Exec(ctx, `
 INSERT INTO catalog_entities (uid, ref, kind, namespace, name, body, etag, generation, spec_hash, search, location_id)
-SELECT u.uid, u.ref, u.kind, u.namespace, u.name, u.body::jsonb, u.etag, u.generation, u.spec_hash, to_tsvector('simple', u.words), $11::uuid
+SELECT u.uid, u.ref, u.kind, u.namespace, u.name, u.body::jsonb::json, u.etag, u.generation, u.spec_hash, to_tsvector('simple', u.words), $11::uuid
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[])
   AS u(uid, ref, kind, namespace, name, body, etag, generation, spec_hash, words)
 ON CONFLICT (ref) DO UPDATE SET

@@ -22,10 +22,11 @@ const entityColumns = `e.uid::text, e.ref, e.etag, e.generation, e.body,
      UNION ALL
      SELECT r.inverse || ' ' || r.source_ref FROM catalog_relations r WHERE r.target_ref = e.ref) x)`
 
-// Raw is an entity as the store read it: its body as Postgres prints the stored jsonb, and
-// the fields the server adds (DecodeRaw makes the entity of both). Handlers may write it
-// straight from the text (Encoder.Raw): decoding a page of bodies into maps only to encode
-// the maps again was most of the CPU of a read that missed the read cache.
+// Raw is an entity as the store read it: its body as stored (the text Postgres prints for
+// jsonb, which writers store as json: migration 005), and the fields the server adds
+// (DecodeRaw makes the entity of both). Handlers may write it straight from the text
+// (Encoder.Raw): decoding a page of bodies into maps only to encode the maps again was most
+// of the CPU of a read that missed the read cache.
 type Raw struct {
 	Ref, UID, Etag string
 	Generation     int64
