@@ -53,6 +53,10 @@ type Inserter struct {
 	order   []string
 	// Omit lists, per table key, the columns left to their defaults.
 	Omit map[string][]string
+	// Select gives, per table key, the expression inserted for a column instead of the
+	// archive's value as it is (the expression reads that value as the quoted column name):
+	// for a store that keeps a column in a normal form, such as json text as jsonb prints it.
+	Select map[string]map[string]string
 	// Count is the rows inserted per table key.
 	Count map[string]int64
 }
@@ -61,6 +65,7 @@ type pendingRows struct {
 	table pgx.Identifier
 	rows  []json.RawMessage
 	cols  []string
+	sel   []string // what is inserted for each of cols
 }
 
 // NewInserter returns an inserter writing in batches of batch rows.
@@ -68,7 +73,8 @@ func NewInserter(tx pgx.Tx, batch int) *Inserter {
 	if batch <= 0 {
 		batch = 500
 	}
-	return &Inserter{tx: tx, batch: batch, pending: map[string]*pendingRows{}, Omit: map[string][]string{}, Count: map[string]int64{}}
+	return &Inserter{tx: tx, batch: batch, pending: map[string]*pendingRows{}, Omit: map[string][]string{},
+		Select: map[string]map[string]string{}, Count: map[string]int64{}}
 }
 
 // Add queues row (a JSON object) for table, known as key.
@@ -119,7 +125,12 @@ func (in *Inserter) flush(ctx context.Context, key string, p *pendingRows) error
 		}
 		for _, c := range cols {
 			if !omit[c] {
-				p.cols = append(p.cols, pgx.Identifier{c}.Sanitize())
+				q := pgx.Identifier{c}.Sanitize()
+				p.cols = append(p.cols, q)
+				if e, ok := in.Select[key][c]; ok {
+					q = e
+				}
+				p.sel = append(p.sel, q)
 			}
 		}
 	}
@@ -127,9 +138,8 @@ func (in *Inserter) flush(ctx context.Context, key string, p *pendingRows) error
 	if err != nil {
 		return err
 	}
-	list := strings.Join(p.cols, ", ")
 	t := p.table.Sanitize()
-	tag, err := in.tx.Exec(ctx, "INSERT INTO "+t+" ("+list+") SELECT "+list+" FROM json_populate_recordset(NULL::"+t+", $1::json)", string(arr))
+	tag, err := in.tx.Exec(ctx, "INSERT INTO "+t+" ("+strings.Join(p.cols, ", ")+") SELECT "+strings.Join(p.sel, ", ")+" FROM json_populate_recordset(NULL::"+t+", $1::json)", string(arr))
 	if err != nil {
 		return fmt.Errorf("import %s: %w", key, err)
 	}
