@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -37,9 +38,10 @@ func TestTwoStacksSideBySide(t *testing.T) {
 		op     string
 	}
 	var stacks []*stackRun
-	for _, name := range []string{"a", "b"} {
+	all := freePorts(t, 14) // both stacks' at once, so that the second's cannot be the first's
+	for k, name := range []string{"a", "b"} {
 		dir := t.TempDir()
-		ports := freePorts(t, 7)
+		ports := all[k*7 : k*7+7]
 		s := &stackRun{name: name, out: newSyncBuffer(), done: make(chan error, 1)}
 		s.env = map[string]string{
 			config.EnvDatabaseURL:      pgtest.New(t),
@@ -152,20 +154,28 @@ func TestTwoStacksSideBySide(t *testing.T) {
 	}
 }
 
-// freePorts returns n ports free at the moment (the listeners are closed again).
+// freePorts returns n ports free at the moment (the listeners are closed again), below
+// Linux's ephemeral range (32768 and up): a port the kernel handed out with ":0" and the test
+// released could be taken as the source port of the first stack's connections to Postgres or
+// Redis before the second stack listens on it, which happened once.
 func freePorts(t *testing.T, n int) []int {
 	var out []int
 	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for port := 20000 + rand.IntN(10000); len(out) < n && port < 32768; port++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
 		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
+		out = append(out, port)
 	}
-	for _, ln := range lns {
-		ln.Close()
+	if len(out) < n {
+		t.Fatalf("only %d free ports below 32768", len(out))
 	}
 	return out
 }
